@@ -1,0 +1,72 @@
+# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION
+# INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL (see README).
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+READY := $(VENV)/.ready
+BENCH_ARGS ?=
+
+# Make variables reach the pipeline as environment variables (empty = unset).
+export BUMP DATA DATA_FILE FORCE VERSION INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
+
+.PHONY: help venv train version build index index-stop index-status upload release verify lock test unit integration bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(READY): requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@touch $@
+
+venv: $(READY) ## create .venv with the pinned dependencies (every target does it first)
+
+train: $(READY) ## train and evaluate the models into src/mymodel/models (DATA_FILE=)
+	$(PY) -m pipeline train
+
+version: $(READY) ## print the next version (BUMP=patch|minor|major|logic|interface|release, DATA=tag)
+	@$(PY) -m pipeline version
+
+build: $(READY) ## build the next version's sdist and wheel into dist/ (VERSION= to choose)
+	$(PY) -m pipeline build
+
+index: $(READY) ## start the local pypiserver on 127.0.0.1:$(or $(INDEX_PORT),8080) (INDEX_DIR=, INDEX_AUTH=read)
+	@$(PY) -m pipeline index
+
+index-stop: $(READY) ## stop the local pypiserver
+	@$(PY) -m pipeline index-stop
+
+index-status: $(READY) ## is the local pypiserver running, and where
+	@$(PY) -m pipeline index-status
+
+upload: $(READY) ## upload the newest build in dist/ (or VERSION=) with twine and verify it
+	$(PY) -m pipeline upload
+
+release: $(READY) ## train, version, build, upload, verify: publishes the next version (BUMP= DATA= DATA_FILE= FORCE=1)
+	@$(PY) -m pipeline release
+
+verify: $(READY) ## rebuild VERSION= from this checkout and compare its wheel with the index's
+	@$(PY) -m pipeline verify
+
+lock: $(READY) ## print the hash-locked requirement of VERSION= for pip/uv --require-hashes
+	@$(PY) -m pipeline lock
+
+test: $(READY) ## run the unit tests, then the integration tests (real pypiserver, twine, pip, uv)
+	$(PY) -m pytest -q -m "not integration" --doctest-modules pipeline index src/mymodel tests
+	$(PY) -m pytest -q -m integration tests
+
+unit: $(READY) ## run only the fast unit tests and doctests
+	$(PY) -m pytest -q -m "not integration" --doctest-modules pipeline index src/mymodel tests
+
+integration: $(READY) ## run only the integration tests
+	$(PY) -m pytest -q -m integration tests
+
+bench: $(READY) ## benchmark the index against stock pypiserver and the release; writes benchmarks/RESULTS.md
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+clean: ## remove build outputs and trained models (keeps .venv, the index and its packages)
+	rm -rf dist build src/mymodel/models src/*.egg-info .pytest_cache

@@ -1,0 +1,140 @@
+"""Start, stop and inspect the local index process (``make index``, ``index-stop``, ``index-status``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from index import credentials
+from pipeline.config import INDEX_START_TIMEOUT, INDEX_USER, REPO, IndexSettings, env
+from pipeline.errors import PackageIndexError
+
+PID_FILE = "server.json"
+LOG_FILE = "server.log"
+
+
+@dataclass(frozen=True)
+class Status:
+    running: bool
+    pid: int | None
+    url: str
+    packages_dir: Path | None
+    auth: str | None
+
+    def describe(self) -> str:
+        if not self.running:
+            return f"index: not running (would serve {self.url})"
+        return f"index: running at {self.url} (pid {self.pid}, auth={self.auth}, serving {self.packages_dir})"
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _recorded(settings: IndexSettings) -> dict | None:
+    try:
+        record = json.loads((settings.state_dir / PID_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(record["pid"], 0)
+    except (ProcessLookupError, KeyError, TypeError):
+        return None
+    return record
+
+
+def status(settings: IndexSettings) -> Status:
+    record = _recorded(settings)
+    if record and record.get("port") == settings.port and healthy(settings.url):
+        return Status(True, record["pid"], settings.url, Path(record["packages_dir"]), record.get("auth"))
+    return Status(False, None, settings.url, None, None)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start(settings: IndexSettings) -> Status:
+    """Start the index in the background unless it already runs; wait for /health."""
+    current = status(settings)
+    if current.running:
+        if current.packages_dir != settings.packages_dir or current.auth != settings.auth:
+            raise PackageIndexError(
+                f"the index on port {settings.port} serves {current.packages_dir} (auth={current.auth}), "
+                f"not {settings.packages_dir} (auth={settings.auth}); run make index-stop first, or use another INDEX_PORT")
+        return current
+    if not _port_free(settings.host, settings.port):
+        raise PackageIndexError(
+            f"port {settings.port} on {settings.host} is taken by another program; "
+            f"stop it or choose another port, e.g. make release INDEX_PORT={settings.port + 1}")
+    credentials.ensure(settings.state_dir, INDEX_USER)
+    settings.packages_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "index.server", "--host", settings.host, "--port", str(settings.port),
+               "--root", str(settings.packages_dir), "--htpasswd", str(settings.state_dir / credentials.HTPASSWD_FILE),
+               "--auth", settings.auth]
+    if env("INDEX_FALLBACK") == "off":
+        command.append("--no-fallback")
+    log = open(settings.state_dir / LOG_FILE, "ab")
+    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    log.close()
+    record = {"pid": process.pid, "port": settings.port, "packages_dir": str(settings.packages_dir),
+              "auth": settings.auth}
+    (settings.state_dir / PID_FILE).write_text(json.dumps(record))
+    deadline = time.monotonic() + INDEX_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        if healthy(settings.url, timeout=1.0):
+            return Status(True, process.pid, settings.url, settings.packages_dir, settings.auth)
+        time.sleep(0.1)
+    process.kill()
+    (settings.state_dir / PID_FILE).unlink(missing_ok=True)
+    tail = (settings.state_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()[-3:]
+    raise PackageIndexError(f"the index did not come up on {settings.url} within {INDEX_START_TIMEOUT:.0f} s "
+                            f"(log {settings.state_dir / LOG_FILE}: {' | '.join(tail)}); check the log and retry")
+
+
+def stop(settings: IndexSettings) -> bool:
+    """Stop our index process; True if one was running."""
+    record = _recorded(settings)
+    (settings.state_dir / PID_FILE).unlink(missing_ok=True)
+    if record is None:
+        return False
+    try:
+        os.killpg(record["pid"], signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(record["pid"], 0)
+        except ProcessLookupError:
+            return True
+        # Our own child (tests): reap it so it does not linger as a zombie.
+        try:
+            if os.waitpid(record["pid"], os.WNOHANG)[0]:
+                return True
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    os.killpg(record["pid"], signal.SIGKILL)
+    return True

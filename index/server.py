@@ -1,0 +1,70 @@
+"""Run pypiserver with the digest-caching backend under waitress.
+
+``python -m index.server --port 8080 --root index/packages --htpasswd FILE``.
+Usually started by ``python -m index start`` (``make index``), which also
+makes the credentials and waits for /health. For several worker processes
+under gunicorn, use the WSGI factory: see README ("The index").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
+
+
+def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = True):
+    """The pypiserver WSGI app serving ``root``, with our backend and auther."""
+    import pypiserver
+    from pypiserver.backend import BackendProxy
+
+    from index.auth import CachedHtpasswdAuther
+    from index.digests import DigestCachingBackend, remove_stale_partials
+
+    root.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(root)
+    app = pypiserver.app(
+        roots=[root],
+        password_file=str(htpasswd),
+        authenticate=AUTH_ACTIONS[auth],
+        auther=CachedHtpasswdAuther(htpasswd),
+        disable_fallback=not fallback,
+        hash_algo="sha256",
+        overwrite=False,
+    )
+    config = app._pypiserver_config
+    config.backend = BackendProxy(DigestCachingBackend(config))
+    return app
+
+
+def wsgi_app():
+    """For gunicorn: ``gunicorn -w 4 -b 127.0.0.1:8080 'index.server:wsgi_app()'``,
+    configured by INDEX_DIR, INDEX_HTPASSWD and INDEX_AUTH."""
+    return make_app(Path(os.environ["INDEX_DIR"]), Path(os.environ["INDEX_HTPASSWD"]),
+                    os.environ.get("INDEX_AUTH", "update"), os.environ.get("INDEX_FALLBACK", "on") != "off")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m index.server", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--root", type=Path, required=True, help="folder of package files")
+    parser.add_argument("--htpasswd", type=Path, required=True)
+    parser.add_argument("--auth", choices=sorted(AUTH_ACTIONS), default="update")
+    parser.add_argument("--no-fallback", action="store_true", help="404 for unknown projects")
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    import waitress
+
+    app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback)
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="mymodel-index",
+                   channel_timeout=300)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""``python -m pipeline <step>``: the thin command line the Makefile calls."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pipeline.config import DEFAULT_BUMP, DIST_DIR, env, index_settings, load_dataset_config
+from pipeline.errors import PipelineError
+
+
+def main_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description="The model release pipeline.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str, *options: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        flags = {
+            "bump": lambda: sub.add_argument("--bump", default=env("BUMP", DEFAULT_BUMP),
+                                             help="major|minor|patch or release|interface|logic (BUMP)"),
+            "data": lambda: sub.add_argument("--data", default=env("DATA"), help="the data tag (DATA)"),
+            "data-file": lambda: sub.add_argument("--data-file", default=env("DATA_FILE"), help="a CSV (DATA_FILE)"),
+            "force": lambda: sub.add_argument("--force", action="store_true", default=env("FORCE", "0") not in ("0", ""),
+                                              help="release even if the metric gate fails (FORCE=1)"),
+            "version": lambda: sub.add_argument("--version", default=env("VERSION"), help="X.Y.Z+tag (VERSION)"),
+            "index": lambda: (sub.add_argument("--port", default=None, help="(INDEX_PORT)"),
+                              sub.add_argument("--dir", default=None, help="(INDEX_DIR)"),
+                              sub.add_argument("--auth", default=None, help="update|read (INDEX_AUTH)")),
+        }
+        for option in options:
+            flags[option]()
+        return sub
+
+    command("train", "train and evaluate the models into src/mymodel/models", "data-file")
+    command("version", "print the next version", "bump", "data", "index")
+    command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")
+    command("upload", "upload a built version from dist/ and verify it", "version", "index")
+    command("release", "train, version, build, upload and verify", "bump", "data", "data-file", "force", "index")
+    command("verify", "rebuild a published version and compare its wheel hash", "version", "data-file", "index")
+    command("lock", "print the hash-locked requirement of a published version", "version", "index")
+    command("index", "start the local index (no-op when it runs)", "index")
+    command("index-stop", "stop the local index", "index")
+    command("index-status", "is the local index running?", "index")
+    return parser
+
+
+def _settings(args: argparse.Namespace):
+    return index_settings(args.port, args.dir, args.auth)
+
+
+def _published_or_none(settings) -> list[str] | None:
+    from pipeline.index_api import IndexClient
+    from index.control import healthy
+
+    return IndexClient(settings).versions() if healthy(settings.url) else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline import release, versioning
+
+    if args.command == "train":
+        from pipeline.data import load_dataset
+        from pipeline.train import metrics_table, save, train
+
+        config = load_dataset_config()
+        models = train(load_dataset(config, args.data_file), config)
+        print(f"saved {len(models)} models to {save(models)}")
+        print(metrics_table({m.name: m.metadata["metrics"] for m in models}))
+        return 0
+    if args.command in ("index", "index-stop", "index-status"):
+        from index import control
+
+        settings = _settings(args)
+        if args.command == "index":
+            print(control.start(settings).describe())
+            print(f"credentials: {settings.state_dir}/credentials.json (owner-only)")
+        elif args.command == "index-stop":
+            print("index: stopped" if control.stop(settings) else "index: was not running")
+        else:
+            print(control.status(settings).describe())
+        return 0
+    if args.command == "release":
+        release.release(_settings(args), args.bump, args.data, args.data_file, args.force)
+        return 0
+    if args.command in ("version", "build"):
+        settings = _settings(args)
+        tag = versioning.canonical_tag(args.data or load_dataset_config().tag)
+        published = _published_or_none(settings)
+        version = getattr(args, "version", None) or versioning.next_version(
+            published or [], release.recorded_version(), args.bump, tag)
+        if args.command == "version":
+            if published is None:
+                print(f"(the index at {settings.url} is not running: computed from the repo's record only)", file=sys.stderr)
+            print(version)
+            return 0
+        from pipeline.build import build
+
+        built = build(version, DIST_DIR)
+        print(f"built {built.sdist.name} and {built.wheel.name} in {DIST_DIR}")
+        return 0
+    if args.command == "upload":
+        from pipeline.build import Built, sdist_name, wheel_name
+        from pipeline.errors import BuildError
+        from pipeline.index_api import IndexClient, version_of
+
+        settings = _settings(args)
+        candidates = sorted({version_of(p.name) for p in DIST_DIR.glob("mymodel-*.whl")} - {None},
+                            key=versioning.parse)
+        version = args.version or (candidates[-1] if candidates else None)
+        built = version and Built(version, DIST_DIR / sdist_name(version), DIST_DIR / wheel_name(version))
+        if not built or not all(p.is_file() for p in built.files):
+            raise BuildError(f"no built sdist and wheel{' for ' + version if version else ''} in {DIST_DIR}; run make build first")
+        with release.release_lock():
+            release.ensure_index(settings)
+            client = IndexClient(settings)
+            release.publish_built(client, built, release.Steps())
+            lock = release.record(built, client)
+        print(f"published {version}; lock: {lock}\n  pip install --index-url {settings.simple_url} mymodel=={version}")
+        return 0
+    if args.command in ("verify", "lock"):
+        from pipeline.errors import ConfigError
+
+        if not args.version:
+            raise ConfigError(f"make {args.command} needs VERSION=X.Y.Z+tag (e.g. make {args.command} VERSION=1.1.1+titanic)")
+        settings = _settings(args)
+        version = str(versioning.parse(args.version))
+        if args.command == "lock":
+            from pipeline.index_api import IndexClient
+            from pipeline.publish import lock_text
+
+            print(lock_text(IndexClient(settings), version), end="")
+            return 0
+        return 0 if release.reproduce(settings, version, args.data_file) else 1
+    raise AssertionError(args.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = main_parser().parse_args(argv)
+    try:
+        return run(args)
+    except PipelineError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted; nothing was recorded (run the command again)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Build the sdist and wheel from a staged copy of the package.
+
+The copy gets the version, the integrity manifest, the model card (the long
+description) and the runtime pins; the repository's own files are not touched.
+Timestamps come from the commit, so rebuilding the same commit gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import provenance
+from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
+from pipeline.errors import BuildError
+from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, metrics_table
+from pipeline.versioning import parse, version_file_text
+
+MANIFEST_FILE = "manifest.json"
+STAGED_FROM_REPO = ("pyproject.toml", "MANIFEST.in")
+# The package's own code: everything else under src/mymodel is generated or refused.
+PACKAGE_SOURCES = ("__init__.py", "__main__.py", "errors.py", "environment.py", "schema.py", "store.py",
+                   "version.py", "py.typed")
+
+
+@dataclass(frozen=True)
+class Built:
+    version: str
+    sdist: Path
+    wheel: Path
+
+    @property
+    def files(self) -> tuple[Path, Path]:
+        return (self.sdist, self.wheel)  # upload order: the sdist claims the version first
+
+
+def trained_models(models_dir: Path = MODELS_DIR) -> list[str]:
+    if not models_dir.is_dir():
+        return []
+    return sorted(p.name for p in models_dir.iterdir()
+                  if (p / MODEL_FILE).is_file() and (p / METADATA_FILE).is_file())
+
+
+def runtime_requirements(environment: dict[str, str]) -> dict[str, str]:
+    """Pins from the training environment: scikit-learn to its minor series,
+    the rest compatible within their major version.
+
+    >>> runtime_requirements({"scikit-learn": "1.9.1", "numpy": "2.4.6", "scipy": "1.17.1",
+    ...                       "pandas": "3.1.1", "joblib": "1.6.0"})["scikit-learn"]
+    '>=1.9.1,<1.10'
+    """
+    def release(name: str) -> tuple[int, ...]:
+        return parse_release(environment[name])
+
+    sk = release("scikit-learn")
+    pins = {"scikit-learn": f">={environment['scikit-learn']},<{sk[0]}.{sk[1] + 1}"}
+    for name in ("numpy", "scipy", "pandas", "joblib"):
+        major, minor = release(name)[:2]
+        pins[name] = f">={major}.{minor},<{major + 1}"
+    pins["packaging"] = ">=22"
+    return pins
+
+
+def parse_release(text: str) -> tuple[int, ...]:
+    from packaging.version import Version
+
+    return Version(text).release + (0, 0)
+
+
+def model_card(version: str, metadata: dict[str, dict]) -> str:
+    """The package's long description: what pip show -v and the index display."""
+    first = next(iter(metadata.values()))
+    data, env = first["data"], first["training_environment"]
+    lines = [
+        f"# {PACKAGE} {version}",
+        "",
+        f"Trained models packaged for `pip install {PACKAGE}=={version}`.",
+        "",
+        f"- Data tag: `{data['tag']}` (source `{data['source']}`, {data['rows']} rows, sha256 `{data['sha256'][:16]}…`)",
+        f"- Target: `{data['target']}`; held-out split {data['split']['test_size']} with seed {data['split']['seed']}",
+        f"- Trained with Python {env['python']}, scikit-learn {env['scikit-learn']}, numpy {env['numpy']}",
+        "",
+        "## Models",
+        "",
+        "| model | estimator | accuracy | ROC AUC | F1 | log loss | CV accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, meta in metadata.items():
+        m = meta["metrics"]
+        lines.append(f"| {name} | `{meta['estimator']}` | {m['accuracy']:.4f} | {m['roc_auc']:.4f} | {m['f1']:.4f} "
+                     f"| {m['log_loss']:.4f} | {m['cv_accuracy_mean']:.4f} ± {m['cv_accuracy_std']:.4f} |")
+    columns = ", ".join(c["name"] for c in first["input_schema"]["columns"])
+    lines += ["", "## Use", "", "```python", "import mymodel", "mymodel.list_models()",
+              f"mymodel.predict(\"{next(iter(metadata))}\", rows)  # rows with columns: {columns}", "```",
+              "", "`python -m mymodel info | predict | validate` from the command line.", ""]
+    return "\n".join(lines)
+
+
+def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_notes: dict | None = None) -> Built:
+    """Build ``version`` into ``out_dir`` and check the exact contents of both files."""
+    version = str(parse(version))
+    names = trained_models(models_dir)
+    if not names:
+        raise BuildError(f"there are no trained models in {models_dir}; run make train first (make release does it)")
+    metadata = {n: json.loads((models_dir / n / METADATA_FILE).read_text()) for n in names}
+    environment = next(iter(metadata.values()))["training_environment"]
+    requires = runtime_requirements(environment)
+    epoch = provenance.source_date_epoch()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mymodel-build-") as tmp:
+        stage = Path(tmp)
+        _stage(stage, models_dir, names)
+        package = stage / "src" / PACKAGE
+        (package / "version.py").write_text(version_file_text(version))
+        manifest = {
+            "version": version,
+            "data_tag": parse(version).local,
+            "requires": requires,
+            "release": release_notes or {},
+            "files": {str(p.relative_to(package / "models")): _sha256(p)
+                      for p in sorted((package / "models").rglob("*")) if p.is_file()},
+        }
+        (package / "models" / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        (stage / "MODEL_CARD.md").write_text(model_card(version, metadata))
+        (stage / "requirements-runtime.txt").write_text("".join(f"{n}{s}\n" for n, s in requires.items()))
+        _normalise_modes(stage)
+        result = subprocess.run(
+            [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out_dir), str(stage)],
+            capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
+        if result.returncode != 0:
+            tail = " | ".join((result.stdout + result.stderr).strip().splitlines()[-5:])
+            raise BuildError(f"python -m build failed for {version}: {tail}")
+    built = Built(version, out_dir / sdist_name(version), out_dir / wheel_name(version))
+    for path in built.files:
+        if not path.is_file():
+            raise BuildError(f"python -m build did not write {path}; run it by hand to see why")
+    reproducible_sdist(built.sdist, epoch)
+    check_contents(built, names)
+    return built
+
+
+def sdist_name(version: str) -> str:
+    return f"{PACKAGE}-{version}.tar.gz"
+
+
+def wheel_name(version: str) -> str:
+    return f"{PACKAGE}-{version}-py3-none-any.whl"
+
+
+def expected_wheel_files(version: str, names: list[str]) -> list[str]:
+    package = [f"{PACKAGE}/{f}" for f in PACKAGE_SOURCES]
+    models = [f"{PACKAGE}/models/{MANIFEST_FILE}", f"{PACKAGE}/models/{METRICS_FILE}"]
+    models += [f"{PACKAGE}/models/{n}/{f}" for n in names for f in (METADATA_FILE, MODEL_FILE)]
+    info = [f"{PACKAGE}-{version}.dist-info/{f}"
+            for f in ("METADATA", "WHEEL", "entry_points.txt", "top_level.txt", "RECORD")]
+    return sorted(package + models + info)
+
+
+def expected_sdist_files(version: str, names: list[str]) -> list[str]:
+    root = f"{PACKAGE}-{version}"
+    wheel_package = [f for f in expected_wheel_files(version, names) if not f.startswith(f"{PACKAGE}-")]
+    egg = [f"src/{PACKAGE}.egg-info/{f}" for f in
+           ("PKG-INFO", "SOURCES.txt", "dependency_links.txt", "entry_points.txt", "requires.txt", "top_level.txt")]
+    top = ["MANIFEST.in", "MODEL_CARD.md", "PKG-INFO", "pyproject.toml", "requirements-runtime.txt", "setup.cfg"]
+    return sorted(f"{root}/{f}" for f in top + egg + [f"src/{f}" for f in wheel_package])
+
+
+def check_contents(built: Built, names: list[str]) -> None:
+    """The exact file lists: models and metadata in, no caches, training code or secrets."""
+    with zipfile.ZipFile(built.wheel) as wheel:
+        in_wheel = sorted(wheel.namelist())
+    with tarfile.open(built.sdist) as sdist:
+        in_sdist = sorted(m.name for m in sdist.getmembers() if m.isfile())
+    for label, actual, expected in (("wheel", in_wheel, expected_wheel_files(built.version, names)),
+                                    ("sdist", in_sdist, expected_sdist_files(built.version, names))):
+        if actual != expected:
+            extra, missing = sorted(set(actual) - set(expected)), sorted(set(expected) - set(actual))
+            raise BuildError(f"the {label} for {built.version} has unexpected contents (extra: {extra}, "
+                             f"missing: {missing}); fix PACKAGE_SOURCES in pipeline/build.py or the files in src/{PACKAGE}")
+
+
+def reproducible_sdist(path: Path, epoch: int) -> None:
+    """Rewrite the sdist with sorted entries, fixed owners, modes and times."""
+    with tarfile.open(path) as source:
+        members = sorted(source.getmembers(), key=lambda m: m.name)
+        contents = {m.name: source.extractfile(m).read() for m in members if m.isfile()}
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=epoch) as zipped:
+        with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as target:
+            for member in members:
+                member.mtime, member.uid, member.gid, member.uname, member.gname = epoch, 0, 0, "", ""
+                member.mode = 0o755 if member.isdir() else 0o644
+                member.pax_headers = {}
+                data = contents.get(member.name)
+                target.addfile(member, io.BytesIO(data) if data is not None else None)
+    path.write_bytes(buffer.getvalue())
+
+
+def _stage(stage: Path, models_dir: Path, names: list[str]) -> None:
+    for name in STAGED_FROM_REPO:
+        shutil.copy2(REPO / name, stage / name)
+    package = stage / "src" / PACKAGE
+    package.mkdir(parents=True)
+    for name in PACKAGE_SOURCES:
+        source = PACKAGE_DIR / name
+        if not source.is_file():
+            raise BuildError(f"{source} is missing; restore it from git")
+        shutil.copy2(source, package / name)
+    (package / "models").mkdir()
+    if (models_dir / METRICS_FILE).is_file():
+        shutil.copy2(models_dir / METRICS_FILE, package / "models" / METRICS_FILE)
+    for name in names:
+        (package / "models" / name).mkdir()
+        for file in (MODEL_FILE, METADATA_FILE):
+            shutil.copy2(models_dir / name / file, package / "models" / name / file)
+
+
+def _normalise_modes(stage: Path) -> None:
+    for path in stage.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,40 @@
+"""One error hierarchy. ``python -m pipeline`` prints these as one line and
+exits non-zero; any other exception is a bug and keeps its traceback."""
+
+
+class PipelineError(Exception):
+    """Base of every expected failure. The message says what, where and the fix."""
+
+    exit_code = 1
+
+
+class ConfigError(PipelineError):
+    """A setting (Make variable, environment, dataset.toml) is invalid."""
+
+
+class DataError(PipelineError):
+    """The training data is missing or unusable."""
+
+
+class TrainingError(PipelineError):
+    """Training produced nothing usable."""
+
+
+class VersionError(PipelineError):
+    """A bump, tag or version is invalid or would be ambiguous."""
+
+
+class BuildError(PipelineError):
+    """The sdist or wheel could not be built or has the wrong contents."""
+
+
+class PackageIndexError(PipelineError):
+    """The package index is unreachable, refused us, or serves the wrong bytes."""
+
+
+class GateError(PipelineError):
+    """The new models are worse than the published ones."""
+
+
+class LockBusyError(PipelineError):
+    """Another release holds the release lock."""

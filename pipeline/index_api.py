@@ -1,0 +1,132 @@
+"""What the pipeline asks the index over HTTP: which files and versions it
+serves, their bytes, and removal of a version this run failed to complete."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
+
+from index import credentials as index_credentials
+from pipeline.config import HTTP_TIMEOUT, PACKAGE, IndexSettings, env
+from pipeline.errors import PackageIndexError
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    filename: str
+    url: str
+    sha256: str | None  # from the link's #sha256= fragment
+    version: str
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href")
+        if tag == "a" and href:
+            self.hrefs.append(href)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # pypiserver redirects projects it does not hold to its fallback index:
+    # for us that means "not published here", never a reason to leave loopback.
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def version_of(filename: str) -> str | None:
+    """The version in a wheel or sdist file name.
+
+    >>> version_of("mymodel-1.1.1+titanic-py3-none-any.whl"), version_of("mymodel-1.1.1+titanic.tar.gz")
+    ('1.1.1+titanic', '1.1.1+titanic')
+    """
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+
+
+class IndexClient:
+    def __init__(self, settings: IndexSettings) -> None:
+        self.settings = settings
+        self.url = settings.url.rstrip("/") + "/"
+        self.username, self.password = self._credentials()
+        self._opener = urllib.request.build_opener(_NoRedirect)
+
+    def _credentials(self) -> tuple[str | None, str | None]:
+        if self.settings.external_url:
+            return env("INDEX_USERNAME", env("TWINE_USERNAME")), env("INDEX_PASSWORD", env("TWINE_PASSWORD"))
+        creds = index_credentials.read(self.settings.state_dir)
+        return (creds.username, creds.password) if creds else (None, None)
+
+    def _request(self, url: str, data: bytes | None = None) -> bytes:
+        request = urllib.request.Request(url, data=data)
+        if self.username and self.password:
+            token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        try:
+            with self._opener.open(request, timeout=HTTP_TIMEOUT) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise PackageIndexError(
+                    f"the index at {self.url} refused our credentials (HTTP {exc.code}); "
+                    f"check {self.settings.state_dir}/credentials.json or INDEX_USERNAME/INDEX_PASSWORD") from None
+            raise
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise PackageIndexError(f"the index at {self.url} is unreachable ({reason}); "
+                                    "start it with make index (or check INDEX_URL)") from None
+
+    def files(self, project: str = PACKAGE) -> list[ServedFile]:
+        page_url = f"{self.url}simple/{project}/"
+        try:
+            page = self._request(page_url)
+        except urllib.error.HTTPError as exc:
+            if exc.code in (301, 302, 303, 307, 308, 404):
+                return []
+            raise PackageIndexError(f"{page_url} answered HTTP {exc.code}; check the index log") from None
+        parser = _Links()
+        parser.feed(page.decode("utf-8", errors="replace"))
+        served = []
+        for href in parser.hrefs:
+            absolute = urllib.parse.urljoin(page_url, href)
+            path, _, fragment = absolute.partition("#")
+            filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+            version = version_of(filename)
+            if version is None:
+                continue
+            digest = fragment.removeprefix("sha256=") if fragment.startswith("sha256=") else None
+            served.append(ServedFile(filename, path, digest, version))
+        return served
+
+    def versions(self, project: str = PACKAGE) -> list[str]:
+        return sorted({f.version for f in self.files(project)})
+
+    def download(self, served: ServedFile) -> bytes:
+        return self._request(served.url)
+
+    def download_sha256(self, served: ServedFile) -> str:
+        return hashlib.sha256(self.download(served)).hexdigest()
+
+    def remove_version(self, version: str, project: str = PACKAGE) -> None:
+        """Delete every file of ``version`` (pypiserver's remove_pkg action)."""
+        form = urllib.parse.urlencode({":action": "remove_pkg", "name": project, "version": version}).encode()
+        try:
+            self._request(self.url, data=form)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise PackageIndexError(f"could not remove {project} {version} from {self.url} (HTTP {exc.code}); "
+                                        "remove its files from the index folder by hand") from None

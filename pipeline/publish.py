@@ -1,0 +1,101 @@
+"""Upload a built version with twine, then read every file back and compare hashes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pipeline.build import Built
+from pipeline.errors import PackageIndexError
+from pipeline.index_api import IndexClient
+from pipeline.versioning import check_publishable
+
+
+def check_not_published(client: IndexClient, version: str) -> None:
+    """twine's --skip-existing does not work on private indexes, so ask first."""
+    check_publishable(version, client.versions())
+
+
+def upload(client: IndexClient, built: Built) -> None:
+    import requests
+    from twine.commands.upload import upload as twine_upload
+    from twine.exceptions import TwineException
+    from twine.settings import Settings
+
+    if not (client.username and client.password):
+        raise PackageIndexError(f"no upload credentials for {client.url}: start the index with make index "
+                                "(it creates them) or set INDEX_USERNAME and INDEX_PASSWORD")
+    settings = Settings(repository_url=client.url, username=client.username, password=client.password,
+                        non_interactive=True, disable_progress_bar=True)
+    try:
+        twine_upload(settings, [str(p) for p in built.files])
+    except requests.HTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else None
+        if code in (401, 403):
+            raise PackageIndexError(f"the index at {client.url} refused the upload credentials (HTTP {code}); "
+                                    "check INDEX_USERNAME/INDEX_PASSWORD or the index's credentials.json") from None
+        if code in (400, 409):
+            raise PackageIndexError(f"the index refused {built.version} (HTTP {code}): a file of that version is "
+                                    "already there, probably from a concurrent release; run make release again") from None
+        raise PackageIndexError(f"uploading {built.version} to {client.url} failed (HTTP {code}); "
+                                "check the index log and retry") from None
+    except requests.ConnectionError:
+        raise PackageIndexError(f"the index at {client.url} went away during the upload of {built.version}; "
+                                "restart it (make index) and run make release again") from None
+    except TwineException as exc:
+        raise PackageIndexError(f"twine refused to upload {built.version}: {exc}") from None
+
+
+def verify(client: IndexClient, built: Built) -> None:
+    """Every built file is served, with the link hash and downloaded bytes equal to ours."""
+    served = {f.filename: f for f in client.files() if f.version == built.version}
+    for path in built.files:
+        local = sha256_file(path)
+        remote = served.get(path.name)
+        if remote is None:
+            raise PackageIndexError(f"the index does not serve {path.name} after the upload; run make release again")
+        if remote.sha256 != local:
+            raise PackageIndexError(f"the index lists {path.name} with sha256 {remote.sha256}, ours is {local}; "
+                                    "the upload was damaged, run make release again")
+        downloaded = client.download_sha256(remote)
+        if downloaded != local:
+            raise PackageIndexError(f"the index served {path.name} with sha256 {downloaded}, ours is {local}; "
+                                    "the upload was damaged, run make release again")
+    extra = sorted(set(served) - {p.name for p in built.files})
+    if extra:
+        raise PackageIndexError(f"the index holds other files for {built.version} ({', '.join(extra)}); "
+                                "another release published this version: run make release again")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def format_lock(version: str, hashes: dict[str, str], simple_url: str) -> str:
+    """A hash-locked requirement: ``pip install --require-hashes -r FILE`` (uv too)."""
+    requirement = [f"mymodel=={version}"] + [f"    --hash=sha256:{hashes[name]}" for name in sorted(hashes)]
+    return (f"# pip install --index-url {simple_url} --require-hashes -r this-file\n"
+            + " \\\n".join(requirement) + "\n")
+
+
+def lock_text(client: IndexClient, version: str) -> str:
+    """The lock for any published version, from the bytes the index serves."""
+    from pipeline.versioning import parse
+
+    version = str(parse(version))
+    served = [f for f in client.files() if f.version == version]
+    if not served:
+        raise PackageIndexError(f"mymodel {version} is not on {client.url}; published: "
+                                f"{', '.join(client.versions()) or 'none'}")
+    hashes = {}
+    for f in served:
+        digest = client.download_sha256(f)
+        if f.sha256 and f.sha256 != digest:
+            raise PackageIndexError(f"the index lists {f.filename} as {f.sha256} but serves {digest}; "
+                                    "the file on the index changed, do not lock it")
+        hashes[f.filename] = digest
+    return format_lock(version, hashes, client.settings.simple_url)

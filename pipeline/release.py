@@ -1,0 +1,237 @@
+"""One release, all or nothing: version -> train -> gate -> build -> upload -> verify -> record.
+
+A failure before the upload changes nothing outside ``dist/.partial-*``; a
+failure during or after it removes what this run put on the index. Releases
+from one clone are serialised by a lock file; two clones racing for the same
+version are kept apart by the index, which never replaces a published file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from pipeline import build as build_step
+from pipeline import gate, provenance, publish
+from pipeline.config import (
+    DIST_DIR, MODELS_DIR, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
+)
+from pipeline.data import load_dataset
+from pipeline.errors import LockBusyError, PackageIndexError, PipelineError
+from pipeline.index_api import IndexClient, version_of
+from pipeline.train import metrics_table, save, train
+from pipeline.versioning import canonical_tag, check_publishable, highest, next_version, read_recorded, version_file_text
+
+PARTIAL_PREFIX = ".partial-"
+
+
+class Steps:
+    """Prints each step as it runs, with its duration."""
+
+    def __init__(self, out: Callable[[str], None] = print) -> None:
+        self.out, self.timings = out, {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.out(f"==> {name}")
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = time.perf_counter() - started
+        self.out(f"    {name} done in {self.timings[name]:.2f} s")
+
+
+@contextlib.contextmanager
+def release_lock(path: Path = RELEASE_LOCK, timeout: float | None = None) -> Iterator[None]:
+    """One release at a time per clone; the next one waits up to RELEASE_LOCK_TIMEOUT seconds."""
+    timeout = float(env("RELEASE_LOCK_TIMEOUT", "900")) if timeout is None else timeout
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + timeout
+        announced = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                if time.monotonic() >= deadline:
+                    raise LockBusyError(f"another release (pid {holder}) still holds {path} after {timeout:.0f} s; "
+                                        "wait for it to finish, then run make release again") from None
+                if not announced:
+                    print(f"waiting for another release (pid {holder}) to finish…", flush=True)
+                    announced = True
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_index(settings: IndexSettings) -> None:
+    """Start the embedded index if needed; an external INDEX_URL must answer already."""
+    from index import control
+
+    if settings.external_url:
+        if not control.healthy(settings.url):
+            raise PackageIndexError(f"the index at {settings.url} (INDEX_URL) does not answer; start it or fix INDEX_URL")
+        return
+    current = control.start(settings)
+    print(current.describe())
+
+
+def undo_upload(client: IndexClient, built: build_step.Built) -> str:
+    """Remove ``built.version`` from the index if the files there are ours; say what happened."""
+    try:
+        served = [f for f in client.files() if f.version == built.version]
+    except PackageIndexError as exc:
+        return f"could not check the index for a partial {built.version} ({exc}); the next release cleans it up"
+    ours = {p.name: publish.sha256_file(p) for p in built.files}
+    if not served:
+        return f"nothing of {built.version} reached the index"
+    if any(ours.get(f.filename) != f.sha256 for f in served):
+        return f"{built.version} on the index is another release's, left untouched"
+    client.remove_version(built.version)
+    return f"removed the partial {built.version} from the index"
+
+
+def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
+    """A release killed mid-upload left dist/.partial-*: take its files off the index, then delete it."""
+    for leftover in sorted(dist_dir.glob(f"{PARTIAL_PREFIX}*")):
+        wheels = list(leftover.glob("*.whl"))
+        sdists = list(leftover.glob("*.tar.gz"))
+        if wheels and sdists:
+            version = version_of(wheels[0].name)
+            built = build_step.Built(version, sdists[0], wheels[0])
+            try:
+                published = {f.filename for f in client.files() if f.version == version}
+            except PackageIndexError:
+                continue  # the index is down: keep the leftover for the next run
+            if published and published != {p.name for p in built.files}:
+                print(f"recovering: {undo_upload(client, built)}")
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) -> None:
+    """Upload and verify; on any failure take back what this run uploaded."""
+    with steps("upload"):
+        publish.check_not_published(client, built.version)
+        try:
+            publish.upload(client, built)
+        except PipelineError as exc:
+            raise type(exc)(f"{exc} ({undo_upload(client, built)})") from None
+    with steps("verify"):
+        try:
+            publish.verify(client, built)
+        except PipelineError as exc:
+            raise type(exc)(f"{exc} ({undo_upload(client, built)})") from None
+
+
+def record(built: build_step.Built, client: IndexClient, dist_dir: Path = DIST_DIR) -> Path:
+    """After a verified upload: dist/ files, the consumer lock, the repo's version record."""
+    dist_dir.mkdir(parents=True, exist_ok=True)
+    for path in built.files:
+        os.replace(path, dist_dir / path.name)
+    RELEASES_DIR.mkdir(exist_ok=True)
+    lock = RELEASES_DIR / f"mymodel-{built.version}.txt"
+    hashes = {name: publish.sha256_file(dist_dir / name) for name in (built.sdist.name, built.wheel.name)}
+    _atomic_write(lock, publish.format_lock(built.version, hashes, client.settings.simple_url))
+    _atomic_write(VERSION_FILE, version_file_text(built.version))
+    return lock
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def recorded_version() -> str | None:
+    return read_recorded(VERSION_FILE.read_text(encoding="utf-8")) if VERSION_FILE.is_file() else None
+
+
+def plan_version(client: IndexClient, bump: str, tag: str) -> tuple[str, list[str]]:
+    published = client.versions()
+    version = next_version(published, recorded_version(), bump, tag)
+    check_publishable(version, published)
+    return version, published
+
+
+def release(settings: IndexSettings, bump: str, tag: str | None, data_file: str | None, force: bool) -> str:
+    config = load_dataset_config()
+    tag = canonical_tag(tag or config.tag)
+    steps = Steps()
+    started = time.perf_counter()
+    with release_lock():
+        with steps("index"):
+            ensure_index(settings)
+            client = IndexClient(settings)
+            recover_leftovers(client)
+        with steps("version"):
+            version, published = plan_version(client, bump, tag)
+            print(f"next version: {version} (published: {', '.join(published) or 'none'})")
+        with steps("train"):
+            models = train(load_dataset(config, data_file), config)
+            save(models)
+            new_metrics = {m.name: m.metadata["metrics"] for m in models}
+            print(metrics_table(new_metrics))
+        with steps("gate"):
+            notes = gate.check(client, highest(published), new_metrics, config.max_accuracy_drop, force)
+        staging = DIST_DIR / f"{PARTIAL_PREFIX}{version}-{os.getpid()}"
+        with steps("build"):
+            built = build_step.build(version, staging, release_notes=notes)
+        publish_built(client, built, steps)
+        lock = record(built, client)
+        shutil.rmtree(staging, ignore_errors=True)
+    total = time.perf_counter() - started
+    print(f"released mymodel {version} in {total:.2f} s ("
+          + ", ".join(f"{k} {v:.2f} s" for k, v in steps.timings.items()) + ")")
+    print(f"hash-locked requirement: {lock.relative_to(lock.parents[1])}")
+    print(f"install it with:\n  pip install --index-url {settings.simple_url} mymodel=={version}")
+    return version
+
+
+def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> bool:
+    """Rebuild ``version`` from this checkout and compare its wheel with the index's."""
+    import json
+
+    client = IndexClient(settings)
+    served = {f.filename: f for f in client.files() if f.version == version}
+    wheel_name = build_step.wheel_name(version)
+    if wheel_name not in served:
+        raise PackageIndexError(f"{version} has no wheel on {client.url}; published: {', '.join(client.versions()) or 'none'}")
+    manifest = json.loads(gate.published_package_file(client, version, "models/manifest.json"))
+    published_meta = json.loads(gate.published_package_file(client, version, "models/metrics.json"))
+    config = load_dataset_config()
+    with tempfile.TemporaryDirectory(prefix="mymodel-verify-") as tmp:
+        models_dir = Path(tmp) / "models"
+        first = next(iter(published_meta))
+        meta = json.loads(gate.published_package_file(client, version, f"models/{first}/metadata.json"))
+        source = data_file or meta["data"]["source"]
+        save(train(load_dataset(config, source), config), models_dir)
+        built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"))
+        local = publish.sha256_file(built.wheel)
+    remote = served[wheel_name].sha256
+    commit = meta["git"]["commit"]
+    print(f"wheel {wheel_name}\n  index:   sha256 {remote}\n  rebuilt: sha256 {local}")
+    if local == remote:
+        print(f"reproducible: the rebuilt wheel is byte-identical to the published one")
+        return True
+    here = provenance.git_commit()
+    hint = (f"it was built from commit {commit}, this checkout is {here}: git checkout {commit} and retry"
+            if commit != here else "same commit: the data, library versions or a dirty tree differ (see the metadata)")
+    print(f"NOT reproducible: {hint}")
+    return False

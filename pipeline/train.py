@@ -1,0 +1,175 @@
+"""Fit the model Pipelines, evaluate them on a held-out split, save them with metadata."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
+
+from pipeline import provenance
+from pipeline.config import MODELS_DIR, DatasetConfig
+from pipeline.data import Dataset
+from pipeline.errors import TrainingError
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+METRICS_FILE = "metrics.json"  # all models' metrics side by side, at the top of models/
+
+
+def estimators(seed: int) -> dict[str, object]:
+    """The models a release ships, by name. Edit this to ship other estimators."""
+    return {
+        "LogisticRegression": LogisticRegression(max_iter=1000),
+        "RandomForestClassifier": RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1),
+        # SVC(probability=True) is deprecated since scikit-learn 1.9; this is its replacement.
+        "SVC": CalibratedClassifierCV(SVC(random_state=seed), ensemble=False),
+    }
+
+
+def make_pipeline(estimator: object, config: DatasetConfig) -> Pipeline:
+    """Preprocessing inside the saved object: consumers pass raw rows."""
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    categorical = Pipeline([
+        ("impute", SimpleImputer(strategy="most_frequent")),
+        ("onehot", OneHotEncoder(handle_unknown="ignore")),
+    ])
+    preprocess = ColumnTransformer([
+        ("numeric", numeric, list(config.numeric_features)),
+        ("categorical", categorical, list(config.categorical_features)),
+    ])
+    return Pipeline([("preprocess", preprocess), ("model", clone(estimator))])
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    name: str
+    pipeline: Pipeline
+    metadata: dict
+
+
+def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
+    """Fit every estimator on the same stratified split and evaluate it."""
+    X, y = dataset.frame.loc[:, list(dataset.features)], dataset.frame[dataset.target]
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=config.test_size, random_state=config.seed, stratify=y)
+    folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
+    schema = input_schema(X_train, config)
+    environment = provenance.library_versions()
+    commit, dirty = provenance.git_commit(), provenance.git_dirty()
+    trained = []
+    for name, estimator in estimators(config.seed).items():
+        pipeline = make_pipeline(estimator, config)
+        started = time.perf_counter()
+        pipeline.fit(X_train, y_train)
+        fit_seconds = time.perf_counter() - started
+        cv = cross_val_score(make_pipeline(estimator, config), X_train, y_train, cv=folds, scoring="accuracy")
+        metadata = {
+            "name": name,
+            "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
+            "params": _jsonable(estimator.get_params()),
+            "metrics": {**evaluate(pipeline, X_test, y_test),
+                        "cv_accuracy_mean": _round(cv.mean()), "cv_accuracy_std": _round(cv.std())},
+            "classes": [str(c) for c in pipeline.classes_],
+            "input_schema": schema,
+            "data": {"tag": config.tag, "source": dataset.source, "sha256": dataset.sha256,
+                     "rows": dataset.rows, "target": dataset.target,
+                     "split": {"test_size": config.test_size, "seed": config.seed,
+                               "train_rows": len(X_train), "test_rows": len(X_test)}},
+            "training_environment": environment,
+            "git": {"commit": commit, "dirty": dirty},
+            "fit_seconds": round(fit_seconds, 3),
+        }
+        trained.append(TrainedModel(name, pipeline, metadata))
+    return trained
+
+
+def evaluate(pipeline: Pipeline, X, y) -> dict[str, float]:
+    predicted = pipeline.predict(X)
+    positive = pipeline.classes_[-1]
+    probabilities = pipeline.predict_proba(X)
+    return {
+        "accuracy": _round(accuracy_score(y, predicted)),
+        "roc_auc": _round(roc_auc_score(y == positive, probabilities[:, -1])),
+        "f1": _round(f1_score(y, predicted, pos_label=positive)),
+        "log_loss": _round(log_loss(y, probabilities, labels=pipeline.classes_)),
+    }
+
+
+def input_schema(X, config: DatasetConfig) -> dict:
+    """What a consumer must pass: columns, dtypes, categories seen, missing values allowed."""
+    columns = []
+    for column in X.columns:
+        entry = {"name": column, "allows_missing": True}  # every column goes through an imputer
+        if column in config.numeric_features:
+            entry["dtype"] = "float64"
+        else:
+            entry["dtype"] = "category"
+            entry["categories"] = sorted(str(v) for v in X[column].dropna().unique())
+        columns.append(entry)
+    return {"columns": columns, "unseen_categories": "ignore"}
+
+
+def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
+    """Write every model and its metadata, replacing the previous set only when all are written."""
+    if not models:
+        raise TrainingError("no model was trained; check estimators() in pipeline/train.py")
+    staging = models_dir.with_name(models_dir.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    for model in models:
+        folder = staging / model.name
+        folder.mkdir(parents=True)
+        # compress=3 keeps the RandomForest small; zlib output is deterministic.
+        joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
+        write_json(folder / METADATA_FILE, model.metadata)
+    write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})
+    old = models_dir.with_name(models_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if models_dir.exists():
+        models_dir.rename(old)
+    staging.rename(models_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return models_dir
+
+
+def write_json(path: Path, document: dict) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
+    names = ("accuracy", "roc_auc", "f1", "log_loss", "cv_accuracy_mean")
+    lines = [f"{'model':<24}" + "".join(f"{n:>18}" for n in names)]
+    for model, values in metrics.items():
+        lines.append(f"{model:<24}" + "".join(f"{values.get(n, float('nan')):>18.4f}" for n in names))
+    return "\n".join(lines)
+
+
+def _round(value: float) -> float:
+    return round(float(value), 6)
+
+
+def _jsonable(params: dict) -> dict:
+    out = {}
+    for key, value in sorted(params.items()):
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            out[key] = value
+        elif isinstance(value, np.generic):
+            out[key] = value.item()
+        else:
+            out[key] = repr(value)
+    return out

@@ -1,0 +1,85 @@
+"""Trained models shipped as a package.
+
+    >>> import mymodel
+    >>> mymodel.list_models()                       # doctest: +SKIP
+    ['LogisticRegression', 'RandomForestClassifier', 'SVC']
+    >>> mymodel.predict("SVC", {"pclass": 1, "sex": "female", "age": 29, "sibsp": 0,
+    ...                         "parch": 0, "fare": 211.3, "embarked": "S"})  # doctest: +SKIP
+
+Reading metadata imports neither scikit-learn nor joblib; ``load`` checks the
+installed libraries and the file's sha256 before it unpickles anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from typing import Any
+
+from mymodel import store
+from mymodel.errors import (
+    EnvironmentMismatchError,
+    IntegrityError,
+    MymodelError,
+    SchemaError,
+    UnknownModelError,
+)
+from mymodel.version import __version__
+
+__all__ = [
+    "__version__", "list_models", "metadata", "load", "predict",
+    "MymodelError", "UnknownModelError", "IntegrityError", "EnvironmentMismatchError", "SchemaError",
+]
+
+
+def list_models() -> list[str]:
+    """The names of the packaged models."""
+    return store.list_models()
+
+
+def metadata(name: str | None = None) -> dict[str, Any]:
+    """One model's metadata, or (without a name) the whole package's."""
+    manifest = store.manifest()
+    common = {"package_version": __version__, "data_tag": manifest.get("data_tag"),
+              "release": manifest.get("release", {})}
+    if name is not None:
+        return {**store.model_metadata(name), **common}
+    return {**common, "requires": manifest.get("requires", {}),
+            "models": {model: store.model_metadata(model) for model in list_models()}}
+
+
+def load(name: str, *, check_environment: bool = True):
+    """The fitted scikit-learn Pipeline ``name``: integrity and environment checked first."""
+    store.check_name(name)
+    if check_environment:
+        from mymodel.environment import require_compatible
+
+        require_compatible()
+    data = store.verified_bytes(f"{name}/{store.MODEL_FILE}")
+    import joblib  # only now: metadata readers never pay for scikit-learn
+
+    return joblib.load(io.BytesIO(data))
+
+
+@functools.cache
+def _cached(name: str, check_environment: bool):
+    return load(name, check_environment=check_environment)
+
+
+def predict(name: str, rows: Any, *, check_environment: bool = True):
+    """Labels (and class probabilities) for raw rows: a DataFrame, a dict or a list of dicts.
+
+    Returns a DataFrame with a ``prediction`` column and one ``probability_<class>``
+    column per class where the model has probabilities.
+    """
+    from mymodel.schema import to_frame
+
+    frame = to_frame(rows, store.model_metadata(store.check_name(name))["input_schema"])
+    model = _cached(name, check_environment)
+    result = frame.iloc[:, :0].copy()
+    result["prediction"] = model.predict(frame)
+    if hasattr(model, "predict_proba"):
+        probabilities = model.predict_proba(frame)
+        for position, label in enumerate(model.classes_):
+            result[f"probability_{label}"] = probabilities[:, position]
+    return result.reset_index(drop=True)

@@ -1,0 +1,104 @@
+"""``python -m mymodel info | predict | validate``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import mymodel
+from mymodel import store
+from mymodel.errors import MymodelError
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(prog="python -m mymodel", description="The packaged models.")
+    commands = main_parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("info", help="version, data tag and the metrics of every model")
+    predict = commands.add_parser("predict", help="predict rows read from CSV or JSON lines")
+    predict.add_argument("--model", required=True, help="a name from `python -m mymodel info`")
+    predict.add_argument("--input", default="-", help="a .csv or .jsonl file, or - for stdin (default)")
+    predict.add_argument("--input-format", choices=("csv", "jsonl"), help="default: from the file name, else csv")
+    predict.add_argument("--output-format", choices=("csv", "jsonl"), default="csv")
+    commands.add_parser("validate", help="are the installed libraries the ones the models need? exit 1 if not")
+    return main_parser
+
+
+def info(out: TextIO) -> int:
+    meta = mymodel.metadata()
+    out.write(f"mymodel {mymodel.__version__} (data tag: {meta['data_tag'] or '-'})\n")
+    if meta["release"]:
+        out.write(f"release notes: {json.dumps(meta['release'], sort_keys=True)}\n")
+    names = ("accuracy", "roc_auc", "f1", "log_loss", "cv_accuracy_mean")
+    out.write(f"{'model':<24}" + "".join(f"{n:>18}" for n in names) + "\n")
+    for name, model in meta["models"].items():
+        out.write(f"{name:<24}" + "".join(f"{model['metrics'][n]:>18.4f}" for n in names) + "\n")
+    return 0
+
+
+def read_rows(source: TextIO, fmt: str) -> list[dict[str, Any]]:
+    if fmt == "jsonl":
+        rows = []
+        for number, line in enumerate(source, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise MymodelError(f"input line {number} is not JSON ({exc.msg}); write one JSON object per line") from None
+        return rows
+    # CSV cells are text; an empty cell is a missing value. The schema converts numbers.
+    return [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(source)]
+
+
+def predict(args: argparse.Namespace, out: TextIO) -> int:
+    fmt = args.input_format or ("jsonl" if args.input.endswith((".jsonl", ".json")) else "csv")
+    if args.input == "-":
+        rows = read_rows(sys.stdin, fmt)
+    else:
+        try:
+            with open(args.input, encoding="utf-8", newline="") as handle:
+                rows = read_rows(handle, fmt)
+        except OSError as exc:
+            raise MymodelError(f"cannot read {args.input} ({exc.strerror}); check the path") from None
+    result = mymodel.predict(args.model, rows)
+    if args.output_format == "jsonl":
+        for record in result.to_dict(orient="records"):
+            out.write(json.dumps({k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}) + "\n")
+    else:
+        result.to_csv(out, index=False, lineterminator="\n")
+    return 0
+
+
+def validate(out: TextIO) -> int:
+    from mymodel.environment import checks
+
+    rows = checks()
+    out.write(f"{'library':<16}{'trained with':>14}{'required':>20}{'installed':>14}  ok\n")
+    for check in rows:
+        out.write(f"{check.library:<16}{check.trained_with:>14}{check.required:>20}"
+                  f"{check.installed or '-':>14}  {'yes' if check.ok else 'NO'}\n")
+    bad = [c.library for c in rows if not c.ok]
+    if bad:
+        out.write(f"incompatible: {', '.join(bad)}; install the required versions, "
+                  "or pin a mymodel version trained with yours\n")
+    return 1 if bad else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "info":
+            return info(sys.stdout)
+        if args.command == "predict":
+            return predict(args, sys.stdout)
+        return validate(sys.stdout)
+    except MymodelError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,22 @@
+"""Errors a consumer can catch; every message says what to do."""
+
+
+class MymodelError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class UnknownModelError(MymodelError, KeyError):
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class IntegrityError(MymodelError):
+    """A packaged file differs from what the build recorded: it is not unpickled."""
+
+
+class EnvironmentMismatchError(MymodelError):
+    """The installed libraries are outside the range the models were trained with."""
+
+
+class SchemaError(MymodelError, ValueError):
+    """Input rows do not match the model's input schema."""
