@@ -34,7 +34,7 @@ version: $(READY) ## print the next version (BUMP=patch|minor|major|logic|interf
 build: $(READY) ## build the next version's sdist and wheel into dist/ (VERSION= to choose)
 	$(PY) -m pipeline build
 
-index: $(READY) ## start the local pypiserver on 127.0.0.1:$(or $(INDEX_PORT),8080) (INDEX_DIR=, INDEX_AUTH=read)
+index: $(READY) ## start the local pypiserver on 127.0.0.1:8080 (INDEX_PORT=, INDEX_DIR=, INDEX_AUTH=read)
 	@$(PY) -m pipeline index
 
 index-stop: $(READY) ## stop the local pypiserver
@@ -55,15 +55,16 @@ verify: $(READY) ## rebuild VERSION= from this checkout and compare its wheel wi
 lock: $(READY) ## print the hash-locked requirement of VERSION= for pip/uv --require-hashes
 	@$(PY) -m pipeline lock
 
-test: $(READY) ## run the unit tests, then the integration tests (real pypiserver, twine, pip, uv)
-	$(PY) -m pytest -q -m "not integration" --doctest-modules pipeline index src/mymodel tests
-	$(PY) -m pytest -q -m integration tests
+UNIT_TESTS ?= pipeline index src/mymodel tests
+INTEGRATION_TESTS ?= tests
+
+test: unit integration ## run the unit tests, then the integration tests (real pypiserver, twine, pip, uv)
 
 unit: $(READY) ## run only the fast unit tests and doctests
-	$(PY) -m pytest -q -m "not integration" --doctest-modules pipeline index src/mymodel tests
+	$(PY) -m pytest -q -m "not integration" --doctest-modules $(UNIT_TESTS)
 
 integration: $(READY) ## run only the integration tests
-	$(PY) -m pytest -q -m integration tests
+	$(PY) -m pytest -q -m integration $(INTEGRATION_TESTS)
 
 bench: $(READY) ## benchmark the index against stock pypiserver and the release; writes benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)

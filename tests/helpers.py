@@ -1,0 +1,116 @@
+"""Shared helpers: real processes, a copy of the repository, clean consumer environments."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = Path(sys.executable)  # the project venv's python: pytest runs in it
+VENV = PYTHON.parent.parent
+WHEELHOUSE = REPO / ".cache" / "wheelhouse"
+RUNTIME_DEPENDENCIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "packaging")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run(command: list[str | os.PathLike], *, cwd: Path | None = None, env: dict | None = None,
+        check: bool = True, input: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(c) for c in command], cwd=cwd, env=env, input=input, text=True,
+                            capture_output=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, command))} exited {result.returncode}\n"
+                             f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+    return result
+
+
+def consumer_env(**extra: str) -> dict[str, str]:
+    """pip and uv that see only the index they are given (not this machine's config)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV", "PYTHON"))}
+    # uv hard-links from its cache by default: a test that edits an installed file would edit the cache.
+    env.update(PIP_CONFIG_FILE="/dev/null", PIP_DISABLE_PIP_VERSION_CHECK="1", UV_NO_CONFIG="1", UV_LINK_MODE="copy")
+    env.update(extra)
+    return env
+
+
+def ensure_wheelhouse() -> Path:
+    """The consumers' runtime dependencies as wheels, so a test index can serve them (fetched once)."""
+    marker = WHEELHOUSE / ".complete"
+    if not marker.exists():
+        WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+        run([PYTHON, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary", ":all:",
+             "-c", REPO / "requirements.lock", "-d", WHEELHOUSE, *RUNTIME_DEPENDENCIES])
+        marker.touch()
+    return WHEELHOUSE
+
+
+def fill_index(packages_dir: Path) -> None:
+    """Put the runtime dependencies on a test index (hard links: no copying)."""
+    packages_dir.mkdir(parents=True, exist_ok=True)
+    for wheel in ensure_wheelhouse().glob("*.whl"):
+        target = packages_dir / wheel.name
+        if not target.exists():
+            try:
+                os.link(wheel, target)
+            except OSError:
+                shutil.copy2(wheel, target)
+
+
+def copy_repo(destination: Path) -> Path:
+    """The repository's files (tracked and not ignored) in a fresh git repository."""
+    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO).stdout
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    git_env = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
+               "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost",
+               "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+    run(["git", "init", "-q", "-b", "main"], cwd=destination)
+    run(["git", "add", "-A"], cwd=destination)
+    run(["git", "commit", "-q", "-m", "copy"], cwd=destination, env=git_env)
+    return destination
+
+
+def index_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment for a pipeline run against a private test index on a free port."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("BUMP", "DATA", "DATA_FILE", "FORCE", "VERSION", "INDEX_URL", "INDEX_AUTH", "MAKEFLAGS")}
+    env.update(INDEX_PORT=str(free_port()), INDEX_DIR=str(tmp / "packages"), INDEX_STATE=str(tmp / "state"),
+               INDEX_FALLBACK="off", RELEASE_LOCK_TIMEOUT="600")
+    env.update(extra)
+    return env
+
+
+def make(repo: Path, target: str, env: dict[str, str], *args: str, check: bool = True,
+         timeout: float = 900) -> subprocess.CompletedProcess:
+    return run(["make", "--no-print-directory", "-C", repo, target, f"VENV={VENV}", *args],
+               env=env, check=check, timeout=timeout)
+
+
+def pipeline(repo: Path, env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([PYTHON, "-m", "pipeline", *args], cwd=repo, env=env, check=check)
+
+
+def index_url(env: dict[str, str]) -> str:
+    return f"http://127.0.0.1:{env['INDEX_PORT']}/"
+
+
+def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A failure that explains itself: non-zero exit, one Error: line, no traceback."""
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output, output
+    assert "Error:" in output, output
+    for fragment in fragments:
+        assert fragment in output, f"{fragment!r} not in:\n{output}"

@@ -1,0 +1,167 @@
+"""make release twice against a real index, then real pip and uv consumers: install, predict, roll back."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.config import load_dataset_config
+from pipeline.data import load_dataset
+from pipeline.train import train
+from tests.helpers import PYTHON, VENV, consumer_env, run
+
+pytestmark = pytest.mark.integration
+CONSUMER = Path(__file__).with_name("consumer.py")
+
+
+@pytest.fixture(scope="module")
+def titanic_rows(tmp_path_factory):
+    """Raw rows (feature columns only, as JSON) and the in-memory models' probabilities on them."""
+    config = load_dataset_config()
+    dataset = load_dataset(config)
+    features = dataset.frame.loc[:, list(config.features)]
+    rows = json.loads(features.to_json(orient="records"))
+    path = tmp_path_factory.mktemp("rows") / "rows.json"
+    path.write_text(json.dumps(rows))
+    expected = {m.name: m.pipeline.predict_proba(features)[:, 1] for m in train(dataset, config)}
+    return path, expected
+
+
+def consume(python: Path, rows: Path) -> dict:
+    return json.loads(run([python, CONSUMER, rows], cwd=rows.parent, env=consumer_env()).stdout)
+
+
+def assert_same_predictions(report: dict, expected: dict) -> None:
+    assert report["models"] == sorted(expected)
+    for name, probabilities in expected.items():
+        np.testing.assert_allclose(report["probabilities"][name], probabilities, rtol=0, atol=1e-12)
+        assert len(report["labels"][name]) == len(probabilities)
+
+
+def test_two_releases_publish_the_seed_version_then_the_next(released):
+    first, second = released.outputs
+    assert "released mymodel 1.1.1+titanic" in first and "released mymodel 1.1.2+titanic" in second
+    for step in ("index", "version", "train", "gate", "build", "upload", "verify"):
+        assert f"==> {step}" in first and f"    {step} done in " in first
+    assert f"pip install --index-url {released.simple_url} mymodel==1.1.2+titanic" in second
+    packages = sorted(p.name for p in Path(released.env["INDEX_DIR"]).glob("mymodel-*"))
+    assert packages == ["mymodel-1.1.1+titanic-py3-none-any.whl", "mymodel-1.1.1+titanic.tar.gz",
+                        "mymodel-1.1.2+titanic-py3-none-any.whl", "mymodel-1.1.2+titanic.tar.gz"]
+    assert '__version__ = "1.1.2+titanic"' in (released.repo / "src/mymodel/version.py").read_text()
+    lock = (released.repo / "releases/mymodel-1.1.2+titanic.txt").read_text()
+    assert lock.count("--hash=sha256:") == 2 and "mymodel==1.1.2+titanic" in lock
+    assert not list((released.repo / "dist").glob(".partial-*"))
+
+
+def test_pip_installs_predicts_and_rolls_back(released, titanic_rows, tmp_path):
+    rows, expected = titanic_rows
+    run([sys.executable, "-m", "venv", tmp_path / "venv"])
+    pip = [tmp_path / "venv/bin/python", "-m", "pip", "install", "--quiet", "--index-url", released.simple_url]
+    python = tmp_path / "venv/bin/python"
+    run([*pip, "mymodel==1.1.2+titanic"], env=consumer_env())
+    report = consume(python, rows)
+    assert report["version"] == report["distribution_version"] == "1.1.2+titanic"
+    assert str(tmp_path / "venv") in report["loaded_from"]
+    assert_same_predictions(report, expected)
+
+    run([*pip, "mymodel==1.1.1+titanic"], env=consumer_env())  # roll back
+    report = consume(python, rows)
+    assert report["version"] == report["distribution_version"] == "1.1.1+titanic"
+    assert_same_predictions(report, expected)
+
+
+def test_uv_installs_predicts_and_rolls_back(released, titanic_rows, tmp_path):
+    rows, expected = titanic_rows
+    uv = VENV / "bin" / "uv"
+    env = consumer_env(UV_PYTHON_DOWNLOADS="never")
+    run([uv, "venv", "--quiet", "--python", sys.executable, tmp_path / "venv"], env=env)
+    python = tmp_path / "venv/bin/python"
+    for version in ("1.1.1+titanic", "1.1.2+titanic", "1.1.1+titanic"):
+        run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", released.simple_url,
+             f"mymodel=={version}"], env=env)
+        report = consume(python, rows)
+        assert report["version"] == report["distribution_version"] == version
+        assert_same_predictions(report, expected)
+
+
+def test_built_files_have_exactly_the_expected_contents(released):
+    dist = released.repo / "dist"
+    with zipfile.ZipFile(dist / "mymodel-1.1.2+titanic-py3-none-any.whl") as wheel:
+        assert sorted(wheel.namelist()) == [
+            "mymodel-1.1.2+titanic.dist-info/METADATA",
+            "mymodel-1.1.2+titanic.dist-info/RECORD",
+            "mymodel-1.1.2+titanic.dist-info/WHEEL",
+            "mymodel-1.1.2+titanic.dist-info/entry_points.txt",
+            "mymodel-1.1.2+titanic.dist-info/top_level.txt",
+            "mymodel/__init__.py",
+            "mymodel/__main__.py",
+            "mymodel/environment.py",
+            "mymodel/errors.py",
+            "mymodel/models/LogisticRegression/metadata.json",
+            "mymodel/models/LogisticRegression/model.joblib",
+            "mymodel/models/RandomForestClassifier/metadata.json",
+            "mymodel/models/RandomForestClassifier/model.joblib",
+            "mymodel/models/SVC/metadata.json",
+            "mymodel/models/SVC/model.joblib",
+            "mymodel/models/manifest.json",
+            "mymodel/models/metrics.json",
+            "mymodel/py.typed",
+            "mymodel/schema.py",
+            "mymodel/store.py",
+            "mymodel/version.py",
+        ]
+        assert wheel.read("mymodel/version.py").decode().endswith('__version__ = "1.1.2+titanic"\n')
+    with tarfile.open(dist / "mymodel-1.1.2+titanic.tar.gz") as sdist:
+        root = "mymodel-1.1.2+titanic/"
+        assert sorted(m.name.removeprefix(root) for m in sdist.getmembers() if m.isfile()) == [
+            "MANIFEST.in",
+            "MODEL_CARD.md",
+            "PKG-INFO",
+            "pyproject.toml",
+            "requirements-runtime.txt",
+            "setup.cfg",
+            "src/mymodel.egg-info/PKG-INFO",
+            "src/mymodel.egg-info/SOURCES.txt",
+            "src/mymodel.egg-info/dependency_links.txt",
+            "src/mymodel.egg-info/entry_points.txt",
+            "src/mymodel.egg-info/requires.txt",
+            "src/mymodel.egg-info/top_level.txt",
+            "src/mymodel/__init__.py",
+            "src/mymodel/__main__.py",
+            "src/mymodel/environment.py",
+            "src/mymodel/errors.py",
+            "src/mymodel/models/LogisticRegression/metadata.json",
+            "src/mymodel/models/LogisticRegression/model.joblib",
+            "src/mymodel/models/RandomForestClassifier/metadata.json",
+            "src/mymodel/models/RandomForestClassifier/model.joblib",
+            "src/mymodel/models/SVC/metadata.json",
+            "src/mymodel/models/SVC/model.joblib",
+            "src/mymodel/models/manifest.json",
+            "src/mymodel/models/metrics.json",
+            "src/mymodel/py.typed",
+            "src/mymodel/schema.py",
+            "src/mymodel/store.py",
+            "src/mymodel/version.py",
+        ]
+
+
+def test_wheel_metadata_carries_the_card_and_the_training_pins(released):
+    import importlib.metadata
+
+    with zipfile.ZipFile(released.repo / "dist/mymodel-1.1.2+titanic-py3-none-any.whl") as wheel:
+        metadata = wheel.read("mymodel-1.1.2+titanic.dist-info/METADATA").decode()
+    requires = sorted(line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist: "))
+    sk = importlib.metadata.version("scikit-learn")
+    major, minor = map(int, sk.split(".")[:2])
+    assert f"scikit-learn<{major}.{minor + 1},>={sk}" in requires
+    for library in ("numpy", "scipy", "pandas", "joblib"):
+        lib_major, lib_minor = importlib.metadata.version(library).split(".")[:2]
+        assert f"{library}<{int(lib_major) + 1},>={lib_major}.{lib_minor}" in requires
+    assert "Requires-Python: >=3.11" in metadata
+    assert "# mymodel 1.1.2+titanic" in metadata and "| RandomForestClassifier |" in metadata
