@@ -65,6 +65,8 @@ def status(settings: IndexSettings) -> Status:
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as probe:
+        # As the server will: connections of a stopped index in TIME_WAIT do not block the port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
