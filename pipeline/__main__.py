@@ -114,8 +114,7 @@ def run(args: argparse.Namespace) -> int:
         with release.release_lock():
             release.ensure_index(settings)
             client = IndexClient(settings)
-            release.publish_built(client, built, release.Steps())
-            lock = release.record(built, client)
+            lock = release.publish_built(client, built, release.Steps())
         print(f"published {version}; lock: {lock}\n  pip install --index-url {settings.simple_url} mymodel=={version}")
         return 0
     if args.command in ("verify", "lock"):

@@ -117,7 +117,11 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     environment = next(iter(metadata.values()))["training_environment"]
     requires = runtime_requirements(environment)
     epoch = provenance.source_date_epoch()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BuildError(f"cannot write the build to {out_dir} ({exc.strerror}); make dist/ a writable folder "
+                         "with free space (rm -rf dist is safe: releases are on the index)") from None
     with tempfile.TemporaryDirectory(prefix="mymodel-build-") as tmp:
         stage = Path(tmp)
         _stage(stage, models_dir, names)
@@ -139,7 +143,7 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
             [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out_dir), str(stage)],
             capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
         if result.returncode != 0:
-            tail = " | ".join((result.stdout + result.stderr).strip().splitlines()[-5:])
+            tail = " | ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
             raise BuildError(f"python -m build failed for {version}: {tail}")
     built = Built(version, out_dir / sdist_name(version), out_dir / wheel_name(version))
     for path in built.files:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from pipeline import faults
 from pipeline.build import Built
 from pipeline.errors import PackageIndexError
 from pipeline.index_api import IndexClient
@@ -16,7 +17,12 @@ def check_not_published(client: IndexClient, version: str) -> None:
     check_publishable(version, client.versions())
 
 
-def upload(client: IndexClient, built: Built) -> None:
+def upload(client: IndexClient, built: Built, uploaded: list[Path]) -> None:
+    """Upload the sdist, then the wheel, appending each to ``uploaded`` once the index took it.
+
+    The index never replaces a file, so whoever uploads a version's sdist first owns
+    that version: a racing release is refused at its first file and uploads nothing.
+    """
     import requests
     from twine.commands.upload import upload as twine_upload
     from twine.exceptions import TwineException
@@ -27,23 +33,27 @@ def upload(client: IndexClient, built: Built) -> None:
                                 "(it creates them) or set INDEX_USERNAME and INDEX_PASSWORD")
     settings = Settings(repository_url=client.url, username=client.username, password=client.password,
                         non_interactive=True, disable_progress_bar=True)
-    try:
-        twine_upload(settings, [str(p) for p in built.files])
-    except requests.HTTPError as exc:
-        code = exc.response.status_code if exc.response is not None else None
-        if code in (401, 403):
-            raise PackageIndexError(f"the index at {client.url} refused the upload credentials (HTTP {code}); "
-                                    "check INDEX_USERNAME/INDEX_PASSWORD or the index's credentials.json") from None
-        if code in (400, 409):
-            raise PackageIndexError(f"the index refused {built.version} (HTTP {code}): a file of that version is "
-                                    "already there, probably from a concurrent release; run make release again") from None
-        raise PackageIndexError(f"uploading {built.version} to {client.url} failed (HTTP {code}); "
-                                "check the index log and retry") from None
-    except requests.ConnectionError:
-        raise PackageIndexError(f"the index at {client.url} went away during the upload of {built.version}; "
-                                "restart it (make index) and run make release again") from None
-    except TwineException as exc:
-        raise PackageIndexError(f"twine refused to upload {built.version}: {exc}") from None
+    for path in built.files:
+        try:
+            twine_upload(settings, [str(path)])
+        except requests.HTTPError as exc:
+            code = exc.response.status_code if exc.response is not None else None
+            if code in (401, 403):
+                raise PackageIndexError(f"the index at {client.url} refused the upload credentials (HTTP {code}); "
+                                        "check INDEX_USERNAME/INDEX_PASSWORD or the index's credentials.json") from None
+            if code in (400, 409):
+                raise PackageIndexError(f"the index refused {path.name} (HTTP {code}): that file is already there, "
+                                        "probably from a concurrent release; run make release again") from None
+            raise PackageIndexError(f"uploading {path.name} to {client.url} failed (HTTP {code}); "
+                                    "check the index log and retry") from None
+        except requests.ConnectionError:
+            raise PackageIndexError(f"the index at {client.url} went away during the upload of {path.name}; "
+                                    "restart it (make index) and run make release again") from None
+        except TwineException as exc:
+            raise PackageIndexError(f"twine refused to upload {path.name}: {exc}") from None
+        uploaded.append(path)
+        if len(uploaded) == 1:
+            faults.point("after-first-upload")
 
 
 def verify(client: IndexClient, built: Built) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline import build as build_step
-from pipeline import gate, provenance, publish
+from pipeline import faults, gate, provenance, publish
 from pipeline.config import (
     DIST_DIR, MODELS_DIR, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
@@ -93,55 +93,71 @@ def ensure_index(settings: IndexSettings) -> None:
     print(current.describe())
 
 
-def undo_upload(client: IndexClient, built: build_step.Built) -> str:
-    """Remove ``built.version`` from the index if the files there are ours; say what happened."""
+UPLOADED_MARKER = "uploaded.txt"  # in a staging folder: which files of it the index accepted
+
+
+def undo_upload(client: IndexClient, built: build_step.Built, uploaded: list[Path]) -> str:
+    """Take ``built.version`` off the index if this run owns it (its sdist went up first)."""
+    if built.sdist not in uploaded:
+        return f"nothing of this run's {built.version} is on the index"
     try:
-        served = [f for f in client.files() if f.version == built.version]
+        client.remove_version(built.version)
     except PackageIndexError as exc:
-        return f"could not check the index for a partial {built.version} ({exc}); the next release cleans it up"
-    ours = {p.name: publish.sha256_file(p) for p in built.files}
-    if not served:
-        return f"nothing of {built.version} reached the index"
-    if any(ours.get(f.filename) != f.sha256 for f in served):
-        return f"{built.version} on the index is another release's, left untouched"
-    client.remove_version(built.version)
+        return f"could not remove the partial {built.version} ({exc}); the next make release removes it"
     return f"removed the partial {built.version} from the index"
 
 
 def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
-    """A release killed mid-upload left dist/.partial-*: take its files off the index, then delete it."""
+    """A release that died mid-upload left dist/.partial-*: finish its clean-up, then delete it."""
     for leftover in sorted(dist_dir.glob(f"{PARTIAL_PREFIX}*")):
-        wheels = list(leftover.glob("*.whl"))
-        sdists = list(leftover.glob("*.tar.gz"))
-        if wheels and sdists:
-            version = version_of(wheels[0].name)
-            built = build_step.Built(version, sdists[0], wheels[0])
+        marker = leftover / UPLOADED_MARKER
+        names = marker.read_text().split() if marker.is_file() else []
+        sdists = [leftover / n for n in names if n.endswith(".tar.gz")]
+        if sdists:
+            version = version_of(sdists[0].name)
             try:
-                published = {f.filename for f in client.files() if f.version == version}
+                served = {f.filename: f.sha256 for f in client.files() if f.version == version}
             except PackageIndexError:
                 continue  # the index is down: keep the leftover for the next run
-            if published and published != {p.name for p in built.files}:
-                print(f"recovering: {undo_upload(client, built)}")
+            built = build_step.Built(version, leftover / build_step.sdist_name(version),
+                                     leftover / build_step.wheel_name(version))
+            complete = all(p.is_file() and served.get(p.name) == publish.sha256_file(p) for p in built.files)
+            if not complete and served:
+                print(f"recovering an interrupted release: {undo_upload(client, built, sdists)}")
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) -> None:
-    """Upload and verify; on any failure take back what this run uploaded."""
-    with steps("upload"):
-        publish.check_not_published(client, built.version)
-        try:
-            publish.upload(client, built)
-        except PipelineError as exc:
-            raise type(exc)(f"{exc} ({undo_upload(client, built)})") from None
-    with steps("verify"):
-        try:
+def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) -> Path:
+    """Upload, verify and record; on any failure take back what this run uploaded.
+
+    Returns the consumer lock file written for the release."""
+    uploaded: list[Path] = []
+    marker = built.sdist.parent / UPLOADED_MARKER
+    try:
+        with steps("upload"):
+            publish.check_not_published(client, built.version)
+            try:
+                publish.upload(client, built, uploaded)
+            finally:
+                marker.write_text("".join(f"{p.name}\n" for p in uploaded))
+            faults.point("upload")
+        with steps("verify"):
             publish.verify(client, built)
-        except PipelineError as exc:
-            raise type(exc)(f"{exc} ({undo_upload(client, built)})") from None
+            faults.point("verify")
+        with steps("record"):
+            lock = record(built, client)
+        marker.unlink(missing_ok=True)
+    except PipelineError as exc:
+        outcome = undo_upload(client, built, uploaded)
+        if outcome.startswith("removed") or not uploaded:
+            marker.unlink(missing_ok=True)  # nothing left to recover
+        raise type(exc)(f"{exc} ({outcome})") from None
+    return lock
 
 
 def record(built: build_step.Built, client: IndexClient, dist_dir: Path = DIST_DIR) -> Path:
     """After a verified upload: dist/ files, the consumer lock, the repo's version record."""
+    faults.point("record")
     dist_dir.mkdir(parents=True, exist_ok=True)
     for path in built.files:
         os.replace(path, dist_dir / path.name)
@@ -180,21 +196,30 @@ def release(settings: IndexSettings, bump: str, tag: str | None, data_file: str 
             ensure_index(settings)
             client = IndexClient(settings)
             recover_leftovers(client)
+            faults.point("index")
         with steps("version"):
             version, published = plan_version(client, bump, tag)
             print(f"next version: {version} (published: {', '.join(published) or 'none'})")
+            faults.point("version")
         with steps("train"):
             models = train(load_dataset(config, data_file), config)
             save(models)
             new_metrics = {m.name: m.metadata["metrics"] for m in models}
             print(metrics_table(new_metrics))
+            faults.point("train")
         with steps("gate"):
             notes = gate.check(client, highest(published), new_metrics, config.max_accuracy_drop, force)
+            faults.point("gate")
         staging = DIST_DIR / f"{PARTIAL_PREFIX}{version}-{os.getpid()}"
-        with steps("build"):
-            built = build_step.build(version, staging, release_notes=notes)
-        publish_built(client, built, steps)
-        lock = record(built, client)
+        try:
+            with steps("build"):
+                built = build_step.build(version, staging, release_notes=notes)
+                faults.point("build")
+            lock = publish_built(client, built, steps)
+        except BaseException:
+            if not (staging / UPLOADED_MARKER).is_file():  # else: kept for recover_leftovers
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
         shutil.rmtree(staging, ignore_errors=True)
     total = time.perf_counter() - started
     print(f"released mymodel {version} in {total:.2f} s ("

@@ -1,0 +1,185 @@
+"""Release safety: a failure at any step, bad input, a dead index or racing
+releases leave nothing half-published and nothing recorded (docs/reliability.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_dataset_config
+from pipeline.data import load_dataset
+from tests.helpers import (
+    REPO, VENV, assert_clean_error, copy_repo, free_port, index_env, make, pipeline, run,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def snapshot(repo: Path, env: dict) -> dict:
+    dist = repo / "dist"
+    return {
+        "version_file": (repo / "src/mymodel/version.py").read_text(),
+        "releases": sorted(p.name for p in (repo / "releases").iterdir()),
+        "dist": sorted(p.name for p in dist.iterdir()) if dist.is_dir() else None,
+        "index": {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                  for p in Path(env["INDEX_DIR"]).glob("mymodel-*")},
+    }
+
+
+def unpublish(repo: Path, env: dict, version: str, before: dict) -> None:
+    """Take a test's extra release back off the index and out of the clone."""
+    import base64
+    import urllib.request
+
+    creds = json.loads((Path(env["INDEX_STATE"]) / "credentials.json").read_text())
+    token = base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
+    request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/", headers={"Authorization": f"Basic {token}"},
+                                     data=f":action=remove_pkg&name=mymodel&version={version.replace('+', '%2B')}".encode())
+    urllib.request.urlopen(request, timeout=30).close()
+    (repo / "src/mymodel/version.py").write_text(before["version_file"])
+    (repo / f"releases/mymodel-{version}.txt").unlink()
+    for name in (f"mymodel-{version}.tar.gz", f"mymodel-{version}-py3-none-any.whl"):
+        (repo / "dist" / name).unlink()
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A clone that has released 1.1.1+titanic to its own index."""
+    tmp = tmp_path_factory.mktemp("faults")
+    repo = copy_repo(tmp / "repo")
+    env = index_env(tmp)
+    make(repo, "release", env)
+    yield repo, env
+    pipeline(repo, env, "index-stop", check=False)
+
+
+@pytest.fixture()
+def unchanged(published):
+    """Asserts that the test leaves the clone, dist/ and the index exactly as they were."""
+    repo, env = published
+    before = snapshot(repo, env)
+    assert set(before["index"]) == {"mymodel-1.1.1+titanic.tar.gz", "mymodel-1.1.1+titanic-py3-none-any.whl"}
+    yield repo, env
+    assert snapshot(repo, env) == before
+
+
+@pytest.mark.parametrize("fault", ["index", "version", "train", "gate", "build", "upload", "after-first-upload",
+                                   "verify", "record"])
+def test_a_failure_at_any_step_changes_nothing(unchanged, fault):
+    repo, env = unchanged
+    result = make(repo, "release", {**env, "RELEASE_FAULT": fault}, check=False)
+    assert_clean_error(result, f"injected fault at {fault}")
+    if fault in ("upload", "after-first-upload", "verify", "record"):
+        assert "removed the partial 1.1.2+titanic from the index" in result.stderr
+
+
+def test_index_killed_during_upload_then_the_next_release_recovers(published):
+    repo, env = published
+    before = snapshot(repo, env)
+    result = make(repo, "release", {**env, "RELEASE_FAULT": "after-first-upload:kill-index"}, check=False)
+    assert_clean_error(result, "went away during the upload", "the next make release removes it")
+    leftovers = list((repo / "dist").glob(".partial-1.1.2+titanic-*"))
+    assert len(leftovers) == 1 and (leftovers[0] / "uploaded.txt").read_text().split() == ["mymodel-1.1.2+titanic.tar.gz"]
+    assert not list(Path(env["INDEX_DIR"]).glob(".*.part"))  # the killed server left no partial file
+    assert snapshot(repo, env)["version_file"] == before["version_file"]
+    status = pipeline(repo, env, "index-status").stdout
+    assert "not running" in status
+
+    pipeline(repo, env, "index")  # the half-published 1.1.2 (sdist only) is still served...
+    assert pipeline(repo, env, "lock", "--version", "1.1.2+titanic").stdout.count("--hash") == 1
+    pipeline(repo, env, "index-stop")
+    recovered = make(repo, "release", env)  # ...until the next release, which starts the index again
+    assert "removed the partial 1.1.2+titanic" in recovered.stdout
+    assert "released mymodel 1.1.2+titanic" in recovered.stdout
+    after = snapshot(repo, env)
+    assert sorted(after["index"]) == sorted([*before["index"], "mymodel-1.1.2+titanic.tar.gz",
+                                             "mymodel-1.1.2+titanic-py3-none-any.whl"])
+    assert not list((repo / "dist").glob(".partial-*"))
+    for name, digest in before["index"].items():  # nothing published before was touched
+        assert after["index"][name] == digest
+    # Put the clone back to one release for the other tests of this module.
+    pipeline(repo, env, "index")
+    unpublish(repo, env, "1.1.2+titanic", before)
+    assert snapshot(repo, env) == before
+
+
+@pytest.mark.parametrize("variables, fragments", [
+    ({"BUMP": "banana"}, ["BUMP='banana' is not a bump"]),
+    ({"DATA": "Titanic_v2"}, ["use DATA=titanic.v2"]),
+    ({"DATA": "titanic@v2"}, ["cannot be a PEP 440 local label"]),
+    ({"DATA_FILE": "/nonexistent/data.csv"}, ["does not exist"]),
+    ({"INDEX_URL": "http://127.0.0.1:9/"}, ["does not answer"]),
+])
+def test_bad_input_changes_nothing(unchanged, variables, fragments):
+    repo, env = unchanged
+    assert_clean_error(make(repo, "release", {**env, **variables}, check=False), *fragments)
+
+
+BAD_FILES = {
+    "empty": ("", "is empty"),
+    "not CSV": ("\x00\x01\x02PK\x03\x04 binary, not a table\n\"unclosed,\n1,2,3,4,5\n", "not a readable CSV"),
+    "no target": ("pclass,sex,age,sibsp,parch,fare,embarked\n" + "1,male,3,0,0,7.2,S\n" * 20, "target column 'survived' is missing"),
+    "one class": ("pclass,sex,age,sibsp,parch,fare,embarked,survived\n" + "1,male,3,0,0,7.2,S,1\n" * 20, "has one class"),
+    "all missing": ("pclass,sex,age,sibsp,parch,fare,embarked,survived\n"
+                    + "1,male,,0,0,7.2,S,1\n1,female,,0,0,7.2,C,0\n" * 10, "feature column 'age' is all missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_data_files_change_nothing(unchanged, tmp_path, case):
+    repo, env = unchanged
+    content, fragment = BAD_FILES[case]
+    data = tmp_path / "data.csv"
+    data.write_text(content)
+    assert_clean_error(make(repo, "release", {**env, "DATA_FILE": str(data)}, check=False), fragment)
+
+
+def test_wrong_or_missing_credentials_change_nothing(unchanged):
+    repo, env = unchanged
+    external = {**env, "INDEX_URL": f"http://127.0.0.1:{env['INDEX_PORT']}/"}
+    wrong = make(repo, "release", {**external, "INDEX_USERNAME": "mymodel", "INDEX_PASSWORD": "wrong"}, check=False)
+    assert_clean_error(wrong, "refused the upload credentials (HTTP 403)")
+    assert_clean_error(make(repo, "release", external, check=False), "no upload credentials")
+
+
+def test_unwritable_dist_changes_nothing(unchanged):
+    repo, env = unchanged
+    dist = repo / "dist"
+    saved = dist.with_name("dist.saved")
+    dist.rename(saved)
+    dist.write_text("a file where the dist/ folder should be")  # root ignores permissions: this still fails
+    try:
+        assert_clean_error(make(repo, "release", env, check=False), "cannot write the build to")
+    finally:
+        dist.unlink()
+        saved.rename(dist)
+
+
+def worse_titanic(path: Path) -> Path:
+    """The Titanic list with the target shuffled: models trained on it are worse."""
+    config = load_dataset_config()
+    frame = load_dataset(config).frame.copy()
+    frame["survived"] = frame["survived"].sample(frac=1.0, random_state=1).to_numpy()
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_metric_gate_stops_a_worse_release_and_force_records_the_override(unchanged, tmp_path):
+    repo, env = unchanged
+    worse = worse_titanic(tmp_path / "worse.csv")
+    refused = make(repo, "release", {**env, "DATA_FILE": str(worse)}, check=False)
+    assert_clean_error(refused, "accuracy dropped by more than 0.01 against 1.1.1+titanic", "FORCE=1")
+    assert "<- drop" in refused.stdout and "published" in refused.stdout
+    before = snapshot(repo, env)
+    forced = make(repo, "release", {**env, "DATA_FILE": str(worse), "FORCE": "1"})
+    assert "released mymodel 1.1.2+titanic" in forced.stdout
+    with zipfile.ZipFile(repo / "dist/mymodel-1.1.2+titanic-py3-none-any.whl") as wheel:
+        manifest = json.loads(wheel.read("mymodel/models/manifest.json"))
+    assert manifest["release"]["gate_overridden"]["against"] == "1.1.1+titanic"
+    unpublish(repo, env, "1.1.2+titanic", before)  # so the module's other tests see one release
