@@ -88,7 +88,8 @@ def sha256_file(path: Path) -> str:
 def format_lock(version: str, hashes: dict[str, str], simple_url: str) -> str:
     """A hash-locked requirement: ``pip install --require-hashes -r FILE`` (uv too)."""
     requirement = [f"mymodel=={version}"] + [f"    --hash=sha256:{hashes[name]}" for name in sorted(hashes)]
-    return (f"# pip install --index-url {simple_url} --require-hashes -r this-file\n"
+    return (f"# pip install --index-url {simple_url} --require-hashes --no-deps -r this-file\n"
+            "# (install the dependencies first, or add these lines to your own hash-locked requirements)\n"
             + " \\\n".join(requirement) + "\n")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,9 +74,7 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     trained = []
     for name, estimator in estimators(config.seed).items():
         pipeline = make_pipeline(estimator, config)
-        started = time.perf_counter()
         pipeline.fit(X_train, y_train)
-        fit_seconds = time.perf_counter() - started
         cv = cross_val_score(make_pipeline(estimator, config), X_train, y_train, cv=folds, scoring="accuracy")
         metadata = {
             "name": name,
@@ -93,7 +90,6 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
                                "train_rows": len(X_train), "test_rows": len(X_test)}},
             "training_environment": environment,
             "git": {"commit": commit, "dirty": dirty},
-            "fit_seconds": round(fit_seconds, 3),
         }
         trained.append(TrainedModel(name, pipeline, metadata))
     return trained

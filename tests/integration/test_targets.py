@@ -1,0 +1,94 @@
+"""Every Make target, run the way a user runs it, in a clone with its own index."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import assert_clean_error, copy_repo, index_env, make, run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("targets")
+    repo = copy_repo(tmp / "repo")
+    env = index_env(tmp)
+    yield repo, env
+    make(repo, "index-stop", env, check=False)
+
+
+def test_step_by_step_targets(clone):
+    repo, env = clone
+    assert "not running" in make(repo, "index-status", env).stdout
+    assert make(repo, "venv", env).returncode == 0
+    started = make(repo, "index", env).stdout
+    assert f"running at http://127.0.0.1:{env['INDEX_PORT']}/" in started and "credentials.json" in started
+    assert "running at" in make(repo, "index", env).stdout  # twice is harmless
+    assert make(repo, "version", env).stdout.strip() == "1.1.1+titanic"
+    assert make(repo, "version", env, "BUMP=interface", "DATA=titanic.v2").stdout.strip() == "1.2.0+titanic.v2"
+
+    assert_clean_error(make(repo, "build", env, check=False), "no trained models", "make train")
+    trained = make(repo, "train", env).stdout
+    assert "saved 3 models" in trained and "roc_auc" in trained
+    built = make(repo, "build", env).stdout
+    assert "mymodel-1.1.1+titanic.tar.gz and mymodel-1.1.1+titanic-py3-none-any.whl" in built
+    uploaded = make(repo, "upload", env).stdout
+    assert "published 1.1.1+titanic" in uploaded
+    assert '"1.1.1+titanic"' in (repo / "src/mymodel/version.py").read_text()
+    assert_clean_error(make(repo, "upload", env, check=False), "1.1.1+titanic is already on the index")
+
+    lock = make(repo, "lock", env, "VERSION=1.1.1+titanic").stdout
+    assert lock == (repo / "releases/mymodel-1.1.1+titanic.txt").read_text()
+    assert lock.count("--hash=sha256:") == 2
+    assert_clean_error(make(repo, "lock", env, "VERSION=9.9.9+titanic", check=False), "is not on")
+
+    status = make(repo, "index-status", env).stdout
+    assert "running at" in status and str(env["INDEX_DIR"]) in status
+    assert "stopped" in make(repo, "index-stop", env).stdout
+    assert "was not running" in make(repo, "index-stop", env).stdout
+
+
+def test_verify_rebuilds_a_published_version_byte_for_byte(clone):
+    repo, env = clone
+    make(repo, "index", env)
+    published = make(repo, "release", env).stdout
+    assert "released mymodel 1.1.2+titanic" in published
+    same = make(repo, "verify", env, "VERSION=1.1.2+titanic")
+    assert "reproducible: the rebuilt wheel is byte-identical" in same.stdout
+
+    # Another commit (different seed): the rebuilt wheel differs, and make verify says why.
+    config = repo / "dataset.toml"
+    config.write_text(config.read_text().replace("seed = 0", "seed = 1"))
+    run(["git", "commit", "-qam", "seed 1"], cwd=repo,
+        env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@l", "GIT_COMMITTER_NAME": "t",
+             "GIT_COMMITTER_EMAIL": "t@l"})
+    different = make(repo, "verify", env, "VERSION=1.1.2+titanic", check=False)
+    assert different.returncode != 0 and "verify] Error 1" in different.stderr  # the pipeline exited 1
+    assert "NOT reproducible" in different.stdout and "git checkout" in different.stdout
+    run(["git", "reset", "-q", "--hard", "HEAD~1"], cwd=repo)
+
+
+def test_clean_removes_outputs_and_keeps_the_index(clone):
+    repo, env = clone
+    assert (repo / "dist").is_dir() and (repo / "src/mymodel/models").is_dir()
+    make(repo, "clean", env)
+    assert not (repo / "dist").exists() and not (repo / "src/mymodel/models").exists()
+    assert list(Path(env["INDEX_DIR"]).glob("mymodel-*"))
+    assert (repo / "src/mymodel/__init__.py").is_file()
+
+
+def test_test_targets_run_their_suites(clone):
+    repo, env = clone
+    unit = make(repo, "unit", env, "UNIT_TESTS=tests/unit/test_versioning.py pipeline/versioning.py")
+    assert " passed" in unit.stdout and "failed" not in unit.stdout
+    selected = "INTEGRATION_TESTS=tests/integration/test_index.py::test_index_binds_to_loopback_only"
+    integration = make(repo, "integration", env, selected)
+    assert "1 passed" in integration.stdout
+    both = make(repo, "test", env, "UNIT_TESTS=tests/unit/test_schema.py", selected)
+    assert both.stdout.count(" passed") == 2
