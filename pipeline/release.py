@@ -225,7 +225,13 @@ def release(settings: IndexSettings, bump: str, tag: str | None, data_file: str 
     print(f"released mymodel {version} in {total:.2f} s ("
           + ", ".join(f"{k} {v:.2f} s" for k, v in steps.timings.items()) + ")")
     print(f"hash-locked requirement: {lock.relative_to(lock.parents[1])}")
-    print(f"install it with:\n  pip install --index-url {settings.simple_url} mymodel=={version}")
+    if settings.auth == "read" and not settings.external_url:
+        # Private reads: never print the password, say where it is.
+        url = settings.simple_url.replace("http://", f"http://{client.username}:PASSWORD@")
+        print(f"install it with (PASSWORD from {settings.state_dir}/credentials.json, or use a ~/.netrc entry):\n"
+              f"  pip install --index-url {url} mymodel=={version}")
+    else:
+        print(f"install it with:\n  pip install --index-url {settings.simple_url} mymodel=={version}")
     return version
 
 

@@ -165,3 +165,81 @@ def test_wheel_metadata_carries_the_card_and_the_training_pins(released):
         assert f"{library}<{int(lib_major) + 1},>={lib_major}.{lib_minor}" in requires
     assert "Requires-Python: >=3.11" in metadata
     assert "# mymodel 1.1.2+titanic" in metadata and "| RandomForestClassifier |" in metadata
+
+
+def seeded_uv_venv(tmp_path: Path, simple_url: str) -> Path:
+    """A uv venv with pip in it and mymodel's dependencies (via mymodel 1.1.1) from the index."""
+    uv, env = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
+    run([uv, "venv", "--quiet", "--seed", "--python", sys.executable, tmp_path / "venv"], env=env)
+    python = tmp_path / "venv/bin/python"
+    run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", simple_url, "mymodel==1.1.1+titanic"],
+        env=env)
+    return python
+
+
+def test_hash_locked_installs_succeed_and_refuse_a_tampered_file(released, tmp_path):
+    lock = released.repo / "releases/mymodel-1.1.2+titanic.txt"
+    python = seeded_uv_venv(tmp_path, released.simple_url)
+    uv, env = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
+    run([python, "-m", "pip", "install", "--quiet", "--index-url", released.simple_url, "--require-hashes",
+         "--no-deps", "-r", lock], env=env)
+    assert py_version(python) == "1.1.2+titanic"
+    run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", released.simple_url,
+         "mymodel==1.1.1+titanic"], env=env)
+    run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", released.simple_url, "--require-hashes",
+         "--no-deps", "-r", lock], env=env)
+    assert py_version(python) == "1.1.2+titanic"
+
+    # Another index serving the same file names with one byte changed: both installers refuse.
+    from tests.helpers import index_env, pipeline
+
+    tampered_env = index_env(tmp_path / "tampered")
+    packages = Path(tampered_env["INDEX_DIR"])
+    packages.mkdir(parents=True)
+    for name in ("mymodel-1.1.2+titanic-py3-none-any.whl", "mymodel-1.1.2+titanic.tar.gz"):
+        (packages / name).write_bytes((released.repo / "dist" / name).read_bytes() + b"\0")
+    pipeline(released.repo, tampered_env, "index")
+    try:
+        tampered_url = f"http://127.0.0.1:{tampered_env['INDEX_PORT']}/simple/"
+        run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", released.simple_url,
+             "mymodel==1.1.1+titanic"], env=env)
+        by_pip = run([python, "-m", "pip", "install", "--index-url", tampered_url, "--require-hashes", "--no-deps",
+                      "-r", lock], env=env, check=False)
+        assert by_pip.returncode != 0 and "DO NOT MATCH" in by_pip.stderr.upper()
+        by_uv = run([uv, "pip", "install", "--python", python, "--index-url", tampered_url, "--require-hashes",
+                     "--no-deps", "--no-cache", "-r", lock], env=env, check=False)
+        assert by_uv.returncode != 0 and "hash" in by_uv.stderr.lower()
+        assert py_version(python) == "1.1.1+titanic"  # nothing tampered got installed
+    finally:
+        pipeline(released.repo, tampered_env, "index-stop", check=False)
+
+
+def py_version(python: Path) -> str:
+    return run([python, "-c", "import mymodel; print(mymodel.__version__)"], env=consumer_env(),
+               cwd=python.parent).stdout.strip()
+
+
+def test_private_index_release_and_consume_with_credentials(tmp_path):
+    from tests.helpers import copy_repo, fill_index, index_env, make, pipeline
+
+    repo = copy_repo(tmp_path / "repo")
+    env = index_env(tmp_path, INDEX_AUTH="read")
+    fill_index(Path(env["INDEX_DIR"]))
+    try:
+        out = make(repo, "release", env).stdout
+        creds = json.loads((Path(env["INDEX_STATE"]) / "credentials.json").read_text())
+        assert "released mymodel 1.1.1+titanic" in out and creds["password"] not in out
+        assert f"http://mymodel:PASSWORD@127.0.0.1:{env['INDEX_PORT']}/simple/" in out
+        uv, cenv = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
+        run([uv, "venv", "--quiet", "--python", sys.executable, tmp_path / "venv"], env=cenv)
+        python = tmp_path / "venv/bin/python"
+        anonymous = run([uv, "pip", "install", "--python", python, "--index-url",
+                         f"http://127.0.0.1:{env['INDEX_PORT']}/simple/", "mymodel==1.1.1+titanic"],
+                        env=cenv, check=False)
+        assert anonymous.returncode != 0
+        url = f"http://{creds['username']}:{creds['password']}@127.0.0.1:{env['INDEX_PORT']}/simple/"
+        run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", url, "mymodel==1.1.1+titanic"],
+            env=cenv)
+        assert py_version(python) == "1.1.1+titanic"
+    finally:
+        pipeline(repo, env, "index-stop", check=False)

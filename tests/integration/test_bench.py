@@ -1,0 +1,79 @@
+"""make bench on the tiny configuration: every section runs and reports sane figures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+
+import pytest
+
+from tests.helpers import copy_repo, make
+
+pytestmark = pytest.mark.integration
+
+SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/mymodel/ latency, anonymous reads",
+            "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
+            "## Consumer", "## Notes")
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def _positive(value):
+    return isinstance(value, (int, float)) and value > 0
+
+
+def test_make_bench_tiny_writes_every_section(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    committed = repo / "benchmarks" / "RESULTS.md"
+    before = _digest(committed)
+    output = tmp_path / "out" / "RESULTS.md"
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "BENCH_ARGS") and not k.startswith("INDEX_")}
+
+    result = make(repo, "bench", env, f"BENCH_ARGS=--tiny --output {output}", timeout=600)
+
+    assert f"wrote {output}" in result.stdout
+    assert _digest(committed) == before, "the tiny run must not touch the committed benchmarks/RESULTS.md"
+    text = output.read_text()
+    for section in SECTIONS:
+        assert section in text, section
+    data = json.loads(re.search(r"<!-- bench-data\n(.*)\n-->", text, re.DOTALL).group(1))
+    assert data["machine"]["nproc"] >= 1 and data["machine"]["cpu"] and data["machine"]["python"]
+    assert data["config"]["tiny"] is True and data["config"]["versions"] == 5
+
+    for key in ("latency_big", "latency_small", "latency_auth"):
+        for kind in ("stock", "ours"):
+            figures = data[key][kind]
+            assert all(_positive(figures[f]) for f in ("first_ms", "median_ms", "p95_ms")), (key, kind, figures)
+            assert figures["median_ms"] <= figures["p95_ms"] and figures["n"] >= 2
+            assert f"| {figures['median_ms']:.2f} |" in text or f"| {figures['median_ms']:.0f} |" in text
+        assert _positive(data[key]["ratio"])
+    # Stock checks bcrypt on every authenticated request (~0.2 s); ours once per credential.
+    assert data["latency_auth"]["stock"]["median_ms"] > 50
+    assert data["latency_auth"]["ours"]["median_ms"] < data["latency_auth"]["stock"]["median_ms"]
+    assert _positive(data["latency_auth"]["ours_auth_over_anonymous"])
+
+    for tool in ("pip", "uv"):
+        assert _positive(data["installs"][tool]["stock_s"]) and _positive(data["installs"][tool]["ours_s"])
+    for clients in ("pip_download", "uv_install"):
+        figures = data["concurrent"][clients]
+        assert figures["n"] == 16 and figures["succeeded"] == 16 and _positive(figures["wall_s"])
+        assert f"| 16/16 | {figures['wall_s']:.2f} |" in text
+
+    warm = data["release"]["warm"]
+    assert warm["version"] == "1.1.2+titanic" and _positive(warm["wall_s"])
+    for step in ("index", "version", "train", "gate", "build", "upload", "verify"):
+        assert step in warm["steps"] and warm["steps"][step] >= 0
+    assert f"**{warm['wall_s']:.2f}**" in text
+
+    consumer = data["consumer"]
+    for key in ("load_ms", "joblib_ms", "ratio", "cold_mymodel_s", "cold_joblib_s", "cold_ratio"):
+        assert _positive(consumer[key]), key
+    assert consumer["mymodel_version"] == "1.1.2+titanic"
+
+    summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert summary.count("\n| ") == 7  # the header and the six targets
+    assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))
