@@ -11,10 +11,7 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -24,7 +21,7 @@ from pathlib import Path
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
-from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, metrics_table
+from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE
 from pipeline.versioning import parse, version_file_text
 
 MANIFEST_FILE = "manifest.json"
@@ -139,12 +136,7 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         (stage / "MODEL_CARD.md").write_text(model_card(version, metadata))
         (stage / "requirements-runtime.txt").write_text("".join(f"{n}{s}\n" for n, s in requires.items()))
         _normalise_modes(stage)
-        result = subprocess.run(
-            [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out_dir), str(stage)],
-            capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
-        if result.returncode != 0:
-            tail = " | ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
-            raise BuildError(f"python -m build failed for {version}: {tail}")
+        _run_backend(stage, out_dir, epoch, version)
     built = Built(version, out_dir / sdist_name(version), out_dir / wheel_name(version))
     for path in built.files:
         if not path.is_file():
@@ -152,6 +144,28 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     reproducible_sdist(built.sdist, epoch)
     check_contents(built, names)
     return built
+
+
+def _run_backend(stage: Path, out_dir: Path, epoch: int, version: str) -> None:
+    """pypa/build's API without isolation (what ``python -m build --no-isolation --sdist
+    --wheel`` runs), in-process to spare a Python start-up; the backend output is kept quiet."""
+    import build as pypa_build
+    from pyproject_hooks import quiet_subprocess_runner
+
+    def runner(cmd, cwd=None, extra_environ=None):
+        quiet_subprocess_runner(cmd, cwd, {**(extra_environ or {}), "SOURCE_DATE_EPOCH": str(epoch)})
+
+    try:
+        builder = pypa_build.ProjectBuilder(stage, runner=runner)
+        builder.build("sdist", out_dir)
+        builder.build("wheel", out_dir)
+    except pypa_build.BuildBackendException as exc:
+        output = getattr(exc.exception, "output", b"") or b""
+        tail = " | ".join(output.decode(errors="replace").strip().splitlines()[-3:])
+        raise BuildError(f"the build backend failed for {version}: {tail or exc}; "
+                         "run python -m build --no-isolation in a copy of the package to see why") from None
+    except pypa_build.BuildException as exc:
+        raise BuildError(f"cannot build {version}: {exc}") from None
 
 
 def sdist_name(version: str) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from pipeline import build as build_step
 from pipeline import faults, gate, provenance, publish
 from pipeline.config import (
-    DIST_DIR, MODELS_DIR, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
+    DIST_DIR, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
 from pipeline.data import load_dataset
 from pipeline.errors import LockBusyError, PackageIndexError, PipelineError
@@ -259,7 +259,7 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
     commit = meta["git"]["commit"]
     print(f"wheel {wheel_name}\n  index:   sha256 {remote}\n  rebuilt: sha256 {local}")
     if local == remote:
-        print(f"reproducible: the rebuilt wheel is byte-identical to the published one")
+        print("reproducible: the rebuilt wheel is byte-identical to the published one")
         return True
     here = provenance.git_commit()
     hint = (f"it was built from commit {commit}, this checkout is {here}: git checkout {commit} and retry"

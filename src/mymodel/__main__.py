@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 import mymodel
-from mymodel import store
 from mymodel.errors import MymodelError
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from pipeline.config import load_dataset_config
 from pipeline.data import load_dataset
 from tests.helpers import (
-    REPO, VENV, assert_clean_error, copy_repo, free_port, index_env, make, pipeline, run,
+    assert_clean_error, copy_repo, index_env, make, pipeline,
 )
 
 pytestmark = pytest.mark.integration

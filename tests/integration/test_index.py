@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import socket
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path

@@ -14,7 +14,7 @@ import pytest
 from pipeline.config import load_dataset_config
 from pipeline.data import load_dataset
 from pipeline.train import train
-from tests.helpers import PYTHON, VENV, consumer_env, run
+from tests.helpers import VENV, consumer_env, run
 
 pytestmark = pytest.mark.integration
 CONSUMER = Path(__file__).with_name("consumer.py")
