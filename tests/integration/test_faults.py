@@ -113,7 +113,7 @@ def test_index_killed_during_upload_then_the_next_release_recovers(published):
     ({"DATA": "titanic@v2"}, ["cannot be a PEP 440 local label"]),
     ({"DATA_FILE": "/nonexistent/data.csv"}, ["does not exist"]),
     ({"INDEX_URL": "http://127.0.0.1:9/"}, ["does not answer"]),
-])
+], ids=["bad-bump", "non-canonical-tag", "impossible-tag", "missing-data-file", "index-down"])
 def test_bad_input_changes_nothing(unchanged, variables, fragments):
     repo, env = unchanged
     assert_clean_error(make(repo, "release", {**env, **variables}, check=False), *fragments)

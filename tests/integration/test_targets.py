@@ -90,3 +90,18 @@ def test_test_targets_run_their_suites(clone):
     assert "1 passed" in integration.stdout
     both = make(repo, "test", env, "UNIT_TESTS=tests/unit/test_schema.py", selected)
     assert both.stdout.count(" passed") == 2
+
+
+def test_ambiguous_and_backward_versions_are_refused(clone):
+    repo, env = clone
+    make(repo, "index", env)
+    make(repo, "train", env)
+    published = make(repo, "version", env).stdout  # the index already has 1.1.1 and 1.1.2
+    assert published.strip() == "1.1.3+titanic"
+    for version, fragment in (("1.1.2+iris", "pip install mymodel==1.1.2 would pick one silently; release 1.1.3+iris"),
+                              ("1.0.5+titanic", "lower than 1.1.2+titanic")):
+        make(repo, "build", env, f"VERSION={version}")
+        assert_clean_error(make(repo, "upload", env, f"VERSION={version}", check=False), fragment)
+    assert sorted(p.name for p in Path(env["INDEX_DIR"]).glob("mymodel-*")) == [
+        "mymodel-1.1.1+titanic-py3-none-any.whl", "mymodel-1.1.1+titanic.tar.gz",
+        "mymodel-1.1.2+titanic-py3-none-any.whl", "mymodel-1.1.2+titanic.tar.gz"]
