@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from dataclasses import dataclass
 
@@ -21,6 +22,15 @@ class Check:
     ok: bool
 
 
+@functools.cache
+def installed_version(library: str) -> str | None:
+    """Read once per process: importlib.metadata re-reads the metadata files on every call."""
+    try:
+        return importlib.metadata.version(library)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def checks(libraries: tuple[str, ...] | None = None) -> list[Check]:
     from packaging.specifiers import SpecifierSet
 
@@ -29,10 +39,7 @@ def checks(libraries: tuple[str, ...] | None = None) -> list[Check]:
     trained = store.model_metadata(names[0])["training_environment"] if names else {}
     result = []
     for library in libraries or tuple(requires):
-        try:
-            installed = importlib.metadata.version(library)
-        except importlib.metadata.PackageNotFoundError:
-            installed = None
+        installed = installed_version(library)
         spec = requires.get(library, "")
         ok = installed is not None and SpecifierSet(spec).contains(installed, prereleases=True)
         result.append(Check(library, trained.get(library, "?"), spec, installed, ok))

@@ -1,0 +1,693 @@
+"""``make bench``: our index against stock pypiserver, side by side, then the release and the consumer.
+
+    python -m benchmarks.run                      # the default configuration; writes benchmarks/RESULTS.md
+    python -m benchmarks.run --tiny --output /tmp/RESULTS.md   # CI: every section, small and fast
+
+Everything runs on 127.0.0.1 in a temporary folder; every server and process started here is
+stopped at the end, also on error or interruption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from benchmarks import synthetic
+from benchmarks.servers import (
+    REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
+)
+
+DEFAULT_OUTPUT = REPO / "benchmarks" / "RESULTS.md"
+USER = "bench"
+MODEL = "RandomForestClassifier"
+ROWS = [
+    {"pclass": 1.0, "sex": "female", "age": 29.0, "sibsp": 0.0, "parch": 0.0, "fare": 211.3, "embarked": "S"},
+    {"pclass": 3.0, "sex": "male", "age": 22.0, "sibsp": 1.0, "parch": 0.0, "fare": 7.25, "embarked": "S"},
+    {"pclass": 2.0, "sex": "male", "age": None, "sibsp": 0.0, "parch": 0.0, "fare": 13.0, "embarked": "C"},
+]
+# The targets of the issue, stated at this configuration.
+TARGET_CONFIG = (100, 20.0)
+
+DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, stock_requests=10,
+                stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0)
+TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
+            stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0)
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--versions", type=int, help=f"versions in the synthetic project (default {DEFAULTS['versions']})")
+    parser.add_argument("--size-mb", type=float, help=f"size of each synthetic file in MB (default {DEFAULTS['size_mb']})")
+    parser.add_argument("--small-size-mb", type=float, help="the second file size, to show latency is flat (default size/10)")
+    parser.add_argument("--requests", type=int, help=f"timed /simple/ requests to our index per measurement (default {DEFAULTS['requests']})")
+    parser.add_argument("--stock-requests", type=int, help=f"the same against stock pypiserver (default {DEFAULTS['stock_requests']})")
+    parser.add_argument("--stock-auth-requests", type=int,
+                        help=f"authenticated requests to stock pypiserver: ~220 ms of bcrypt each (default {DEFAULTS['stock_auth_requests']})")
+    parser.add_argument("--install-runs", type=int, help=f"runs of each pinned pip/uv install (default {DEFAULTS['install_runs']})")
+    parser.add_argument("--concurrency", type=int, help=f"concurrent pinned installs against our index (default {DEFAULTS['concurrency']})")
+    parser.add_argument("--load-repeats", type=int, help=f"in-process load() repeats (default {DEFAULTS['load_repeats']})")
+    parser.add_argument("--cold-runs", type=int, help=f"cold python -c runs (default {DEFAULTS['cold_runs']})")
+    parser.add_argument("--budget", type=float, help=f"seconds at most per request loop (default {DEFAULTS['budget']:.0f})")
+    parser.add_argument("--tiny", action="store_true", help="CI: every section on a tiny configuration (< 60 s)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default benchmarks/RESULTS.md)")
+    parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: the system's)")
+    args = parser.parse_args(argv)
+    base = TINY if args.tiny else DEFAULTS
+    for key, value in base.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.small_size_mb is None:
+        args.small_size_mb = args.size_mb / 10
+    for key in ("versions", "requests", "stock_requests", "stock_auth_requests", "install_runs", "concurrency",
+                "load_repeats", "cold_runs"):
+        if getattr(args, key) < 1:
+            parser.error(f"--{key.replace('_', '-')} must be at least 1")
+    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0:
+        parser.error("sizes and --budget must be positive")
+    return args
+
+
+# ---------------------------------------------------------------- machine
+
+def machine() -> dict:
+    def first(path: str, key: str) -> str:
+        try:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "?"
+
+    versions = {}
+    for name in ("pypiserver", "waitress", "passlib", "bcrypt", "pip", "uv", "twine", "scikit-learn", "joblib",
+                 "numpy", "scipy", "pandas"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    try:
+        versions["uv"] = subprocess.run([str(VENV_BIN / "uv"), "--version"], capture_output=True, text=True,
+                                        timeout=30).stdout.split()[1]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        pass
+    memory_kb = first("/proc/meminfo", "MemTotal").split()[0]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "?"
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu": first("/proc/cpuinfo", "model name"),
+        "memory_gib": round(int(memory_kb) / 2**20, 1) if memory_kb.isdigit() else "?",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "libraries": versions,
+        "commit": commit,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+# ---------------------------------------------------------------- sections
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path, processes: Processes) -> None:
+        self.args, self.work, self.processes = args, work, processes
+        self.logs = work / "logs"
+        self.logs.mkdir()
+        self.results: dict = {"config": {k: v for k, v in vars(args).items() if k not in ("output", "workdir")},
+                              "timings": {}}
+        self.password = secrets.token_urlsafe(24)
+        self.htpasswd = work / "htpasswd"
+        from passlib.apache import HtpasswdFile
+
+        htpasswd = HtpasswdFile(default_scheme="bcrypt")
+        htpasswd.set_password(USER, self.password)
+        self.htpasswd.write_bytes(htpasswd.to_string())
+        self.htpasswd.chmod(0o600)
+        checks = []
+        for _ in range(3):  # what one bcrypt check costs here: stock pays it on every authenticated request
+            started = time.perf_counter()
+            htpasswd.check_password(USER, self.password)
+            checks.append(time.perf_counter() - started)
+        self.results["bcrypt_check_ms"] = statistics.median(checks) * 1e3
+
+    # -- 1. the synthetic projects
+    def projects(self) -> None:
+        args = self.args
+        started = time.perf_counter()
+        self.big = self.work / "packages-big"
+        self.small = self.work / "packages-small"
+        say(f"==> synthetic project: {args.versions} versions x 2 files x {args.size_mb:g} MB "
+            f"(and x {args.small_size_mb:g} MB), plus one real wheel")
+        self.real = synthetic.make_project(self.big, args.versions, int(args.size_mb * 2**20), seed=1)
+        synthetic.make_project(self.small, args.versions, int(args.small_size_mb * 2**20), seed=2)
+        self.real_sha = synthetic.sha256_file(self.big / synthetic.wheel_name(self.real))
+        os.sync()  # no write-back of the fresh files during the measurements
+        self.links = 2 * args.versions + 1
+        total = sum(p.stat().st_size for p in self.big.iterdir())
+        self.results["project"] = {"real_version": self.real, "files": self.links, "big_total_mb": total / 2**20,
+                                   "small_total_mb": sum(p.stat().st_size for p in self.small.iterdir()) / 2**20}
+        self.results["timings"]["generate_s"] = time.perf_counter() - started
+        say(f"    {self.links} files, {total / 2**20:.0f} MB, real version {self.real} "
+            f"({self.results['timings']['generate_s']:.1f} s)")
+
+    def _pair(self, root: Path, auth: str):
+        stock = start_server(self.processes, "stock", root, self.htpasswd, auth, self.logs)
+        try:
+            ours = start_server(self.processes, "ours", root, self.htpasswd, auth, self.logs)
+        except BaseException:
+            self.processes.stop(stock.process)
+            raise
+        return stock, ours
+
+    def _same_links(self, stock, ours, authorization: str | None) -> None:
+        pages = [request(server.simple_url + "mymodel/", authorization).body for server in (stock, ours)]
+        if len({tuple(sorted(re.findall(rb'href="([^"]+)"', page))) for page in pages}) != 1:
+            raise BenchError("stock pypiserver and our index list different links (or hashes) for mymodel")
+
+    # -- 2./3. /simple/ latency at two sizes, 4. installs, 5. concurrency, then 6.
+    def anonymous(self) -> None:
+        args = self.args
+        say(f"==> /simple/mymodel/ latency, anonymous reads, {args.size_mb:g} MB and {args.small_size_mb:g} MB files")
+        pairs = []
+        try:
+            for root in (self.big, self.small):
+                pairs.append(self._pair(root, "update"))
+            (stock_big, ours_big), (stock_small, ours_small) = pairs
+            self.results["servers"] = {"stock": stock_big.software, "ours": ours_big.software}
+            say(f"    Server headers: stock {stock_big.software!r}, ours {ours_big.software!r}")
+            url = lambda server: server.simple_url + "mymodel/"  # noqa: E731
+            s_big, = measure([(url(stock_big), None)], args.stock_requests, args.budget, self.links)
+            s_small, = measure([(url(stock_small), None)], args.stock_requests, args.budget, self.links)
+            # Ours at both sizes in alternation: the comparison of the two sizes is not skewed by drift.
+            o_big, o_small = measure([(url(ours_big), None), (url(ours_small), None)], args.requests, args.budget,
+                                     self.links)
+            self._same_links(stock_big, ours_big, None)
+            self._same_links(stock_small, ours_small, None)
+            for key, size, s, o in (("latency_big", args.size_mb, s_big, o_big),
+                                    ("latency_small", args.small_size_mb, s_small, o_small)):
+                self.results[key] = {"stock": s.as_dict(), "ours": o.as_dict(), "ratio": s.median / o.median}
+                say(f"    {size:g} MB files:")
+                self._say_latency(s, o)
+            for server in (stock_small, ours_small):
+                self.processes.stop(server.process)
+            self.installs(stock_big, ours_big)
+            self.concurrent(ours_big)
+            self.processes.stop(stock_big.process)
+            self.authenticated(ours_big)
+        finally:
+            for pair in pairs:
+                for server in pair:
+                    self.processes.stop(server.process)
+
+    @staticmethod
+    def _say_latency(s: Latency, o: Latency) -> None:
+        say(f"    stock: first {s.first * 1e3:.1f} ms, median {s.median * 1e3:.2f} ms, p95 {s.p95 * 1e3:.2f} ms (n={len(s.samples)})")
+        say(f"    ours:  cold {o.first * 1e3:.1f} ms, median {o.median * 1e3:.2f} ms, p95 {o.p95 * 1e3:.2f} ms (n={len(o.samples)})")
+        say(f"    stock/ours: {s.median / o.median:.1f}x")
+
+    def _pip_install(self, server) -> float:
+        command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
+                   "--no-cache-dir", "--disable-pip-version-check", "--index-url", server.simple_url,
+                   f"mymodel=={self.real}"]
+        return timed_run(command, clean_env(), cwd=self.work, expect=f"Would install mymodel-{self.real}")
+
+    def _uv_venv(self, path: Path) -> Path:
+        timed_run([VENV_BIN / "uv", "venv", "--quiet", "--python", sys.executable, path], clean_env(), cwd=self.work)
+        return path / "bin" / "python"
+
+    def _uv_command(self, server, python: Path) -> list:
+        return [VENV_BIN / "uv", "pip", "install", "--python", python, "--no-cache", "--no-deps",
+                "--index-url", server.simple_url, f"mymodel=={self.real}"]
+
+    def _uv_installed(self, venv: Path) -> bool:
+        return any(f'__version__ = "{self.real}"' in p.read_text()
+                   for p in venv.glob("lib/python*/site-packages/mymodel/__init__.py"))
+
+    def installs(self, stock, ours) -> None:
+        runs = self.args.install_runs
+        say(f"==> pinned installs of mymodel=={self.real} (median of {runs})")
+        times = {"pip": {"stock": [], "ours": []}, "uv": {"stock": [], "ours": []}}
+        for i in range(runs):
+            for server in (stock, ours):  # alternate: no drift favours either
+                times["pip"][server.kind].append(self._pip_install(server))
+        for i in range(runs):
+            for server in (stock, ours):
+                venv = self.work / "uv" / f"{server.kind}-{i}"
+                python = self._uv_venv(venv)
+                times["uv"][server.kind].append(timed_run(self._uv_command(server, python), clean_env(), cwd=self.work))
+                if not self._uv_installed(venv):
+                    raise BenchError(f"uv did not install mymodel {self.real} into {venv}")
+                shutil.rmtree(venv, ignore_errors=True)
+        result = {}
+        for tool, by_kind in times.items():
+            s, o = statistics.median(by_kind["stock"]), statistics.median(by_kind["ours"])
+            result[tool] = {"stock_s": s, "ours_s": o, "ratio": s / o, "runs": runs}
+            say(f"    {tool}: stock {s:.2f} s, ours {o:.2f} s, stock/ours {s / o:.1f}x")
+        self.results["installs"] = result
+
+    def concurrent(self, ours) -> None:
+        n = self.args.concurrency
+        say(f"==> {n} concurrent pinned installs against our index")
+        result = {}
+        # pip download: the wheel must arrive with the served hash.
+        targets = [self.work / "concurrent" / f"pip-{i}" for i in range(n)]
+        commands = [[sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "--disable-pip-version-check",
+                     "--quiet", "--index-url", ours.simple_url, "-d", target, f"mymodel=={self.real}"] for target in targets]
+        codes, wall = self._together(commands, "pip")
+        ok = sum(code == 0 and synthetic.sha256_file(t / synthetic.wheel_name(self.real)) == self.real_sha
+                 for code, t in zip(codes, targets) if (t / synthetic.wheel_name(self.real)).is_file())
+        result["pip_download"] = {"n": n, "succeeded": ok, "wall_s": wall}
+        say(f"    pip download: {ok}/{n} succeeded, wall {wall:.2f} s")
+        # uv pip install, each into its own fresh venv (created beforehand, not timed).
+        venvs = [self.work / "concurrent" / f"uv-{i}" for i in range(n)]
+        commands = [self._uv_command(ours, self._uv_venv(venv)) for venv in venvs]
+        codes, wall = self._together(commands, "uv")
+        ok = sum(code == 0 and self._uv_installed(venv) for code, venv in zip(codes, venvs))
+        result["uv_install"] = {"n": n, "succeeded": ok, "wall_s": wall}
+        say(f"    uv pip install: {ok}/{n} succeeded, wall {wall:.2f} s")
+        self.results["concurrent"] = result
+        shutil.rmtree(self.work / "concurrent", ignore_errors=True)
+
+    def _together(self, commands: list[list], label: str, timeout: float = 300.0) -> tuple[list[int | None], float]:
+        started = time.perf_counter()
+        running = [self.processes.start(command, self.logs / f"concurrent-{label}-{i}.log", cwd=self.work, env=clean_env())
+                   for i, command in enumerate(commands)]
+        codes: list[int | None] = []
+        for process in running:
+            try:
+                codes.append(process.wait(timeout=max(started + timeout - time.perf_counter(), 0.1)))
+            except subprocess.TimeoutExpired:
+                codes.append(None)
+            self.processes.stop(process)
+        return codes, time.perf_counter() - started
+
+    # -- 6. authenticated reads (called with our anonymous big server still running)
+    def authenticated(self, ours_anonymous) -> None:
+        args = self.args
+        say(f"==> /simple/mymodel/ latency, authenticated reads (bcrypt htpasswd), {args.size_mb:g} MB files")
+        stock, ours = self._pair(self.big, "read")
+        try:
+            for server in (stock, ours):
+                status = request(server.simple_url + "mymodel/").status
+                if status != 401:
+                    raise BenchError(f"{server.kind} server with private reads answered {status} without credentials")
+            header = basic_auth(USER, self.password)
+            s, = measure([(stock.simple_url + "mymodel/", header)], args.stock_auth_requests, args.budget, self.links)
+            # Ours authenticated and ours anonymous in alternation, for the ratio.
+            o, a = measure([(ours.simple_url + "mymodel/", header), (ours_anonymous.simple_url + "mymodel/", None)],
+                           args.requests, args.budget, self.links)
+            self._same_links(stock, ours, header)
+        finally:
+            self.processes.stop(ours.process)
+            self.processes.stop(stock.process)
+        anonymous = self.results["latency_big"]
+        self.results["latency_auth"] = {
+            "stock": s.as_dict(), "ours": o.as_dict(), "ours_anonymous": a.as_dict(), "ratio": s.median / o.median,
+            "ours_auth_over_anonymous": o.median / a.median,
+            "ours_auth_over_anonymous_step3": o.median * 1e3 / anonymous["ours"]["median_ms"],
+            "stock_auth_over_anonymous": s.median * 1e3 / anonymous["stock"]["median_ms"],
+        }
+        self._say_latency(s, o)
+        say(f"    ours anonymous (alternating with authenticated): median {a.median * 1e3:.2f} ms, "
+            f"p95 {a.p95 * 1e3:.2f} ms")
+        say(f"    ours authenticated/anonymous: {o.median / a.median:.2f}x "
+            f"({self.results['latency_auth']['ours_auth_over_anonymous_step3']:.2f}x against the figure above)")
+
+    # -- 7. make release, twice
+    def release(self) -> None:
+        from tests.helpers import copy_repo, index_env, make, pipeline
+
+        say("==> make release, twice, in a copy of the repository (reported: the second, warm run)")
+        base = self.work / "release"
+        base.mkdir()
+        self.release_repo = copy_repo(base / "repo")
+        env = index_env(base)
+        env.pop("BENCH_ARGS", None)
+        runs = []
+        try:
+            for attempt in range(2):
+                started = time.perf_counter()
+                result = make(self.release_repo, "release", env, check=False, timeout=900)
+                wall = time.perf_counter() - started
+                output = result.stdout + result.stderr
+                if result.returncode != 0:
+                    raise BenchError(f"make release exited {result.returncode}:\n{output[-3000:]}")
+                steps = {m.group(1): float(m.group(2))
+                         for m in re.finditer(r"^    (\S+) done in ([\d.]+) s$", output, re.MULTILINE)}
+                released = re.search(r"^released mymodel (\S+) in ([\d.]+) s", output, re.MULTILINE)
+                if not steps or not released:
+                    raise BenchError(f"could not read the step times from make release:\n{output[-3000:]}")
+                runs.append({"wall_s": wall, "steps": steps, "version": released.group(1),
+                             "release_total_s": float(released.group(2))})
+                say(f"    run {attempt + 1}: {released.group(1)} in {wall:.2f} s wall ("
+                    + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()) + ")")
+        finally:
+            pipeline(self.release_repo, env, "index-stop", check=False)
+        self.results["release"] = {"cold": runs[0], "warm": runs[1]}
+
+    # -- 8. the consumer: load() against joblib.load
+    def consumer(self) -> None:
+        args = self.args
+        version = self.results["release"]["warm"]["version"]
+        wheel = self.release_repo / "dist" / f"mymodel-{version}-py3-none-any.whl"
+        say(f"==> consumer: mymodel.load({MODEL!r}) vs joblib.load, from the released wheel {wheel.name}")
+        folder = self.work / "consumer"
+        site = folder / "site"
+        with zipfile.ZipFile(wheel) as archive:  # a pure-Python wheel: unzipping it is installing it
+            archive.extractall(site)
+        path = site / "mymodel" / "models" / MODEL / "model.joblib"
+        script = folder / "inprocess.py"
+        script.write_text(INPROCESS.format(site=str(site), path=str(path), model=MODEL, repeats=args.load_repeats,
+                                           rows=repr(ROWS)))
+        env = clean_env(PYTHONPATH=str(site))
+        result = subprocess.run([sys.executable, script], cwd=folder, env=env, capture_output=True, text=True,
+                                timeout=600, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise BenchError(f"in-process load measurement failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        inprocess = json.loads(result.stdout.strip().splitlines()[-1])
+        say(f"    in-process: load() {inprocess['load_ms']:.2f} ms, joblib.load {inprocess['joblib_ms']:.2f} ms, "
+            f"ratio {inprocess['ratio']:.3f} (median of {args.load_repeats})")
+
+        frame = f"import pandas as pd; df = pd.DataFrame({ROWS!r})"
+        commands = {
+            "mymodel": [sys.executable, "-c", f"{frame}; import mymodel; print(mymodel.load({MODEL!r}).predict(df))"],
+            "joblib": [sys.executable, "-c", f"{frame}; import joblib; print(joblib.load({str(path)!r}).predict(df))"],
+        }
+        cold = {"mymodel": [], "joblib": []}
+        for _ in range(args.cold_runs):
+            for name, command in commands.items():
+                cold[name].append(timed_run(command, env, cwd=folder, timeout=300))
+        m, j = statistics.median(cold["mymodel"]), statistics.median(cold["joblib"])
+        say(f"    cold python -c: mymodel {m:.2f} s, joblib {j:.2f} s, ratio {m / j:.3f} (median of {args.cold_runs})")
+        self.results["consumer"] = {"wheel": wheel.name, "model_bytes": path.stat().st_size, **inprocess,
+                                    "cold_mymodel_s": m, "cold_joblib_s": j, "cold_ratio": m / j,
+                                    "cold_runs": args.cold_runs}
+
+
+INPROCESS = '''\
+import gc, json, statistics, time
+import joblib, pandas as pd
+import mymodel
+
+assert mymodel.__file__.startswith({site!r}), mymodel.__file__
+path, name, repeats = {path!r}, {model!r}, {repeats}
+df = pd.DataFrame({rows})
+a, b = mymodel.load(name), joblib.load(path)  # warm: imports, page cache
+assert (a.predict(df) == b.predict(df)).all()
+del a, b
+
+
+def timed(call):
+    gc.collect()  # neither call pays for the other's garbage
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+ours, raw = [], []
+for i in range(repeats):  # alternating order
+    for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+        if which == 0:
+            ours.append(timed(lambda: mymodel.load(name)))
+        else:
+            raw.append(timed(lambda: joblib.load(path)))
+parts = {{}}
+try:  # where load()'s extra time goes: the environment check and the sha256 check
+    from mymodel.environment import require_compatible
+    from mymodel.store import verified_bytes
+    parts["environment_check_ms"] = statistics.median(timed(require_compatible) for _ in range(repeats)) * 1e3
+    parts["sha256_check_ms"] = statistics.median(
+        timed(lambda: verified_bytes(name + "/model.joblib")) for _ in range(repeats)) * 1e3
+except Exception:
+    pass
+m, j = statistics.median(ours), statistics.median(raw)
+print(json.dumps({{"load_ms": m * 1e3, "joblib_ms": j * 1e3, "ratio": m / j, "repeats": repeats,
+                  "mymodel_version": mymodel.__version__, **parts}}))
+'''
+
+
+# ---------------------------------------------------------------- report
+
+def ms(value: float) -> str:
+    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def targets(results: dict) -> list[tuple[str, str, str, str]]:
+    config = results["config"]
+    at_target = (config["versions"], config["size_mb"]) >= TARGET_CONFIG
+    big, small, auth = results["latency_big"], results["latency_small"], results["latency_auth"]
+    rows = []
+
+    def status(ok: bool, applicable: bool = True) -> str:
+        if not applicable:
+            return "n/a (run below 100x2x20 MB)" if not ok else "met (run below 100x2x20 MB)"
+        return "met" if ok else "MISSED"
+
+    o = big["ours"]["median_ms"]
+    rows.append((f"/simple/mymodel/ median, ours, {config['size_mb']:g} MB files", f"{ms(o)} ms", "< 20 ms",
+                 status(o < 20)))
+    rows.append(("speed-up over stock pypiserver (median)", f"{big['ratio']:.0f}x", ">= 50x at 100x2x20 MB",
+                 status(big["ratio"] >= 50, at_target)))
+    flat = big["ours"]["median_ms"] / small["ours"]["median_ms"]
+    flat_ok = flat <= 1.5 or abs(big["ours"]["median_ms"] - small["ours"]["median_ms"]) < 1.0
+    stock_growth = big["stock"]["median_ms"] / small["stock"]["median_ms"]
+    rows.append((f"latency flat across file sizes (ours {config['size_mb']:g} MB / {config['small_size_mb']:g} MB)",
+                 f"{flat:.2f}x (stock: {stock_growth:.1f}x)", "<= 1.5x (or < 1 ms apart)", status(flat_ok)))
+    ratio = auth["ours_auth_over_anonymous"]
+    rows.append(("authenticated / anonymous reads, ours (medians, alternating requests)", f"{ratio:.2f}x", "<= 2x", status(ratio <= 2)))
+    warm = results["release"]["warm"]["wall_s"]
+    rows.append(("warm `make release` (wall)", f"{warm:.2f} s", "< 5 s", status(warm < 5)))
+    load = results["consumer"]["ratio"]
+    rows.append(("`mymodel.load()` / `joblib.load()` (median)", f"{load:.3f}", "<= 1.10", status(load <= 1.10)))
+    return rows
+
+
+def notes(results: dict) -> list[str]:
+    out = []
+    config = results["config"]
+    big, auth, release, consumer = results["latency_big"], results["latency_auth"], results["release"], results["consumer"]
+    out.append("Every request and server is on 127.0.0.1; each `/simple/` request opens a new connection and is "
+               "timed until the whole page is read. Medians and p95 exclude the first request after start-up, "
+               "reported separately ('first'/'cold'): ours hashes every file once there, stock hashes them on every request. "
+               "Ours at the two file sizes, and ours authenticated vs anonymous, are measured in alternation "
+               "(one request to each per round), so background load falls on both sides of those ratios alike.")
+    out.append(f"What our index still spends per `/simple/` request ({ms(big['ours']['median_ms'])} ms median for "
+               f"{results['project']['files']} files) is pypiserver's own per-file work: listing the folder, "
+               "parsing each file name, one stat per file for the digest cache, building each link. It grows "
+               "with the number of files, not with their size.")
+    out.append("Both servers run under waitress over the same folder (stock: `pypi-server run --backend simple-dir "
+               "--server auto`, which picks waitress, 4 threads: pypiserver 2.4.2 has no `--server waitress` choice; "
+               f"ours: `python -m index.server`, 8 threads; Server headers: {results['servers']}). The files are in the page cache: stock's cost "
+               "is sha256 over every byte of the project, not disk reads.")
+    if (config["versions"], config["size_mb"]) < TARGET_CONFIG:
+        out.append(f"This run used {config['versions']} versions x {config['size_mb']:g} MB, below the issue's "
+                   "100 x 2 x 20 MB: the speed-up target does not apply, since stock's cost grows with total bytes.")
+    busy = results.get("load_average_at_start", (0.0,))[0]
+    if busy > 0.5:
+        out.append(f"Other work was running when the benchmark started (1-minute load average {busy:.2f} on "
+                   f"{os.cpu_count()} CPUs): CPU-bound figures (training, pip, cold imports) are noisier than on an "
+                   "idle machine.")
+    out.append(f"Authenticated reads: stock checks the bcrypt hash on every request "
+               f"({results['bcrypt_check_ms']:.0f} ms per check here, measured with passlib; its median moved by "
+               f"{auth['stock']['median_ms'] - results['latency_big']['stock']['median_ms']:+.0f} ms against "
+               "anonymous); "
+               f"ours checks each credential once (cold request {ms(auth['ours']['first_ms'])} ms, including the "
+               "one-time hashing of the files) and then compares an HMAC held in memory.")
+    warm = release["warm"]
+    steps = sorted(warm["steps"].items(), key=lambda item: -item[1])
+    overhead = warm["wall_s"] - warm["release_total_s"]
+    text = (f"Warm release: {warm['wall_s']:.2f} s wall, of which the steps take {warm['release_total_s']:.2f} s "
+            f"(largest: " + ", ".join(f"{k} {v:.2f} s" for k, v in steps[:3]) +
+            f"); {overhead:.2f} s is make and interpreter start-up and imports.")
+    if warm["wall_s"] >= 5:
+        text += (" The 5 s target is missed: the time goes where listed above, not to the index (the index, "
+                 "version, upload and verify steps are a small share).")
+    out.append(text)
+    text = (f"load() vs joblib.load: {consumer['load_ms']:.2f} vs {consumer['joblib_ms']:.2f} ms "
+            f"({consumer['load_ms'] - consumer['joblib_ms']:+.2f} ms), median of {consumer['repeats']} alternating "
+            "calls in one process, each after gc.collect(). load() also checks the installed library versions")
+    if "environment_check_ms" in consumer:
+        text += (f" ({consumer['environment_check_ms']:.2f} ms) and the model file's sha256 against the manifest "
+                 f"(read + hash: {consumer['sha256_check_ms']:.2f} ms)")
+    else:
+        text += " and the model file's sha256"
+    text += ", then unpickles from memory."
+    if consumer["ratio"] > 1.10:
+        text += " The 10% target is missed here: the checks are a fixed cost of about 2 ms, about 10% of "
+        text += f"unpickling this {consumer['model_bytes'] / 2**20:.2f} MB model."
+        if consumer.get("environment_check_ms", 0) > 0.5:
+            text += (f" Most of it is the environment check ({consumer['environment_check_ms']:.2f} ms): "
+                     "`importlib.metadata.version()` parses each library's METADATA on every call; remembering "
+                     "the verdict for the life of the process (src/mymodel/environment.py) would remove it from "
+                     "every load() after the first.")
+    out.append(text)
+    if big["ours"]["median_ms"] >= 20:
+        out.append("Our /simple/ median is above 20 ms: see the p95 and the machine's load during the run.")
+    return out
+
+
+def render(results: dict, machine_info: dict, elapsed: float) -> str:
+    c = results["config"]
+    project = results["project"]
+    lines = ["# Benchmark results", "",
+             f"Written by `make bench` (`python -m benchmarks.run{' --tiny' if c['tiny'] else ''}`) on "
+             f"{machine_info['date']}; the whole run took {elapsed:.0f} s.", "",
+             "## Configuration", "",
+             "| setting | value |", "|---|---|",
+             f"| synthetic project | `mymodel`: {c['versions']} versions x 2 files (wheel + sdist) of random bytes, "
+             f"+ 1 real installable wheel ({project['real_version']}); {project['files']} files |",
+             f"| file sizes | {c['size_mb']:g} MB ({project['big_total_mb']:.4g} MB in all) and "
+             f"{c['small_size_mb']:g} MB ({project['small_total_mb']:.4g} MB in all) |",
+             f"| /simple/ requests | ours {c['requests']}, stock {c['stock_requests']}, stock authenticated "
+             f"{c['stock_auth_requests']} (at most {c['budget']:.0f} s per loop) |",
+             f"| installs | {c['install_runs']} runs each; {c['concurrency']} concurrent |",
+             f"| consumer | {c['load_repeats']} in-process load repeats; {c['cold_runs']} cold runs |", "",
+             "## Machine", "", "| | |", "|---|---|",
+             f"| CPUs (nproc) | {machine_info['nproc']} ({machine_info['usable_cpus']} usable) |",
+             f"| CPU model | {machine_info['cpu']} |",
+             f"| memory | {machine_info['memory_gib']} GiB |",
+             f"| OS | {machine_info['os']} |",
+             f"| Python | {machine_info['python']} |",
+             f"| libraries | " + ", ".join(f"{k} {v}" for k, v in machine_info["libraries"].items()) + " |",
+             f"| commit | {machine_info['commit']} (plus uncommitted changes, if any) |",
+             f"| load average (1, 5, 15 min) | at start {', '.join(f'{x:.2f}' for x in machine_info['load_average_at_start'])}; "
+             f"at end {', '.join(f'{x:.2f}' for x in results['load_average_at_end'])} |", "",
+             "## Summary", "", "| target | measured | goal | |", "|---|---|---|---|"]
+    lines += [f"| {name} | {value} | {goal} | {state} |" for name, value, goal, state in targets(results)]
+
+    lines += ["", "## /simple/mymodel/ latency, anonymous reads", "",
+              "| files | server | first request (ms) | median (ms) | p95 (ms) | n | stock/ours (median) |",
+              "|---|---|---|---|---|---|---|"]
+    for key, size in (("latency_big", c["size_mb"]), ("latency_small", c["small_size_mb"])):
+        entry = results[key]
+        for kind in ("stock", "ours"):
+            row = entry[kind]
+            first = f"{ms(row['first_ms'])} ({'first' if kind == 'stock' else 'cold'})"
+            ratio = f"{entry['ratio']:.1f}x" if kind == "ours" else ""
+            lines.append(f"| {c['versions']} x 2 x {size:g} MB | {kind} | {first} | {ms(row['median_ms'])} | "
+                         f"{ms(row['p95_ms'])} | {row['n']} | {ratio} |")
+
+    installs = results["installs"]
+    lines += ["", f"## Pinned install of mymodel=={project['real_version']} ({c['size_mb']:g} MB project)", "",
+              "| client | stock (s) | ours (s) | stock/ours |", "|---|---|---|---|",
+              f"| `pip install --dry-run --no-deps --no-cache-dir` | {installs['pip']['stock_s']:.2f} | "
+              f"{installs['pip']['ours_s']:.2f} | {installs['pip']['ratio']:.1f}x |",
+              f"| `uv pip install --no-cache --no-deps` into a fresh `uv venv` | {installs['uv']['stock_s']:.2f} | "
+              f"{installs['uv']['ours_s']:.2f} | {installs['uv']['ratio']:.1f}x |",
+              "", f"Median of {c['install_runs']} runs each, stock and ours alternating; no pip/uv configuration "
+              "(`PIP_CONFIG_FILE=/dev/null`, `UV_NO_CONFIG=1`), no cache."]
+
+    conc = results["concurrent"]
+    lines += ["", "## Concurrent pinned installs against our index", "",
+              "| clients | succeeded | wall (s) |", "|---|---|---|",
+              f"| {conc['pip_download']['n']} x `pip download --no-deps` (sha256 checked) | "
+              f"{conc['pip_download']['succeeded']}/{conc['pip_download']['n']} | {conc['pip_download']['wall_s']:.2f} |",
+              f"| {conc['uv_install']['n']} x `uv pip install` into fresh venvs | "
+              f"{conc['uv_install']['succeeded']}/{conc['uv_install']['n']} | {conc['uv_install']['wall_s']:.2f} |"]
+
+    auth = results["latency_auth"]
+    lines += ["", f"## Authenticated reads (`-a update,download,list` / `--auth read`, bcrypt htpasswd, "
+              f"{c['size_mb']:g} MB files)", "",
+              "| server | mode | first request (ms) | median (ms) | p95 (ms) | n |", "|---|---|---|---|---|---|",
+              f"| stock | authenticated | {ms(auth['stock']['first_ms'])} | {ms(auth['stock']['median_ms'])} | "
+              f"{ms(auth['stock']['p95_ms'])} | {auth['stock']['n']} |",
+              f"| ours | authenticated | {ms(auth['ours']['first_ms'])} (cold) | {ms(auth['ours']['median_ms'])} | "
+              f"{ms(auth['ours']['p95_ms'])} | {auth['ours']['n']} |",
+              f"| ours | anonymous, alternating with the authenticated requests | (warm) | "
+              f"{ms(auth['ours_anonymous']['median_ms'])} | {ms(auth['ours_anonymous']['p95_ms'])} | "
+              f"{auth['ours_anonymous']['n']} |",
+              f"| ours | anonymous (first section) | {ms(results['latency_big']['ours']['first_ms'])} (cold) | "
+              f"{ms(results['latency_big']['ours']['median_ms'])} | {ms(results['latency_big']['ours']['p95_ms'])} | "
+              f"{results['latency_big']['ours']['n']} |",
+              "", f"Ours authenticated/anonymous (alternating): **{auth['ours_auth_over_anonymous']:.2f}x** "
+              f"({auth['ours_auth_over_anonymous_step3']:.2f}x against the first section's anonymous median); "
+              f"stock authenticated/ours authenticated: **{auth['ratio']:.0f}x** "
+              f"(stock authenticated/anonymous: {auth['stock_auth_over_anonymous']:.2f}x)."]
+
+    release = results["release"]
+    warm, cold = release["warm"], release["cold"]
+    names = list(dict.fromkeys([*cold["steps"], *warm["steps"]]))
+    lines += ["", "## make release (in a copy of the repository, its own index)", "",
+              f"| step | first run, {cold['version']} (s) | second run, {warm['version']} (s) |", "|---|---|---|"]
+    lines += [f"| {name} | {cold['steps'].get(name, 0):.2f} | {warm['steps'].get(name, 0):.2f} |" for name in names]
+    lines += [f"| all steps (as printed by the release) | {cold['release_total_s']:.2f} | {warm['release_total_s']:.2f} |",
+              f"| **`make release` wall time** | {cold['wall_s']:.2f} | **{warm['wall_s']:.2f}** |"]
+
+    cons = results["consumer"]
+    lines += ["", f"## Consumer: loading {MODEL} from the released wheel {cons['wheel']}", "",
+              "| measurement | mymodel | joblib | mymodel/joblib |", "|---|---|---|---|",
+              f"| in-process `mymodel.load()` vs `joblib.load(path)`, median of {cons['repeats']} (ms) | "
+              f"{cons['load_ms']:.2f} | {cons['joblib_ms']:.2f} | {cons['ratio']:.3f} |",
+              f"| cold `python -c` import + load + predict, median of {cons['cold_runs']} (s) | "
+              f"{cons['cold_mymodel_s']:.2f} | {cons['cold_joblib_s']:.2f} | {cons['cold_ratio']:.3f} |",
+              "", f"Model file: {cons['model_bytes'] / 2**20:.2f} MB; the wheel is unzipped onto PYTHONPATH "
+              "(a pure-Python wheel: that is what installing it does) and run with the project's Python."]
+
+    lines += ["", "## Notes", ""] + [f"- {note}" for note in notes(results)]
+    lines += ["", "<!-- bench-data", json.dumps({"machine": machine_info, **results}, indent=1, default=str), "-->", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
+    processes = Processes()
+    work = Path(tempfile.mkdtemp(prefix="mymodel-bench-", dir=args.workdir))
+    try:
+        info = machine()
+        say(f"benchmark in {work} ({info['nproc']} CPUs, {info['cpu']}, {info['memory_gib']} GiB, Python {info['python']})")
+        bench = Bench(args, work, processes)
+        bench.results["load_average_at_start"] = info["load_average_at_start"]
+        bench.projects()
+        bench.anonymous()  # and installs, concurrency, authenticated reads
+        bench.release()
+        bench.consumer()
+        elapsed = time.perf_counter() - started
+        bench.results["timings"]["total_s"] = elapsed
+        bench.results["load_average_at_end"] = os.getloadavg()
+        report = render(bench.results, info, elapsed)
+    except BenchError as exc:
+        say(f"Error: {exc}")
+        return 1
+    finally:
+        processes.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    say("")
+    say("==> summary")
+    for name, value, goal, state in targets(bench.results):
+        say(f"    {name}: {value} (goal {goal}) {state}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = args.output.with_name(f".{args.output.name}.tmp")
+    temporary.write_text(report, encoding="utf-8")
+    os.replace(temporary, args.output)
+    say(f"wrote {args.output} ({elapsed:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""A synthetic ``mymodel`` project: N versions of random-byte files, plus one real installable wheel."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import random
+import zipfile
+from pathlib import Path
+
+PROJECT = "mymodel"
+_CHUNK = 1 << 20
+
+
+def version(k: int) -> str:
+    return f"1.0.{k}+synthetic"
+
+
+def wheel_name(ver: str) -> str:
+    return f"{PROJECT}-{ver}-py3-none-any.whl"
+
+
+def sdist_name(ver: str) -> str:
+    return f"{PROJECT}-{ver}.tar.gz"
+
+
+def make_project(root: Path, versions: int, size_bytes: int, seed: int = 0) -> str:
+    """Write ``versions`` x (wheel, sdist) of ``size_bytes`` random bytes each into ``root``,
+    then a real wheel of version 1.0.{versions+1}+synthetic; return that version.
+
+    Each file is distinct (its own random header and its own offset into a random pool),
+    so no two files share a digest. The fillers are not valid archives: listing latency
+    does not read them as archives, and installs pin the real version.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    pool = memoryview(os.urandom(size_bytes + _CHUNK))
+    for k in range(1, versions + 1):
+        for name in (wheel_name(version(k)), sdist_name(version(k))):
+            header = name.encode() + b"\n" + rng.randbytes(32)
+            body = max(size_bytes - len(header), 0)
+            offset = rng.randrange(0, len(pool) - body + 1)
+            with open(root / name, "wb") as handle:
+                handle.write(header[:size_bytes])
+                handle.write(pool[offset:offset + body])
+    real = version(versions + 1)
+    build_wheel(root, real)
+    return real
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def build_wheel(directory: Path, ver: str) -> Path:
+    """A minimal valid pure-Python wheel (no dependencies) that pip and uv install."""
+    dist_info = f"{PROJECT}-{ver}.dist-info"
+    files = {
+        f"{PROJECT}/__init__.py": f'"""Synthetic benchmark package."""\n__version__ = "{ver}"\n'.encode(),
+        f"{dist_info}/METADATA": (f"Metadata-Version: 2.1\nName: {PROJECT}\nVersion: {ver}\n"
+                                  "Summary: synthetic package for make bench\n").encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: mymodel-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
+    files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
+    path = directory / wheel_name(ver)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
