@@ -13,21 +13,25 @@ from pipeline.index_api import IndexClient
 GATED_METRIC = "accuracy"
 
 
-def published_package_file(client: IndexClient, version: str, member: str) -> bytes:
-    """A file inside the wheel of ``version``, as the index serves it."""
+def published_wheel(client: IndexClient, version: str) -> zipfile.ZipFile:
+    """The wheel of ``version`` as the index serves it, downloaded once."""
     wheels = [f for f in client.files() if f.version == version and f.filename.endswith(".whl")]
     if not wheels:
         raise PackageIndexError(f"the index has no wheel for {version}; make the index whole again, "
                                 f"or pass FORCE=1 to release without comparing")
-    with zipfile.ZipFile(io.BytesIO(client.download(wheels[0]))) as wheel:
-        try:
-            return wheel.read(f"{PACKAGE}/{member}")
-        except KeyError:
-            raise PackageIndexError(f"the wheel of {version} has no {member}; pass FORCE=1 to release without comparing") from None
+    return zipfile.ZipFile(io.BytesIO(client.download(wheels[0])))
+
+
+def read_member(wheel: zipfile.ZipFile, member: str) -> dict:
+    """A JSON file of the package inside a published wheel."""
+    try:
+        return json.loads(wheel.read(f"{PACKAGE}/{member}"))
+    except KeyError:
+        raise PackageIndexError(f"the published wheel has no {member}; pass FORCE=1 to release without comparing") from None
 
 
 def published_metrics(client: IndexClient, version: str) -> dict[str, dict[str, float]]:
-    return json.loads(published_package_file(client, version, "models/metrics.json"))
+    return read_member(published_wheel(client, version), "models/metrics.json")
 
 
 def compare(new: dict[str, dict[str, float]], old: dict[str, dict[str, float]], max_drop: float) -> tuple[list[str], str]:

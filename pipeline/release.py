@@ -237,20 +237,18 @@ def release(settings: IndexSettings, bump: str, tag: str | None, data_file: str 
 
 def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> bool:
     """Rebuild ``version`` from this checkout and compare its wheel with the index's."""
-    import json
-
     client = IndexClient(settings)
     served = {f.filename: f for f in client.files() if f.version == version}
     wheel_name = build_step.wheel_name(version)
     if wheel_name not in served:
         raise PackageIndexError(f"{version} has no wheel on {client.url}; published: {', '.join(client.versions()) or 'none'}")
-    manifest = json.loads(gate.published_package_file(client, version, "models/manifest.json"))
-    published_meta = json.loads(gate.published_package_file(client, version, "models/metrics.json"))
+    wheel = gate.published_wheel(client, version)
+    manifest = gate.read_member(wheel, "models/manifest.json")
+    first = next(iter(gate.read_member(wheel, "models/metrics.json")))
+    meta = gate.read_member(wheel, f"models/{first}/metadata.json")
     config = load_dataset_config()
     with tempfile.TemporaryDirectory(prefix="mymodel-verify-") as tmp:
         models_dir = Path(tmp) / "models"
-        first = next(iter(published_meta))
-        meta = json.loads(gate.published_package_file(client, version, f"models/{first}/metadata.json"))
         source = data_file or meta["data"]["source"]
         save(train(load_dataset(config, source), config), models_dir)
         built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"))
