@@ -36,6 +36,7 @@ INDEX_START_TIMEOUT = 20.0
 HTTP_TIMEOUT = 30.0
 
 DEFAULT_BUMP = "patch"
+TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
 
 
 def env(name: str, default: str | None = None) -> str | None:
