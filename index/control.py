@@ -20,6 +20,7 @@ from pipeline.errors import PackageIndexError
 
 PID_FILE = "server.json"
 LOG_FILE = "server.log"
+DIGEST_CACHE_FILE = "digests.json"
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def start(settings: IndexSettings) -> Status:
     settings.packages_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "index.server", "--host", settings.host, "--port", str(settings.port),
                "--root", str(settings.packages_dir), "--htpasswd", str(settings.state_dir / credentials.HTPASSWD_FILE),
-               "--auth", settings.auth]
+               "--auth", settings.auth, "--digest-cache", str(settings.state_dir / DIGEST_CACHE_FILE)]
     if env("INDEX_FALLBACK") == "off":
         command.append("--no-fallback")
     log = open(settings.state_dir / LOG_FILE, "ab")

@@ -6,10 +6,15 @@ checked against the file's size, mtime, ctime and inode, so a replaced or
 rewritten file is hashed again and a removed one is forgotten. Uploads are
 written to a hidden temporary file and renamed into place, so a client or
 server dying mid-upload never leaves a partial package on the index.
+
+With a cache file, the digests also survive a restart: the file is read at
+start-up (entries are checked against the files like any other) and rewritten
+after a request that had to hash something.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import typing as t
@@ -24,11 +29,32 @@ def _signature(stat: os.stat_result) -> tuple[int, int, int, int]:
 
 
 class DigestCachingBackend(SimpleFileBackend):
-    def __init__(self, config: t.Any) -> None:
+    def __init__(self, config: t.Any, cache_file: Path | None = None) -> None:
         super().__init__(config)
         self._digests: dict[str, tuple[tuple[int, int, int, int], str]] = {}
         self._lock = threading.Lock()
+        self._cache_file = cache_file
+        self._dirty = False
         self.hash_count = 0  # files actually read and hashed, for tests and benchmarks
+        if cache_file is not None:
+            self._load(cache_file)
+
+    def _load(self, cache_file: Path) -> None:
+        try:
+            entries = json.loads(cache_file.read_text())
+            self._digests = {path: (tuple(signature), digest) for path, (signature, digest) in entries.items()}
+        except (FileNotFoundError, ValueError, TypeError):
+            self._digests = {}  # no cache or a damaged one: everything is hashed again
+
+    def save(self) -> None:
+        """Write the cache file if anything was hashed since the last save."""
+        if self._cache_file is None or not self._dirty:
+            return
+        with self._lock:
+            snapshot, self._dirty = dict(self._digests), False
+        temporary = self._cache_file.with_name(f".{self._cache_file.name}.{threading.get_ident()}.tmp")
+        temporary.write_text(json.dumps({path: [list(sig), digest] for path, (sig, digest) in snapshot.items()}))
+        os.replace(temporary, self._cache_file)
 
     def digest(self, pkg: PkgFile) -> str | None:
         if self.hash_algo is None or pkg.fn is None:
@@ -47,6 +73,7 @@ class DigestCachingBackend(SimpleFileBackend):
             # Stat again: a file that changed while being read is hashed again next time.
             if _signature(os.stat(pkg.fn)) == signature:
                 self._digests[pkg.fn] = (signature, value)
+                self._dirty = True
         return value
 
     def get_all_packages(self) -> t.Iterable[PkgFile]:
@@ -55,6 +82,7 @@ class DigestCachingBackend(SimpleFileBackend):
         with self._lock:
             for gone in [path for path in self._digests if path not in present]:
                 del self._digests[gone]
+                self._dirty = True
         return packages
 
     def add_package(self, filename: str, stream: t.BinaryIO) -> None:

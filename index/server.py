@@ -16,7 +16,8 @@ from pathlib import Path
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
 
 
-def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = True):
+def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = True,
+             digest_cache: Path | None = None):
     """The pypiserver WSGI app serving ``root``, with our backend and auther."""
     import pypiserver
     from pypiserver.backend import BackendProxy
@@ -36,13 +37,16 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
         overwrite=False,
     )
     config = app._pypiserver_config
-    config.backend = BackendProxy(DigestCachingBackend(config))
+    backend = DigestCachingBackend(config, digest_cache)
+    config.backend = BackendProxy(backend)
+    app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
     return app
 
 
 def wsgi_app():
     """For gunicorn: ``gunicorn -w 4 -b 127.0.0.1:8080 'index.server:wsgi_app()'``,
-    configured by INDEX_DIR, INDEX_HTPASSWD and INDEX_AUTH."""
+    configured by INDEX_DIR, INDEX_HTPASSWD and INDEX_AUTH. No digest cache file:
+    several workers would overwrite each other's."""
     return make_app(Path(os.environ["INDEX_DIR"]), Path(os.environ["INDEX_HTPASSWD"]),
                     os.environ.get("INDEX_AUTH", "update"), os.environ.get("INDEX_FALLBACK", "on") != "off")
 
@@ -56,11 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--auth", choices=sorted(AUTH_ACTIONS), default="update")
     parser.add_argument("--no-fallback", action="store_true", help="404 for unknown projects")
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--digest-cache", type=Path, help="a JSON file that keeps the digests across restarts")
     args = parser.parse_args(argv)
 
     import waitress
 
-    app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback)
+    app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback, digest_cache=args.digest_cache)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="mymodel-index",
                    channel_timeout=300)
     return 0

@@ -146,6 +146,14 @@ def test_restarted_index_serves_every_file_with_the_same_hashes(index):
     assert "not running" in pipeline(REPO, index, "index-status").stdout
     pipeline(REPO, index, "index")
     assert served_hashes(index) == before and len(before) == 3
+    cache = json.loads((Path(index["INDEX_STATE"]) / "digests.json").read_text())
+    assert sorted(digest for _, digest in cache.values()) == sorted(f"sha256={d}" for d in before.values())
+
+    # A file replaced while the index was down is hashed again, whatever the cache says.
+    pipeline(REPO, index, "index-stop")
+    changed = fake_wheel(packages, "1.0.0+a", b"replaced while stopped")
+    pipeline(REPO, index, "index")
+    assert served_hashes(index) == {**before, changed.name: hashlib.sha256(b"replaced while stopped").hexdigest()}
 
 
 def test_starting_twice_is_harmless_and_a_taken_port_is_a_clear_error(index, tmp_path):
