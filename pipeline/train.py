@@ -81,7 +81,7 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
                                                  scoring="accuracy") for e in chosen.values()]
         results = joblib.Parallel(n_jobs=TRAIN_JOBS)(jobs)
     trained = []
-    for (name, estimator), pipeline, cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):]):
+    for (name, estimator), pipeline, cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):], strict=True):
         metadata = {
             "name": name,
             "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
