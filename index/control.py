@@ -139,5 +139,8 @@ def stop(settings: IndexSettings) -> bool:
         except ChildProcessError:
             pass
         time.sleep(0.05)
-    os.killpg(record["pid"], signal.SIGKILL)
+    try:
+        os.killpg(record["pid"], signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     return True

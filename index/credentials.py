@@ -21,10 +21,6 @@ class Credentials:
     username: str
     password: str
 
-    def masked(self) -> str:
-        """Safe to print: the user name and the first characters of the password."""
-        return f"{self.username}:{self.password[:3]}…"
-
 
 def ensure(state_dir: Path, username: str) -> Credentials:
     """Read the credentials, creating them (and the htpasswd) on first use."""

@@ -35,7 +35,6 @@ class DigestCachingBackend(SimpleFileBackend):
         self._lock = threading.Lock()
         self._cache_file = cache_file
         self._dirty = False
-        self.hash_count = 0  # files actually read and hashed, for tests and benchmarks
         if cache_file is not None:
             self._load(cache_file)
 
@@ -69,7 +68,6 @@ class DigestCachingBackend(SimpleFileBackend):
             return cached[1]
         value = digest_file(pkg.fn, self.hash_algo)
         with self._lock:
-            self.hash_count += 1
             # Stat again: a file that changed while being read is hashed again next time.
             if _signature(os.stat(pkg.fn)) == signature:
                 self._digests[pkg.fn] = (signature, value)

@@ -42,7 +42,7 @@ def checks(libraries: tuple[str, ...] | None = None) -> list[Check]:
         installed = installed_version(library)
         spec = requires.get(library, "")
         ok = installed is not None and SpecifierSet(spec).contains(installed, prereleases=True)
-        result.append(Check(library, trained.get(library, "?"), spec, installed, ok))
+        result.append(Check(library, trained.get(library, "-"), spec, installed, ok))
     return result
 
 

@@ -241,5 +241,14 @@ def test_private_index_release_and_consume_with_credentials(tmp_path):
         run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", url, "mymodel==1.1.1+titanic"],
             env=cenv)
         assert py_version(python) == "1.1.1+titanic"
+        # Or with the credentials in a netrc file instead of the URL (pip reads ~/.netrc).
+        netrc = tmp_path / "home" / ".netrc"
+        netrc.parent.mkdir()
+        netrc.write_text(f"machine 127.0.0.1 login {creds['username']} password {creds['password']}\n")
+        netrc.chmod(0o600)
+        plain = f"http://127.0.0.1:{env['INDEX_PORT']}/simple/"
+        downloaded = run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp_path / "dl",
+                          "--index-url", plain, "mymodel==1.1.1+titanic"], env={**cenv, "HOME": str(netrc.parent)})
+        assert downloaded.returncode == 0 and (tmp_path / "dl/mymodel-1.1.1+titanic-py3-none-any.whl").is_file()
     finally:
         pipeline(repo, env, "index-stop", check=False)
