@@ -143,7 +143,7 @@ def check_publishable(version: str, published: Iterable[str]) -> None:
     top = max(existing, default=None)
     if top is not None and new < top:
         raise VersionError(f"{version} is lower than {top}, the highest published version; "
-                           f"release {_next_patch(existing, new.local)} instead")
+                           f"release {_next_patch(existing, new.local)} instead (make release picks the next version itself)")
 
 
 def _next_patch(existing: list[Version], tag: str | None) -> str:
