@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.resources
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
     if not raw.strip():
         raise DataError(f"data file {path} is empty; give a CSV with a header row and data rows")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(io.BytesIO(raw))  # the bytes just fingerprinted, read once
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"data file {path} is not a readable CSV ({reason}); give a comma-separated file with a header row") from None

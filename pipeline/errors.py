@@ -38,3 +38,7 @@ class GateError(PipelineError):
 
 class LockBusyError(PipelineError):
     """Another release holds the release lock."""
+
+
+class RecordError(PipelineError):
+    """The clone could not record a published version (dist/, releases/, version.py)."""

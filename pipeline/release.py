@@ -23,7 +23,7 @@ from pipeline.config import (
     DIST_DIR, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
 from pipeline.data import load_dataset
-from pipeline.errors import LockBusyError, PackageIndexError, PipelineError
+from pipeline.errors import LockBusyError, PackageIndexError, PipelineError, RecordError
 from pipeline.index_api import IndexClient, version_of
 from pipeline.train import metrics_table, save, train
 from pipeline.versioning import canonical_tag, check_publishable, highest, next_version, read_recorded, version_file_text
@@ -156,23 +156,34 @@ def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) ->
 
 
 def record(built: build_step.Built, client: IndexClient, dist_dir: Path = DIST_DIR) -> Path:
-    """After a verified upload: dist/ files, the consumer lock, the repo's version record."""
+    """After a verified upload: dist/ files, the consumer lock, the repo's version record.
+
+    Everything is written to temporary files first and renamed into place last, so a
+    write error (disk full, read-only checkout) leaves the clone as it was.
+    """
     faults.point("record")
-    dist_dir.mkdir(parents=True, exist_ok=True)
-    for path in built.files:
-        os.replace(path, dist_dir / path.name)
-    RELEASES_DIR.mkdir(exist_ok=True)
     lock = RELEASES_DIR / f"mymodel-{built.version}.txt"
-    hashes = {name: publish.sha256_file(dist_dir / name) for name in (built.sdist.name, built.wheel.name)}
-    _atomic_write(lock, publish.format_lock(built.version, hashes, client.settings.simple_url))
-    _atomic_write(VERSION_FILE, version_file_text(built.version))
+    hashes = {p.name: publish.sha256_file(p) for p in built.files}
+    moves = [(path, dist_dir / path.name) for path in built.files]
+    try:
+        dist_dir.mkdir(parents=True, exist_ok=True)
+        RELEASES_DIR.mkdir(exist_ok=True)
+        moves.append((_temporary(lock, publish.format_lock(built.version, hashes, client.settings.simple_url)), lock))
+        moves.append((_temporary(VERSION_FILE, version_file_text(built.version)), VERSION_FILE))
+        for source, target in moves:
+            os.replace(source, target)
+    except OSError as exc:
+        for source, _ in moves[len(built.files):]:
+            source.unlink(missing_ok=True)
+        raise RecordError(f"cannot record {built.version} in this clone ({exc.strerror}: {exc.filename}); "
+                          "free some space or make the checkout writable, then run make release again") from None
     return lock
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _temporary(path: Path, text: str) -> Path:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    return temporary
 
 
 def recorded_version() -> str | None:

@@ -133,13 +133,18 @@ def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
         raise TrainingError("no model was trained; check estimators() in pipeline/train.py")
     staging = models_dir.with_name(models_dir.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
-    for model in models:
-        folder = staging / model.name
-        folder.mkdir(parents=True)
-        # compress=3 keeps the RandomForest small; zlib output is deterministic.
-        joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
-        write_json(folder / METADATA_FILE, model.metadata)
-    write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})
+    try:
+        for model in models:
+            folder = staging / model.name
+            folder.mkdir(parents=True)
+            # compress=3 keeps the RandomForest small; zlib output is deterministic.
+            joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
+            write_json(folder / METADATA_FILE, model.metadata)
+        write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise TrainingError(f"cannot save the trained models to {staging} ({exc.strerror}); "
+                            "free some space or make the checkout writable, then run again") from None
     old = models_dir.with_name(models_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if models_dir.exists():

@@ -181,3 +181,19 @@ def test_metric_gate_stops_a_worse_release_and_force_records_the_override(unchan
         manifest = json.loads(wheel.read("mymodel/models/manifest.json"))
     assert manifest["release"]["gate_overridden"]["against"] == "1.1.1+titanic"
     unpublish(repo, env, "1.1.2+titanic", before)  # so the module's other tests see one release
+
+
+def test_a_clone_that_cannot_record_takes_the_release_back(unchanged):
+    repo, env = unchanged
+    releases = repo / "releases"
+    saved = releases.with_name("releases.saved")
+    releases.rename(saved)
+    releases.write_text("a file where the releases/ folder should be")
+    try:
+        result = make(repo, "release", env, check=False)
+        assert_clean_error(result, "cannot record 1.1.2+titanic in this clone",
+                           "removed the partial 1.1.2+titanic from the index")
+        assert not list(repo.glob("src/mymodel/.version.py.tmp"))
+    finally:
+        releases.unlink()
+        saved.rename(releases)
