@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.versioning import INITIAL_VERSION, version_file_text
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)  # the project venv's python: pytest runs in it
 VENV = PYTHON.parent.parent
@@ -64,15 +66,23 @@ def fill_index(packages_dir: Path) -> None:
                 shutil.copy2(wheel, target)
 
 
-def copy_repo(destination: Path) -> Path:
-    """The repository's files (tracked and not ignored) in a fresh git repository."""
-    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO).stdout
+def copy_repo(destination: Path, source: Path = REPO) -> Path:
+    """The repository's files (tracked and not ignored) in a fresh git repository, with the
+    release record reset to a clone that never released.
+
+    A team's clone commits its releases (``src/mymodel/version.py``, ``releases/``): the
+    copies start from the same defined state whatever this clone has released, so the
+    tests' expected versions (1.1.1+titanic first) hold in any clone. Ignored files
+    (``dist/``, ``index/packages/``, trained models, the venv) are never copied.
+    """
+    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=source).stdout
     for name in filter(None, listed.split("\0")):
-        source = REPO / name
-        if source.is_file():
+        origin = source / name
+        if origin.is_file() and not _release_record(name):
             target = destination / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            shutil.copy2(origin, target)
+    (destination / "src/mymodel/version.py").write_text(version_file_text(INITIAL_VERSION))
     git_env = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
                "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost",
                "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
@@ -80,6 +90,11 @@ def copy_repo(destination: Path) -> Path:
     run(["git", "add", "-A"], cwd=destination)
     run(["git", "commit", "-q", "-m", "copy"], cwd=destination, env=git_env)
     return destination
+
+
+def _release_record(name: str) -> bool:
+    """A file a release writes into the clone: the version record and the release locks."""
+    return name == "src/mymodel/version.py" or (name.startswith("releases/mymodel-") and name.endswith(".txt"))
 
 
 def index_env(tmp: Path, **extra: str) -> dict[str, str]:

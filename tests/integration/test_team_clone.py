@@ -1,0 +1,75 @@
+"""The suite and the release path in a clone as a team keeps it: releases committed,
+dist/ and the local index full of earlier builds, the clone's own index running."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.publish import format_lock
+from pipeline.versioning import version_file_text
+from tests.helpers import VENV, consumer_env, copy_repo, fill_index, index_env, make, pipeline, run
+
+pytestmark = pytest.mark.integration
+RECORDED = ("1.4.0+titanic", "1.4.1+titanic", "1.4.2+titanic")
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "team", "GIT_AUTHOR_EMAIL": "team@localhost",
+                "GIT_COMMITTER_NAME": "team", "GIT_COMMITTER_EMAIL": "team@localhost"}
+
+
+def team_clone(tmp: Path) -> Path:
+    """A copy whose committed record says it released 1.4.0 to 1.4.2, with builds lying around."""
+    repo = copy_repo(tmp / "team")
+    (repo / "src/mymodel/version.py").write_text(version_file_text(RECORDED[-1]))
+    for version in RECORDED:
+        hashes = {f"mymodel-{version}.tar.gz": "a" * 64, f"mymodel-{version}-py3-none-any.whl": "b" * 64}
+        (repo / f"releases/mymodel-{version}.txt").write_text(
+            format_lock(version, hashes, "http://127.0.0.1:8080/simple/"))
+        for folder in ("dist", "index/packages"):
+            for name in hashes:
+                (repo / folder).mkdir(parents=True, exist_ok=True)
+                (repo / folder / name).write_bytes(b"an earlier build")
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", "release 1.4.2+titanic"], cwd=repo, env={**os.environ, **GIT_IDENTITY})
+    return repo
+
+
+def test_a_clone_with_committed_releases_releases_the_next_version(tmp_path):
+    repo = team_clone(tmp_path)
+    env = index_env(tmp_path)
+    fill_index(Path(env["INDEX_DIR"]))
+    try:
+        out = make(repo, "release", env).stdout
+        assert "released mymodel 1.4.3+titanic" in out
+        assert '"1.4.3+titanic"' in (repo / "src/mymodel/version.py").read_text()
+        assert sorted(p.name for p in (repo / "releases").glob("mymodel-*.txt")) == sorted(
+            f"mymodel-{v}.txt" for v in (*RECORDED, "1.4.3+titanic"))
+        uv, cenv = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
+        run([uv, "venv", "--quiet", "--python", sys.executable, tmp_path / "venv"], env=cenv)
+        python = tmp_path / "venv/bin/python"
+        run([uv, "pip", "install", "--quiet", "--python", python, "--index-url",
+             f"http://127.0.0.1:{env['INDEX_PORT']}/simple/", "mymodel==1.4.3+titanic"], env=cenv)
+        predicted = run([python, "-c", "import mymodel; print(mymodel.__version__, len(mymodel.predict('SVC', "
+                         "{'pclass': 1, 'sex': 'female', 'age': 29, 'sibsp': 0, 'parch': 0, 'fare': 211.3, "
+                         "'embarked': 'S'})))"], env=cenv, cwd=tmp_path).stdout.split()
+        assert predicted == ["1.4.3+titanic", "1"]
+    finally:
+        pipeline(repo, env, "index-stop", check=False)
+
+
+def test_the_suite_passes_in_a_clone_with_committed_releases_and_its_index_running(tmp_path):
+    """The tests copy the clone they run in: its history must not change what they expect."""
+    repo = team_clone(tmp_path)
+    env = index_env(tmp_path, INDEX_DIR=str(repo / "index/packages"))
+    pipeline(repo, env, "index")
+    try:
+        selected = ("INTEGRATION_TESTS=tests/integration/test_targets.py::test_step_by_step_targets "
+                    "tests/integration/test_faults.py::test_bad_input_changes_nothing")
+        result = make(repo, "test", env, "UNIT_TESTS=tests/unit pipeline src/mymodel", selected, timeout=1200)
+        summaries = [line for line in result.stdout.splitlines() if " passed" in line]
+        assert len(summaries) == 2 and not any("failed" in line or "error" in line for line in summaries), result.stdout
+        assert '"1.4.2+titanic"' in (repo / "src/mymodel/version.py").read_text()  # the clone's record untouched
+    finally:
+        pipeline(repo, env, "index-stop", check=False)
