@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
 from pipeline.config import DEFAULT_BUMP, DIST_DIR, env, index_settings, load_dataset_config
-from pipeline.errors import PipelineError
+from pipeline.errors import Interrupted, PipelineError
 
 
 def main_parser() -> argparse.ArgumentParser:
@@ -100,22 +101,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"built {built.sdist.name} and {built.wheel.name} in {DIST_DIR}")
         return 0
     if args.command == "upload":
-        from pipeline.build import Built, sdist_name, wheel_name
-        from pipeline.errors import BuildError
-        from pipeline.index_api import IndexClient, version_of
-
-        settings = _settings(args)
-        candidates = sorted({version_of(p.name) for p in DIST_DIR.glob("mymodel-*.whl")} - {None},
-                            key=versioning.parse)
-        version = args.version or (candidates[-1] if candidates else None)
-        built = version and Built(version, DIST_DIR / sdist_name(version), DIST_DIR / wheel_name(version))
-        if not built or not all(p.is_file() for p in built.files):
-            raise BuildError(f"no built sdist and wheel{' for ' + version if version else ''} in {DIST_DIR}; run make build first")
-        with release.release_lock():
-            release.ensure_index(settings)
-            client = IndexClient(settings)
-            lock = release.publish_built(client, built, release.Steps())
-        print(f"published {version}; lock: {lock}\n  pip install --index-url {settings.simple_url} mymodel=={version}")
+        version, lock = release.upload_from_dist(_settings(args), args.version)
+        print(f"published {version}; lock: {lock}\n  pip install --index-url {_settings(args).simple_url} mymodel=={version}")
         return 0
     if args.command in ("verify", "lock"):
         from pipeline.errors import ConfigError
@@ -134,16 +121,25 @@ def run(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise Interrupted("terminated (SIGTERM)", 128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = main_parser().parse_args(argv)
+    # SIGTERM (a CI job cancelled, kill) unwinds like Ctrl-C, so a release takes back its upload.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         return run(args)
     except PipelineError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("Error: interrupted; nothing was recorded (run the command again)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = str(exc) or "interrupted"
+        if not isinstance(exc, Interrupted) or ":" not in what and "recorded" not in what:
+            what += "; nothing was published or recorded"
+        print(f"Error: {what} (run the command again)", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
 
 
 if __name__ == "__main__":

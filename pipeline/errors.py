@@ -42,3 +42,12 @@ class LockBusyError(PipelineError):
 
 class RecordError(PipelineError):
     """The clone could not record a published version (dist/, releases/, version.py)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM. Not a PipelineError: it stops whatever runs, then the
+    command says what the interruption left behind (the message) and exits 128+signal."""
+
+    def __init__(self, message: str = "", exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

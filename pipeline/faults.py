@@ -3,9 +3,17 @@
 ``RELEASE_FAULT=<point>`` makes the release fail at that point with the real
 components around it: ``<step>`` (index, version, train, gate, build, upload,
 verify, record) fails when that step's work is done; ``after-first-upload``
-fails between the sdist and the wheel upload; ``after-first-upload:kill-index``
-kills the index process (SIGKILL) there instead, so the wheel upload meets a
-dead server. Unset, it costs one environment lookup per step.
+fails between the sdist and the wheel upload; ``record-commit`` is the moment
+the release lock is written and the version is recorded. ``<point>:<how>``
+does something else there:
+
+- ``kill-index``: kills the index process (SIGKILL), so the next request meets a dead server;
+- ``sigterm`` / ``sigint`` / ``sigkill``: the release process sends itself that signal
+  (SIGKILL: dies on the spot, as under the OOM killer or a cancelled CI job);
+- ``answer-500`` (at ``sdist-upload`` / ``wheel-upload``): the upload was stored but the
+  answer is taken as HTTP 500, as when the server fails after writing the file.
+
+Unset, it costs one environment lookup per point.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import signal
 from pipeline.config import env
 from pipeline.errors import PipelineError
 
+SIGNALS = {"sigterm": signal.SIGTERM, "sigint": signal.SIGINT, "sigkill": signal.SIGKILL}
+
 
 class InjectedFault(PipelineError):
     """A failure the tests asked for."""
@@ -24,10 +34,21 @@ class InjectedFault(PipelineError):
 
 def point(name: str) -> None:
     wanted = env("RELEASE_FAULT")
-    if wanted == name:
+    if wanted is None or wanted.split(":", 1)[0] != name:
+        return
+    how = wanted.partition(":")[2]
+    if not how:
         raise InjectedFault(f"injected fault at {name} (RELEASE_FAULT={wanted}); unset RELEASE_FAULT to release")
-    if wanted == f"{name}:kill-index":
+    if how == "kill-index":
         from pipeline.config import index_settings
 
         record = json.loads((index_settings().state_dir / "server.json").read_text())
         os.kill(record["pid"], signal.SIGKILL)
+    elif how in SIGNALS:
+        os.kill(os.getpid(), SIGNALS[how])
+    elif how == "answer-500":
+        import requests
+
+        response = requests.Response()
+        response.status_code = 500
+        raise requests.HTTPError("500 Server Error (injected)", response=response)

@@ -54,7 +54,14 @@ def check(client: IndexClient, highest: str | None, new: dict, max_drop: float, 
     """Raise GateError on a drop unless forced; return what to record in the release notes."""
     if highest is None:
         return {}
-    failed, table = compare(new, published_metrics(client, highest), max_drop)
+    try:
+        published = published_metrics(client, highest)
+    except PackageIndexError as exc:
+        if not force:
+            raise
+        print(f"cannot compare against {highest} ({exc}): FORCE=1 releases without comparing")
+        return {"gate_skipped": {"against": highest, "reason": str(exc)}}
+    failed, table = compare(new, published, max_drop)
     print(f"{GATED_METRIC} against {highest}:\n{table}")
     if not failed:
         return {}

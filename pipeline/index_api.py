@@ -113,7 +113,16 @@ class IndexClient:
         return served
 
     def versions(self, project: str = PACKAGE) -> list[str]:
+        """Every version with a file on the index: a number that is never used again."""
         return sorted({f.version for f in self.files(project)})
+
+    def complete_versions(self, project: str = PACKAGE) -> list[str]:
+        """Versions with both their sdist and wheel: the published ones. A release killed
+        between its two uploads leaves a version that is not."""
+        kinds: dict[str, set[str]] = {}
+        for served in self.files(project):
+            kinds.setdefault(served.version, set()).add("wheel" if served.filename.endswith(".whl") else "sdist")
+        return sorted(version for version, present in kinds.items() if present == {"sdist", "wheel"})
 
     def download(self, served: ServedFile) -> bytes:
         return self._request(served.url)

@@ -9,6 +9,7 @@ from pipeline import faults
 from pipeline.build import Built
 from pipeline.errors import PackageIndexError
 from pipeline.index_api import IndexClient
+from pipeline.intent import Intent
 from pipeline.versioning import check_publishable
 
 
@@ -17,8 +18,9 @@ def check_not_published(client: IndexClient, version: str) -> None:
     check_publishable(version, client.versions())
 
 
-def upload(client: IndexClient, built: Built, uploaded: list[Path]) -> None:
-    """Upload the sdist, then the wheel, appending each to ``uploaded`` once the index took it.
+def upload(client: IndexClient, built: Built, intent: Intent) -> None:
+    """Upload the sdist, then the wheel; ``intent`` records each upload before it begins
+    and once the index took it.
 
     The index never replaces a file, so whoever uploads a version's sdist first owns
     that version: a racing release is refused at its first file and uploads nothing.
@@ -34,26 +36,39 @@ def upload(client: IndexClient, built: Built, uploaded: list[Path]) -> None:
     settings = Settings(repository_url=client.url, username=client.username, password=client.password,
                         non_interactive=True, disable_progress_bar=True)
     for path in built.files:
+        intent.starting(path.name)
         try:
             twine_upload(settings, [str(path)])
+            faults.point("sdist-upload" if path == built.sdist else "wheel-upload")
         except requests.HTTPError as exc:
             code = exc.response.status_code if exc.response is not None else None
             if code in (401, 403):
                 raise PackageIndexError(f"the index at {client.url} refused the upload credentials (HTTP {code}); "
                                         "check INDEX_USERNAME/INDEX_PASSWORD or the index's credentials.json") from None
             if code in (400, 409):
+                intent.refuse(path.name)
                 raise PackageIndexError(f"the index refused {path.name} (HTTP {code}): that file is already there, "
                                         "probably from a concurrent release; run make release again") from None
-            raise PackageIndexError(f"uploading {path.name} to {client.url} failed (HTTP {code}); "
-                                    "check the index log and retry") from None
+            if not _stored_as_ours(client, path, intent):
+                raise PackageIndexError(f"uploading {path.name} to {client.url} failed (HTTP {code}); "
+                                        "check the index log and retry") from None
+            print(f"the index answered HTTP {code} to {path.name} but serves it with our sha256: upload kept")
         except requests.ConnectionError:
             raise PackageIndexError(f"the index at {client.url} went away during the upload of {path.name}; "
                                     "restart it (make index) and run make release again") from None
         except TwineException as exc:
             raise PackageIndexError(f"twine refused to upload {path.name}: {exc}") from None
-        uploaded.append(path)
-        if len(uploaded) == 1:
+        intent.accept(path.name)
+        if len(intent.accepted) == 1:
             faults.point("after-first-upload")
+
+
+def _stored_as_ours(client: IndexClient, path: Path, intent: Intent) -> bool:
+    try:
+        served = {f.filename: f.sha256 for f in client.files() if f.version == intent.version}
+    except PackageIndexError:
+        return False
+    return path.name in intent.owned(served)
 
 
 def verify(client: IndexClient, built: Built) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -23,10 +24,13 @@ from pipeline.config import (
     DIST_DIR, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
 from pipeline.data import load_dataset
-from pipeline.errors import LockBusyError, PackageIndexError, PipelineError, RecordError
+from pipeline.errors import BuildError, Interrupted, LockBusyError, PackageIndexError, PipelineError, RecordError
 from pipeline.index_api import IndexClient, version_of
+from pipeline.intent import Intent
 from pipeline.train import metrics_table, save, train
-from pipeline.versioning import canonical_tag, check_publishable, highest, next_version, read_recorded, version_file_text
+from pipeline.versioning import (
+    canonical_tag, check_publishable, highest, next_version, parse, read_recorded, version_file_text,
+)
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -93,14 +97,19 @@ def ensure_index(settings: IndexSettings) -> None:
     print(current.describe())
 
 
-UPLOADED_MARKER = "uploaded.txt"  # in a staging folder: which files of it the index accepted
-
-
-def undo_upload(client: IndexClient, built: build_step.Built, uploaded: list[Path]) -> str:
+def undo_upload(client: IndexClient, built: build_step.Built, intent: Intent) -> str:
     """Take ``built.version`` off the index if this run owns it (its sdist went up first)."""
-    if built.sdist not in uploaded:
+    try:
+        served = {f.filename: f.sha256 for f in client.files() if f.version == built.version}
+    except PackageIndexError:
+        served = None
+    if served is not None and intent.sdist not in intent.owned(served):
+        return f"nothing of this run's {built.version} is on the index"
+    if served is None and intent.sdist not in intent.started:
         return f"nothing of this run's {built.version} is on the index"
     try:
+        if served is None:
+            raise PackageIndexError("the index does not answer")
         client.remove_version(built.version)
     except PackageIndexError as exc:
         return f"could not remove the partial {built.version} ({exc}); the next make release removes it"
@@ -108,50 +117,94 @@ def undo_upload(client: IndexClient, built: build_step.Built, uploaded: list[Pat
 
 
 def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
-    """A release that died mid-upload left dist/.partial-*: finish its clean-up, then delete it."""
+    """A release that died left dist/.partial-*: finish its record or take its upload back."""
     for leftover in sorted(dist_dir.glob(f"{PARTIAL_PREFIX}*")):
-        marker = leftover / UPLOADED_MARKER
-        names = marker.read_text().split() if marker.is_file() else []
-        sdists = [leftover / n for n in names if n.endswith(".tar.gz")]
-        if sdists:
-            version = version_of(sdists[0].name)
-            try:
-                served = {f.filename: f.sha256 for f in client.files() if f.version == version}
-            except PackageIndexError:
-                continue  # the index is down: keep the leftover for the next run
-            built = build_step.Built(version, leftover / build_step.sdist_name(version),
-                                     leftover / build_step.wheel_name(version))
-            complete = all(p.is_file() and served.get(p.name) == publish.sha256_file(p) for p in built.files)
-            if not complete and served:
-                print(f"recovering an interrupted release: {undo_upload(client, built, sdists)}")
+        intent = Intent.load(leftover)
+        if intent is not None and intent.started:
+            built = build_step.Built(intent.version, leftover / build_step.sdist_name(intent.version),
+                                     leftover / build_step.wheel_name(intent.version))
+            if _recorded_lock(intent):
+                finish_record(built, intent, dist_dir)
+                print(f"recovering an interrupted release: {intent.version} was published and recorded; "
+                      "finished its record")
+            else:
+                try:
+                    outcome = undo_upload(client, built, intent)
+                except PackageIndexError:
+                    continue
+                if outcome.startswith("could not"):
+                    continue  # the index is down: keep the leftover for the next run
+                print(f"recovering an interrupted release: {outcome}")
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _recorded_lock(intent: Intent) -> bool:
+    """The release lock is the commit point: written, with our hashes, means recorded."""
+    lock = RELEASES_DIR / f"mymodel-{intent.version}.txt"
+    return lock.is_file() and all(f"--hash=sha256:{digest}" in lock.read_text() for digest in intent.files.values())
+
+
+def finish_record(built: build_step.Built, intent: Intent, dist_dir: Path = DIST_DIR) -> None:
+    """The part of ``record`` after the commit point, again: safe to repeat."""
+    for path in built.files:
+        if path.is_file():
+            os.replace(path, dist_dir / path.name)
+    current = recorded_version()
+    if current is None or parse(current) < parse(intent.version):
+        os.replace(_temporary(VERSION_FILE, version_file_text(intent.version)), VERSION_FILE)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, so recording is never cut in half."""
+    # Python runs signal handlers in the main thread whichever thread the kernel picked,
+    # so holding them is done with handlers, not with a thread's signal mask.
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda received, _: held.append(received))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if held:
+            signal.raise_signal(held[0])
+
+
 def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) -> Path:
-    """Upload, verify and record; on any failure take back what this run uploaded.
+    """Upload, verify and record; on any failure or interruption take back what this run uploaded.
 
     Returns the consumer lock file written for the release."""
-    uploaded: list[Path] = []
-    marker = built.sdist.parent / UPLOADED_MARKER
+    intent = Intent(built.sdist.parent, built.version, {p.name: publish.sha256_file(p) for p in built.files})
+    recorded = False
     try:
         with steps("upload"):
             publish.check_not_published(client, built.version)
-            try:
-                publish.upload(client, built, uploaded)
-            finally:
-                marker.write_text("".join(f"{p.name}\n" for p in uploaded))
+            publish.upload(client, built, intent)
             faults.point("upload")
         with steps("verify"):
             publish.verify(client, built)
             faults.point("verify")
         with steps("record"):
-            lock = record(built, client)
-        marker.unlink(missing_ok=True)
-    except PipelineError as exc:
-        outcome = undo_upload(client, built, uploaded)
-        if outcome.startswith("removed") or not uploaded:
-            marker.unlink(missing_ok=True)  # nothing left to recover
-        raise type(exc)(f"{exc} ({outcome})") from None
+            with signals_deferred():
+                lock = record(built, client)
+                recorded = True
+                intent.discard()
+    except BaseException as exc:
+        if recorded:
+            if isinstance(exc, Interrupted):
+                raise Interrupted(f"{exc} after mymodel {built.version} was published and recorded",
+                                  exc.exit_code) from None
+            raise
+        outcome = undo_upload(client, built, intent) if intent.started else "nothing was uploaded"
+        if not outcome.startswith("could not"):
+            intent.discard()  # nothing left to recover
+        if isinstance(exc, PipelineError):
+            raise type(exc)(f"{exc} ({outcome})") from None
+        if isinstance(exc, KeyboardInterrupt):
+            code = getattr(exc, "exit_code", 130)
+            raise Interrupted(f"{str(exc) or 'interrupted'}: {outcome}; nothing was recorded", code) from None
+        raise
     return lock
 
 
@@ -159,24 +212,28 @@ def record(built: build_step.Built, client: IndexClient, dist_dir: Path = DIST_D
     """After a verified upload: dist/ files, the consumer lock, the repo's version record.
 
     Everything is written to temporary files first and renamed into place last, so a
-    write error (disk full, read-only checkout) leaves the clone as it was.
+    write error (disk full, read-only checkout) leaves the clone as it was. The release
+    lock is renamed into place first: it is the commit point a later run recovers from.
     """
     faults.point("record")
     lock = RELEASES_DIR / f"mymodel-{built.version}.txt"
     hashes = {p.name: publish.sha256_file(p) for p in built.files}
-    moves = [(path, dist_dir / path.name) for path in built.files]
+    temporaries: list[Path] = []
     try:
         dist_dir.mkdir(parents=True, exist_ok=True)
         RELEASES_DIR.mkdir(exist_ok=True)
-        moves.append((_temporary(lock, publish.format_lock(built.version, hashes, client.settings.simple_url)), lock))
-        moves.append((_temporary(VERSION_FILE, version_file_text(built.version)), VERSION_FILE))
-        for source, target in moves:
-            os.replace(source, target)
+        temporaries.append(_temporary(lock, publish.format_lock(built.version, hashes, client.settings.simple_url)))
+        temporaries.append(_temporary(VERSION_FILE, version_file_text(built.version)))
+        os.replace(temporaries[0], lock)
     except OSError as exc:
-        for source, _ in moves[len(built.files):]:
-            source.unlink(missing_ok=True)
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
         raise RecordError(f"cannot record {built.version} in this clone ({exc.strerror}: {exc.filename}); "
                           "free some space or make the checkout writable, then run make release again") from None
+    faults.point("record-commit")
+    os.replace(temporaries[1], VERSION_FILE)
+    for path in built.files:
+        os.replace(path, dist_dir / path.name)
     return lock
 
 
@@ -191,10 +248,49 @@ def recorded_version() -> str | None:
 
 
 def plan_version(client: IndexClient, bump: str, tag: str) -> tuple[str, list[str]]:
-    published = client.versions()
-    version = next_version(published, recorded_version(), bump, tag)
-    check_publishable(version, published)
-    return version, published
+    """The next version, and the published (complete) versions.
+
+    Numbering counts every version with a file on the index, so a number is never reused."""
+    taken = client.versions()
+    version = next_version(taken, recorded_version(), bump, tag)
+    check_publishable(version, taken)
+    return version, client.complete_versions()
+
+
+def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[str, Path]:
+    """``make upload``: publish a version built into dist/ (the newest by default)."""
+    candidates = sorted({version_of(p.name) for p in DIST_DIR.glob("mymodel-*.whl")} - {None}, key=parse)
+    version = version or (candidates[-1] if candidates else None)
+    built = version and build_step.Built(version, DIST_DIR / build_step.sdist_name(version),
+                                         DIST_DIR / build_step.wheel_name(version))
+    if not built or not all(p.is_file() for p in built.files):
+        raise BuildError(f"no built sdist and wheel{' for ' + version if version else ''} in {DIST_DIR}; "
+                         "run make build first")
+    with release_lock():
+        ensure_index(settings)
+        client = IndexClient(settings)
+        recover_leftovers(client)
+        with staging_folder(version) as staging:
+            staging.mkdir()
+            staged = build_step.Built(version, staging / built.sdist.name, staging / built.wheel.name)
+            for source, target in zip(built.files, staged.files, strict=True):
+                shutil.copy2(source, target)
+            lock = publish_built(client, staged, Steps())
+    return version, lock
+
+
+@contextlib.contextmanager
+def staging_folder(version: str) -> Iterator[Path]:
+    """``dist/.partial-<version>-<pid>``, removed at the end unless an upload began and could
+    not be taken back: then the next release recovers from the intent file inside."""
+    staging = DIST_DIR / f"{PARTIAL_PREFIX}{version}-{os.getpid()}"
+    try:
+        yield staging
+    except BaseException:
+        if Intent.load(staging) is None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def release(settings: IndexSettings, bump: str, tag: str | None, data_file: str | None, force: bool) -> str:
@@ -221,17 +317,11 @@ def release(settings: IndexSettings, bump: str, tag: str | None, data_file: str 
         with steps("gate"):
             notes = gate.check(client, highest(published), new_metrics, config.max_accuracy_drop, force)
             faults.point("gate")
-        staging = DIST_DIR / f"{PARTIAL_PREFIX}{version}-{os.getpid()}"
-        try:
+        with staging_folder(version) as staging:
             with steps("build"):
                 built = build_step.build(version, staging, release_notes=notes)
                 faults.point("build")
             lock = publish_built(client, built, steps)
-        except BaseException:
-            if not (staging / UPLOADED_MARKER).is_file():  # else: kept for recover_leftovers
-                shutil.rmtree(staging, ignore_errors=True)
-            raise
-        shutil.rmtree(staging, ignore_errors=True)
     total = time.perf_counter() - started
     print(f"released mymodel {version} in {total:.2f} s ("
           + ", ".join(f"{k} {v:.2f} s" for k, v in steps.timings.items()) + ")")

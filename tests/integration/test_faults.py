@@ -41,9 +41,9 @@ def unpublish(repo: Path, env: dict, version: str, before: dict) -> None:
                                      data=f":action=remove_pkg&name=mymodel&version={version.replace('+', '%2B')}".encode())
     urllib.request.urlopen(request, timeout=30).close()
     (repo / "src/mymodel/version.py").write_text(before["version_file"])
-    (repo / f"releases/mymodel-{version}.txt").unlink()
+    (repo / f"releases/mymodel-{version}.txt").unlink(missing_ok=True)
     for name in (f"mymodel-{version}.tar.gz", f"mymodel-{version}-py3-none-any.whl"):
-        (repo / "dist" / name).unlink()
+        (repo / "dist" / name).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,8 @@ def test_index_killed_during_upload_then_the_next_release_recovers(published):
     result = make(repo, "release", {**env, "RELEASE_FAULT": "after-first-upload:kill-index"}, check=False)
     assert_clean_error(result, "went away during the upload", "the next make release removes it")
     leftovers = list((repo / "dist").glob(".partial-1.1.2+titanic-*"))
-    assert len(leftovers) == 1 and (leftovers[0] / "uploaded.txt").read_text().split() == ["mymodel-1.1.2+titanic.tar.gz"]
+    assert len(leftovers) == 1
+    assert json.loads((leftovers[0] / "intent.json").read_text())["accepted"] == ["mymodel-1.1.2+titanic.tar.gz"]
     assert not list(Path(env["INDEX_DIR"]).glob(".*.part"))  # the killed server left no partial file
     assert snapshot(repo, env)["version_file"] == before["version_file"]
     status = pipeline(repo, env, "index-status").stdout
@@ -197,3 +198,74 @@ def test_a_clone_that_cannot_record_takes_the_release_back(unchanged):
     finally:
         releases.unlink()
         saved.rename(releases)
+
+
+def test_a_release_killed_between_its_uploads_is_taken_back_by_the_next(unchanged):
+    """SIGKILL (OOM, a cancelled CI job): no handler runs; the intent file written before
+    each upload lets the next release recognise the half-published version as its own."""
+    repo, env = unchanged
+    before = snapshot(repo, env)
+    killed = make(repo, "release", {**env, "RELEASE_FAULT": "after-first-upload:sigkill"}, check=False)
+    assert killed.returncode != 0 and "Killed" in killed.stderr
+    assert sorted(snapshot(repo, env)["index"]) == sorted([*before["index"], "mymodel-1.1.2+titanic.tar.gz"])
+    assert snapshot(repo, env)["version_file"] == before["version_file"]
+    recovered = make(repo, "release", env)
+    assert "recovering an interrupted release: removed the partial 1.1.2+titanic from the index" in recovered.stdout
+    assert "released mymodel 1.1.2+titanic" in recovered.stdout
+    after = snapshot(repo, env)
+    assert sorted(after["index"]) == sorted([*before["index"], "mymodel-1.1.2+titanic.tar.gz",
+                                             "mymodel-1.1.2+titanic-py3-none-any.whl"])
+    assert not list((repo / "dist").glob(".partial-*"))
+    unpublish(repo, env, "1.1.2+titanic", before)
+
+
+@pytest.mark.parametrize("fault", ["after-first-upload:sigterm", "verify:sigterm", "verify:sigint"])
+def test_an_interrupted_release_takes_its_upload_back_and_says_so(unchanged, fault):
+    repo, env = unchanged
+    result = make(repo, "release", {**env, "RELEASE_FAULT": fault}, check=False)
+    signal_name = fault.split(":")[1]
+    assert_clean_error(result, "removed the partial 1.1.2+titanic from the index; nothing was recorded")
+    assert ("terminated (SIGTERM)" if signal_name == "sigterm" else "interrupted:") in result.stderr
+    assert f"exited {143 if signal_name == 'sigterm' else 130}" not in result.stderr  # make reports its own 2
+    assert not list((repo / "dist").glob(".partial-*"))
+
+
+def test_an_interruption_while_recording_waits_until_the_record_is_whole(unchanged):
+    repo, env = unchanged
+    before = snapshot(repo, env)
+    result = make(repo, "release", {**env, "RELEASE_FAULT": "record-commit:sigterm"}, check=False)
+    assert_clean_error(result, "terminated (SIGTERM) after mymodel 1.1.2+titanic was published and recorded")
+    assert "removed the partial" not in result.stderr
+    assert '"1.1.2+titanic"' in (repo / "src/mymodel/version.py").read_text()
+    assert (repo / "releases/mymodel-1.1.2+titanic.txt").is_file()
+    assert {"mymodel-1.1.2+titanic.tar.gz", "mymodel-1.1.2+titanic-py3-none-any.whl"} <= set(snapshot(repo, env)["index"])
+    unpublish(repo, env, "1.1.2+titanic", before)
+
+
+def test_a_release_killed_at_its_commit_point_is_recorded_by_the_next(unchanged):
+    """Killed after the release lock was written but before version.py: the version is
+    published and locked, so the next run finishes the record instead of deleting it."""
+    repo, env = unchanged
+    before = snapshot(repo, env)
+    killed = make(repo, "release", {**env, "RELEASE_FAULT": "record-commit:sigkill"}, check=False)
+    assert killed.returncode != 0
+    assert (repo / "releases/mymodel-1.1.2+titanic.txt").is_file()
+    assert snapshot(repo, env)["version_file"] == before["version_file"]
+    nothing_to_publish = pipeline(repo, env, "index-status")  # the index still serves 1.1.2 whole
+    assert "running" in nothing_to_publish.stdout
+    recovered = make(repo, "release", {**env, "RELEASE_FAULT": "version"}, check=False)
+    assert "1.1.2+titanic was published and recorded; finished its record" in recovered.stdout
+    assert '"1.1.2+titanic"' in (repo / "src/mymodel/version.py").read_text()
+    assert {"mymodel-1.1.2+titanic.tar.gz", "mymodel-1.1.2+titanic-py3-none-any.whl"} <= set(snapshot(repo, env)["dist"])
+    assert not list((repo / "dist").glob(".partial-*"))
+    unpublish(repo, env, "1.1.2+titanic", before)
+
+
+def test_an_upload_stored_but_answered_500_is_recognised_as_ours(unchanged):
+    repo, env = unchanged
+    before = snapshot(repo, env)
+    result = make(repo, "release", {**env, "RELEASE_FAULT": "sdist-upload:answer-500"})
+    assert ("the index answered HTTP 500 to mymodel-1.1.2+titanic.tar.gz but serves it with our sha256: "
+            "upload kept") in result.stdout
+    assert "released mymodel 1.1.2+titanic" in result.stdout
+    unpublish(repo, env, "1.1.2+titanic", before)
