@@ -58,7 +58,11 @@ class ModelSpec:
         return estimator
 
     def resolved(self, seed: int) -> dict[str, Any]:
-        """The hyperparameters with random_state = "seed" replaced by the [training] seed."""
+        """The hyperparameters with random_state = "seed" replaced by the [training] seed.
+
+        >>> ModelSpec("Forest", "RandomForestClassifier", {"n_estimators": 300, "random_state": "seed"}).resolved(7)
+        {'n_estimators': 300, 'random_state': 7}
+        """
         return {k: seed if (k == "random_state" and v == SEED) else v for k, v in self.params.items()}
 
 
