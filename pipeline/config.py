@@ -11,7 +11,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import model_specs
 from pipeline.errors import ConfigError
+from pipeline.model_specs import SEED, ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "mymodel"
@@ -23,7 +25,14 @@ RELEASES_DIR = REPO / "releases"
 DATASET_CONFIG = REPO / "dataset.toml"
 RELEASE_LOCK = REPO / ".release.lock"
 
-MODEL_NAMES = ("LogisticRegression", "RandomForestClassifier", "SVC")
+# The models when dataset.toml has no [models] tables (the committed file spells these out).
+DEFAULT_MODELS = (
+    ModelSpec("LogisticRegression", "LogisticRegression", {"max_iter": 1000}),
+    ModelSpec("RandomForestClassifier", "RandomForestClassifier", {"n_estimators": 100, "random_state": SEED}),
+    # SVC(probability=True) is deprecated since scikit-learn 1.9; calibration is its replacement.
+    ModelSpec("SVC", "SVC", {"random_state": SEED}, calibrated=True),
+)
+MODEL_NAMES = tuple(spec.name for spec in DEFAULT_MODELS)
 TITANIC_SOURCE = "openml-titanic"
 
 INDEX_HOST = "127.0.0.1"
@@ -57,6 +66,7 @@ class DatasetConfig:
     cv_folds: int = 5
     max_accuracy_drop: float = 0.01
     path: Path = field(default=DATASET_CONFIG)
+    models: tuple[ModelSpec, ...] = DEFAULT_MODELS
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -64,7 +74,11 @@ class DatasetConfig:
 
 
 def load_dataset_config(path: Path = DATASET_CONFIG) -> DatasetConfig:
-    """Read dataset.toml; a missing or malformed key is a ConfigError naming it."""
+    """Read dataset.toml; a missing or malformed key is a ConfigError naming it.
+
+    The [models] tables are checked by building each estimator (this imports
+    scikit-learn), so a bad one fails here, before any data is read or trained on.
+    """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -72,8 +86,9 @@ def load_dataset_config(path: Path = DATASET_CONFIG) -> DatasetConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file") from None
     data, training, release = raw.get("dataset", {}), raw.get("training", {}), raw.get("release", {})
+    models = model_specs.parse(raw["models"], path) if "models" in raw else DEFAULT_MODELS
     try:
-        return DatasetConfig(
+        config = DatasetConfig(
             source=str(data["source"]),
             tag=str(data["tag"]),
             target=str(data["target"]),
@@ -84,11 +99,14 @@ def load_dataset_config(path: Path = DATASET_CONFIG) -> DatasetConfig:
             cv_folds=int(training.get("cv_folds", 5)),
             max_accuracy_drop=float(release.get("max_accuracy_drop", 0.01)),
             path=path,
+            models=models,
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: a value has the wrong type ({exc}); fix it") from None
+    model_specs.check(config.models, config.seed, path)
+    return config
 
 
 @dataclass(frozen=True)

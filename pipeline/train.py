@@ -10,16 +10,12 @@ from pathlib import Path
 import joblib
 import numpy as np
 from sklearn.base import clone
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.svm import SVC
 
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, TRAIN_JOBS, DatasetConfig
@@ -31,14 +27,9 @@ METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"  # all models' metrics side by side, at the top of models/
 
 
-def estimators(seed: int) -> dict[str, object]:
-    """The models a release ships, by name. Edit this to ship other estimators."""
-    return {
-        "LogisticRegression": LogisticRegression(max_iter=1000),
-        "RandomForestClassifier": RandomForestClassifier(n_estimators=100, random_state=seed),
-        # SVC(probability=True) is deprecated since scikit-learn 1.9; this is its replacement.
-        "SVC": CalibratedClassifierCV(SVC(random_state=seed), ensemble=False),
-    }
+def estimators(config: DatasetConfig) -> dict[str, object]:
+    """The models a release ships, by name: the [models.<Name>] tables of dataset.toml."""
+    return {spec.name: spec.build(config.seed) for spec in config.models}
 
 
 def make_pipeline(estimator: object, config: DatasetConfig) -> Pipeline:
@@ -71,14 +62,15 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     schema = input_schema(X_train, config)
     environment = provenance.library_versions()
     commit, dirty = provenance.git_commit(), provenance.git_dirty()
-    chosen = estimators(config.seed)
+    chosen = estimators(config)
     # Every fit (the final one and the cross-validation folds) runs on a thread pool:
     # their heavy parts (trees, libsvm, BLAS) release the GIL and threads cost nothing
     # to start, unlike worker processes. Results are the same as a serial run.
     with joblib.parallel_config(backend="threading"):
-        jobs = [joblib.delayed(make_pipeline(e, config).fit)(X_train, y_train) for e in chosen.values()]
-        jobs += [joblib.delayed(cross_val_score)(make_pipeline(e, config), X_train, y_train, cv=folds,
-                                                 scoring="accuracy") for e in chosen.values()]
+        jobs = [joblib.delayed(_as_declared)(n, make_pipeline(e, config).fit, X_train, y_train)
+                for n, e in chosen.items()]
+        jobs += [joblib.delayed(_as_declared)(n, cross_val_score, make_pipeline(e, config), X_train, y_train,
+                                              cv=folds, scoring="accuracy") for n, e in chosen.items()]
         results = joblib.Parallel(n_jobs=TRAIN_JOBS)(jobs)
     trained = []
     for (name, estimator), pipeline, cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):], strict=True):
@@ -86,7 +78,7 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
             "name": name,
             "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
             "params": _jsonable(estimator.get_params()),
-            "metrics": {**evaluate(pipeline, X_test, y_test),
+            "metrics": {**_as_declared(name, evaluate, pipeline, X_test, y_test),
                         "cv_accuracy_mean": _round(cv.mean()), "cv_accuracy_std": _round(cv.std())},
             "classes": [str(c) for c in pipeline.classes_],
             "input_schema": schema,
@@ -99,6 +91,19 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
         }
         trained.append(TrainedModel(name, pipeline, metadata))
     return trained
+
+
+def _as_declared(name: str, work, *args, **kwargs):
+    """One model's fit, cross-validation or evaluation. Hyperparameters that pass the checks on load
+    can still clash at fit time (oob_score = true with bootstrap = false): scikit-learn
+    raises ValueError then, which is the dataset.toml table's fault."""
+    try:
+        return work(*args, **kwargs)
+    except ValueError as exc:
+        # cross_val_score's "All the fits failed" ends with the fold's own error line
+        reason = ([line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__])[-1]
+        raise TrainingError(f"the model {name!r} cannot be trained with its [models.{name}] hyperparameters "
+                            f"({reason}); fix them in dataset.toml") from None
 
 
 def evaluate(pipeline: Pipeline, X, y) -> dict[str, float]:
@@ -130,7 +135,7 @@ def input_schema(X, config: DatasetConfig) -> dict:
 def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
     """Write every model and its metadata, replacing the previous set only when all are written."""
     if not models:
-        raise TrainingError("no model was trained; check estimators() in pipeline/train.py")
+        raise TrainingError("no model was trained; declare one in dataset.toml ([models.<Name>])")
     staging = models_dir.with_name(models_dir.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
     try:
