@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import tarfile
 import tempfile
@@ -25,6 +26,7 @@ from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE
 from pipeline.versioning import parse, version_file_text
 
 MANIFEST_FILE = "manifest.json"
+BUILD_UMASK = 0o022
 STAGED_FROM_REPO = ("pyproject.toml", "MANIFEST.in")
 # The package's own code: everything else under src/mymodel is generated or refused.
 PACKAGE_SOURCES = ("__init__.py", "__main__.py", "errors.py", "environment.py", "schema.py", "store.py",
@@ -155,6 +157,9 @@ def _run_backend(stage: Path, out_dir: Path, epoch: int, version: str) -> None:
     def runner(cmd, cwd=None, extra_environ=None):
         quiet_subprocess_runner(cmd, cwd, {**(extra_environ or {}), "SOURCE_DATE_EPOCH": str(epoch)})
 
+    # setuptools writes WHEEL, entry_points.txt and top_level.txt with the umask's modes, and the
+    # backend subprocess inherits it: a fixed umask keeps the wheel's bytes the same for every user.
+    previous_umask = os.umask(BUILD_UMASK)
     try:
         builder = pypa_build.ProjectBuilder(stage, runner=runner)
         builder.build("sdist", out_dir)
@@ -166,6 +171,8 @@ def _run_backend(stage: Path, out_dir: Path, epoch: int, version: str) -> None:
                          "run python -m build --no-isolation in a copy of the package to see why") from None
     except pypa_build.BuildException as exc:
         raise BuildError(f"cannot build {version}: {exc}") from None
+    finally:
+        os.umask(previous_umask)
 
 
 def sdist_name(version: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -52,16 +53,27 @@ def read_rows(source: TextIO, fmt: str) -> list[dict[str, Any]]:
     return [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(source)]
 
 
+def read_input(name: str) -> str:
+    """The whole input as text, decoded strictly as UTF-8 whether it comes from a file or stdin."""
+    where = "standard input" if name == "-" else name
+    try:
+        if name == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(name, "rb") as handle:
+                data = handle.read()
+    except OSError as exc:
+        raise MymodelError(f"cannot read {where} ({exc.strerror}); check the path") from None
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark, as some spreadsheets write, is not data
+    except UnicodeDecodeError as exc:
+        raise MymodelError(f"{where} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                           "save the file as UTF-8") from None
+
+
 def predict(args: argparse.Namespace, out: TextIO) -> int:
     fmt = args.input_format or ("jsonl" if args.input.endswith((".jsonl", ".json")) else "csv")
-    if args.input == "-":
-        rows = read_rows(sys.stdin, fmt)
-    else:
-        try:
-            with open(args.input, encoding="utf-8", newline="") as handle:
-                rows = read_rows(handle, fmt)
-        except OSError as exc:
-            raise MymodelError(f"cannot read {args.input} ({exc.strerror}); check the path") from None
+    rows = read_rows(io.StringIO(read_input(args.input), newline=""), fmt)
     result = mymodel.predict(args.model, rows)
     if args.output_format == "jsonl":
         for record in result.to_dict(orient="records"):

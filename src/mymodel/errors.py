@@ -11,7 +11,7 @@ class UnknownModelError(MymodelError, KeyError):
 
 
 class IntegrityError(MymodelError):
-    """A packaged file differs from what the build recorded: it is not unpickled."""
+    """A packaged file or its manifest is changed, damaged or missing: nothing is unpickled."""
 
 
 class EnvironmentMismatchError(MymodelError):

@@ -1,37 +1,115 @@
 """The packaged files: listing, metadata and integrity-checked model bytes.
 
-Reads with importlib.resources only; imports neither scikit-learn nor joblib.
+Two kinds of copy are read. An installed distribution (its ``mymodel-*.dist-info``
+lists this package's files) must have its manifest, and the manifest must match
+the sha256 the installer wrote to RECORD; every model file must match the
+manifest. A source checkout (no such dist-info: models from ``make train``) has
+no manifest and nothing to check against.
+
+Reads with importlib.resources and importlib.metadata only; imports neither
+scikit-learn nor joblib.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import importlib.metadata
 import json
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from mymodel.errors import IntegrityError, UnknownModelError
 
+PACKAGE = "mymodel"
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 MANIFEST_FILE = "manifest.json"
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _models():
-    return files("mymodel") / "models"
+    return files(PACKAGE) / "models"
+
+
+@functools.cache
+def installed_distribution() -> importlib.metadata.Distribution | None:
+    """The distribution whose RECORD lists this very package folder, or None (a source checkout).
+
+    Cached: RECORD is read and parsed once per process.
+    """
+    for distribution in importlib.metadata.distributions(name=PACKAGE):
+        for entry in distribution.files or ():
+            if entry.as_posix() == f"{PACKAGE}/__init__.py" and \
+                    Path(distribution.locate_file(entry)).resolve().parent == PACKAGE_DIR:
+                return distribution
+        # A wheel's dist-info next to this package whose RECORD is gone still marks an installed copy.
+        if Path(distribution.locate_file("")).resolve() == PACKAGE_DIR.parent and \
+                distribution.read_text("WHEEL") is not None:
+            return distribution
+    return None
+
+
+def reinstall_hint() -> str:
+    distribution = installed_distribution()
+    if distribution is None:
+        return "run make train in the source checkout"
+    return f"reinstall: pip install --force-reinstall {PACKAGE}=={distribution.version}"
+
+
+def _recorded_hash(distribution: importlib.metadata.Distribution, relative: str) -> tuple[str, str] | None:
+    """(algorithm, hex digest) the installer recorded for ``mymodel/<relative>``."""
+    for entry in distribution.files or ():
+        if entry.as_posix() == f"{PACKAGE}/{relative}" and entry.hash is not None:
+            value = entry.hash.value + "=" * (-len(entry.hash.value) % 4)
+            return entry.hash.mode, base64.urlsafe_b64decode(value).hex()
+    return None
+
+
+def _check_against_record(data: bytes, where: str) -> None:
+    distribution = installed_distribution()
+    recorded = _recorded_hash(distribution, f"models/{MANIFEST_FILE}")
+    if recorded is None or recorded[0] not in hashlib.algorithms_guaranteed:
+        raise IntegrityError(f"{where} has no usable hash in the installed package's RECORD, so it cannot be "
+                             f"checked and no model is loaded; {reinstall_hint()}")
+    algorithm, expected = recorded
+    actual = hashlib.new(algorithm, data).hexdigest()
+    if actual != expected:
+        raise IntegrityError(f"{where} has {algorithm} {actual}, but the installer recorded {expected} in RECORD: "
+                             f"the manifest was changed, so no model is loaded; {reinstall_hint()}")
 
 
 @functools.cache
 def manifest() -> dict[str, Any]:
     """What the build recorded: version, data tag, runtime pins and file hashes."""
     resource = _models() / MANIFEST_FILE
+    where = str(PACKAGE_DIR / "models" / MANIFEST_FILE)
+    installed = installed_distribution() is not None
     if not resource.is_file():
+        if installed:
+            raise IntegrityError(f"{where} is missing from the installed package, so its model files cannot be "
+                                 f"checked and none is loaded; {reinstall_hint()}")
         return {"files": {}, "requires": {}, "release": {}}  # a source checkout, never built
-    return json.loads(resource.read_text(encoding="utf-8"))
+    data = resource.read_bytes()
+    if installed:
+        _check_against_record(data, where)
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntegrityError(f"{where} is not valid JSON ({exc}): the package is damaged; {reinstall_hint()}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
+        raise IntegrityError(f"{where} has no list of file hashes: the package is damaged; {reinstall_hint()}")
+    for relative in document["files"]:
+        if not (_models() / relative).is_file():
+            raise IntegrityError(f"{PACKAGE_DIR / 'models' / relative} is listed in the package manifest but "
+                                 f"missing; {reinstall_hint()}")
+    return document
 
 
 def list_models() -> list[str]:
+    manifest()  # a damaged installation is reported as such, not as a model gone missing
     folder = _models()
     if not folder.is_dir():
         return []
@@ -47,20 +125,31 @@ def check_name(name: str) -> str:
 
 @functools.cache
 def model_metadata(name: str) -> dict[str, Any]:
-    return json.loads(verified_bytes(f"{check_name(name)}/{METADATA_FILE}"))
+    relative = f"{check_name(name)}/{METADATA_FILE}"
+    try:
+        return json.loads(verified_bytes(relative))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntegrityError(f"{PACKAGE_DIR / 'models' / relative} is not valid JSON ({exc}); "
+                             f"{reinstall_hint()}") from None
 
 
 def verified_bytes(relative: str) -> bytes:
     """A packaged file's bytes, after checking them against the build manifest."""
-    data = (_models() / relative).read_bytes()
-    expected = manifest()["files"].get(relative)
+    listed = manifest()["files"]
+    try:
+        data = (_models() / relative).read_bytes()
+    except OSError as exc:
+        raise IntegrityError(f"cannot read {PACKAGE_DIR / 'models' / relative} ({exc.strerror}); "
+                             f"{reinstall_hint()}") from None
+    expected = listed.get(relative)
     if expected is None:
-        if manifest()["files"]:
-            raise IntegrityError(f"{relative} is not listed in the package manifest; reinstall the package")
+        if installed_distribution() is not None or listed:
+            raise IntegrityError(f"{relative} is not listed in the package manifest, so it is not loaded; "
+                                 f"{reinstall_hint()}")
         return data  # a source checkout: nothing was recorded to check against
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise IntegrityError(
             f"{relative} has sha256 {actual}, but the build recorded {expected}: the installed file was "
-            "changed, so it is not loaded; reinstall the package (pip install --force-reinstall)")
+            f"changed, so it is not loaded; {reinstall_hint()}")
     return data

@@ -3,7 +3,10 @@ unpickling, the environment check, integrity before unpickling, schema errors, t
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +37,42 @@ def package_dir(python: Path) -> Path:
     return Path(py(python, "import mymodel, os; print(os.path.dirname(mymodel.__file__))").stdout.strip())
 
 
+def record_file(python: Path) -> Path:
+    (dist_info,) = package_dir(python).parent.glob("mymodel-*.dist-info")
+    return dist_info / "RECORD"
+
+
+def rewrite_with_record(python: Path, relative: str, data: bytes) -> None:
+    """Change an installed file and its RECORD line alike: a package built that way, not a tampered one."""
+    (package_dir(python) / relative).write_bytes(data)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record = record_file(python)
+    lines = [f"mymodel/{relative},sha256={digest},{len(data)}" if line.startswith(f"mymodel/{relative},") else line
+             for line in record.read_text().splitlines()]
+    record.write_text("\n".join(lines) + "\n")
+
+
+def write_evil_pickle(python: Path, target: Path, marker: Path) -> bytes:
+    """A pickle that would leave a marker file if anything unpickled it; returns its bytes."""
+    py(python, f"import pickle, pathlib\n"
+               f"class Evil:\n    def __reduce__(self): return (pathlib.Path.touch, (pathlib.Path({str(marker)!r}),))\n"
+               f"open({str(target)!r}, 'wb').write(pickle.dumps(Evil()))")
+    return target.read_bytes()
+
+
+def cli(python: Path, *args: str, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(python), "-m", "mymodel", *args], input=stdin, env=consumer_env(),
+                          capture_output=True, timeout=300, text=not isinstance(stdin, bytes))
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    stderr = result.stderr.decode() if isinstance(result.stderr, bytes) else result.stderr
+    assert result.returncode != 0 and "Traceback" not in stderr, stderr
+    assert stderr.startswith("Error: ") and len(stderr.strip().splitlines()) == 1, stderr
+    for fragment in fragments:
+        assert fragment in stderr, stderr
+
+
 def test_metadata_is_read_without_importing_scikit_learn_or_joblib(installed):
     out = py(installed, "import json, sys, mymodel\n"
                         "meta = mymodel.metadata('SVC'); whole = mymodel.metadata()\n"
@@ -61,7 +100,7 @@ def test_validate_passes_then_fails_when_the_pins_exclude_the_installed_scikit_l
     manifest = package_dir(installed) / "models" / "manifest.json"
     document = json.loads(manifest.read_text())
     document["requires"]["scikit-learn"] = ">=99.0,<99.1"  # as if trained with a future scikit-learn
-    manifest.write_text(json.dumps(document))
+    rewrite_with_record(installed, "models/manifest.json", json.dumps(document).encode())
     bad = run([installed, "-m", "mymodel", "validate"], env=consumer_env(), check=False)
     assert bad.returncode == 1 and "incompatible: scikit-learn" in bad.stdout
     refused = py(installed, "import mymodel; mymodel.load('SVC')", check=False)
@@ -72,11 +111,7 @@ def test_validate_passes_then_fails_when_the_pins_exclude_the_installed_scikit_l
 
 def test_a_tampered_model_file_is_refused_and_never_unpickled(installed, tmp_path):
     marker = tmp_path / "unpickled"
-    model = package_dir(installed) / "models" / "SVC" / "model.joblib"
-    # A pickle that would leave a marker file if anything unpickled it.
-    py(installed, f"import pickle, pathlib\n"
-                  f"class Evil:\n    def __reduce__(self): return (pathlib.Path.touch, (pathlib.Path({str(marker)!r}),))\n"
-                  f"open({str(model)!r}, 'wb').write(pickle.dumps(Evil()))")
+    write_evil_pickle(installed, package_dir(installed) / "models" / "SVC" / "model.joblib", marker)
     refused = py(installed, "import mymodel; mymodel.load('SVC')", check=False)
     assert refused.returncode != 0 and "IntegrityError" in refused.stderr
     assert "SVC/model.joblib has sha256" in refused.stderr and "the build recorded" in refused.stderr
@@ -86,6 +121,88 @@ def test_a_tampered_model_file_is_refused_and_never_unpickled(installed, tmp_pat
     assert cli.returncode != 0 and "Traceback" not in cli.stderr and "reinstall" in cli.stderr
     assert not marker.exists()
     py(installed, "import mymodel; mymodel.load('LogisticRegression')")  # the other files are intact
+
+
+REINSTALL = "pip install --force-reinstall mymodel==1.1.2+titanic"
+
+
+def assert_load_refused(python: Path, marker: Path, *fragments: str) -> None:
+    refused = py(python, "import mymodel; mymodel.load('SVC', check_environment=False)", check=False)
+    assert refused.returncode != 0 and "IntegrityError" in refused.stderr, refused.stderr
+    for fragment in fragments:
+        assert fragment in refused.stderr, refused.stderr
+    assert not marker.exists()
+
+
+def test_without_its_manifest_an_installed_package_loads_nothing(installed, tmp_path):
+    marker = tmp_path / "unpickled"
+    models = package_dir(installed) / "models"
+    (models / "manifest.json").unlink()
+    write_evil_pickle(installed, models / "SVC" / "model.joblib", marker)
+    assert_load_refused(installed, marker, "manifest.json is missing from the installed package", REINSTALL)
+    assert_one_error_line(cli(installed, "validate"), "manifest.json is missing", REINSTALL)
+    assert not marker.exists()
+
+
+def test_a_manifest_edited_to_match_a_swapped_model_is_refused_by_record(installed, tmp_path):
+    marker = tmp_path / "unpickled"
+    models = package_dir(installed) / "models"
+    evil = write_evil_pickle(installed, models / "SVC" / "model.joblib", marker)
+    document = json.loads((models / "manifest.json").read_text())
+    document["files"]["SVC/model.joblib"] = hashlib.sha256(evil).hexdigest()
+    (models / "manifest.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    assert_load_refused(installed, marker, "the installer recorded", "in RECORD")
+    assert_one_error_line(cli(installed, "validate"), "manifest.json has sha256", REINSTALL)
+    assert not marker.exists()
+
+
+def test_removing_record_too_does_not_turn_the_check_off(installed, tmp_path):
+    marker = tmp_path / "unpickled"
+    models = package_dir(installed) / "models"
+    (models / "manifest.json").unlink()
+    record_file(installed).unlink()
+    write_evil_pickle(installed, models / "SVC" / "model.joblib", marker)
+    assert_load_refused(installed, marker, "manifest.json is missing")
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage, command, fragment", [
+    (truncate, "info", "manifest.json has sha256"),
+    (lambda path: path.write_text("{}"), "info", "manifest.json has sha256"),
+    (lambda path: (path.parent / "SVC" / "metadata.json").unlink(), "info", "SVC/metadata.json is listed in the package manifest but missing"),
+    (lambda path: (path.parent / "SVC" / "model.joblib").unlink(), "info", "SVC/model.joblib is listed in the package manifest but missing"),
+    (lambda path: (path.parent / "SVC" / "metadata.json").unlink(), "predict", "SVC/metadata.json is listed in the package manifest but missing"),
+    (lambda path: (path.parent / "SVC" / "model.joblib").unlink(), "predict", "SVC/model.joblib is listed in the package manifest but missing"),
+], ids=["truncated-manifest", "empty-manifest", "no-metadata-info", "no-model-info", "no-metadata-predict", "no-model-predict"])
+def test_a_damaged_installation_is_one_error_line_with_the_reinstall_command(installed, damage, command, fragment):
+    damage(package_dir(installed) / "models" / "manifest.json")
+    args = ["predict", "--model", "SVC", "--input-format", "jsonl"] if command == "predict" else ["info"]
+    assert_one_error_line(cli(installed, *args, stdin=json.dumps(ROW)), fragment, REINSTALL)
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (truncate, "is not valid JSON"),
+    (lambda path: path.write_text("{}"), "has no list of file hashes"),
+], ids=["truncated-manifest", "empty-manifest"])
+def test_a_damaged_manifest_that_record_agrees_with_is_one_error_line(installed, damage, fragment):
+    manifest = package_dir(installed) / "models" / "manifest.json"
+    damage(manifest)
+    rewrite_with_record(installed, "models/manifest.json", manifest.read_bytes())
+    assert_one_error_line(cli(installed, "info"), "manifest.json", fragment, REINSTALL)
+
+
+def test_a_latin_1_csv_is_refused_alike_from_a_file_and_from_stdin(installed, tmp_path):
+    latin_1 = "pclass,sex,age,sibsp,parch,fare,embarked\n1,f\u00e9male,29,0,0,211.3,S\n".encode("latin-1")
+    path = tmp_path / "rows.csv"
+    path.write_bytes(latin_1)
+    problem = "is not UTF-8 text (byte 0xe9 at offset 44); save the file as UTF-8"
+    assert_one_error_line(cli(installed, "predict", "--model", "SVC", "--input", str(path)), f"{path} {problem}")
+    assert_one_error_line(cli(installed, "predict", "--model", "SVC", stdin=latin_1), f"standard input {problem}")
+    utf_8 = cli(installed, "predict", "--model", "SVC", stdin=latin_1.decode("latin-1").encode())
+    assert utf_8.returncode == 0 and utf_8.stdout.decode().startswith("prediction,"), utf_8.stderr
 
 
 def test_unknown_model_lists_the_available_ones(installed):

@@ -1,0 +1,51 @@
+"""A source checkout (no installed distribution) works without a manifest, and a damaged one
+it does have is one clear error line."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from tests.helpers import PYTHON, REPO, run
+
+METADATA = {"name": "Tiny", "training_environment": {}, "metrics": {n: 0.5 for n in ("accuracy", "roc_auc", "f1", "log_loss", "cv_accuracy_mean")}}
+
+
+@pytest.fixture()
+def checkout(tmp_path):
+    """src/mymodel's code with one model, in a folder no dist-info describes."""
+    package = tmp_path / "src" / "mymodel"
+    package.mkdir(parents=True)
+    for source in (REPO / "src" / "mymodel").glob("*.py"):
+        shutil.copy2(source, package / source.name)
+    model = package / "models" / "Tiny"
+    model.mkdir(parents=True)
+    (model / "metadata.json").write_text(json.dumps(METADATA))
+    run([PYTHON, "-c", f"import joblib; joblib.dump({{'fitted': True}}, {str(model / 'model.joblib')!r})"])
+    return package
+
+
+def mymodel(checkout, *args, check=True):
+    env = {**os.environ, "PYTHONPATH": str(checkout.parent)}
+    return run([PYTHON, *args], cwd=checkout.parent.parent, env=env, check=check)
+
+
+def test_a_source_checkout_loads_without_a_manifest(checkout):
+    out = mymodel(checkout, "-c", "import mymodel; print(mymodel.metadata('Tiny')['name'], mymodel.load('Tiny'))")
+    assert out.stdout.split() == ["Tiny", "{'fitted':", "True}"]
+    assert mymodel(checkout, "-m", "mymodel", "info").stdout.splitlines()[-1].startswith("Tiny")
+
+
+@pytest.mark.parametrize("manifest, fragment", [
+    ('{"files": {"Tiny/metadata.json": "', "is not valid JSON"),
+    ("{}", "has no list of file hashes"),
+    ('{"files": {"Tiny/metadata.json": "0", "Gone/model.joblib": "0"}}', "Gone/model.joblib is listed in the package "
+                                                                         "manifest but missing"),
+], ids=["truncated", "empty", "listed-file-missing"])
+def test_a_damaged_manifest_in_a_checkout_is_one_error_line(checkout, manifest, fragment):
+    (checkout / "models" / "manifest.json").write_text(manifest)
+    result = mymodel(checkout, "-m", "mymodel", "info", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert fragment in result.stderr and "run make train" in result.stderr
