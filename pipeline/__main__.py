@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline.config import DEFAULT_BUMP, DIST_DIR, env, index_settings, load_dataset_config
-from pipeline.errors import PipelineError
+from pipeline.errors import ConfigError, PipelineError
 
 
 def main_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,11 @@ def main_parser() -> argparse.ArgumentParser:
             "force": lambda: sub.add_argument("--force", action="store_true", default=env("FORCE", "0") not in ("0", ""),
                                               help="release even if the metric gate fails (FORCE=1)"),
             "version": lambda: sub.add_argument("--version", default=env("VERSION"), help="X.Y.Z+tag (VERSION)"),
+            "ab": lambda: (sub.add_argument("--a", default=env("A"), help="a published version (A)"),
+                           sub.add_argument("--b", default=env("B"),
+                                            help="a published version (B); omitted: this clone's make train output")),
+            "json": lambda: sub.add_argument("--json", action="store_true", default=env("FORMAT") == "json",
+                                             help="print JSON for scripts (FORMAT=json)"),
             "index": lambda: (sub.add_argument("--port", default=None, help="(INDEX_PORT)"),
                               sub.add_argument("--dir", default=None, help="(INDEX_DIR)"),
                               sub.add_argument("--auth", default=None, help="update|read (INDEX_AUTH)")),
@@ -39,6 +44,8 @@ def main_parser() -> argparse.ArgumentParser:
     command("release", "train, version, build, upload and verify", "bump", "data", "data-file", "force", "index")
     command("verify", "rebuild a published version and compare its wheel hash", "version", "data-file", "index")
     command("lock", "print the hash-locked requirement of a published version", "version", "index")
+    command("versions", "list the published versions: data, date, size, accuracy, bump and why", "json", "index")
+    command("diff", "what changed between two published versions, and the bump it requires", "ab", "json", "index")
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")
@@ -79,6 +86,16 @@ def run(args: argparse.Namespace) -> int:
             print("index: stopped" if control.stop(settings) else "index: was not running")
         else:
             print(control.status(settings).describe())
+        return 0
+    if args.command in ("versions", "diff"):
+        from pipeline import registry
+        from pipeline.index_api import IndexClient
+
+        if env("FORMAT", "text") not in ("text", "json"):
+            raise ConfigError(f"FORMAT={env('FORMAT')!r} is not text or json; use FORMAT=json for scripts")
+        client = IndexClient(_settings(args))
+        print(registry.versions_output(client, args.json) if args.command == "versions"
+              else registry.diff_output(client, args.a, args.b, args.json))
         return 0
     if args.command == "release":
         release.release(_settings(args), args.bump, args.data, args.data_file, args.force)
