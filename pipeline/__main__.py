@@ -63,7 +63,22 @@ def _published_or_none(settings) -> list[str] | None:
     return IndexClient(settings).versions() if healthy(settings.url) else None
 
 
+def _registry(args: argparse.Namespace) -> int:
+    """make versions / make diff: read-only, so no scikit-learn import (the release modules pay it)."""
+    from pipeline import registry
+    from pipeline.index_api import IndexClient
+
+    if env("FORMAT", "text") not in ("text", "json"):
+        raise ConfigError(f"FORMAT={env('FORMAT')!r} is not text or json; use FORMAT=json for scripts")
+    client = IndexClient(_settings(args))
+    print(registry.versions_output(client, args.json) if args.command == "versions"
+          else registry.diff_output(client, args.a, args.b, args.json))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command in ("versions", "diff"):
+        return _registry(args)
     from pipeline import release, versioning
 
     if args.command == "train":
@@ -86,16 +101,6 @@ def run(args: argparse.Namespace) -> int:
             print("index: stopped" if control.stop(settings) else "index: was not running")
         else:
             print(control.status(settings).describe())
-        return 0
-    if args.command in ("versions", "diff"):
-        from pipeline import registry
-        from pipeline.index_api import IndexClient
-
-        if env("FORMAT", "text") not in ("text", "json"):
-            raise ConfigError(f"FORMAT={env('FORMAT')!r} is not text or json; use FORMAT=json for scripts")
-        client = IndexClient(_settings(args))
-        print(registry.versions_output(client, args.json) if args.command == "versions"
-              else registry.diff_output(client, args.a, args.b, args.json))
         return 0
     if args.command == "release":
         release.release(_settings(args), args.bump, args.data, args.data_file, args.force)
@@ -135,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"published {version}; lock: {lock}\n  pip install --index-url {settings.simple_url} mymodel=={version}")
         return 0
     if args.command in ("verify", "lock"):
-        from pipeline.errors import ConfigError
-
         if not args.version:
             raise ConfigError(f"make {args.command} needs VERSION=X.Y.Z+tag (e.g. make {args.command} VERSION=1.1.1+titanic)")
         settings = _settings(args)
