@@ -3,16 +3,23 @@ a seed change (logic/data, patch) and a new input column (interface, minor)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
-from tests.helpers import assert_clean_error, copy_repo, fill_index, index_env, make, pipeline
+from tests.helpers import assert_clean_error, copy_repo, fill_index, free_port, index_env, make, pipeline
 
 pytestmark = pytest.mark.integration
 VERSIONS = ("1.1.1+titanic", "1.1.2+titanic", "1.2.0+titanic")
@@ -109,8 +116,40 @@ def test_a_second_versions_reads_the_cache_and_downloads_no_wheel(history):
         out = make(history.repo, "versions", history.env).stdout
         assert "0.1234" in next(line for line in version_lines(out) if line.startswith("1.1.1+titanic")), out
         assert {e: e.stat().st_mtime_ns for e in history.cache.glob("*.json")} == stamps
+        entry.write_text("{not json")  # a damaged entry is read from the wheel again
+        out = make(history.repo, "versions", history.env).stdout
+        assert "0.1234" not in out and json.loads(entry.read_text()) == json.loads(original)
     finally:
         entry.write_bytes(original)
+
+
+def test_a_wheel_whose_bytes_differ_from_its_link_hash_is_refused_and_not_cached(history, tmp_path):
+    """A plain static index (INDEX_URL) whose page lists the 1.1.1 wheel under another file's sha256."""
+    wheel, sdist = (history.repo / "dist" / f"mymodel-1.1.1+titanic{s}" for s in ("-py3-none-any.whl", ".tar.gz"))
+    files = tmp_path / "site" / "files"
+    files.mkdir(parents=True)
+    for path in (wheel, sdist):
+        shutil.copy2(path, files / path.name)
+    wrong = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    page = tmp_path / "site" / "simple" / "mymodel" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(f'<a href="../../files/{quote(wheel.name)}#sha256={wrong}">{wheel.name}</a>\n'
+                    f'<a href="../../files/{quote(sdist.name)}#sha256={wrong}">{sdist.name}</a>\n')
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", tmp_path / "site"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        env = {**history.env, "INDEX_URL": f"http://127.0.0.1:{port}/", "INDEX_STATE": str(tmp_path / "state")}
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.05)
+        result = make(history.repo, "versions", env, check=False)
+        assert_clean_error(result, f"lists {wheel.name} with sha256 {wrong}", "the file on the index changed")
+        assert not (tmp_path / "state" / "published").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_a_half_published_version_is_not_listed(history):
