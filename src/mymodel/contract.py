@@ -100,7 +100,7 @@ def _shared_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[
     yield from _schema_changes(old.get("input_schema", {}), new.get("input_schema", {}))
     old_data, new_data = old.get("data", {}), new.get("data", {})
     if old_data.get("target") != new_data.get("target"):
-        yield "interface", f"target {_show(old_data.get('target', _MISSING))} -> {_show(new_data.get('target', _MISSING))}"
+        yield "interface", f"target {_arrow(old_data, new_data, 'target')}"
     for key, before, after in _changed(_flatten(old_data), _flatten(new_data)):
         if key != "target":
             label = f"split {key.removeprefix('split.')}" if key.startswith("split.") else f"data {key}"
@@ -114,7 +114,7 @@ def _model_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[t
     if old.get("classes") != new.get("classes"):
         yield "interface", f"classes {old.get('classes')} -> {new.get('classes')} (prediction and probability columns)"
     if old.get("estimator") != new.get("estimator"):
-        yield "logic", f"estimator {_show(old.get('estimator', _MISSING))} -> {_show(new.get('estimator', _MISSING))}"
+        yield "logic", f"estimator class {_arrow(old, new, 'estimator')}"
     for param, before, after in _changed(old.get("params", {}), new.get("params", {})):
         yield "logic", f"{param} {_show(before)} -> {_show(after)}"
     for key in sorted((set(old) | set(new)) - _KNOWN_KEYS):
@@ -156,8 +156,7 @@ def _schema_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[
                    ("interface", f"input column {name!r}: categories no longer accepted {_listed(gone)}"))
     if old.get("unseen_categories") != new.get("unseen_categories"):
         group = "logic" if ignores_unknown else "interface"
-        yield group, f"unseen categories {_show(old.get('unseen_categories', _MISSING))} -> " \
-                     f"{_show(new.get('unseen_categories', _MISSING))}"
+        yield group, f"unseen categories {_arrow(old, new, 'unseen_categories')}"
 
 
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, Any, Any]]:
@@ -177,6 +176,10 @@ def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def _arrow(old: Mapping[str, Any], new: Mapping[str, Any], key: str) -> str:
+    return f"{_show(old.get(key, _MISSING))} -> {_show(new.get(key, _MISSING))}"
 
 
 def _number(value: Any) -> bool:

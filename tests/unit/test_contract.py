@@ -113,7 +113,7 @@ def test_categories_gone_are_an_interface_change_when_unknown_ones_are_refused()
     (lambda m: m["params"].update(C=0.5), "LogisticRegression: C 1.0 -> 0.5"),
     (lambda m: m["params"].update(penalty="l1"), "LogisticRegression: penalty (none) -> l1"),
     (lambda m: m.update(estimator="sklearn.svm._classes.SVC"),
-     "LogisticRegression: estimator sklearn.linear_model._logistic.LogisticRegression -> sklearn.svm._classes.SVC"),
+     "LogisticRegression: estimator class sklearn.linear_model._logistic.LogisticRegression -> sklearn.svm._classes.SVC"),
     (lambda m: m.update(preprocessing={"numeric": "median"}), "LogisticRegression: preprocessing changed"),
     (lambda m: column(m, "sex")["categories"].append("other"), "input column 'sex': new categories 'other'"),
     (lambda m: column(m, "sex").update(categories=["female"]),
