@@ -1,4 +1,4 @@
-# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION
+# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION A B FORMAT
 # INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL (see README).
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -10,9 +10,9 @@ READY := $(VENV)/.ready
 BENCH_ARGS ?=
 
 # Make variables reach the pipeline as environment variables (empty = unset).
-export BUMP DATA DATA_FILE FORCE VERSION INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
+export BUMP DATA DATA_FILE FORCE VERSION A B FORMAT INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
 
-.PHONY: help venv train version build index index-stop index-status upload release verify lock test unit integration bench clean
+.PHONY: help venv train version build index index-stop index-status upload release verify lock versions diff test unit integration bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,12 @@ verify: $(READY) ## rebuild VERSION= from this checkout and compare its wheel wi
 
 lock: $(READY) ## print the hash-locked requirement of VERSION= for pip/uv --require-hashes
 	@$(PY) -m pipeline lock
+
+versions: $(READY) ## list the published versions, newest first: data, date, size, accuracy, bump and why (FORMAT=json)
+	@$(PY) -m pipeline versions
+
+diff: $(READY) ## what changed from A= to B= and the bump it requires (B omitted: this clone's make train output; FORMAT=json)
+	@$(PY) -m pipeline diff
 
 UNIT_TESTS ?= pipeline index src/mymodel tests
 INTEGRATION_TESTS ?= tests

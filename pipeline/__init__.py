@@ -3,3 +3,12 @@
 Each step is a module with plain functions; ``python -m pipeline`` is the thin
 command line over them that the Makefile calls.
 """
+
+import sys
+from pathlib import Path
+
+# The pipeline judges builds by the package's own contract (mymodel.contract), read
+# from this checkout's src/ so that `python -m pipeline` needs no install of it.
+_SRC = str(Path(__file__).resolve().parent.parent / "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline.config import DEFAULT_BUMP, DIST_DIR, env, index_settings, load_dataset_config
-from pipeline.errors import Interrupted, PipelineError
+from pipeline.errors import ConfigError, Interrupted, PipelineError
 
 
 def main_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,11 @@ def main_parser() -> argparse.ArgumentParser:
             "force": lambda: sub.add_argument("--force", action="store_true", default=env("FORCE", "0") not in ("0", ""),
                                               help="release even if the metric gate fails (FORCE=1)"),
             "version": lambda: sub.add_argument("--version", default=env("VERSION"), help="X.Y.Z+tag (VERSION)"),
+            "ab": lambda: (sub.add_argument("--a", default=env("A"), help="a published version (A)"),
+                           sub.add_argument("--b", default=env("B"),
+                                            help="a published version (B); omitted: this clone's make train output")),
+            "json": lambda: sub.add_argument("--json", action="store_true", default=env("FORMAT") == "json",
+                                             help="print JSON for scripts (FORMAT=json)"),
             "index": lambda: (sub.add_argument("--port", default=None, help="(INDEX_PORT)"),
                               sub.add_argument("--dir", default=None, help="(INDEX_DIR)"),
                               sub.add_argument("--auth", default=None, help="update|read (INDEX_AUTH)")),
@@ -40,6 +45,8 @@ def main_parser() -> argparse.ArgumentParser:
     command("release", "train, version, build, upload and verify", "bump", "data", "data-file", "force", "index")
     command("verify", "rebuild a published version and compare its wheel hash", "version", "data-file", "index")
     command("lock", "print the hash-locked requirement of a published version", "version", "index")
+    command("versions", "list the published versions: data, date, size, accuracy, bump and why", "json", "index")
+    command("diff", "what changed between two published versions, and the bump it requires", "ab", "json", "index")
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")
@@ -57,7 +64,22 @@ def _published_or_none(settings) -> list[str] | None:
     return IndexClient(settings).versions() if healthy(settings.url) else None
 
 
+def _registry(args: argparse.Namespace) -> int:
+    """make versions / make diff: read-only, so no scikit-learn import (the release modules pay it)."""
+    from pipeline import registry
+    from pipeline.index_api import IndexClient
+
+    if env("FORMAT", "text") not in ("text", "json"):
+        raise ConfigError(f"FORMAT={env('FORMAT')!r} is not text or json; use FORMAT=json for scripts")
+    client = IndexClient(_settings(args))
+    print(registry.versions_output(client, args.json) if args.command == "versions"
+          else registry.diff_output(client, args.a, args.b, args.json))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command in ("versions", "diff"):
+        return _registry(args)
     from pipeline import release, versioning
 
     if args.command == "train":
@@ -105,8 +127,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"published {version}; lock: {lock}\n  pip install --index-url {_settings(args).simple_url} mymodel=={version}")
         return 0
     if args.command in ("verify", "lock"):
-        from pipeline.errors import ConfigError
-
         if not args.version:
             raise ConfigError(f"make {args.command} needs VERSION=X.Y.Z+tag (e.g. make {args.command} VERSION=1.1.1+titanic)")
         settings = _settings(args)

@@ -4,12 +4,16 @@ serves, their bytes, and removal of a version this run failed to complete."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import http.client
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
@@ -72,13 +76,19 @@ class IndexClient:
         return (creds.username, creds.password) if creds else (None, None)
 
     def _request(self, url: str, data: bytes | None = None) -> bytes:
+        with self._open(url, data) as response:
+            return response.read()
+
+    @contextlib.contextmanager
+    def _open(self, url: str, data: bytes | None = None) -> Iterator[http.client.HTTPResponse]:
+        """A response to read, with our credentials sent; errors in opening or reading it explained."""
         request = urllib.request.Request(url, data=data)
         if self.username and self.password:
             token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
         try:
             with self._opener.open(request, timeout=HTTP_TIMEOUT) as response:
-                return response.read()
+                yield response
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
                 raise PackageIndexError(
@@ -129,6 +139,34 @@ class IndexClient:
 
     def download_sha256(self, served: ServedFile) -> str:
         return hashlib.sha256(self.download(served)).hexdigest()
+
+    def download_to(self, served: ServedFile, target: Path) -> tuple[str, int, str | None]:
+        """Stream ``served`` into ``target`` while hashing it (never whole in memory).
+
+        Returns its sha256, its size and when the index got it (the Last-Modified header)."""
+        digest, size = hashlib.sha256(), 0
+
+        def unwritable(exc: OSError) -> PackageIndexError:  # ours: _open would blame the index for it
+            return PackageIndexError(f"cannot save the download of {served.filename} to {target} ({exc.strerror}); "
+                                     "free some space or set TMPDIR to a writable folder")
+        try:
+            out = open(target, "wb")
+        except OSError as exc:
+            raise unwritable(exc) from None
+        try:
+            with out, self._open(served.url) as response:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    size += len(block)
+                    try:
+                        out.write(block)
+                    except OSError as exc:
+                        raise unwritable(exc) from None
+                modified = response.headers.get("Last-Modified")
+        except urllib.error.HTTPError as exc:
+            raise PackageIndexError(f"the index lists {served.filename} but answered HTTP {exc.code} for it; "
+                                    "check the index log") from None
+        return digest.hexdigest(), size, modified
 
     def remove_version(self, version: str, project: str = PACKAGE) -> None:
         """Delete every file of ``version`` (pypiserver's remove_pkg action)."""

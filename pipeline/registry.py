@@ -1,0 +1,267 @@
+"""What a published version contains, and the two reports on it: ``make versions``, ``make diff``.
+
+A version's contents are read from its wheel's JSON files (models/manifest.json and
+each model's metadata.json), never by unpickling, and cached as JSON by the wheel's
+sha256 under the index's state folder: a wheel is downloaded once, ever.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from mymodel.contract import BUMP_KIND, GROUPS, Snapshot, diff, identical, required_bump
+from mymodel.store import MANIFEST_FILE, METADATA_FILE, MODEL_FILE
+from pipeline.config import MODELS_DIR, PACKAGE
+from pipeline.errors import ConfigError, PackageIndexError, TrainingError, VersionError
+from pipeline.index_api import IndexClient, ServedFile
+
+CACHE_FOLDER = "published"  # under the index's state folder
+LOCAL_LABEL = "this clone (make train)"
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published version's snapshot and what the index says about its wheel."""
+
+    snapshot: Snapshot
+    wheel: str  # file name
+    wheel_sha256: str
+    size: int  # bytes
+    uploaded: str | None  # ISO 8601 UTC, from the index's Last-Modified
+
+
+def complete_versions(client: IndexClient, files: list[ServedFile] | None = None) -> list[str]:
+    """Versions with both an sdist and a wheel on the index, oldest first: a half-published one is not published."""
+    kinds: dict[str, set[str]] = {}
+    for served in client.files() if files is None else files:
+        kind = "wheel" if served.filename.endswith(".whl") else "sdist" if served.filename.endswith(".tar.gz") else None
+        if kind:
+            kinds.setdefault(served.version, set()).add(kind)
+    return sorted((v for v, k in kinds.items() if k == {"wheel", "sdist"}), key=Version)
+
+
+def published_snapshot(client: IndexClient, version: str) -> Snapshot:
+    return published(client, version).snapshot
+
+
+def published(client: IndexClient, version: str, files: list[ServedFile] | None = None) -> Published:
+    """The contents of a published ``version``: from the cache, else read from its wheel once."""
+    files = client.files() if files is None else files
+    complete = complete_versions(client, files)
+    wanted = _normalised(version)
+    if wanted not in complete:
+        raise VersionError(f"{PACKAGE} {version} is not published on {client.url}; published: "
+                           f"{', '.join(reversed(complete)) or 'none (run make release)'}")
+    wheel = next(f for f in files if f.version == wanted and f.filename.endswith(".whl"))
+    cache_dir = client.settings.state_dir / CACHE_FOLDER
+    cached = _read_cache(cache_dir, wheel.sha256) if wheel.sha256 else None
+    if cached is not None:
+        return cached
+    with tempfile.TemporaryDirectory(prefix="mymodel-published-") as tmp:
+        local = Path(tmp) / wheel.filename
+        sha256, size, modified = client.download_to(wheel, local)
+        if wheel.sha256 and sha256 != wheel.sha256:
+            raise PackageIndexError(f"the index lists {wheel.filename} with sha256 {wheel.sha256} but served {sha256}; "
+                                    "the file on the index changed: check the index folder, then retry")
+        snapshot = _read_wheel(local, wanted)
+    uploaded = email.utils.parsedate_to_datetime(modified).isoformat() if modified else None
+    result = Published(snapshot, wheel.filename, sha256, size, uploaded)
+    _write_cache(cache_dir, result)
+    return result
+
+
+def local_snapshot(models_dir: Path = MODELS_DIR) -> Snapshot:
+    """The models ``make train`` left in this clone: their metadata and model bytes' sha256."""
+    names = sorted(p.name for p in models_dir.iterdir()
+                   if (p / MODEL_FILE).is_file() and (p / METADATA_FILE).is_file()) if models_dir.is_dir() else []
+    if not names:
+        raise TrainingError(f"there are no trained models in {models_dir}; run make train first")
+    models, hashes = {}, {}
+    for name in names:
+        models[name] = json.loads((models_dir / name / METADATA_FILE).read_text(encoding="utf-8"))
+        with open(models_dir / name / MODEL_FILE, "rb") as handle:
+            hashes[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return Snapshot(None, models, hashes, {})
+
+
+def _normalised(version: str) -> str:
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        return version  # not a version at all: reported as unknown, with the published ones
+
+
+def _read_wheel(path: Path, version: str) -> Snapshot:
+    prefix = f"{PACKAGE}/models/"
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            names = set(wheel.namelist())
+            if prefix + MANIFEST_FILE not in names:
+                raise PackageIndexError(f"the wheel of {version} has no {prefix}{MANIFEST_FILE}: it was not built by "
+                                        "this pipeline; compare only versions made with make release")
+            manifest = json.loads(wheel.read(prefix + MANIFEST_FILE))
+            models = {name.removeprefix(prefix).split("/")[0]: json.loads(wheel.read(name))
+                      for name in sorted(names)
+                      if name.startswith(prefix) and name.endswith(f"/{METADATA_FILE}") and name.count("/") == 3}
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise PackageIndexError(f"the wheel of {version} on the index cannot be read ({exc}); "
+                                "republish it as a new version") from None
+    hashes = {name: manifest.get("files", {}).get(f"{name}/{MODEL_FILE}") for name in models}
+    return Snapshot(version, models, hashes, manifest.get("release", {}))
+
+
+def _read_cache(cache_dir: Path, sha256: str) -> Published | None:
+    try:
+        raw = json.loads((cache_dir / f"{sha256}.json").read_text(encoding="utf-8"))
+        if raw["wheel_sha256"] != sha256:
+            return None
+        return Published(Snapshot(**raw["snapshot"]), raw["wheel"], raw["wheel_sha256"], raw["size"], raw["uploaded"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not cached yet, or a damaged entry: read the wheel again
+
+
+def _write_cache(cache_dir: Path, entry: Published) -> None:
+    """Best effort: a cache that cannot be written costs a download next time, nothing else."""
+    target = cache_dir / f"{entry.wheel_sha256}.json"
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(asdict(entry), sort_keys=True), encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError:
+        pass
+
+
+# The reports ------------------------------------------------------------------------------------------
+
+
+def versions_output(client: IndexClient, as_json: bool = False) -> str:
+    """``make versions``: a table for people, or JSON for scripts."""
+    rows = versions_report(client)
+    return json.dumps(rows, indent=2) if as_json else versions_table(rows)
+
+
+def diff_output(client: IndexClient, a: str | None, b: str | None, as_json: bool = False) -> str:
+    """``make diff A= [B=]``: a report for people, or JSON for scripts."""
+    if not a:
+        raise ConfigError("make diff needs A=X.Y.Z+tag (e.g. make diff A=1.1.2+titanic B=1.2.0+titanic; "
+                          "make versions lists them)")
+    report = diff_report(client, a, b)
+    return json.dumps(report, indent=2) if as_json else diff_text(report)
+
+
+def versions_report(client: IndexClient) -> list[dict]:
+    """Every published version, newest first, as plain data (the --json output)."""
+    files = client.files()
+    rows = []
+    for version in reversed(complete_versions(client, files)):
+        entry = published(client, version, files)
+        bump = entry.snapshot.release.get("bump") or None
+        rows.append({
+            "version": version,
+            "data_tag": Version(version).local,
+            "uploaded": entry.uploaded,
+            "wheel": entry.wheel,
+            "wheel_size": entry.size,
+            "wheel_sha256": entry.wheel_sha256,
+            "accuracy": {name: meta.get("metrics", {}).get("accuracy")
+                         for name, meta in sorted(entry.snapshot.models.items())},
+            "bump": bump,
+        })
+    return rows
+
+
+def versions_table(rows: list[dict]) -> str:
+    if not rows:
+        return "no published versions (run make release)"
+    models = sorted({name for row in rows for name in row["accuracy"]})
+    header = ["version", "data", "uploaded", "wheel"] + [f"{_short(m)} acc" for m in models] + ["bump", "why"]
+    lines = []
+    for row in rows:
+        bump = row["bump"] or {}
+        lines.append([row["version"], row["data_tag"] or "-", _date(row["uploaded"]), _size(row["wheel_size"])]
+                     + [_fmt(row["accuracy"].get(m)) for m in models]
+                     + [bump.get("kind") or BUMP_KIND.get(bump.get("part"), "-"), "; ".join(bump.get("reasons", [])) or "-"])
+    return _table(header, lines)
+
+
+def diff_report(client: IndexClient, a: str, b: str | None, models_dir: Path = MODELS_DIR) -> dict:
+    """What changed from published ``a`` to published ``b`` (or this clone's trained models)."""
+    old = published_snapshot(client, a)
+    new = published_snapshot(client, b) if b else local_snapshot(models_dir)
+    changes = diff(old, new)
+    bump = required_bump(changes)
+    metrics = {}
+    for name in sorted(set(old.models) | set(new.models)):
+        before = old.models.get(name, {}).get("metrics", {})
+        after = new.models.get(name, {}).get("metrics", {})
+        metrics[name] = {metric: {"a": before.get(metric), "b": after.get(metric)} for metric in sorted({*before, *after})}
+    return {
+        "a": old.version,
+        "b": new.version,
+        "b_label": new.version or LOCAL_LABEL,
+        "identical": identical(old, new),
+        "required_bump": bump,
+        "required_kind": BUMP_KIND.get(bump) if bump else None,
+        "changes": {group: [c.text for c in changes if c.group == group] for group in GROUPS},
+        "metrics": metrics,
+    }
+
+
+def diff_text(report: dict) -> str:
+    a, b = report["a"], report["b_label"]
+    bump = report["required_bump"]
+    lines = [f"{PACKAGE} {a} -> {b}"]
+    if report["identical"]:
+        lines.append("no change: the models are byte-identical and the contract is equal; no release needed")
+    else:
+        lines.append(f"required bump: {bump} ({report['required_kind']})" if bump else
+                     "required bump: none (only metrics changed)")
+    for group in GROUPS[:-1]:
+        lines += ["", f"{group}:"] + [f"  {text}" for text in report["changes"][group] or ["(no change)"]]
+    rows = [[model, metric, _fmt(values["a"]), _fmt(values["b"]), _change(values["a"], values["b"])]
+            for model, metrics in report["metrics"].items() for metric, values in metrics.items()]
+    lines += ["", "metrics:", _indent(_table(["model", "metric", a, b, "change"], rows))]
+    return "\n".join(lines)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns; the last one is not padded (it holds free text)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) + "  " + str(row[-1])
+                     for row in [header, *rows]).rstrip()
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def _short(model: str) -> str:
+    return model.removesuffix("Classifier")
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _change(before: object, after: object) -> str:
+    if isinstance(before, (int, float)) and isinstance(after, (int, float)):
+        return "=" if before == after else f"{after - before:+.4f}"
+    return "(new)" if before is None else "(gone)" if after is None else ""
+
+
+def _date(iso: str | None) -> str:
+    return iso[:16].replace("T", " ") if iso else "-"
+
+
+def _size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} KB"

@@ -1,0 +1,199 @@
+"""The model contract of a built package, and the version bump a change to it requires.
+
+Everything is read from the JSON files a build ships (each model's metadata.json,
+the manifest's file hashes), never by unpickling, and with the standard library
+only: consumers, the index and the release pipeline all import this module.
+
+Versions follow Mercari's data-model-versioning pattern, ``X.Y.Z+data``: X is the
+release, Y the interface (what a caller passes in and gets back), Z the logic
+(how the answer is computed: estimators, preprocessing, data, libraries).
+
+    >>> schema = {"columns": [{"name": "age", "dtype": "float64", "allows_missing": True}],
+    ...           "unseen_categories": "ignore"}
+    >>> old = Snapshot("1.1.2+titanic", {"M": {"input_schema": schema, "classes": ["0", "1"]}}, {"M": "a"}, {})
+    >>> wider = {**schema, "columns": schema["columns"] + [{"name": "cabin", "dtype": "category",
+    ...                                                     "allows_missing": True, "categories": ["A1"]}]}
+    >>> new = Snapshot(None, {"M": {"input_schema": wider, "classes": ["0", "1"]}}, {"M": "b"}, {})
+    >>> [change.text for change in diff(old, new)]
+    ["input column 'cabin' added", "model 'M' bytes changed"]
+    >>> required_bump(diff(old, new)), BUMP_KIND[required_bump(diff(old, new))]
+    ('minor', 'interface')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GROUPS = ("interface", "logic", "data", "environment", "metrics")
+# The part of X.Y.Z each kind of change moves, in Mercari's names.
+BUMP_KIND = {"major": "release", "minor": "interface", "patch": "logic"}
+_BUMP_OF_GROUP = {"interface": "minor", "logic": "patch", "data": "patch", "environment": "patch"}
+# Metadata keys compared below; any other key that differs is a logic change (e.g. "preprocessing").
+_KNOWN_KEYS = {"name", "estimator", "params", "metrics", "classes", "input_schema", "data",
+               "training_environment", "git"}
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Change:
+    group: str  # one of GROUPS
+    text: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one build contains, read from its JSON files only (never unpickled)."""
+
+    version: str | None  # None for a local training output (make train)
+    models: dict[str, dict]  # model name -> its metadata.json
+    model_sha256: dict[str, str]  # model name -> sha256 of its model.joblib
+    release: dict  # manifest.json "release" (notes: bump, reasons, overrides); {} if none
+
+
+def diff(old: Snapshot, new: Snapshot) -> list[Change]:
+    """Every change from ``old`` to ``new``, ordered by GROUPS, then models and columns by name.
+
+    A change shared by every model the two builds have in common (the input schema,
+    the data, the libraries) is named once; one that only some models have names them.
+    """
+    changes = [Change("interface", f"model {name!r} removed") for name in sorted(set(old.models) - set(new.models))]
+    changes += [Change("interface", f"model {name!r} added (callers listing models see it)")
+                for name in sorted(set(new.models) - set(old.models))]
+    common = sorted(set(old.models) & set(new.models))
+    shared: dict[tuple[str, str], list[str]] = {}  # (group, text) -> models with that change
+    for name in common:
+        before, after = old.models[name], new.models[name]
+        for group, text in _shared_changes(before, after):
+            shared.setdefault((group, text), []).append(name)
+        changes += [Change(group, f"{name}: {text}") for group, text in _model_changes(before, after)]
+        if old.model_sha256.get(name) != new.model_sha256.get(name):
+            changes.append(Change("logic", f"model {name!r} bytes changed"))
+    for (group, text), names in shared.items():
+        if names == common:
+            changes.append(Change(group, text))
+        else:
+            changes += [Change(group, f"{name}: {text}") for name in names]
+    return sorted(changes, key=lambda change: GROUPS.index(change.group))
+
+
+def required_bump(changes: list[Change]) -> str | None:
+    """The smallest part of X.Y.Z the changes require: "minor", "patch", or None (metrics only).
+
+    >>> required_bump([Change("data", "split seed 0 -> 1"), Change("metrics", "M: accuracy 0.8 -> 0.9 (+0.1000)")])
+    'patch'
+    >>> required_bump([Change("metrics", "M: accuracy 0.8 -> 0.9 (+0.1000)")]) is None
+    True
+    """
+    parts = {_BUMP_OF_GROUP[c.group] for c in changes if c.group in _BUMP_OF_GROUP}
+    return "minor" if "minor" in parts else "patch" if "patch" in parts else None
+
+
+def identical(old: Snapshot, new: Snapshot) -> bool:
+    """The same model bytes and no interface, logic, data or environment change."""
+    return old.model_sha256 == new.model_sha256 and required_bump(diff(old, new)) is None
+
+
+def _shared_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Changes usually common to every model of a build: input schema, data, libraries."""
+    yield from _schema_changes(old.get("input_schema", {}), new.get("input_schema", {}))
+    old_data, new_data = old.get("data", {}), new.get("data", {})
+    if old_data.get("target") != new_data.get("target"):
+        yield "interface", f"target {_arrow(old_data, new_data, 'target')}"
+    for key, before, after in _changed(_flatten(old_data), _flatten(new_data)):
+        if key != "target":
+            label = f"split {key.removeprefix('split.')}" if key.startswith("split.") else f"data {key}"
+            yield "data", f"{label} {_show(before)} -> {_show(after)}"
+    for library, before, after in _changed(old.get("training_environment", {}), new.get("training_environment", {})):
+        yield "environment", f"{library} {_show(before)} -> {_show(after)}"
+
+
+def _model_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Changes that belong to one model: its outputs, estimator, parameters, metrics."""
+    if old.get("classes") != new.get("classes"):
+        yield "interface", f"classes {old.get('classes')} -> {new.get('classes')} (prediction and probability columns)"
+    if old.get("estimator") != new.get("estimator"):
+        yield "logic", f"estimator class {_arrow(old, new, 'estimator')}"
+    for param, before, after in _changed(old.get("params", {}), new.get("params", {})):
+        yield "logic", f"{param} {_show(before)} -> {_show(after)}"
+    for key in sorted((set(old) | set(new)) - _KNOWN_KEYS):
+        if old.get(key, _MISSING) != new.get(key, _MISSING):
+            yield "logic", f"{key} changed"
+    for metric, before, after in _changed(old.get("metrics", {}), new.get("metrics", {})):
+        change = f" ({after - before:+.4f})" if _number(before) and _number(after) else ""
+        yield "metrics", f"{metric} {_show(before)} -> {_show(after)}{change}"
+
+
+def _schema_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    old_columns = {c["name"]: c for c in old.get("columns", [])}
+    new_columns = {c["name"]: c for c in new.get("columns", [])}
+    ignores_unknown = new.get("unseen_categories") == "ignore"
+    for name in old_columns:
+        if name not in new_columns:
+            yield "interface", f"input column {name!r} removed"
+    for name in new_columns:
+        if name not in old_columns:
+            yield "interface", f"input column {name!r} added"
+    for name in (n for n in old_columns if n in new_columns):
+        before, after = old_columns[name], new_columns[name]
+        if before.get("dtype") != after.get("dtype"):
+            yield "interface", f"input column {name!r} dtype {before.get('dtype')} -> {after.get('dtype')}"
+            continue
+        if before.get("allows_missing", True) and not after.get("allows_missing", True):
+            yield "interface", f"input column {name!r} no longer accepts missing values"
+        elif not before.get("allows_missing", True) and after.get("allows_missing", True):
+            yield "logic", f"input column {name!r} now accepts missing values"
+        seen_before, seen_after = before.get("categories", []), after.get("categories", [])
+        added = [c for c in seen_after if c not in seen_before]
+        gone = [c for c in seen_before if c not in seen_after]
+        if added:
+            yield "logic", f"input column {name!r}: new categories {_listed(added)}"
+        if gone:
+            # A caller may still send a category the model no longer saw: harmless only if unknowns are ignored.
+            yield (("logic", f"input column {name!r}: categories no longer seen {_listed(gone)} (ignored as unknown)")
+                   if ignores_unknown else
+                   ("interface", f"input column {name!r}: categories no longer accepted {_listed(gone)}"))
+    if old.get("unseen_categories") != new.get("unseen_categories"):
+        group = "logic" if ignores_unknown else "interface"
+        yield group, f"unseen categories {_arrow(old, new, 'unseen_categories')}"
+
+
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, Any, Any]]:
+    """(key, old value, new value) for each key whose value differs, by key; _MISSING where absent."""
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key, _MISSING), new.get(key, _MISSING)
+        if before != after:
+            yield key, before, after
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"split": {"seed": 0}} -> {"split.seed": 0}"""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _arrow(old: Mapping[str, Any], new: Mapping[str, Any], key: str) -> str:
+    return f"{_show(old.get(key, _MISSING))} -> {_show(new.get(key, _MISSING))}"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return "(none)"
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return value[:12] + "…"  # a sha256: its start tells versions apart
+    return str(value)
+
+
+def _listed(values: list[str]) -> str:
+    shown = ", ".join(repr(v) for v in values[:5])
+    return shown + (f" and {len(values) - 5} more" if len(values) > 5 else "")
