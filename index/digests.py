@@ -5,7 +5,9 @@ request. This backend keeps each file's sha256 in memory, keyed by path and
 checked against the file's size, mtime, ctime and inode, so a replaced or
 rewritten file is hashed again and a removed one is forgotten. Uploads are
 written to a hidden temporary file and renamed into place, so a client or
-server dying mid-upload never leaves a partial package on the index.
+server dying mid-upload never leaves a partial package on the index, and
+linked into place, which never replaces a file: of two simultaneous uploads
+of one file name, one wins and the other is answered 409.
 
 With a cache file, the digests also survive a restart: the file is read at
 start-up (entries are checked against the files like any other) and rewritten
@@ -21,6 +23,7 @@ import typing as t
 from pathlib import Path
 
 from pypiserver.backend import SimpleFileBackend, digest_file, write_file
+from pypiserver.bottle_wrapper import HTTPError
 from pypiserver.core import PkgFile
 
 
@@ -88,7 +91,11 @@ class DigestCachingBackend(SimpleFileBackend):
         partial = destination.with_name(f".{filename}.{os.getpid()}.{threading.get_ident()}.part")
         try:
             write_file(stream, partial)
-            os.replace(partial, destination)
+            # A hard link never replaces: of two uploads that both passed pypiserver's
+            # exists-check, exactly one places its file.
+            os.link(partial, destination)
+        except FileExistsError:
+            raise HTTPError(409, f"Package {filename!r} already exists!") from None
         finally:
             partial.unlink(missing_ok=True)
         self.digest(PkgFile(pkgname="", version="", fn=str(destination), root=str(self.roots[0]),

@@ -7,8 +7,10 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,44 @@ def test_private_reads_refuse_anonymous_and_wrong_credentials(tmp_path):
 def test_a_running_index_for_another_folder_is_not_reused(index, tmp_path):
     other = {**index, "INDEX_DIR": str(tmp_path / "elsewhere")}
     assert_clean_error(pipeline(REPO, other, "index", check=False), "make index-stop first")
+
+
+def post_upload(env, filename: str, content: bytes, auth: tuple[str, str]) -> int:
+    """The upload form twine sends, posted by hand; the HTTP status it got."""
+    boundary = "mymodel-" + os.urandom(8).hex()
+    fields = [(":action", "file_upload"), ("name", "mymodel"), ("version", filename.split("-")[1])]
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                    for name, value in fields)
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{filename}"\r\n'
+             "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/", data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_concurrent_uploads_of_one_file_name_store_exactly_one(index):
+    auth = credentials(index)
+    name = "mymodel-1.0.0+race-py3-none-any.whl"
+    # Two uploads of 64 MB: checking for the file and writing it are far apart, both got 200 before.
+    contents = [bytes([n]) * (64 << 20) for n in range(2)]
+    start = threading.Barrier(len(contents))
+    assert post_upload(index, "mymodel-0.0.1+warm-py3-none-any.whl", b"warm", auth) == 200  # auth now cached
+
+    def upload(content: bytes) -> int:
+        start.wait()
+        return post_upload(index, name, content, auth)
+
+    with ThreadPoolExecutor(len(contents)) as pool:
+        statuses = list(pool.map(upload, contents))
+    assert sorted(statuses) == [200] + [409] * (len(contents) - 1), statuses
+    winner = contents[statuses.index(200)]
+    stored = Path(index["INDEX_DIR"]) / name
+    assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(winner).digest()
+    assert served_hashes(index)[name] == hashlib.sha256(winner).hexdigest()
+    assert get(f"http://127.0.0.1:{index['INDEX_PORT']}/packages/{name}") == (200, winner)
+    assert sorted(p.name for p in Path(index["INDEX_DIR"]).iterdir() if "race" in p.name) == [name]  # no partial
