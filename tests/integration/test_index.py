@@ -238,3 +238,74 @@ def test_concurrent_uploads_of_one_file_name_store_exactly_one(index):
     assert served_hashes(index)[name] == hashlib.sha256(winner).hexdigest()
     assert get(f"http://127.0.0.1:{index['INDEX_PORT']}/packages/{name}") == (200, winner)
     assert sorted(p.name for p in Path(index["INDEX_DIR"]).iterdir() if "race" in p.name) == [name]  # no partial
+
+
+def upload_real_wheel(env, directory: Path, version: str) -> Path:
+    wheel = real_wheel(directory, version)
+    user, password = credentials(env)
+    result = twine(env, wheel, username=user, password=password)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return wheel
+
+
+def cache_temporaries(state: Path) -> list[str]:
+    return sorted(p.name for p in state.glob(".digests.json.*"))
+
+
+def test_a_digest_cache_blocked_by_a_directory_never_fails_an_upload(index, tmp_path):
+    state = Path(index["INDEX_STATE"])
+    (state / "digests.json").unlink(missing_ok=True)
+    (state / "digests.json").mkdir()  # the cache file cannot be put in place
+    wheel = upload_real_wheel(index, tmp_path, "1.0.0+blocked")
+    sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert served_hashes(index) == {wheel.name: sha256}
+    assert cache_temporaries(state) == []
+    assert "cannot write the digest cache" in (state / "server.log").read_text()
+    (state / "digests.json").rmdir()
+    assert get(f"http://127.0.0.1:{index['INDEX_PORT']}/health")[0] == 200  # kept dirty: written after this one
+    cache = json.loads((state / "digests.json").read_text())
+    assert [digest for _, digest in cache.values()] == [f"sha256={sha256}"]
+
+
+def test_a_full_disk_under_the_digest_cache_never_fails_an_upload(tmp_path):
+    env = index_env(tmp_path)
+    state = Path(env["INDEX_STATE"])
+    state.mkdir()
+    mounted = run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", state], check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        pipeline(REPO, env, "index")
+        filler = state / "filler"
+        with open(filler, "wb", buffering=0) as handle, pytest.raises(OSError):  # ENOSPC: the folder is full
+            while True:
+                handle.write(b"\0" * 4096)
+        wheel = upload_real_wheel(env, tmp_path, "1.0.0+full")
+        sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        assert served_hashes(env) == {wheel.name: sha256}
+        assert cache_temporaries(state) == []
+        filler.unlink()
+        assert get(f"http://127.0.0.1:{env['INDEX_PORT']}/health")[0] == 200
+        cache = json.loads((state / "digests.json").read_text())
+        assert [digest for _, digest in cache.values()] == [f"sha256={sha256}"]
+    finally:
+        pipeline(REPO, env, "index-stop", check=False)
+        run(["umount", state])
+
+
+@pytest.mark.parametrize("damaged", ["[]", "null", '"text"', '{"x": 5}', "{not json"])
+def test_a_damaged_digest_cache_is_rebuilt(tmp_path, damaged):
+    env = index_env(tmp_path)
+    state = Path(env["INDEX_STATE"])
+    state.mkdir()
+    (state / "digests.json").write_text(damaged)
+    packages = Path(env["INDEX_DIR"])
+    packages.mkdir()
+    wheel = fake_wheel(packages, "1.0.0+a", b"served")
+    pipeline(REPO, env, "index")
+    try:
+        assert served_hashes(env) == {wheel.name: hashlib.sha256(b"served").hexdigest()}
+        cache = json.loads((state / "digests.json").read_text())
+        assert [digest for _, digest in cache.values()] == [f"sha256={hashlib.sha256(b'served').hexdigest()}"]
+    finally:
+        pipeline(REPO, env, "index-stop", check=False)
