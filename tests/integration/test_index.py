@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -309,3 +310,32 @@ def test_a_damaged_digest_cache_is_rebuilt(tmp_path, damaged):
         assert [digest for _, digest in cache.values()] == [f"sha256={hashlib.sha256(b'served').hexdigest()}"]
     finally:
         pipeline(REPO, env, "index-stop", check=False)
+
+
+@pytest.mark.parametrize("foreign", ["unrelated", "look-alike"])
+def test_a_stale_record_never_gets_another_process_signalled(tmp_path, foreign):
+    """After a crash or a reboot the recorded PID can belong to anything: it must survive."""
+    env = index_env(tmp_path)
+    state = Path(env["INDEX_STATE"])
+    state.mkdir()
+    if foreign == "unrelated":
+        command = ["sleep", "300"]
+    else:  # our command line, but not the process that was started: it started at another time
+        command = [PYTHON, "-c", "import time; time.sleep(300)", "-m", "index.server", "--port", env["INDEX_PORT"]]
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        stale = {"pid": process.pid, "port": int(env["INDEX_PORT"]), "packages_dir": env["INDEX_DIR"], "auth": "update"}
+        if foreign == "look-alike":
+            stale["started"] = 1
+        (state / "server.json").write_text(json.dumps(stale))
+        assert "not running" in pipeline(REPO, env, "index-status").stdout
+        assert pipeline(REPO, env, "index-stop").stdout.strip() == "index: was not running"
+        assert process.poll() is None
+        (state / "server.json").write_text(json.dumps(stale))
+        assert "running at" in pipeline(REPO, env, "index").stdout
+        assert json.loads((state / "server.json").read_text())["pid"] != process.pid
+        assert pipeline(REPO, env, "index-stop").stdout.strip() == "index: stopped"
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()
