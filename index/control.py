@@ -46,15 +46,45 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
 
 
 def _recorded(settings: IndexSettings) -> dict | None:
+    """The record of our index process, if that process still runs.
+
+    After a crash or a reboot the recorded PID may belong to anything: only a
+    process started at the recorded time, running index.server on the recorded
+    port and leading its own process group (the one stop() signals) is ours.
+    """
     try:
         record = json.loads((settings.state_dir / PID_FILE).read_text())
     except (FileNotFoundError, ValueError):
         return None
-    try:
-        os.kill(record["pid"], 0)
-    except (ProcessLookupError, KeyError, TypeError):
+    if not isinstance(record, dict) or not _is_our_index(record):
         return None
     return record
+
+
+def _start_time(pid: int) -> int | None:
+    """When the process started, in clock ticks after boot (field 22 of /proc/<pid>/stat); None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])  # fields from the 3rd on follow the ")" of the name
+
+
+def _is_our_index(record: dict) -> bool:
+    pid, port = record.get("pid"), record.get("port")
+    if type(pid) is not int or pid <= 0:
+        return False
+    started = _start_time(pid)
+    # Records written before the start time was kept have none: the command line must do.
+    if started is None or record.get("started", started) != started:
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        leads_its_group = os.getpgid(pid) == pid
+    except OSError:
+        return False
+    listens_on_port = any(flag == b"--port" and value == str(port).encode() for flag, value in zip(argv, argv[1:]))
+    return leads_its_group and b"index.server" in argv and listens_on_port
 
 
 def status(settings: IndexSettings) -> Status:
@@ -99,8 +129,8 @@ def start(settings: IndexSettings) -> Status:
     process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     log.close()
-    record = {"pid": process.pid, "port": settings.port, "packages_dir": str(settings.packages_dir),
-              "auth": settings.auth}
+    record = {"pid": process.pid, "started": _start_time(process.pid), "port": settings.port,
+              "packages_dir": str(settings.packages_dir), "auth": settings.auth}
     (settings.state_dir / PID_FILE).write_text(json.dumps(record))
     deadline = time.monotonic() + INDEX_START_TIMEOUT
     while time.monotonic() < deadline:

@@ -4,28 +4,49 @@ Stock pypiserver re-hashes every file of a project on every /simple/<project>/
 request. This backend keeps each file's sha256 in memory, keyed by path and
 checked against the file's size, mtime, ctime and inode, so a replaced or
 rewritten file is hashed again and a removed one is forgotten. Uploads are
-written to a hidden temporary file and renamed into place, so a client or
-server dying mid-upload never leaves a partial package on the index.
+written to a hidden temporary file and hard-linked into place, so a client or
+server dying mid-upload never leaves a partial package on the index, and a
+file is never replaced: of two simultaneous uploads of one file name, one wins
+and the other is answered 409.
 
 With a cache file, the digests also survive a restart: the file is read at
-start-up (entries are checked against the files like any other) and rewritten
-after a request that had to hash something.
+start-up (entries are checked against the files like any other; a damaged
+file is ignored) and rewritten after a request that had to hash something. A
+cache that cannot be written (full disk) is logged and retried, never an error.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import typing as t
 from pathlib import Path
 
 from pypiserver.backend import SimpleFileBackend, digest_file, write_file
+from pypiserver.bottle_wrapper import HTTPError
 from pypiserver.core import PkgFile
+
+
+_log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
 
 def _signature(stat: os.stat_result) -> tuple[int, int, int, int]:
     return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+def _is_entry(entry: object) -> bool:
+    """A cache entry as ``save`` writes it: ``[[size, mtime_ns, ctime_ns, inode], "sha256=..."]``."""
+    return (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], str)
+            and isinstance(entry[0], list) and len(entry[0]) == 4 and all(type(n) is int for n in entry[0]))
+
+
+def _remove_file(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # not a file of ours (a directory in the way): leave it
 
 
 class DigestCachingBackend(SimpleFileBackend):
@@ -35,25 +56,61 @@ class DigestCachingBackend(SimpleFileBackend):
         self._lock = threading.Lock()
         self._cache_file = cache_file
         self._dirty = False
+        self._save_lock = threading.Lock()  # one writer at a time: the last snapshot written is the newest
+        self._save_failing = False  # log a failing write once, not after every request
         if cache_file is not None:
             self._load(cache_file)
 
     def _load(self, cache_file: Path) -> None:
         try:
             entries = json.loads(cache_file.read_text())
-            self._digests = {path: (tuple(signature), digest) for path, (signature, digest) in entries.items()}
-        except (FileNotFoundError, ValueError, TypeError):
-            self._digests = {}  # no cache or a damaged one: everything is hashed again
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            self._ignore_damaged(cache_file, str(exc))
+            return
+        if not isinstance(entries, dict):
+            self._ignore_damaged(cache_file, f"a JSON {type(entries).__name__}, not an object")
+            return
+        for path, entry in entries.items():
+            if _is_entry(entry):
+                self._digests[path] = (tuple(entry[0]), entry[1])
+            else:
+                self._dirty = True
+
+    def _ignore_damaged(self, cache_file: Path, why: str) -> None:
+        """Every file is hashed again, and the cache rewritten after the next request."""
+        _log.warning("index: ignoring the damaged digest cache %s (%s); rebuilding it", cache_file, why)
+        self._dirty = True
 
     def save(self) -> None:
-        """Write the cache file if anything was hashed since the last save."""
+        """Write the cache file if anything was hashed since the last save.
+
+        The cache only saves hashing: failing to write it never fails the request.
+        The entries stay dirty, so the write is tried again after the next request.
+        """
         if self._cache_file is None or not self._dirty:
             return
-        with self._lock:
-            snapshot, self._dirty = dict(self._digests), False
-        temporary = self._cache_file.with_name(f".{self._cache_file.name}.{threading.get_ident()}.tmp")
-        temporary.write_text(json.dumps({path: [list(sig), digest] for path, (sig, digest) in snapshot.items()}))
-        os.replace(temporary, self._cache_file)
+        with self._save_lock:
+            with self._lock:
+                snapshot, self._dirty = dict(self._digests), False
+            temporary = self._cache_file.with_name(f".{self._cache_file.name}.{threading.get_ident()}.tmp")
+            entries = {path: [list(signature), digest] for path, (signature, digest) in snapshot.items()}
+            try:
+                temporary.write_text(json.dumps(entries))
+                os.replace(temporary, self._cache_file)
+            except OSError as exc:
+                with self._lock:
+                    self._dirty = True
+                _remove_file(temporary)
+                if not self._save_failing:
+                    _log.warning("index: cannot write the digest cache %s (%s); serving on, and retrying "
+                                 "after each request", self._cache_file, exc)
+                self._save_failing = True
+                return
+            if self._save_failing:
+                _log.warning("index: the digest cache %s is written again", self._cache_file)
+            self._save_failing = False
 
     def digest(self, pkg: PkgFile) -> str | None:
         if self.hash_algo is None or pkg.fn is None:
@@ -88,7 +145,11 @@ class DigestCachingBackend(SimpleFileBackend):
         partial = destination.with_name(f".{filename}.{os.getpid()}.{threading.get_ident()}.part")
         try:
             write_file(stream, partial)
-            os.replace(partial, destination)
+            # A hard link never replaces: of two uploads that both passed pypiserver's
+            # exists-check, exactly one places its file.
+            os.link(partial, destination)
+        except FileExistsError:
+            raise HTTPError(409, f"Package {filename!r} already exists!") from None
         finally:
             partial.unlink(missing_ok=True)
         self.digest(PkgFile(pkgname="", version="", fn=str(destination), root=str(self.roots[0]),

@@ -7,8 +7,11 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -195,3 +198,144 @@ def test_private_reads_refuse_anonymous_and_wrong_credentials(tmp_path):
 def test_a_running_index_for_another_folder_is_not_reused(index, tmp_path):
     other = {**index, "INDEX_DIR": str(tmp_path / "elsewhere")}
     assert_clean_error(pipeline(REPO, other, "index", check=False), "make index-stop first")
+
+
+def post_upload(env, filename: str, content: bytes, auth: tuple[str, str]) -> int:
+    """The upload form twine sends, posted by hand; the HTTP status it got."""
+    boundary = "mymodel-" + os.urandom(8).hex()
+    fields = [(":action", "file_upload"), ("name", "mymodel"), ("version", filename.split("-")[1])]
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                    for name, value in fields)
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{filename}"\r\n'
+             "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/", data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_concurrent_uploads_of_one_file_name_store_exactly_one(index):
+    auth = credentials(index)
+    name = "mymodel-1.0.0+race-py3-none-any.whl"
+    # Two uploads of 64 MB: checking for the file and writing it are far apart, both got 200 before.
+    contents = [bytes([n]) * (64 << 20) for n in range(2)]
+    start = threading.Barrier(len(contents))
+    assert post_upload(index, "mymodel-0.0.1+warm-py3-none-any.whl", b"warm", auth) == 200  # auth now cached
+
+    def upload(content: bytes) -> int:
+        start.wait()
+        return post_upload(index, name, content, auth)
+
+    with ThreadPoolExecutor(len(contents)) as pool:
+        statuses = list(pool.map(upload, contents))
+    assert sorted(statuses) == [200] + [409] * (len(contents) - 1), statuses
+    winner = contents[statuses.index(200)]
+    stored = Path(index["INDEX_DIR"]) / name
+    assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(winner).digest()
+    assert served_hashes(index)[name] == hashlib.sha256(winner).hexdigest()
+    assert get(f"http://127.0.0.1:{index['INDEX_PORT']}/packages/{name}") == (200, winner)
+    assert sorted(p.name for p in Path(index["INDEX_DIR"]).iterdir() if "race" in p.name) == [name]  # no partial
+
+
+def upload_real_wheel(env, directory: Path, version: str) -> Path:
+    wheel = real_wheel(directory, version)
+    user, password = credentials(env)
+    result = twine(env, wheel, username=user, password=password)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return wheel
+
+
+def cache_temporaries(state: Path) -> list[str]:
+    return sorted(p.name for p in state.glob(".digests.json.*"))
+
+
+def test_a_digest_cache_blocked_by_a_directory_never_fails_an_upload(index, tmp_path):
+    state = Path(index["INDEX_STATE"])
+    (state / "digests.json").unlink(missing_ok=True)
+    (state / "digests.json").mkdir()  # the cache file cannot be put in place
+    wheel = upload_real_wheel(index, tmp_path, "1.0.0+blocked")
+    sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert served_hashes(index) == {wheel.name: sha256}
+    assert cache_temporaries(state) == []
+    assert "cannot write the digest cache" in (state / "server.log").read_text()
+    (state / "digests.json").rmdir()
+    assert get(f"http://127.0.0.1:{index['INDEX_PORT']}/health")[0] == 200  # kept dirty: written after this one
+    cache = json.loads((state / "digests.json").read_text())
+    assert [digest for _, digest in cache.values()] == [f"sha256={sha256}"]
+
+
+def test_a_full_disk_under_the_digest_cache_never_fails_an_upload(tmp_path):
+    env = index_env(tmp_path)
+    state = Path(env["INDEX_STATE"])
+    state.mkdir()
+    mounted = run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", state], check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        pipeline(REPO, env, "index")
+        filler = state / "filler"
+        with open(filler, "wb", buffering=0) as handle, pytest.raises(OSError):  # ENOSPC: the folder is full
+            while True:
+                handle.write(b"\0" * 4096)
+        wheel = upload_real_wheel(env, tmp_path, "1.0.0+full")
+        sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        assert served_hashes(env) == {wheel.name: sha256}
+        assert cache_temporaries(state) == []
+        filler.unlink()
+        assert get(f"http://127.0.0.1:{env['INDEX_PORT']}/health")[0] == 200
+        cache = json.loads((state / "digests.json").read_text())
+        assert [digest for _, digest in cache.values()] == [f"sha256={sha256}"]
+    finally:
+        pipeline(REPO, env, "index-stop", check=False)
+        run(["umount", state])
+
+
+@pytest.mark.parametrize("damaged", ["[]", "null", '"text"', '{"x": 5}', "{not json"])
+def test_a_damaged_digest_cache_is_rebuilt(tmp_path, damaged):
+    env = index_env(tmp_path)
+    state = Path(env["INDEX_STATE"])
+    state.mkdir()
+    (state / "digests.json").write_text(damaged)
+    packages = Path(env["INDEX_DIR"])
+    packages.mkdir()
+    wheel = fake_wheel(packages, "1.0.0+a", b"served")
+    pipeline(REPO, env, "index")
+    try:
+        assert served_hashes(env) == {wheel.name: hashlib.sha256(b"served").hexdigest()}
+        cache = json.loads((state / "digests.json").read_text())
+        assert [digest for _, digest in cache.values()] == [f"sha256={hashlib.sha256(b'served').hexdigest()}"]
+    finally:
+        pipeline(REPO, env, "index-stop", check=False)
+
+
+@pytest.mark.parametrize("foreign", ["unrelated", "look-alike"])
+def test_a_stale_record_never_gets_another_process_signalled(tmp_path, foreign):
+    """After a crash or a reboot the recorded PID can belong to anything: it must survive."""
+    env = index_env(tmp_path)
+    state = Path(env["INDEX_STATE"])
+    state.mkdir()
+    if foreign == "unrelated":
+        command = ["sleep", "300"]
+    else:  # our command line, but not the process that was started: it started at another time
+        command = [PYTHON, "-c", "import time; time.sleep(300)", "-m", "index.server", "--port", env["INDEX_PORT"]]
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        stale = {"pid": process.pid, "port": int(env["INDEX_PORT"]), "packages_dir": env["INDEX_DIR"], "auth": "update"}
+        if foreign == "look-alike":
+            stale["started"] = 1
+        (state / "server.json").write_text(json.dumps(stale))
+        assert "not running" in pipeline(REPO, env, "index-status").stdout
+        assert pipeline(REPO, env, "index-stop").stdout.strip() == "index: was not running"
+        assert process.poll() is None
+        (state / "server.json").write_text(json.dumps(stale))
+        assert "running at" in pipeline(REPO, env, "index").stdout
+        assert json.loads((state / "server.json").read_text())["pid"] != process.pid
+        assert pipeline(REPO, env, "index-stop").stdout.strip() == "index: stopped"
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()

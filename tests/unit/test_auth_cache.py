@@ -1,12 +1,21 @@
+import os
+import threading
+
+import pytest
 from passlib.apache import HtpasswdFile
+from passlib.hash import bcrypt
 
 from index.auth import CachedHtpasswdAuther
 
 
-def write(path, user, password):
+def write(path, user, password, **more_users):
+    previous = path.stat().st_mtime_ns if path.exists() else 0
     htpasswd = HtpasswdFile(default_scheme="bcrypt")
-    htpasswd.set_password(user, password)
+    for name, secret in {user: password, **more_users}.items():
+        htpasswd.set_hash(name, bcrypt.using(rounds=4).hash(secret))  # real bcrypt, at the cheapest cost
     path.write_bytes(htpasswd.to_string())
+    # A distinct mtime (the auther's change detection), whatever the clock's resolution.
+    os.utime(path, ns=(0, max(path.stat().st_mtime_ns, previous + 1_000_000_000)))
 
 
 class CountingHtpasswd:
@@ -47,8 +56,6 @@ def test_a_changed_password_file_forgets_what_was_verified(tmp_path):
     auther = CachedHtpasswdAuther(path)
     assert auther("alice", "old")
     write(path, "alice", "new")
-    import os
-    os.utime(path, (1, 2_000_000_000))  # a distinct mtime, whatever the clock's resolution
     assert not auther("alice", "old")
     assert auther("alice", "new")
 
@@ -59,3 +66,41 @@ def test_nothing_is_written_to_disk(tmp_path):
     auther = CachedHtpasswdAuther(tmp_path / "htpasswd")
     auther("alice", "s3cret")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+class PausedCheck:
+    """Holds the first password check for ``user`` after passlib answered it, as a slow
+    bcrypt check would be held while another request reloads the file."""
+
+    def __init__(self, auther, user):
+        self.answered, self.resume = threading.Event(), threading.Event()
+        real = auther._file.check_password
+
+        def check(name, password):
+            result = real(name, password)
+            if name == user and not self.answered.is_set():
+                self.answered.set()
+                assert self.resume.wait(30)
+            return result
+
+        auther._file.check_password = check
+
+
+@pytest.mark.parametrize("change", ["user removed", "password rotated"])
+def test_a_check_that_outlives_a_change_of_the_file_is_not_remembered(tmp_path, change):
+    path = tmp_path / "htpasswd"
+    write(path, "alice", "old", bob="bobs")
+    auther = CachedHtpasswdAuther(path)
+    paused = PausedCheck(auther, "alice")
+    in_flight = threading.Thread(target=auther, args=("alice", "old"))
+    in_flight.start()
+    assert paused.answered.wait(30)
+    if change == "user removed":
+        write(path, "bob", "bobs")
+    else:
+        write(path, "alice", "new", bob="bobs")
+    assert auther("bob", "bobs")  # this request reloads the file
+    paused.resume.set()
+    in_flight.join()
+    assert not auther("alice", "old")
+    assert auther("alice", "new") == (change == "password rotated")
