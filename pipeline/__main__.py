@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from pipeline.config import DEFAULT_BUMP, DIST_DIR, env, index_settings, load_dataset_config
+from pipeline.config import DIST_DIR, env, index_settings, load_dataset_config
 from pipeline.errors import ConfigError, Interrupted, PipelineError
 
 
@@ -18,8 +18,9 @@ def main_parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str, *options: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
         flags = {
-            "bump": lambda: sub.add_argument("--bump", default=env("BUMP", DEFAULT_BUMP),
-                                             help="major|minor|patch or release|interface|logic (BUMP)"),
+            "bump": lambda: sub.add_argument("--bump", default=env("BUMP"),
+                                             help="major|minor|patch or release|interface|logic (BUMP); "
+                                                  "default: what the changes require"),
             "data": lambda: sub.add_argument("--data", default=env("DATA"), help="the data tag (DATA)"),
             "data-file": lambda: sub.add_argument("--data-file", default=env("DATA_FILE"), help="a CSV (DATA_FILE)"),
             "force": lambda: sub.add_argument("--force", action="store_true", default=env("FORCE", "0") not in ("0", ""),
@@ -57,11 +58,22 @@ def _settings(args: argparse.Namespace):
     return index_settings(args.port, args.dir, args.auth)
 
 
-def _published_or_none(settings) -> list[str] | None:
-    from pipeline.index_api import IndexClient
+def _next_version(settings, bump: str | None, tag: str) -> str:
+    """What make release would publish next: from the changes when the index runs and models
+    are trained, else the bump (patch by default) of the highest known version."""
     from index.control import healthy
+    from pipeline import planning, release, versioning
+    from pipeline.config import MODELS_DIR
+    from pipeline.index_api import IndexClient
 
-    return IndexClient(settings).versions() if healthy(settings.url) else None
+    recorded = release.recorded_version()
+    if not healthy(settings.url):
+        print(f"(the index at {settings.url} is not running: computed from the repo's record only)", file=sys.stderr)
+        return versioning.next_version([], recorded, bump or "patch", tag)
+    client = IndexClient(settings)
+    if not any(MODELS_DIR.glob("*/metadata.json")):
+        return versioning.next_version(client.versions(), recorded, bump or "patch", tag)
+    return planning.plan(client, recorded, bump, tag, force=False, allow_unchanged=True).version
 
 
 def _registry(args: argparse.Namespace) -> int:
@@ -105,16 +117,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "release":
         release.release(_settings(args), args.bump, args.data, args.data_file, args.force)
-        return 0
+        return 0  # also when nothing changed: a scheduled job runs make release daily
     if args.command in ("version", "build"):
-        settings = _settings(args)
         tag = versioning.canonical_tag(args.data or load_dataset_config().tag)
-        published = _published_or_none(settings)
-        version = getattr(args, "version", None) or versioning.next_version(
-            published or [], release.recorded_version(), args.bump, tag)
+        version = getattr(args, "version", None) or _next_version(_settings(args), args.bump, tag)
         if args.command == "version":
-            if published is None:
-                print(f"(the index at {settings.url} is not running: computed from the repo's record only)", file=sys.stderr)
             print(version)
             return 0
         from pipeline.build import build

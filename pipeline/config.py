@@ -44,7 +44,6 @@ INDEX_AUTH_MODES = ("update", "read")  # who needs credentials: uploads, or ever
 INDEX_START_TIMEOUT = 20.0
 HTTP_TIMEOUT = 30.0
 
-DEFAULT_BUMP = "patch"
 TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
 
 

@@ -1,14 +1,33 @@
-"""The metric gate: the new models against those of the highest published version."""
+"""The metric gate: the new models against those of the highest published version.
+
+Scores are compared on the same rows. When only the split changed (same data, another
+seed or test size), each model's recorded score is for other rows: the published
+wheel is downloaded, its model files checked against its manifest, and both versions
+are scored on the rows that both splits held out (this runs in the training
+environment, which may unpickle its own verified releases). When the data changed,
+the published models cannot be scored on rows they never saw (they may have trained
+on any of the new held-out rows): each is gated on its own split, and the table says so.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import io
 import json
+import tempfile
 import zipfile
+from collections.abc import Iterator
+from pathlib import Path
 
-from pipeline.config import PACKAGE
+from mymodel.contract import Snapshot
+from pipeline import registry
+from pipeline.config import PACKAGE, DatasetConfig
+from pipeline.data import Dataset
 from pipeline.errors import GateError, PackageIndexError
 from pipeline.index_api import IndexClient
+from pipeline.train import MODEL_FILE, TrainedModel, split
 
 GATED_METRIC = "accuracy"
 
@@ -30,46 +49,119 @@ def read_member(wheel: zipfile.ZipFile, member: str) -> dict:
         raise PackageIndexError(f"the published wheel has no {member}; pass FORCE=1 to release without comparing") from None
 
 
-def published_metrics(client: IndexClient, version: str) -> dict[str, dict[str, float]]:
-    return read_member(published_wheel(client, version), "models/metrics.json")
+def same_rows(old: dict, new: dict) -> bool:
+    """Were both models scored on the same held-out rows (same data, same split)?"""
+    keys = ("sha256", "rows", "split")
+    return all(old.get("data", {}).get(k) == new.get("data", {}).get(k) for k in keys)
 
 
-def compare(new: dict[str, dict[str, float]], old: dict[str, dict[str, float]], max_drop: float) -> tuple[list[str], str]:
-    """Models whose accuracy dropped by more than ``max_drop``, and a side-by-side table."""
-    failed, lines = [], [f"{'model':<24}{'published':>12}{'new':>12}{'change':>12}"]
+def same_data(old: dict, new: dict) -> bool:
+    return old.get("data", {}).get("sha256") == new.get("data", {}).get("sha256")
+
+
+def same_inputs(old: dict, new: dict) -> bool:
+    def columns(meta: dict) -> list:
+        return [(c["name"], c["dtype"]) for c in meta.get("input_schema", {}).get("columns", [])]
+    return columns(old) == columns(new)
+
+
+def rescore(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,
+            config: DatasetConfig) -> dict[str, tuple[float, float, int]]:
+    """(published, new, rows) accuracy on the rows both versions held out, for ``models``
+    whose published twin used the same data with another split."""
+    if not models:
+        return {}
+    from sklearn.metrics import accuracy_score
+
+    old_split = published.models[models[0].name]["data"]["split"]
+    old_config = dataclasses.replace(config, test_size=old_split["test_size"], seed=old_split["seed"])
+    _, X_test, _, y_test = split(dataset, config)
+    rows = X_test.index.intersection(split(dataset, old_config)[1].index)
+    X_common, y_common = X_test.loc[rows], y_test.loc[rows]
+    scores = {}
+    with _published_wheel(client, published) as archive:
+        for model in models:
+            data = archive.read(f"{PACKAGE}/models/{model.name}/{MODEL_FILE}")
+            if hashlib.sha256(data).hexdigest() != published.model_sha256.get(model.name):
+                raise PackageIndexError(f"{model.name}'s model in the published {published.version} does not match "
+                                        "its manifest; it is not loaded: check the index folder")
+            import joblib
+
+            before = joblib.load(io.BytesIO(data))
+            scores[model.name] = (round(float(accuracy_score(y_common, before.predict(X_common))), 6),
+                                  round(float(accuracy_score(y_common, model.pipeline.predict(X_common))), 6),
+                                  len(rows))
+    return scores
+
+
+@contextlib.contextmanager
+def _published_wheel(client: IndexClient, published: Snapshot) -> Iterator[zipfile.ZipFile]:
+    """The published wheel, streamed to a temporary file and checked against its link's sha256."""
+    wheel = next(f for f in client.files() if f.version == published.version and f.filename.endswith(".whl"))
+    with tempfile.TemporaryDirectory(prefix="mymodel-gate-") as tmp:
+        local = Path(tmp) / wheel.filename
+        client.download_verified(wheel, local)
+        with zipfile.ZipFile(local) as archive:
+            yield archive
+
+
+def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,
+            config: DatasetConfig) -> tuple[list[str], str]:
+    """Models whose accuracy dropped by more than the allowed drop, and a side-by-side table."""
+    new = {m.name: m.metadata for m in models}
+    old = published.models
+    resplit = [m for m in models if m.name in old and not same_rows(old[m.name], new[m.name])
+               and same_data(old[m.name], new[m.name]) and same_inputs(old[m.name], new[m.name])]
+    on_common_rows = rescore(client, published, resplit, dataset, config)
+    failed = []
+    lines = [f"{'model':<24}{'published':>10}{'new':>9}{'gated: published':>18}{'new':>9}{'change':>9}  compared on"]
     for name in sorted(set(new) | set(old)):
-        before, after = old.get(name, {}).get(GATED_METRIC), new.get(name, {}).get(GATED_METRIC)
-        if before is None or after is None:
-            lines.append(f"{name:<24}{_fmt(before):>12}{_fmt(after):>12}{'(new)' if before is None else '(gone)':>12}")
+        before = old.get(name, {}).get("metrics", {}).get(GATED_METRIC)
+        after = new.get(name, {}).get("metrics", {}).get(GATED_METRIC)
+        if name not in old or name not in new:
+            note = "a new model: nothing to compare with" if name not in old else "removed"
+            lines.append(f"{name:<24}{_fmt(before):>10}{_fmt(after):>9}{'-':>18}{'-':>9}{'-':>9}  {note}")
             continue
-        change = after - before
-        flag = "  <- drop" if change < -max_drop else ""
+        if name in on_common_rows:
+            gated_before, gated_after, rows = on_common_rows[name]
+            note = f"the {rows} rows both splits held out (the split changed)"
+        elif same_rows(old[name], new[name]):
+            gated_before, gated_after, note = before, after, "the same held-out rows"
+        else:
+            gated_before, gated_after = before, after
+            note = ("each version's own split: the input schema changed" if not same_inputs(old[name], new[name])
+                    else "each version's own split: the data changed")
+        change = gated_after - gated_before
+        flag = change < -config.max_accuracy_drop
         if flag:
             failed.append(name)
-        lines.append(f"{name:<24}{before:>12.4f}{after:>12.4f}{change:>+12.4f}{flag}")
+        lines.append(f"{name:<24}{before:>10.4f}{after:>9.4f}{gated_before:>18.4f}{gated_after:>9.4f}{change:>+9.4f}"
+                     f"  {note}{'  <- drop' if flag else ''}")
     return failed, "\n".join(lines)
 
 
-def check(client: IndexClient, highest: str | None, new: dict, max_drop: float, force: bool) -> dict:
+def check(client: IndexClient, baseline: str | None, models: list[TrainedModel], dataset: Dataset,
+          config: DatasetConfig, force: bool) -> dict:
     """Raise GateError on a drop unless forced; return what to record in the release notes."""
-    if highest is None:
+    if baseline is None:
         return {}
+    max_drop = config.max_accuracy_drop
     try:
-        published = published_metrics(client, highest)
+        published = registry.published(client, baseline).snapshot
+        failed, table = compare(client, published, models, dataset, config)
     except PackageIndexError as exc:
         if not force:
             raise
-        print(f"cannot compare against {highest} ({exc}): FORCE=1 releases without comparing")
-        return {"gate_skipped": {"against": highest, "reason": str(exc)}}
-    failed, table = compare(new, published, max_drop)
-    print(f"{GATED_METRIC} against {highest}:\n{table}")
+        print(f"cannot compare against {baseline} ({exc}): FORCE=1 releases without comparing")
+        return {"gate_skipped": {"against": baseline, "reason": str(exc)}}
+    print(f"{GATED_METRIC} against {baseline}:\n{table}")
     if not failed:
         return {}
     if not force:
-        raise GateError(f"{GATED_METRIC} dropped by more than {max_drop} against {highest} for "
+        raise GateError(f"{GATED_METRIC} dropped by more than {max_drop} against {baseline} for "
                         f"{', '.join(failed)} (table above); improve the models, raise max_accuracy_drop in "
                         "dataset.toml, or release anyway with FORCE=1")
-    return {"gate_overridden": {"against": highest, "models": failed, "max_accuracy_drop": max_drop}}
+    return {"gate_overridden": {"against": baseline, "models": failed, "max_accuracy_drop": max_drop}}
 
 
 def _fmt(value: float | None) -> str:

@@ -123,22 +123,21 @@ class IndexClient:
         return served
 
     def versions(self, project: str = PACKAGE) -> list[str]:
-        """Every version with a file on the index: a number that is never used again."""
         return sorted({f.version for f in self.files(project)})
-
-    def complete_versions(self, project: str = PACKAGE) -> list[str]:
-        """Versions with both their sdist and wheel: the published ones. A release killed
-        between its two uploads leaves a version that is not."""
-        kinds: dict[str, set[str]] = {}
-        for served in self.files(project):
-            kinds.setdefault(served.version, set()).add("wheel" if served.filename.endswith(".whl") else "sdist")
-        return sorted(version for version, present in kinds.items() if present == {"sdist", "wheel"})
 
     def download(self, served: ServedFile) -> bytes:
         return self._request(served.url)
 
     def download_sha256(self, served: ServedFile) -> str:
         return hashlib.sha256(self.download(served)).hexdigest()
+
+    def download_verified(self, served: ServedFile, target: Path) -> tuple[str, int, str | None]:
+        """``download_to``, refusing bytes whose sha256 is not the one the link announces."""
+        digest, size, modified = self.download_to(served, target)
+        if served.sha256 and digest != served.sha256:
+            raise PackageIndexError(f"the index lists {served.filename} with sha256 {served.sha256} but served {digest}; "
+                                    "the file on the index changed: check the index folder, then retry")
+        return digest, size, modified
 
     def download_to(self, served: ServedFile, target: Path) -> tuple[str, int, str | None]:
         """Stream ``served`` into ``target`` while hashing it (never whole in memory).

@@ -68,10 +68,7 @@ def published(client: IndexClient, version: str, files: list[ServedFile] | None 
         return cached
     with tempfile.TemporaryDirectory(prefix="mymodel-published-") as tmp:
         local = Path(tmp) / wheel.filename
-        sha256, size, modified = client.download_to(wheel, local)
-        if wheel.sha256 and sha256 != wheel.sha256:
-            raise PackageIndexError(f"the index lists {wheel.filename} with sha256 {wheel.sha256} but served {sha256}; "
-                                    "the file on the index changed: check the index folder, then retry")
+        sha256, size, modified = client.download_verified(wheel, local)
         snapshot = _read_wheel(local, wanted)
     uploaded = email.utils.parsedate_to_datetime(modified).isoformat() if modified else None
     result = Published(snapshot, wheel.filename, sha256, size, uploaded)

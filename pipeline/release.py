@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline import build as build_step
-from pipeline import faults, gate, provenance, publish
+from pipeline import faults, gate, planning, provenance, publish
 from pipeline.config import (
     DIST_DIR, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
@@ -28,9 +28,7 @@ from pipeline.errors import BuildError, Interrupted, LockBusyError, PackageIndex
 from pipeline.index_api import IndexClient, version_of
 from pipeline.intent import Intent
 from pipeline.train import metrics_table, save, train
-from pipeline.versioning import (
-    canonical_tag, check_publishable, highest, next_version, parse, read_recorded, version_file_text,
-)
+from pipeline.versioning import bump_part, canonical_tag, parse, read_recorded, version_file_text
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -247,16 +245,6 @@ def recorded_version() -> str | None:
     return read_recorded(VERSION_FILE.read_text(encoding="utf-8")) if VERSION_FILE.is_file() else None
 
 
-def plan_version(client: IndexClient, bump: str, tag: str) -> tuple[str, list[str]]:
-    """The next version, and the published (complete) versions.
-
-    Numbering counts every version with a file on the index, so a number is never reused."""
-    taken = client.versions()
-    version = next_version(taken, recorded_version(), bump, tag)
-    check_publishable(version, taken)
-    return version, client.complete_versions()
-
-
 def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[str, Path]:
     """``make upload``: publish a version built into dist/ (the newest by default)."""
     candidates = sorted({version_of(p.name) for p in DIST_DIR.glob("mymodel-*.whl")} - {None}, key=parse)
@@ -293,9 +281,13 @@ def staging_folder(version: str) -> Iterator[Path]:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def release(settings: IndexSettings, bump: str, tag: str | None, data_file: str | None, force: bool) -> str:
+def release(settings: IndexSettings, bump: str | None, tag: str | None, data_file: str | None,
+            force: bool) -> str | None:
+    """Train, then publish the version the changes require; None when nothing changed."""
     config = load_dataset_config()
     tag = canonical_tag(tag or config.tag)
+    if bump:
+        bump_part(bump)  # a bad BUMP fails before anything runs
     steps = Steps()
     started = time.perf_counter()
     with release_lock():
@@ -304,22 +296,26 @@ def release(settings: IndexSettings, bump: str, tag: str | None, data_file: str 
             client = IndexClient(settings)
             recover_leftovers(client)
             faults.point("index")
-        with steps("version"):
-            version, published = plan_version(client, bump, tag)
-            print(f"next version: {version} (published: {', '.join(published) or 'none'})")
-            faults.point("version")
         with steps("train"):
-            models = train(load_dataset(config, data_file), config)
+            dataset = load_dataset(config, data_file)
+            models = train(dataset, config)
             save(models)
-            new_metrics = {m.name: m.metadata["metrics"] for m in models}
-            print(metrics_table(new_metrics))
+            print(metrics_table({m.name: m.metadata["metrics"] for m in models}))
             faults.point("train")
+        with steps("version"):
+            plan = planning.plan(client, recorded_version(), bump, tag, force)
+            if plan.up_to_date:
+                print(f"mymodel {plan.version} is up to date (models byte-identical): nothing to release")
+                return None
+            print(f"next version: {plan.describe()}")
+            faults.point("version")
         with steps("gate"):
-            notes = gate.check(client, highest(published), new_metrics, config.max_accuracy_drop, force)
+            notes = gate.check(client, plan.baseline, models, dataset, config, force)
             faults.point("gate")
+        version = plan.version
         with staging_folder(version) as staging:
             with steps("build"):
-                built = build_step.build(version, staging, release_notes=notes)
+                built = build_step.build(version, staging, release_notes={**plan.release_notes(), **notes})
                 faults.point("build")
             lock = publish_built(client, built, steps)
     total = time.perf_counter() - started

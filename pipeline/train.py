@@ -55,9 +55,7 @@ class TrainedModel:
 
 def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     """Fit every estimator on the same stratified split and evaluate it."""
-    X, y = dataset.frame.loc[:, list(dataset.features)], dataset.frame[dataset.target]
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=config.test_size, random_state=config.seed, stratify=y)
+    X_train, X_test, y_train, y_test = split(dataset, config)
     folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     schema = input_schema(X_train, config)
     environment = provenance.library_versions()
@@ -104,6 +102,12 @@ def _as_declared(name: str, work, *args, **kwargs):
         reason = ([line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__])[-1]
         raise TrainingError(f"the model {name!r} cannot be trained with its [models.{name}] hyperparameters "
                             f"({reason}); fix them in dataset.toml") from None
+
+
+def split(dataset: Dataset, config: DatasetConfig) -> list:
+    """X_train, X_test, y_train, y_test: the stratified split every model is trained and scored on."""
+    X, y = dataset.frame.loc[:, list(dataset.features)], dataset.frame[dataset.target]
+    return train_test_split(X, y, test_size=config.test_size, random_state=config.seed, stratify=y)
 
 
 def evaluate(pipeline: Pipeline, X, y) -> dict[str, float]:

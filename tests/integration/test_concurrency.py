@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def start_release(repo: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(["make", "--no-print-directory", "-C", str(repo), "release", f"VENV={VENV}"],
+    return subprocess.Popen(["make", "--no-print-directory", "-C", str(repo), "release", f"VENV={VENV}", "BUMP=patch"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -51,7 +51,7 @@ def published(tmp_path_factory):
     """A clone that has released 1.1.1+titanic to its own index."""
     tmp = tmp_path_factory.mktemp("faults")
     repo = copy_repo(tmp / "repo")
-    env = index_env(tmp)
+    env = index_env(tmp, BUMP="patch")  # each test's release publishes 1.1.2, though nothing changed
     make(repo, "release", env)
     yield repo, env
     pipeline(repo, env, "index-stop", check=False)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def clone(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("targets")
     repo = copy_repo(tmp / "repo")
-    env = index_env(tmp)
+    env = index_env(tmp, BUMP="patch")  # releases publish the same models again
     yield repo, env
     make(repo, "index-stop", env, check=False)
 

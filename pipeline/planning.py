@@ -1,0 +1,97 @@
+"""The next version, derived from what changed against the highest published version.
+
+The trained models' contract (mymodel.contract) is compared with the published one's:
+an interface change requires at least a minor bump, a logic, data or library change at
+least a patch, and byte-identical models with an equal contract need no release at all.
+A BUMP below what the changes require is refused unless forced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mymodel.contract import BUMP_KIND, Change, diff, identical, required_bump
+from pipeline import registry
+from pipeline.config import MODELS_DIR
+from pipeline.errors import VersionError
+from pipeline.index_api import IndexClient
+from pipeline.versioning import bump_part, check_publishable, highest, next_version
+
+PART_RANK = {"patch": 0, "minor": 1, "major": 2}
+FIRST_RELEASE = "first release of this clone"
+CAUSE_ORDER = ("interface", "data", "environment", "logic")  # how a bump's reasons are listed
+
+
+@dataclass(frozen=True)
+class Plan:
+    version: str
+    part: str  # the semver part bumped: patch, minor or major
+    required: str | None  # what the changes require (None: nothing changed)
+    baseline: str | None  # the highest published version compared against
+    changes: list[Change] = field(default_factory=list)
+    up_to_date: bool = False  # models byte-identical and no BUMP asked: nothing to release
+    forced: bool = False  # BUMP below the required part, released with FORCE=1
+
+    @property
+    def reasons(self) -> list[str]:
+        """The changes that move the version, causes first (the model bytes follow from them)."""
+        causes = sorted((c for c in self.changes if c.group != "metrics"),
+                        key=lambda c: (c.text.endswith("bytes changed"), CAUSE_ORDER.index(c.group)))
+        return [c.text for c in causes] or [FIRST_RELEASE]
+
+    def release_notes(self) -> dict:
+        """What the package records about its version number (make versions shows it)."""
+        notes = {"bump": {"part": self.part, "kind": BUMP_KIND[self.part], "required": self.required,
+                          "against": self.baseline, "reasons": self.reasons}}
+        if self.forced:
+            notes["bump_overridden"] = {"required": self.required, "used": self.part, "against": self.baseline}
+        return notes
+
+    def describe(self) -> str:
+        """e.g. ``interface change against 1.1.2+titanic: input column 'cabin' added -> 1.2.0+titanic``"""
+        if self.baseline is None:
+            return f"{FIRST_RELEASE} -> {self.version}"
+        shown = "; ".join(self.reasons[:4]) + (f"; and {len(self.reasons) - 4} more" if len(self.reasons) > 4 else "")
+        kind = BUMP_KIND[self.required] if self.required else "no"
+        chosen = "" if self.part == self.required else f" (BUMP={self.part}: {BUMP_KIND[self.part]})"
+        return f"{kind} change against {self.baseline}: {shown} -> {self.version}{chosen}"
+
+
+def plan(client: IndexClient, recorded: str | None, bump: str | None, tag: str, force: bool,
+         models_dir: Path = MODELS_DIR, allow_unchanged: bool = False) -> Plan:
+    """The version to release the trained models in ``models_dir`` as.
+
+    Numbering counts every version with a file on the index (a number is never reused);
+    the comparison is with the highest complete version. ``allow_unchanged`` plans a
+    patch for unchanged models instead of reporting them up to date (make version)."""
+    files = client.files()
+    taken = sorted({f.version for f in files})
+    baseline = highest(registry.complete_versions(client, files))
+    asked = bump_part(bump) if bump else None
+    changes: list[Change] = []
+    if baseline is None:
+        required = "patch"
+    else:
+        published = registry.published(client, baseline, files).snapshot
+        local = registry.local_snapshot(models_dir)
+        changes = diff(published, local)
+        required = required_bump(changes)
+        if asked is None and identical(published, local) and not (force or allow_unchanged):
+            return Plan(baseline, "patch", None, baseline, changes, up_to_date=True)
+    part = asked or required or "patch"
+    forced = False
+    if required and PART_RANK[part] < PART_RANK[required]:
+        if not force:
+            first = next(c.text for c in changes if c.group != "metrics")
+            raise VersionError(f"BUMP={bump} is too small: {first}, {_a(BUMP_KIND[required])} change against "
+                               f"{baseline}; use BUMP={required} ({BUMP_KIND[required]}) or higher, or leave BUMP "
+                               "unset (FORCE=1 releases it anyway and records the override)")
+        forced = True
+    version = next_version(taken, recorded, part, tag)
+    check_publishable(version, taken)
+    return Plan(version, part, required, baseline, changes, forced=forced)
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
