@@ -28,7 +28,7 @@ venv: $(READY) ## create .venv with the pinned dependencies (every target does i
 train: $(READY) ## train and evaluate the models into src/mymodel/models (DATA_FILE=)
 	$(PY) -m pipeline train
 
-version: $(READY) ## print the next version (BUMP=patch|minor|major|logic|interface|release, DATA=tag)
+version: $(READY) ## print the next version: what the trained models require, or BUMP=patch|minor|major (DATA=tag)
 	@$(PY) -m pipeline version
 
 build: $(READY) ## build the next version's sdist and wheel into dist/ (VERSION= to choose)
@@ -46,7 +46,7 @@ index-status: $(READY) ## is the local pypiserver running, and where
 upload: $(READY) ## upload the newest build in dist/ (or VERSION=) with twine and verify it
 	$(PY) -m pipeline upload
 
-release: $(READY) ## train, version, build, upload, verify: publishes the next version (BUMP= DATA= DATA_FILE= FORCE=1)
+release: $(READY) ## train, version (from what changed), gate, build, upload, verify; nothing if unchanged (BUMP= DATA= DATA_FILE= FORCE=1)
 	@$(PY) -m pipeline release
 
 verify: $(READY) ## rebuild VERSION= from this checkout and compare its wheel with the index's
