@@ -1,5 +1,6 @@
 """What the pipeline asks the index over HTTP: which files and versions it
-serves, their bytes, and removal of a version this run failed to complete."""
+serves, their bytes, removal of a version this run failed to complete, and
+yanking (PEP 592) a published version."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import contextlib
 import hashlib
 import http.client
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -177,3 +179,19 @@ class IndexClient:
             if exc.code != 404:
                 raise PackageIndexError(f"could not remove {project} {version} from {self.url} (HTTP {exc.code}); "
                                         "remove its files from the index folder by hand") from None
+
+    def set_yanked(self, version: str, reason: str | None, project: str = PACKAGE) -> dict:
+        """Yank ``version`` with ``reason`` (None: unyank it); the index's answer, with the
+        versions it serves (``versions``) and those still installable by a range (``not_yanked``)."""
+        action = "+yank" if reason is not None else "+unyank"
+        form = urllib.parse.urlencode({"name": project, "version": version, "reason": reason or ""}).encode()
+        try:
+            return json.loads(self._request(self.url + action, data=form))
+        except urllib.error.HTTPError as exc:
+            answer = exc.read()
+            if exc.code == 404 and answer.startswith(b"{"):
+                published = ", ".join(json.loads(answer).get("versions", [])) or "none"
+                raise PackageIndexError(f"{project} {version} is not published on {self.url} (published: {published}); "
+                                        "pass one of those as VERSION=") from None
+            raise PackageIndexError(f"{self.url}{action} answered HTTP {exc.code}; this index may not support "
+                                    "yanking (the local index does: make index), or check its log") from None

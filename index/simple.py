@@ -1,0 +1,102 @@
+"""The simple pages and the yank action, as routes on pypiserver's bottle app.
+
+``/simple/<project>/`` is pypiserver's page (same links, same sha256 fragments
+from the backend's digest cache) plus the attributes of newer standards:
+``data-yanked`` (PEP 592). ``POST /+yank`` and ``POST /+unyank`` record a yank
+with the upload credentials. Routes registered with pypiserver's own rules
+replace its handlers in place; anything this module does not answer (a
+project the index does not hold, a name to normalise) goes to pypiserver's.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import typing as t
+
+from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
+from pypiserver.pkg_helpers import normalize_pkgname_for_url
+
+from index.yanks import YankStore, canonical_version
+
+
+def protected(config: t.Any, action: str) -> t.Callable:
+    """pypiserver's rule: credentials required when ``action`` is in the index's auth list."""
+    def decorate(handler: t.Callable) -> t.Callable:
+        @functools.wraps(handler)
+        def guarded(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            if action in config.authenticate:
+                if not request.auth or request.auth[1] is None:
+                    raise HTTPError(401, headers={"WWW-Authenticate": 'Basic realm="pypi"'})
+                if not config.auther(*request.auth):
+                    raise HTTPError(403)
+            return handler(*args, **kwargs)
+        return guarded
+    return decorate
+
+
+def _original(app: Bottle, rule: str, method: str = "GET") -> t.Callable:
+    return next(route.call for route in app.routes if route.rule == rule and route.method == method)
+
+
+def _versions(packages: t.Iterable[t.Any]) -> list[str]:
+    ordered: dict[str, None] = {}
+    for pkg in packages:
+        ordered.setdefault(canonical_version(pkg.version), None)
+    return list(ordered)
+
+
+class SimpleRoutes:
+    def __init__(self, config: t.Any, yanks: YankStore | None) -> None:
+        self.config = config
+        self.yanks = yanks
+
+    def packages(self, project: str) -> list[t.Any]:
+        return sorted(self.config.backend.find_project_packages(project), key=lambda p: (p.parsed_version, p.relfn))
+
+    def project_page(self, project: str, fallback: t.Callable) -> t.Any:
+        packages = self.packages(project) if project == normalize_pkgname_for_url(project) else []
+        if not packages:
+            return fallback(project)  # pypiserver's redirect, fallback index or 404
+        yanked = self.yanks.reasons(project) if self.yanks else {}
+        links = []
+        for pkg in packages:
+            href = f"../../packages/{pkg.fname_and_hash}"
+            attributes = f'href="{html.escape(href)}"'
+            reason = yanked.get(canonical_version(pkg.version))
+            if reason is not None:
+                attributes += f' data-yanked="{html.escape(reason)}"'
+            links.append(f"<a {attributes}>{html.escape(pkg.relfn_unix.rsplit('/', 1)[-1])}</a><br>")
+        title = html.escape(f"Links for {project}")
+        return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                f'<meta name="pypi:repository-version" content="1.1">\n<title>{title}</title>\n</head>\n<body>\n'
+                f'<h1>{title}</h1>\n' + "\n".join(links) + "\n</body>\n</html>\n")
+
+    def yank(self, yanking: bool) -> str:
+        project = request.forms.get("name") or ""
+        version = canonical_version(request.forms.get("version") or "")
+        reason = request.forms.getunicode("reason", default="") if yanking else None
+        response.content_type = "application/json"
+        published = _versions(self.packages(normalize_pkgname_for_url(project))) if project else []
+        if self.yanks is None:
+            response.status = 501
+            return json.dumps({"error": "this index runs without a state folder; start it with --state-dir"})
+        if version not in published:
+            response.status = 404
+            return json.dumps({"error": f"{project} {version} is not on this index", "versions": published})
+        self.yanks.set(project, version, reason)
+        yanked = self.yanks.reasons(project)
+        return json.dumps({"name": project, "version": version, "yanked": reason if yanking else False,
+                           "versions": published, "not_yanked": [v for v in published if v not in yanked]})
+
+
+def install(app: Bottle, yanks: YankStore | None) -> None:
+    """Add our pages and actions to pypiserver's app (built by ``pypiserver.app``)."""
+    config = app._pypiserver_config
+    routes = SimpleRoutes(config, yanks)
+    pypiserver_project_page = _original(app, "/simple/:project/")
+    app.route("/simple/:project/", "GET",
+              protected(config, "list")(lambda project: routes.project_page(project, pypiserver_project_page)))
+    app.route("/+yank", "POST", protected(config, "update")(lambda: routes.yank(True)))
+    app.route("/+unyank", "POST", protected(config, "update")(lambda: routes.yank(False)))
