@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
 
 
@@ -20,13 +21,15 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
              digest_cache: Path | None = None, state_dir: Path | None = None):
     """The pypiserver WSGI app serving ``root``, with our backend, auther and pages.
 
-    ``state_dir`` keeps the yanks (default: the digest cache's folder)."""
+    ``state_dir`` keeps the yanks and the wheels' core metadata (default: the digest
+    cache's folder)."""
     import pypiserver
     from pypiserver.backend import BackendProxy
 
     from index.auth import CachedHtpasswdAuther
     from index import simple
     from index.digests import DigestCachingBackend, remove_stale_partials
+    from index.metadata import MetadataCache
     from index.yanks import YANKS_FILE, YankStore
 
     root.mkdir(parents=True, exist_ok=True)
@@ -45,7 +48,8 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     config.backend = BackendProxy(backend)
     app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
     state_dir = state_dir or (digest_cache.parent if digest_cache else None)
-    simple.install(app, YankStore(state_dir / YANKS_FILE) if state_dir else None)
+    simple.install(app, YankStore(state_dir / YANKS_FILE) if state_dir else None,
+                   MetadataCache(state_dir / METADATA_FOLDER if state_dir else None))
     return app
 
 
@@ -74,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import waitress
 
     app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback, digest_cache=args.digest_cache)
+    if os.environ.get("INDEX_REQUEST_LOG"):
+        from index.requestlog import logged
+
+        app = logged(app, os.environ["INDEX_REQUEST_LOG"])
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="mymodel-index",
                    channel_timeout=300)
     return 0

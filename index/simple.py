@@ -2,7 +2,9 @@
 
 ``/simple/<project>/`` is pypiserver's page (same links, same sha256 fragments
 from the backend's digest cache) plus the attributes of newer standards:
-``data-yanked`` (PEP 592). ``POST /+yank`` and ``POST /+unyank`` record a yank
+``data-yanked`` (PEP 592), ``data-core-metadata`` / ``data-dist-info-metadata``
+and ``data-requires-python`` (PEP 658/714, the metadata served at
+``<file-url>.metadata``). ``POST /+yank`` and ``POST /+unyank`` record a yank
 with the upload credentials. Routes registered with pypiserver's own rules
 replace its handlers in place; anything this module does not answer (a
 project the index does not hold, a name to normalise) goes to pypiserver's.
@@ -14,10 +16,12 @@ import functools
 import html
 import json
 import typing as t
+from pathlib import Path
 
 from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
 from pypiserver.pkg_helpers import normalize_pkgname_for_url
 
+from index.metadata import CoreMetadata, MetadataCache
 from index.yanks import YankStore, canonical_version
 
 
@@ -48,12 +52,35 @@ def _versions(packages: t.Iterable[t.Any]) -> list[str]:
 
 
 class SimpleRoutes:
-    def __init__(self, config: t.Any, yanks: YankStore | None) -> None:
+    def __init__(self, config: t.Any, yanks: YankStore | None, metadata: MetadataCache) -> None:
         self.config = config
         self.yanks = yanks
+        self.metadata = metadata
 
     def packages(self, project: str) -> list[t.Any]:
         return sorted(self.config.backend.find_project_packages(project), key=lambda p: (p.parsed_version, p.relfn))
+
+    def core_metadata(self, pkg: t.Any) -> CoreMetadata | None:
+        """A wheel's metadata, keyed by the digest the backend already knows (no hashing here)."""
+        if not pkg.relfn.endswith(".whl"):
+            return None
+        digest = pkg.digest or self.config.backend.digest(pkg)
+        if not digest or not digest.startswith("sha256="):
+            return None
+        return self.metadata.of(Path(pkg.fn), digest.removeprefix("sha256="))
+
+    def metadata_file(self, filename: str, fallback: t.Callable) -> t.Any:
+        """``<wheel>.metadata`` (PEP 658); any other file is pypiserver's to serve."""
+        wheel = filename.removesuffix(".metadata")
+        if wheel != filename:
+            for pkg in self.config.backend.get_all_packages():
+                if pkg.relfn_unix == wheel:
+                    found = self.core_metadata(pkg)
+                    if found is None:
+                        break
+                    response.content_type = "application/octet-stream"
+                    return found.content
+        return fallback(filename)
 
     def project_page(self, project: str, fallback: t.Callable) -> t.Any:
         packages = self.packages(project) if project == normalize_pkgname_for_url(project) else []
@@ -67,6 +94,12 @@ class SimpleRoutes:
             reason = yanked.get(canonical_version(pkg.version))
             if reason is not None:
                 attributes += f' data-yanked="{html.escape(reason)}"'
+            metadata = self.core_metadata(pkg)
+            if metadata is not None:
+                attributes += (f' data-core-metadata="sha256={metadata.sha256}"'
+                               f' data-dist-info-metadata="sha256={metadata.sha256}"')
+                if metadata.requires_python:
+                    attributes += f' data-requires-python="{html.escape(metadata.requires_python)}"'
             links.append(f"<a {attributes}>{html.escape(pkg.relfn_unix.rsplit('/', 1)[-1])}</a><br>")
         title = html.escape(f"Links for {project}")
         return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -91,11 +124,14 @@ class SimpleRoutes:
                            "versions": published, "not_yanked": [v for v in published if v not in yanked]})
 
 
-def install(app: Bottle, yanks: YankStore | None) -> None:
+def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> None:
     """Add our pages and actions to pypiserver's app (built by ``pypiserver.app``)."""
     config = app._pypiserver_config
-    routes = SimpleRoutes(config, yanks)
+    routes = SimpleRoutes(config, yanks, metadata)
     pypiserver_project_page = _original(app, "/simple/:project/")
+    pypiserver_file = _original(app, "/packages/:filename#.*#")
+    app.route("/packages/:filename#.*#", "GET",
+              protected(config, "download")(lambda filename: routes.metadata_file(filename, pypiserver_file)))
     app.route("/simple/:project/", "GET",
               protected(config, "list")(lambda project: routes.project_page(project, pypiserver_project_page)))
     app.route("/+yank", "POST", protected(config, "update")(lambda: routes.yank(True)))
