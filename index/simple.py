@@ -4,7 +4,8 @@
 from the backend's digest cache) plus the attributes of newer standards:
 ``data-yanked`` (PEP 592), ``data-core-metadata`` / ``data-dist-info-metadata``
 and ``data-requires-python`` (PEP 658/714, the metadata served at
-``<file-url>.metadata``). ``POST /+yank`` and ``POST /+unyank`` record a yank
+``<file-url>.metadata``); the same as PEP 691 JSON when the client's Accept header
+prefers it (``/simple/`` too). ``POST /+yank`` and ``POST /+unyank`` record a yank
 with the upload credentials. Routes registered with pypiserver's own rules
 replace its handlers in place; anything this module does not answer (a
 project the index does not hold, a name to normalise) goes to pypiserver's.
@@ -13,14 +14,15 @@ project the index does not hold, a name to normalise) goes to pypiserver's.
 from __future__ import annotations
 
 import functools
-import html
 import json
+import os
 import typing as t
 from pathlib import Path
 
 from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
 from pypiserver.pkg_helpers import normalize_pkgname_for_url
 
+from index import pages
 from index.metadata import CoreMetadata, MetadataCache
 from index.yanks import YankStore, canonical_version
 
@@ -82,29 +84,36 @@ class SimpleRoutes:
                     return found.content
         return fallback(filename)
 
+    def files(self, project: str, packages: list[t.Any]) -> list[pages.File]:
+        yanked = self.yanks.reasons(project) if self.yanks else {}
+        served = []
+        for pkg in packages:
+            digest = pkg.digest or self.config.backend.digest(pkg)
+            stat = os.stat(pkg.fn)
+            served.append(pages.File(
+                filename=pkg.relfn_unix.rsplit("/", 1)[-1], href=f"../../packages/{pkg.relfn_unix}",
+                sha256=digest.removeprefix("sha256=") if digest and digest.startswith("sha256=") else None,
+                metadata=self.core_metadata(pkg), yanked=yanked.get(canonical_version(pkg.version)),
+                size=stat.st_size, mtime=stat.st_mtime))
+        return served
+
     def project_page(self, project: str, fallback: t.Callable) -> t.Any:
         packages = self.packages(project) if project == normalize_pkgname_for_url(project) else []
         if not packages:
             return fallback(project)  # pypiserver's redirect, fallback index or 404
-        yanked = self.yanks.reasons(project) if self.yanks else {}
-        links = []
-        for pkg in packages:
-            href = f"../../packages/{pkg.fname_and_hash}"
-            attributes = f'href="{html.escape(href)}"'
-            reason = yanked.get(canonical_version(pkg.version))
-            if reason is not None:
-                attributes += f' data-yanked="{html.escape(reason)}"'
-            metadata = self.core_metadata(pkg)
-            if metadata is not None:
-                attributes += (f' data-core-metadata="sha256={metadata.sha256}"'
-                               f' data-dist-info-metadata="sha256={metadata.sha256}"')
-                if metadata.requires_python:
-                    attributes += f' data-requires-python="{html.escape(metadata.requires_python)}"'
-            links.append(f"<a {attributes}>{html.escape(pkg.relfn_unix.rsplit('/', 1)[-1])}</a><br>")
-        title = html.escape(f"Links for {project}")
-        return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-                f'<meta name="pypi:repository-version" content="1.1">\n<title>{title}</title>\n</head>\n<body>\n'
-                f'<h1>{title}</h1>\n' + "\n".join(links) + "\n</body>\n</html>\n")
+        response.set_header("Vary", "Accept")
+        files = self.files(project, packages)
+        if pages.wants_json(request.headers.get("Accept")):
+            response.content_type = pages.JSON_TYPE
+            return pages.project_json(project, _versions(packages), files)
+        return pages.project_html(project, files)
+
+    def index_page(self, fallback: t.Callable) -> t.Any:
+        response.set_header("Vary", "Accept")
+        if not pages.wants_json(request.headers.get("Accept")):
+            return fallback()
+        response.content_type = pages.JSON_TYPE
+        return pages.index_json(sorted(self.config.backend.get_projects()))
 
     def yank(self, yanking: bool) -> str:
         project = request.forms.get("name") or ""
@@ -114,7 +123,7 @@ class SimpleRoutes:
         published = _versions(self.packages(normalize_pkgname_for_url(project))) if project else []
         if self.yanks is None:
             response.status = 501
-            return json.dumps({"error": "this index runs without a state folder; start it with --state-dir"})
+            return json.dumps({"error": "this index runs without a state folder; start it with make index (or set INDEX_STATE)"})
         if version not in published:
             response.status = 404
             return json.dumps({"error": f"{project} {version} is not on this index", "versions": published})
@@ -130,6 +139,8 @@ def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> No
     routes = SimpleRoutes(config, yanks, metadata)
     pypiserver_project_page = _original(app, "/simple/:project/")
     pypiserver_file = _original(app, "/packages/:filename#.*#")
+    pypiserver_index = _original(app, "/simple/")
+    app.route("/simple/", "GET", protected(config, "list")(lambda: routes.index_page(pypiserver_index)))
     app.route("/packages/:filename#.*#", "GET",
               protected(config, "download")(lambda filename: routes.metadata_file(filename, pypiserver_file)))
     app.route("/simple/:project/", "GET",

@@ -1,5 +1,6 @@
 """Core metadata (PEP 658/714) on the real index: announced on the links, served at
-``<wheel-url>.metadata``, and enough for pip and uv to resolve without wheel bytes."""
+``<wheel-url>.metadata``, and enough for pip and uv to resolve (from the PEP 691
+JSON pages they ask for) without wheel bytes."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_private_reads_protect_the_metadata_files(tmp_path):
 def wheel_bytes_served(log: Path) -> dict[str, int]:
     """Bytes of whole wheels the index sent (``.metadata`` files excluded), by path."""
     served: dict[str, int] = {}
-    for method, path, status, size in (line.split(" ") for line in log.read_text().splitlines()):
+    for method, path, status, size, _ in (line.split(" ") for line in log.read_text().splitlines()):
         if path.endswith(".whl") and method == "GET":
             served[path] = served.get(path, 0) + int(size)
     return served
@@ -97,6 +98,8 @@ def test_resolving_a_range_downloads_no_wheel_bytes(released, tmp_path):
         assert any(f"/mymodel-{released.versions[1]}-" in line for line in metadata_reads)
         assert any("/scikit_learn-" in line for line in metadata_reads)
         assert wheel_bytes_served(log) == {}
+        pages = [line for line in log.read_text().splitlines() if line.startswith("GET /simple/mymodel/ 200 ")]
+        assert len(pages) == 2 and all(line.endswith(" application/vnd.pypi.simple.v1+json") for line in pages)
     finally:
         pipeline(released.repo, released.env, "index-stop")
         pipeline(released.repo, released.env, "index")
