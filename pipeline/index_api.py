@@ -24,6 +24,9 @@ from pipeline.config import HTTP_TIMEOUT, PACKAGE, IndexSettings, env
 from pipeline.errors import PackageIndexError
 
 
+JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+
+
 @dataclass(frozen=True)
 class ServedFile:
     filename: str
@@ -82,9 +85,10 @@ class IndexClient:
             return response.read()
 
     @contextlib.contextmanager
-    def _open(self, url: str, data: bytes | None = None) -> Iterator[http.client.HTTPResponse]:
+    def _open(self, url: str, data: bytes | None = None,
+              headers: dict[str, str] | None = None) -> Iterator[http.client.HTTPResponse]:
         """A response to read, with our credentials sent; errors in opening or reading it explained."""
-        request = urllib.request.Request(url, data=data)
+        request = urllib.request.Request(url, data=data, headers=headers or {})
         if self.username and self.password:
             token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
@@ -195,3 +199,25 @@ class IndexClient:
                                         "pass one of those as VERSION=") from None
             raise PackageIndexError(f"{self.url}{action} answered HTTP {exc.code}; this index may not support "
                                     "yanking (the local index does: make index), or check its log") from None
+
+    def yanked(self, project: str = PACKAGE) -> dict[str, str]:
+        """Yanked version -> reason, from the PEP 691 JSON page; {} from an index without it."""
+        try:
+            with self._open(f"{self.url}simple/{project}/", headers={"Accept": JSON_PAGE}) as response:
+                if response.headers.get_content_type() != JSON_PAGE:
+                    return {}
+                page = json.loads(response.read())
+        except urllib.error.HTTPError:
+            return {}
+        reasons = {}
+        for served in page.get("files", []):
+            version = version_of(served.get("filename", ""))
+            if version is not None and served.get("yanked") not in (None, False):
+                reasons[version] = served["yanked"] if isinstance(served["yanked"], str) else ""
+        return reasons
+
+    def projects(self) -> list[str]:
+        """The projects the index serves (its /simple/ page)."""
+        parser = _Links()
+        parser.feed(self._request(f"{self.url}simple/").decode("utf-8", errors="replace"))
+        return sorted(href.strip("/").rsplit("/", 1)[-1] for href in parser.hrefs)
