@@ -24,7 +24,7 @@ from pypiserver.pkg_helpers import normalize_pkgname_for_url
 
 from index import pages
 from index.metadata import CoreMetadata, MetadataCache
-from index.yanks import YankStore, canonical_version
+from index.yanks import DamagedYankFile, YankStore, canonical_version
 
 
 def protected(config: t.Any, action: str) -> t.Callable:
@@ -127,7 +127,11 @@ class SimpleRoutes:
         if version not in published:
             response.status = 404
             return json.dumps({"error": f"{project} {version} is not on this index", "versions": published})
-        self.yanks.set(project, version, reason)
+        try:
+            self.yanks.set(project, version, reason)
+        except DamagedYankFile as exc:
+            response.status = 500
+            return json.dumps({"error": str(exc)})
         yanked = self.yanks.reasons(project)
         return json.dumps({"name": project, "version": version, "yanked": reason if yanking else False,
                            "versions": published, "not_yanked": [v for v in published if v not in yanked]})

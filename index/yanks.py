@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def canonical_version(version: str) -> str:
         return version
 
 
+class DamagedYankFile(Exception):
+    """The yank file is not the JSON this module writes (edited by hand, or a disk fault)."""
+
+
 class YankStore:
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -46,13 +51,23 @@ class YankStore:
             return
         signature = (stat.st_mtime_ns, stat.st_ino)
         if signature != self._seen:
-            self._yanked = json.loads(self._path.read_text(encoding="utf-8"))
-            self._seen = signature
+            try:
+                content = json.loads(self._path.read_text(encoding="utf-8"))
+                if not all(isinstance(v, dict) for v in content.values()):
+                    raise ValueError("not a project -> {version: reason} mapping")
+            except (ValueError, AttributeError) as exc:
+                raise DamagedYankFile(f"{self._path} is damaged ({exc}); restore it or delete it "
+                                      "and yank again") from None
+            self._yanked, self._seen = content, signature
 
     def reasons(self, project: str) -> dict[str, str]:
-        """Yanked version -> reason, for one project."""
+        """Yanked version -> reason, for one project. A damaged file keeps the last yanks read
+        (pages must not start offering a yanked version); it is reported in the server log."""
         with self._lock:
-            self._refresh()
+            try:
+                self._refresh()
+            except DamagedYankFile as exc:
+                print(f"warning: {exc}", file=sys.stderr)
             return dict(self._yanked.get(canonicalize_name(project), {}))
 
     def set(self, project: str, version: str, reason: str | None) -> None:

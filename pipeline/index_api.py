@@ -197,6 +197,9 @@ class IndexClient:
                 published = ", ".join(json.loads(answer).get("versions", [])) or "none"
                 raise PackageIndexError(f"{project} {version} is not published on {self.url} (published: {published}); "
                                         "pass one of those as VERSION=") from None
+            if exc.code == 500 and answer.startswith(b"{"):
+                raise PackageIndexError(f"the index at {self.url} could not record it: "
+                                        f"{json.loads(answer).get('error')}") from None
             raise PackageIndexError(f"{self.url}{action} answered HTTP {exc.code}; this index may not support "
                                     "yanking (the local index does: make index), or check its log") from None
 

@@ -116,3 +116,18 @@ def test_the_yank_route_needs_the_upload_credentials(released):
         urllib.request.urlopen(wrong, timeout=30)
     assert refused.value.code == 403
     assert yanked_links(released) == {}
+
+
+def test_a_damaged_yank_file_refuses_new_yanks_and_keeps_serving(released):
+    state = Path(released.env["INDEX_STATE"]) / "yanked.json"
+    before = state.read_bytes() if state.exists() else None
+    state.write_text('{"mymodel": {"1.1.2+titanic": "bad')  # cut short: a disk fault or a hand edit
+    try:
+        result = make(released.repo, "yank", released.env, f"VERSION={released.versions[1]}", "REASON=x", check=False)
+        assert_clean_error(result, "could not record it", "yanked.json is damaged", "restore it or delete it")
+        assert "mymodel-1.1.2+titanic" in page(released)
+    finally:
+        state.unlink()
+        if before is not None:
+            state.write_bytes(before)
+    assert yanked_links(released) == {}
