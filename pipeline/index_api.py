@@ -25,25 +25,30 @@ from pipeline.errors import PackageIndexError
 
 
 JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+ACCEPT_PAGES = f"{JSON_PAGE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 
 
 @dataclass(frozen=True)
 class ServedFile:
     filename: str
     url: str
-    sha256: str | None  # from the link's #sha256= fragment
+    sha256: str | None  # from the link's #sha256= fragment (JSON: its hashes)
     version: str
+    yanked: str | None = None  # the reason (PEP 592); None: not yanked
 
 
 class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.hrefs: list[str] = []
+        self.links: list[dict[str, str | None]] = []  # each <a>'s attributes (unescaped)
+
+    @property
+    def hrefs(self) -> list[str]:
+        return [link["href"] or "" for link in self.links]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        href = dict(attrs).get("href")
-        if tag == "a" and href:
-            self.hrefs.append(href)
+        if tag == "a" and dict(attrs).get("href"):
+            self.links.append(dict(attrs))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -107,25 +112,33 @@ class IndexClient:
                                     "start it with make index (or check INDEX_URL)") from None
 
     def files(self, project: str = PACKAGE) -> list[ServedFile]:
+        """The files of ``project``, from its PEP 691 JSON page, or its HTML page on an index without it."""
         page_url = f"{self.url}simple/{project}/"
         try:
-            page = self._request(page_url)
+            with self._open(page_url, headers={"Accept": ACCEPT_PAGES}) as response:
+                form, page = response.headers.get_content_type(), response.read()
         except urllib.error.HTTPError as exc:
             if exc.code in (301, 302, 303, 307, 308, 404):
                 return []
             raise PackageIndexError(f"{page_url} answered HTTP {exc.code}; check the index log") from None
-        parser = _Links()
-        parser.feed(page.decode("utf-8", errors="replace"))
+        if form == JSON_PAGE:
+            entries = [(e.get("url", ""), e.get("hashes", {}).get("sha256"), e.get("yanked", False))
+                       for e in json.loads(page).get("files", [])]
+        else:
+            parser = _Links()
+            parser.feed(page.decode("utf-8", errors="replace"))
+            entries = [(link["href"] or "", None, link.get("data-yanked", False)) for link in parser.links]
         served = []
-        for href in parser.hrefs:
-            absolute = urllib.parse.urljoin(page_url, href)
-            path, _, fragment = absolute.partition("#")
+        for url, digest, yanked in entries:
+            path, _, fragment = urllib.parse.urljoin(page_url, url).partition("#")
             filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
             version = version_of(filename)
             if version is None:
                 continue
-            digest = fragment.removeprefix("sha256=") if fragment.startswith("sha256=") else None
-            served.append(ServedFile(filename, path, digest, version))
+            if digest is None and fragment.startswith("sha256="):
+                digest = fragment.removeprefix("sha256=")
+            reason = None if yanked in (False, None) else yanked if isinstance(yanked, str) else ""
+            served.append(ServedFile(filename, path, digest, version, reason))
         return served
 
     def versions(self, project: str = PACKAGE) -> list[str]:
@@ -204,20 +217,8 @@ class IndexClient:
                                     "yanking (the local index does: make index), or check its log") from None
 
     def yanked(self, project: str = PACKAGE) -> dict[str, str]:
-        """Yanked version -> reason, from the PEP 691 JSON page; {} from an index without it."""
-        try:
-            with self._open(f"{self.url}simple/{project}/", headers={"Accept": JSON_PAGE}) as response:
-                if response.headers.get_content_type() != JSON_PAGE:
-                    return {}
-                page = json.loads(response.read())
-        except urllib.error.HTTPError:
-            return {}
-        reasons = {}
-        for served in page.get("files", []):
-            version = version_of(served.get("filename", ""))
-            if version is not None and served.get("yanked") not in (None, False):
-                reasons[version] = served["yanked"] if isinstance(served["yanked"], str) else ""
-        return reasons
+        """Yanked version -> reason (PEP 592)."""
+        return {served.version: served.yanked for served in self.files(project) if served.yanked is not None}
 
     def projects(self) -> list[str]:
         """The projects the index serves (its /simple/ page)."""

@@ -3,12 +3,16 @@ pin an earlier promotion, and refuse what must not be promoted."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import subprocess
 import sys
+import time
 
 import pytest
 
-from tests.helpers import VENV, assert_clean_error, consumer_env, make, run
+from tests.helpers import VENV, assert_clean_error, consumer_env, free_port, make, run
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +68,27 @@ def test_promote_refuses_a_bad_channel_an_unpublished_or_a_yanked_version(releas
     finally:
         make(released.repo, "unyank", released.env, f"VERSION={new}")
     assert "mymodel-canary" not in make(released.repo, "channels", released.env).stdout
+
+
+def test_promote_reads_the_yank_from_an_index_that_serves_html_only(released, tmp_path):
+    """A plain static index (INDEX_URL, no PEP 691 JSON) marking 1.1.2 yanked with data-yanked."""
+    old, new = released.versions
+    page = tmp_path / "site" / "simple" / "mymodel" / "index.html"
+    page.parent.mkdir(parents=True)
+    names = [f"mymodel-{v}{suffix}" for v in (old, new) for suffix in ("-py3-none-any.whl", ".tar.gz")]
+    yank = ' data-yanked="bad &amp; old"'
+    page.write_text("\n".join(f'<a href="../../files/{n}"{yank if new in n else ""}>{n}</a>' for n in names))
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", tmp_path / "site"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.05)
+        env = {**released.env, "INDEX_URL": f"http://127.0.0.1:{port}/", "INDEX_STATE": str(tmp_path / "state")}
+        refused = make(released.repo, "promote", env, f"VERSION={new}", "CHANNEL=canary", check=False)
+        assert_clean_error(refused, f"mymodel {new} is yanked (bad & old)")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
