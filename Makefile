@@ -1,4 +1,4 @@
-# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION A B FORMAT
+# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL A B FORMAT
 # INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL (see README).
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -10,9 +10,9 @@ READY := $(VENV)/.ready
 BENCH_ARGS ?=
 
 # Make variables reach the pipeline as environment variables (empty = unset).
-export BUMP DATA DATA_FILE FORCE VERSION A B FORMAT INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
+export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL A B FORMAT INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
 
-.PHONY: help venv train version build index index-stop index-status upload release verify lock versions diff test unit integration bench clean
+.PHONY: help venv train version build index index-stop index-status upload release verify lock versions diff yank unyank promote channels test unit integration bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,18 @@ versions: $(READY) ## list the published versions, newest first: data, date, siz
 
 diff: $(READY) ## what changed from A= to B= and the bump it requires (B omitted: this clone's make train output; FORMAT=json)
 	@$(PY) -m pipeline diff
+
+yank: $(READY) ## yank VERSION= with REASON="...": pip/uv ranges skip it, an exact pin still installs it (PEP 592)
+	@$(PY) -m pipeline yank
+
+unyank: $(READY) ## undo make yank VERSION=: the version is installable by ranges again
+	@$(PY) -m pipeline unyank
+
+promote: $(READY) ## publish the next mymodel-<CHANNEL=> version, requiring exactly VERSION= (a rollback: promote an older one)
+	@$(PY) -m pipeline promote
+
+channels: $(READY) ## each channel's history: channel version -> model version, date, commit
+	@$(PY) -m pipeline channels
 
 UNIT_TESTS ?= pipeline index src/mymodel tests
 INTEGRATION_TESTS ?= tests

@@ -13,17 +13,24 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
 
 
 def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = True,
-             digest_cache: Path | None = None):
-    """The pypiserver WSGI app serving ``root``, with our backend and auther."""
+             digest_cache: Path | None = None, state_dir: Path | None = None):
+    """The pypiserver WSGI app serving ``root``, with our backend, auther and pages.
+
+    ``state_dir`` keeps the yanks and the wheels' core metadata (default: the digest
+    cache's folder)."""
     import pypiserver
     from pypiserver.backend import BackendProxy
 
     from index.auth import CachedHtpasswdAuther
+    from index import simple
     from index.digests import DigestCachingBackend, remove_stale_partials
+    from index.metadata import MetadataCache
+    from index.yanks import YANKS_FILE, YankStore
 
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(root)
@@ -40,15 +47,20 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     backend = DigestCachingBackend(config, digest_cache)
     config.backend = BackendProxy(backend)
     app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
+    state_dir = state_dir or (digest_cache.parent if digest_cache else None)
+    simple.install(app, YankStore(state_dir / YANKS_FILE) if state_dir else None,
+                   MetadataCache(state_dir / METADATA_FOLDER if state_dir else None))
     return app
 
 
 def wsgi_app():
     """For gunicorn: ``gunicorn -w 4 -b 127.0.0.1:8080 'index.server:wsgi_app()'``,
-    configured by INDEX_DIR, INDEX_HTPASSWD and INDEX_AUTH. No digest cache file:
-    several workers would overwrite each other's."""
+    configured by INDEX_DIR, INDEX_HTPASSWD, INDEX_AUTH and INDEX_STATE (the yanks). No
+    digest cache file: several workers would overwrite each other's."""
+    state = os.environ.get("INDEX_STATE")
     return make_app(Path(os.environ["INDEX_DIR"]), Path(os.environ["INDEX_HTPASSWD"]),
-                    os.environ.get("INDEX_AUTH", "update"), os.environ.get("INDEX_FALLBACK", "on") != "off")
+                    os.environ.get("INDEX_AUTH", "update"), os.environ.get("INDEX_FALLBACK", "on") != "off",
+                    state_dir=Path(state) if state else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import waitress
 
     app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback, digest_cache=args.digest_cache)
+    if os.environ.get("INDEX_REQUEST_LOG"):
+        from index.requestlog import logged
+
+        app = logged(app, os.environ["INDEX_REQUEST_LOG"])
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="mymodel-index",
                    channel_timeout=300)
     return 0

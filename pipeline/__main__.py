@@ -29,6 +29,10 @@ def main_parser() -> argparse.ArgumentParser:
             "ab": lambda: (sub.add_argument("--a", default=env("A"), help="a published version (A)"),
                            sub.add_argument("--b", default=env("B"),
                                             help="a published version (B); omitted: this clone's make train output")),
+            "reason": lambda: sub.add_argument("--reason", default=env("REASON", ""),
+                                               help="why consumers should not get it (REASON)"),
+            "channel": lambda: sub.add_argument("--channel", default=env("CHANNEL"),
+                                                help="lowercase letters, digits, hyphens, e.g. prod (CHANNEL)"),
             "json": lambda: sub.add_argument("--json", action="store_true", default=env("FORMAT") == "json",
                                              help="print JSON for scripts (FORMAT=json)"),
             "index": lambda: (sub.add_argument("--port", default=None, help="(INDEX_PORT)"),
@@ -48,6 +52,12 @@ def main_parser() -> argparse.ArgumentParser:
     command("lock", "print the hash-locked requirement of a published version", "version", "index")
     command("versions", "list the published versions: data, date, size, accuracy, bump and why", "json", "index")
     command("diff", "what changed between two published versions, and the bump it requires", "ab", "json", "index")
+    command("yank", "yank a published version: ranges skip it, an exact pin still installs it", "version", "reason",
+            "index")
+    command("unyank", "undo make yank: the version is installable by ranges again", "version", "index")
+    command("promote", "publish the next mymodel-<channel> version, requiring exactly VERSION", "version", "channel",
+            "index")
+    command("channels", "each channel's promotions: channel version -> model version, date, commit", "index")
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")
@@ -89,9 +99,47 @@ def _registry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _yank(args: argparse.Namespace) -> int:
+    """make yank / make unyank: one request to the index, which records it (PEP 592)."""
+    from pipeline.index_api import IndexClient
+
+    if not args.version:
+        raise ConfigError(f"make {args.command} needs VERSION=X.Y.Z+tag (e.g. make {args.command} VERSION=1.1.2+titanic"
+                          + (' REASON="why")' if args.command == "yank" else ")"))
+    reason = args.reason if args.command == "yank" else None
+    answer = IndexClient(_settings(args)).set_yanked(args.version, reason)
+    what = f"yanked {answer['name']} {answer['version']}" + (f": {reason}" if reason else "")
+    print(what if args.command == "yank" else f"unyanked {answer['name']} {answer['version']}")
+    if not answer["not_yanked"]:
+        print(f"warning: every version of {answer['name']} is now yanked: 'pip install {answer['name']}' finds "
+              "none; publish a fixed version or make unyank one", file=sys.stderr)
+    return 0
+
+
+def _channels(args: argparse.Namespace) -> int:
+    """make promote / make channels: a channel is a package, so any index the pipeline uploads to works."""
+    from pipeline import channels
+    from pipeline.index_api import IndexClient
+
+    client = IndexClient(_settings(args))
+    if args.command == "channels":
+        print(channels.history_table(channels.history(client)))
+        return 0
+    promotion = channels.promote(client, args.version, args.channel)
+    name = channels.channel_project(promotion.channel)
+    print(f"promoted mymodel {promotion.model_version} to {promotion.channel}: {name} {promotion.number}\n"
+          f"  pip install --index-url {client.settings.simple_url} {name}      # follows the channel\n"
+          f"  pip install --index-url {client.settings.simple_url} {name}=={promotion.number}   # exactly this promotion")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command in ("versions", "diff"):
         return _registry(args)
+    if args.command in ("yank", "unyank"):
+        return _yank(args)
+    if args.command in ("promote", "channels"):
+        return _channels(args)
     from pipeline import release, versioning
 
     if args.command == "train":

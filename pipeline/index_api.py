@@ -1,5 +1,6 @@
 """What the pipeline asks the index over HTTP: which files and versions it
-serves, their bytes, and removal of a version this run failed to complete."""
+serves, their bytes, removal of a version this run failed to complete, and
+yanking (PEP 592) a published version."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import contextlib
 import hashlib
 import http.client
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,23 +24,31 @@ from pipeline.config import HTTP_TIMEOUT, PACKAGE, IndexSettings, env
 from pipeline.errors import PackageIndexError
 
 
+JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+ACCEPT_PAGES = f"{JSON_PAGE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+
+
 @dataclass(frozen=True)
 class ServedFile:
     filename: str
     url: str
-    sha256: str | None  # from the link's #sha256= fragment
+    sha256: str | None  # from the link's #sha256= fragment (JSON: its hashes)
     version: str
+    yanked: str | None = None  # the reason (PEP 592); None: not yanked
 
 
 class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.hrefs: list[str] = []
+        self.links: list[dict[str, str | None]] = []  # each <a>'s attributes (unescaped)
+
+    @property
+    def hrefs(self) -> list[str]:
+        return [link["href"] or "" for link in self.links]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        href = dict(attrs).get("href")
-        if tag == "a" and href:
-            self.hrefs.append(href)
+        if tag == "a" and dict(attrs).get("href"):
+            self.links.append(dict(attrs))
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -80,9 +90,10 @@ class IndexClient:
             return response.read()
 
     @contextlib.contextmanager
-    def _open(self, url: str, data: bytes | None = None) -> Iterator[http.client.HTTPResponse]:
+    def _open(self, url: str, data: bytes | None = None,
+              headers: dict[str, str] | None = None) -> Iterator[http.client.HTTPResponse]:
         """A response to read, with our credentials sent; errors in opening or reading it explained."""
-        request = urllib.request.Request(url, data=data)
+        request = urllib.request.Request(url, data=data, headers=headers or {})
         if self.username and self.password:
             token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
@@ -101,25 +112,33 @@ class IndexClient:
                                     "start it with make index (or check INDEX_URL)") from None
 
     def files(self, project: str = PACKAGE) -> list[ServedFile]:
+        """The files of ``project``, from its PEP 691 JSON page, or its HTML page on an index without it."""
         page_url = f"{self.url}simple/{project}/"
         try:
-            page = self._request(page_url)
+            with self._open(page_url, headers={"Accept": ACCEPT_PAGES}) as response:
+                form, page = response.headers.get_content_type(), response.read()
         except urllib.error.HTTPError as exc:
             if exc.code in (301, 302, 303, 307, 308, 404):
                 return []
             raise PackageIndexError(f"{page_url} answered HTTP {exc.code}; check the index log") from None
-        parser = _Links()
-        parser.feed(page.decode("utf-8", errors="replace"))
+        if form == JSON_PAGE:
+            entries = [(e.get("url", ""), e.get("hashes", {}).get("sha256"), e.get("yanked", False))
+                       for e in json.loads(page).get("files", [])]
+        else:
+            parser = _Links()
+            parser.feed(page.decode("utf-8", errors="replace"))
+            entries = [(link["href"] or "", None, link.get("data-yanked", False)) for link in parser.links]
         served = []
-        for href in parser.hrefs:
-            absolute = urllib.parse.urljoin(page_url, href)
-            path, _, fragment = absolute.partition("#")
+        for url, digest, yanked in entries:
+            path, _, fragment = urllib.parse.urljoin(page_url, url).partition("#")
             filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
             version = version_of(filename)
             if version is None:
                 continue
-            digest = fragment.removeprefix("sha256=") if fragment.startswith("sha256=") else None
-            served.append(ServedFile(filename, path, digest, version))
+            if digest is None and fragment.startswith("sha256="):
+                digest = fragment.removeprefix("sha256=")
+            reason = None if yanked in (False, None) else yanked if isinstance(yanked, str) else ""
+            served.append(ServedFile(filename, path, digest, version, reason))
         return served
 
     def versions(self, project: str = PACKAGE) -> list[str]:
@@ -176,3 +195,32 @@ class IndexClient:
             if exc.code != 404:
                 raise PackageIndexError(f"could not remove {project} {version} from {self.url} (HTTP {exc.code}); "
                                         "remove its files from the index folder by hand") from None
+
+    def set_yanked(self, version: str, reason: str | None, project: str = PACKAGE) -> dict:
+        """Yank ``version`` with ``reason`` (None: unyank it); the index's answer, with the
+        versions it serves (``versions``) and those still installable by a range (``not_yanked``)."""
+        action = "+yank" if reason is not None else "+unyank"
+        form = urllib.parse.urlencode({"name": project, "version": version, "reason": reason or ""}).encode()
+        try:
+            return json.loads(self._request(self.url + action, data=form))
+        except urllib.error.HTTPError as exc:
+            answer = exc.read()
+            if exc.code == 404 and answer.startswith(b"{"):
+                published = ", ".join(json.loads(answer).get("versions", [])) or "none"
+                raise PackageIndexError(f"{project} {version} is not published on {self.url} (published: {published}); "
+                                        "pass one of those as VERSION=") from None
+            if exc.code == 500 and answer.startswith(b"{"):
+                raise PackageIndexError(f"the index at {self.url} could not record it: "
+                                        f"{json.loads(answer).get('error')}") from None
+            raise PackageIndexError(f"{self.url}{action} answered HTTP {exc.code}; this index may not support "
+                                    "yanking (the local index does: make index), or check its log") from None
+
+    def yanked(self, project: str = PACKAGE) -> dict[str, str]:
+        """Yanked version -> reason (PEP 592)."""
+        return {served.version: served.yanked for served in self.files(project) if served.yanked is not None}
+
+    def projects(self) -> list[str]:
+        """The projects the index serves (its /simple/ page)."""
+        parser = _Links()
+        parser.feed(self._request(f"{self.url}simple/").decode("utf-8", errors="replace"))
+        return sorted(href.strip("/").rsplit("/", 1)[-1] for href in parser.hrefs)

@@ -1,0 +1,85 @@
+"""Each wheel's core metadata (PEP 658/714), extracted once and kept by the wheel's sha256.
+
+Resolvers (pip, uv, poetry) read a wheel's dependencies from ``<wheel-url>.metadata``
+when the link announces it, instead of downloading the whole wheel: for a model
+package that is the difference between a few hundred bytes and the model. The
+extracted ``METADATA`` is kept in memory and, with a folder, on disk as
+``<wheel sha256>.metadata``, so a restart reads small files and opens no wheel.
+A wheel's content is fixed by its sha256, so an entry never goes stale; a
+replaced wheel has another sha256 and is extracted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import zipfile
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CoreMetadata:
+    content: bytes
+    requires_python: str | None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    @classmethod
+    def parse(cls, content: bytes) -> CoreMetadata:
+        """
+        >>> CoreMetadata.parse(b"Metadata-Version: 2.1\\nName: m\\nRequires-Python: >=3.11\\n\\nText").requires_python
+        '>=3.11'
+        """
+        value = BytesHeaderParser().parsebytes(content).get("Requires-Python")
+        return cls(content, str(value).strip() if value else None)
+
+
+def extract(wheel: Path) -> bytes | None:
+    """The wheel's ``<name>-<version>.dist-info/METADATA``; None for a file that is no valid wheel."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            return archive.read(names[0]) if len(names) == 1 else None
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return None
+
+
+class MetadataCache:
+    def __init__(self, folder: Path | None) -> None:
+        self._folder = folder
+        self._known: dict[str, CoreMetadata | None] = {}
+        self._lock = threading.Lock()
+
+    def of(self, wheel: Path, wheel_sha256: str) -> CoreMetadata | None:
+        """The metadata of ``wheel`` (whose sha256 the backend knows), extracted on first sight."""
+        if wheel_sha256 in self._known:
+            return self._known[wheel_sha256]
+        stored = self._folder / f"{wheel_sha256}.metadata" if self._folder else None
+        content = _read(stored) if stored else None
+        if content is None:
+            content = extract(wheel)
+            if content is not None and stored is not None:
+                _write(stored, content)
+        found = CoreMetadata.parse(content) if content is not None else None
+        with self._lock:
+            self._known[wheel_sha256] = found
+        return found
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)

@@ -1,0 +1,153 @@
+"""The simple pages and the yank action, as routes on pypiserver's bottle app.
+
+``/simple/<project>/`` is pypiserver's page (same links, same sha256 fragments
+from the backend's digest cache) plus the attributes of newer standards:
+``data-yanked`` (PEP 592), ``data-core-metadata`` / ``data-dist-info-metadata``
+and ``data-requires-python`` (PEP 658/714, the metadata served at
+``<file-url>.metadata``); the same as PEP 691 JSON when the client's Accept header
+prefers it (``/simple/`` too). ``POST /+yank`` and ``POST /+unyank`` record a yank
+with the upload credentials. Routes registered with pypiserver's own rules
+replace its handlers in place; anything this module does not answer (a
+project the index does not hold, a name to normalise) goes to pypiserver's.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import typing as t
+from pathlib import Path
+
+from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
+from pypiserver.pkg_helpers import normalize_pkgname_for_url
+
+from index import pages
+from index.metadata import CoreMetadata, MetadataCache
+from index.yanks import DamagedYankFile, YankStore, canonical_version
+
+
+def protected(config: t.Any, action: str) -> t.Callable:
+    """pypiserver's rule: credentials required when ``action`` is in the index's auth list."""
+    def decorate(handler: t.Callable) -> t.Callable:
+        @functools.wraps(handler)
+        def guarded(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            if action in config.authenticate:
+                if not request.auth or request.auth[1] is None:
+                    raise HTTPError(401, headers={"WWW-Authenticate": 'Basic realm="pypi"'})
+                if not config.auther(*request.auth):
+                    raise HTTPError(403)
+            return handler(*args, **kwargs)
+        return guarded
+    return decorate
+
+
+def _original(app: Bottle, rule: str, method: str = "GET") -> t.Callable:
+    return next(route.call for route in app.routes if route.rule == rule and route.method == method)
+
+
+def _versions(packages: t.Iterable[t.Any]) -> list[str]:
+    ordered: dict[str, None] = {}
+    for pkg in packages:
+        ordered.setdefault(canonical_version(pkg.version), None)
+    return list(ordered)
+
+
+class SimpleRoutes:
+    def __init__(self, config: t.Any, yanks: YankStore | None, metadata: MetadataCache) -> None:
+        self.config = config
+        self.yanks = yanks
+        self.metadata = metadata
+
+    def packages(self, project: str) -> list[t.Any]:
+        return sorted(self.config.backend.find_project_packages(project), key=lambda p: (p.parsed_version, p.relfn))
+
+    def core_metadata(self, pkg: t.Any) -> CoreMetadata | None:
+        """A wheel's metadata, keyed by the digest the backend already knows (no hashing here)."""
+        if not pkg.relfn.endswith(".whl"):
+            return None
+        digest = pkg.digest or self.config.backend.digest(pkg)
+        if not digest or not digest.startswith("sha256="):
+            return None
+        return self.metadata.of(Path(pkg.fn), digest.removeprefix("sha256="))
+
+    def metadata_file(self, filename: str, fallback: t.Callable) -> t.Any:
+        """``<wheel>.metadata`` (PEP 658); any other file is pypiserver's to serve."""
+        wheel = filename.removesuffix(".metadata")
+        if wheel != filename:
+            for pkg in self.config.backend.get_all_packages():
+                if pkg.relfn_unix == wheel:
+                    found = self.core_metadata(pkg)
+                    if found is None:
+                        break
+                    response.content_type = "application/octet-stream"
+                    return found.content
+        return fallback(filename)
+
+    def files(self, project: str, packages: list[t.Any]) -> list[pages.File]:
+        yanked = self.yanks.reasons(project) if self.yanks else {}
+        served = []
+        for pkg in packages:
+            digest = pkg.digest or self.config.backend.digest(pkg)
+            stat = os.stat(pkg.fn)
+            served.append(pages.File(
+                filename=pkg.relfn_unix.rsplit("/", 1)[-1], href=f"../../packages/{pkg.relfn_unix}",
+                sha256=digest.removeprefix("sha256=") if digest and digest.startswith("sha256=") else None,
+                metadata=self.core_metadata(pkg), yanked=yanked.get(canonical_version(pkg.version)),
+                size=stat.st_size, mtime=stat.st_mtime))
+        return served
+
+    def project_page(self, project: str, fallback: t.Callable) -> t.Any:
+        packages = self.packages(project) if project == normalize_pkgname_for_url(project) else []
+        if not packages:
+            return fallback(project)  # pypiserver's redirect, fallback index or 404
+        response.set_header("Vary", "Accept")
+        files = self.files(project, packages)
+        if pages.wants_json(request.headers.get("Accept")):
+            response.content_type = pages.JSON_TYPE
+            return pages.project_json(project, _versions(packages), files)
+        return pages.project_html(project, files)
+
+    def index_page(self, fallback: t.Callable) -> t.Any:
+        response.set_header("Vary", "Accept")
+        if not pages.wants_json(request.headers.get("Accept")):
+            return fallback()
+        response.content_type = pages.JSON_TYPE
+        return pages.index_json(sorted(self.config.backend.get_projects()))
+
+    def yank(self, yanking: bool) -> str:
+        project = request.forms.get("name") or ""
+        version = canonical_version(request.forms.get("version") or "")
+        reason = request.forms.getunicode("reason", default="") if yanking else None
+        response.content_type = "application/json"
+        published = _versions(self.packages(normalize_pkgname_for_url(project))) if project else []
+        if self.yanks is None:
+            response.status = 501
+            return json.dumps({"error": "this index runs without a state folder; start it with make index (or set INDEX_STATE)"})
+        if version not in published:
+            response.status = 404
+            return json.dumps({"error": f"{project} {version} is not on this index", "versions": published})
+        try:
+            self.yanks.set(project, version, reason)
+        except DamagedYankFile as exc:
+            response.status = 500
+            return json.dumps({"error": str(exc)})
+        yanked = self.yanks.reasons(project)
+        return json.dumps({"name": project, "version": version, "yanked": reason if yanking else False,
+                           "versions": published, "not_yanked": [v for v in published if v not in yanked]})
+
+
+def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> None:
+    """Add our pages and actions to pypiserver's app (built by ``pypiserver.app``)."""
+    config = app._pypiserver_config
+    routes = SimpleRoutes(config, yanks, metadata)
+    pypiserver_project_page = _original(app, "/simple/:project/")
+    pypiserver_file = _original(app, "/packages/:filename#.*#")
+    pypiserver_index = _original(app, "/simple/")
+    app.route("/simple/", "GET", protected(config, "list")(lambda: routes.index_page(pypiserver_index)))
+    app.route("/packages/:filename#.*#", "GET",
+              protected(config, "download")(lambda filename: routes.metadata_file(filename, pypiserver_file)))
+    app.route("/simple/:project/", "GET",
+              protected(config, "list")(lambda project: routes.project_page(project, pypiserver_project_page)))
+    app.route("/+yank", "POST", protected(config, "update")(lambda: routes.yank(True)))
+    app.route("/+unyank", "POST", protected(config, "update")(lambda: routes.yank(False)))

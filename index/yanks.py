@@ -1,0 +1,96 @@
+"""Yanked versions (PEP 592), kept in one JSON file in the index's state folder.
+
+A yank never touches the package files: it is a reason recorded per project and
+version, served as ``data-yanked`` so that resolvers skip the version for ranges
+and still install it for an exact pin. The file is rewritten atomically and read
+again when another process (a gunicorn worker) changed it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+YANKS_FILE = "yanked.json"
+
+
+def canonical_version(version: str) -> str:
+    """The one spelling a version is recorded under.
+
+    >>> canonical_version("1.1.2+Titanic"), canonical_version("v1.01.2")
+    ('1.1.2+titanic', '1.1.2')
+    """
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        return version
+
+
+class DamagedYankFile(Exception):
+    """The yank file is not the JSON this module writes (edited by hand, or a disk fault)."""
+
+
+class YankStore:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int] | None = None
+        self._yanked: dict[str, dict[str, str]] = {}
+
+    def _refresh(self) -> None:
+        try:
+            stat = os.stat(self._path)
+        except FileNotFoundError:
+            self._seen, self._yanked = None, {}
+            return
+        signature = (stat.st_mtime_ns, stat.st_ino)
+        if signature != self._seen:
+            try:
+                content = json.loads(self._path.read_text(encoding="utf-8"))
+                if not all(isinstance(v, dict) for v in content.values()):
+                    raise ValueError("not a project -> {version: reason} mapping")
+            except (ValueError, AttributeError) as exc:
+                raise DamagedYankFile(f"{self._path} is damaged ({exc}); restore it or delete it "
+                                      "and yank again") from None
+            self._yanked, self._seen = content, signature
+
+    def reasons(self, project: str) -> dict[str, str]:
+        """Yanked version -> reason, for one project. A damaged file keeps the last yanks read
+        (pages must not start offering a yanked version); it is reported in the server log."""
+        with self._lock:
+            try:
+                self._refresh()
+            except DamagedYankFile as exc:
+                print(f"warning: {exc}", file=sys.stderr)
+            return dict(self._yanked.get(canonicalize_name(project), {}))
+
+    def set(self, project: str, version: str, reason: str | None) -> None:
+        """Yank ``version`` with ``reason``, or unyank it when ``reason`` is None."""
+        project, version = canonicalize_name(project), canonical_version(version)
+        with self._lock:
+            self._refresh()
+            versions = dict(self._yanked.get(project, {}))
+            if reason is None:
+                versions.pop(version, None)
+            else:
+                versions[version] = reason
+            updated = {**self._yanked, project: versions}
+            if not versions:
+                del updated[project]
+            self._write(updated)
+            self._yanked, self._seen = updated, None
+
+    def _write(self, content: dict[str, dict[str, str]]) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(content, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self._path)
