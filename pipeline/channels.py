@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from email.parser import BytesParser
 from pathlib import Path
 
+from pipeline import registry
 from pipeline.config import PACKAGE, REPO
 from pipeline.errors import ConfigError, PackageIndexError, VersionError
 from pipeline.index_api import IndexClient
@@ -105,7 +106,7 @@ def promote(client: IndexClient, version: str | None, channel: str | None) -> Pr
     if not version:
         raise ConfigError("make promote needs VERSION=X.Y.Z+tag (e.g. make promote VERSION=1.1.2+titanic CHANNEL=prod)")
     version = str(parse(version))
-    published = client.complete_versions()
+    published = registry.complete_versions(client)
     if version not in published:
         raise VersionError(f"{PACKAGE} {version} is not published on {client.url} (published: "
                            f"{', '.join(published) or 'none'}); pass one of those as VERSION=")
