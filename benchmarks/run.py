@@ -10,6 +10,7 @@ stopped at the end, also on error or interruption.
 from __future__ import annotations
 
 import argparse
+import html
 import datetime as dt
 import importlib.metadata
 import json
@@ -18,6 +19,7 @@ import platform
 import re
 import secrets
 import shutil
+import urllib.parse
 import signal
 import statistics
 import subprocess
@@ -184,8 +186,13 @@ class Bench:
         return stock, ours
 
     def _same_links(self, stock, ours, authorization: str | None) -> None:
-        pages = [request(server.simple_url + "mymodel/", authorization).body for server in (stock, ours)]
-        if len({tuple(sorted(re.findall(rb'href="([^"]+)"', page))) for page in pages}) != 1:
+        def links(server) -> tuple[str, ...]:  # resolved: ours links relative to the page, stock absolute
+            page_url = server.simple_url + "mymodel/"
+            hrefs = re.findall(r'href="([^"]+)"', request(page_url, authorization).body.decode())
+            resolved = (urllib.parse.urlsplit(urllib.parse.urljoin(page_url, html.unescape(h))) for h in hrefs)
+            return tuple(sorted(f"{urllib.parse.unquote(u.path)}#{u.fragment}" for u in resolved))
+
+        if links(stock) != links(ours):
             raise BenchError("stock pypiserver and our index list different links (or hashes) for mymodel")
 
     # -- 2./3. /simple/ latency at two sizes, 4. installs, 5. concurrency, then 6.
