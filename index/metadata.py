@@ -12,12 +12,15 @@ replaced wheel has another sha256 and is extracted again.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import zipfile
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from pathlib import Path
+
+_log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,22 @@ class MetadataCache:
 def _read(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
-    except FileNotFoundError:
+    except OSError:
         return None
 
 
 def _write(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Keep a copy on disk; like the digest cache, failing to is logged, never a failed request."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_bytes(content)
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(content)
+        os.replace(temporary, path)
+    except OSError as exc:
+        # logging, not print: a full disk also fills server.log, and logging never raises for that
+        _log.warning("index: cannot keep the core metadata in %s (%s); it is served from memory and "
+                     "written again after a restart", path, exc.strerror)
+        try:
+            temporary.unlink(missing_ok=True)
+        except OSError:
+            pass

@@ -9,13 +9,15 @@ again when another process (a gunicorn worker) changed it.
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 import threading
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+_log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
 YANKS_FILE = "yanked.json"
 
@@ -67,7 +69,7 @@ class YankStore:
             try:
                 self._refresh()
             except DamagedYankFile as exc:
-                print(f"warning: {exc}", file=sys.stderr)
+                _log.warning("index: %s", exc)
             return dict(self._yanked.get(canonicalize_name(project), {}))
 
     def set(self, project: str, version: str, reason: str | None) -> None:

@@ -27,13 +27,13 @@ def test_a_store_sees_a_yank_written_by_another_process(tmp_path):
     assert reader.reasons("mymodel") == {"2.0.0": "broken"}
 
 
-def test_a_damaged_file_keeps_the_last_yanks_and_refuses_new_ones(tmp_path, capsys):
+def test_a_damaged_file_keeps_the_last_yanks_and_refuses_new_ones(tmp_path, caplog):
     path = tmp_path / YANKS_FILE
     store = YankStore(path)
     store.set("mymodel", "2.0.0", "broken")
     path.write_text('{"mymodel": {"2.0.0": "bro')  # cut short
     assert store.reasons("mymodel") == {"2.0.0": "broken"}
-    assert "is damaged" in capsys.readouterr().err
+    assert "is damaged" in caplog.text
     with pytest.raises(DamagedYankFile, match="restore it or delete it"):
         store.set("mymodel", "2.0.1", "also broken")
     assert path.read_text() == '{"mymodel": {"2.0.0": "bro'
