@@ -63,11 +63,12 @@ def plan(client: IndexClient, recorded: str | None, bump: str | None, tag: str, 
     """The version to release the trained models in ``models_dir`` as.
 
     Numbering counts every version with a file on the index (a number is never reused);
-    the comparison is with the highest complete version. ``allow_unchanged`` plans a
+    the comparison is with the highest complete version that is not yanked. ``allow_unchanged`` plans a
     patch for unchanged models instead of reporting them up to date (make version)."""
     files = client.files()
-    taken = sorted({f.version for f in files})
-    baseline = highest(registry.complete_versions(client, files))
+    taken = sorted({f.version for f in files})  # yanked numbers included: never reused
+    yanked = {f.version for f in files if f.yanked is not None}
+    baseline = highest(v for v in registry.complete_versions(client, files) if v not in yanked)
     asked = bump_part(bump) if bump else None
     changes: list[Change] = []
     if baseline is None:

@@ -159,12 +159,14 @@ def diff_output(client: IndexClient, a: str | None, b: str | None, as_json: bool
 def versions_report(client: IndexClient) -> list[dict]:
     """Every published version, newest first, as plain data (the --json output)."""
     files = client.files()
+    yanked = {f.version: f.yanked for f in files if f.yanked is not None}
     rows = []
     for version in reversed(complete_versions(client, files)):
         entry = published(client, version, files)
         bump = entry.snapshot.release.get("bump") or None
         rows.append({
             "version": version,
+            "yanked": yanked.get(version),
             "data_tag": Version(version).local,
             "uploaded": entry.uploaded,
             "wheel": entry.wheel,
@@ -181,13 +183,16 @@ def versions_table(rows: list[dict]) -> str:
     if not rows:
         return "no published versions (run make release)"
     models = sorted({name for row in rows for name in row["accuracy"]})
-    header = ["version", "data", "uploaded", "wheel"] + [f"{_short(m)} acc" for m in models] + ["bump", "why"]
+    header = (["version", "data", "uploaded", "wheel"] + [f"{_short(m)} acc" for m in models]
+              + ["status", "bump", "why"])
     lines = []
     for row in rows:
         bump = row["bump"] or {}
+        status = "-" if row.get("yanked") is None else f"yanked: {row['yanked'] or 'no reason given'}"
         lines.append([row["version"], row["data_tag"] or "-", _date(row["uploaded"]), _size(row["wheel_size"])]
                      + [_fmt(row["accuracy"].get(m)) for m in models]
-                     + [bump.get("kind") or BUMP_KIND.get(bump.get("part"), "-"), "; ".join(bump.get("reasons", [])) or "-"])
+                     + [status, bump.get("kind") or BUMP_KIND.get(bump.get("part"), "-"),
+                        "; ".join(bump.get("reasons", [])) or "-"])
     return _table(header, lines)
 
 

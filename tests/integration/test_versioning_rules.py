@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -112,3 +113,17 @@ def test_a_hyperparameter_change_is_a_patch_that_make_diff_names(clone):
     assert "the same held-out rows" in out
     diff = make(repo, "diff", env, "A=1.2.1+titanic", "B=1.2.2+titanic", "FORMAT=json").stdout
     assert "n_estimators 100 -> 150" in diff and json.loads(diff)
+
+
+def test_a_yanked_version_is_shown_skipped_as_baseline_and_its_number_never_reused(clone):
+    repo, env = clone
+    make(repo, "yank", env, "VERSION=1.2.2+titanic", "REASON=bad forest")
+    try:
+        listed = make(repo, "versions", env).stdout
+        assert re.search(r"^1\.2\.2\+titanic .*yanked: bad forest", listed, re.MULTILINE), listed
+        edit_config(repo, "n_estimators = 150", "n_estimators = 120")
+        out = make(repo, "release", env).stdout
+        assert "logic change against 1.2.1+titanic" in out and "n_estimators 100 -> 120" in out
+        assert "accuracy against 1.2.1+titanic" in out and "released mymodel 1.2.3+titanic" in out
+    finally:
+        make(repo, "unyank", env, "VERSION=1.2.2+titanic")
