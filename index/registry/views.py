@@ -37,7 +37,8 @@ h1 { font-size: 1.6rem; margin: 0; } h2 { font-size: 1.15rem; margin: 32px 0 10p
 a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
 .muted { color: var(--muted); }
 code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 0.86em; }
-.copy { user-select: all; background: var(--soft); border: 1px solid var(--line); border-radius: 4px; padding: 2px 6px; white-space: nowrap; }
+.copy { user-select: all; background: var(--soft); border: 1px solid var(--line); border-radius: 4px; padding: 2px 6px; overflow-wrap: anywhere; }
+td .copy { white-space: nowrap; }
 pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; overflow-x: auto; }
 pre.copy { white-space: pre; user-select: all; }
 .scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; border: 1px solid var(--line); border-radius: 6px; }
@@ -46,7 +47,7 @@ th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid var(--lin
 th { background: var(--soft); font-weight: 600; font-size: 0.85em; white-space: nowrap; }
 tbody tr:last-child td { border-bottom: 0; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.nowrap { white-space: nowrap; }
+td.nowrap { white-space: nowrap; } td.why { min-width: 16em; }
 .badge { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: 0.8em; font-weight: 600; white-space: nowrap; }
 .ok { background: #dcfce7; color: #166534; } .yanked { background: var(--warn-bg); color: var(--warn); }
 tr.is-yanked td { background: #fffbeb; }
@@ -154,7 +155,7 @@ def registry_html(project: str, releases: list[Release], simple_url: str) -> str
             f'<tr class="{"is-yanked" if release.yanked is not None else ""}" data-version="{e(release.version)}">'
             f'<td class="nowrap"><a href="{e(version_href(project, release.version))}">{e(release.version)}</a></td>'
             f"<td>{e(release.data_tag)}</td><td class=\"nowrap\">{_date(release.date)}</td>"
-            f"<td>{e(kind)}</td><td>{'; '.join(e(r) for r in reasons) or '-'}</td>"
+            f"<td>{e(kind)}</td><td class=\"why\">{'; '.join(e(r) for r in reasons) or '-'}</td>"
             f'<td class="num">{_size(release.wheel.size)}</td>{scores}<td>{_status(release)}</td>'
             f'<td><code class="copy">{e(install_line(simple_url, project, release.version))}</code></td></tr>')
     body = (f'<header><h1>{e(project)}</h1><span class="muted">model registry · {len(releases)} '
@@ -185,7 +186,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
     sections = [
         f'<p><a href="{e(root)}">← all versions of {e(project)}</a></p>',
         f'<header><h1>{e(project)} {e(release.version)}</h1>{_status(release)}</header>',
-        f'<p class="muted">{e(facts.summary) if facts.summary else ""} Published {_date(release.date)}.</p>',
+        f'<p class="muted">{e(facts.summary) + " · " if facts.summary else ""}published {_date(release.date)}</p>',
         f'<h2>Install</h2>\n<p><code class="copy">{e(install_line(simple_url, project, release.version))}</code></p>'
         f'<p class="muted">Hash-locked (<code>pip install --index-url {e(simple_url)} --require-hashes --no-deps -r lock.txt</code>):</p>'
         f'<pre class="copy" id="lock">{e(lock_lines(project, release))}</pre>',
