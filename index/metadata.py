@@ -67,7 +67,7 @@ class MetadataCache:
         if content is None:
             content = extract(wheel)
             if content is not None and stored is not None:
-                _write(stored, content)
+                keep(stored, content)
         found = CoreMetadata.parse(content) if content is not None else None
         with self._lock:
             self._known[wheel_sha256] = found
@@ -81,8 +81,9 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _write(path: Path, content: bytes) -> None:
-    """Keep a copy on disk; like the digest cache, failing to is logged, never a failed request."""
+def keep(path: Path, content: bytes, what: str = "the core metadata") -> None:
+    """Keep a copy of ``what`` on disk; like the digest cache, failing to is logged, never a failed
+    request (the caller serves from memory)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,8 +91,8 @@ def _write(path: Path, content: bytes) -> None:
         os.replace(temporary, path)
     except OSError as exc:
         # logging, not print: a full disk also fills server.log, and logging never raises for that
-        _log.warning("index: cannot keep the core metadata in %s (%s); it is served from memory and "
-                     "written again after a restart", path, exc.strerror)
+        _log.warning("index: cannot keep %s in %s (%s); it is served from memory and "
+                     "written again after a restart", what, path, exc.strerror)
         try:
             temporary.unlink(missing_ok=True)
         except OSError:

@@ -19,7 +19,7 @@ AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
 
 def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = True,
              digest_cache: Path | None = None, state_dir: Path | None = None):
-    """The pypiserver WSGI app serving ``root``, with our backend, auther and pages.
+    """The pypiserver WSGI app serving ``root``, with our backend, auther, pages and registry page.
 
     ``state_dir`` keeps the yanks and the wheels' core metadata (default: the digest
     cache's folder)."""
@@ -27,7 +27,7 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     from pypiserver.backend import BackendProxy
 
     from index.auth import CachedHtpasswdAuther
-    from index import simple
+    from index import registry, simple
     from index.digests import DigestCachingBackend, remove_stale_partials
     from index.metadata import MetadataCache
     from index.yanks import YANKS_FILE, YankStore
@@ -48,8 +48,9 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     config.backend = BackendProxy(backend)
     app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
     state_dir = state_dir or (digest_cache.parent if digest_cache else None)
-    simple.install(app, YankStore(state_dir / YANKS_FILE) if state_dir else None,
-                   MetadataCache(state_dir / METADATA_FOLDER if state_dir else None))
+    yanks = YankStore(state_dir / YANKS_FILE) if state_dir else None
+    simple.install(app, yanks, MetadataCache(state_dir / METADATA_FOLDER if state_dir else None))
+    registry.install(app, yanks, state_dir)
     return app
 
 

@@ -1,0 +1,88 @@
+"""The registry page on the index: every version of the model package, its metrics, status and install line.
+
+``GET /`` lists the complete versions newest first with a chart of each model's
+accuracy; ``GET /registry/<project>/<version>/`` shows one version (card, metrics,
+schema, lineage, files, the contract diff to the previous version). Read-only, and
+guarded like the simple pages: with INDEX_AUTH=read they need the credentials.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from pathlib import Path
+
+from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
+
+from index.registry import views
+from index.registry.facts import FactsCache
+from index.registry.releases import Release, releases
+from index.yanks import YankStore, canonical_version
+
+PROJECT = "mymodel"  # the package the page is about
+FACTS_FOLDER = "registry"  # in the state folder: each wheel's facts by the wheel's sha256
+
+# The contract diff ships in the package (src/mymodel/contract.py, stdlib only); the index
+# runs from the checkout, as the pipeline does (pipeline/__init__.py).
+_SRC = str(Path(__file__).resolve().parents[2] / "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+
+from mymodel.contract import Snapshot, diff  # noqa: E402
+
+
+def snapshot(release: Release) -> Snapshot:
+    facts = release.facts
+    return Snapshot(release.version, facts.models, facts.model_sha256, facts.release)
+
+
+class RegistryRoutes:
+    def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, project: str = PROJECT) -> None:
+        self.config = config
+        self.yanks = yanks
+        self.facts = facts
+        self.project = project
+
+    def releases(self) -> list[Release]:
+        return releases(self.config.backend, self.project, self.yanks, self.facts)
+
+    def _respond(self) -> str:
+        response.content_type = "text/html; charset=utf-8"
+        response.set_header("Content-Security-Policy", views.CONTENT_SECURITY_POLICY)
+        response.set_header("X-Content-Type-Options", "nosniff")
+        response.set_header("Cache-Control", "no-cache")
+        return self.simple_url()
+
+    def simple_url(self) -> str:
+        parts = request.urlparts
+        return f"{parts.scheme}://{parts.netloc}{request.script_name}simple/"
+
+    def registry_page(self) -> str:
+        simple_url = self._respond()
+        return views.registry_html(self.project, self.releases(), simple_url)
+
+    def version_page(self, project: str, version: str) -> str:
+        found = self.releases() if project == self.project else []
+        wanted = canonical_version(version)
+        index = next((i for i, release in enumerate(found) if release.version == wanted), None)
+        if index is None:
+            raise HTTPError(404, f"{project} {version} is not on this index")
+        simple_url = self._respond()
+        release = found[index]
+        previous = found[index + 1] if index + 1 < len(found) else None
+        changes = None
+        if previous is not None:
+            changes = [(c.group, c.text) for c in diff(snapshot(previous), snapshot(release))]
+        return views.version_html(self.project, release, changes, previous.version if previous else None,
+                                  simple_url, root="../../../")
+
+
+def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, project: str = PROJECT) -> RegistryRoutes:
+    """Serve the registry pages on pypiserver's app: ``/`` replaces its welcome text."""
+    from index.simple import protected
+
+    config = app._pypiserver_config
+    routes = RegistryRoutes(config, yanks, FactsCache(state_dir / FACTS_FOLDER if state_dir else None, project), project)
+    app.route("/", "GET", protected(config, "list")(routes.registry_page))
+    app.route("/registry/<project>/<version>/", "GET", protected(config, "list")(routes.version_page))
+    return routes

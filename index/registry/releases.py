@@ -1,0 +1,91 @@
+"""The complete versions of a project on this index, newest first, with what each wheel says.
+
+A version is complete when the index holds both its wheel and its sdist (a release
+that was cut short shows nowhere). Digests come from the backend's cache, the wheel
+facts from ``FactsCache``: a render hashes and opens nothing it has seen before.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as t
+from dataclasses import dataclass
+
+from packaging.version import InvalidVersion, Version
+
+from index.registry.facts import FactsCache, WheelFacts
+from index.yanks import YankStore, canonical_version
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    filename: str
+    path: str  # relative to the packages folder, as served under /packages/
+    sha256: str | None
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    wheel: PackageFile
+    sdist: PackageFile
+    facts: WheelFacts
+    yanked: str | None  # the reason; None: not yanked
+
+    @property
+    def data_tag(self) -> str | None:
+        return Version(self.version).local
+
+    @property
+    def date(self) -> float:
+        return self.wheel.mtime
+
+    def accuracy(self, model: str) -> float | None:
+        return _number(self.facts.models.get(model, {}).get("metrics", {}).get("accuracy"))
+
+    def roc_auc(self, model: str) -> float | None:
+        return _number(self.facts.models.get(model, {}).get("metrics", {}).get("roc_auc"))
+
+
+def _number(value: t.Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def releases(backend: t.Any, project: str, yanks: YankStore | None, facts: FactsCache) -> list[Release]:
+    """Every complete version of ``project``, newest first."""
+    files: dict[str, dict[str, t.Any]] = {}
+    for pkg in backend.find_project_packages(project):
+        kind = "wheel" if pkg.relfn.endswith(".whl") else "sdist" if pkg.relfn.endswith(".tar.gz") else None
+        if kind:
+            files.setdefault(canonical_version(pkg.version), {})[kind] = pkg
+    yanked = yanks.reasons(project) if yanks else {}
+    found = []
+    for version, kinds in files.items():
+        if set(kinds) != {"wheel", "sdist"} or not _valid(version):
+            continue
+        wheel, sdist = (_file(backend, kinds[kind]) for kind in ("wheel", "sdist"))
+        if wheel is None or sdist is None:
+            continue  # removed while listing
+        wheel_facts = facts.of(kinds["wheel"].fn, wheel.sha256) if wheel.sha256 else WheelFacts()
+        found.append(Release(version, wheel, sdist, wheel_facts, yanked.get(version)))
+    return sorted(found, key=lambda release: Version(release.version), reverse=True)
+
+
+def _valid(version: str) -> bool:
+    try:
+        Version(version)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def _file(backend: t.Any, pkg: t.Any) -> PackageFile | None:
+    digest = pkg.digest or backend.digest(pkg)
+    try:
+        stat = os.stat(pkg.fn)
+    except OSError:
+        return None
+    sha256 = digest.removeprefix("sha256=") if digest and digest.startswith("sha256=") else None
+    return PackageFile(pkg.relfn_unix.rsplit("/", 1)[-1], pkg.relfn_unix, sha256, stat.st_size, stat.st_mtime)

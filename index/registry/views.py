@@ -1,0 +1,255 @@
+"""The registry pages as HTML text: pure functions of the releases, every package value escaped.
+
+No script and nothing from outside the page: styles inline, the system's fonts, the
+chart as inline SVG. The model card is Markdown rendered with raw HTML disabled, so
+a ``<script>`` in a card shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+import typing as t
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from markdown_it import MarkdownIt
+
+from index.registry import chart
+from index.registry.releases import Release
+
+# Raw HTML off: a card's tags are text. Links keep markdown-it's own scheme check (no javascript:).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+METRICS = ("accuracy", "roc_auc", "f1", "log_loss", "cv_accuracy_mean", "cv_accuracy_std")
+_METRIC_NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "f1": "F1", "log_loss": "log loss",
+                 "cv_accuracy_mean": "CV accuracy", "cv_accuracy_std": "CV accuracy σ"}
+# Defence in depth for a value that escaped the escaping: the browser runs no script, loads nothing.
+CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+_STYLE = """
+:root { color-scheme: light; --ink: #1f2937; --muted: #6b7280; --line: #e5e7eb; --soft: #f9fafb;
+  --accent: #2563eb; --warn: #b45309; --warn-bg: #fef3c7; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--ink); background: #fff; line-height: 1.5;
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1200px; margin: 0 auto; padding: 24px 20px 48px; }
+header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px 16px; margin-bottom: 8px; }
+h1 { font-size: 1.6rem; margin: 0; } h2 { font-size: 1.15rem; margin: 32px 0 10px; }
+a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
+.muted { color: var(--muted); }
+code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 0.86em; }
+.copy { user-select: all; background: var(--soft); border: 1px solid var(--line); border-radius: 4px; padding: 2px 6px; overflow-wrap: anywhere; }
+td .copy { white-space: nowrap; }
+pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; overflow-x: auto; }
+pre.copy { white-space: pre; user-select: all; }
+.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; border: 1px solid var(--line); border-radius: 6px; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: var(--soft); font-weight: 600; font-size: 0.85em; white-space: nowrap; }
+tbody tr:last-child td { border-bottom: 0; }
+td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.nowrap { white-space: nowrap; } td.why { min-width: 16em; }
+.badge { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: 0.8em; font-weight: 600; white-space: nowrap; }
+.ok { background: #dcfce7; color: #166534; } .yanked { background: var(--warn-bg); color: var(--warn); }
+tr.is-yanked td { background: #fffbeb; }
+.chart { width: 100%; height: auto; max-height: 320px; display: block; }
+.chart .grid { stroke: var(--line); } .chart .tick { font-size: 11px; fill: var(--muted); font-family: inherit; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 16px; font-size: 0.85em; margin: 4px 0 0; padding: 0; list-style: none; }
+.legend i { display: inline-block; width: 12px; height: 3px; margin-right: 6px; vertical-align: middle; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: 4px 18px; overflow-x: auto; }
+.card table { width: auto; }
+ul.changes { padding-left: 20px; } .group { font-weight: 600; text-transform: capitalize; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+@media (max-width: 640px) { main { padding: 16px 12px 32px; } body { font-size: 14px; } dl.facts { grid-template-columns: 1fr; } }
+"""
+
+
+def e(value: t.Any) -> str:
+    """Escaped text of any value from a package (None shows as '-')."""
+    return "-" if value is None or value == "" else html.escape(str(value))
+
+
+def _page(title: str, body: str) -> str:
+    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+
+
+def _date(timestamp: float) -> str:
+    """
+    >>> _date(0)
+    '1970-01-01 00:00 UTC'
+    """
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _size(size: int) -> str:
+    """
+    >>> _size(2_345_678), _size(900)
+    ('2.2 MiB', '900 B')
+    """
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def _metric(value: t.Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else e(value)
+
+
+def install_line(simple_url: str, project: str, version: str) -> str:
+    return f"pip install --index-url {simple_url} {project}=={version}"
+
+
+def lock_lines(project: str, release: Release) -> str:
+    """The hash-locked requirement, as ``make lock`` prints it (both files, sorted by name)."""
+    hashes = sorted((f.filename, f.sha256) for f in (release.wheel, release.sdist) if f.sha256)
+    return " \\\n".join([f"{project}=={release.version}"] + [f"    --hash=sha256:{digest}" for _, digest in hashes])
+
+
+def version_href(project: str, version: str) -> str:
+    return f"registry/{quote(project, safe='')}/{quote(version, safe='')}/"
+
+
+def _status(release: Release) -> str:
+    if release.yanked is None:
+        return '<span class="badge ok">available</span>'
+    reason = f' <span class="muted">{e(release.yanked)}</span>' if release.yanked else ""
+    return f'<span class="badge yanked">yanked</span>{reason}'
+
+
+def _models(releases: list[Release]) -> list[str]:
+    return sorted({name for release in releases for name in release.facts.models})
+
+
+def empty_html(project: str, simple_url: str) -> str:
+    body = (f"<header><h1>{e(project)}</h1><span class=\"muted\">model registry</span></header>\n"
+            f"<p>No version of {e(project)} is published on this index yet.</p>\n"
+            "<p>Publish the first one from a clone of the repository:</p>\n"
+            "<pre class=\"copy\">make release</pre>\n"
+            f"<p class=\"muted\">It trains the models, builds the package and uploads it here; this page then lists it, "
+            f"and <code>{e(install_line(simple_url, project, '<version>'))}</code> installs it.</p>")
+    return _page(f"{project} · registry", body)
+
+
+def registry_html(project: str, releases: list[Release], simple_url: str) -> str:
+    """The registry page: chart, then every version newest first."""
+    if not releases:
+        return empty_html(project, simple_url)
+    models = _models(releases)
+    newest = next((r for r in releases if r.yanked is None), releases[0])
+    oldest_first = list(reversed(releases))
+    svg = chart.accuracy_svg([r.version for r in oldest_first],
+                             {m: [r.accuracy(m) for r in oldest_first] for m in models})
+    legend = "".join(f'<li><i style="background:{chart.colour(i)}"></i>{e(m)}</li>' for i, m in enumerate(models))
+    head = "".join(f'<th>{e(m)}<br><span class="muted">accuracy / ROC AUC</span></th>' for m in models)
+    rows = []
+    for release in releases:
+        bump = release.facts.bump
+        kind = bump.get("kind") or bump.get("part")
+        reasons = bump.get("reasons") if isinstance(bump.get("reasons"), list) else []
+        scores = "".join(f'<td class="num">{_metric(release.accuracy(m))} / {_metric(release.roc_auc(m))}</td>'
+                         for m in models)
+        rows.append(
+            f'<tr class="{"is-yanked" if release.yanked is not None else ""}" data-version="{e(release.version)}">'
+            f'<td class="nowrap"><a href="{e(version_href(project, release.version))}">{e(release.version)}</a></td>'
+            f"<td>{e(release.data_tag)}</td><td class=\"nowrap\">{_date(release.date)}</td>"
+            f"<td>{e(kind)}</td><td class=\"why\">{'; '.join(e(r) for r in reasons) or '-'}</td>"
+            f'<td class="num">{_size(release.wheel.size)}</td>{scores}<td>{_status(release)}</td>'
+            f'<td><code class="copy">{e(install_line(simple_url, project, release.version))}</code></td></tr>')
+    body = (f'<header><h1>{e(project)}</h1><span class="muted">model registry · {len(releases)} '
+            f'version{"s" if len(releases) != 1 else ""} on this index</span></header>\n'
+            f'<p>Newest: <code class="copy">{e(install_line(simple_url, project, newest.version))}</code></p>\n'
+            + (f'<h2>Held-out accuracy across versions</h2>\n<figure style="margin:0">{svg}'
+               f'<ul class="legend">{legend}</ul></figure>\n' if svg else "")
+            + '<h2>Versions</h2>\n<div class="scroll"><table id="versions">\n<thead><tr><th>version</th><th>data</th>'
+            f"<th>date</th><th>bump</th><th>why</th><th>wheel</th>{head}<th>status</th><th>install</th></tr></thead>\n"
+            "<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
+    return _page(f"{project} · registry", body)
+
+
+def version_html(project: str, release: Release, changes: list[tuple[str, str]] | None, previous: str | None,
+                 simple_url: str, root: str) -> str:
+    """One version: install lines, metrics, diff to the previous version, schema, lineage, files, card.
+
+    ``changes``: (group, text) from the contract diff; None for the first version. ``root``:
+    the relative path from this page back to the index root."""
+    facts = release.facts
+    models = sorted(facts.models)
+    metric_names = [m for m in METRICS if any(m in facts.models[n].get("metrics", {}) for n in models)]
+    metric_rows = "".join(
+        f"<tr><td>{e(name)}</td><td class=\"mono\">{e(facts.models[name].get('estimator'))}</td>"
+        + "".join(f'<td class="num">{_metric(facts.models[name].get("metrics", {}).get(m))}</td>' for m in metric_names)
+        + "</tr>" for name in models)
+    first = facts.models[models[0]] if models else {}
+    sections = [
+        f'<p><a href="{e(root)}">← all versions of {e(project)}</a></p>',
+        f'<header><h1>{e(project)} {e(release.version)}</h1>{_status(release)}</header>',
+        f'<p class="muted">{e(facts.summary) + " · " if facts.summary else ""}published {_date(release.date)}</p>',
+        f'<h2>Install</h2>\n<p><code class="copy">{e(install_line(simple_url, project, release.version))}</code></p>'
+        f'<p class="muted">Hash-locked (<code>pip install --index-url {e(simple_url)} --require-hashes --no-deps -r lock.txt</code>):</p>'
+        f'<pre class="copy" id="lock">{e(lock_lines(project, release))}</pre>',
+    ]
+    if models:
+        sections.append('<h2>Metrics (held-out split)</h2>\n<div class="scroll"><table id="metrics"><thead><tr>'
+                        "<th>model</th><th>estimator</th>"
+                        + "".join(f"<th>{e(_METRIC_NAMES.get(m, m))}</th>" for m in metric_names)
+                        + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>")
+    sections.append(_changes_html(changes, previous, project, root))
+    sections += [_schema_html(first.get("input_schema")), _lineage_html(first), _files_html(release, root)]
+    card = _MARKDOWN.render(facts.card) if facts.card.strip() else "<p class=\"muted\">This version has no model card.</p>"
+    sections.append(f'<h2>Model card</h2>\n<article class="card" id="card">{card}</article>')
+    return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s))
+
+
+def _changes_html(changes: list[tuple[str, str]] | None, previous: str | None, project: str, root: str) -> str:
+    if previous is None:
+        return "<h2>Diff against the previous version</h2>\n<p class=\"muted\">The first version on this index.</p>"
+    link = f'<a href="{e(root + version_href(project, previous))}">{e(previous)}</a>'
+    if not changes:
+        return f"<h2>Diff against {link}</h2>\n<p class=\"muted\">Nothing changed.</p>"
+    items = "".join(f'<li><span class="group">{e(group)}</span>: {e(text)}</li>' for group, text in changes)
+    return f'<h2>Diff against {link}</h2>\n<ul class="changes" id="changes">{items}</ul>'
+
+
+def _schema_html(schema: t.Any) -> str:
+    if not isinstance(schema, dict) or not isinstance(schema.get("columns"), list):
+        return ""
+    rows = "".join(
+        f"<tr><td class=\"mono\">{e(c.get('name'))}</td><td>{e(c.get('dtype'))}</td>"
+        f"<td>{'yes' if c.get('allows_missing', True) else 'no'}</td>"
+        f"<td>{', '.join(e(v) for v in c.get('categories', [])) or '-'}</td></tr>"
+        for c in schema["columns"] if isinstance(c, dict))
+    return ('<h2>Input schema</h2>\n<div class="scroll"><table id="schema"><thead><tr><th>column</th><th>dtype</th>'
+            f"<th>missing allowed</th><th>categories</th></tr></thead><tbody>{rows}</tbody></table></div>"
+            f'<p class="muted">Unseen categories: {e(schema.get("unseen_categories"))}.</p>')
+
+
+def _lineage_html(metadata: dict) -> str:
+    data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
+    git = metadata.get("git") if isinstance(metadata.get("git"), dict) else {}
+    split = data.get("split") if isinstance(data.get("split"), dict) else {}
+    environment = metadata.get("training_environment")
+    facts = [("data source", e(data.get("source"))), ("data sha256", f'<span class="mono">{e(data.get("sha256"))}</span>'),
+             ("rows", e(data.get("rows"))), ("target", e(data.get("target"))),
+             ("split", ", ".join(f"{e(k)} {e(v)}" for k, v in sorted(split.items())) or "-"),
+             ("git commit", f'<span class="mono">{e(git.get("commit"))}</span>'
+                            + (' <span class="badge yanked">uncommitted changes</span>' if git.get("dirty") else ""))]
+    items = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+    env = ""
+    if isinstance(environment, dict) and environment:
+        env = ('<h2>Training environment</h2>\n<div class="scroll"><table id="environment"><thead><tr><th>library</th>'
+               "<th>version</th></tr></thead><tbody>"
+               + "".join(f"<tr><td>{e(k)}</td><td class=\"mono\">{e(v)}</td></tr>" for k, v in sorted(environment.items()))
+               + "</tbody></table></div>")
+    return f'<h2>Data and source</h2>\n<dl class="facts" id="lineage">{items}</dl>\n{env}'
+
+
+def _files_html(release: Release, root: str) -> str:
+    rows = "".join(
+        f'<tr><td class="nowrap"><a href="{e(root + "packages/" + quote(f.path))}">{e(f.filename)}</a></td>'
+        f'<td class="num">{_size(f.size)}</td><td class="mono">{e(f.sha256)}</td></tr>'
+        for f in (release.wheel, release.sdist))
+    return ('<h2>Files</h2>\n<div class="scroll"><table id="files"><thead><tr><th>file</th><th>size</th><th>sha256</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table></div>")

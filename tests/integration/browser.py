@@ -1,0 +1,50 @@
+"""A real headless Chromium (the distribution's package) driven by Selenium, for the page tests.
+
+Installed by the test set-up when missing (apt-get, as root, like CI on a fresh machine);
+a browser that cannot start fails the test with the command that installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+INSTALL = "apt-get update && apt-get install -y chromium chromium-driver"
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--window-size=1280,900")
+
+
+def ensure_installed() -> None:
+    if os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(f"Chromium is not installed and this user cannot install it; run as root: {INSTALL}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            pytest.fail(f"installing Chromium failed ({' '.join(command)}: {result.stderr.strip()[-500:]}); "
+                        f"install it by hand: {INSTALL}")
+
+
+def start():
+    """A headless Chromium session; the caller quits it."""
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+
+    ensure_installed()
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM  # with both paths given, Selenium downloads nothing
+    for flag in FLAGS:
+        options.add_argument(flag)
+    try:
+        return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    except WebDriverException as exc:
+        pytest.fail(f"headless Chromium did not start ({exc.msg}); reinstall it: {INSTALL}")
