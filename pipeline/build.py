@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mymodel.contract import SHOWN_METRICS, task_of
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
@@ -80,25 +81,33 @@ def parse_release(text: str) -> tuple[int, ...]:
 def model_card(version: str, metadata: dict[str, dict]) -> str:
     """The package's long description: what pip show -v and the index display."""
     first = next(iter(metadata.values()))
-    data, env = first["data"], first["training_environment"]
+    data, env, task = first["data"], first["training_environment"], task_of(first)
+    if task == "regression":
+        units = f", in {first['target_units']}" if first.get("target_units") else ""
+        what = f"- Task: regression: regressors predicting the number `{data['target']}`{units}"
+    else:
+        what = f"- Task: classification: classifiers predicting `{data['target']}`, one of {', '.join(first.get('classes', []))}"
+    shown = SHOWN_METRICS[task]
     lines = [
         f"# {PACKAGE} {version}",
         "",
         f"Trained models packaged for `pip install {PACKAGE}=={version}`.",
         "",
         f"- Data tag: `{data['tag']}` (source `{data['source']}`, {data['rows']} rows, sha256 `{data['sha256'][:16]}…`)",
+        what,
         f"- Target: `{data['target']}`; held-out split {data['split']['test_size']} with seed {data['split']['seed']}",
         f"- Trained with Python {env['python']}, scikit-learn {env['scikit-learn']}, numpy {env['numpy']}",
         "",
         "## Models",
         "",
-        "| model | estimator | accuracy | ROC AUC | F1 | log loss | CV accuracy |",
-        "|---|---|---|---|---|---|---|",
+        "| model | estimator | " + " | ".join(label for _, label in shown) + " |",
+        "|---|---|" + "---|" * len(shown),
     ]
     for name, meta in metadata.items():
         m = meta["metrics"]
-        lines.append(f"| {name} | `{meta['estimator']}` | {m['accuracy']:.4f} | {m['roc_auc']:.4f} | {m['f1']:.4f} "
-                     f"| {m['log_loss']:.4f} | {m['cv_accuracy_mean']:.4f} ± {m['cv_accuracy_std']:.4f} |")
+        cells = [f"{m[key]:.4f}" for key, _ in shown]
+        cells[-1] += f" ± {m[shown[-1][0].replace('_mean', '_std')]:.4f}"  # the cross-validated mean ± its std
+        lines.append(f"| {name} | `{meta['estimator']}` | " + " | ".join(cells) + " |")
     columns = ", ".join(c["name"] for c in first["input_schema"]["columns"])
     lines += ["", "## Use", "", "```python", "import mymodel", "mymodel.list_models()",
               f"mymodel.predict(\"{next(iter(metadata))}\", rows)  # rows with columns: {columns}", "```",

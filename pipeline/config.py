@@ -25,14 +25,30 @@ RELEASES_DIR = REPO / "releases"
 DATASET_CONFIG = REPO / "dataset.toml"
 RELEASE_LOCK = REPO / ".release.lock"
 
-# The models when dataset.toml has no [models] tables (the committed file spells these out).
+CLASSIFICATION, REGRESSION = "classification", "regression"
+TASKS = (CLASSIFICATION, REGRESSION)  # [dataset] task
+# The models when dataset.toml has no [models] tables, per task (the committed file spells out the first).
 DEFAULT_MODELS = (
     ModelSpec("LogisticRegression", "LogisticRegression", {"max_iter": 1000}),
     ModelSpec("RandomForestClassifier", "RandomForestClassifier", {"n_estimators": 100, "random_state": SEED}),
     # SVC(probability=True) is deprecated since scikit-learn 1.9; calibration is its replacement.
     ModelSpec("SVC", "SVC", {"random_state": SEED}, calibrated=True),
 )
+DEFAULT_REGRESSION_MODELS = (
+    ModelSpec("Ridge", "Ridge", {}),
+    ModelSpec("RandomForestRegressor", "RandomForestRegressor", {"n_estimators": 100, "random_state": SEED}),
+    ModelSpec("HistGradientBoostingRegressor", "HistGradientBoostingRegressor", {"random_state": SEED}),
+)
+DEFAULTS_BY_TASK = {CLASSIFICATION: DEFAULT_MODELS, REGRESSION: DEFAULT_REGRESSION_MODELS}
 MODEL_NAMES = tuple(spec.name for spec in DEFAULT_MODELS)
+# A numeric target with more distinct values than this, and no [dataset] task: most likely a regression.
+MAX_CLASSES_WITHOUT_TASK = 20
+
+# The release gate: held-out metrics it can compare, and which of them are better lower.
+GATE_METRICS = {CLASSIFICATION: ("accuracy", "roc_auc", "f1", "log_loss"), REGRESSION: ("r2", "rmse", "mae")}
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+DEFAULT_GATE_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}
+DEFAULT_MAX_DROP = 0.01
 TITANIC_SOURCE = "openml-titanic"
 
 INDEX_HOST = "127.0.0.1"
@@ -54,6 +70,31 @@ def env(name: str, default: str | None = None) -> str | None:
 
 
 @dataclass(frozen=True)
+class GateRule:
+    """The metric the release gate compares and how much it may get worse."""
+
+    metric: str = "accuracy"
+    allowed: float = DEFAULT_MAX_DROP  # the largest change for the worse
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+    @property
+    def setting(self) -> str:
+        """Its name in release notes: max_accuracy_drop, max_rmse_increase, ..."""
+        return f"max_{self.metric}_{'increase' if self.lower_is_better else 'drop'}"
+
+    def worse(self, change: float) -> bool:
+        """Is a change (new - published) worse than allowed?
+
+        >>> GateRule("accuracy", 0.01).worse(-0.02), GateRule("rmse", 0.5).worse(0.2), GateRule("rmse", 0.5).worse(0.6)
+        (True, False, True)
+        """
+        return change > self.allowed if self.lower_is_better else change < -self.allowed
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     source: str
     tag: str
@@ -63,9 +104,12 @@ class DatasetConfig:
     test_size: float = 0.25
     seed: int = 0
     cv_folds: int = 5
-    max_accuracy_drop: float = 0.01
+    gate: GateRule = GateRule()
     path: Path = field(default=DATASET_CONFIG)
     models: tuple[ModelSpec, ...] = DEFAULT_MODELS
+    task: str = CLASSIFICATION
+    task_declared: bool = False  # [dataset] task was given (else a many-valued numeric target is refused)
+    target_units: str | None = None  # what a regression predicts in, for the model card
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -85,7 +129,11 @@ def load_dataset_config(path: Path = DATASET_CONFIG) -> DatasetConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file") from None
     data, training, release = raw.get("dataset", {}), raw.get("training", {}), raw.get("release", {})
-    models = model_specs.parse(raw["models"], path) if "models" in raw else DEFAULT_MODELS
+    task = _task(data, path)
+    models = model_specs.parse(raw["models"], path) if "models" in raw else DEFAULTS_BY_TASK[task]
+    units = data.get("target_units")
+    if units is not None and not isinstance(units, str):
+        raise ConfigError(f"{path}: [dataset] target_units = {units!r} must be text, e.g. target_units = \"USD\"")
     try:
         config = DatasetConfig(
             source=str(data["source"]),
@@ -96,16 +144,54 @@ def load_dataset_config(path: Path = DATASET_CONFIG) -> DatasetConfig:
             test_size=float(training.get("test_size", 0.25)),
             seed=int(training.get("seed", 0)),
             cv_folds=int(training.get("cv_folds", 5)),
-            max_accuracy_drop=float(release.get("max_accuracy_drop", 0.01)),
+            gate=_gate_rule(release, task, path),
             path=path,
             models=models,
+            task=task,
+            task_declared="task" in data,
+            target_units=units,
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: a value has the wrong type ({exc}); fix it") from None
-    model_specs.check(config.models, config.seed, path)
+    model_specs.check(config.models, config.seed, path, config.task)
     return config
+
+
+def _task(data: dict, path: Path) -> str:
+    task = data.get("task", CLASSIFICATION)
+    if task not in TASKS:
+        raise ConfigError(f"{path}: [dataset] task = {task!r} is not a task; use one of "
+                          + ", ".join(f'task = "{t}"' for t in TASKS))
+    return task
+
+
+def _gate_rule(release: dict, task: str, path: Path) -> GateRule:
+    """[release] gate_metric and its allowed change: max_drop (higher is better) or max_increase
+    (lower is better); max_accuracy_drop is max_drop for the accuracy gate."""
+    metric = release.get("gate_metric", DEFAULT_GATE_METRIC[task])
+    if metric not in GATE_METRICS[task]:
+        raise ConfigError(f"{path}: [release] gate_metric = {metric!r} is not a held-out metric of {task}; "
+                          f"use one of {', '.join(GATE_METRICS[task])}")
+    given = {key: release[key] for key in ("max_drop", "max_increase", "max_accuracy_drop") if key in release}
+    if metric in LOWER_IS_BETTER:
+        wanted = "max_increase"
+    elif metric == "accuracy" and "max_accuracy_drop" in given:
+        wanted = "max_accuracy_drop"  # the name before gate_metric existed
+    else:
+        wanted = "max_drop"
+    wrong = [key for key in given if key != wanted]
+    if wrong:
+        raise ConfigError(f"{path}: [release] {wrong[0]} does not apply to gate_metric = {metric!r} "
+                          f"({'lower' if metric in LOWER_IS_BETTER else 'higher'} is better); use {wanted} = <allowed change>")
+    if wanted not in given and metric in LOWER_IS_BETTER:
+        raise ConfigError(f"{path}: [release] gate_metric = {metric!r} needs max_increase = <the largest increase "
+                          "allowed, in the target's units>; add it")
+    allowed = given.get(wanted, DEFAULT_MAX_DROP)
+    if isinstance(allowed, bool) or not isinstance(allowed, (int, float)) or allowed < 0:
+        raise ConfigError(f"{path}: [release] {wanted} = {allowed!r} must be a number of 0 or more")
+    return GateRule(metric, float(allowed))
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ import gzip
 import hashlib
 import importlib.resources
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from pipeline.config import REPO, TITANIC_SOURCE, DatasetConfig
+from pipeline.config import MAX_CLASSES_WITHOUT_TASK, REGRESSION, REPO, TITANIC_SOURCE, DatasetConfig
 from pipeline.errors import DataError
 
 TITANIC_PACKAGE = "sklearn.datasets.tests.data.openml.id_40945"
@@ -88,9 +90,10 @@ def _check(frame: pd.DataFrame, config: DatasetConfig, source: str) -> pd.DataFr
     frame = frame[frame[config.target].notna()]
     if len(frame) < 2 * max(config.cv_folds, 2):
         raise DataError(f"{source}: only {len(frame)} rows have a target value; training needs at least {2 * max(config.cv_folds, 2)}")
-    classes = frame[config.target].astype(str).unique()
-    if len(classes) < 2:
-        raise DataError(f"{source}: the target {config.target!r} has one class ({classes[0]!r}); a classifier needs at least two")
+    if config.task == REGRESSION:
+        frame[config.target] = _numeric_target(frame[config.target], config.target, source)
+    else:
+        _check_classes(frame[config.target], config, source)
     for column in config.features:
         if frame[column].isna().all():
             raise DataError(f"{source}: feature column {column!r} is all missing; fill it or remove it from dataset.toml")
@@ -104,5 +107,35 @@ def _check(frame: pd.DataFrame, config: DatasetConfig, source: str) -> pd.DataFr
         frame[column] = converted.astype("float64")
     for column in config.categorical_features:
         frame[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v)).astype("object")
-    frame[config.target] = frame[config.target].astype(str)
+    if config.task != REGRESSION:
+        frame[config.target] = frame[config.target].astype(str)
     return frame.reset_index(drop=True)
+
+
+def _numeric_target(target: pd.Series, name: str, source: str) -> pd.Series:
+    converted = pd.to_numeric(target, errors="coerce")
+    bad = converted.isna() | ~np.isfinite(converted.astype("float64"))
+    if bad.any():
+        row = bad.idxmax()
+        raise DataError(f"{source}: the regression target {name!r} holds {target.at[row]!r} at row {row}, not a number; "
+                        "fix the value (or drop the row), or set [dataset] task = \"classification\" for class labels")
+    return converted.astype("float64")
+
+
+def _check_classes(target: pd.Series, config: DatasetConfig, source: str) -> None:
+    """Enough classes, each with rows enough for the cross-validation folds of the training split."""
+    counts = target.astype(str).value_counts()
+    if len(counts) < 2:
+        raise DataError(f"{source}: the target {config.target!r} has one class ({counts.index[0]!r}); a classifier needs at least two")
+    numeric = pd.to_numeric(target, errors="coerce").notna().all()
+    if numeric and len(counts) > MAX_CLASSES_WITHOUT_TASK and not config.task_declared:
+        raise DataError(f"{source}: the target {config.target!r} is numeric with {len(counts)} distinct values, a classifier "
+                        "would learn one class per value; set [dataset] task = \"regression\" in dataset.toml "
+                        "(or task = \"classification\" if they are class codes)")
+    needed = math.ceil(config.cv_folds / (1 - config.test_size))  # cv_folds rows in the training split
+    thin = counts[counts < needed]
+    if len(thin):
+        label, rows = thin.index[-1], int(thin.iloc[-1])
+        raise DataError(f"{source}: the class {label!r} of the target {config.target!r} has {rows} row{'s' * (rows != 1)}, "
+                        f"fewer than the {config.cv_folds} cross-validation folds need ({needed} rows with test_size = "
+                        f"{config.test_size}); add rows of it, merge or drop the class, or lower [training] cv_folds")

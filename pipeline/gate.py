@@ -27,9 +27,7 @@ from pipeline.config import PACKAGE, DatasetConfig
 from pipeline.data import Dataset
 from pipeline.errors import GateError, PackageIndexError
 from pipeline.index_api import IndexClient
-from pipeline.train import MODEL_FILE, TrainedModel, split
-
-GATED_METRIC = "accuracy"
+from pipeline.train import MODEL_FILE, TrainedModel, evaluate, split
 
 
 def published_wheel(client: IndexClient, version: str) -> zipfile.ZipFile:
@@ -67,12 +65,11 @@ def same_inputs(old: dict, new: dict) -> bool:
 
 def rescore(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,
             config: DatasetConfig) -> dict[str, tuple[float, float, int]]:
-    """(published, new, rows) accuracy on the rows both versions held out, for ``models``
-    whose published twin used the same data with another split."""
+    """(published, new, rows) of the gated metric on the rows both versions held out, for
+    ``models`` whose published twin used the same data with another split."""
     if not models:
         return {}
-    from sklearn.metrics import accuracy_score
-
+    metric = (config.gate.metric,)
     old_split = published.models[models[0].name]["data"]["split"]
     old_config = dataclasses.replace(config, test_size=old_split["test_size"], seed=old_split["seed"])
     _, X_test, _, y_test = split(dataset, config)
@@ -88,8 +85,8 @@ def rescore(client: IndexClient, published: Snapshot, models: list[TrainedModel]
             import joblib
 
             before = joblib.load(io.BytesIO(data))
-            scores[model.name] = (round(float(accuracy_score(y_common, before.predict(X_common))), 6),
-                                  round(float(accuracy_score(y_common, model.pipeline.predict(X_common))), 6),
+            scores[model.name] = (evaluate(before, X_common, y_common, config.task, metric)[config.gate.metric],
+                                  evaluate(model.pipeline, X_common, y_common, config.task, metric)[config.gate.metric],
                                   len(rows))
     return scores
 
@@ -107,20 +104,26 @@ def _published_wheel(client: IndexClient, published: Snapshot) -> Iterator[zipfi
 
 def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,
             config: DatasetConfig) -> tuple[list[str], str]:
-    """Models whose accuracy dropped by more than the allowed drop, and a side-by-side table."""
+    """Models whose gated metric got worse by more than allowed, and a side-by-side table of it."""
     new = {m.name: m.metadata for m in models}
     old = published.models
-    resplit = [m for m in models if m.name in old and not same_rows(old[m.name], new[m.name])
+    failed, rule = [], config.gate
+    # a published model without the gated metric (another task) has nothing to compare with
+    compared = {name for name in set(new) & set(old) if rule.metric in old[name].get("metrics", {})}
+    resplit = [m for m in models if m.name in compared and not same_rows(old[m.name], new[m.name])
                and same_data(old[m.name], new[m.name]) and same_inputs(old[m.name], new[m.name])]
     on_common_rows = rescore(client, published, resplit, dataset, config)
-    failed = []
     lines = [f"{'model':<24}{'published':>10}{'new':>9}{'gated: published':>18}{'new':>9}{'change':>9}  compared on"]
     for name in sorted(set(new) | set(old)):
-        before = old.get(name, {}).get("metrics", {}).get(GATED_METRIC)
-        after = new.get(name, {}).get("metrics", {}).get(GATED_METRIC)
+        before = old.get(name, {}).get("metrics", {}).get(rule.metric)
+        after = new.get(name, {}).get("metrics", {}).get(rule.metric)
         if name not in old or name not in new:
             note = "a new model: nothing to compare with" if name not in old else "removed"
             lines.append(f"{name:<24}{_fmt(before):>10}{_fmt(after):>9}{'-':>18}{'-':>9}{'-':>9}  {note}")
+            continue
+        if name not in compared:
+            lines.append(f"{name:<24}{'-':>10}{_fmt(after):>9}{'-':>18}{'-':>9}{'-':>9}  "
+                         f"the published model has no {rule.metric}: nothing to compare with")
             continue
         if name in on_common_rows:
             gated_before, gated_after, rows = on_common_rows[name]
@@ -132,11 +135,11 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
             note = ("each version's own split: the input schema changed" if not same_inputs(old[name], new[name])
                     else "each version's own split: the data changed")
         change = gated_after - gated_before
-        flag = change < -config.max_accuracy_drop
+        flag = rule.worse(change)
         if flag:
             failed.append(name)
         lines.append(f"{name:<24}{before:>10.4f}{after:>9.4f}{gated_before:>18.4f}{gated_after:>9.4f}{change:>+9.4f}"
-                     f"  {note}{'  <- drop' if flag else ''}")
+                     f"  {note}{('  <- increase' if rule.lower_is_better else '  <- drop') if flag else ''}")
     return failed, "\n".join(lines)
 
 
@@ -145,7 +148,7 @@ def check(client: IndexClient, baseline: str | None, models: list[TrainedModel],
     """Raise GateError on a drop unless forced; return what to record in the release notes."""
     if baseline is None:
         return {}
-    max_drop = config.max_accuracy_drop
+    rule = config.gate
     try:
         published = registry.published(client, baseline).snapshot
         failed, table = compare(client, published, models, dataset, config)
@@ -154,14 +157,16 @@ def check(client: IndexClient, baseline: str | None, models: list[TrainedModel],
             raise
         print(f"cannot compare against {baseline} ({exc}): FORCE=1 releases without comparing")
         return {"gate_skipped": {"against": baseline, "reason": str(exc)}}
-    print(f"{GATED_METRIC} against {baseline}:\n{table}")
+    print(f"{rule.metric} against {baseline}:\n{table}")
     if not failed:
         return {}
     if not force:
-        raise GateError(f"{GATED_METRIC} dropped by more than {max_drop} against {baseline} for "
-                        f"{', '.join(failed)} (table above); improve the models, raise max_accuracy_drop in "
+        moved = "rose" if rule.lower_is_better else "dropped"
+        setting = "max_increase" if rule.lower_is_better else "max_accuracy_drop" if rule.metric == "accuracy" else "max_drop"
+        raise GateError(f"{rule.metric} {moved} by more than {rule.allowed} against {baseline} for "
+                        f"{', '.join(failed)} (table above); improve the models, raise {setting} in "
                         "dataset.toml, or release anyway with FORCE=1")
-    return {"gate_overridden": {"against": baseline, "models": failed, "max_accuracy_drop": max_drop}}
+    return {"gate_overridden": {"against": baseline, "models": failed, rule.setting: rule.allowed}}
 
 
 def _fmt(value: float | None) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.errors import ConfigError
 
 # The estimators a [models.<Name>] table may name, with their modules: the one list
-# to extend (a regression task would add its regressors here).
+# to extend. Classifiers serve task = "classification", regressors task = "regression".
 ESTIMATORS = {
     "DecisionTreeClassifier": "sklearn.tree",
     "ExtraTreesClassifier": "sklearn.ensemble",
@@ -28,6 +28,17 @@ ESTIMATORS = {
     "LogisticRegression": "sklearn.linear_model",
     "RandomForestClassifier": "sklearn.ensemble",
     "SVC": "sklearn.svm",
+    "DecisionTreeRegressor": "sklearn.tree",
+    "ElasticNet": "sklearn.linear_model",
+    "ExtraTreesRegressor": "sklearn.ensemble",
+    "GradientBoostingRegressor": "sklearn.ensemble",
+    "HistGradientBoostingRegressor": "sklearn.ensemble",
+    "KNeighborsRegressor": "sklearn.neighbors",
+    "Lasso": "sklearn.linear_model",
+    "LinearRegression": "sklearn.linear_model",
+    "RandomForestRegressor": "sklearn.ensemble",
+    "Ridge": "sklearn.linear_model",
+    "SVR": "sklearn.svm",
 }
 ESTIMATOR_KEY = "estimator"
 CALIBRATED_KEY = "calibrated"  # wrap in CalibratedClassifierCV(ensemble=False): probabilities for any classifier
@@ -70,6 +81,13 @@ def estimator_class(name: str) -> type:
     return getattr(importlib.import_module(ESTIMATORS[name]), name)
 
 
+def task_of(estimator: str) -> str:
+    """The task an allowed estimator serves: "regression" or "classification"."""
+    from sklearn.base import is_regressor
+
+    return "regression" if is_regressor(estimator_class(estimator)()) else "classification"
+
+
 def parse(models: Any, path: Path) -> tuple[ModelSpec, ...]:
     """The [models] section of dataset.toml as ModelSpecs, in the file's order."""
     if not isinstance(models, dict) or not models:
@@ -99,12 +117,20 @@ def _parse_table(name: str, table: Any, path: Path) -> ModelSpec:
     return ModelSpec(name, estimator, params, calibrated)
 
 
-def check(specs: tuple[ModelSpec, ...], seed: int, path: Path) -> None:
-    """Build every model as training will, so a bad parameter fails now, naming its key."""
+def check(specs: tuple[ModelSpec, ...], seed: int, path: Path, task: str = "classification") -> None:
+    """Build every model as training will, so a bad parameter or an estimator of the other
+    task fails now, naming its key."""
     from sklearn.utils._param_validation import InvalidParameterError
 
     for spec in specs:
         cls = estimator_class(spec.estimator)
+        kind = task_of(spec.estimator)
+        if kind != task:
+            fitting = [name for name in ESTIMATORS if task_of(name) == task]
+            raise ConfigError(f"{path}: {spec.key('estimator')} = {spec.estimator!r} is for {kind}, but [dataset] task = "
+                              f"{task!r}; use one of {', '.join(fitting)} (or set task = {kind!r})")
+        if spec.calibrated and task != "classification":
+            raise ConfigError(f"{path}: {spec.key(CALIBRATED_KEY)} applies to classifiers only; remove it from [{spec.key()}]")
         defaults = cls().get_params()
         valid = sorted(defaults)
         for key, value in spec.resolved(seed).items():
@@ -122,6 +148,6 @@ def check(specs: tuple[ModelSpec, ...], seed: int, path: Path) -> None:
             except InvalidParameterError as exc:
                 raise ConfigError(f"{path}: {spec.key(key)} = {value!r} is invalid ({str(exc).rstrip('.')}); fix the value") from None
         estimator = spec.build(seed)
-        if not hasattr(estimator, "predict_proba"):
+        if task == "classification" and not hasattr(estimator, "predict_proba"):
             raise ConfigError(f"{path}: {spec.key()} ({spec.estimator}) gives no probabilities, which evaluation "
                               f"and mymodel.predict_proba need; add calibrated = true to [{spec.key()}]")

@@ -12,19 +12,29 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline import provenance
-from pipeline.config import MODELS_DIR, TRAIN_JOBS, DatasetConfig
+from mymodel.contract import SHOWN_METRICS
+from pipeline.config import CLASSIFICATION, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
 from pipeline.data import Dataset
 from pipeline.errors import TrainingError
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"  # all models' metrics side by side, at the top of models/
+CV_SCORING = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}  # recorded as cv_<scoring>_mean and _std
 
 
 def estimators(config: DatasetConfig) -> dict[str, object]:
@@ -54,9 +64,11 @@ class TrainedModel:
 
 
 def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
-    """Fit every estimator on the same stratified split and evaluate it."""
+    """Fit every estimator on the same split (stratified for a classification) and evaluate it."""
     X_train, X_test, y_train, y_test = split(dataset, config)
-    folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
+    folding = StratifiedKFold if config.task == CLASSIFICATION else KFold
+    folds = folding(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
+    scoring = CV_SCORING[config.task]
     schema = input_schema(X_train, config)
     environment = provenance.library_versions()
     commit, dirty = provenance.git_commit(), provenance.git_dirty()
@@ -68,7 +80,7 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
         jobs = [joblib.delayed(_as_declared)(n, make_pipeline(e, config).fit, X_train, y_train)
                 for n, e in chosen.items()]
         jobs += [joblib.delayed(_as_declared)(n, cross_val_score, make_pipeline(e, config), X_train, y_train,
-                                              cv=folds, scoring="accuracy") for n, e in chosen.items()]
+                                              cv=folds, scoring=scoring) for n, e in chosen.items()]
         results = joblib.Parallel(n_jobs=TRAIN_JOBS)(jobs)
     trained = []
     for (name, estimator), pipeline, cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):], strict=True):
@@ -76,9 +88,11 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
             "name": name,
             "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
             "params": _jsonable(estimator.get_params()),
-            "metrics": {**_as_declared(name, evaluate, pipeline, X_test, y_test),
-                        "cv_accuracy_mean": _round(cv.mean()), "cv_accuracy_std": _round(cv.std())},
-            "classes": [str(c) for c in pipeline.classes_],
+            "metrics": {**_as_declared(name, evaluate, pipeline, X_test, y_test, config.task),
+                        f"cv_{scoring}_mean": _round(cv.mean()), f"cv_{scoring}_std": _round(cv.std())},
+            "task": config.task,
+            **({"classes": [str(c) for c in pipeline.classes_]} if config.task == CLASSIFICATION else {}),
+            **({"target_units": config.target_units} if config.target_units is not None else {}),
             "input_schema": schema,
             "data": {"tag": config.tag, "source": dataset.source, "sha256": dataset.sha256,
                      "rows": dataset.rows, "target": dataset.target,
@@ -105,21 +119,32 @@ def _as_declared(name: str, work, *args, **kwargs):
 
 
 def split(dataset: Dataset, config: DatasetConfig) -> list:
-    """X_train, X_test, y_train, y_test: the stratified split every model is trained and scored on."""
+    """X_train, X_test, y_train, y_test: the split every model is trained and scored on
+    (stratified by class for a classification)."""
     X, y = dataset.frame.loc[:, list(dataset.features)], dataset.frame[dataset.target]
-    return train_test_split(X, y, test_size=config.test_size, random_state=config.seed, stratify=y)
+    stratify = y if config.task == CLASSIFICATION else None
+    return train_test_split(X, y, test_size=config.test_size, random_state=config.seed, stratify=stratify)
 
 
-def evaluate(pipeline: Pipeline, X, y) -> dict[str, float]:
+def evaluate(pipeline: Pipeline, X, y, task: str = CLASSIFICATION, only: tuple[str, ...] | None = None) -> dict[str, float]:
+    """The held-out metrics of ``task`` (or ``only`` those). A binary classification scores F1 and
+    ROC AUC for its last class; a multiclass one averages F1 over classes (macro) and ROC AUC one-vs-rest (macro)."""
     predicted = pipeline.predict(X)
-    positive = pipeline.classes_[-1]
-    probabilities = pipeline.predict_proba(X)
-    return {
-        "accuracy": _round(accuracy_score(y, predicted)),
-        "roc_auc": _round(roc_auc_score(y == positive, probabilities[:, -1])),
-        "f1": _round(f1_score(y, predicted, pos_label=positive)),
-        "log_loss": _round(log_loss(y, probabilities, labels=pipeline.classes_)),
-    }
+    if task == REGRESSION:
+        scorers = {"r2": lambda: r2_score(y, predicted), "mae": lambda: mean_absolute_error(y, predicted),
+                   "rmse": lambda: root_mean_squared_error(y, predicted)}
+    else:
+        classes, probabilities = pipeline.classes_, pipeline.predict_proba(X)
+        binary = len(classes) == 2
+        scorers = {
+            "accuracy": lambda: accuracy_score(y, predicted),
+            "roc_auc": (lambda: roc_auc_score(y == classes[-1], probabilities[:, -1])) if binary else
+                       (lambda: roc_auc_score(y, probabilities, multi_class="ovr", average="macro", labels=classes)),
+            "f1": (lambda: f1_score(y, predicted, pos_label=classes[-1])) if binary else
+                  (lambda: f1_score(y, predicted, average="macro", labels=classes)),
+            "log_loss": lambda: log_loss(y, probabilities, labels=classes),
+        }
+    return {name: _round(scorers[name]()) for name in (only or scorers)}
 
 
 def input_schema(X, config: DatasetConfig) -> dict:
@@ -168,10 +193,13 @@ def write_json(path: Path, document: dict) -> None:
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    names = ("accuracy", "roc_auc", "f1", "log_loss", "cv_accuracy_mean")
-    lines = [f"{'model':<24}" + "".join(f"{n:>18}" for n in names)]
+    """Each model's headline metrics, those of its task (the keys it has)."""
+    names = [key for shown in SHOWN_METRICS.values() for key, _ in shown
+             if any(key in values for values in metrics.values())]
+    width = max(24, *(len(model) + 2 for model in metrics))
+    lines = [f"{'model':<{width}}" + "".join(f"{n:>18}" for n in names)]
     for model, values in metrics.items():
-        lines.append(f"{model:<24}" + "".join(f"{values.get(n, float('nan')):>18.4f}" for n in names))
+        lines.append(f"{model:<{width}}" + "".join(f"{values.get(n, float('nan')):>18.4f}" for n in names))
     return "\n".join(lines)
 
 

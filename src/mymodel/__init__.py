@@ -67,16 +67,21 @@ def _cached(name: str, check_environment: bool):
 
 
 def predict(name: str, rows: Any, *, check_environment: bool = True):
-    """Labels (and class probabilities) for raw rows: a DataFrame, a dict or a list of dicts.
+    """Predictions for raw rows: a DataFrame, a dict or a list of dicts.
 
-    Returns a DataFrame with a ``prediction`` column and one ``probability_<class>``
-    column per class where the model has probabilities.
+    Returns a DataFrame with a ``prediction`` column: a classifier's label, followed by one
+    ``probability_<class>`` column per class; a regressor's number (float), alone.
     """
+    from mymodel.contract import task_of
     from mymodel.schema import to_frame
 
-    frame = to_frame(rows, store.model_metadata(store.check_name(name))["input_schema"])
+    meta = store.model_metadata(store.check_name(name))
+    frame = to_frame(rows, meta["input_schema"])
     model = _cached(name, check_environment)
     result = frame.iloc[:, :0].copy()
+    if task_of(meta) == "regression":
+        result["prediction"] = model.predict(frame).astype("float64")
+        return result.reset_index(drop=True)
     result["prediction"] = model.predict(frame)
     if hasattr(model, "predict_proba"):
         probabilities = model.predict_proba(frame)

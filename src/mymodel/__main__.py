@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 import mymodel
+from mymodel.contract import SHOWN_METRICS, task_of
 from mymodel.errors import MymodelError
 
 
@@ -32,11 +33,25 @@ def info(out: TextIO) -> int:
     out.write(f"mymodel {mymodel.__version__} (data tag: {meta['data_tag'] or '-'})\n")
     if meta["release"]:
         out.write(f"release notes: {json.dumps(meta['release'], sort_keys=True)}\n")
-    names = ("accuracy", "roc_auc", "f1", "log_loss", "cv_accuracy_mean")
-    out.write(f"{'model':<24}" + "".join(f"{n:>18}" for n in names) + "\n")
+    by_task: dict[str, dict[str, dict]] = {}
     for name, model in meta["models"].items():
-        out.write(f"{name:<24}" + "".join(f"{model['metrics'][n]:>18.4f}" for n in names) + "\n")
+        by_task.setdefault(task_of(model), {})[name] = model
+    for task, models in by_task.items():
+        shown = SHOWN_METRICS[task]
+        out.write(f"{task}: {describe_target(next(iter(models.values())))}\n")
+        width = max(24, *(len(name) + 2 for name in models))
+        out.write(f"{'model':<{width}}" + "".join(f"{key:>18}" for key, _ in shown) + "\n")
+        for name, model in models.items():
+            out.write(f"{name:<{width}}" + "".join(f"{model['metrics'].get(key, float('nan')):>18.4f}" for key, _ in shown) + "\n")
     return 0
+
+
+def describe_target(model: dict[str, Any]) -> str:
+    """What a model predicts, in words: e.g. ``predicts 'price' (USD)`` or ``predicts 'survived': 0, 1``."""
+    target = f"predicts {model.get('data', {}).get('target', '?')!r}"
+    if task_of(model) == "regression":
+        return target + (f" ({model['target_units']})" if model.get("target_units") else "")
+    return target + ": one of " + ", ".join(model.get("classes", []))
 
 
 def read_rows(source: TextIO, fmt: str) -> list[dict[str, Any]]:

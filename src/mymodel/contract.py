@@ -32,8 +32,23 @@ BUMP_KIND = {"major": "release", "minor": "interface", "patch": "logic"}
 _BUMP_OF_GROUP = {"interface": "minor", "logic": "patch", "data": "patch", "environment": "patch"}
 # Metadata keys compared below; any other key that differs is a logic change (e.g. "preprocessing").
 _KNOWN_KEYS = {"name", "estimator", "params", "metrics", "classes", "input_schema", "data",
-               "training_environment", "git"}
+               "training_environment", "git", "task", "target_units"}
 _MISSING = object()
+# The headline metrics of each task, (metrics.json key, label), as tables show them.
+SHOWN_METRICS = {
+    "classification": (("accuracy", "accuracy"), ("roc_auc", "ROC AUC"), ("f1", "F1"), ("log_loss", "log loss"),
+                       ("cv_accuracy_mean", "CV accuracy")),
+    "regression": (("r2", "R²"), ("rmse", "RMSE"), ("mae", "MAE"), ("cv_r2_mean", "CV R²")),
+}
+
+
+def task_of(metadata: Mapping[str, Any]) -> str:
+    """A model's task; metadata written before tasks existed is a classification's.
+
+    >>> task_of({"task": "regression"}), task_of({"classes": ["0", "1"]})
+    ('regression', 'classification')
+    """
+    return metadata.get("task", "classification")
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,10 @@ def identical(old: Snapshot, new: Snapshot) -> bool:
 def _shared_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """Changes usually common to every model of a build: input schema, data, libraries."""
     yield from _schema_changes(old.get("input_schema", {}), new.get("input_schema", {}))
+    if task_of(old) != task_of(new):
+        yield "interface", f"task {task_of(old)} -> {task_of(new)} (what prediction holds)"
+    if old.get("target_units") != new.get("target_units"):
+        yield "interface", f"target units {_arrow(old, new, 'target_units')}"
     old_data, new_data = old.get("data", {}), new.get("data", {})
     if old_data.get("target") != new_data.get("target"):
         yield "interface", f"target {_arrow(old_data, new_data, 'target')}"
