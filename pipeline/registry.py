@@ -172,6 +172,8 @@ def versions_report(client: IndexClient) -> list[dict]:
             "wheel": entry.wheel,
             "wheel_size": entry.size,
             "wheel_sha256": entry.wheel_sha256,
+            "metric": (metric := headline_metric(entry.snapshot)),
+            "scores": {name: meta.get("metrics", {}).get(metric) for name, meta in sorted(entry.snapshot.models.items())},
             "accuracy": {name: meta.get("metrics", {}).get("accuracy")
                          for name, meta in sorted(entry.snapshot.models.items())},
             "bump": bump,
@@ -179,18 +181,26 @@ def versions_report(client: IndexClient) -> list[dict]:
     return rows
 
 
+def headline_metric(snapshot: Snapshot) -> str:
+    """The score a version is listed by: held-out accuracy for classifiers, R² for regressors."""
+    tasks = {meta.get("task", "classification") for meta in snapshot.models.values()}
+    return "r2" if tasks == {"regression"} else "accuracy"
+
+
 def versions_table(rows: list[dict]) -> str:
     if not rows:
         return "no published versions (run make release)"
-    models = sorted({name for row in rows for name in row["accuracy"]})
-    header = (["version", "data", "uploaded", "wheel"] + [f"{_short(m)} acc" for m in models]
+    models = sorted({name for row in rows for name in row["scores"]})
+    metrics = {row["metric"] for row in rows}
+    label = "acc" if metrics == {"accuracy"} else "/".join(sorted(metrics))
+    header = (["version", "data", "uploaded", "wheel"] + [f"{_short(m)} {label}" for m in models]
               + ["status", "bump", "why"])
     lines = []
     for row in rows:
         bump = row["bump"] or {}
         status = "-" if row.get("yanked") is None else f"yanked: {row['yanked'] or 'no reason given'}"
         lines.append([row["version"], row["data_tag"] or "-", _date(row["uploaded"]), _size(row["wheel_size"])]
-                     + [_fmt(row["accuracy"].get(m)) for m in models]
+                     + [_fmt(row["scores"].get(m)) for m in models]
                      + [status, bump.get("kind") or BUMP_KIND.get(bump.get("part"), "-"),
                         "; ".join(bump.get("reasons", [])) or "-"])
     return _table(header, lines)

@@ -135,6 +135,8 @@ def test_a_regression_csv_releases_regressors_predicting_numbers(clone):
     meta = json.loads(consumer(python, "-c", "import json, mymodel; print(json.dumps(mymodel.metadata('Ridge')))"))
     assert meta["task"] == "regression" and meta["target_units"] == "progression points" and "classes" not in meta
     assert set(meta["metrics"]) == {"r2", "mae", "rmse", "cv_r2_mean", "cv_r2_std"}
+    listed = make(repo, "versions", env).stdout  # regressors are listed by their R²
+    assert "Ridge r2" in listed.splitlines()[0] and f"{meta['metrics']['r2']:.4f}" in listed
 
 
 def test_the_regression_gate_compares_the_configured_metric(clone):
