@@ -10,18 +10,23 @@ import base64
 import hashlib
 import json
 import shutil
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from pipeline.build import PACKAGE_SOURCES
 from pipeline.config import PACKAGE_DIR
-from tests.helpers import PYTHON, consumer_env, run
+from tests.helpers import PYTHON, REPO, consumer_env, index_env, pipeline, run
 
 pytestmark = pytest.mark.integration
 MODEL_MB = 200
 BIG = "Big"
 LOAD_TARGET = 1.10  # mymodel.load() peaks within 10% of joblib.load(path)
+PIPELINE_MB = 160  # one large file through the pipeline's hashing, sdist rewrite and downloads
+STREAMING_MB = 40  # what a streaming step may add to its process's peak for it (blocks, buffers)
+HWM = "[int(l.split()[1]) // 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]"
 
 
 def _record_line(path: Path, relative: str) -> str:
@@ -97,3 +102,63 @@ def test_a_large_model_changed_on_disk_is_refused_before_unpickling(site, tmp_pa
         assert "Big/model.joblib has sha256" in refused.stderr and "the build recorded" in refused.stderr
     finally:
         shutil.move(original, model)
+
+
+def write_blocks(handle, megabytes: int) -> None:
+    block = bytes(range(256)) * 4096  # 1 MB that compresses well: the test times the I/O, not zlib
+    for _ in range(megabytes):
+        handle.write(block)
+
+
+def pipeline_peak_growth_mb(code: str, env: dict[str, str] | None = None) -> int:
+    """How far ``code`` raised a fresh interpreter's peak RSS above its peak after the imports."""
+    setup = ("import pipeline.build, pipeline.gate, pipeline.index_api\n"
+             "from pathlib import Path\n"
+             f"before = {HWM}\n")
+    result = run([PYTHON, "-c", setup + code + f"\nprint({HWM} - before)"],
+                 env={**(env or consumer_env()), "PYTHONPATH": f"{REPO}:{REPO / 'src'}"}, cwd=REPO)
+    return int(result.stdout.split()[-1])
+
+
+def test_the_build_hash_and_sdist_rewrite_stream_a_large_model(tmp_path):
+    root = tmp_path / "mymodel-1.0.0"
+    (root / "models").mkdir(parents=True)
+    with open(root / "models" / "model.joblib", "wb") as big:
+        write_blocks(big, PIPELINE_MB)
+    (root / "PKG-INFO").write_text("Name: mymodel\n")
+    sdist = tmp_path / "mymodel-1.0.0.tar.gz"
+    with tarfile.open(sdist, "w:gz", compresslevel=1) as tar:
+        tar.add(root, arcname=root.name)
+    model = root / "models" / "model.joblib"
+    growth = pipeline_peak_growth_mb(
+        f"digest = pipeline.build.sha256_file(Path({str(model)!r}))\n"
+        f"pipeline.build.reproducible_sdist(Path({str(sdist)!r}), 1700000000)")
+    assert growth < STREAMING_MB, f"hashing and rewriting a {PIPELINE_MB} MB model raised the peak by {growth} MB"
+    with tarfile.open(sdist) as rewritten:
+        assert [m.name for m in rewritten.getmembers()] == sorted(m.name for m in rewritten.getmembers())
+        member = rewritten.getmember("mymodel-1.0.0/models/model.joblib")
+        assert member.size == PIPELINE_MB << 20 and member.mtime == 1700000000 and member.uid == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mymodel-1.0.0", "mymodel-1.0.0.tar.gz"]  # no leftovers
+
+
+def test_downloads_and_the_published_wheel_stream_to_disk(tmp_path):
+    env = index_env(tmp_path)
+    packages = Path(env["INDEX_DIR"])
+    packages.mkdir()
+    with zipfile.ZipFile(packages / "mymodel-1.0.0+scale-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("mymodel/models/manifest.json", '{"files": {}}')
+        with wheel.open("mymodel/models/Big/model.joblib", "w", force_zip64=True) as big:
+            write_blocks(big, PIPELINE_MB)
+    pipeline(REPO, env, "index")
+    try:
+        growth = pipeline_peak_growth_mb(
+            "client = pipeline.index_api.IndexClient(pipeline.config.index_settings())\n"
+            "(served,) = client.files()\n"
+            "assert client.download_sha256(served) == served.sha256\n"
+            "wheel = pipeline.gate.published_wheel(client, '1.0.0+scale')\n"
+            "assert pipeline.gate.read_member(wheel, 'models/manifest.json') == {'files': {}}\n"
+            f"assert wheel.getinfo('mymodel/models/Big/model.joblib').file_size == {PIPELINE_MB << 20}",
+            env=env)
+    finally:
+        pipeline(REPO, env, "index-stop", check=False)
+    assert growth < STREAMING_MB, f"downloading a {PIPELINE_MB} MB wheel twice raised the peak by {growth} MB"
