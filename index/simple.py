@@ -25,6 +25,7 @@ from pypiserver.pkg_helpers import normalize_pkgname_for_url
 from index import pages
 from index.metadata import CoreMetadata, MetadataCache
 from index.pagecache import PageCache
+from index.watch import FolderWatch
 from index.yanks import DamagedYankFile, YankStore, canonical_version
 
 
@@ -59,7 +60,7 @@ class SimpleRoutes:
         self.config = config
         self.yanks = yanks
         self.metadata = metadata
-        self.cache = PageCache(Path(root).resolve() for root in config.roots)
+        self.cache = PageCache((Path(root).resolve() for root in config.roots), watch=FolderWatch.open())
 
     def packages(self, project: str) -> list[t.Any]:
         return sorted(self.config.backend.find_project_packages(project), key=lambda p: (p.parsed_version, p.relfn))

@@ -6,7 +6,10 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from index.pagecache import PageCache
+from index.watch import FolderWatch
 
 WINDOW_NS = 50_000_000  # well above this machine's file-system clock tick, so the test stays quick
 
@@ -23,12 +26,21 @@ class Renders:
         return [str(f) for f in files], ",".join(f"{f.name}={f.read_bytes().decode()}" for f in files) or None
 
 
+@pytest.fixture(params=["signatures", "inotify"])
+def make_cache(request):
+    """A cache comparing file signatures, or one reading a folder watch (where the kernel has inotify)."""
+    watch = FolderWatch.open() if request.param == "inotify" else None
+    if request.param == "inotify" and watch is None:
+        pytest.fail("inotify is not available on this machine")
+    return lambda folder: PageCache([folder], WINDOW_NS, watch)
+
+
 def settle() -> None:
     time.sleep(WINDOW_NS * 2 / 1e9)  # what changed is now older than the racy window
 
 
-def test_a_page_is_rendered_once_per_change_of_its_files(tmp_path):
-    cache, render = PageCache([tmp_path], WINDOW_NS), Renders(tmp_path)
+def test_a_page_is_rendered_once_per_change_of_its_files(tmp_path, make_cache):
+    cache, render = make_cache(tmp_path), Renders(tmp_path)
     a = tmp_path / "a.whl"
     a.write_text("1")
     settle()
@@ -65,8 +77,8 @@ def test_a_page_rendered_within_the_racy_window_is_not_kept(tmp_path):
     assert render.count == 3
 
 
-def test_a_file_in_a_new_subfolder_shows_and_a_missing_project_is_not_kept(tmp_path):
-    cache = PageCache([tmp_path], WINDOW_NS)
+def test_a_file_in_a_new_subfolder_shows_and_a_missing_project_is_not_kept(tmp_path, make_cache):
+    cache = make_cache(tmp_path)
     sub = tmp_path / "sub"
     sub.mkdir()
     settle()
@@ -75,3 +87,17 @@ def test_a_file_in_a_new_subfolder_shows_and_a_missing_project_is_not_kept(tmp_p
     assert cache.page("p", "html", {}, render) is None and render.count == 2
     (sub / "a.whl").write_text("1")
     assert cache.page("p", "html", {}, render) == "a.whl=1"
+
+
+def test_a_watched_folder_keeps_a_page_rendered_right_after_a_change(tmp_path):
+    cache, render = PageCache([tmp_path], WINDOW_NS, FolderWatch.open()), Renders(tmp_path)
+    (tmp_path / "a.whl").write_text("1")
+    cache.page("p", "html", {}, render)
+    cache.page("p", "html", {}, render)
+    assert render.count == 1  # events, not timestamps: no racy window
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    cache.page("p", "html", {}, render)
+    (sub / "b.whl").write_text("2")  # in a folder made after the watch was set up
+    render.folder = sub
+    assert cache.page("p", "html", {}, render) == "b.whl=2"
