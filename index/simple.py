@@ -24,6 +24,8 @@ from pypiserver.pkg_helpers import normalize_pkgname_for_url
 
 from index import pages
 from index.metadata import CoreMetadata, MetadataCache
+from index.pagecache import PageCache
+from index.watch import FolderWatch
 from index.yanks import DamagedYankFile, YankStore, canonical_version
 
 
@@ -58,6 +60,7 @@ class SimpleRoutes:
         self.config = config
         self.yanks = yanks
         self.metadata = metadata
+        self.cache = PageCache((Path(root).resolve() for root in config.roots), watch=FolderWatch.open())
 
     def packages(self, project: str) -> list[t.Any]:
         return sorted(self.config.backend.find_project_packages(project), key=lambda p: (p.parsed_version, p.relfn))
@@ -98,15 +101,27 @@ class SimpleRoutes:
         return served
 
     def project_page(self, project: str, fallback: t.Callable) -> t.Any:
-        packages = self.packages(project) if project == normalize_pkgname_for_url(project) else []
-        if not packages:
-            return fallback(project)  # pypiserver's redirect, fallback index or 404
+        if project != normalize_pkgname_for_url(project):
+            return fallback(project)  # pypiserver's redirect to the normalised name
+        form = "json" if pages.wants_json(request.headers.get("Accept")) else "html"
+        yanked = self.yanks.reasons(project) if self.yanks else {}
+        body = self.cache.page(project, form, yanked, lambda: self.render(project, form))
+        if body is None:
+            return fallback(project)  # pypiserver's fallback index or 404
         response.set_header("Vary", "Accept")
-        files = self.files(project, packages)
-        if pages.wants_json(request.headers.get("Accept")):
+        if form == "json":
             response.content_type = pages.JSON_TYPE
-            return pages.project_json(project, _versions(packages), files)
-        return pages.project_html(project, files)
+        return body
+
+    def render(self, project: str, form: str) -> tuple[list[str], str | None]:
+        """(the files listed, the page; None when the index holds no file of ``project``)."""
+        packages = self.packages(project)
+        if not packages:
+            return [], None
+        files = self.files(project, packages)
+        body = (pages.project_json(project, _versions(packages), files) if form == "json"
+                else pages.project_html(project, files))
+        return [pkg.fn for pkg in packages], body
 
     def index_page(self, fallback: t.Callable) -> t.Any:
         response.set_header("Vary", "Accept")
@@ -129,6 +144,7 @@ class SimpleRoutes:
             return json.dumps({"error": f"{project} {version} is not on this index", "versions": published})
         try:
             self.yanks.set(project, version, reason)
+            self.cache.forget()
         except DamagedYankFile as exc:
             response.status = 500
             return json.dumps({"error": str(exc)})

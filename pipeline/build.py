@@ -8,8 +8,6 @@ Timestamps come from the commit, so rebuilding the same commit gives the same by
 from __future__ import annotations
 
 import gzip
-import hashlib
-import io
 import json
 import os
 import shutil
@@ -20,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mymodel.contract import SHOWN_METRICS, task_of
+from mymodel.store import HASH_BLOCK, sha256_of
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
@@ -140,7 +139,7 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
             "data_tag": parse(version).local,
             "requires": requires,
             "release": release_notes or {},
-            "files": {str(p.relative_to(package / "models")): _sha256(p)
+            "files": {str(p.relative_to(package / "models")): sha256_file(p)
                       for p in sorted((package / "models").rglob("*")) if p.is_file()},
         }
         (package / "models" / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -225,20 +224,25 @@ def check_contents(built: Built, names: list[str]) -> None:
 
 
 def reproducible_sdist(path: Path, epoch: int) -> None:
-    """Rewrite the sdist with sorted entries, fixed owners, modes and times."""
-    with tarfile.open(path) as source:
-        members = sorted(source.getmembers(), key=lambda m: m.name)
-        contents = {m.name: source.extractfile(m).read() for m in members if m.isfile()}
-    buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=epoch) as zipped:
-        with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as target:
-            for member in members:
-                member.mtime, member.uid, member.gid, member.uname, member.gname = epoch, 0, 0, "", ""
-                member.mode = 0o755 if member.isdir() else 0o644
-                member.pax_headers = {}
-                data = contents.get(member.name)
-                target.addfile(member, io.BytesIO(data) if data is not None else None)
-    path.write_bytes(buffer.getvalue())
+    """Rewrite the sdist with sorted entries, fixed owners, modes and times.
+
+    Members are streamed from an uncompressed copy (random access without re-reading the gzip
+    stream from its start for each member out of order) into a new file that replaces the sdist.
+    """
+    with tempfile.TemporaryDirectory(prefix="mymodel-sdist-", dir=path.parent) as tmp:
+        plain, rewritten = Path(tmp) / "plain.tar", Path(tmp) / path.name
+        with gzip.open(path, "rb") as compressed, open(plain, "wb") as out:
+            shutil.copyfileobj(compressed, out, HASH_BLOCK)
+        with tarfile.open(plain, "r:") as source, open(rewritten, "wb") as out:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=epoch) as zipped:
+                with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as target:
+                    for member in sorted(source.getmembers(), key=lambda m: m.name):
+                        data = source.extractfile(member) if member.isfile() else None
+                        member.mtime, member.uid, member.gid, member.uname, member.gname = epoch, 0, 0, "", ""
+                        member.mode = 0o755 if member.isdir() else 0o644
+                        member.pax_headers = {}
+                        target.addfile(member, data)
+        os.replace(rewritten, path)
 
 
 def _stage(stage: Path, models_dir: Path, names: list[str]) -> None:
@@ -265,5 +269,7 @@ def _normalise_modes(stage: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256_file(path: Path) -> str:
+    """A file's sha256, read in blocks (a model of any size never sits in memory whole)."""
+    with open(path, "rb") as handle:
+        return sha256_of(handle)

@@ -36,7 +36,9 @@ def published_wheel(client: IndexClient, version: str) -> zipfile.ZipFile:
     if not wheels:
         raise PackageIndexError(f"the index has no wheel for {version}; make the index whole again, "
                                 f"or pass FORCE=1 to release without comparing")
-    return zipfile.ZipFile(io.BytesIO(client.download(wheels[0])))
+    # On disk, not in memory: the ZipFile reads members from an anonymous temporary file,
+    # which is deleted when the archive is closed or collected.
+    return zipfile.ZipFile(client.download_temporary(wheels[0]))
 
 
 def read_member(wheel: zipfile.ZipFile, member: str) -> dict:

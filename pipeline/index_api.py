@@ -9,6 +9,8 @@ import contextlib
 import hashlib
 import http.client
 import json
+import os
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import IO
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
@@ -70,6 +73,18 @@ def version_of(filename: str) -> str | None:
         return str(parse_sdist_filename(filename)[1])
     except (InvalidWheelFilename, InvalidSdistFilename):
         return None
+
+
+def _unwritable(served: ServedFile, target: Path, exc: OSError) -> PackageIndexError:
+    # ours: _open would blame the index for it
+    return PackageIndexError(f"cannot save the download of {served.filename} to {target} ({exc.strerror}); "
+                             "free some space or set TMPDIR to a writable folder")
+
+
+def _refuse_unless_announced(served: ServedFile, digest: str) -> None:
+    if served.sha256 and digest != served.sha256:
+        raise PackageIndexError(f"the index lists {served.filename} with sha256 {served.sha256} but served {digest}; "
+                                "the file on the index changed: check the index folder, then retry")
 
 
 class IndexClient:
@@ -145,41 +160,57 @@ class IndexClient:
         return sorted({f.version for f in self.files(project)})
 
     def download(self, served: ServedFile) -> bytes:
+        """A small file's body (a channel wheel): large ones go through download_to or download_temporary."""
         return self._request(served.url)
 
     def download_sha256(self, served: ServedFile) -> str:
-        return hashlib.sha256(self.download(served)).hexdigest()
+        """The sha256 of what the index serves for ``served``, hashed as it streams (nothing kept)."""
+        return self.download_to(served, Path(os.devnull))[0]
 
     def download_verified(self, served: ServedFile, target: Path) -> tuple[str, int, str | None]:
         """``download_to``, refusing bytes whose sha256 is not the one the link announces."""
         digest, size, modified = self.download_to(served, target)
-        if served.sha256 and digest != served.sha256:
-            raise PackageIndexError(f"the index lists {served.filename} with sha256 {served.sha256} but served {digest}; "
-                                    "the file on the index changed: check the index folder, then retry")
+        _refuse_unless_announced(served, digest)
         return digest, size, modified
+
+    def download_temporary(self, served: ServedFile) -> IO[bytes]:
+        """``served`` streamed into an anonymous temporary file (gone once closed), checked against
+        its link's sha256 and positioned at its start."""
+        try:
+            out = tempfile.TemporaryFile(prefix="mymodel-download-")
+        except OSError as exc:
+            raise _unwritable(served, Path(tempfile.gettempdir()), exc) from None
+        try:
+            digest, _, _ = self._stream_into(served, out, Path(tempfile.gettempdir()))
+            _refuse_unless_announced(served, digest)
+            out.seek(0)
+        except BaseException:
+            out.close()
+            raise
+        return out
 
     def download_to(self, served: ServedFile, target: Path) -> tuple[str, int, str | None]:
         """Stream ``served`` into ``target`` while hashing it (never whole in memory).
 
         Returns its sha256, its size and when the index got it (the Last-Modified header)."""
-        digest, size = hashlib.sha256(), 0
-
-        def unwritable(exc: OSError) -> PackageIndexError:  # ours: _open would blame the index for it
-            return PackageIndexError(f"cannot save the download of {served.filename} to {target} ({exc.strerror}); "
-                                     "free some space or set TMPDIR to a writable folder")
         try:
             out = open(target, "wb")
         except OSError as exc:
-            raise unwritable(exc) from None
+            raise _unwritable(served, target, exc) from None
+        with out:
+            return self._stream_into(served, out, target)
+
+    def _stream_into(self, served: ServedFile, out: IO[bytes], target: Path) -> tuple[str, int, str | None]:
+        digest, size = hashlib.sha256(), 0
         try:
-            with out, self._open(served.url) as response:
+            with self._open(served.url) as response:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     digest.update(block)
                     size += len(block)
                     try:
                         out.write(block)
                     except OSError as exc:
-                        raise unwritable(exc) from None
+                        raise _unwritable(served, target, exc) from None
                 modified = response.headers.get("Last-Modified")
         except urllib.error.HTTPError as exc:
             raise PackageIndexError(f"the index lists {served.filename} but answered HTTP {exc.code} for it; "

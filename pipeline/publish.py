@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from pipeline import faults
-from pipeline.build import Built
+from pipeline.build import Built, sha256_file
 from pipeline.errors import PackageIndexError
 from pipeline.index_api import IndexClient
 from pipeline.intent import Intent
@@ -90,14 +89,6 @@ def verify(client: IndexClient, built: Built) -> None:
     if extra:
         raise PackageIndexError(f"the index holds other files for {built.version} ({', '.join(extra)}); "
                                 "another release published this version: run make release again")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def format_lock(version: str, hashes: dict[str, str], simple_url: str) -> str:

@@ -13,7 +13,7 @@ installed libraries and the file's sha256 before it unpickles anything.
 from __future__ import annotations
 
 import functools
-import io
+import os
 from typing import Any
 
 from mymodel import store
@@ -48,17 +48,34 @@ def metadata(name: str | None = None) -> dict[str, Any]:
             "models": {model: store.model_metadata(model) for model in list_models()}}
 
 
-def load(name: str, *, check_environment: bool = True):
-    """The fitted scikit-learn Pipeline ``name``: integrity and environment checked first."""
+def load(name: str, *, check_environment: bool = True, mmap_mode: str | None = None):
+    """The fitted scikit-learn Pipeline ``name``: integrity and environment checked first.
+
+    The file is hashed in blocks and unpickled from disk, so peak memory is what
+    ``joblib.load(path)`` needs. ``mmap_mode="r"`` memory-maps large numpy arrays
+    (only in files saved without compression; joblib ignores it otherwise).
+    """
     store.check_name(name)
     if check_environment:
         from mymodel.environment import require_compatible
 
         require_compatible()
-    data = store.verified_bytes(f"{name}/{store.MODEL_FILE}")
-    import joblib  # only now: metadata readers never pay for scikit-learn
+    with store.opened_verified(f"{name}/{store.MODEL_FILE}") as stream:
+        import joblib  # only now: metadata readers never pay for scikit-learn
 
-    return joblib.load(io.BytesIO(data))
+        if mmap_mode is None:
+            return joblib.load(stream)
+        return joblib.load(_same_file(stream), mmap_mode=mmap_mode)
+
+
+def _same_file(stream) -> str:
+    """A path to the inode ``stream`` has open: joblib maps arrays by path, never from a file object.
+
+    On Linux /proc/self/fd/N reopens the checked inode even if the file was replaced since; elsewhere
+    the path is all there is, and a file swapped between the check and the mapping would be read.
+    """
+    by_descriptor = f"/proc/self/fd/{stream.fileno()}"
+    return by_descriptor if os.path.exists(by_descriptor) else stream.name
 
 
 @functools.cache

@@ -13,13 +13,14 @@ scikit-learn nor joblib.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
 import json
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 from mymodel.errors import IntegrityError, UnknownModelError
 
@@ -28,6 +29,7 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 MANIFEST_FILE = "manifest.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
+HASH_BLOCK = 1 << 20  # hashes read files in blocks: memory stays flat whatever the model's size
 
 
 def _models():
@@ -133,23 +135,67 @@ def model_metadata(name: str) -> dict[str, Any]:
                              f"{reinstall_hint()}") from None
 
 
-def verified_bytes(relative: str) -> bytes:
-    """A packaged file's bytes, after checking them against the build manifest."""
+def sha256_of(stream: IO[bytes]) -> str:
+    """The sha256 of what is left to read in ``stream``, read in blocks of HASH_BLOCK bytes."""
+    digest = hashlib.sha256()
+    while block := stream.read(HASH_BLOCK):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _expected_sha256(relative: str) -> str | None:
+    """The manifest's sha256 for ``relative``; None in a source checkout (nothing was recorded)."""
     listed = manifest()["files"]
-    try:
-        data = (_models() / relative).read_bytes()
-    except OSError as exc:
-        raise IntegrityError(f"cannot read {PACKAGE_DIR / 'models' / relative} ({exc.strerror}); "
-                             f"{reinstall_hint()}") from None
     expected = listed.get(relative)
-    if expected is None:
-        if installed_distribution() is not None or listed:
-            raise IntegrityError(f"{relative} is not listed in the package manifest, so it is not loaded; "
-                                 f"{reinstall_hint()}")
-        return data  # a source checkout: nothing was recorded to check against
-    actual = hashlib.sha256(data).hexdigest()
+    if expected is None and (installed_distribution() is not None or listed):
+        raise IntegrityError(f"{relative} is not listed in the package manifest, so it is not loaded; "
+                             f"{reinstall_hint()}")
+    return expected
+
+
+def _refuse_unless_equal(relative: str, actual: str, expected: str) -> None:
     if actual != expected:
         raise IntegrityError(
             f"{relative} has sha256 {actual}, but the build recorded {expected}: the installed file was "
             f"changed, so it is not loaded; {reinstall_hint()}")
+
+
+def _cannot_read(relative: str, exc: OSError) -> IntegrityError:
+    return IntegrityError(f"cannot read {PACKAGE_DIR / 'models' / relative} ({exc.strerror}); {reinstall_hint()}")
+
+
+def verified_bytes(relative: str) -> bytes:
+    """A small packaged file's bytes (metadata), after checking them against the build manifest."""
+    expected = _expected_sha256(relative)
+    try:
+        data = (_models() / relative).read_bytes()
+    except OSError as exc:
+        raise _cannot_read(relative, exc) from None
+    if expected is not None:
+        _refuse_unless_equal(relative, hashlib.sha256(data).hexdigest(), expected)
     return data
+
+
+@contextlib.contextmanager
+def opened_verified(relative: str) -> Iterator[IO[bytes]]:
+    """A packaged file open for reading at its start, after its sha256 was checked against the manifest.
+
+    The file is hashed in blocks through the very file object that is handed out, so a large model
+    is never held in memory twice, and a file renamed or replaced on disk after the check is not the
+    one read: the open object still reads the inode that was hashed. What no check can stop is a
+    process with write access changing that same inode in place between the check and the read.
+    """
+    expected = _expected_sha256(relative)
+    try:
+        stream = (_models() / relative).open("rb")
+    except OSError as exc:
+        raise _cannot_read(relative, exc) from None
+    with stream:
+        if expected is not None:
+            try:
+                actual = sha256_of(stream)
+            except OSError as exc:
+                raise _cannot_read(relative, exc) from None
+            _refuse_unless_equal(relative, actual, expected)
+            stream.seek(0)
+        yield stream
