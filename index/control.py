@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from index import credentials
-from pipeline.config import INDEX_START_TIMEOUT, INDEX_USER, REPO, IndexSettings, env
-from pipeline.errors import PackageIndexError
+from index.errors import IndexServerError
+from index.settings import INDEX_START_TIMEOUT, INDEX_USER, REPO, IndexSettings, env, looks_like_devpi
 
 PID_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -38,8 +39,13 @@ class Status:
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Does the index at ``url`` answer? devpi-server has no /health: its /+api answers instead."""
+    probe = url.rstrip("/") + "/health"
+    if looks_like_devpi(url):
+        parts = urllib.parse.urlsplit(url)
+        probe = f"{parts.scheme}://{parts.netloc}/+api"
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
+        with urllib.request.urlopen(probe, timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -110,12 +116,12 @@ def start(settings: IndexSettings) -> Status:
     current = status(settings)
     if current.running:
         if current.packages_dir != settings.packages_dir or current.auth != settings.auth:
-            raise PackageIndexError(
+            raise IndexServerError(
                 f"the index on port {settings.port} serves {current.packages_dir} (auth={current.auth}), "
                 f"not {settings.packages_dir} (auth={settings.auth}); run make index-stop first, or use another INDEX_PORT")
         return current
     if not _port_free(settings.host, settings.port):
-        raise PackageIndexError(
+        raise IndexServerError(
             f"port {settings.port} on {settings.host} is taken by another program; "
             f"stop it or choose another port, e.g. make release INDEX_PORT={settings.port + 1}")
     credentials.ensure(settings.state_dir, INDEX_USER)
@@ -142,7 +148,7 @@ def start(settings: IndexSettings) -> Status:
     process.kill()
     (settings.state_dir / PID_FILE).unlink(missing_ok=True)
     tail = (settings.state_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()[-3:]
-    raise PackageIndexError(f"the index did not come up on {settings.url} within {INDEX_START_TIMEOUT:.0f} s "
+    raise IndexServerError(f"the index did not come up on {settings.url} within {INDEX_START_TIMEOUT:.0f} s "
                             f"(log {settings.state_dir / LOG_FILE}: {' | '.join(tail)}); check the log and retry")
 
 
