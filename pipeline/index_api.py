@@ -73,6 +73,16 @@ def version_of(filename: str) -> str | None:
 
 
 class IndexClient:
+    """The embedded index (pypiserver's protocol); ``IndexClient(settings)`` gives the client of
+    the index ``settings`` name: a ``DevpiClient`` for devpi-server (INDEX_KIND, or detected)."""
+
+    def __new__(cls, settings: IndexSettings) -> IndexClient:
+        if cls is IndexClient and settings.backend == "devpi":
+            from pipeline.indexes.devpi import DevpiClient
+
+            cls = DevpiClient
+        return super().__new__(cls)
+
     def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
         self.url = settings.url.rstrip("/") + "/"
@@ -81,7 +91,12 @@ class IndexClient:
 
     def _credentials(self) -> tuple[str | None, str | None]:
         if self.settings.external_url:
-            return env("INDEX_USERNAME", env("TWINE_USERNAME")), env("INDEX_PASSWORD", env("TWINE_PASSWORD"))
+            user, password = env("INDEX_USERNAME", env("TWINE_USERNAME")), env("INDEX_PASSWORD", env("TWINE_PASSWORD"))
+            saved = env("INDEX_CREDENTIALS")  # a credentials.json (make release INDEX=devpi)
+            if not (user and password) and saved:
+                creds = index_credentials.read_file(Path(saved))
+                return (creds.username, creds.password) if creds else (None, None)
+            return user, password
         creds = index_credentials.read(self.settings.state_dir)
         return (creds.username, creds.password) if creds else (None, None)
 
@@ -111,9 +126,13 @@ class IndexClient:
             raise PackageIndexError(f"the index at {self.url} is unreachable ({reason}); "
                                     "start it with make index (or check INDEX_URL)") from None
 
+    def page_url(self, project: str = "") -> str:
+        """The simple page of ``project``; of the index without one."""
+        return f"{self.url}simple/{project + '/' if project else ''}"
+
     def files(self, project: str = PACKAGE) -> list[ServedFile]:
         """The files of ``project``, from its PEP 691 JSON page, or its HTML page on an index without it."""
-        page_url = f"{self.url}simple/{project}/"
+        page_url = self.page_url(project)
         try:
             with self._open(page_url, headers={"Accept": ACCEPT_PAGES}) as response:
                 form, page = response.headers.get_content_type(), response.read()
@@ -222,5 +241,5 @@ class IndexClient:
     def projects(self) -> list[str]:
         """The projects the index serves (its /simple/ page)."""
         parser = _Links()
-        parser.feed(self._request(f"{self.url}simple/").decode("utf-8", errors="replace"))
+        parser.feed(self._request(self.page_url()).decode("utf-8", errors="replace"))
         return sorted(href.strip("/").rsplit("/", 1)[-1] for href in parser.hrefs)
