@@ -16,6 +16,7 @@ INDEX_USER = "mymodel"
 INDEX_AUTH_MODES = ("update", "read")  # who needs credentials: uploads, or everything
 INDEX_KINDS = ("pypiserver", "devpi")  # INDEX_KIND: the embedded index's protocol, or devpi-server's
 INDEX_START_TIMEOUT = 20.0
+INDEX_READ_TIMEOUT = 30.0  # how long a release waits for INDEX_READ_URL (a replica) to serve it
 
 
 def env(name: str, default: str | None = None) -> str | None:

@@ -17,7 +17,8 @@ from pipeline.model_specs import SEED, ModelSpec
 
 # The index owns its defaults and settings; re-exported here, where the pipeline looks for every default.
 from index.settings import (  # noqa: F401
-    INDEX_AUTH_MODES, INDEX_DIR, INDEX_HOST, INDEX_KINDS, INDEX_PORT, INDEX_START_TIMEOUT, INDEX_STATE_ROOT,
+    INDEX_AUTH_MODES, INDEX_DIR, INDEX_HOST, INDEX_KINDS, INDEX_PORT, INDEX_READ_TIMEOUT, INDEX_START_TIMEOUT,
+    INDEX_STATE_ROOT,
     INDEX_USER, REPO, IndexSettings, env,
 )
 

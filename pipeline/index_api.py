@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import http.client
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,8 +21,8 @@ from pathlib import Path
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from index import credentials as index_credentials
-from pipeline.config import HTTP_TIMEOUT, PACKAGE, IndexSettings, env
-from pipeline.errors import PackageIndexError
+from pipeline.config import HTTP_TIMEOUT, INDEX_READ_TIMEOUT, PACKAGE, IndexSettings, env
+from pipeline.errors import ConfigError, PackageIndexError
 
 
 JSON_PAGE = "application/vnd.pypi.simple.v1+json"
@@ -132,7 +133,44 @@ class IndexClient:
 
     def files(self, project: str = PACKAGE) -> list[ServedFile]:
         """The files of ``project``, from its PEP 691 JSON page, or its HTML page on an index without it."""
-        page_url = self.page_url(project)
+        return self._files_on(self.page_url(project))
+
+    def wait_for_readers(self, version: str, hashes: dict[str, str], project: str = PACKAGE) -> None:
+        """With INDEX_READ_URL (a replica): wait until it serves every file of ``version`` with
+        the sha256 in ``hashes`` (filename -> sha256), read back, so the install line printed next works."""
+        if not self.settings.read_url:
+            return
+        page_url = f"{self.settings.simple_url}{project}/"
+        try:
+            timeout = float(env("INDEX_READ_TIMEOUT", str(INDEX_READ_TIMEOUT)))
+        except ValueError:
+            raise ConfigError(f"INDEX_READ_TIMEOUT={env('INDEX_READ_TIMEOUT')!r} is not a number of seconds; "
+                              "use e.g. INDEX_READ_TIMEOUT=60") from None
+        started = time.monotonic()
+        waiting = False
+        while True:
+            try:
+                served = {f.filename: f for f in self._files_on(page_url) if f.version == version}
+            except PackageIndexError:
+                served = {}
+            if set(served) >= set(hashes) and all(served[name].sha256 == digest for name, digest in hashes.items()):
+                break
+            if time.monotonic() - started > timeout:
+                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) did not serve {project} {version} with our sha256 "
+                                        f"within {timeout:.0f} s; check the replica's replication, or raise INDEX_READ_TIMEOUT")
+            if not waiting:
+                print(f"waiting up to {timeout:.0f} s for {page_url} (INDEX_READ_URL) to serve {version}", flush=True)
+                waiting = True
+            time.sleep(0.05)
+        for name, digest in hashes.items():
+            downloaded = self.download_sha256(served[name])
+            if downloaded != digest:
+                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) served {name} with sha256 {downloaded}, ours is "
+                                        f"{digest}; the replica's copy is damaged, check it")
+        print(f"read back {version} from {self.settings.simple_url} after {time.monotonic() - started:.2f} s: "
+              "same sha256", flush=True)
+
+    def _files_on(self, page_url: str) -> list[ServedFile]:
         try:
             with self._open(page_url, headers={"Accept": ACCEPT_PAGES}) as response:
                 form, page = response.headers.get_content_type(), response.read()

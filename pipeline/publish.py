@@ -90,6 +90,7 @@ def verify(client: IndexClient, built: Built) -> None:
     if extra:
         raise PackageIndexError(f"the index holds other files for {built.version} ({', '.join(extra)}); "
                                 "another release published this version: run make release again")
+    client.wait_for_readers(built.version, {path.name: sha256_file(path) for path in built.files})
 
 
 def sha256_file(path: Path) -> str:

@@ -70,11 +70,23 @@ def test_yanking_on_devpi_is_refused_in_one_line(devpi):
                        "devpi does not support yanking on private indexes")
 
 
+def test_a_replica_that_never_serves_the_release_fails_it_and_takes_it_back(devpi):
+    repo, env, _ = devpi
+    dead_replica = f"http://127.0.0.1:{free_port()}/mymodel/dev/+simple/"
+    failed = make(repo, "release", env, "INDEX=devpi", f"INDEX_READ_URL={dead_replica}", "INDEX_READ_TIMEOUT=1",
+                  check=False)
+    assert_clean_error(failed, f"{dead_replica}mymodel/ (INDEX_READ_URL) did not serve mymodel {FIRST}",
+                       f"removed the partial {FIRST}")
+    assert f"waiting up to 1 s for {dead_replica}mymodel/" in failed.stdout
+    assert served_versions(urls(env)[0] + "+simple/") == set()
+
+
 def test_release_twice_then_install_from_the_replica_also_with_the_primary_down(devpi, tmp_path):
     repo, env, _ = devpi
     primary, replica = urls(env)
     first = make(repo, "release", env, "INDEX=devpi").stdout
-    assert f"pip install --index-url {replica} mymodel=={FIRST}" in first
+    assert f"read back {FIRST} from {replica} after" in first
+    assert first.index("read back") < first.index(f"pip install --index-url {replica} mymodel=={FIRST}")
     creds = json.loads((repo / "index/.state/devpi/credentials.json").read_text())
     # The same, spelled out as anyone would from another host; nothing changed, so BUMP=patch.
     make(repo, "release", env, f"INDEX_URL={primary}", f"INDEX_USERNAME={creds['username']}",
