@@ -1,5 +1,5 @@
 # make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL A B FORMAT
-# INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL (see README).
+# INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_KIND INDEX_READ_URL INDEX=devpi DEVPI_PORT DEVPI_REPLICA_PORT (see README).
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
@@ -11,8 +11,16 @@ BENCH_ARGS ?=
 
 # Make variables reach the pipeline as environment variables (empty = unset).
 export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL A B FORMAT INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
+export INDEX_KIND INDEX_READ_URL INDEX_READ_TIMEOUT INDEX_CREDENTIALS DEVPI_PORT DEVPI_REPLICA_PORT DEVPI_STATE
 
-.PHONY: help venv train version build index index-stop index-status upload release verify lock versions diff yank unyank promote channels test unit integration bench clean
+# INDEX=devpi: the primary and replica of make devpi, with the credentials it generated.
+ifeq ($(INDEX),devpi)
+INDEX_URL := $(or $(INDEX_URL),http://127.0.0.1:$(or $(DEVPI_PORT),3141)/mymodel/dev/)
+INDEX_READ_URL := $(or $(INDEX_READ_URL),http://127.0.0.1:$(or $(DEVPI_REPLICA_PORT),3142)/mymodel/dev/+simple/)
+INDEX_CREDENTIALS := $(or $(INDEX_CREDENTIALS),$(or $(DEVPI_STATE),$(CURDIR)/index/.state/devpi)/credentials.json)
+endif
+
+.PHONY: help venv train version build index index-stop index-status upload release verify lock versions diff yank unyank promote channels devpi devpi-stop test unit integration bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +80,12 @@ promote: $(READY) ## publish the next mymodel-<CHANNEL=> version, requiring exac
 
 channels: $(READY) ## each channel's history: channel version -> model version, date, commit
 	@$(PY) -m pipeline channels
+
+devpi: $(READY) ## start a devpi-server primary and replica on 127.0.0.1:3141/3142 (DEVPI_PORT= DEVPI_REPLICA_PORT=)
+	@$(PY) -m index.devpi start
+
+devpi-stop: $(READY) ## stop the devpi primary and replica of make devpi
+	@$(PY) -m index.devpi stop
 
 UNIT_TESTS ?= pipeline index src/mymodel tests
 INTEGRATION_TESTS ?= tests

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from index import credentials
-from pipeline.config import INDEX_START_TIMEOUT, INDEX_USER, REPO, IndexSettings, env
-from pipeline.errors import PackageIndexError
+from index.errors import IndexServerError
+from index.settings import INDEX_START_TIMEOUT, INDEX_USER, REPO, IndexSettings, env, looks_like_devpi
 
 PID_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -38,8 +39,13 @@ class Status:
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Does the index at ``url`` answer? devpi-server has no /health: its /+api answers instead."""
+    probe = url.rstrip("/") + "/health"
+    if looks_like_devpi(url):
+        parts = urllib.parse.urlsplit(url)
+        probe = f"{parts.scheme}://{parts.netloc}/+api"
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as response:
+        with urllib.request.urlopen(probe, timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -56,12 +62,12 @@ def _recorded(settings: IndexSettings) -> dict | None:
         record = json.loads((settings.state_dir / PID_FILE).read_text())
     except (FileNotFoundError, ValueError):
         return None
-    if not isinstance(record, dict) or not _is_our_index(record):
+    if not isinstance(record, dict) or not is_ours(record, b"index.server"):
         return None
     return record
 
 
-def _start_time(pid: int) -> int | None:
+def start_time(pid: int) -> int | None:
     """When the process started, in clock ticks after boot (field 22 of /proc/<pid>/stat); None if gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -70,11 +76,12 @@ def _start_time(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])  # fields from the 3rd on follow the ")" of the name
 
 
-def _is_our_index(record: dict) -> bool:
+def is_ours(record: dict, program: bytes) -> bool:
+    """Is the recorded process still the one we started: ``program`` on the recorded port?"""
     pid, port = record.get("pid"), record.get("port")
     if type(pid) is not int or pid <= 0:
         return False
-    started = _start_time(pid)
+    started = start_time(pid)
     # Records written before the start time was kept have none: the command line must do.
     if started is None or record.get("started", started) != started:
         return False
@@ -84,7 +91,7 @@ def _is_our_index(record: dict) -> bool:
     except OSError:
         return False
     listens_on_port = any(flag == b"--port" and value == str(port).encode() for flag, value in zip(argv, argv[1:]))
-    return leads_its_group and b"index.server" in argv and listens_on_port
+    return leads_its_group and any(program in arg for arg in argv) and listens_on_port
 
 
 def status(settings: IndexSettings) -> Status:
@@ -94,7 +101,7 @@ def status(settings: IndexSettings) -> Status:
     return Status(False, None, settings.url, None, None)
 
 
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
     with socket.socket() as probe:
         # As the server will: connections of a stopped index in TIME_WAIT do not block the port.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -110,12 +117,12 @@ def start(settings: IndexSettings) -> Status:
     current = status(settings)
     if current.running:
         if current.packages_dir != settings.packages_dir or current.auth != settings.auth:
-            raise PackageIndexError(
+            raise IndexServerError(
                 f"the index on port {settings.port} serves {current.packages_dir} (auth={current.auth}), "
                 f"not {settings.packages_dir} (auth={settings.auth}); run make index-stop first, or use another INDEX_PORT")
         return current
-    if not _port_free(settings.host, settings.port):
-        raise PackageIndexError(
+    if not port_free(settings.host, settings.port):
+        raise IndexServerError(
             f"port {settings.port} on {settings.host} is taken by another program; "
             f"stop it or choose another port, e.g. make release INDEX_PORT={settings.port + 1}")
     credentials.ensure(settings.state_dir, INDEX_USER)
@@ -129,7 +136,7 @@ def start(settings: IndexSettings) -> Status:
     process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     log.close()
-    record = {"pid": process.pid, "started": _start_time(process.pid), "port": settings.port,
+    record = {"pid": process.pid, "started": start_time(process.pid), "port": settings.port,
               "packages_dir": str(settings.packages_dir), "auth": settings.auth}
     (settings.state_dir / PID_FILE).write_text(json.dumps(record))
     deadline = time.monotonic() + INDEX_START_TIMEOUT
@@ -142,7 +149,7 @@ def start(settings: IndexSettings) -> Status:
     process.kill()
     (settings.state_dir / PID_FILE).unlink(missing_ok=True)
     tail = (settings.state_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()[-3:]
-    raise PackageIndexError(f"the index did not come up on {settings.url} within {INDEX_START_TIMEOUT:.0f} s "
+    raise IndexServerError(f"the index did not come up on {settings.url} within {INDEX_START_TIMEOUT:.0f} s "
                             f"(log {settings.state_dir / LOG_FILE}: {' | '.join(tail)}); check the log and retry")
 
 
@@ -150,27 +157,30 @@ def stop(settings: IndexSettings) -> bool:
     """Stop our index process; True if one was running."""
     record = _recorded(settings)
     (settings.state_dir / PID_FILE).unlink(missing_ok=True)
-    if record is None:
-        return False
+    return record is not None and terminate(record["pid"])
+
+
+def terminate(pid: int) -> bool:
+    """SIGTERM the process group ``pid`` leads, SIGKILL it after 10 s; False if it was gone."""
     try:
-        os.killpg(record["pid"], signal.SIGTERM)
+        os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            os.kill(record["pid"], 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return True
         # Our own child (tests): reap it so it does not linger as a zombie.
         try:
-            if os.waitpid(record["pid"], os.WNOHANG)[0]:
+            if os.waitpid(pid, os.WNOHANG)[0]:
                 return True
         except ChildProcessError:
             pass
         time.sleep(0.05)
     try:
-        os.killpg(record["pid"], signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     return True

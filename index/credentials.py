@@ -34,21 +34,25 @@ def ensure(state_dir: Path, username: str) -> Credentials:
     creds = Credentials(username, secrets.token_urlsafe(24))
     htpasswd = HtpasswdFile(default_scheme="bcrypt")
     htpasswd.set_password(creds.username, creds.password)
-    _write_private(state_dir / HTPASSWD_FILE, htpasswd.to_string())
-    _write_private(state_dir / CREDENTIALS_FILE,
+    write_private(state_dir / HTPASSWD_FILE, htpasswd.to_string())
+    write_private(state_dir / CREDENTIALS_FILE,
                    json.dumps({"username": creds.username, "password": creds.password}).encode())
     return creds
 
 
 def read(state_dir: Path) -> Credentials | None:
+    return read_file(state_dir / CREDENTIALS_FILE)
+
+
+def read_file(path: Path) -> Credentials | None:
     try:
-        raw = json.loads((state_dir / CREDENTIALS_FILE).read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
         return Credentials(raw["username"], raw["password"])
     except (FileNotFoundError, KeyError, ValueError):
         return None
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Create the file owner-only from the first byte, then move it into place."""
     temporary = path.with_name(f".{path.name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

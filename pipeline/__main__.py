@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline.config import DIST_DIR, env, index_settings, load_dataset_config
-from pipeline.errors import ConfigError, Interrupted, PipelineError
+from pipeline.errors import ConfigError, IndexServerError, Interrupted, PipelineError
 
 
 def main_parser() -> argparse.ArgumentParser:
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminated)
     try:
         return run(args)
-    except PipelineError as exc:
+    except (PipelineError, IndexServerError) as exc:  # the index's own errors: make index
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:

@@ -15,7 +15,13 @@ from pipeline import model_specs
 from pipeline.errors import ConfigError
 from pipeline.model_specs import SEED, ModelSpec
 
-REPO = Path(__file__).resolve().parent.parent
+# The index owns its defaults and settings; re-exported here, where the pipeline looks for every default.
+from index.settings import (  # noqa: F401
+    INDEX_AUTH_MODES, INDEX_DIR, INDEX_HOST, INDEX_KINDS, INDEX_PORT, INDEX_READ_TIMEOUT, INDEX_START_TIMEOUT,
+    INDEX_STATE_ROOT,
+    INDEX_USER, REPO, IndexSettings, env,
+)
+
 PACKAGE = "mymodel"
 PACKAGE_DIR = REPO / "src" / PACKAGE
 MODELS_DIR = PACKAGE_DIR / "models"
@@ -51,22 +57,9 @@ DEFAULT_GATE_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}
 DEFAULT_MAX_DROP = 0.01
 TITANIC_SOURCE = "openml-titanic"
 
-INDEX_HOST = "127.0.0.1"
-INDEX_PORT = 8080
-INDEX_DIR = REPO / "index" / "packages"
-INDEX_STATE_ROOT = REPO / "index" / ".state"
-INDEX_USER = "mymodel"
-INDEX_AUTH_MODES = ("update", "read")  # who needs credentials: uploads, or everything
-INDEX_START_TIMEOUT = 20.0
 HTTP_TIMEOUT = 30.0
 
 TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
-
-
-def env(name: str, default: str | None = None) -> str | None:
-    """A setting from the environment; an empty value counts as unset (Make passes those)."""
-    value = os.environ.get(name, "")
-    return value if value != "" else default
 
 
 @dataclass(frozen=True)
@@ -194,26 +187,6 @@ def _gate_rule(release: dict, task: str, path: Path) -> GateRule:
     return GateRule(metric, float(allowed))
 
 
-@dataclass(frozen=True)
-class IndexSettings:
-    """Where the index is and how to reach it."""
-
-    host: str
-    port: int
-    packages_dir: Path
-    state_dir: Path
-    auth: str  # "update" or "read"
-    external_url: str | None  # INDEX_URL: an index this project does not run
-
-    @property
-    def url(self) -> str:
-        return self.external_url or f"http://{self.host}:{self.port}/"
-
-    @property
-    def simple_url(self) -> str:
-        return self.url.rstrip("/") + "/simple/"
-
-
 def index_settings(
     port: int | str | None = None,
     packages_dir: str | Path | None = None,
@@ -232,4 +205,8 @@ def index_settings(
                           "use INDEX_AUTH=read to require credentials for downloads too")
     pkg_dir = Path(packages_dir or env("INDEX_DIR") or INDEX_DIR).resolve()
     state = Path(env("INDEX_STATE") or INDEX_STATE_ROOT / f"port-{port_number}").resolve()
-    return IndexSettings(INDEX_HOST, port_number, pkg_dir, state, mode, env("INDEX_URL"))
+    kind = env("INDEX_KIND")
+    if kind is not None and kind not in INDEX_KINDS:
+        raise ConfigError(f"INDEX_KIND={kind!r} is not one of {', '.join(INDEX_KINDS)}; "
+                          "use INDEX_KIND=devpi for a devpi-server index (INDEX_URL=http://host:port/<user>/<index>/)")
+    return IndexSettings(INDEX_HOST, port_number, pkg_dir, state, mode, env("INDEX_URL"), kind, env("INDEX_READ_URL"))

@@ -1,6 +1,8 @@
 """One error hierarchy. ``python -m pipeline`` prints these as one line and
 exits non-zero; any other exception is a bug and keeps its traceback."""
 
+from index.errors import IndexServerError
+
 
 class PipelineError(Exception):
     """Base of every expected failure. The message says what, where and the fix."""
@@ -28,7 +30,7 @@ class BuildError(PipelineError):
     """The sdist or wheel could not be built or has the wrong contents."""
 
 
-class PackageIndexError(PipelineError):
+class PackageIndexError(PipelineError, IndexServerError):
     """The package index is unreachable, refused us, or serves the wrong bytes."""
 
 

@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,8 +24,8 @@ from typing import IO
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from index import credentials as index_credentials
-from pipeline.config import HTTP_TIMEOUT, PACKAGE, IndexSettings, env
-from pipeline.errors import PackageIndexError
+from pipeline.config import HTTP_TIMEOUT, INDEX_READ_TIMEOUT, PACKAGE, IndexSettings, env
+from pipeline.errors import ConfigError, PackageIndexError
 
 
 JSON_PAGE = "application/vnd.pypi.simple.v1+json"
@@ -88,6 +89,16 @@ def _refuse_unless_announced(served: ServedFile, digest: str) -> None:
 
 
 class IndexClient:
+    """The embedded index (pypiserver's protocol); ``IndexClient(settings)`` gives the client of
+    the index ``settings`` name: a ``DevpiClient`` for devpi-server (INDEX_KIND, or detected)."""
+
+    def __new__(cls, settings: IndexSettings) -> IndexClient:
+        if cls is IndexClient and settings.backend == "devpi":
+            from pipeline.indexes.devpi import DevpiClient
+
+            cls = DevpiClient
+        return super().__new__(cls)
+
     def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
         self.url = settings.url.rstrip("/") + "/"
@@ -96,7 +107,12 @@ class IndexClient:
 
     def _credentials(self) -> tuple[str | None, str | None]:
         if self.settings.external_url:
-            return env("INDEX_USERNAME", env("TWINE_USERNAME")), env("INDEX_PASSWORD", env("TWINE_PASSWORD"))
+            user, password = env("INDEX_USERNAME", env("TWINE_USERNAME")), env("INDEX_PASSWORD", env("TWINE_PASSWORD"))
+            saved = env("INDEX_CREDENTIALS")  # a credentials.json (make release INDEX=devpi)
+            if not (user and password) and saved:
+                creds = index_credentials.read_file(Path(saved))
+                return (creds.username, creds.password) if creds else (None, None)
+            return user, password
         creds = index_credentials.read(self.settings.state_dir)
         return (creds.username, creds.password) if creds else (None, None)
 
@@ -126,9 +142,50 @@ class IndexClient:
             raise PackageIndexError(f"the index at {self.url} is unreachable ({reason}); "
                                     "start it with make index (or check INDEX_URL)") from None
 
+    def page_url(self, project: str = "") -> str:
+        """The simple page of ``project``; of the index without one."""
+        return f"{self.url}simple/{project + '/' if project else ''}"
+
     def files(self, project: str = PACKAGE) -> list[ServedFile]:
         """The files of ``project``, from its PEP 691 JSON page, or its HTML page on an index without it."""
-        page_url = f"{self.url}simple/{project}/"
+        return self._files_on(self.page_url(project))
+
+    def wait_for_readers(self, version: str, hashes: dict[str, str], project: str = PACKAGE) -> None:
+        """With INDEX_READ_URL (a replica): wait until it serves every file of ``version`` with
+        the sha256 in ``hashes`` (filename -> sha256), read back, so the install line printed next works."""
+        if not self.settings.read_url:
+            return
+        page_url = f"{self.settings.simple_url}{project}/"
+        try:
+            timeout = float(env("INDEX_READ_TIMEOUT", str(INDEX_READ_TIMEOUT)))
+        except ValueError:
+            raise ConfigError(f"INDEX_READ_TIMEOUT={env('INDEX_READ_TIMEOUT')!r} is not a number of seconds; "
+                              "use e.g. INDEX_READ_TIMEOUT=60") from None
+        started = time.monotonic()
+        waiting = False
+        while True:
+            try:
+                served = {f.filename: f for f in self._files_on(page_url) if f.version == version}
+            except PackageIndexError:
+                served = {}
+            if set(served) >= set(hashes) and all(served[name].sha256 == digest for name, digest in hashes.items()):
+                break
+            if time.monotonic() - started > timeout:
+                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) did not serve {project} {version} with our sha256 "
+                                        f"within {timeout:.0f} s; check the replica's replication, or raise INDEX_READ_TIMEOUT")
+            if not waiting:
+                print(f"waiting up to {timeout:.0f} s for {page_url} (INDEX_READ_URL) to serve {version}", flush=True)
+                waiting = True
+            time.sleep(0.05)
+        for name, digest in hashes.items():
+            downloaded = self.download_sha256(served[name])
+            if downloaded != digest:
+                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) served {name} with sha256 {downloaded}, ours is "
+                                        f"{digest}; the replica's copy is damaged, check it")
+        print(f"read back {version} from {self.settings.simple_url} after {time.monotonic() - started:.2f} s: "
+              "same sha256", flush=True)
+
+    def _files_on(self, page_url: str) -> list[ServedFile]:
         try:
             with self._open(page_url, headers={"Accept": ACCEPT_PAGES}) as response:
                 form, page = response.headers.get_content_type(), response.read()
@@ -253,5 +310,5 @@ class IndexClient:
     def projects(self) -> list[str]:
         """The projects the index serves (its /simple/ page)."""
         parser = _Links()
-        parser.feed(self._request(f"{self.url}simple/").decode("utf-8", errors="replace"))
+        parser.feed(self._request(self.page_url()).decode("utf-8", errors="replace"))
         return sorted(href.strip("/").rsplit("/", 1)[-1] for href in parser.hrefs)

@@ -89,6 +89,7 @@ def verify(client: IndexClient, built: Built) -> None:
     if extra:
         raise PackageIndexError(f"the index holds other files for {built.version} ({', '.join(extra)}); "
                                 "another release published this version: run make release again")
+    client.wait_for_readers(built.version, {path.name: sha256_file(path) for path in built.files})
 
 
 def format_lock(version: str, hashes: dict[str, str], simple_url: str) -> str:

@@ -1,0 +1,72 @@
+"""The index's defaults and where it is: the index owns these, the pipeline re-exports them."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+INDEX_HOST = "127.0.0.1"
+INDEX_PORT = 8080
+INDEX_DIR = REPO / "index" / "packages"
+INDEX_STATE_ROOT = REPO / "index" / ".state"
+INDEX_USER = "mymodel"
+INDEX_AUTH_MODES = ("update", "read")  # who needs credentials: uploads, or everything
+INDEX_KINDS = ("pypiserver", "devpi")  # INDEX_KIND: the embedded index's protocol, or devpi-server's
+INDEX_START_TIMEOUT = 20.0
+INDEX_READ_TIMEOUT = 30.0  # how long a release waits for INDEX_READ_URL (a replica) to serve it
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """A setting from the environment; an empty value counts as unset (Make passes those)."""
+    value = os.environ.get(name, "")
+    return value if value != "" else default
+
+
+def looks_like_devpi(url: str) -> bool:
+    """devpi serves an index at ``/<user>/<index>/``; pypiserver at the root.
+
+    >>> looks_like_devpi("http://127.0.0.1:3141/mymodel/dev/"), looks_like_devpi("http://127.0.0.1:8080/")
+    (True, False)
+    >>> looks_like_devpi("http://127.0.0.1:3141/mymodel/dev/+simple/"), looks_like_devpi("http://h/pypi/simple/")
+    (False, False)
+    """
+    parts = [part for part in urllib.parse.urlsplit(url).path.split("/") if part]
+    return len(parts) == 2 and not parts[1].startswith("+") and parts[1] != "simple"
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Where the index is and how to reach it."""
+
+    host: str
+    port: int
+    packages_dir: Path
+    state_dir: Path
+    auth: str  # "update" or "read"
+    external_url: str | None  # INDEX_URL: an index this project does not run
+    kind: str | None = None  # INDEX_KIND; None: devpi when INDEX_URL looks like a devpi index
+    read_url: str | None = None  # INDEX_READ_URL: a replica's simple URL, for consumers and read-back
+
+    @property
+    def url(self) -> str:
+        return self.external_url or f"http://{self.host}:{self.port}/"
+
+    @property
+    def backend(self) -> str:
+        """``pypiserver`` or ``devpi``: which protocol the index at ``url`` speaks."""
+        if self.kind:
+            return self.kind
+        return "devpi" if self.external_url and looks_like_devpi(self.external_url) else "pypiserver"
+
+    @property
+    def primary_simple_url(self) -> str:
+        """The simple pages of the index written to."""
+        return self.url.rstrip("/") + ("/+simple/" if self.backend == "devpi" else "/simple/")
+
+    @property
+    def simple_url(self) -> str:
+        """Where consumers install from: the replica when INDEX_READ_URL is set."""
+        return self.read_url.rstrip("/") + "/" if self.read_url else self.primary_simple_url

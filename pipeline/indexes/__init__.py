@@ -1,0 +1,1 @@
+"""Index backends other than the embedded pypiserver (``pipeline.index_api.IndexClient``)."""
