@@ -46,9 +46,11 @@ ROWS = [
 TARGET_CONFIG = (100, 20.0)
 
 DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, stock_requests=10,
-                stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0)
+                stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
+                scale_versions=(100, 3000))
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
-            stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0)
+            stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
+            scale_versions=(5, 60))
 
 
 def say(text: str = "") -> None:
@@ -69,6 +71,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--load-repeats", type=int, help=f"in-process load() repeats (default {DEFAULTS['load_repeats']})")
     parser.add_argument("--cold-runs", type=int, help=f"cold python -c runs (default {DEFAULTS['cold_runs']})")
     parser.add_argument("--budget", type=float, help=f"seconds at most per request loop (default {DEFAULTS['budget']:.0f})")
+    parser.add_argument("--scale-versions", type=int, nargs=2, metavar=("FEW", "MANY"),
+                        help=f"versions for the page-scale section (default {' '.join(map(str, DEFAULTS['scale_versions']))})")
     parser.add_argument("--tiny", action="store_true", help="CI: every section on a tiny configuration (< 60 s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default benchmarks/RESULTS.md)")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: the system's)")
@@ -344,6 +348,35 @@ class Bench:
         say(f"    ours authenticated/anonymous: {o.median / a.median:.2f}x "
             f"({self.results['latency_auth']['ours_auth_over_anonymous_step3']:.2f}x against the figure above)")
 
+    # -- 8. the number of versions: the cached simple page and the registry page
+    def scale(self) -> None:
+        from tests.registry_wheels import release_files
+
+        few, many = self.args.scale_versions
+        say(f"==> /simple/mymodel/ at {few} and {many} versions (small release files), and the registry page at {few}")
+        servers = {}
+        try:
+            for count in (few, many):
+                root = self.work / f"versions-{count}"
+                for i in range(count):
+                    release_files(root, f"1.{i // 100}.{i % 100}+bench",
+                                  {"LogisticRegression": 0.75 + (i % 10) / 100, "SVC": 0.8 - (i % 7) / 100})
+                servers[count] = start_server(self.processes, "ours", root, self.htpasswd, "update", self.logs)
+            simple = lambda count: (servers[count].simple_url + "mymodel/", None)  # noqa: E731
+            at_few, at_many = measure([simple(few), simple(many)], self.args.requests, self.args.budget)
+            page, = measure([(servers[few].url, None)], self.args.requests, self.args.budget)
+            version_page, = measure([(servers[few].url + f"registry/mymodel/1.0.{few - 1}+bench/", None)],
+                                    self.args.requests, self.args.budget)
+        finally:
+            for server in servers.values():
+                self.processes.stop(server.process)
+        self.results["scale"] = {"few": few, "many": many, "simple_few": at_few.as_dict(),
+                                 "simple_many": at_many.as_dict(), "ratio": at_many.median / at_few.median,
+                                 "registry_page": page.as_dict(), "version_page": version_page.as_dict()}
+        say(f"    /simple/mymodel/: {few} versions median {at_few.median * 1e3:.2f} ms, {many} versions "
+            f"{at_many.median * 1e3:.2f} ms ({at_many.median / at_few.median:.2f}x); registry page at {few}: "
+            f"first {page.first * 1e3:.0f} ms, median {page.median * 1e3:.2f} ms")
+
     # -- 7. make release, twice
     def release(self) -> None:
         from tests.helpers import copy_repo, index_env, make, pipeline
@@ -493,6 +526,15 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     rows.append(("warm `make release` (wall)", f"{warm:.2f} s", "< 5 s", status(warm < 5)))
     load = results["consumer"]["ratio"]
     rows.append(("`mymodel.load()` / `joblib.load()` (median)", f"{load:.3f}", "<= 1.10", status(load <= 1.10)))
+    scale = results["scale"]
+    many = scale["simple_many"]["median_ms"]
+    rows.append((f"/simple/mymodel/ median at {scale['many']} versions, ours", f"{ms(many)} ms", "< 5 ms",
+                 status(many < 5)))
+    rows.append((f"/simple/mymodel/ {scale['many']} / {scale['few']} versions (medians)", f"{scale['ratio']:.2f}x",
+                 "<= 1.5x", status(scale["ratio"] <= 1.5)))
+    registry = scale["registry_page"]["median_ms"]
+    rows.append((f"registry page `/` median at {scale['few']} versions, after the first request", f"{ms(registry)} ms",
+                 "< 100 ms", status(registry < 100)))
     return rows
 
 
@@ -657,6 +699,18 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
               "", f"Model file: {cons['model_bytes'] / 2**20:.2f} MB; the wheel is unzipped onto PYTHONPATH "
               "(a pure-Python wheel: that is what installing it does) and run with the project's Python."]
 
+    scale = results["scale"]
+    lines += ["", "## Versions: the cached simple page and the registry page", "",
+              "| page | versions | first request (ms) | median (ms) | p95 (ms) | n |", "|---|---|---|---|---|---|"]
+    for label, key, count in (("/simple/mymodel/", "simple_few", scale["few"]), ("/simple/mymodel/", "simple_many", scale["many"]),
+                              ("registry page `/`", "registry_page", scale["few"]),
+                              ("a version page", "version_page", scale["few"])):
+        row = scale[key]
+        lines.append(f"| {label} | {count} | {ms(row['first_ms'])} | {ms(row['median_ms'])} | {ms(row['p95_ms'])} | {row['n']} |")
+    lines += ["", "Release files of a few KB with the pipeline's JSON files (tests/registry_wheels.py), so the "
+              "pages read real metadata; the simple pages carry the PEP 592/658 attributes and are served from "
+              "the page cache after the first request."]
+
     lines += ["", "## Notes", ""] + [f"- {note}" for note in notes(results)]
     lines += ["", "<!-- bench-data", json.dumps({"machine": machine_info, **results}, indent=1, default=str), "-->", ""]
     return "\n".join(lines)
@@ -675,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.results["load_average_at_start"] = info["load_average_at_start"]
         bench.projects()
         bench.anonymous()  # and installs, concurrency, authenticated reads
+        bench.scale()
         bench.release()
         bench.consumer()
         elapsed = time.perf_counter() - started

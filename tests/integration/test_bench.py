@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/mymodel/ latency, anonymous reads",
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
-            "## Consumer", "## Notes")
+            "## Consumer", "## Versions: the cached simple page and the registry page", "## Notes")
 
 
 def _digest(path):
@@ -69,11 +69,17 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
         assert step in warm["steps"] and warm["steps"][step] >= 0
     assert f"**{warm['wall_s']:.2f}**" in text
 
+    scale = data["scale"]
+    assert (scale["few"], scale["many"]) == (5, 60)
+    for key in ("simple_few", "simple_many", "registry_page", "version_page"):
+        assert _positive(scale[key]["median_ms"]) and scale[key]["median_ms"] <= scale[key]["p95_ms"], key
+    assert _positive(scale["ratio"])
+
     consumer = data["consumer"]
     for key in ("load_ms", "joblib_ms", "ratio", "cold_mymodel_s", "cold_joblib_s", "cold_ratio"):
         assert _positive(consumer[key]), key
     assert consumer["mymodel_version"] == "1.1.2+titanic"
 
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    assert summary.count("\n| ") == 7  # the header and the six targets
+    assert summary.count("\n| ") == 10  # the header and the nine targets
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))
