@@ -80,3 +80,20 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def titanic_csv(path: Path, rows: int, seed: int = 0) -> Path:
+    """``rows`` Titanic passengers resampled from the offline copy, ages and fares jittered, as CSV."""
+    import numpy as np
+
+    from pipeline.config import load_dataset_config
+    from pipeline.data import load_dataset
+
+    frame = load_dataset(load_dataset_config()).frame
+    rng = np.random.default_rng(seed)
+    big = frame.sample(n=rows, replace=True, random_state=seed).reset_index(drop=True)
+    for column, scale in (("age", 2.0), ("fare", 1.0)):
+        big[column] = (big[column] + rng.normal(0, scale, rows)).clip(lower=0).round(2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    big.to_csv(path, index=False)
+    return path

@@ -40,6 +40,9 @@ ESTIMATORS = {
     "Ridge": "sklearn.linear_model",
     "SVR": "sklearn.svm",
 }
+# Kernel methods: training time (and memory) grows with the square of the rows.
+QUADRATIC = {"SVC", "SVR"}
+LARGE_DATA_ROWS = 50_000  # from here a quadratic model takes hours: warn before training
 ESTIMATOR_KEY = "estimator"
 CALIBRATED_KEY = "calibrated"  # wrap in CalibratedClassifierCV(ensemble=False): probabilities for any classifier
 SEED = "seed"  # random_state = "seed" means the [training] seed
@@ -151,3 +154,19 @@ def check(specs: tuple[ModelSpec, ...], seed: int, path: Path, task: str = "clas
         if task == "classification" and not hasattr(estimator, "predict_proba"):
             raise ConfigError(f"{path}: {spec.key()} ({spec.estimator}) gives no probabilities, which evaluation "
                               f"and mymodel.predict_proba need; add calibrated = true to [{spec.key()}]")
+
+
+def large_data_warnings(specs: tuple[ModelSpec, ...], rows: int) -> list[str]:
+    """Models that will be slow on ``rows`` rows, with what to do about it.
+
+    >>> print(*large_data_warnings((ModelSpec("SVC", "SVC", {}, calibrated=True),), 1_000_000))
+    warning: [models.SVC] (SVC) trains in time that grows with the square of the rows; at 1,000,000 rows it may take hours: delete its table from dataset.toml, or use HistGradientBoostingClassifier or LogisticRegression
+    >>> large_data_warnings((ModelSpec("SVC", "SVC", {}),), 1309)
+    []
+    """
+    if rows < LARGE_DATA_ROWS:
+        return []
+    return [f"warning: [{spec.key()}] ({spec.estimator}) trains in time that grows with the square of the rows; "
+            f"at {rows:,} rows it may take hours: delete its table from dataset.toml, or use "
+            f"{'HistGradientBoostingRegressor or Ridge' if spec.estimator == 'SVR' else 'HistGradientBoostingClassifier or LogisticRegression'}"
+            for spec in specs if spec.estimator in QUADRATIC]

@@ -25,7 +25,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline import provenance
+from pipeline import model_specs, provenance
 from mymodel.contract import SHOWN_METRICS
 from pipeline.config import CLASSIFICATION, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
 from pipeline.data import Dataset
@@ -65,6 +65,8 @@ class TrainedModel:
 
 def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     """Fit every estimator on the same split (stratified for a classification) and evaluate it."""
+    for warning in model_specs.large_data_warnings(config.models, dataset.rows):
+        print(warning, flush=True)
     X_train, X_test, y_train, y_test = split(dataset, config)
     folding = StratifiedKFold if config.task == CLASSIFICATION else KFold
     folds = folding(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/mymodel/ latency, anonymous reads",
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
-            "## Consumer", "## Versions: the cached simple page and the registry page", "## Notes")
+            "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data", "## Notes")
 
 
 def _digest(path):
@@ -75,11 +75,16 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
         assert _positive(scale[key]["median_ms"]) and scale[key]["median_ms"] <= scale[key]["p95_ms"], key
     assert _positive(scale["ratio"])
 
+    training = data["training"]
+    assert training["rows"] == 20_000 and _positive(training["wall_s"])
+    assert set(training["accuracy"]) == {"LogisticRegression", "HistGradientBoostingClassifier"}
+    assert all(0.5 < score <= 1 for score in training["accuracy"].values())
+
     consumer = data["consumer"]
     for key in ("load_ms", "joblib_ms", "ratio", "cold_mymodel_s", "cold_joblib_s", "cold_ratio"):
         assert _positive(consumer[key]), key
     assert consumer["mymodel_version"] == "1.1.2+titanic"
 
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    assert summary.count("\n| ") == 10  # the header and the nine targets
+    assert summary.count("\n| ") == 11  # the header and the ten targets
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))
