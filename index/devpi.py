@@ -166,7 +166,8 @@ def start(devpi: Devpi) -> None:
     primary_dir, replica_dir = devpi.state / "primary", devpi.state / "replica"
     if not (primary_dir / ".serverversion").exists():
         _run([str(BIN / "devpi-init"), "--serverdir", str(primary_dir), "--role", "primary", "--no-root-pypi",
-              "--root-passwd", creds["root_password"]], "devpi-init of the primary")
+              f"--root-passwd={creds['root_password']}"],  # "=": a generated password may start with "-"
+             "devpi-init of the primary")
     _serve("primary", primary_dir, devpi.primary_port, devpi,
            ["--role", "primary", "--restrict-modify", "root"])
     _ensure_index(devpi, creds)

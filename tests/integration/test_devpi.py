@@ -100,3 +100,8 @@ def test_release_twice_then_install_from_the_replica_also_with_the_primary_down(
     installed = run([PYTHON, "-c", "import mymodel; print(mymodel.__version__, mymodel.list_models())"],
                     env={**consumer_env(), "PYTHONPATH": str(target)}, cwd=tmp_path).stdout
     assert installed.startswith(FIRST + " [")
+    uv, uv_env = PYTHON.parent / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")  # uv too, the primary still down
+    run([uv, "venv", "--quiet", "--python", PYTHON, tmp_path / "uv-venv"], env=uv_env)
+    run([uv, "pip", "install", "--quiet", "--no-deps", "--python", tmp_path / "uv-venv/bin/python",
+         "--index-url", replica, f"mymodel=={SECOND}"], env=uv_env)
+    assert len(list((tmp_path / "uv-venv").glob("lib/python*/site-packages/mymodel-1.1.2+titanic.dist-info"))) == 1
