@@ -11,15 +11,11 @@ on any of the new held-out rows): each is gated on its own split, and the table 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import io
 import json
-import tempfile
 import zipfile
-from collections.abc import Iterator
-from pathlib import Path
 
 from mymodel.contract import Snapshot
 from pipeline import registry
@@ -78,7 +74,7 @@ def rescore(client: IndexClient, published: Snapshot, models: list[TrainedModel]
     rows = X_test.index.intersection(split(dataset, old_config)[1].index)
     X_common, y_common = X_test.loc[rows], y_test.loc[rows]
     scores = {}
-    with _published_wheel(client, published) as archive:
+    with published_wheel(client, published.version) as archive:
         for model in models:
             data = archive.read(f"{PACKAGE}/models/{model.name}/{MODEL_FILE}")
             if hashlib.sha256(data).hexdigest() != published.model_sha256.get(model.name):
@@ -91,17 +87,6 @@ def rescore(client: IndexClient, published: Snapshot, models: list[TrainedModel]
                                   evaluate(model.pipeline, X_common, y_common, config.task, metric)[config.gate.metric],
                                   len(rows))
     return scores
-
-
-@contextlib.contextmanager
-def _published_wheel(client: IndexClient, published: Snapshot) -> Iterator[zipfile.ZipFile]:
-    """The published wheel, streamed to a temporary file and checked against its link's sha256."""
-    wheel = next(f for f in client.files() if f.version == published.version and f.filename.endswith(".whl"))
-    with tempfile.TemporaryDirectory(prefix="mymodel-gate-") as tmp:
-        local = Path(tmp) / wheel.filename
-        client.download_verified(wheel, local)
-        with zipfile.ZipFile(local) as archive:
-            yield archive
 
 
 def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,

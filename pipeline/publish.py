@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline import faults
-from pipeline.build import Built, sha256_file
+from pipeline.build import Built
 from pipeline.errors import PackageIndexError
 from pipeline.index_api import IndexClient
 from pipeline.intent import Intent
@@ -70,11 +70,12 @@ def _stored_as_ours(client: IndexClient, path: Path, intent: Intent) -> bool:
     return path.name in intent.owned(served)
 
 
-def verify(client: IndexClient, built: Built) -> None:
-    """Every built file is served, with the link hash and downloaded bytes equal to ours."""
+def verify(client: IndexClient, built: Built, hashes: dict[str, str]) -> None:
+    """Every built file is served, with the link hash and downloaded bytes equal to ours (``hashes``:
+    file name -> sha256, computed once by the caller)."""
     served = {f.filename: f for f in client.files() if f.version == built.version}
     for path in built.files:
-        local = sha256_file(path)
+        local = hashes[path.name]
         remote = served.get(path.name)
         if remote is None:
             raise PackageIndexError(f"the index does not serve {path.name} after the upload; run make release again")
@@ -89,7 +90,7 @@ def verify(client: IndexClient, built: Built) -> None:
     if extra:
         raise PackageIndexError(f"the index holds other files for {built.version} ({', '.join(extra)}); "
                                 "another release published this version: run make release again")
-    client.wait_for_readers(built.version, {path.name: sha256_file(path) for path in built.files})
+    client.wait_for_readers(built.version, hashes)
 
 
 def format_lock(version: str, hashes: dict[str, str], simple_url: str) -> str:

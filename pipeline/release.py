@@ -173,7 +173,7 @@ def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) ->
     """Upload, verify and record; on any failure or interruption take back what this run uploaded.
 
     Returns the consumer lock file written for the release."""
-    intent = Intent(built.sdist.parent, built.version, {p.name: publish.sha256_file(p) for p in built.files})
+    intent = Intent(built.sdist.parent, built.version, {p.name: build_step.sha256_file(p) for p in built.files})
     recorded = False
     try:
         with steps("upload"):
@@ -181,11 +181,11 @@ def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) ->
             publish.upload(client, built, intent)
             faults.point("upload")
         with steps("verify"):
-            publish.verify(client, built)
+            publish.verify(client, built, intent.files)
             faults.point("verify")
         with steps("record"):
             with signals_deferred():
-                lock = record(built, client)
+                lock = record(built, client, intent.files)
                 recorded = True
                 intent.discard()
     except BaseException as exc:
@@ -206,7 +206,7 @@ def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) ->
     return lock
 
 
-def record(built: build_step.Built, client: IndexClient, dist_dir: Path = DIST_DIR) -> Path:
+def record(built: build_step.Built, client: IndexClient, hashes: dict[str, str], dist_dir: Path = DIST_DIR) -> Path:
     """After a verified upload: dist/ files, the consumer lock, the repo's version record.
 
     Everything is written to temporary files first and renamed into place last, so a
@@ -215,7 +215,6 @@ def record(built: build_step.Built, client: IndexClient, dist_dir: Path = DIST_D
     """
     faults.point("record")
     lock = RELEASES_DIR / f"mymodel-{built.version}.txt"
-    hashes = {p.name: publish.sha256_file(p) for p in built.files}
     temporaries: list[Path] = []
     try:
         dist_dir.mkdir(parents=True, exist_ok=True)
@@ -349,7 +348,7 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
         source = data_file or meta["data"]["source"]
         save(train(load_dataset(config, source), config), models_dir)
         built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"))
-        local = publish.sha256_file(built.wheel)
+        local = build_step.sha256_file(built.wheel)
     remote = served[wheel_name].sha256
     commit = meta["git"]["commit"]
     print(f"wheel {wheel_name}\n  index:   sha256 {remote}\n  rebuilt: sha256 {local}")
