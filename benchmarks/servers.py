@@ -135,6 +135,7 @@ class Response:
     seconds: float
     body: bytes
     server: str = ""  # the Server header: which WSGI server answered
+    first_byte: float = 0.0  # until the status line and headers were read: the server's own time
 
 
 def basic_auth(username: str, password: str) -> str:
@@ -142,7 +143,7 @@ def basic_auth(username: str, password: str) -> str:
 
 
 def request(url: str, authorization: str | None = None, timeout: float = HTTP_TIMEOUT) -> Response:
-    """One GET on a fresh connection, timed until the whole body is read."""
+    """One GET on a fresh connection, timed until the headers are read and until the whole body is."""
     assert url.startswith(f"http://{HOST}:"), url
     rest = url[len("http://"):]
     hostport, _, path = rest.partition("/")
@@ -153,16 +154,19 @@ def request(url: str, authorization: str | None = None, timeout: float = HTTP_TI
     try:
         connection.request("GET", "/" + path, headers=headers)
         response = connection.getresponse()
+        first_byte = time.perf_counter() - started
         body = response.read()
     finally:
         connection.close()
-    return Response(response.status, time.perf_counter() - started, body, response.getheader("Server", ""))
+    return Response(response.status, time.perf_counter() - started, body, response.getheader("Server", ""), first_byte)
 
 
 @dataclass
 class Latency:
     first: float  # the first request after start-up
     samples: list[float] = field(default_factory=list)  # the following ones
+    first_bytes: list[float] = field(default_factory=list)  # the same requests, until their headers
+    page_bytes: int = 0
     requested: int = 0
     stopped_by_budget: bool = False
 
@@ -175,18 +179,23 @@ class Latency:
         ordered = sorted(self.samples)
         return ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)]
 
+    @property
+    def first_byte_median(self) -> float:
+        return statistics.median(self.first_bytes)
+
     def as_dict(self) -> dict:
         return {"first_ms": self.first * 1e3, "median_ms": self.median * 1e3, "p95_ms": self.p95 * 1e3,
+                "first_byte_median_ms": self.first_byte_median * 1e3, "page_bytes": self.page_bytes,
                 "n": len(self.samples), "requested": self.requested, "stopped_by_budget": self.stopped_by_budget}
 
 
-def _get(url: str, authorization: str | None, expect_links: int | None) -> float:
+def _get(url: str, authorization: str | None, expect_links: int | None) -> Response:
     response = request(url, authorization)
     if response.status != 200:
         raise BenchError(f"GET {url} answered {response.status}")
     if expect_links is not None and response.body.count(b"<a ") != expect_links:
         raise BenchError(f"GET {url}: {response.body.count(b'<a ')} links, expected {expect_links}")
-    return response.seconds
+    return response
 
 
 def measure(targets: list[tuple[str, str | None]], count: int, budget: float,
@@ -194,7 +203,10 @@ def measure(targets: list[tuple[str, str | None]], count: int, budget: float,
     """For each (url, authorization): the first request; then up to ``count`` rounds, one request to each
     target per round (interleaved, so background load falls on all alike), within ``budget`` seconds
     (at least 2 rounds)."""
-    results = [Latency(first=_get(url, auth, expect_links), requested=count) for url, auth in targets]
+    results = []
+    for url, auth in targets:
+        first = _get(url, auth, expect_links)
+        results.append(Latency(first=first.seconds, page_bytes=len(first.body), requested=count))
     deadline = time.monotonic() + budget
     for i in range(count):
         if i >= 2 and time.monotonic() > deadline:
@@ -202,7 +214,9 @@ def measure(targets: list[tuple[str, str | None]], count: int, budget: float,
                 result.stopped_by_budget = True
             break
         for (url, auth), result in zip(targets, results):
-            result.samples.append(_get(url, auth, expect_links))
+            response = _get(url, auth, expect_links)
+            result.samples.append(response.seconds)
+            result.first_bytes.append(response.first_byte)
     return results
 
 

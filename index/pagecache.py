@@ -31,6 +31,7 @@ from index.watch import FolderWatch
 RACY_WINDOW_NS = 2_000_000_000
 
 Stat = tuple[int, int, int, int]
+Body = t.TypeVar("Body", str, bytes)
 
 
 def _stat(path: str) -> Stat | None:
@@ -72,7 +73,7 @@ class _Entry:
     signature: Signature | None  # None: kept under a folder watch, by generation
     generation: int | None
     yanked: tuple[tuple[str, str], ...]
-    bodies: dict[str, str] = field(default_factory=dict)  # by format: "html", "json"
+    bodies: dict[str, str | bytes] = field(default_factory=dict)  # by format: "html", "json"
 
 
 class PageCache:
@@ -105,7 +106,7 @@ class PageCache:
             return self._generation
 
     def page(self, project: str, form: str, yanked: dict[str, str],
-             render: t.Callable[[], tuple[list[str], str | None]]) -> str | None:
+             render: t.Callable[[], tuple[list[str], Body | None]]) -> Body | None:
         """The page ``form`` of ``project``; ``render`` returns (the files it listed, the body or None).
 
         None (no such project here) is not kept: pypiserver answers those."""
@@ -132,7 +133,7 @@ class PageCache:
             self._keep(project, form, body, _Entry(signature, None, yanks))
         return body
 
-    def _keep(self, project: str, form: str, body: str, fresh: _Entry) -> None:
+    def _keep(self, project: str, form: str, body: str | bytes, fresh: _Entry) -> None:
         with self._lock:
             kept = self._entries.get(project)
             if kept is None or (kept.signature, kept.generation, kept.yanked) != \

@@ -64,6 +64,10 @@ def wsgi_app():
                     state_dir=Path(state) if state else None)
 
 
+# waitress moves a response bigger than this from memory to a temporary file; the
+# simple page of a project with thousands of versions is a few MB and served often.
+OUTBUF_OVERFLOW = 16 * 2**20
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m index.server", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -84,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         app = logged(app, os.environ["INDEX_REQUEST_LOG"])
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="mymodel-index",
-                   channel_timeout=300)
+                   channel_timeout=300, outbuf_overflow=OUTBUF_OVERFLOW)
     return 0
 
 

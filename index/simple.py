@@ -113,15 +113,17 @@ class SimpleRoutes:
             response.content_type = pages.JSON_TYPE
         return body
 
-    def render(self, project: str, form: str) -> tuple[list[str], str | None]:
-        """(the files listed, the page; None when the index holds no file of ``project``)."""
+    def render(self, project: str, form: str) -> tuple[list[str], bytes | None]:
+        """(the files listed, the page; None when the index holds no file of ``project``).
+
+        Encoded once here, so a cached page of thousands of versions goes out as it is kept."""
         packages = self.packages(project)
         if not packages:
             return [], None
         files = self.files(project, packages)
         body = (pages.project_json(project, _versions(packages), files) if form == "json"
                 else pages.project_html(project, files))
-        return [pkg.fn for pkg in packages], body
+        return [pkg.fn for pkg in packages], body.encode()
 
     def index_page(self, fallback: t.Callable) -> t.Any:
         response.set_header("Vary", "Accept")
