@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt as exc:
         what = str(exc) or "interrupted"
-        if not isinstance(exc, Interrupted) or ":" not in what and "recorded" not in what:
+        if not getattr(exc, "accounted", False):
             what += "; nothing was published or recorded"
         print(f"Error: {what} (run the command again)", file=sys.stderr)
         return getattr(exc, "exit_code", 130)

@@ -48,8 +48,12 @@ class RecordError(PipelineError):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM. Not a PipelineError: it stops whatever runs, then the
-    command says what the interruption left behind (the message) and exits 128+signal."""
+    command says what the interruption left behind (the message) and exits 128+signal.
 
-    def __init__(self, message: str = "", exit_code: int = 130) -> None:
+    ``accounted``: the message already says what was published and recorded; otherwise
+    the command adds that nothing was."""
+
+    def __init__(self, message: str = "", exit_code: int = 130, accounted: bool = False) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.accounted = accounted

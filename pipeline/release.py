@@ -190,9 +190,9 @@ def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) ->
                 intent.discard()
     except BaseException as exc:
         if recorded:
-            if isinstance(exc, Interrupted):
-                raise Interrupted(f"{exc} after mymodel {built.version} was published and recorded",
-                                  exc.exit_code) from None
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"{str(exc) or 'interrupted'} after mymodel {built.version} was published "
+                                  "and recorded", getattr(exc, "exit_code", 130), accounted=True) from None
             raise
         outcome = undo_upload(client, built, intent) if intent.started else "nothing was uploaded"
         if not outcome.startswith("could not"):
@@ -201,7 +201,8 @@ def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) ->
             raise type(exc)(f"{exc} ({outcome})") from None
         if isinstance(exc, KeyboardInterrupt):
             code = getattr(exc, "exit_code", 130)
-            raise Interrupted(f"{str(exc) or 'interrupted'}: {outcome}; nothing was recorded", code) from None
+            raise Interrupted(f"{str(exc) or 'interrupted'}: {outcome}; nothing was recorded", code,
+                              accounted=True) from None
         raise
     return lock
 

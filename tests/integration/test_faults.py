@@ -230,12 +230,14 @@ def test_an_interrupted_release_takes_its_upload_back_and_says_so(unchanged, fau
     assert not list((repo / "dist").glob(".partial-*"))
 
 
-def test_an_interruption_while_recording_waits_until_the_record_is_whole(unchanged):
+@pytest.mark.parametrize("fault, said", [("record-commit:sigterm", "terminated (SIGTERM)"),
+                                         ("record-commit:sigint", "interrupted")])
+def test_an_interruption_while_recording_waits_until_the_record_is_whole(unchanged, fault, said):
     repo, env = unchanged
     before = snapshot(repo, env)
-    result = make(repo, "release", {**env, "RELEASE_FAULT": "record-commit:sigterm"}, check=False)
-    assert_clean_error(result, "terminated (SIGTERM) after mymodel 1.1.2+titanic was published and recorded")
-    assert "removed the partial" not in result.stderr
+    result = make(repo, "release", {**env, "RELEASE_FAULT": fault}, check=False)
+    assert_clean_error(result, f"{said} after mymodel 1.1.2+titanic was published and recorded")
+    assert "removed the partial" not in result.stderr and "nothing was" not in result.stderr
     assert '"1.1.2+titanic"' in (repo / "src/mymodel/version.py").read_text()
     assert (repo / "releases/mymodel-1.1.2+titanic.txt").is_file()
     assert {"mymodel-1.1.2+titanic.tar.gz", "mymodel-1.1.2+titanic-py3-none-any.whl"} <= set(snapshot(repo, env)["index"])
