@@ -34,6 +34,16 @@ class PackageIndexError(PipelineError, IndexServerError):
     """The package index is unreachable, refused us, or serves the wrong bytes."""
 
 
+class UnreadableRelease(PackageIndexError):
+    """A published version's wheel holds no models this pipeline can compare with.
+
+    ``problem`` is what is wrong, without the fix: each caller knows its own way out."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem}; {fix}")
+        self.problem = problem
+
+
 class GateError(PipelineError):
     """The new models are worse than the published ones."""
 

@@ -142,8 +142,9 @@ def check(client: IndexClient, baseline: str | None, models: list[TrainedModel],
     except PackageIndexError as exc:
         if not force:
             raise
-        print(f"cannot compare against {baseline} ({exc}): FORCE=1 releases without comparing")
-        return {"gate_skipped": {"against": baseline, "reason": str(exc)}}
+        problem = getattr(exc, "problem", str(exc))
+        print(f"cannot score against {baseline} ({problem}): FORCE=1 releases without the gate")
+        return {"gate_skipped": {"against": baseline, "reason": problem}}
     print(f"{rule.metric} against {baseline}:\n{table}")
     if not failed:
         return {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from mymodel.contract import BUMP_KIND, Change, diff, identical, required_bump
 from pipeline import registry
 from pipeline.config import MODELS_DIR
-from pipeline.errors import VersionError
+from pipeline.errors import PackageIndexError, UnreadableRelease, VersionError
 from pipeline.index_api import IndexClient
 from pipeline.versioning import bump_part, check_publishable, highest, next_version
 
@@ -32,12 +32,15 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     up_to_date: bool = False  # models byte-identical and no BUMP asked: nothing to release
     forced: bool = False  # BUMP below the required part, released with FORCE=1
+    unreadable: str | None = None  # why the baseline could not be compared (released with FORCE=1)
 
     @property
     def reasons(self) -> list[str]:
         """The changes that move the version, causes first (the model bytes follow from them)."""
         causes = sorted((c for c in self.changes if c.group != "metrics"),
                         key=lambda c: (c.text.endswith("bytes changed"), CAUSE_ORDER.index(c.group)))
+        if self.unreadable:
+            return [f"not compared with {self.baseline} (FORCE=1): {self.unreadable}"]
         return [c.text for c in causes] or [FIRST_RELEASE]
 
     def release_notes(self) -> dict:
@@ -46,12 +49,16 @@ class Plan:
                           "against": self.baseline, "reasons": self.reasons}}
         if self.forced:
             notes["bump_overridden"] = {"required": self.required, "used": self.part, "against": self.baseline}
+        if self.unreadable:
+            notes["comparison_skipped"] = {"against": self.baseline, "reason": self.unreadable}
         return notes
 
     def describe(self) -> str:
         """e.g. ``interface change against 1.1.2+titanic: input column 'cabin' added -> 1.2.0+titanic``"""
         if self.baseline is None:
             return f"{FIRST_RELEASE} -> {self.version}"
+        if self.unreadable:
+            return f"{self.reasons[0]} -> {self.version}"
         shown = "; ".join(self.reasons[:4]) + (f"; and {len(self.reasons) - 4} more" if len(self.reasons) > 4 else "")
         kind = BUMP_KIND[self.required] if self.required else "no"
         chosen = "" if self.part == self.required else f" (BUMP={self.part}: {BUMP_KIND[self.part]})"
@@ -74,7 +81,17 @@ def plan(client: IndexClient, recorded: str | None, bump: str | None, tag: str, 
     if baseline is None:
         required = "patch"
     else:
-        published = registry.published(client, baseline, files).snapshot
+        try:
+            published = registry.published(client, baseline, files).snapshot
+        except UnreadableRelease as exc:
+            if not force:
+                raise PackageIndexError(f"cannot compare with {baseline}, the highest published version: "
+                                        f"{exc.problem}; yank it (make yank VERSION={baseline} REASON=...) to compare "
+                                        "with the version before it, or pass FORCE=1 to release without comparing") from None
+            print(f"cannot compare with {baseline} ({exc.problem}): FORCE=1 releases without comparing")
+            version = next_version(taken, recorded, asked or "patch", tag)
+            check_publishable(version, taken)
+            return Plan(version, asked or "patch", None, baseline, unreadable=exc.problem)
         local = registry.local_snapshot(models_dir)
         changes = diff(published, local)
         required = required_bump(changes)

@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 from mymodel.contract import BUMP_KIND, GROUPS, Snapshot, diff, identical, required_bump
 from mymodel.store import MANIFEST_FILE, METADATA_FILE, MODEL_FILE
 from pipeline.config import MODELS_DIR, PACKAGE
-from pipeline.errors import ConfigError, PackageIndexError, TrainingError, VersionError
+from pipeline.errors import ConfigError, PackageIndexError, TrainingError, UnreadableRelease, VersionError
 from pipeline.index_api import IndexClient, ServedFile
 
 CACHE_FOLDER = "published"  # under the index's state folder
@@ -103,14 +103,14 @@ def _read_wheel(path: Path, version: str) -> Snapshot:
         with zipfile.ZipFile(path) as wheel:
             names = set(wheel.namelist())
             if prefix + MANIFEST_FILE not in names:
-                raise PackageIndexError(f"the wheel of {version} has no {prefix}{MANIFEST_FILE}: it was not built by "
-                                        "this pipeline; compare only versions made with make release")
+                raise UnreadableRelease(f"the wheel of {version} has no {prefix}{MANIFEST_FILE}: it was not built "
+                                        "by this pipeline", "compare only versions made with make release")
             manifest = json.loads(wheel.read(prefix + MANIFEST_FILE))
             models = {name.removeprefix(prefix).split("/")[0]: json.loads(wheel.read(name))
                       for name in sorted(names)
                       if name.startswith(prefix) and name.endswith(f"/{METADATA_FILE}") and name.count("/") == 3}
     except (zipfile.BadZipFile, ValueError) as exc:
-        raise PackageIndexError(f"the wheel of {version} on the index cannot be read ({exc}); "
+        raise UnreadableRelease(f"the wheel of {version} on the index cannot be read ({exc})",
                                 "republish it as a new version") from None
     hashes = {name: manifest.get("files", {}).get(f"{name}/{MODEL_FILE}") for name in models}
     return Snapshot(version, models, hashes, manifest.get("release", {}))

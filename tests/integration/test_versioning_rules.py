@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import assert_clean_error, copy_repo, index_env, make, pipeline, run
+from tests.registry_wheels import release_files
 
 pytestmark = pytest.mark.integration
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
@@ -127,3 +128,32 @@ def test_a_yanked_version_is_shown_skipped_as_baseline_and_its_number_never_reus
         assert "accuracy against 1.2.1+titanic" in out and "released mymodel 1.2.3+titanic" in out
     finally:
         make(repo, "unyank", env, "VERSION=1.2.2+titanic")
+
+
+def test_a_baseline_without_models_is_refused_until_yanked_or_forced(clone, tmp_path):
+    """A version dropped on the index by hand (no manifest) cannot be compared with: the release
+    says how to get past it, and FORCE=1 releases without comparing and records that."""
+    repo, env = clone
+    version = "1.2.4+titanic"
+    wheel, sdist = release_files(tmp_path, version, {"LogisticRegression": 0.8})
+    stripped = tmp_path / "stripped.whl"
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(stripped, "w") as target:
+        for item in source.infolist():
+            if not item.filename.endswith("manifest.json"):
+                target.writestr(item, source.read(item))
+    os.replace(stripped, Path(env["INDEX_DIR"]) / wheel.name)
+    os.replace(sdist, Path(env["INDEX_DIR"]) / sdist.name)
+    recorded = (repo / "src/mymodel/version.py").read_text()
+    before = index_files(env)
+
+    refused = make(repo, "release", env, check=False)
+    assert_clean_error(refused, f"cannot compare with {version}, the highest published version",
+                       "has no mymodel/models/manifest.json", f"make yank VERSION={version}", "FORCE=1")
+    assert index_files(env) == before and (repo / "src/mymodel/version.py").read_text() == recorded
+
+    forced = make(repo, "release", env, "FORCE=1").stdout
+    assert f"cannot compare with {version}" in forced and f"cannot score against {version}" in forced
+    assert "released mymodel 1.2.5+titanic" in forced
+    notes = release_notes(repo, "1.2.5+titanic")
+    assert notes["comparison_skipped"]["against"] == version and notes["gate_skipped"]["against"] == version
+    assert notes["bump"]["reasons"][0].startswith(f"not compared with {version} (FORCE=1)")
