@@ -73,7 +73,7 @@ class _Entry:
     signature: Signature | None  # None: kept under a folder watch, by generation
     generation: int | None
     yanked: tuple[tuple[str, str], ...]
-    bodies: dict[str, str | bytes] = field(default_factory=dict)  # by format: "html", "json"
+    bodies: dict[str, t.Any] = field(default_factory=dict)  # by form: "html", "json", the registry's
 
 
 class PageCache:

@@ -49,8 +49,8 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
     state_dir = state_dir or (digest_cache.parent if digest_cache else None)
     yanks = YankStore(state_dir / YANKS_FILE) if state_dir else None
-    simple.install(app, yanks, MetadataCache(state_dir / METADATA_FOLDER if state_dir else None))
-    registry.install(app, yanks, state_dir)
+    pages = simple.install(app, yanks, MetadataCache(state_dir / METADATA_FOLDER if state_dir else None)).cache
+    registry.install(app, yanks, state_dir, pages)
     return app
 
 

@@ -155,7 +155,7 @@ class SimpleRoutes:
                            "versions": published, "not_yanked": [v for v in published if v not in yanked]})
 
 
-def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> None:
+def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> SimpleRoutes:
     """Add our pages and actions to pypiserver's app (built by ``pypiserver.app``)."""
     config = app._pypiserver_config
     routes = SimpleRoutes(config, yanks, metadata)
@@ -169,3 +169,4 @@ def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> No
               protected(config, "list")(lambda project: routes.project_page(project, pypiserver_project_page)))
     app.route("/+yank", "POST", protected(config, "update")(lambda: routes.yank(True)))
     app.route("/+unyank", "POST", protected(config, "update")(lambda: routes.yank(False)))
+    return routes

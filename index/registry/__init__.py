@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
 
+from index.pagecache import PageCache
 from index.registry import views
 from index.registry.facts import FactsCache
 from index.registry.releases import Release, releases
@@ -37,14 +38,29 @@ def snapshot(release: Release) -> Snapshot:
 
 
 class RegistryRoutes:
-    def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, project: str = PROJECT) -> None:
+    """The pages, kept in the simple pages' cache: listing thousands of files on every
+    request (~0.2 ms a version) is what the cache saves; the releases are listed once
+    per change of the index folder or of the yanks, and the registry page rendered once
+    per change and address it is asked at."""
+
+    def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, pages: PageCache,
+                 project: str = PROJECT) -> None:
         self.config = config
         self.yanks = yanks
         self.facts = facts
+        self.pages = pages
         self.project = project
 
+    def _kept(self, form: str, render: t.Callable[[list[Release]], t.Any]) -> t.Any:
+        yanked = self.yanks.reasons(self.project) if self.yanks else {}
+
+        def listed() -> tuple[list[str], t.Any]:
+            found = releases(self.config.backend, self.project, self.yanks, self.facts)
+            return [p for r in found for p in (r.wheel.fn, r.sdist.fn)], render(found)
+        return self.pages.page(self.project, form, yanked, listed)
+
     def releases(self) -> list[Release]:
-        return releases(self.config.backend, self.project, self.yanks, self.facts)
+        return self._kept("registry releases", lambda found: found)
 
     def _respond(self) -> str:
         response.content_type = "text/html; charset=utf-8"
@@ -57,9 +73,10 @@ class RegistryRoutes:
         parts = request.urlparts
         return f"{parts.scheme}://{parts.netloc}{request.script_name}simple/"
 
-    def registry_page(self) -> str:
+    def registry_page(self) -> bytes:
         simple_url = self._respond()
-        return views.registry_html(self.project, self.releases(), simple_url)
+        return self._kept(f"registry page {simple_url}",
+                          lambda found: views.registry_html(self.project, found, simple_url).encode())
 
     def version_page(self, project: str, version: str) -> str:
         found = self.releases() if project == self.project else []
@@ -77,12 +94,14 @@ class RegistryRoutes:
                                   simple_url, root="../../../")
 
 
-def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, project: str = PROJECT) -> RegistryRoutes:
+def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages: PageCache,
+            project: str = PROJECT) -> RegistryRoutes:
     """Serve the registry pages on pypiserver's app: ``/`` replaces its welcome text."""
     from index.simple import protected
 
     config = app._pypiserver_config
-    routes = RegistryRoutes(config, yanks, FactsCache(state_dir / FACTS_FOLDER if state_dir else None, project), project)
+    routes = RegistryRoutes(config, yanks, FactsCache(state_dir / FACTS_FOLDER if state_dir else None, project),
+                            pages, project)
     app.route("/", "GET", protected(config, "list")(routes.registry_page))
     app.route("/registry/<project>/<version>/", "GET", protected(config, "list")(routes.version_page))
     return routes

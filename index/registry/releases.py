@@ -24,6 +24,7 @@ class PackageFile:
     sha256: str | None
     size: int
     mtime: float
+    fn: str  # where it is on disk
 
 
 @dataclass(frozen=True)
@@ -88,4 +89,4 @@ def _file(backend: t.Any, pkg: t.Any) -> PackageFile | None:
     except OSError:
         return None
     sha256 = digest.removeprefix("sha256=") if digest and digest.startswith("sha256=") else None
-    return PackageFile(pkg.relfn_unix.rsplit("/", 1)[-1], pkg.relfn_unix, sha256, stat.st_size, stat.st_mtime)
+    return PackageFile(pkg.relfn_unix.rsplit("/", 1)[-1], pkg.relfn_unix, sha256, stat.st_size, stat.st_mtime, pkg.fn)

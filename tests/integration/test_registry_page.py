@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import REPO, index_env, pipeline
 from tests.integration.test_index import credentials, get
+from tests.integration.test_page_cache import yank
 from tests.registry_wheels import release_files
 
 pytestmark = pytest.mark.integration
@@ -65,6 +66,26 @@ def test_later_renders_read_the_kept_facts_not_the_wheels(three_releases):
     url = start(three_releases)
     page = get(url)[1].decode()
     assert page.count("0.1235 / ") == 3, page
+
+
+def listed(url: str) -> list[str]:
+    status, body = get(url)
+    assert status == 200
+    return [part.split('"', 1)[0] for part in body.decode().split('data-version="')[1:]]
+
+
+def test_the_kept_pages_show_a_version_added_yanked_or_removed_on_the_next_request(three_releases):
+    url, packages = start(three_releases), Path(three_releases["INDEX_DIR"])
+    assert listed(url) == ["1.1.2+test", "1.1.1+test", "1.1.0+test"] == listed(url)  # the second from memory
+    release_files(packages, "1.1.3+test", {"LogReg": 0.85, "SVC": 0.78}, seed=3)  # dropped in by hand
+    assert listed(url)[0] == "1.1.3+test"
+    status, version_page = get(url + "registry/mymodel/1.1.3%2Btest/")
+    assert status == 200 and "split seed 2 -&gt; 3" in version_page.decode()
+    yank(three_releases, "1.1.3+test", "leaks labels")
+    assert 'class="badge yanked">yanked</span> <span class="muted">leaks labels' in get(url)[1].decode()
+    (packages / "mymodel-1.1.3+test.tar.gz").unlink()  # half a version is no version
+    assert listed(url)[0] == "1.1.2+test"
+    assert get(url + "registry/mymodel/1.1.3%2Btest/")[0] == 404
 
 
 def test_a_cache_that_cannot_be_written_fails_no_request(three_releases):
