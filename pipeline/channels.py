@@ -118,7 +118,11 @@ def promote(client: IndexClient, version: str | None, channel: str | None) -> Pr
     promotion = Promotion(channel, max(numbers, default=0) + 1, version,
                           datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), _commit())
     with tempfile.TemporaryDirectory() as folder:
-        _upload(client, channel_wheel(promotion, Path(folder)))
+        wheel = channel_wheel(promotion, Path(folder))
+        _upload(client, wheel)
+        # With INDEX_READ_URL (a replica): the install lines printed next work once they are printed.
+        client.wait_for_readers(str(promotion.number), {wheel.name: hashlib.sha256(wheel.read_bytes()).hexdigest()},
+                                channel_project(channel))
     return promotion
 
 

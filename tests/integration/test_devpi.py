@@ -16,6 +16,7 @@ import pytest
 
 from index import devpi as devpi_server
 from pipeline.index_api import version_of
+from tests.integration.test_faults import worse_titanic
 from tests.helpers import PYTHON, VENV, assert_clean_error, consumer_env, copy_repo, free_port, index_env, make, run
 
 pytestmark = pytest.mark.integration
@@ -190,3 +191,53 @@ def test_clones_at_one_commit_racing_on_devpi_never_publish_a_version_twice(devp
         assert not (clone / f"releases/mymodel-{FIRST}.txt").exists()
         assert FIRST not in (clone / "src/mymodel/version.py").read_text()
         assert not list((clone / "dist").glob(".partial-*"))
+
+
+def test_verify_lock_versions_diff_promote_and_the_gate_against_devpi(devpi, tmp_path):
+    repo, env, _ = devpi
+    release_env, primary, replica = fresh_index(repo, env, "targets")
+    clone = copy_repo(tmp_path / "clone")
+    make(clone, "release", release_env)
+    config = clone / "dataset.toml"
+    config.write_text(config.read_text().replace("seed = 0", "seed = 2", 1))
+    run(["git", "commit", "-qam", "another split seed"], cwd=clone,
+        env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
+             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"})
+    second = make(clone, "release", release_env).stdout
+    # the gate scored the wheel it downloaded from devpi on the rows both splits held out
+    assert f"accuracy against {FIRST}:" in second and "rows both splits held out" in second
+    assert f"released mymodel {SECOND}" in second
+
+    worse = make(clone, "release", {**release_env, "DATA_FILE": str(worse_titanic(tmp_path / "worse.csv"))},
+                 check=False)
+    assert_clean_error(worse, f"accuracy dropped by more than 0.01 against {SECOND}", "FORCE=1")
+    assert served_versions(primary + "+simple/") == {FIRST, SECOND}
+
+    assert "reproducible: the rebuilt wheel is byte-identical" in make(clone, "verify", release_env,
+                                                                       f"VERSION={SECOND}").stdout
+
+    lock = make(clone, "lock", release_env, f"VERSION={SECOND}").stdout
+    assert f"--index-url {replica} " in lock
+    served = [(name, digest) for name, digest in served_files(replica) if version_of(name) == SECOND]
+    assert sorted(re.findall(r"--hash=sha256:([0-9a-f]{64})", lock)) == sorted(digest for _, digest in served)
+    (tmp_path / "lock.txt").write_text(lock)
+    run([PYTHON, "-m", "pip", "install", "--quiet", "--no-cache-dir", "--target", tmp_path / "site", "--no-deps",
+         "--require-hashes", "--index-url", replica, "-r", tmp_path / "lock.txt"], env=consumer_env())
+    assert (tmp_path / f"site/mymodel-{SECOND}.dist-info").is_dir()
+
+    listed = json.loads(make(clone, "versions", release_env, "FORMAT=json").stdout)
+    assert [row["version"] for row in listed] == [SECOND, FIRST]
+    assert listed[0]["bump"]["kind"] == "logic" and listed[0]["bump"]["reasons"][0] == "split seed 0 -> 2"
+    assert listed[1]["bump"]["reasons"] == ["first release of this clone"]
+
+    diff = make(clone, "diff", release_env, f"A={FIRST}", f"B={SECOND}").stdout
+    assert f"mymodel {FIRST} -> {SECOND}" in diff and "required bump: patch (logic)" in diff
+    assert "split seed 0 -> 2" in diff
+
+    promoted = make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=prod").stdout
+    assert f"promoted mymodel {FIRST} to prod: mymodel-prod 1" in promoted
+    assert promoted.index(f"read back 1 from {replica}") < promoted.index(f"pip install --index-url {replica}")
+    # the project venv holds mymodel's dependencies; the replica serves the channel and the model
+    resolved = run([PYTHON, "-m", "pip", "install", "--dry-run", "--no-cache-dir", "--index-url", replica,
+                    "mymodel-prod"], env=consumer_env()).stdout
+    assert f"Would install mymodel-{FIRST} mymodel-prod-1" in resolved
