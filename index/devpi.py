@@ -149,12 +149,19 @@ def login(server: str, user: str, password: str) -> str:
 
 
 def _ensure_index(devpi: Devpi, creds: dict[str, str]) -> None:
-    if _answers(devpi.primary, f"/{INDEX_USER}/{INDEX_NAME}/+simple/"):
-        return
+    if not _answers(devpi.primary, f"/{INDEX_USER}/{INDEX_NAME}/+simple/"):
+        create_index(devpi, creds, INDEX_NAME)
+
+
+def create_index(devpi: Devpi, creds: dict[str, str], name: str) -> str:
+    """A non-volatile index ``<user>/<name>`` with no bases, created by root (with its user if
+    needed); its URL."""
     root = login(devpi.primary, "root", creds["root_password"])
     if not _answers(devpi.primary, f"/{INDEX_USER}"):
         _call("PUT", f"{devpi.primary}/{INDEX_USER}", {"password": creds["password"], "email": ""}, root)
-    _call("PUT", devpi.index_url.rstrip("/"), {"bases": [], "volatile": False, "type": "stage"}, root)
+    url = f"{devpi.primary}/{INDEX_USER}/{name}/"
+    _call("PUT", url.rstrip("/"), {"bases": [], "volatile": False, "type": "stage"}, root)
+    return url
 
 
 def start(devpi: Devpi) -> None:

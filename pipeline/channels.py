@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from email.parser import BytesParser
 from pathlib import Path
 
-from pipeline import registry
+from pipeline import registry, uploading
 from pipeline.config import PACKAGE, REPO
 from pipeline.errors import ConfigError, PackageIndexError, VersionError
 from pipeline.index_api import IndexClient
@@ -118,27 +118,26 @@ def promote(client: IndexClient, version: str | None, channel: str | None) -> Pr
     promotion = Promotion(channel, max(numbers, default=0) + 1, version,
                           datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), _commit())
     with tempfile.TemporaryDirectory() as folder:
-        _upload(client, channel_wheel(promotion, Path(folder)))
+        wheel = channel_wheel(promotion, Path(folder))
+        _upload(client, wheel)
+        # With INDEX_READ_URL (a replica): the install lines printed next work once they are printed.
+        client.wait_for_readers(str(promotion.number), {wheel.name: hashlib.sha256(wheel.read_bytes()).hexdigest()},
+                                channel_project(channel))
     return promotion
 
 
 def _upload(client: IndexClient, wheel: Path) -> None:
     import requests
-    from twine.commands.upload import upload as twine_upload
     from twine.exceptions import TwineException
-    from twine.settings import Settings
 
-    if not (client.username and client.password):
-        raise PackageIndexError(f"no upload credentials for {client.url}: start the index with make index "
-                                "(it creates them) or set INDEX_USERNAME and INDEX_PASSWORD")
-    settings = Settings(repository_url=client.url, username=client.username, password=client.password,
-                        non_interactive=True, disable_progress_bar=True)
+    taken = "a concurrent promotion took that number; run make promote again"
     try:
-        twine_upload(settings, [str(wheel)])
+        if not uploading.send(client, uploading.upload_settings(client), wheel):
+            raise PackageIndexError(f"the index at {client.url} already held {wheel.name} ({taken})")
     except requests.HTTPError as exc:
         code = exc.response.status_code if exc.response is not None else None
-        taken = " (a concurrent promotion took that number; run make promote again)" if code in (400, 409) else ""
-        raise PackageIndexError(f"the index at {client.url} refused {wheel.name} (HTTP {code}){taken}; "
+        hint = f" ({taken})" if code in (400, 409) else ""
+        raise PackageIndexError(f"the index at {client.url} refused {wheel.name} (HTTP {code}){hint}; "
                                 "check the index log and retry") from None
     except (requests.ConnectionError, TwineException) as exc:
         raise PackageIndexError(f"uploading {wheel.name} to {client.url} failed ({exc}); "

@@ -284,6 +284,11 @@ class IndexClient:
                 raise PackageIndexError(f"could not remove {project} {version} from {self.url} (HTTP {exc.code}); "
                                         "remove its files from the index folder by hand") from None
 
+    def held_already(self, answer: str) -> bool:
+        """Does an upload's successful answer (reason and body) say the index already held the file?
+        pypiserver never answers so: it refuses a file it holds with HTTP 409."""
+        return False
+
     def set_yanked(self, version: str, reason: str | None, project: str = PACKAGE) -> dict:
         """Yank ``version`` with ``reason`` (None: unyank it); the index's answer, with the
         versions it serves (``versions``) and those still installable by a range (``not_yanked``)."""

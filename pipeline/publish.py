@@ -9,6 +9,7 @@ from pipeline.build import Built
 from pipeline.errors import PackageIndexError
 from pipeline.index_api import IndexClient
 from pipeline.intent import Intent
+from pipeline.uploading import send, upload_settings
 from pipeline.versioning import check_publishable
 
 
@@ -22,22 +23,23 @@ def upload(client: IndexClient, built: Built, intent: Intent) -> None:
     and once the index took it.
 
     The index never replaces a file, so whoever uploads a version's sdist first owns
-    that version: a racing release is refused at its first file and uploads nothing.
+    that version: a racing release is refused at its first file and uploads nothing
+    (devpi takes a byte-identical file, from a clone at the same commit, as already there).
     """
     import requests
-    from twine.commands.upload import upload as twine_upload
     from twine.exceptions import TwineException
-    from twine.settings import Settings
 
-    if not (client.username and client.password):
-        raise PackageIndexError(f"no upload credentials for {client.url}: start the index with make index "
-                                "(it creates them) or set INDEX_USERNAME and INDEX_PASSWORD")
-    settings = Settings(repository_url=client.url, username=client.username, password=client.password,
-                        non_interactive=True, disable_progress_bar=True)
+    settings = upload_settings(client)
+    faults.point("before-upload")
     for path in built.files:
         intent.starting(path.name)
         try:
-            twine_upload(settings, [str(path)])
+            stored = send(client, settings, path)
+            if not stored:
+                intent.refuse(path.name)
+                raise PackageIndexError(f"another release published {built.version} first: the index already held "
+                                        f"{path.name} (byte-identical, from a clone at the same commit); "
+                                        "run make release again")
             faults.point("sdist-upload" if path == built.sdist else "wheel-upload")
         except requests.HTTPError as exc:
             code = exc.response.status_code if exc.response is not None else None

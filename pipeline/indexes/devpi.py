@@ -2,7 +2,8 @@
 
 Same questions as the embedded index, devpi's answers: simple pages under ``+simple/``,
 a version taken back with ``DELETE <index>/<project>/<version>?force`` as its owner
-(a token from ``POST /+login``), and no yanking on private indexes.
+(a token from ``POST /+login``), a file it already held answered with HTTP 200 (not
+409), and no yanking on private indexes.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class DevpiClient(IndexClient):
         except (urllib.error.URLError, OSError) as exc:
             raise PackageIndexError(f"the index at {self.url} is unreachable ({getattr(exc, 'reason', exc)}); "
                                     f"remove {project} {version} once it answers") from None
+
+    def held_already(self, answer: str) -> bool:
+        # A non-volatile index answers a byte-identical re-upload with HTTP 200 and this reason;
+        # a changed one with 409, a new file with 200 and an empty body.
+        return "Upload of identical file" in answer
 
     def set_yanked(self, version: str, reason: str | None, project: str = PACKAGE) -> dict:
         raise PackageIndexError(f"devpi does not support yanking on private indexes ({self.url}); "

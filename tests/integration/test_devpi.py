@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from index import devpi as devpi_server
 from pipeline.index_api import version_of
-from tests.helpers import PYTHON, assert_clean_error, consumer_env, copy_repo, free_port, index_env, make, run
+from tests.integration.test_faults import worse_titanic
+from tests.helpers import PYTHON, VENV, assert_clean_error, consumer_env, copy_repo, free_port, index_env, make, run
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +111,133 @@ def test_release_twice_then_install_from_the_replica_also_with_the_primary_down(
     run([uv, "pip", "install", "--quiet", "--no-deps", "--python", tmp_path / "uv-venv/bin/python",
          "--index-url", replica, f"mymodel=={SECOND}"], env=uv_env)
     assert len(list((tmp_path / "uv-venv").glob("lib/python*/site-packages/mymodel-1.1.2+titanic.dist-info"))) == 1
+
+
+def fresh_index(repo: Path, env: dict[str, str], name: str) -> tuple[dict[str, str], str, str]:
+    """A new, empty index on the module's devpi pair (restarted if a test stopped it): the
+    environment that releases to it as make devpi prints, its primary URL and replica simple URL."""
+    make(repo, "devpi", env)
+    state = repo / "index/.state/devpi"
+    pair = devpi_server.Devpi(state, int(env["DEVPI_PORT"]), int(env["DEVPI_REPLICA_PORT"]))
+    primary = devpi_server.create_index(pair, devpi_server.credentials(state), name)
+    replica = f"{pair.replica}/mymodel/{name}/+simple/"
+    return ({**env, "INDEX_URL": primary, "INDEX_READ_URL": replica,
+             "INDEX_CREDENTIALS": str(state / "credentials.json")}, primary, replica)
+
+
+def served_files(simple_url: str) -> list[tuple[str, str]]:
+    """(file name, sha256) of every mymodel file the page lists, duplicates kept."""
+    page = run(["curl", "-sf", "-H", "Accept: application/vnd.pypi.simple.v1+json", f"{simple_url}mymodel/"]).stdout
+    return sorted((f["filename"], f["hashes"]["sha256"]) for f in json.loads(page)["files"])
+
+
+def start_stalled_release(clone: Path, env: dict[str, str], fault: str) -> subprocess.Popen:
+    """make release that stops (SIGSTOP) once it found its version free, before its first upload."""
+    process = subprocess.Popen(["make", "--no-print-directory", "-C", str(clone), "release", f"VENV={VENV}"],
+                               env={**env, "RELEASE_FAULT": fault}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not any(state == "T" for state in process_states(process.pid)):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.2)
+    return process
+
+
+def process_states(group: int) -> list[str]:
+    """The states (R, S, T for stopped, ...) of the processes in a process group."""
+    states = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group:
+            states.append(fields[0])
+    return states
+
+
+def test_clones_at_one_commit_racing_on_devpi_never_publish_a_version_twice(devpi, tmp_path):
+    # devpi answers a byte-identical re-upload with HTTP 200, not 409: each loser must see it did not upload it.
+    repo, env, _ = devpi
+    release_env, primary, replica = fresh_index(repo, env, "race")
+    winner, loser, failing_loser = (copy_repo(tmp_path / name) for name in ("winner", "loser", "failing"))
+    stalled = []
+    try:
+        # Both losers found 1.1.1 free; then the winner publishes it; then they upload the same bytes.
+        stalled = [start_stalled_release(loser, release_env, "before-upload:sigstop"),
+                   start_stalled_release(failing_loser, release_env, "before-upload:sigstop,after-first-upload")]
+        won = make(winner, "release", release_env).stdout
+        for process in stalled:
+            os.killpg(process.pid, signal.SIGCONT)
+        lost = [subprocess.CompletedProcess(p.args, 0, *p.communicate(timeout=300)) for p in stalled]
+        for process, result in zip(stalled, lost):
+            result.returncode = process.returncode
+    finally:
+        for process in stalled:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert re.search(r"released mymodel (\S+)", won).group(1) == FIRST
+    for result in lost:
+        assert_clean_error(result, f"another release published {FIRST} first: the index already held "
+                                   f"mymodel-{FIRST}.tar.gz", "run make release again",
+                           f"nothing of this run's {FIRST} is on the index")  # its intent marked the sdist refused
+    winners_files = sorted((path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+                           for path in (winner / "dist").glob(f"mymodel-{FIRST}*"))
+    assert len(winners_files) == 2
+    assert served_files(primary + "+simple/") == served_files(replica) == winners_files
+    assert f"DELETE /mymodel/race/" not in (repo / "index/.state/devpi/primary.log").read_text()
+    assert (winner / f"releases/mymodel-{FIRST}.txt").is_file()
+    for clone in (loser, failing_loser):
+        assert not (clone / f"releases/mymodel-{FIRST}.txt").exists()
+        assert FIRST not in (clone / "src/mymodel/version.py").read_text()
+        assert not list((clone / "dist").glob(".partial-*"))
+
+
+def test_verify_lock_versions_diff_promote_and_the_gate_against_devpi(devpi, tmp_path):
+    repo, env, _ = devpi
+    release_env, primary, replica = fresh_index(repo, env, "targets")
+    clone = copy_repo(tmp_path / "clone")
+    make(clone, "release", release_env)
+    config = clone / "dataset.toml"
+    config.write_text(config.read_text().replace("seed = 0", "seed = 2", 1))
+    run(["git", "commit", "-qam", "another split seed"], cwd=clone,
+        env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
+             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"})
+    second = make(clone, "release", release_env).stdout
+    # the gate scored the wheel it downloaded from devpi on the rows both splits held out
+    assert f"accuracy against {FIRST}:" in second and "rows both splits held out" in second
+    assert f"released mymodel {SECOND}" in second
+
+    worse = make(clone, "release", {**release_env, "DATA_FILE": str(worse_titanic(tmp_path / "worse.csv"))},
+                 check=False)
+    assert_clean_error(worse, f"accuracy dropped by more than 0.01 against {SECOND}", "FORCE=1")
+    assert served_versions(primary + "+simple/") == {FIRST, SECOND}
+
+    assert "reproducible: the rebuilt wheel is byte-identical" in make(clone, "verify", release_env,
+                                                                       f"VERSION={SECOND}").stdout
+
+    lock = make(clone, "lock", release_env, f"VERSION={SECOND}").stdout
+    assert f"--index-url {replica} " in lock
+    served = [(name, digest) for name, digest in served_files(replica) if version_of(name) == SECOND]
+    assert sorted(re.findall(r"--hash=sha256:([0-9a-f]{64})", lock)) == sorted(digest for _, digest in served)
+    (tmp_path / "lock.txt").write_text(lock)
+    run([PYTHON, "-m", "pip", "install", "--quiet", "--no-cache-dir", "--target", tmp_path / "site", "--no-deps",
+         "--require-hashes", "--index-url", replica, "-r", tmp_path / "lock.txt"], env=consumer_env())
+    assert (tmp_path / f"site/mymodel-{SECOND}.dist-info").is_dir()
+
+    listed = json.loads(make(clone, "versions", release_env, "FORMAT=json").stdout)
+    assert [row["version"] for row in listed] == [SECOND, FIRST]
+    assert listed[0]["bump"]["kind"] == "logic" and listed[0]["bump"]["reasons"][0] == "split seed 0 -> 2"
+    assert listed[1]["bump"]["reasons"] == ["first release of this clone"]
+
+    diff = make(clone, "diff", release_env, f"A={FIRST}", f"B={SECOND}").stdout
+    assert f"mymodel {FIRST} -> {SECOND}" in diff and "required bump: patch (logic)" in diff
+    assert "split seed 0 -> 2" in diff
+
+    promoted = make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=prod").stdout
+    assert f"promoted mymodel {FIRST} to prod: mymodel-prod 1" in promoted
+    assert promoted.index(f"read back 1 from {replica}") < promoted.index(f"pip install --index-url {replica}")
+    # the project venv holds mymodel's dependencies; the replica serves the channel and the model
+    resolved = run([PYTHON, "-m", "pip", "install", "--dry-run", "--no-cache-dir", "--index-url", replica,
+                    "mymodel-prod"], env=consumer_env()).stdout
+    assert f"Would install mymodel-{FIRST} mymodel-prod-1" in resolved
