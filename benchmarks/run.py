@@ -29,7 +29,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks import synthetic
+from benchmarks import model_scale, synthetic
 from benchmarks.servers import (
     REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
 )
@@ -68,10 +68,11 @@ TARGET_CONFIG = (100, 20.0)
 
 DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, stock_requests=10,
                 stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
-                scale_versions=(100, 3000), train_rows=1_000_000)
+                scale_versions=(100, 3000), train_rows=1_000_000, model_mb=1024, resolver_versions=3,
+                resolver_wheel_mb=20.0)
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
             stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
-            scale_versions=(5, 60), train_rows=20_000)
+            scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1)
 
 
 def say(text: str = "") -> None:
@@ -95,6 +96,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale-versions", type=int, nargs=2, metavar=("FEW", "MANY"),
                         help=f"versions for the page-scale section (default {' '.join(map(str, DEFAULTS['scale_versions']))})")
     parser.add_argument("--train-rows", type=int, help=f"rows of the big training data (default {DEFAULTS['train_rows']:,})")
+    parser.add_argument("--model-mb", type=int,
+                        help=f"size of the large model built, uploaded and loaded (default {DEFAULTS['model_mb']})")
+    parser.add_argument("--resolver-versions", type=int,
+                        help=f"versions on the index the resolvers see (default {DEFAULTS['resolver_versions']})")
+    parser.add_argument("--resolver-wheel-mb", type=float,
+                        help=f"size of each of their wheels in MB (default {DEFAULTS['resolver_wheel_mb']:g})")
     parser.add_argument("--tiny", action="store_true", help="CI: every section on a tiny configuration (< 60 s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default benchmarks/RESULTS.md)")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: the system's)")
@@ -106,10 +113,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.small_size_mb is None:
         args.small_size_mb = args.size_mb / 10
     for key in ("versions", "requests", "stock_requests", "stock_auth_requests", "install_runs", "concurrency",
-                "load_repeats", "cold_runs"):
+                "load_repeats", "cold_runs", "model_mb", "resolver_versions"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1")
-    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0:
+    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0:
         parser.error("sizes and --budget must be positive")
     return args
 
@@ -493,6 +500,16 @@ class Bench:
                                     "cold_mymodel_s": m, "cold_joblib_s": j, "cold_ratio": m / j,
                                     "cold_runs": args.cold_runs}
 
+    # -- 10./11. a large model through make build and make upload, the index's memory, load memory
+    def model_scale(self) -> None:
+        self.results["model_scale"] = model_scale.release_steps(self.work, self.args.model_mb, ROWS, say)
+
+    # -- 12. the bytes a resolver downloads, with PEP 658 core metadata
+    def resolver(self) -> None:
+        self.results["resolver"] = model_scale.resolver_bytes(
+            self.work, self.processes, self.htpasswd, self.logs, self.args.resolver_versions,
+            self.args.resolver_wheel_mb, say)
+
 
 INPROCESS = '''\
 import gc, json, statistics, time
@@ -585,7 +602,7 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     registry = scale["registry_page"]["median_ms"]
     rows.append((f"registry page `/` median at {scale['few']} versions, after the first request", f"{ms(registry)} ms",
                  "< 100 ms", status(registry < 100)))
-    return rows
+    return rows + model_scale.targets(results)
 
 
 def notes(results: dict) -> list[str]:
@@ -666,7 +683,9 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
              f"| /simple/ requests | ours {c['requests']}, stock {c['stock_requests']}, stock authenticated "
              f"{c['stock_auth_requests']} (at most {c['budget']:.0f} s per loop) |",
              f"| installs | {c['install_runs']} runs each; {c['concurrency']} concurrent |",
-             f"| consumer | {c['load_repeats']} in-process load repeats; {c['cold_runs']} cold runs |", "",
+             f"| consumer | {c['load_repeats']} in-process load repeats; {c['cold_runs']} cold runs |",
+             f"| model scale | a {c['model_mb']:,} MB model; resolvers against {c['resolver_versions']} versions of "
+             f"{c['resolver_wheel_mb']:g} MB wheels |", "",
              "## Machine", "", "| | |", "|---|---|",
              f"| CPUs (nproc) | {machine_info['nproc']} ({machine_info['usable_cpus']} usable) |",
              f"| CPU model | {machine_info['cpu']} |",
@@ -778,6 +797,8 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
               "in benchmarks/run.py. With SVC configured, training warns first that its time grows with the "
               "square of the rows."]
 
+    lines += model_scale.render(results)
+
     lines += ["", "## Notes", ""] + [f"- {note}" for note in notes(results)]
     lines += ["", "<!-- bench-data", json.dumps({"machine": machine_info, **results}, indent=1, default=str), "-->", ""]
     return "\n".join(lines)
@@ -800,6 +821,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.big_training()
         bench.release()
         bench.consumer()
+        bench.model_scale()
+        bench.resolver()
         elapsed = time.perf_counter() - started
         bench.results["timings"]["total_s"] = elapsed
         bench.results["load_average_at_end"] = os.getloadavg()

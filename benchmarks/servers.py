@@ -99,7 +99,7 @@ class Server:
 
 
 def start_server(processes: Processes, kind: str, root: Path, htpasswd: Path, auth: str, logs: Path,
-                 timeout: float = 60.0) -> Server:
+                 timeout: float = 60.0, extra_env: dict[str, str] | None = None) -> Server:
     server = Server(kind, free_port(), root, auth)
     server.log = logs / f"{kind}-{auth}-{root.name}-{server.port}.log"
     if kind == "stock":
@@ -110,7 +110,8 @@ def start_server(processes: Processes, kind: str, root: Path, htpasswd: Path, au
     else:
         command = [sys.executable, "-m", "index.server", "--host", HOST, "--port", str(server.port),
                    "--root", root, "--htpasswd", htpasswd, "--auth", auth, "--no-fallback"]
-        server.process = processes.start(command, server.log, cwd=REPO, env=clean_env(PYTHONPATH=str(REPO)))
+        server.process = processes.start(command, server.log, cwd=REPO,
+                                         env=clean_env(PYTHONPATH=str(REPO), **(extra_env or {})))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -53,8 +53,9 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def build_wheel(directory: Path, ver: str) -> Path:
-    """A minimal valid pure-Python wheel (no dependencies) that pip and uv install."""
+def build_wheel(directory: Path, ver: str, payload_bytes: int = 0) -> Path:
+    """A minimal valid pure-Python wheel (no dependencies) that pip and uv install; with
+    ``payload_bytes``, it also holds that many random bytes (stored, not deflated) as a model would."""
     dist_info = f"{PROJECT}-{ver}.dist-info"
     files = {
         f"{PROJECT}/__init__.py": f'"""Synthetic benchmark package."""\n__version__ = "{ver}"\n'.encode(),
@@ -62,14 +63,17 @@ def build_wheel(directory: Path, ver: str) -> Path:
                                   "Summary: synthetic package for make bench\n").encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: mymodel-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
+    if payload_bytes:
+        files[f"{PROJECT}/models/weights.bin"] = os.urandom(payload_bytes)
     record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
     files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / wheel_name(ver)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
             info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED if name.endswith(".bin") else zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
     return path
 

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/mymodel/ latency, anonymous reads",
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
-            "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data", "## Notes")
+            "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data",
+            "## A 20 MB model: release steps after training", "## Resolver bytes with PEP 658 core metadata", "## Notes")
 
 
 def _digest(path):
@@ -85,6 +86,21 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
         assert _positive(consumer[key]), key
     assert consumer["mymodel_version"] == "1.1.2+titanic"
 
+    scale = data["model_scale"]
+    assert 19 < scale["model_mb"] < 21 and scale["build"]["wheel_mb"] > 19
+    for step in ("build", "upload"):
+        assert _positive(scale[step]["wall_s"]) and 20 < scale[step]["peak_rss_mb"] < 2000, (step, scale[step])
+    index = scale["index"]
+    assert 0 < index["started_mb"] <= index["after_upload_mb"] <= index["after_download_mb"] < 2000
+    load = scale["load"]
+    assert load["joblib_mb"] > 20 and _positive(load["mymodel_mb"]) and _positive(load["mmap_mb"])
+    assert load["ratio"] == pytest.approx(load["mymodel_mb"] / load["joblib_mb"])
+    resolver = data["resolver"]
+    assert resolver["versions"] == 3 and resolver["resolved"] == "1.0.3+synthetic" and resolver["wheel_bytes"] > 100_000
+    for tool in ("pip", "uv"):
+        assert resolver[tool]["metadata_bytes"] > 0 and resolver[tool]["page_bytes"] > 0
+        assert resolver[tool]["wheel_bytes"] == 0  # PEP 658: resolving reads METADATA, never the wheel
+
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    assert summary.count("\n| ") == 11  # the header and the ten targets
+    assert summary.count("\n| ") == 16  # the header and the fifteen targets
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))
