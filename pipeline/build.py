@@ -27,7 +27,7 @@ from pipeline.versioning import parse, version_file_text
 
 MANIFEST_FILE = "manifest.json"
 BUILD_UMASK = 0o022
-STAGED_FROM_REPO = ("pyproject.toml", "MANIFEST.in")
+STAGED_FROM_REPO = ("pyproject.toml", "MANIFEST.in", "build_backend/streaming_wheel.py")
 # The package's own code: everything else under src/mymodel is generated or refused.
 PACKAGE_SOURCES = ("__init__.py", "__main__.py", "contract.py", "errors.py", "environment.py", "schema.py",
                    "store.py", "version.py", "py.typed")
@@ -205,7 +205,8 @@ def expected_sdist_files(version: str, names: list[str]) -> list[str]:
     wheel_package = [f for f in expected_wheel_files(version, names) if not f.startswith(f"{PACKAGE}-")]
     egg = [f"src/{PACKAGE}.egg-info/{f}" for f in
            ("PKG-INFO", "SOURCES.txt", "dependency_links.txt", "entry_points.txt", "requires.txt", "top_level.txt")]
-    top = ["MANIFEST.in", "MODEL_CARD.md", "PKG-INFO", "pyproject.toml", "requirements-runtime.txt", "setup.cfg"]
+    top = ["MANIFEST.in", "MODEL_CARD.md", "PKG-INFO", "pyproject.toml", "requirements-runtime.txt", "setup.cfg",
+           "build_backend/streaming_wheel.py"]
     return sorted(f"{root}/{f}" for f in top + egg + [f"src/{f}" for f in wheel_package])
 
 
@@ -247,6 +248,7 @@ def reproducible_sdist(path: Path, epoch: int) -> None:
 
 def _stage(stage: Path, models_dir: Path, names: list[str]) -> None:
     for name in STAGED_FROM_REPO:
+        (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, stage / name)
     package = stage / "src" / PACKAGE
     package.mkdir(parents=True)

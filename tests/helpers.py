@@ -16,6 +16,7 @@ PYTHON = Path(sys.executable)  # the project venv's python: pytest runs in it
 VENV = PYTHON.parent.parent
 WHEELHOUSE = REPO / ".cache" / "wheelhouse"
 RUNTIME_DEPENDENCIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "packaging")
+BUILD_DEPENDENCIES = ("setuptools",)  # what pip needs to build mymodel's sdist (pyproject.toml's build-system)
 
 
 def free_port() -> int:
@@ -44,12 +45,12 @@ def consumer_env(**extra: str) -> dict[str, str]:
 
 
 def ensure_wheelhouse() -> Path:
-    """The consumers' runtime dependencies as wheels, so a test index can serve them (fetched once)."""
-    marker = WHEELHOUSE / ".complete"
+    """The consumers' runtime and build dependencies as wheels, so a test index can serve them (fetched once)."""
+    marker = WHEELHOUSE / ".complete-with-build"
     if not marker.exists():
         WHEELHOUSE.mkdir(parents=True, exist_ok=True)
         run([PYTHON, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary", ":all:",
-             "-c", REPO / "requirements.lock", "-d", WHEELHOUSE, *RUNTIME_DEPENDENCIES])
+             "-c", REPO / "requirements.lock", "-d", WHEELHOUSE, *RUNTIME_DEPENDENCIES, *BUILD_DEPENDENCIES])
         marker.touch()
     return WHEELHOUSE
 

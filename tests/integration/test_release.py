@@ -76,6 +76,19 @@ def test_pip_installs_predicts_and_rolls_back(released, titanic_rows, tmp_path):
     assert_same_predictions(report, expected)
 
 
+def test_pip_builds_the_sdist_with_the_projects_backend_and_predicts(released, titanic_rows, tmp_path):
+    """The sdist carries its build backend (build_backend/, pyproject's backend-path): pip builds
+    it in an isolated environment with setuptools from the index."""
+    rows, expected = titanic_rows
+    run([sys.executable, "-m", "venv", tmp_path / "venv"])
+    python = tmp_path / "venv/bin/python"
+    run([python, "-m", "pip", "install", "--quiet", "--index-url", released.simple_url, "--no-binary", "mymodel",
+         "mymodel==1.1.2+titanic"], env=consumer_env())
+    report = consume(python, rows)
+    assert report["version"] == report["distribution_version"] == "1.1.2+titanic"
+    assert_same_predictions(report, expected)
+
+
 def test_uv_installs_predicts_and_rolls_back(released, titanic_rows, tmp_path):
     rows, expected = titanic_rows
     uv = VENV / "bin" / "uv"
@@ -124,6 +137,7 @@ def test_built_files_have_exactly_the_expected_contents(released):
             "MANIFEST.in",
             "MODEL_CARD.md",
             "PKG-INFO",
+            "build_backend/streaming_wheel.py",
             "pyproject.toml",
             "requirements-runtime.txt",
             "setup.cfg",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import tarfile
 import zipfile
@@ -18,7 +19,8 @@ import pytest
 
 from pipeline.build import PACKAGE_SOURCES
 from pipeline.config import PACKAGE_DIR
-from tests.helpers import PYTHON, REPO, consumer_env, index_env, pipeline, run
+from tests.helpers import PYTHON, REPO, consumer_env, copy_repo, index_env, pipeline, run
+from tests.registry_wheels import model_metadata
 
 pytestmark = pytest.mark.integration
 MODEL_MB = 200
@@ -162,3 +164,37 @@ def test_downloads_and_the_published_wheel_stream_to_disk(tmp_path):
     finally:
         pipeline(REPO, env, "index-stop", check=False)
     assert growth < STREAMING_MB, f"downloading a {PIPELINE_MB} MB wheel twice raised the peak by {growth} MB"
+
+
+def build_peak_mb(repo: Path, models: Path, out: Path) -> int:
+    """Build a package of ``models`` with ``repo``'s pipeline; the build backend's peak RSS."""
+    code = ("import resource\nfrom pathlib import Path\nimport pipeline.build\n"
+            f"pipeline.build.build('1.0.0+scale', Path({str(out)!r}), Path({str(models)!r}))\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)")
+    result = run([PYTHON, "-c", code], env={**consumer_env(), "PYTHONPATH": f"{repo}:{repo / 'src'}"}, cwd=repo)
+    return int(result.stdout.split()[-1])
+
+
+def test_the_wheel_streams_a_large_model_into_the_bytes_setuptools_writes(tmp_path):
+    """setuptools' own wheel writer reads each file whole and compresses it in one call;
+    the project's backend streams it, into the same archive."""
+    models = tmp_path / "models"
+    (models / BIG).mkdir(parents=True)
+    with open(models / BIG / "model.joblib", "wb") as big:
+        for _ in range(PIPELINE_MB):  # incompressible, as model weights are: zlib's output is as big again
+            big.write(os.urandom(1 << 20))
+    metadata = model_metadata(BIG, 0.8)
+    metadata["training_environment"].update(numpy="2.4.6", scipy="1.17.1", pandas="3.1.1", joblib="1.6.0")
+    metadata["metrics"].update(log_loss=0.45, cv_accuracy_mean=0.8, cv_accuracy_std=0.02)
+    (models / BIG / "metadata.json").write_text(json.dumps(metadata))
+    (models / "metrics.json").write_text(json.dumps({BIG: metadata["metrics"]}))
+    repo = copy_repo(tmp_path / "repo")
+    ours_peak = build_peak_mb(repo, models, tmp_path / "ours")
+    pyproject = (repo / "pyproject.toml").read_text()  # then setuptools' own backend, at the same commit
+    assert 'build-backend = "streaming_wheel"' in pyproject
+    (repo / "pyproject.toml").write_text(pyproject.replace('build-backend = "streaming_wheel"', 'build-backend = '
+                                                           '"setuptools.build_meta"').replace("backend-path", "# "))
+    stock_peak = build_peak_mb(repo, models, tmp_path / "stock-dist")
+    wheel = "mymodel-1.0.0+scale-py3-none-any.whl"
+    assert (tmp_path / "ours" / wheel).read_bytes() == (tmp_path / "stock-dist" / wheel).read_bytes()
+    assert stock_peak - ours_peak > PIPELINE_MB, (ours_peak, stock_peak)  # the whole file no longer in memory
