@@ -22,6 +22,9 @@ from index.yanks import YankStore, canonical_version
 
 PROJECT = "mymodel"  # the package the page is about
 FACTS_FOLDER = "registry"  # in the state folder: each wheel's facts by the wheel's sha256
+# Where the page's own address goes: one kept page answers every Host a client names
+# (a page kept per Host would let any client grow the index's memory). Escaping leaves it as it is.
+ADDRESS = "\x00simple-url\x00"
 
 # The contract diff ships in the package (src/mymodel/contract.py, stdlib only); the index
 # runs from the checkout, as the pipeline does (pipeline/__init__.py).
@@ -39,9 +42,8 @@ def snapshot(release: Release) -> Snapshot:
 
 class RegistryRoutes:
     """The pages, kept in the simple pages' cache: listing thousands of files on every
-    request (~0.2 ms a version) is what the cache saves; the releases are listed once
-    per change of the index folder or of the yanks, and the registry page rendered once
-    per change and address it is asked at."""
+    request (~0.2 ms a version) is what the cache saves; the releases are listed and the
+    registry page rendered once per change of the index folder or of the yanks."""
 
     def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, pages: PageCache,
                  project: str = PROJECT) -> None:
@@ -75,8 +77,8 @@ class RegistryRoutes:
 
     def registry_page(self) -> bytes:
         simple_url = self._respond()
-        return self._kept(f"registry page {simple_url}",
-                          lambda found: views.registry_html(self.project, found, simple_url).encode())
+        page = self._kept("registry page", lambda found: views.registry_html(self.project, found, ADDRESS).encode())
+        return page.replace(ADDRESS.encode(), views.e(simple_url).encode())
 
     def version_page(self, project: str, version: str) -> str:
         found = self.releases() if project == self.project else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -117,5 +118,31 @@ def test_private_reads_protect_the_registry_pages(tmp_path):
             assert get(page, ("mymodel", "wrong"))[0] == 403
             status, body = get(page, credentials(env))
             assert status == 200 and b"1.1.1+test" in body
+    finally:
+        pipeline(REPO, env, "index-stop", check=False)
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+
+
+def test_one_kept_registry_page_answers_every_host_a_client_names(tmp_path):
+    """The install lines carry the address the client asked for; the page is kept once, not per Host
+    (a page per Host would let any client grow the index's memory)."""
+    env = index_env(tmp_path)
+    for n in range(100):  # a ~75 KB page
+        release_files(Path(env["INDEX_DIR"]), f"1.0.{n}+test", {"LogReg": 0.8, "SVC": 0.78}, seed=n)
+    url = start(env)
+    try:
+        pid = json.loads((Path(env["INDEX_STATE"]) / "server.json").read_text())["pid"]
+        assert get(url)[0] == 200
+        before = peak_rss_mb(pid)
+        for n in range(600):
+            request = urllib.request.Request(url, headers={"Host": f"models-{n}.internal:8080"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                page = response.read().decode()
+            assert f"pip install --index-url http://models-{n}.internal:8080/simple/ mymodel==1.0.99+test" in page
+        assert peak_rss_mb(pid) - before < 20, (before, peak_rss_mb(pid))  # 600 kept pages would be ~45 MB
     finally:
         pipeline(REPO, env, "index-stop", check=False)
