@@ -692,7 +692,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
              f"| memory | {machine_info['memory_gib']} GiB |",
              f"| OS | {machine_info['os']} |",
              f"| Python | {machine_info['python']} |",
-             f"| libraries | " + ", ".join(f"{k} {v}" for k, v in machine_info["libraries"].items()) + " |",
+             "| libraries | " + ", ".join(f"{k} {v}" for k, v in machine_info["libraries"].items()) + " |",
              f"| commit | {machine_info['commit']} (plus uncommitted changes, if any) |",
              f"| load average (1, 5, 15 min) | at start {', '.join(f'{x:.2f}' for x in machine_info['load_average_at_start'])}; "
              f"at end {', '.join(f'{x:.2f}' for x in results['load_average_at_end'])} |", "",

@@ -31,7 +31,7 @@ from index.watch import FolderWatch
 RACY_WINDOW_NS = 2_000_000_000
 
 Stat = tuple[int, int, int, int]
-Body = t.TypeVar("Body", str, bytes)
+Body = t.TypeVar("Body")  # what a render makes: a page, or the registry's list of releases
 
 
 def _stat(path: str) -> Stat | None:
@@ -133,7 +133,7 @@ class PageCache:
             self._keep(project, form, body, _Entry(signature, None, yanks))
         return body
 
-    def _keep(self, project: str, form: str, body: str | bytes, fresh: _Entry) -> None:
+    def _keep(self, project: str, form: str, body: t.Any, fresh: _Entry) -> None:
         with self._lock:
             kept = self._entries.get(project)
             if kept is None or (kept.signature, kept.generation, kept.yanked) != \

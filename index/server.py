@@ -15,6 +15,9 @@ from pathlib import Path
 
 METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
+# waitress moves a response bigger than this from memory to a temporary file; the
+# simple page of a project with thousands of versions is a few MB and served often.
+OUTBUF_OVERFLOW = 16 * 2**20
 
 
 def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = True,
@@ -63,10 +66,6 @@ def wsgi_app():
                     os.environ.get("INDEX_AUTH", "update"), os.environ.get("INDEX_FALLBACK", "on") != "off",
                     state_dir=Path(state) if state else None)
 
-
-# waitress moves a response bigger than this from memory to a temporary file; the
-# simple page of a project with thousands of versions is a few MB and served often.
-OUTBUF_OVERFLOW = 16 * 2**20
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m index.server", description=__doc__.splitlines()[0])

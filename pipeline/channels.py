@@ -20,6 +20,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from pipeline import registry, uploading
+from pipeline.build import sha256_file
 from pipeline.config import PACKAGE, REPO
 from pipeline.errors import ConfigError, PackageIndexError, VersionError
 from pipeline.index_api import IndexClient
@@ -121,7 +122,7 @@ def promote(client: IndexClient, version: str | None, channel: str | None) -> Pr
         wheel = channel_wheel(promotion, Path(folder))
         _upload(client, wheel)
         # With INDEX_READ_URL (a replica): the install lines printed next work once they are printed.
-        client.wait_for_readers(str(promotion.number), {wheel.name: hashlib.sha256(wheel.read_bytes()).hexdigest()},
+        client.wait_for_readers(str(promotion.number), {wheel.name: sha256_file(wheel)},
                                 channel_project(channel))
     return promotion
 

@@ -24,6 +24,7 @@ from typing import IO
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from index import credentials as index_credentials
+from pipeline import progress
 from pipeline.config import HTTP_TIMEOUT, INDEX_READ_TIMEOUT, PACKAGE, IndexSettings, env
 from pipeline.errors import ConfigError, PackageIndexError
 
@@ -261,13 +262,17 @@ class IndexClient:
         digest, size = hashlib.sha256(), 0
         try:
             with self._open(served.url) as response:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    digest.update(block)
-                    size += len(block)
-                    try:
-                        out.write(block)
-                    except OSError as exc:
-                        raise _unwritable(served, target, exc) from None
+                length = response.headers.get("Content-Length")
+                with progress.transfer(f"downloading {served.filename}",
+                                       int(length) if length and length.isdigit() else None) as advance:
+                    for block in iter(lambda: response.read(1 << 20), b""):
+                        digest.update(block)
+                        size += len(block)
+                        try:
+                            out.write(block)
+                        except OSError as exc:
+                            raise _unwritable(served, target, exc) from None
+                        advance(len(block))
                 modified = response.headers.get("Last-Modified")
         except urllib.error.HTTPError as exc:
             raise PackageIndexError(f"the index lists {served.filename} but answered HTTP {exc.code} for it; "

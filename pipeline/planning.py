@@ -37,10 +37,10 @@ class Plan:
     @property
     def reasons(self) -> list[str]:
         """The changes that move the version, causes first (the model bytes follow from them)."""
-        causes = sorted((c for c in self.changes if c.group != "metrics"),
-                        key=lambda c: (c.text.endswith("bytes changed"), CAUSE_ORDER.index(c.group)))
         if self.unreadable:
             return [f"not compared with {self.baseline} (FORCE=1): {self.unreadable}"]
+        causes = sorted((c for c in self.changes if c.group != "metrics"),
+                        key=lambda c: (c.text.endswith("bytes changed"), CAUSE_ORDER.index(c.group)))
         return [c.text for c in causes] or [FIRST_RELEASE]
 
     def release_notes(self) -> dict:

@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 from mymodel.contract import BUMP_KIND, GROUPS, Snapshot, diff, identical, required_bump
 from mymodel.store import MANIFEST_FILE, METADATA_FILE, MODEL_FILE
 from pipeline.config import MODELS_DIR, PACKAGE
-from pipeline.errors import ConfigError, PackageIndexError, TrainingError, UnreadableRelease, VersionError
+from pipeline.errors import ConfigError, TrainingError, UnreadableRelease, VersionError
 from pipeline.index_api import IndexClient, ServedFile
 
 CACHE_FOLDER = "published"  # under the index's state folder

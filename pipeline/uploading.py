@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline import progress
 from pipeline.errors import PackageIndexError
 from pipeline.index_api import IndexClient
 
@@ -28,14 +29,18 @@ def send(client: IndexClient, settings: Settings, path: Path) -> bool:
     bytes (devpi, to a byte-identical re-upload): then somebody else uploaded them, not us.
 
     Raises requests.HTTPError for an error answer, as ``twine upload`` does."""
+    from twine.exceptions import RedirectDetected
     from twine.package import PackageFile
-    from twine.utils import check_status_code
+    from twine.utils import check_status_code, sanitize_url
 
     # twine's own Repository, not ``twine upload``: its answer's reason and body say who stored the file.
     repository = settings.create_repository()
+    repository.disable_progress_bar = not progress.shown(path.stat().st_size)  # twine's bar, for a large file
     try:
         response = repository.upload(PackageFile.from_filename(str(path), None))
     finally:
         repository.close()
+    if response.is_redirect:  # as ``twine upload`` does: a redirected POST stored nothing
+        raise RedirectDetected.from_args(sanitize_url(client.url), sanitize_url(response.headers["location"]))
     check_status_code(response, verbose=False)
     return not client.held_already(f"{response.reason}\n{response.text}")

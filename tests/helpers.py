@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)  # the project venv's python: pytest runs in it
 VENV = PYTHON.parent.parent
 WHEELHOUSE = REPO / ".cache" / "wheelhouse"
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
+                "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
 RUNTIME_DEPENDENCIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "packaging")
 BUILD_DEPENDENCIES = ("setuptools",)  # what pip needs to build mymodel's sdist (pyproject.toml's build-system)
 
@@ -84,13 +86,25 @@ def copy_repo(destination: Path, source: Path = REPO) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, target)
     (destination / "src/mymodel/version.py").write_text(version_file_text(INITIAL_VERSION))
-    git_env = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
-               "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost",
-               "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
     run(["git", "init", "-q", "-b", "main"], cwd=destination)
-    run(["git", "add", "-A"], cwd=destination)
-    run(["git", "commit", "-q", "-m", "copy"], cwd=destination, env=git_env)
+    commit(destination, "copy", GIT_AUTHOR_DATE="2026-01-01T00:00:00Z", GIT_COMMITTER_DATE="2026-01-01T00:00:00Z")
     return destination
+
+
+def commit(repo: Path, message: str, **dates: str) -> None:
+    """Commit everything in ``repo`` (a test clone) as a test identity."""
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "commit", "-qm", message], cwd=repo, env={**os.environ, **GIT_IDENTITY, **dates})
+
+
+def edit_config(repo: Path, old: str, new: str, committed: bool = True) -> None:
+    """Replace the first ``old`` in the clone's dataset.toml (which must hold it), and commit."""
+    config = repo / "dataset.toml"
+    text = config.read_text()
+    assert old in text
+    config.write_text(text.replace(old, new, 1))
+    if committed:  # the tracked files only, as a team commits a config change
+        run(["git", "commit", "-qam", f"dataset.toml: {new}"], cwd=repo, env={**os.environ, **GIT_IDENTITY})
 
 
 def _release_record(name: str) -> bool:

@@ -17,7 +17,8 @@ import pytest
 from index import devpi as devpi_server
 from pipeline.index_api import version_of
 from tests.integration.test_faults import worse_titanic
-from tests.helpers import PYTHON, VENV, assert_clean_error, consumer_env, copy_repo, free_port, index_env, make, run
+from tests.helpers import (PYTHON, VENV, assert_clean_error, consumer_env, copy_repo, edit_config,
+                           free_port, index_env, make, run)
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +186,7 @@ def test_clones_at_one_commit_racing_on_devpi_never_publish_a_version_twice(devp
                            for path in (winner / "dist").glob(f"mymodel-{FIRST}*"))
     assert len(winners_files) == 2
     assert served_files(primary + "+simple/") == served_files(replica) == winners_files
-    assert f"DELETE /mymodel/race/" not in (repo / "index/.state/devpi/primary.log").read_text()
+    assert "DELETE /mymodel/race/" not in (repo / "index/.state/devpi/primary.log").read_text()
     assert (winner / f"releases/mymodel-{FIRST}.txt").is_file()
     for clone in (loser, failing_loser):
         assert not (clone / f"releases/mymodel-{FIRST}.txt").exists()
@@ -198,11 +199,7 @@ def test_verify_lock_versions_diff_promote_and_the_gate_against_devpi(devpi, tmp
     release_env, primary, replica = fresh_index(repo, env, "targets")
     clone = copy_repo(tmp_path / "clone")
     make(clone, "release", release_env)
-    config = clone / "dataset.toml"
-    config.write_text(config.read_text().replace("seed = 0", "seed = 2", 1))
-    run(["git", "commit", "-qam", "another split seed"], cwd=clone,
-        env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
-             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"})
+    edit_config(clone, "seed = 0", "seed = 2")
     second = make(clone, "release", release_env).stdout
     # the gate scored the wheel it downloaded from devpi on the rows both splits held out
     assert f"accuracy against {FIRST}:" in second and "rows both splits held out" in second

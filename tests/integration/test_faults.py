@@ -30,6 +30,17 @@ def snapshot(repo: Path, env: dict) -> dict:
     }
 
 
+def assert_released_whole(result, repo: Path, env: dict, before: dict) -> dict:
+    """The run released 1.1.2 with both its files, next to what was there, and left no partial folder;
+    the snapshot after it."""
+    assert "released mymodel 1.1.2+titanic" in result.stdout
+    after = snapshot(repo, env)
+    assert sorted(after["index"]) == sorted([*before["index"], "mymodel-1.1.2+titanic.tar.gz",
+                                             "mymodel-1.1.2+titanic-py3-none-any.whl"])
+    assert not list((repo / "dist").glob(".partial-*"))
+    return after
+
+
 def unpublish(repo: Path, env: dict, version: str, before: dict) -> None:
     """Take a test's extra release back off the index and out of the clone."""
     import base64
@@ -95,11 +106,7 @@ def test_index_killed_during_upload_then_the_next_release_recovers(published):
     pipeline(repo, env, "index-stop")
     recovered = make(repo, "release", env)  # ...until the next release, which starts the index again
     assert "removed the partial 1.1.2+titanic" in recovered.stdout
-    assert "released mymodel 1.1.2+titanic" in recovered.stdout
-    after = snapshot(repo, env)
-    assert sorted(after["index"]) == sorted([*before["index"], "mymodel-1.1.2+titanic.tar.gz",
-                                             "mymodel-1.1.2+titanic-py3-none-any.whl"])
-    assert not list((repo / "dist").glob(".partial-*"))
+    after = assert_released_whole(recovered, repo, env, before)
     for name, digest in before["index"].items():  # nothing published before was touched
         assert after["index"][name] == digest
     # Put the clone back to one release for the other tests of this module.
@@ -211,11 +218,7 @@ def test_a_release_killed_between_its_uploads_is_taken_back_by_the_next(unchange
     assert snapshot(repo, env)["version_file"] == before["version_file"]
     recovered = make(repo, "release", env)
     assert "recovering an interrupted release: removed the partial 1.1.2+titanic from the index" in recovered.stdout
-    assert "released mymodel 1.1.2+titanic" in recovered.stdout
-    after = snapshot(repo, env)
-    assert sorted(after["index"]) == sorted([*before["index"], "mymodel-1.1.2+titanic.tar.gz",
-                                             "mymodel-1.1.2+titanic-py3-none-any.whl"])
-    assert not list((repo / "dist").glob(".partial-*"))
+    assert_released_whole(recovered, repo, env, before)
     unpublish(repo, env, "1.1.2+titanic", before)
 
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.helpers import assert_clean_error, copy_repo, fill_index, free_port, index_env, make, pipeline
+from tests.helpers import assert_clean_error, copy_repo, edit_config, fill_index, free_port, index_env, make, pipeline
 
 pytestmark = pytest.mark.integration
 VERSIONS = ("1.1.1+titanic", "1.1.2+titanic", "1.2.0+titanic")
@@ -38,13 +38,6 @@ class History:
         """A JSON file of a release's wheel, as recorded in the clone's dist/."""
         with zipfile.ZipFile(self.repo / "dist" / f"mymodel-{version}-py3-none-any.whl") as wheel:
             return json.loads(wheel.read(f"mymodel/models/{member}"))
-
-
-def edit_config(repo: Path, old: str, new: str) -> None:
-    config = repo / "dataset.toml"
-    text = config.read_text()
-    assert old in text
-    config.write_text(text.replace(old, new))
 
 
 @pytest.fixture(scope="module")

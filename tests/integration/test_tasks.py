@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_wine
 
-from tests.helpers import VENV, assert_clean_error, consumer_env, copy_repo, fill_index, index_env, make, pipeline, run
-from tests.integration.test_versioning_rules import GIT_IDENTITY, edit_config, release_notes
+from tests.helpers import (GIT_IDENTITY, VENV, assert_clean_error, consumer_env, copy_repo, edit_config, fill_index,
+                           index_env, make, pipeline, run)
+from tests.integration.test_versioning_rules import release_notes
 
 pytestmark = pytest.mark.integration
 WINE_LABELS = {0: "barolo", 1: "grignolino", 2: "barbera"}

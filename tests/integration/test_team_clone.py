@@ -3,7 +3,6 @@ dist/ and the local index full of earlier builds, the clone's own index running.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -11,12 +10,10 @@ import pytest
 
 from pipeline.publish import format_lock
 from pipeline.versioning import version_file_text
-from tests.helpers import VENV, consumer_env, copy_repo, fill_index, index_env, make, pipeline, run
+from tests.helpers import VENV, commit, consumer_env, copy_repo, fill_index, index_env, make, pipeline, run
 
 pytestmark = pytest.mark.integration
 RECORDED = ("1.4.0+titanic", "1.4.1+titanic", "1.4.2+titanic")
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "team", "GIT_AUTHOR_EMAIL": "team@localhost",
-                "GIT_COMMITTER_NAME": "team", "GIT_COMMITTER_EMAIL": "team@localhost"}
 
 
 def team_clone(tmp: Path) -> Path:
@@ -31,8 +28,7 @@ def team_clone(tmp: Path) -> Path:
             for name in hashes:
                 (repo / folder).mkdir(parents=True, exist_ok=True)
                 (repo / folder / name).write_bytes(b"an earlier build")
-    run(["git", "add", "-A"], cwd=repo)
-    run(["git", "commit", "-qm", "release 1.4.2+titanic"], cwd=repo, env={**os.environ, **GIT_IDENTITY})
+    commit(repo, "release 1.4.2+titanic")
     return repo
 
 

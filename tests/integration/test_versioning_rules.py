@@ -12,24 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_clean_error, copy_repo, index_env, make, pipeline, run
+from tests.helpers import assert_clean_error, commit, copy_repo, edit_config, index_env, make, pipeline
 from tests.registry_wheels import release_files
 
 pytestmark = pytest.mark.integration
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
-                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"}
 
 
 def index_files(env: dict) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(env["INDEX_DIR"]).glob("mymodel-*")}
-
-
-def edit_config(repo: Path, old: str, new: str) -> None:
-    config = repo / "dataset.toml"
-    text = config.read_text()
-    assert old in text
-    config.write_text(text.replace(old, new, 1))
-    run(["git", "commit", "-qam", f"dataset.toml: {new}"], cwd=repo, env={**os.environ, **GIT_IDENTITY})
 
 
 def release_notes(repo: Path, version: str) -> dict:
@@ -92,8 +82,7 @@ def test_the_walk_through_of_issue_8(clone):
     assert "cabin" in diff and "minor" in diff
 
     # Released records committed, then the suite's own copies still start from scratch.
-    run(["git", "add", "-A"], cwd=repo)
-    run(["git", "commit", "-qm", "releases"], cwd=repo, env={**os.environ, **GIT_IDENTITY})
+    commit(repo, "releases")
 
 
 def test_a_forced_small_bump_is_recorded(clone):
