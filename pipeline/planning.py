@@ -16,7 +16,7 @@ from pipeline import registry
 from pipeline.config import MODELS_DIR
 from pipeline.errors import PackageIndexError, UnreadableRelease, VersionError
 from pipeline.index_api import IndexClient
-from pipeline.versioning import bump_part, check_publishable, highest, next_version
+from pipeline.versioning import INITIAL_VERSION, bump_part, check_publishable, highest, next_version, parse
 
 PART_RANK = {"patch": 0, "minor": 1, "major": 2}
 FIRST_RELEASE = "first release of this clone"
@@ -33,15 +33,34 @@ class Plan:
     up_to_date: bool = False  # models byte-identical and no BUMP asked: nothing to release
     forced: bool = False  # BUMP below the required part, released with FORCE=1
     unreadable: str | None = None  # why the baseline could not be compared (released with FORCE=1)
+    asked: str | None = None  # what asked for a release that no change requires: "BUMP=major", "FORCE=1"
+    first: str = FIRST_RELEASE  # the reason of a release with no baseline (see first_release_reason)
 
     @property
     def reasons(self) -> list[str]:
-        """The changes that move the version, causes first (the model bytes follow from them)."""
+        """Why the version moves: the changes, causes first (the model bytes follow from them);
+        with no change, what asked for the release; with no baseline, why there is none."""
         if self.unreadable:
             return [f"not compared with {self.baseline} (FORCE=1): {self.unreadable}"]
-        causes = sorted((c for c in self.changes if c.group != "metrics"),
-                        key=lambda c: (c.text.endswith("bytes changed"), CAUSE_ORDER.index(c.group)))
-        return [c.text for c in causes] or [FIRST_RELEASE]
+        if self.baseline is None:
+            return [self.first]
+        causes = self._causes()
+        if self.required is None:
+            return [f"{self._unchanged()}; {self.asked} requested" if self.asked else self._unchanged(), *causes]
+        return causes
+
+    def _causes(self) -> list[str]:
+        """The changes that move the version, and the data tag when only the version label carries it."""
+        causes = [c for c in self.changes if c.group != "metrics"]
+        old_tag, new_tag = parse(self.baseline).local, parse(self.version).local
+        label = f"data tag {old_tag} -> {new_tag}"
+        if old_tag != new_tag and label not in {c.text for c in causes}:
+            causes.append(Change("data", label))
+        causes.sort(key=lambda c: (c.text.endswith("bytes changed"), CAUSE_ORDER.index(c.group)))
+        return [c.text for c in causes]
+
+    def _unchanged(self) -> str:
+        return "only metrics changed" if self.changes else "no change"
 
     def release_notes(self) -> dict:
         """What the package records about its version number (make versions shows it)."""
@@ -55,14 +74,15 @@ class Plan:
 
     def describe(self) -> str:
         """e.g. ``interface change against 1.1.2+titanic: input column 'cabin' added -> 1.2.0+titanic``"""
-        if self.baseline is None:
-            return f"{FIRST_RELEASE} -> {self.version}"
-        if self.unreadable:
+        if self.baseline is None or self.unreadable:
             return f"{self.reasons[0]} -> {self.version}"
+        if self.required is None:
+            asked = f"; {self.asked} requested ({BUMP_KIND[self.part]})" if self.asked else ""
+            return "".join([f"{self._unchanged()} against {self.baseline}{asked}",
+                            *(f"; {cause}" for cause in self._causes()), f" -> {self.version}"])
         shown = "; ".join(self.reasons[:4]) + (f"; and {len(self.reasons) - 4} more" if len(self.reasons) > 4 else "")
-        kind = BUMP_KIND[self.required] if self.required else "no"
         chosen = "" if self.part == self.required else f" (BUMP={self.part}: {BUMP_KIND[self.part]})"
-        return f"{kind} change against {self.baseline}: {shown} -> {self.version}{chosen}"
+        return f"{BUMP_KIND[self.required]} change against {self.baseline}: {shown} -> {self.version}{chosen}"
 
 
 def plan(client: IndexClient, recorded: str | None, bump: str | None, tag: str, force: bool,
@@ -77,26 +97,29 @@ def plan(client: IndexClient, recorded: str | None, bump: str | None, tag: str, 
     yanked = {f.version for f in files if f.yanked is not None}
     baseline = highest(v for v in registry.complete_versions(client, files) if v not in yanked)
     asked = bump_part(bump) if bump else None
-    changes: list[Change] = []
+
+    def numbered(part: str) -> str:
+        version = next_version(taken, recorded, part, tag)
+        check_publishable(version, taken)
+        return version
+
     if baseline is None:
-        required = "patch"
-    else:
-        try:
-            published = registry.published(client, baseline, files).snapshot
-        except UnreadableRelease as exc:
-            if not force:
-                raise PackageIndexError(f"cannot compare with {baseline}, the highest published version: "
-                                        f"{exc.problem}; yank it (make yank VERSION={baseline} REASON=...) to compare "
-                                        "with the version before it, or pass FORCE=1 to release without comparing") from None
-            print(f"cannot compare with {baseline} ({exc.problem}): FORCE=1 releases without comparing")
-            version = next_version(taken, recorded, asked or "patch", tag)
-            check_publishable(version, taken)
-            return Plan(version, asked or "patch", None, baseline, unreadable=exc.problem)
-        local = registry.local_snapshot(models_dir)
-        changes = diff(published, local)
-        required = required_bump(changes)
-        if asked is None and identical(published, local) and not (force or allow_unchanged):
-            return Plan(baseline, "patch", None, baseline, changes, up_to_date=True)
+        return Plan(numbered(asked or "patch"), asked or "patch", "patch", None,
+                    first=first_release_reason(recorded, taken))
+    try:
+        published = registry.published(client, baseline, files).snapshot
+    except UnreadableRelease as exc:
+        if not force:
+            raise PackageIndexError(f"cannot compare with {baseline}, the highest published version: "
+                                    f"{exc.problem}; yank it (make yank VERSION={baseline} REASON=...) to compare "
+                                    "with the version before it, or pass FORCE=1 to release without comparing") from None
+        print(f"cannot compare with {baseline} ({exc.problem}): FORCE=1 releases without comparing")
+        return Plan(numbered(asked or "patch"), asked or "patch", None, baseline, unreadable=exc.problem)
+    local = registry.local_snapshot(models_dir)
+    changes = diff(published, local)
+    required = required_bump(changes)
+    if asked is None and identical(published, local) and not (force or allow_unchanged):
+        return Plan(baseline, "patch", None, baseline, changes, up_to_date=True)
     part = asked or required or "patch"
     forced = False
     if required and PART_RANK[part] < PART_RANK[required]:
@@ -106,10 +129,22 @@ def plan(client: IndexClient, recorded: str | None, bump: str | None, tag: str, 
                                f"{baseline}; use BUMP={required} ({BUMP_KIND[required]}) or higher, or leave BUMP "
                                "unset (FORCE=1 releases it anyway and records the override)")
         forced = True
-    version = next_version(taken, recorded, part, tag)
-    check_publishable(version, taken)
-    return Plan(version, part, required, baseline, changes, forced=forced)
+    requested = f"BUMP={bump}" if bump else "FORCE=1" if force else None
+    return Plan(numbered(part), part, required, baseline, changes, forced=forced, asked=requested)
 
 
-def _a(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
+def first_release_reason(recorded: str | None, taken: list[str]) -> str:
+    """Why there is nothing to compare with: what the index and the repository's record say.
+
+    >>> first_release_reason("1.1.0", [])
+    'first release of this clone'
+    >>> first_release_reason("1.2.0+titanic", [])
+    'first release on this index (this repository last released 1.2.0+titanic, which is not on it)'
+    """
+    if taken:
+        held = "the one it holds is" if len(taken) == 1 else f"the {len(taken)} it holds are"
+        return f"no version on this index to compare with: {held} yanked or incomplete"
+    if recorded and recorded != INITIAL_VERSION:
+        return f"first release on this index (this repository last released {recorded}, which is not on it)"
+    return FIRST_RELEASE
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tarfile
 import zipfile
@@ -14,7 +15,7 @@ import pytest
 from pipeline.config import load_dataset_config
 from pipeline.data import load_dataset
 from pipeline.train import train
-from tests.helpers import VENV, consumer_env, run
+from tests.helpers import VENV, consumer_env, make, run
 
 pytestmark = pytest.mark.integration
 CONSUMER = Path(__file__).with_name("consumer.py")
@@ -57,6 +58,19 @@ def test_two_releases_publish_the_seed_version_then_the_next(released):
     lock = (released.repo / "releases/mymodel-1.1.2+titanic.txt").read_text()
     assert lock.count("--hash=sha256:") == 2 and "mymodel==1.1.2+titanic" in lock
     assert not list((released.repo / "dist").glob(".partial-*"))
+
+
+def test_a_release_of_unchanged_models_records_the_bump_that_asked_for_it(released):
+    """The second release changed nothing (BUMP=patch): its reason says so, not "first release"."""
+    assert ("next version: no change against 1.1.1+titanic; BUMP=patch requested (logic) -> 1.1.2+titanic"
+            in released.outputs[1])
+    listed = make(released.repo, "versions", released.env).stdout
+    why = {line.split()[0]: line for line in listed.splitlines() if line.startswith("1.1.")}
+    assert re.search(r"  logic  no change; BUMP=patch requested$", why["1.1.2+titanic"]), listed
+    assert re.search(r"  logic  first release of this clone$", why["1.1.1+titanic"]), listed
+    rows = json.loads(make(released.repo, "versions", released.env, "FORMAT=json").stdout)
+    assert [row["bump"]["reasons"] for row in rows] == [["no change; BUMP=patch requested"],
+                                                        ["first release of this clone"]]
 
 
 def test_pip_installs_predicts_and_rolls_back(released, titanic_rows, tmp_path):
