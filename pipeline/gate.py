@@ -100,16 +100,17 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
     resplit = [m for m in models if m.name in compared and not same_rows(old[m.name], new[m.name])
                and same_data(old[m.name], new[m.name]) and same_inputs(old[m.name], new[m.name])]
     on_common_rows = rescore(client, published, resplit, dataset, config)
-    lines = [f"{'model':<24}{'published':>10}{'new':>9}{'gated: published':>18}{'new':>9}{'change':>9}  compared on"]
+    width = max(24, *(len(name) + 2 for name in set(new) | set(old)))  # the longest name fits
+    lines = [f"{'model':<{width}}{'published':>10}{'new':>9}{'gated: published':>18}{'new':>9}{'change':>9}  compared on"]
     for name in sorted(set(new) | set(old)):
         before = old.get(name, {}).get("metrics", {}).get(rule.metric)
         after = new.get(name, {}).get("metrics", {}).get(rule.metric)
         if name not in old or name not in new:
             note = "a new model: nothing to compare with" if name not in old else "removed"
-            lines.append(f"{name:<24}{_fmt(before):>10}{_fmt(after):>9}{'-':>18}{'-':>9}{'-':>9}  {note}")
+            lines.append(f"{name:<{width}}{_fmt(before):>10}{_fmt(after):>9}{'-':>18}{'-':>9}{'-':>9}  {note}")
             continue
         if name not in compared:
-            lines.append(f"{name:<24}{'-':>10}{_fmt(after):>9}{'-':>18}{'-':>9}{'-':>9}  "
+            lines.append(f"{name:<{width}}{'-':>10}{_fmt(after):>9}{'-':>18}{'-':>9}{'-':>9}  "
                          f"the published model has no {rule.metric}: nothing to compare with")
             continue
         if name in on_common_rows:
@@ -125,7 +126,7 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
         flag = rule.worse(change)
         if flag:
             failed.append(name)
-        lines.append(f"{name:<24}{before:>10.4f}{after:>9.4f}{gated_before:>18.4f}{gated_after:>9.4f}{change:>+9.4f}"
+        lines.append(f"{name:<{width}}{before:>10.4f}{after:>9.4f}{gated_before:>18.4f}{gated_after:>9.4f}{change:>+9.4f}"
                      f"  {note}{('  <- increase' if rule.lower_is_better else '  <- drop') if flag else ''}")
     return failed, "\n".join(lines)
 

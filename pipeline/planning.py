@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mymodel.contract import BUMP_KIND, Change, diff, identical, required_bump
+from mymodel.contract import BUMP_KIND, Change, diff, identical, required_bump, with_data_tag
 from pipeline import registry
 from pipeline.config import MODELS_DIR
 from pipeline.errors import PackageIndexError, UnreadableRelease, VersionError
@@ -50,12 +50,9 @@ class Plan:
         return causes
 
     def _causes(self) -> list[str]:
-        """The changes that move the version, and the data tag when only the version label carries it."""
-        causes = [c for c in self.changes if c.group != "metrics"]
-        old_tag, new_tag = parse(self.baseline).local, parse(self.version).local
-        label = f"data tag {old_tag} -> {new_tag}"
-        if old_tag != new_tag and label not in {c.text for c in causes}:
-            causes.append(Change("data", label))
+        """The changes that move the version, the data tag as the version labels tell it."""
+        causes = with_data_tag([c for c in self.changes if c.group != "metrics"],
+                               parse(self.baseline).local, parse(self.version).local)
         causes.sort(key=lambda c: (c.text.endswith("bytes changed"), CAUSE_ORDER.index(c.group)))
         return [c.text for c in causes]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from mymodel.contract import BUMP_KIND, GROUPS, Snapshot, diff, identical, required_bump
+from mymodel.contract import BUMP_KIND, GROUPS, Snapshot, diff, identical, required_bump, task_of
 from mymodel.store import MANIFEST_FILE, METADATA_FILE, MODEL_FILE
 from pipeline.config import MODELS_DIR, PACKAGE
 from pipeline.errors import ConfigError, TrainingError, UnreadableRelease, VersionError
@@ -160,47 +160,57 @@ def versions_report(client: IndexClient) -> list[dict]:
     """Every published version, newest first, as plain data (the --json output)."""
     files = client.files()
     yanked = {f.version: f.yanked for f in files if f.yanked is not None}
-    rows = []
-    for version in reversed(complete_versions(client, files)):
-        entry = published(client, version, files)
-        bump = entry.snapshot.release.get("bump") or None
-        rows.append({
-            "version": version,
-            "yanked": yanked.get(version),
-            "data_tag": Version(version).local,
-            "uploaded": entry.uploaded,
-            "wheel": entry.wheel,
-            "wheel_size": entry.size,
-            "wheel_sha256": entry.wheel_sha256,
-            "metric": (metric := headline_metric(entry.snapshot)),
-            "scores": {name: meta.get("metrics", {}).get(metric) for name, meta in sorted(entry.snapshot.models.items())},
-            "accuracy": {name: meta.get("metrics", {}).get("accuracy")
-                         for name, meta in sorted(entry.snapshot.models.items())},
-            "bump": bump,
-        })
-    return rows
+    return [version_row(version, published(client, version, files), yanked.get(version))
+            for version in reversed(complete_versions(client, files))]
+
+
+def version_row(version: str, entry: Published, yanked: str | None) -> dict:
+    """One version of ``make versions``, as plain data."""
+    shown = {name: score_metric(meta) for name, meta in sorted(entry.snapshot.models.items())}
+    return {
+        "version": version,
+        "yanked": yanked,
+        "data_tag": Version(version).local,
+        "uploaded": entry.uploaded,
+        "wheel": entry.wheel,
+        "wheel_size": entry.size,
+        "wheel_sha256": entry.wheel_sha256,
+        "metric": headline_metric(entry.snapshot),
+        "score_metrics": shown,
+        "scores": {name: entry.snapshot.models[name].get("metrics", {}).get(metric) for name, metric in shown.items()},
+        "accuracy": {name: meta.get("metrics", {}).get("accuracy") for name, meta in sorted(entry.snapshot.models.items())},
+        "bump": entry.snapshot.release.get("bump") or None,
+    }
 
 
 def headline_metric(snapshot: Snapshot) -> str:
     """The score a version is listed by: held-out accuracy for classifiers, R² for regressors."""
-    tasks = {meta.get("task", "classification") for meta in snapshot.models.values()}
+    tasks = {task_of(meta) for meta in snapshot.models.values()}
     return "r2" if tasks == {"regression"} else "accuracy"
 
 
+def score_metric(metadata: dict) -> str:
+    """The score one model is listed by: held-out accuracy for a classifier, R² for a regressor."""
+    return "r2" if task_of(metadata) == "regression" else "accuracy"
+
+
 def versions_table(rows: list[dict]) -> str:
+    """Each model's column is headed by the metric its scores are; a model listed by accuracy in one
+    version and by R² in another (one name, another task) heads ``accuracy|r2`` and names it per cell."""
     if not rows:
         return "no published versions (run make release)"
     models = sorted({name for row in rows for name in row["scores"]})
-    metrics = {row["metric"] for row in rows}
-    label = "acc" if metrics == {"accuracy"} else "/".join(sorted(metrics))
-    header = (["version", "data", "uploaded", "wheel"] + [f"{_short(m)} {label}" for m in models]
+    metrics = {m: sorted({row["score_metrics"][m] for row in rows if m in row["scores"]}) for m in models}
+    header = (["version", "data", "uploaded", "wheel"] + [f"{m} {'|'.join(metrics[m])}" for m in models]
               + ["status", "bump", "why"])
     lines = []
     for row in rows:
         bump = row["bump"] or {}
         status = "-" if row.get("yanked") is None else f"yanked: {row['yanked'] or 'no reason given'}"
+        scores = [_fmt(row["scores"].get(m)) if len(metrics[m]) == 1 or m not in row["scores"]
+                  else f"{row['score_metrics'][m]} {_fmt(row['scores'][m])}" for m in models]
         lines.append([row["version"], row["data_tag"] or "-", _date(row["uploaded"]), _size(row["wheel_size"])]
-                     + [_fmt(row["scores"].get(m)) for m in models]
+                     + scores
                      + [status, bump.get("kind") or BUMP_KIND.get(bump.get("part"), "-"),
                         "; ".join(bump.get("reasons", [])) or "-"])
     return _table(header, lines)
@@ -210,6 +220,11 @@ def diff_report(client: IndexClient, a: str, b: str | None, models_dir: Path = M
     """What changed from published ``a`` to published ``b`` (or this clone's trained models)."""
     old = published_snapshot(client, a)
     new = published_snapshot(client, b) if b else local_snapshot(models_dir)
+    return diff_between(old, new)
+
+
+def diff_between(old: Snapshot, new: Snapshot) -> dict:
+    """The diff report of two builds, as plain data (the --json output)."""
     changes = diff(old, new)
     bump = required_bump(changes)
     metrics = {}
@@ -255,10 +270,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
-
-
-def _short(model: str) -> str:
-    return model.removesuffix("Classifier")
 
 
 def _fmt(value: object) -> str:

@@ -34,6 +34,8 @@ _BUMP_OF_GROUP = {"interface": "minor", "logic": "patch", "data": "patch", "envi
 _KNOWN_KEYS = {"name", "estimator", "params", "metrics", "classes", "input_schema", "data",
                "training_environment", "git", "task", "target_units"}
 _MISSING = object()
+# Metadata a build's models share (one dataset, one environment), compared when no model is in both builds.
+_BUILD_KEYS = ("input_schema", "target_units", "data", "training_environment")
 # The headline metrics of each task, (metrics.json key, label), as tables show them.
 SHOWN_METRICS = {
     "classification": (("accuracy", "accuracy"), ("roc_auc", "ROC AUC"), ("f1", "F1"), ("log_loss", "log loss"),
@@ -72,11 +74,17 @@ def diff(old: Snapshot, new: Snapshot) -> list[Change]:
 
     A change shared by every model the two builds have in common (the input schema,
     the data, the libraries) is named once; one that only some models have names them.
+    Builds with no model in common are compared on what each build's models share (its
+    data, task, target, inputs, libraries). The data tag of two published versions is
+    their version label (see with_data_tag).
     """
-    changes = [Change("interface", f"model {name!r} removed") for name in sorted(set(old.models) - set(new.models))]
+    common = sorted(set(old.models) & set(new.models))
+    changes = []
+    if not common and old.models and new.models:
+        changes += [Change(group, text) for group, text in _shared_changes(_build_wide(old), _build_wide(new))]
+    changes += [Change("interface", f"model {name!r} removed") for name in sorted(set(old.models) - set(new.models))]
     changes += [Change("interface", f"model {name!r} added (callers listing models see it)")
                 for name in sorted(set(new.models) - set(old.models))]
-    common = sorted(set(old.models) & set(new.models))
     shared: dict[tuple[str, str], list[str]] = {}  # (group, text) -> models with that change
     for name in common:
         before, after = old.models[name], new.models[name]
@@ -90,7 +98,20 @@ def diff(old: Snapshot, new: Snapshot) -> list[Change]:
             changes.append(Change(group, text))
         else:
             changes += [Change(group, f"{name}: {text}") for name in names]
+    changes = with_data_tag(changes, _label(old.version), _label(new.version))
     return sorted(changes, key=lambda change: GROUPS.index(change.group))
+
+
+def with_data_tag(changes: list[Change], old_tag: str | None, new_tag: str | None) -> list[Change]:
+    """``changes`` with the data tag as two version labels tell it: the label is the release's data tag
+    (``make release DATA=`` sets it, whatever the models' metadata recorded).
+
+    >>> [c.text for c in with_data_tag([Change("data", "data tag titanic -> diabetes")], "titanic.v2", "diabetes")]
+    ['data tag titanic.v2 -> diabetes']
+    """
+    if not old_tag or not new_tag or old_tag == new_tag:
+        return changes
+    return [c for c in changes if not c.text.startswith("data tag ")] + [Change("data", f"data tag {old_tag} -> {new_tag}")]
 
 
 def required_bump(changes: list[Change]) -> str | None:
@@ -108,6 +129,22 @@ def required_bump(changes: list[Change]) -> str | None:
 def identical(old: Snapshot, new: Snapshot) -> bool:
     """The same model bytes and no interface, logic, data or environment change."""
     return old.model_sha256 == new.model_sha256 and required_bump(diff(old, new)) is None
+
+
+def _build_wide(snapshot: Snapshot) -> dict[str, Any]:
+    """The metadata every model of a build agrees on: a build is trained on one dataset, for one task."""
+    metadata = list(snapshot.models.values())
+    agreed: dict[str, Any] = {"task": task_of(metadata[0])} if len({task_of(m) for m in metadata}) == 1 else {}
+    for key in _BUILD_KEYS:
+        values = [m.get(key, _MISSING) for m in metadata]
+        if values[0] is not _MISSING and all(value == values[0] for value in values):
+            agreed[key] = values[0]
+    return agreed
+
+
+def _label(version: str | None) -> str | None:
+    """The local label of ``X.Y.Z+label`` (the data tag); None for a build with no version."""
+    return version.partition("+")[2] or None if version else None
 
 
 def _shared_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -134,8 +171,13 @@ def _model_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[t
         yield "interface", f"classes {old.get('classes')} -> {new.get('classes')} (prediction and probability columns)"
     if old.get("estimator") != new.get("estimator"):
         yield "logic", f"estimator class {_arrow(old, new, 'estimator')}"
-    for param, before, after in _changed(old.get("params", {}), new.get("params", {})):
-        yield "logic", f"{param} {_show(before)} -> {_show(after)}"
+    params = list(_changed(old.get("params", {}), new.get("params", {})))
+    # A wrapped estimator's parameters are recorded twice: as the estimator's repr and as
+    # estimator__<name> entries. The entries say what changed; the repr only when its class did.
+    wrapping = {key.rsplit("__", depth)[0] for key, _, _ in params for depth in range(1, key.count("__") + 1)}
+    for param, before, after in params:
+        if not (param in wrapping and _class_name(before) == _class_name(after)):
+            yield "logic", f"{param} {_show(before)} -> {_show(after)}"
     for key in sorted((set(old) | set(new)) - _KNOWN_KEYS):
         if old.get(key, _MISSING) != new.get(key, _MISSING):
             yield "logic", f"{key} changed"
@@ -199,6 +241,11 @@ def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _arrow(old: Mapping[str, Any], new: Mapping[str, Any], key: str) -> str:
     return f"{_show(old.get(key, _MISSING))} -> {_show(new.get(key, _MISSING))}"
+
+
+def _class_name(value: Any) -> Any:
+    """``SVC`` for the repr ``SVC(random_state=0)``; any other value as it is."""
+    return value.partition("(")[0] if isinstance(value, str) else value
 
 
 def _number(value: Any) -> bool:

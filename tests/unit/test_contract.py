@@ -217,3 +217,93 @@ def test_the_contract_module_imports_only_the_standard_library():
             "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] not in sys.stdlib_module_names))")
     loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "['mymodel', 'mymodel.contract', 'mymodel.errors', 'mymodel.store', 'mymodel.version']"
+
+
+# builds with no model in common, and the data tag of published versions
+
+
+def regressor(name: str = "Ridge") -> dict:
+    """A model of another build: a regression on other data, with other inputs."""
+    meta = {**metadata(name), "estimator": "sklearn.linear_model._ridge.Ridge", "task": "regression",
+            "target_units": "disease progression", "params": {"alpha": 1.0}, "metrics": {"r2": 0.45}}
+    del meta["classes"]
+    meta["input_schema"] = {"columns": [{"name": "bmi", "dtype": "float64", "allows_missing": True}],
+                            "unseen_categories": "ignore"}
+    meta["data"] = {"tag": "diabetes", "source": "data/diabetes.csv", "sha256": "b" * 64, "rows": 442,
+                    "target": "progression", "split": {"test_size": 0.25, "seed": 0, "train_rows": 331, "test_rows": 111}}
+    return meta
+
+
+def test_builds_with_no_model_in_common_still_name_the_task_target_and_data_changes():
+    titanic = snapshot({"LogisticRegression": metadata(), "SVC": metadata("SVC")}, version="2.0.0+titanic.v2")
+    diabetes = snapshot({"Ridge": regressor()}, version="2.1.0+diabetes")
+    changes = diff(titanic, diabetes)
+    assert texts(changes, "interface") == [
+        "input column 'age' removed", "input column 'sex' removed", "input column 'bmi' added",
+        "task classification -> regression (what prediction holds)",
+        "target units (none) -> disease progression",
+        "target survived -> progression",
+        "model 'LogisticRegression' removed", "model 'SVC' removed",
+        "model 'Ridge' added (callers listing models see it)",
+    ]
+    assert texts(changes, "data") == [
+        "data rows 1309 -> 442", f"data sha256 {'a' * 12}… -> {'b' * 12}…",
+        "data source openml-titanic -> data/diabetes.csv", "split test_rows 328 -> 111",
+        "split train_rows 981 -> 331", "data tag titanic.v2 -> diabetes",
+    ]
+    assert required_bump(changes) == "minor"
+
+
+@pytest.mark.parametrize("edit, group, text", [
+    (lambda m: m["data"].update(source="data/titanic.csv"), "data", "data source openml-titanic -> data/titanic.csv"),
+    (lambda m: m["data"].update(sha256="b" * 64), "data", f"data sha256 {'a' * 12}… -> {'b' * 12}…"),
+    (lambda m: m["data"].update(tag="titanic.v2"), "data", "data tag titanic -> titanic.v2"),
+    (lambda m: m["data"].update(target="alive"), "interface", "target survived -> alive"),
+    (lambda m: m.update(task="regression"), "interface", "task classification -> regression (what prediction holds)"),
+])
+def test_each_data_change_is_listed_when_no_model_is_in_both_builds(edit, group, text):
+    renamed = metadata("SVC")
+    edit(renamed)
+    changes = diff(snapshot(), snapshot({"SVC": renamed}, version=None))
+    assert [t for t in texts(changes, group) if not t.startswith("model ")] == [text], changes
+    assert texts(changes, "interface")[-2:] == ["model 'LogisticRegression' removed",
+                                                "model 'SVC' added (callers listing models see it)"]
+
+
+def test_a_build_without_models_is_compared_model_by_model_only():
+    assert texts(diff(snapshot(), snapshot({})), "interface") == ["model 'LogisticRegression' removed"]
+
+
+def test_the_data_tag_of_published_versions_is_their_label():
+    relabelled = diff(snapshot(version="1.2.0+titanic"), snapshot(version="2.0.0+titanic.v2"))
+    assert relabelled == [Change("data", "data tag titanic -> titanic.v2")]
+    assert required_bump(relabelled) == "patch"
+    retagged = copy.deepcopy(metadata())
+    retagged["data"]["tag"] = "diabetes"
+    told_by_label = diff(snapshot(version="2.0.0+titanic.v2"), snapshot({"LogisticRegression": retagged},
+                                                                         version="2.1.0+diabetes"))
+    assert told_by_label == [Change("data", "data tag titanic.v2 -> diabetes")]
+    assert diff(snapshot(version="1.1.1+titanic"), snapshot(version=None)) == []  # a clone's models have no label
+
+
+def test_a_task_change_is_an_interface_change():
+    changes = changed(lambda m: m.update(task="regression"))
+    assert texts(changes, "interface") == ["task classification -> regression (what prediction holds)"]
+    assert required_bump(changes) == "minor"
+
+
+def calibrated_svc(seed: int, estimator: str = "SVC") -> dict:
+    """The params a CalibratedClassifierCV(SVC(random_state=seed)) records: its repr and its entries."""
+    return {**metadata("SVC"), "params": {"cv": None, "ensemble": False, "estimator": f"{estimator}(random_state={seed})",
+                                         "estimator__C": 1.0, "estimator__random_state": seed, "method": "sigmoid"}}
+
+
+def test_a_wrapped_estimators_seed_is_one_change_said_once():
+    changes = diff(snapshot({"SVC": calibrated_svc(0)}), snapshot({"SVC": calibrated_svc(1)}))
+    assert texts(changes, "logic") == ["SVC: estimator__random_state 0 -> 1"]
+
+
+def test_a_wrapped_estimators_class_change_is_still_named():
+    changes = diff(snapshot({"SVC": calibrated_svc(0)}), snapshot({"SVC": calibrated_svc(1, "LinearSVC")}))
+    assert texts(changes, "logic") == ["SVC: estimator SVC(random_state=0) -> LinearSVC(random_state=1)",
+                                       "SVC: estimator__random_state 0 -> 1"]

@@ -1,0 +1,106 @@
+"""The printed reports: make versions (column headings), make diff (data changes across builds with
+no model in common), the gate's and the train step's tables (columns sized to the longest model name)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from mymodel.contract import Snapshot
+from pipeline import gate, registry
+from pipeline.config import DatasetConfig, GateRule
+from pipeline.train import TrainedModel, metrics_table
+from tests.unit.test_contract import metadata, regressor, snapshot
+
+LONG = "HistGradientBoostingRegressor"
+
+
+def row(version: str, models: dict[str, dict], reasons: list[str] | None = None) -> dict:
+    built = Snapshot(version, models, {name: "f" * 64 for name in models},
+                     {"bump": {"part": "patch", "kind": "logic", "reasons": reasons}} if reasons else {})
+    entry = registry.Published(built, f"mymodel-{version}-py3-none-any.whl", "e" * 64, 12_000, "2026-01-02T03:04:05+00:00")
+    return registry.version_row(version, entry, None)
+
+
+def scored(meta: dict, **metrics: float) -> dict:
+    return {**copy.deepcopy(meta), "metrics": metrics}
+
+
+def columns(table: str) -> list[str]:
+    """The heading's cells (two spaces or more apart)."""
+    return [cell.strip() for cell in table.splitlines()[0].split("  ") if cell.strip()]
+
+
+# make versions
+
+
+def test_each_model_column_is_headed_by_the_metric_its_models_have():
+    titanic = {"LogisticRegression": scored(metadata(), accuracy=0.8),
+               "RandomForestClassifier": scored(metadata("RandomForestClassifier"), accuracy=0.81)}
+    diabetes = {"RandomForestRegressor": scored(regressor("RandomForestRegressor"), r2=0.45)}
+    rows = [row("2.1.0+diabetes", diabetes), row("2.0.0+titanic.v2", titanic)]
+    table = registry.versions_table(rows)
+    assert columns(table)[4:7] == ["LogisticRegression accuracy", "RandomForestClassifier accuracy",
+                                   "RandomForestRegressor r2"], table
+    first, second = table.splitlines()[1:]
+    assert "0.4500" in first and "0.8000" in second and "0.8100" in second
+    assert [r["score_metrics"] for r in rows] == [{"RandomForestRegressor": "r2"},
+                                                 {"LogisticRegression": "accuracy", "RandomForestClassifier": "accuracy"}]
+
+
+def test_a_model_scored_by_accuracy_in_one_version_and_r2_in_another_names_the_metric_in_each_cell():
+    rows = [row("2.1.0+diabetes", {"Forest": scored(regressor("Forest"), r2=0.45)}),
+            row("2.0.0+titanic", {"Forest": scored(metadata("Forest"), accuracy=0.8)})]
+    table = registry.versions_table(rows)
+    assert columns(table)[4] == "Forest accuracy|r2"
+    assert "r2 0.4500" in table.splitlines()[1] and "accuracy 0.8000" in table.splitlines()[2]
+    assert [r["scores"] for r in rows] == [{"Forest": 0.45}, {"Forest": 0.8}]
+
+
+def test_the_why_column_joins_the_recorded_reasons():
+    table = registry.versions_table([row("1.1.2+titanic", {"SVC": metadata("SVC")}, ["no change; BUMP=patch requested"])])
+    assert table.splitlines()[1].endswith("  logic  no change; BUMP=patch requested")
+
+
+# make diff
+
+
+def test_a_diff_across_builds_with_no_model_in_common_lists_the_data_task_and_target_text_and_json():
+    titanic = snapshot({"LogisticRegression": metadata(), "SVC": metadata("SVC")}, version="2.0.0+titanic.v2")
+    diabetes = snapshot({"Ridge": regressor()}, version="2.1.0+diabetes")
+    report = registry.diff_between(titanic, diabetes)
+    text = registry.diff_text(report)
+    data = text.split("\ndata:\n", 1)[1].split("\n\n", 1)[0]
+    assert data.splitlines() == ["  data rows 1309 -> 442", f"  data sha256 {'a' * 12}… -> {'b' * 12}…",
+                                 "  data source openml-titanic -> data/diabetes.csv", "  split test_rows 328 -> 111",
+                                 "  split train_rows 981 -> 331", "  data tag titanic.v2 -> diabetes"]
+    assert "  task classification -> regression (what prediction holds)" in text
+    assert "  target survived -> progression" in text and "required bump: minor (interface)" in text
+    changes = json.loads(json.dumps(report))["changes"]
+    assert "data source openml-titanic -> data/diabetes.csv" in changes["data"]
+    assert "task classification -> regression (what prediction holds)" in changes["interface"]
+
+
+# the gate's and the train step's tables
+
+
+def trained(name: str, accuracy: float) -> TrainedModel:
+    return TrainedModel(name, None, scored(metadata(name), accuracy=accuracy))
+
+
+def test_the_gate_table_fits_the_longest_model_name():
+    published = snapshot({name: scored(metadata(name), accuracy=0.8) for name in ("SVC", LONG)})
+    config = DatasetConfig("openml-titanic", "titanic", "survived", ("age",), ("sex",), gate=GateRule("accuracy", 0.01))
+    failed, table = gate.compare(None, published, [trained("SVC", 0.81), trained(LONG, 0.795)], None, config)
+    lines = table.splitlines()
+    assert failed == [] and [line.split()[0] for line in lines] == ["model", LONG, "SVC"]
+    starts = {line.index("0.8000") for line in lines[1:]}
+    assert len(starts) == 1 and lines[0].index("published") + len("published") == starts.pop() + len("0.8000")
+    assert all(line[len(LONG)] == " " for line in lines)
+
+
+def test_the_train_table_fits_the_longest_model_name():
+    table = metrics_table({"Ridge": {"r2": 0.5, "rmse": 50.0}, LONG: {"r2": 0.45, "rmse": 55.5}})
+    lines = table.splitlines()
+    assert {len(line) for line in lines} == {len(lines[0])}
+    assert all(line[len(LONG)] == " " for line in lines)
