@@ -145,3 +145,6 @@ def first_release_reason(recorded: str | None, taken: list[str]) -> str:
         return f"first release on this index (this repository last released {recorded}, which is not on it)"
     return FIRST_RELEASE
 
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word

@@ -179,7 +179,10 @@ def test_diff_shows_the_seed_change_under_data_as_a_patch(history):
     data = out.split("\ndata:\n")[1].split("\n\n")[0]
     assert "split seed 0 -> 1" in data, out
     assert "interface:\n  (no change)" in out, out
-    assert "RandomForestClassifier: random_state 0 -> 1" in out.split("\nlogic:\n")[1].split("\n\n")[0], out
+    logic = out.split("\nlogic:\n")[1].split("\n\n")[0]
+    assert "RandomForestClassifier: random_state 0 -> 1" in logic, out
+    # the calibrated SVC's seed is one change, said once (not also as the repr of its estimator)
+    assert "SVC: estimator__random_state 0 -> 1" in logic and "SVC: estimator SVC(" not in logic, out
     metrics = out.split("\nmetrics:\n")[1]
     assert re.search(r"SVC\s+accuracy\s+0\.\d{4}\s+0\.\d{4}\s+([+-]0\.\d{4}|=)", metrics), out
 
