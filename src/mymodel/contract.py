@@ -144,7 +144,7 @@ def _build_wide(snapshot: Snapshot) -> dict[str, Any]:
 
 def _label(version: str | None) -> str | None:
     """The local label of ``X.Y.Z+label`` (the data tag); None for a build with no version."""
-    return version.partition("+")[2] or None if version else None
+    return (version.partition("+")[2] or None) if version else None
 
 
 def _shared_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
