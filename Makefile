@@ -39,7 +39,7 @@ train: $(READY) ## train and evaluate the models into src/mymodel/models (DATA_F
 version: $(READY) ## print the next version: what the trained models require, or BUMP=patch|minor|major (DATA=tag)
 	@$(PY) -m pipeline version
 
-released: $(READY) ## print the version this clone released last (its record), for scripts: pip install "mymodel==<it>"
+released: $(READY) ## print the version this clone released last (src/mymodel/version.py), for scripts and pip install lines
 	@$(PY) -m pipeline released
 
 build: $(READY) ## build the next version's sdist and wheel into dist/ (VERSION= to choose)
