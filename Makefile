@@ -20,7 +20,7 @@ INDEX_READ_URL := $(or $(INDEX_READ_URL),http://127.0.0.1:$(or $(DEVPI_REPLICA_P
 INDEX_CREDENTIALS := $(or $(INDEX_CREDENTIALS),$(or $(DEVPI_STATE),$(CURDIR)/index/.state/devpi)/credentials.json)
 endif
 
-.PHONY: help venv train version build index index-stop index-status upload release verify lock versions diff yank unyank promote channels devpi devpi-stop test unit integration bench clean
+.PHONY: help venv train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels devpi devpi-stop test unit integration bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,9 @@ train: $(READY) ## train and evaluate the models into src/mymodel/models (DATA_F
 
 version: $(READY) ## print the next version: what the trained models require, or BUMP=patch|minor|major (DATA=tag)
 	@$(PY) -m pipeline version
+
+released: $(READY) ## print the version this clone released last (src/mymodel/version.py), for scripts and pip install lines
+	@$(PY) -m pipeline released
 
 build: $(READY) ## build the next version's sdist and wheel into dist/ (VERSION= to choose)
 	$(PY) -m pipeline build

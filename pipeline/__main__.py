@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline.config import DIST_DIR, env, index_settings, load_dataset_config
-from pipeline.errors import ConfigError, IndexServerError, Interrupted, PipelineError
+from pipeline.errors import ConfigError, IndexServerError, Interrupted, PipelineError, VersionError
 
 
 def main_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,7 @@ def main_parser() -> argparse.ArgumentParser:
 
     command("train", "train and evaluate the models into src/mymodel/models", "data-file")
     command("version", "print the next version", "bump", "data", "index")
+    command("released", "print the version this clone released last (for a shell variable)")
     command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")
     command("upload", "upload a built version from dist/ and verify it", "version", "index")
     command("release", "train, version, build, upload and verify", "bump", "data", "data-file", "force", "index")
@@ -133,7 +134,23 @@ def _channels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _released() -> int:
+    """make released: the version this clone's last release printed, from its record
+    (src/mymodel/version.py) and that release's hash-locked requirement in releases/."""
+    from pipeline.config import REPO, RELEASES_DIR, VERSION_FILE
+    from pipeline.versioning import read_recorded
+
+    recorded = read_recorded(VERSION_FILE.read_text(encoding="utf-8")) if VERSION_FILE.is_file() else None
+    if recorded is None or not (RELEASES_DIR / f"mymodel-{recorded}.txt").is_file():
+        raise VersionError(f"this clone has released nothing yet ({VERSION_FILE.relative_to(REPO)} records "
+                           f"{recorded or 'no version'}, releases/ has no mymodel-{recorded}.txt); run make release first")
+    print(recorded)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command == "released":
+        return _released()
     if args.command in ("versions", "diff"):
         return _registry(args)
     if args.command in ("yank", "unyank"):

@@ -78,6 +78,14 @@ class GateRule:
         """Its name in release notes: max_accuracy_drop, max_rmse_increase, ..."""
         return f"max_{self.metric}_{'increase' if self.lower_is_better else 'drop'}"
 
+    def recorded(self) -> dict:
+        """What a release's package records about its gate (the registry page charts this metric).
+
+        >>> GateRule("rmse", 1.0).recorded()
+        {'metric': 'rmse', 'lower_is_better': True, 'max_rmse_increase': 1.0}
+        """
+        return {"metric": self.metric, "lower_is_better": self.lower_is_better, self.setting: self.allowed}
+
     def worse(self, change: float) -> bool:
         """Is a change (new - published) worse than allowed?
 

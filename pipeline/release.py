@@ -315,7 +315,7 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
         version = plan.version
         with staging_folder(version) as staging:
             with steps("build"):
-                built = build_step.build(version, staging, release_notes={**plan.release_notes(), **notes})
+                built = build_step.build(version, staging, release_notes={**plan.release_notes(), "gate": config.gate.recorded(), **notes})
                 faults.point("build")
             lock = publish_built(client, built, steps)
     total = time.perf_counter() - started

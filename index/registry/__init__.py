@@ -14,25 +14,25 @@ from pathlib import Path
 
 from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
 
-from index.pagecache import PageCache
-from index.registry import views
-from index.registry.facts import FactsCache
-from index.registry.releases import Release, releases
-from index.yanks import YankStore, canonical_version
+# The contract diff and the task metrics ship in the package (src/mymodel/contract.py, stdlib
+# only); the index runs from the checkout, as the pipeline does (pipeline/__init__.py).
+_SRC = str(Path(__file__).resolve().parents[2] / "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+
+from mymodel.contract import Snapshot, diff  # noqa: E402
+
+from index.pagecache import PageCache  # noqa: E402
+from index.registry import views  # noqa: E402
+from index.registry.facts import FactsCache  # noqa: E402
+from index.registry.releases import Release, releases  # noqa: E402
+from index.yanks import YankStore, canonical_version  # noqa: E402
 
 PROJECT = "mymodel"  # the package the page is about
 FACTS_FOLDER = "registry"  # in the state folder: each wheel's facts by the wheel's sha256
 # Where the page's own address goes: one kept page answers every Host a client names
 # (a page kept per Host would let any client grow the index's memory). Escaping leaves it as it is.
 ADDRESS = "\x00simple-url\x00"
-
-# The contract diff ships in the package (src/mymodel/contract.py, stdlib only); the index
-# runs from the checkout, as the pipeline does (pipeline/__init__.py).
-_SRC = str(Path(__file__).resolve().parents[2] / "src")
-if _SRC not in sys.path:
-    sys.path.insert(0, _SRC)
-
-from mymodel.contract import Snapshot, diff  # noqa: E402
 
 
 def snapshot(release: Release) -> Snapshot:

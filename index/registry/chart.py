@@ -1,4 +1,4 @@
-"""Each model's held-out accuracy across versions, as inline SVG (no script, no font file).
+"""Each model's held-out metric across versions, as inline SVG (no script, no font file).
 
 The page is read on machines without internet: the chart is drawn on the server,
 in the page, with the page's own fonts; a point's ``<title>`` is the browser's
@@ -20,10 +20,10 @@ def colour(index: int) -> str:
     return COLOURS[index % len(COLOURS)]
 
 
-def accuracy_svg(versions: list[str], series: dict[str, list[float | None]]) -> str:
-    """``series``: model name -> accuracy per version (oldest first, None where absent).
+def metric_svg(versions: list[str], series: dict[str, list[float | None]], metric: str = "accuracy") -> str:
+    """``series``: model name -> the metric per version (oldest first, None where absent).
 
-    >>> svg = accuracy_svg(["1.0.0", "1.0.1"], {"M": [0.8, 0.85]})
+    >>> svg = metric_svg(["1.0.0", "1.0.1"], {"M": [0.8, 0.85]})
     >>> svg.startswith("<svg") and svg.count("<circle") == 2 and "0.8500" in svg
     True
     """
@@ -40,7 +40,7 @@ def accuracy_svg(versions: list[str], series: dict[str, list[float | None]]) -> 
         return TOP + plot_h * (high - value) / (high - low)
 
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-label="held-out accuracy of each model across versions" xmlns="http://www.w3.org/2000/svg">']
+             f'aria-label="held-out {html.escape(metric)} of each model across versions" xmlns="http://www.w3.org/2000/svg">']
     for tick in _ticks(low, high):
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}"/>'
                      f'<text class="tick" x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.3f}</text>')

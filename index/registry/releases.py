@@ -15,6 +15,9 @@ from packaging.version import InvalidVersion, Version
 
 from index.registry.facts import FactsCache, WheelFacts
 from index.yanks import YankStore, canonical_version
+from mymodel.contract import SHOWN_METRICS, task_of
+
+KNOWN_METRICS = frozenset(key for shown in SHOWN_METRICS.values() for key, _ in shown)
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,26 @@ class Release:
     def date(self) -> float:
         return self.wheel.mtime
 
-    def accuracy(self, model: str) -> float | None:
-        return _number(self.facts.models.get(model, {}).get("metrics", {}).get("accuracy"))
+    def metric(self, model: str, key: str) -> float | None:
+        """A held-out or cross-validated metric of ``model`` (None where the wheel has none)."""
+        metrics = self.facts.models.get(model, {}).get("metrics")
+        return _number(metrics.get(key)) if isinstance(metrics, dict) else None
 
-    def roc_auc(self, model: str) -> float | None:
-        return _number(self.facts.models.get(model, {}).get("metrics", {}).get("roc_auc"))
+    def task(self, model: str) -> str:
+        """``classification`` or ``regression``; anything else a wheel says counts as a classification."""
+        task = task_of(self.facts.models.get(model, {}))
+        return task if isinstance(task, str) and task in SHOWN_METRICS else "classification"
+
+    @property
+    def gate(self) -> tuple[str, bool]:
+        """(metric, lower is better) the release gate compared: as the wheel recorded it, else
+        the task's default (accuracy, or R² when every model is a regressor)."""
+        recorded = self.facts.release.get("gate")
+        metric = recorded.get("metric") if isinstance(recorded, dict) else None
+        if isinstance(metric, str) and metric in KNOWN_METRICS:
+            return metric, recorded.get("lower_is_better") is True
+        regression = bool(self.facts.models) and all(self.task(m) == "regression" for m in self.facts.models)
+        return ("r2" if regression else "accuracy"), False
 
 
 def _number(value: t.Any) -> float | None:

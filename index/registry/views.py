@@ -16,12 +16,16 @@ from markdown_it import MarkdownIt
 
 from index.registry import chart
 from index.registry.releases import Release
+from mymodel.contract import SHOWN_METRICS
 
 # Raw HTML off: a card's tags are text. Links keep markdown-it's own scheme check (no javascript:).
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
-METRICS = ("accuracy", "roc_auc", "f1", "log_loss", "cv_accuracy_mean", "cv_accuracy_std")
-_METRIC_NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "f1": "F1", "log_loss": "log loss",
-                 "cv_accuracy_mean": "CV accuracy", "cv_accuracy_std": "CV accuracy σ"}
+# Each task's metrics as the package shows them (python -m mymodel info, the model card), plus the
+# cross-validation spread: a version's Metrics table has the columns of its models' tasks.
+METRICS = {task: (*shown, (f"cv_{shown[0][0]}_std", f"CV {shown[0][1]} σ")) for task, shown in SHOWN_METRICS.items()}
+_METRIC_NAMES = {key: name for shown in METRICS.values() for key, name in shown}
+# The two a version's row on the index page shows for each model, by its task.
+ROW_METRICS = {"classification": ("accuracy", "roc_auc"), "regression": ("r2", "rmse")}
 # Defence in depth for a value that escaped the escaping: the browser runs no script, loads nothing.
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -123,6 +127,39 @@ def _models(releases: list[Release]) -> list[str]:
     return sorted({name for release in releases for name in release.facts.models})
 
 
+def _row_heading(releases: list[Release], model: str) -> str:
+    """e.g. ``accuracy / ROC AUC``; a name used by both tasks across versions shows both pairs."""
+    tasks = sorted({r.task(model) for r in releases if model in r.facts.models})
+    return " or ".join(" / ".join(_METRIC_NAMES[k] for k in ROW_METRICS[task]) for task in tasks)
+
+
+def _row_scores(release: Release, model: str) -> str:
+    if model not in release.facts.models:
+        return "- / -"
+    return " / ".join(_metric(release.metric(model, key)) for key in ROW_METRICS[release.task(model)])
+
+
+def _charts(releases: list[Release]) -> str:
+    """One chart per metric the release gate compared (accuracy, R², RMSE...), each with the
+    versions it gated, oldest first: an index with a classification and a regression has two."""
+    gated: dict[str, list[Release]] = {}
+    for release in releases:  # newest first: the newest version's chart comes first
+        gated.setdefault(release.gate[0], []).append(release)
+    charts = []
+    for metric, group in gated.items():
+        oldest_first = list(reversed(group))
+        models = _models(group)
+        svg = chart.metric_svg([r.version for r in oldest_first],
+                               {m: [r.metric(m, metric) for r in oldest_first] for m in models}, metric)
+        if not svg:
+            continue
+        lower = " (lower is better)" if group[0].gate[1] else ""
+        legend = "".join(f'<li><i style="background:{chart.colour(i)}"></i>{e(m)}</li>' for i, m in enumerate(models))
+        charts.append(f'<h2>Held-out {e(_METRIC_NAMES.get(metric, metric))} across versions{lower}</h2>\n'
+                      f'<figure style="margin:0" data-metric="{e(metric)}">{svg}<ul class="legend">{legend}</ul></figure>\n')
+    return "".join(charts)
+
+
 def empty_html(project: str, simple_url: str) -> str:
     body = (f"<header><h1>{e(project)}</h1><span class=\"muted\">model registry</span></header>\n"
             f"<p>No version of {e(project)} is published on this index yet.</p>\n"
@@ -139,18 +176,13 @@ def registry_html(project: str, releases: list[Release], simple_url: str) -> str
         return empty_html(project, simple_url)
     models = _models(releases)
     newest = next((r for r in releases if r.yanked is None), releases[0])
-    oldest_first = list(reversed(releases))
-    svg = chart.accuracy_svg([r.version for r in oldest_first],
-                             {m: [r.accuracy(m) for r in oldest_first] for m in models})
-    legend = "".join(f'<li><i style="background:{chart.colour(i)}"></i>{e(m)}</li>' for i, m in enumerate(models))
-    head = "".join(f'<th>{e(m)}<br><span class="muted">accuracy / ROC AUC</span></th>' for m in models)
+    head = "".join(f'<th>{e(m)}<br><span class="muted">{_row_heading(releases, m)}</span></th>' for m in models)
     rows = []
     for release in releases:
         bump = release.facts.bump
         kind = bump.get("kind") or bump.get("part")
         reasons = bump.get("reasons") if isinstance(bump.get("reasons"), list) else []
-        scores = "".join(f'<td class="num">{_metric(release.accuracy(m))} / {_metric(release.roc_auc(m))}</td>'
-                         for m in models)
+        scores = "".join(f'<td class="num">{_row_scores(release, m)}</td>' for m in models)
         rows.append(
             f'<tr class="{"is-yanked" if release.yanked is not None else ""}" data-version="{e(release.version)}">'
             f'<td class="nowrap"><a href="{e(version_href(project, release.version))}">{e(release.version)}</a></td>'
@@ -161,8 +193,7 @@ def registry_html(project: str, releases: list[Release], simple_url: str) -> str
     body = (f'<header><h1>{e(project)}</h1><span class="muted">model registry · {len(releases)} '
             f'version{"s" if len(releases) != 1 else ""} on this index</span></header>\n'
             f'<p>Newest: <code class="copy">{e(install_line(simple_url, project, newest.version))}</code></p>\n'
-            + (f'<h2>Held-out accuracy across versions</h2>\n<figure style="margin:0">{svg}'
-               f'<ul class="legend">{legend}</ul></figure>\n' if svg else "")
+            + _charts(releases)
             + '<h2>Versions</h2>\n<div class="scroll"><table id="versions">\n<thead><tr><th>version</th><th>data</th>'
             f"<th>date</th><th>bump</th><th>why</th><th>wheel</th>{head}<th>status</th><th>install</th></tr></thead>\n"
             "<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
@@ -177,10 +208,12 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
     the relative path from this page back to the index root."""
     facts = release.facts
     models = sorted(facts.models)
-    metric_names = [m for m in METRICS if any(m in facts.models[n].get("metrics", {}) for n in models)]
+    tasks = {release.task(name) for name in models}
+    metric_names = [key for task in sorted(tasks) for key, _ in METRICS[task]
+                    if any(release.metric(name, key) is not None for name in models)]
     metric_rows = "".join(
         f"<tr><td>{e(name)}</td><td class=\"mono\">{e(facts.models[name].get('estimator'))}</td>"
-        + "".join(f'<td class="num">{_metric(facts.models[name].get("metrics", {}).get(m))}</td>' for m in metric_names)
+        + "".join(f'<td class="num">{_metric(release.metric(name, m))}</td>' for m in metric_names)
         + "</tr>" for name in models)
     first = facts.models[models[0]] if models else {}
     sections = [
@@ -195,12 +228,22 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
         sections.append('<h2>Metrics (held-out split)</h2>\n<div class="scroll"><table id="metrics"><thead><tr>'
                         "<th>model</th><th>estimator</th>"
                         + "".join(f"<th>{e(_METRIC_NAMES.get(m, m))}</th>" for m in metric_names)
-                        + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>")
+                        + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
     sections.append(_changes_html(changes, previous, project, root))
     sections += [_schema_html(first.get("input_schema")), _lineage_html(first), _files_html(release, root)]
     card = _MARKDOWN.render(facts.card) if facts.card.strip() else "<p class=\"muted\">This version has no model card.</p>"
     sections.append(f'<h2>Model card</h2>\n<article class="card" id="card">{card}</article>')
     return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s))
+
+
+def _gate_note(release: Release) -> str:
+    """The metric the release gate compared, where the wheel recorded it."""
+    recorded = release.facts.release.get("gate")
+    metric, lower = release.gate
+    if not isinstance(recorded, dict) or recorded.get("metric") != metric:
+        return ""
+    return (f'<p class="muted" id="gate">The release gate compared {e(_METRIC_NAMES.get(metric, metric))} '
+            f'with the previous version\'s ({"lower" if lower else "higher"} is better).</p>')
 
 
 def _changes_html(changes: list[tuple[str, str]] | None, previous: str | None, project: str, root: str) -> str:
@@ -226,12 +269,21 @@ def _schema_html(schema: t.Any) -> str:
             f'<p class="muted">Unseen categories: {e(schema.get("unseen_categories"))}.</p>')
 
 
+def _task_text(metadata: dict) -> str:
+    """e.g. ``regression (progression points)`` or ``classification: barbera, barolo, grignolino``"""
+    task, units, classes = metadata.get("task", "classification"), metadata.get("target_units"), metadata.get("classes")
+    if task == "regression":
+        return "regression" + (f" ({e(units)})" if units else "")
+    shown = ", ".join(e(c) for c in classes) if isinstance(classes, list) else ""
+    return e(task) + (f": {shown}" if shown else "")
+
+
 def _lineage_html(metadata: dict) -> str:
     data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
     git = metadata.get("git") if isinstance(metadata.get("git"), dict) else {}
     split = data.get("split") if isinstance(data.get("split"), dict) else {}
     environment = metadata.get("training_environment")
-    facts = [("data source", e(data.get("source"))), ("data sha256", f'<span class="mono">{e(data.get("sha256"))}</span>'),
+    facts = [("task", _task_text(metadata)), ("data source", e(data.get("source"))), ("data sha256", f'<span class="mono">{e(data.get("sha256"))}</span>'),
              ("rows", e(data.get("rows"))), ("target", e(data.get("target"))),
              ("split", ", ".join(f"{e(k)} {e(v)}" for k, v in sorted(split.items())) or "-"),
              ("git commit", f'<span class="mono">{e(git.get("commit"))}</span>'

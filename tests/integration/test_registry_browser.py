@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -98,3 +99,43 @@ def test_a_card_with_html_shows_as_text_and_the_page_fits_a_phone(chromium, tmp_
             chromium.set_window_size(1280, 900)
     finally:
         pipeline(REPO, env, "index-stop", check=False)
+
+
+def shown_metrics(release) -> dict[str, dict]:
+    """Each model's metrics.json entry, as the release wrote it into the clone."""
+    return json.loads((release.repo / "src/mymodel/models/metrics.json").read_text())
+
+
+def test_a_regression_and_a_three_class_release_show_their_own_metrics_in_chromium(chromium, diabetes_release,
+                                                                                     wine_release, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    for release, row_metrics, page_metrics, gated in (
+            (diabetes_release, ("r2", "rmse"), ("R²", "RMSE", "MAE", "CV R²", "CV R² σ"), ("rmse", "RMSE")),
+            (wine_release, ("accuracy", "roc_auc"), ("accuracy", "ROC AUC", "F1", "log loss", "CV accuracy",
+                                                     "CV accuracy σ"), ("accuracy", "accuracy"))):
+        metrics = shown_metrics(release)
+        url = f"http://127.0.0.1:{release.env['INDEX_PORT']}/"
+        chromium.get(url)
+        (row,) = chromium.find_elements(By.CSS_SELECTOR, "#versions tbody tr")
+        assert row.get_attribute("data-version") == release.version
+        cells = [cell.text for cell in row.find_elements(By.CSS_SELECTOR, "td.num")][1:]  # after the wheel size
+        assert cells == [" / ".join(f"{metrics[model][key]:.4f}" for key in row_metrics) for model in sorted(metrics)]
+        (figure,) = chromium.find_elements(By.CSS_SELECTOR, "figure[data-metric]")
+        assert figure.get_attribute("data-metric") == gated[0]
+        assert chromium.find_element(By.XPATH, "//h2[starts-with(., 'Held-out')]").text.startswith(
+            f"Held-out {gated[1]} across versions")
+        tooltips = [t.get_attribute("textContent") for t in figure.find_elements(By.CSS_SELECTOR, "circle title")]
+        assert sorted(tooltips) == sorted(f"{model} {release.version}: {metrics[model][gated[0]]:.4f}"
+                                          for model in metrics)
+        chromium.save_screenshot(str(tmp_path / f"{release.version}.png"))
+
+        row.find_element(By.LINK_TEXT, release.version).click()
+        table = chromium.find_element(By.ID, "metrics")
+        headings = [th.text for th in table.find_elements(By.TAG_NAME, "th")]
+        assert headings == ["model", "estimator", *page_metrics]
+        for line in table.find_elements(By.CSS_SELECTOR, "tbody tr"):
+            model, _, *values = [td.text for td in line.find_elements(By.TAG_NAME, "td")]
+            assert values[0] == f"{metrics[model][row_metrics[0]]:.4f}" and all(value != "-" for value in values)
+        assert chromium.find_element(By.ID, "gate").text.startswith(f"The release gate compared {gated[1]}")
+        chromium.save_screenshot(str(tmp_path / f"{release.version}-page.png"))

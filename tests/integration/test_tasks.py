@@ -1,30 +1,21 @@
 """Any tabular dataset, end to end: a three-class CSV and a regression CSV (scikit-learn's
-bundled wine and diabetes data, written to the test's tmp folder) released with make,
-installed from the index into a fresh venv, predicted on raw rows (API and CLI)."""
+bundled wine and diabetes data) released with make (once each, by the shared fixtures of
+conftest.py), installed from the index into a fresh venv, predicted on raw rows (API and CLI)."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from sklearn.datasets import load_diabetes, load_wine
+from sklearn.datasets import load_diabetes
 
-from tests.helpers import (GIT_IDENTITY, VENV, assert_clean_error, consumer_env, copy_repo, edit_config, fill_index,
-                           index_env, make, pipeline, run)
+from tests.helpers import VENV, assert_clean_error, consumer_env, copy_repo, edit_config, index_env, make, pipeline, run
+from tests.integration.conftest import WINE_LABELS, configure, dataset_toml
 from tests.integration.test_versioning_rules import release_notes
 
 pytestmark = pytest.mark.integration
-WINE_LABELS = {0: "barolo", 1: "grignolino", 2: "barbera"}
-
-
-def dataset_toml(csv: Path, tag: str, frame: pd.DataFrame, extra: str = "", rest: str = "") -> str:
-    features = ", ".join(f'"{c}"' for c in frame.columns if c != "target")
-    return (f'[dataset]\nsource = "{csv}"\ntag = "{tag}"\ntarget = "target"\nnumeric_features = [{features}]\n{extra}\n'
-            f"[training]\ntest_size = 0.25\nseed = 0\ncv_folds = 5\n\n{rest}")
 
 
 @pytest.fixture
@@ -33,11 +24,6 @@ def clone(tmp_path):
     env = index_env(tmp_path)
     yield repo, env, tmp_path
     pipeline(repo, env, "index-stop", check=False)
-
-
-def configure(repo: Path, text: str) -> None:
-    (repo / "dataset.toml").write_text(text, encoding="utf-8")
-    run(["git", "commit", "-qam", "dataset.toml for this dataset"], cwd=repo, env={**os.environ, **GIT_IDENTITY})
 
 
 def install(env: dict, version: str, venv: Path) -> Path:
@@ -66,16 +52,9 @@ def model_card(python: Path) -> str:
     return consumer(python, "-c", "import importlib.metadata as m; print(m.metadata('mymodel').get_payload())")
 
 
-def test_a_three_class_csv_releases_models_predicting_one_of_its_labels(clone):
-    repo, env, tmp = clone
-    frame = load_wine(as_frame=True).frame
-    frame["target"] = frame["target"].map(WINE_LABELS)
-    csv = tmp / "wine.csv"
-    frame.to_csv(csv, index=False)
-    configure(repo, dataset_toml(csv, "wine", frame))
-    fill_index(Path(env["INDEX_DIR"]))
-    out = make(repo, "release", env, f"DATA_FILE={csv}", "DATA=wine").stdout
-    assert "released mymodel 1.1.1+wine" in out
+def test_a_three_class_csv_releases_models_predicting_one_of_its_labels(wine_release, tmp_path):
+    env, frame, tmp = wine_release.env, wine_release.frame, tmp_path
+    assert "released mymodel 1.1.1+wine" in wine_release.output
 
     python = install(env, "1.1.1+wine", tmp / "venv")
     rows = frame.drop(columns="target").iloc[[0, 60, 140]].to_dict(orient="records")  # one of each class
@@ -99,18 +78,12 @@ def test_a_three_class_csv_releases_models_predicting_one_of_its_labels(clone):
     assert meta["task"] == "classification" and meta["classes"] == labels
 
 
-def test_a_regression_csv_releases_regressors_predicting_numbers(clone):
-    repo, env, tmp = clone
-    frame = load_diabetes(as_frame=True, scaled=False).frame
-    csv = tmp / "diabetes.csv"
-    frame.to_csv(csv, index=False)
-    configure(repo, dataset_toml(csv, "diabetes", frame))  # task unset: refused, the fix named
-    assert_clean_error(make(repo, "release", env, f"DATA_FILE={csv}", "DATA=diabetes", check=False),
-                       "is numeric with", 'set [dataset] task = "regression"')
-    configure(repo, dataset_toml(csv, "diabetes", frame, 'task = "regression"\ntarget_units = "progression points"'))
-    fill_index(Path(env["INDEX_DIR"]))
-    out = make(repo, "release", env, f"DATA_FILE={csv}", "DATA=diabetes").stdout
-    assert "released mymodel 1.1.1+diabetes" in out
+def test_a_regression_csv_releases_regressors_predicting_numbers(diabetes_release, tmp_path):
+    repo, env, frame, tmp = diabetes_release.repo, diabetes_release.env, diabetes_release.frame, tmp_path
+    # task unset: refused, the fix named
+    assert_clean_error(diabetes_release.refused, "is numeric with", 'set [dataset] task = "regression"')
+    assert "released mymodel 1.1.1+diabetes" in diabetes_release.output
+    assert make(repo, "released", env).stdout.strip() == "1.1.1+diabetes"  # the README's V=$(make -s released)
 
     python = install(env, "1.1.1+diabetes", tmp / "venv")
     raw = frame.drop(columns="target").iloc[:4]

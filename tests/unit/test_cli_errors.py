@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.helpers import PYTHON, REPO, assert_clean_error, index_env, run
+from pipeline.versioning import version_file_text
+from tests.helpers import PYTHON, REPO, VENV, assert_clean_error, copy_repo, index_env, make, run
 
 
 @pytest.fixture()
@@ -39,3 +40,14 @@ def test_version_without_an_index_uses_the_repo_record(env):
     result = run([PYTHON, "-m", "pipeline", "version", "--bump", "interface"], cwd=REPO, env=env)
     assert result.stdout.strip().endswith("+titanic")
     assert "not running" in result.stderr
+
+
+def test_released_prints_only_the_last_release_or_says_there_is_none(env, tmp_path):
+    repo = copy_repo(tmp_path / "repo")  # the record of a clone that never released
+    assert_clean_error(make(repo, "released", env, check=False), "this clone has released nothing yet",
+                       "run make release first")
+    (repo / "src/mymodel/version.py").write_text(version_file_text("1.1.2+titanic"))
+    assert_clean_error(make(repo, "released", env, check=False), "releases/ has no mymodel-1.1.2+titanic.txt")
+    (repo / "releases/mymodel-1.1.2+titanic.txt").write_text("mymodel==1.1.2+titanic --hash=sha256:00\n")
+    # What the README's V=$(make -s released) captures: the version alone.
+    assert run(["make", "-s", "-C", repo, "released", f"VENV={VENV}"], env=env).stdout == "1.1.2+titanic\n"
