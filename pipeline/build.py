@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mymodel.contract import SHOWN_METRICS, task_of
 from mymodel.store import HASH_BLOCK, sha256_of
+from pipeline import markdown_text as md
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
@@ -78,23 +79,29 @@ def parse_release(text: str) -> tuple[int, ...]:
 
 
 def model_card(version: str, metadata: dict[str, dict]) -> str:
-    """The package's long description: what pip show -v and the index display."""
+    """The package's long description: what pip show -v and the index display.
+
+    Every value from the data (labels, column names, target, units, source) goes through
+    pipeline.markdown_text: it reads as itself and never becomes a link or a heading."""
     first = next(iter(metadata.values()))
     data, env, task = first["data"], first["training_environment"], task_of(first)
+    target = md.code(data["target"])
     if task == "regression":
-        units = f", in {first['target_units']}" if first.get("target_units") else ""
-        what = f"- Task: regression: regressors predicting the number `{data['target']}`{units}"
+        units = f", in {md.text(first['target_units'])}" if first.get("target_units") else ""
+        what = f"- Task: regression: regressors predicting the number {target}{units}"
     else:
-        what = f"- Task: classification: classifiers predicting `{data['target']}`, one of {', '.join(first.get('classes', []))}"
+        classes = ", ".join(md.text(label) for label in first.get("classes", []))
+        what = f"- Task: classification: classifiers predicting {target}, one of {classes}"
     shown = SHOWN_METRICS[task]
     lines = [
         f"# {PACKAGE} {version}",
         "",
         f"Trained models packaged for `pip install {PACKAGE}=={version}`.",
         "",
-        f"- Data tag: `{data['tag']}` (source `{data['source']}`, {data['rows']} rows, sha256 `{data['sha256'][:16]}…`)",
+        f"- Data tag: {md.code(data['tag'])} (source {md.code(data['source'])}, {data['rows']} rows, "
+        f"sha256 `{data['sha256'][:16]}…`)",
         what,
-        f"- Target: `{data['target']}`; held-out split {data['split']['test_size']} with seed {data['split']['seed']}",
+        f"- Target: {target}; held-out split {data['split']['test_size']} with seed {data['split']['seed']}",
         f"- Trained with Python {env['python']}, scikit-learn {env['scikit-learn']}, numpy {env['numpy']}",
         "",
         "## Models",
@@ -106,10 +113,11 @@ def model_card(version: str, metadata: dict[str, dict]) -> str:
         m = meta["metrics"]
         cells = [f"{m[key]:.4f}" for key, _ in shown]
         cells[-1] += f" ± {m[shown[-1][0].replace('_mean', '_std')]:.4f}"  # the cross-validated mean ± its std
-        lines.append(f"| {name} | `{meta['estimator']}` | " + " | ".join(cells) + " |")
-    columns = ", ".join(c["name"] for c in first["input_schema"]["columns"])
+        lines.append(f"| {md.text(name)} | `{meta['estimator']}` | " + " | ".join(cells) + " |")
+    # Inside the fenced block nothing is Markdown: kept on one line, a name cannot close the fence.
+    columns = md.one_line(", ".join(c["name"] for c in first["input_schema"]["columns"]))
     lines += ["", "## Use", "", "```python", "import mymodel", "mymodel.list_models()",
-              f"mymodel.predict(\"{next(iter(metadata))}\", rows)  # rows with columns: {columns}", "```",
+              f"mymodel.predict({json.dumps(next(iter(metadata)))}, rows)  # rows with columns: {columns}", "```",
               "", "`python -m mymodel info | predict | validate` from the command line.", ""]
     return "\n".join(lines)
 
