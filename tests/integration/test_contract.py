@@ -156,13 +156,17 @@ def test_a_manifest_edited_to_match_a_swapped_model_is_refused_by_record(install
     assert not marker.exists()
 
 
-def test_removing_record_too_does_not_turn_the_check_off(installed, tmp_path):
+@pytest.mark.parametrize("also_deleted", [("RECORD",), ("RECORD", "WHEEL"), ("RECORD", "WHEEL", "METADATA")],
+                         ids=["record", "record-and-wheel", "record-wheel-and-metadata"])
+def test_removing_record_too_does_not_turn_the_check_off(installed, tmp_path, also_deleted):
     marker = tmp_path / "unpickled"
     models = package_dir(installed) / "models"
     (models / "manifest.json").unlink()
-    record_file(installed).unlink()
+    for name in also_deleted:
+        (record_file(installed).parent / name).unlink()
     write_evil_pickle(installed, models / "SVC" / "model.joblib", marker)
-    assert_load_refused(installed, marker, "manifest.json is missing")
+    assert_load_refused(installed, marker, "manifest.json is missing", REINSTALL)
+    assert_one_error_line(cli(installed, "validate"), "manifest.json is missing", REINSTALL)
 
 
 def truncate(path: Path) -> None:
