@@ -43,7 +43,7 @@ def main_parser() -> argparse.ArgumentParser:
             flags[option]()
         return sub
 
-    command("train", "train and evaluate the models into src/mymodel/models", "data-file")
+    command("train", "train and evaluate the models into src/mymodel/models", "data", "data-file")
     command("version", "print the next version", "bump", "data", "index")
     command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")
     command("upload", "upload a built version from dist/ and verify it", "version", "index")
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.data import load_dataset
         from pipeline.train import metrics_table, save, train
 
-        config = load_dataset_config()
+        config = load_dataset_config(tag=args.data)
         models = train(load_dataset(config, args.data_file), config)
         print(f"saved {len(models)} models to {save(models)}")
         print(metrics_table({m.name: m.metadata["metrics"] for m in models}))

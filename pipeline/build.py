@@ -23,7 +23,7 @@ from pipeline import markdown_text as md
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
-from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE
+from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.versioning import parse, version_file_text
 
 MANIFEST_FILE = "manifest.json"
@@ -129,6 +129,12 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     if not names:
         raise BuildError(f"there are no trained models in {models_dir}; run make train first (make release does it)")
     metadata = {n: json.loads((models_dir / n / METADATA_FILE).read_text()) for n in names}
+    # One data tag everywhere: the version's. Models trained under another tag (make train, then
+    # make build VERSION=...+other) get it in their packaged metadata.json, as the card and manifest do.
+    tag = parse(version).local
+    retagged = [n for n, meta in metadata.items() if tag and meta["data"].get("tag") != tag]
+    for name in retagged:
+        metadata[name]["data"]["tag"] = tag
     environment = next(iter(metadata.values()))["training_environment"]
     requires = runtime_requirements(environment)
     epoch = provenance.source_date_epoch()
@@ -141,10 +147,12 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         stage = Path(tmp)
         _stage(stage, models_dir, names)
         package = stage / "src" / PACKAGE
+        for name in retagged:
+            write_json(package / "models" / name / METADATA_FILE, metadata[name])
         (package / "version.py").write_text(version_file_text(version))
         manifest = {
             "version": version,
-            "data_tag": parse(version).local,
+            "data_tag": tag,
             "requires": requires,
             "release": release_notes or {},
             "files": {str(p.relative_to(package / "models")): sha256_file(p)
