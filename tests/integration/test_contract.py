@@ -236,6 +236,20 @@ def test_cli_info_and_predict_round_trip(installed, tmp_path):
     assert abs(expected[0]["probability_0"] + expected[0]["probability_1"] - 1) < 1e-9
 
 
+@pytest.mark.parametrize("count", [1, 2], ids=["one-line", "two-lines"])
+def test_json_lines_on_stdin_are_read_as_json_lines_without_input_format(installed, count):
+    rows = [ROW, {**ROW, "pclass": 3, "sex": "male", "age": 22, "fare": 7.25}][:count]
+    stdin = "".join(json.dumps(row) + "\n" for row in rows)
+    detected = cli(installed, "predict", "--model", "SVC", stdin=stdin)
+    assert detected.returncode == 0, detected.stderr
+    named = cli(installed, "predict", "--model", "SVC", "--input-format", "jsonl", stdin=stdin)
+    assert detected.stdout == named.stdout, (detected.stdout, named.stdout)
+    assert detected.stdout.splitlines()[0] == "prediction,probability_0,probability_1"
+    assert len(detected.stdout.splitlines()) == 1 + count
+    as_csv = cli(installed, "predict", "--model", "SVC", stdin=f"{','.join(ROW)}\n{','.join(map(str, ROW.values()))}\n")
+    assert as_csv.stdout.splitlines() == named.stdout.splitlines()[:2]  # a CSV is still read as CSV
+
+
 @pytest.mark.parametrize("stdin, fragment", [
     ('{"pclass": 1}', "row 0: missing column(s) age, sibsp, parch, fare, sex, embarked"),
     (json.dumps({**ROW, "age": "old"}), "row 0, column 'age': 'old' cannot be converted to a number"),
