@@ -27,6 +27,10 @@ def tags_in_wheel(wheel: Path) -> dict[str, object]:
     return {"manifest": manifest["data_tag"], "models": models, "card": card}
 
 
+def trained_tags(repo: Path) -> set[str]:
+    return {json.loads(p.read_text())["data"]["tag"] for p in (repo / "src/mymodel/models").glob("*/metadata.json")}
+
+
 def test_the_data_tag_of_a_release_is_the_one_in_every_metadata_the_card_and_the_manifest(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     env = index_env(tmp_path)
@@ -37,14 +41,14 @@ def test_the_data_tag_of_a_release_is_the_one_in_every_metadata_the_card_and_the
         assert published["manifest"] == "evil"
         assert published["models"] == {"LogisticRegression": "evil", "RandomForestClassifier": "evil", "SVC": "evil"}
         assert "- Data tag: `evil` (source `openml-titanic`" in published["card"] and "`titanic`" not in published["card"]
-        trained = {p.parent.name: json.loads(p.read_text())["data"]["tag"]
-                   for p in (repo / "src/mymodel/models").glob("*/metadata.json")}
-        assert set(trained.values()) == {"evil"}  # what make diff and the next release compare with
+        assert trained_tags(repo) == {"evil"}  # what make diff and the next release compare with
+        make(repo, "train", env, "DATA=other")
+        assert trained_tags(repo) == {"other"}
 
         # Models trained under one tag, built as a version with another: the version's tag everywhere.
-        make(repo, "build", env, "VERSION=1.1.2+other")
-        rebuilt = tags_in_wheel(repo / "dist" / "mymodel-1.1.2+other-py3-none-any.whl")
-        assert rebuilt["manifest"] == "other" and set(rebuilt["models"].values()) == {"other"}
-        assert "- Data tag: `other`" in rebuilt["card"]
+        make(repo, "build", env, "VERSION=1.1.2+third")
+        rebuilt = tags_in_wheel(repo / "dist" / "mymodel-1.1.2+third-py3-none-any.whl")
+        assert rebuilt["manifest"] == "third" and set(rebuilt["models"].values()) == {"third"}
+        assert "- Data tag: `third`" in rebuilt["card"]
     finally:
         pipeline(repo, env, "index-stop", check=False)
