@@ -33,7 +33,7 @@ $(READY): requirements.lock
 
 venv: $(READY) ## create .venv with the pinned dependencies (every target does it first)
 
-train: $(READY) ## train and evaluate the models into src/mymodel/models (DATA_FILE=)
+train: $(READY) ## train and evaluate the models into src/mymodel/models (DATA_FILE= DATA=)
 	$(PY) -m pipeline train
 
 version: $(READY) ## print the next version: what the trained models require, or BUMP=patch|minor|major (DATA=tag)

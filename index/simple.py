@@ -135,7 +135,8 @@ class SimpleRoutes:
     def yank(self, yanking: bool) -> str:
         project = request.forms.get("name") or ""
         version = canonical_version(request.forms.get("version") or "")
-        reason = request.forms.getunicode("reason", default="") if yanking else None
+        # A yank without a reason field keeps the reason of a version already yanked (PEP 592 allows "").
+        reason = request.forms.getunicode("reason") if yanking else None
         response.content_type = "application/json"
         published = _versions(self.packages(normalize_pkgname_for_url(project))) if project else []
         if self.yanks is None:
@@ -145,14 +146,18 @@ class SimpleRoutes:
             response.status = 404
             return json.dumps({"error": f"{project} {version} is not on this index", "versions": published})
         try:
-            self.yanks.set(project, version, reason)
+            if yanking and reason is None:
+                before = self.yanks.yank_keeping_reason(project, version)
+            else:
+                before = self.yanks.set(project, version, reason)
             self.cache.forget()
         except DamagedYankFile as exc:
             response.status = 500
             return json.dumps({"error": str(exc)})
         yanked = self.yanks.reasons(project)
-        return json.dumps({"name": project, "version": version, "yanked": reason if yanking else False,
-                           "versions": published, "not_yanked": [v for v in published if v not in yanked]})
+        return json.dumps({"name": project, "version": version, "yanked": yanked.get(version, False),
+                           "previous": before, "versions": published,
+                           "not_yanked": [v for v in published if v not in yanked]})
 
 
 def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> SimpleRoutes:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+import typing as t
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -72,21 +73,35 @@ class YankStore:
                 _log.warning("index: %s", exc)
             return dict(self._yanked.get(canonicalize_name(project), {}))
 
-    def set(self, project: str, version: str, reason: str | None) -> None:
-        """Yank ``version`` with ``reason``, or unyank it when ``reason`` is None."""
+    def set(self, project: str, version: str, reason: str | None) -> str | None:
+        """Yank ``version`` with ``reason``, or unyank it when ``reason`` is None.
+        Returns the reason it was yanked with before (None: it was not yanked)."""
+        return self._update(project, version, lambda before: reason)
+
+    def yank_keeping_reason(self, project: str, version: str) -> str | None:
+        """Yank ``version`` without a new reason: one already yanked keeps its reason (a first
+        yank records ""). Returns the reason it was yanked with before (None: it was not yanked)."""
+        return self._update(project, version, lambda before: "" if before is None else before)
+
+    def _update(self, project: str, version: str, reason_after: t.Callable[[str | None], str | None]) -> str | None:
         project, version = canonicalize_name(project), canonical_version(version)
         with self._lock:
             self._refresh()
             versions = dict(self._yanked.get(project, {}))
-            if reason is None:
+            before = versions.get(version)
+            after = reason_after(before)
+            if after == before:
+                return before
+            if after is None:
                 versions.pop(version, None)
             else:
-                versions[version] = reason
+                versions[version] = after
             updated = {**self._yanked, project: versions}
             if not versions:
                 del updated[project]
             self._write(updated)
             self._yanked, self._seen = updated, None
+            return before
 
     def _write(self, content: dict[str, dict[str, str]]) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,8 +29,9 @@ def main_parser() -> argparse.ArgumentParser:
             "ab": lambda: (sub.add_argument("--a", default=env("A"), help="a published version (A)"),
                            sub.add_argument("--b", default=env("B"),
                                             help="a published version (B); omitted: this clone's make train output")),
-            "reason": lambda: sub.add_argument("--reason", default=env("REASON", ""),
-                                               help="why consumers should not get it (REASON)"),
+            "reason": lambda: sub.add_argument("--reason", default=env("REASON"),
+                                               help="why consumers should not get it (REASON); without it, "
+                                                    "a version already yanked keeps its reason"),
             "channel": lambda: sub.add_argument("--channel", default=env("CHANNEL"),
                                                 help="lowercase letters, digits, hyphens, e.g. prod (CHANNEL)"),
             "json": lambda: sub.add_argument("--json", action="store_true", default=env("FORMAT") == "json",
@@ -43,7 +44,7 @@ def main_parser() -> argparse.ArgumentParser:
             flags[option]()
         return sub
 
-    command("train", "train and evaluate the models into src/mymodel/models", "data-file")
+    command("train", "train and evaluate the models into src/mymodel/models", "data", "data-file")
     command("version", "print the next version", "bump", "data", "index")
     command("released", "print the version this clone released last (for a shell variable)")
     command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")
@@ -107,14 +108,23 @@ def _yank(args: argparse.Namespace) -> int:
     if not args.version:
         raise ConfigError(f"make {args.command} needs VERSION=X.Y.Z+tag (e.g. make {args.command} VERSION=1.1.2+titanic"
                           + (' REASON="why")' if args.command == "yank" else ")"))
-    reason = args.reason if args.command == "yank" else None
-    answer = IndexClient(_settings(args)).set_yanked(args.version, reason)
-    what = f"yanked {answer['name']} {answer['version']}" + (f": {reason}" if reason else "")
-    print(what if args.command == "yank" else f"unyanked {answer['name']} {answer['version']}")
+    yanking = args.command == "yank"
+    answer = IndexClient(_settings(args)).set_yanked(args.version, yanking, args.reason if yanking else None)
+    print(_yank_outcome(answer, args.reason) if yanking else f"unyanked {answer['name']} {answer['version']}")
     if not answer["not_yanked"]:
         print(f"warning: every version of {answer['name']} is now yanked: 'pip install {answer['name']}' finds "
               "none; publish a fixed version or make unyank one", file=sys.stderr)
     return 0
+
+
+def _yank_outcome(answer: dict, reason: str | None) -> str:
+    """What make yank did: yanked, yanked with a reason that replaces the one recorded, or kept
+    as it was (no REASON for a version already yanked)."""
+    what, previous = f"{answer['name']} {answer['version']}", answer.get("previous")  # older indexes: no previous
+    if previous is not None and reason is None:
+        return f"{what} is already yanked: {previous or '(no reason given)'}; kept (REASON=\"...\" replaces the reason)"
+    replaced = f" (replaces: {previous or '(no reason given)'})" if previous is not None and previous != reason else ""
+    return f"yanked {what}" + (f": {reason}" if reason else "") + replaced
 
 
 def _channels(args: argparse.Namespace) -> int:
@@ -163,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.data import load_dataset
         from pipeline.train import metrics_table, save, train
 
-        config = load_dataset_config()
+        config = load_dataset_config(tag=args.data)
         models = train(load_dataset(config, args.data_file), config)
         print(f"saved {len(models)} models to {save(models)}")
         print(metrics_table({m.name: m.metadata["metrics"] for m in models}))

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from mymodel.contract import SHOWN_METRICS, task_of
 from mymodel.store import HASH_BLOCK, sha256_of
+from pipeline import markdown_text as md
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
-from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE
+from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.versioning import parse, version_file_text
 
 MANIFEST_FILE = "manifest.json"
@@ -78,23 +79,29 @@ def parse_release(text: str) -> tuple[int, ...]:
 
 
 def model_card(version: str, metadata: dict[str, dict]) -> str:
-    """The package's long description: what pip show -v and the index display."""
+    """The package's long description: what pip show -v and the index display.
+
+    Every value from the data (labels, column names, target, units, source) goes through
+    pipeline.markdown_text: it reads as itself and never becomes a link or a heading."""
     first = next(iter(metadata.values()))
     data, env, task = first["data"], first["training_environment"], task_of(first)
+    target = md.code(data["target"])
     if task == "regression":
-        units = f", in {first['target_units']}" if first.get("target_units") else ""
-        what = f"- Task: regression: regressors predicting the number `{data['target']}`{units}"
+        units = f", in {md.text(first['target_units'])}" if first.get("target_units") else ""
+        what = f"- Task: regression: regressors predicting the number {target}{units}"
     else:
-        what = f"- Task: classification: classifiers predicting `{data['target']}`, one of {', '.join(first.get('classes', []))}"
+        classes = ", ".join(md.text(label) for label in first.get("classes", []))
+        what = f"- Task: classification: classifiers predicting {target}, one of {classes}"
     shown = SHOWN_METRICS[task]
     lines = [
         f"# {PACKAGE} {version}",
         "",
         f"Trained models packaged for `pip install {PACKAGE}=={version}`.",
         "",
-        f"- Data tag: `{data['tag']}` (source `{data['source']}`, {data['rows']} rows, sha256 `{data['sha256'][:16]}…`)",
+        f"- Data tag: {md.code(data['tag'])} (source {md.code(data['source'])}, {data['rows']} rows, "
+        f"sha256 `{data['sha256'][:16]}…`)",
         what,
-        f"- Target: `{data['target']}`; held-out split {data['split']['test_size']} with seed {data['split']['seed']}",
+        f"- Target: {target}; held-out split {data['split']['test_size']} with seed {data['split']['seed']}",
         f"- Trained with Python {env['python']}, scikit-learn {env['scikit-learn']}, numpy {env['numpy']}",
         "",
         "## Models",
@@ -106,10 +113,11 @@ def model_card(version: str, metadata: dict[str, dict]) -> str:
         m = meta["metrics"]
         cells = [f"{m[key]:.4f}" for key, _ in shown]
         cells[-1] += f" ± {m[shown[-1][0].replace('_mean', '_std')]:.4f}"  # the cross-validated mean ± its std
-        lines.append(f"| {name} | `{meta['estimator']}` | " + " | ".join(cells) + " |")
-    columns = ", ".join(c["name"] for c in first["input_schema"]["columns"])
+        lines.append(f"| {md.text(name)} | `{meta['estimator']}` | " + " | ".join(cells) + " |")
+    # Inside the fenced block nothing is Markdown: kept on one line, a name cannot close the fence.
+    columns = md.one_line(", ".join(c["name"] for c in first["input_schema"]["columns"]))
     lines += ["", "## Use", "", "```python", "import mymodel", "mymodel.list_models()",
-              f"mymodel.predict(\"{next(iter(metadata))}\", rows)  # rows with columns: {columns}", "```",
+              f"mymodel.predict({json.dumps(next(iter(metadata)))}, rows)  # rows with columns: {columns}", "```",
               "", "`python -m mymodel info | predict | validate` from the command line.", ""]
     return "\n".join(lines)
 
@@ -121,6 +129,12 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     if not names:
         raise BuildError(f"there are no trained models in {models_dir}; run make train first (make release does it)")
     metadata = {n: json.loads((models_dir / n / METADATA_FILE).read_text()) for n in names}
+    # One data tag everywhere: the version's. Models trained under another tag (make train, then
+    # make build VERSION=...+other) get it in their packaged metadata.json, as the card and manifest do.
+    tag = parse(version).local
+    retagged = [n for n, meta in metadata.items() if tag and meta["data"].get("tag") != tag]
+    for name in retagged:
+        metadata[name]["data"]["tag"] = tag
     environment = next(iter(metadata.values()))["training_environment"]
     requires = runtime_requirements(environment)
     epoch = provenance.source_date_epoch()
@@ -133,10 +147,12 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         stage = Path(tmp)
         _stage(stage, models_dir, names)
         package = stage / "src" / PACKAGE
+        for name in retagged:
+            write_json(package / "models" / name / METADATA_FILE, metadata[name])
         (package / "version.py").write_text(version_file_text(version))
         manifest = {
             "version": version,
-            "data_tag": parse(version).local,
+            "data_tag": tag,
             "requires": requires,
             "release": release_notes or {},
             "files": {str(p.relative_to(package / "models")): sha256_file(p)

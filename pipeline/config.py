@@ -14,6 +14,7 @@ from pathlib import Path
 from pipeline import model_specs
 from pipeline.errors import ConfigError
 from pipeline.model_specs import SEED, ModelSpec
+from pipeline.versioning import canonical_tag
 
 # The index owns its defaults and settings; re-exported here, where the pipeline looks for every default.
 from index.settings import (  # noqa: F401
@@ -117,8 +118,12 @@ class DatasetConfig:
         return self.numeric_features + self.categorical_features
 
 
-def load_dataset_config(path: Path = DATASET_CONFIG) -> DatasetConfig:
+def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> DatasetConfig:
     """Read dataset.toml; a missing or malformed key is a ConfigError naming it.
+
+    ``tag`` (DATA=) replaces [dataset] tag: the one data tag of a run, which training records
+    in every model's metadata.json and the version carries. Either must be a canonical PEP 440
+    local label (a VersionError shows the canonical form).
 
     The [models] tables are checked by building each estimator (this imports
     scikit-learn), so a bad one fails here, before any data is read or trained on.
@@ -138,7 +143,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG) -> DatasetConfig:
     try:
         config = DatasetConfig(
             source=str(data["source"]),
-            tag=str(data["tag"]),
+            tag=canonical_tag(tag or str(data["tag"])),
             target=str(data["target"]),
             numeric_features=tuple(data.get("numeric_features", ())),
             categorical_features=tuple(data.get("categorical_features", ())),

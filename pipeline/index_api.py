@@ -294,11 +294,13 @@ class IndexClient:
         pypiserver never answers so: it refuses a file it holds with HTTP 409."""
         return False
 
-    def set_yanked(self, version: str, reason: str | None, project: str = PACKAGE) -> dict:
-        """Yank ``version`` with ``reason`` (None: unyank it); the index's answer, with the
+    def set_yanked(self, version: str, yanked: bool, reason: str | None = None, project: str = PACKAGE) -> dict:
+        """Yank ``version`` with ``reason`` (None: a version already yanked keeps its reason), or
+        unyank it; the index's answer: the reason it had before (``previous``, None: not yanked), the
         versions it serves (``versions``) and those still installable by a range (``not_yanked``)."""
-        action = "+yank" if reason is not None else "+unyank"
-        form = urllib.parse.urlencode({"name": project, "version": version, "reason": reason or ""}).encode()
+        action = "+yank" if yanked else "+unyank"
+        fields = {"name": project, "version": version, **({"reason": reason} if reason is not None else {})}
+        form = urllib.parse.urlencode(fields).encode()
         try:
             return json.loads(self._request(self.url + action, data=form))
         except urllib.error.HTTPError as exc:

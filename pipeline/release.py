@@ -28,7 +28,7 @@ from pipeline.errors import BuildError, Interrupted, LockBusyError, PackageIndex
 from pipeline.index_api import IndexClient, version_of
 from pipeline.intent import Intent
 from pipeline.train import metrics_table, save, train
-from pipeline.versioning import bump_part, canonical_tag, parse, read_recorded, version_file_text
+from pipeline.versioning import bump_part, parse, read_recorded, version_file_text
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -284,8 +284,8 @@ def staging_folder(version: str) -> Iterator[Path]:
 def release(settings: IndexSettings, bump: str | None, tag: str | None, data_file: str | None,
             force: bool) -> str | None:
     """Train, then publish the version the changes require; None when nothing changed."""
-    config = load_dataset_config()
-    tag = canonical_tag(tag or config.tag)
+    config = load_dataset_config(tag=tag)  # DATA= is what training records and the version carries
+    tag = config.tag
     if bump:
         bump_part(bump)  # a bad BUMP fails before anything runs
     steps = Steps()
@@ -343,7 +343,7 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
     manifest = gate.read_member(wheel, "models/manifest.json")
     first = next(iter(gate.read_member(wheel, "models/metrics.json")))
     meta = gate.read_member(wheel, f"models/{first}/metadata.json")
-    config = load_dataset_config()
+    config = load_dataset_config(tag=parse(version).local)
     with tempfile.TemporaryDirectory(prefix="mymodel-verify-") as tmp:
         models_dir = Path(tmp) / "models"
         source = data_file or meta["data"]["source"]

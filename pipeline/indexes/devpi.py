@@ -70,6 +70,6 @@ class DevpiClient(IndexClient):
         # a changed one with 409, a new file with 200 and an empty body.
         return "Upload of identical file" in answer
 
-    def set_yanked(self, version: str, reason: str | None, project: str = PACKAGE) -> dict:
+    def set_yanked(self, version: str, yanked: bool, reason: str | None = None, project: str = PACKAGE) -> dict:
         raise PackageIndexError(f"devpi does not support yanking on private indexes ({self.url}); "
                                 "remove the version instead, or publish a fixed one and pin it")

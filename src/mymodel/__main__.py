@@ -22,7 +22,9 @@ def parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="predict rows read from CSV or JSON lines")
     predict.add_argument("--model", required=True, help="a name from `python -m mymodel info`")
     predict.add_argument("--input", default="-", help="a .csv or .jsonl file, or - for stdin (default)")
-    predict.add_argument("--input-format", choices=("csv", "jsonl"), help="default: from the file name, else csv")
+    predict.add_argument("--input-format", choices=("csv", "jsonl"),
+                         help="default: from the file name (.csv, .jsonl, .json), else jsonl if the input "
+                              "starts with '{', else csv")
     predict.add_argument("--output-format", choices=("csv", "jsonl"), default="csv")
     commands.add_parser("validate", help="are the installed libraries the ones the models need? exit 1 if not")
     return main_parser
@@ -86,9 +88,19 @@ def read_input(name: str) -> str:
                            "save the file as UTF-8") from None
 
 
+def input_format(name: str, text: str) -> str:
+    """What the input is, without --input-format: the file's extension says, else its content
+    (standard input has no name): JSON lines start with an object, a CSV with its header."""
+    if name.endswith((".jsonl", ".json")):
+        return "jsonl"
+    if name.endswith(".csv"):
+        return "csv"
+    return "jsonl" if text.lstrip().startswith("{") else "csv"
+
+
 def predict(args: argparse.Namespace, out: TextIO) -> int:
-    fmt = args.input_format or ("jsonl" if args.input.endswith((".jsonl", ".json")) else "csv")
-    rows = read_rows(io.StringIO(read_input(args.input), newline=""), fmt)
+    text = read_input(args.input)
+    rows = read_rows(io.StringIO(text, newline=""), args.input_format or input_format(args.input, text))
     result = mymodel.predict(args.model, rows)
     if args.output_format == "jsonl":
         for record in result.to_dict(orient="records"):

@@ -1,9 +1,9 @@
 """The packaged files: listing, metadata and integrity-checked model bytes.
 
-Two kinds of copy are read. An installed distribution (its ``mymodel-*.dist-info``
-lists this package's files) must have its manifest, and the manifest must match
-the sha256 the installer wrote to RECORD; every model file must match the
-manifest. A source checkout (no such dist-info: models from ``make train``) has
+Two kinds of copy are read. An installed distribution (a ``mymodel-*.dist-info``
+folder beside the package, whatever is left in it) must have its manifest, and the
+manifest must match the sha256 the installer wrote to RECORD; every model file must
+match the manifest. A source checkout (no such dist-info: models from ``make train``) has
 no manifest and nothing to check against.
 
 Reads with importlib.resources and importlib.metadata only; imports neither
@@ -18,6 +18,7 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import re
 from importlib.resources import files
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -47,18 +48,36 @@ def installed_distribution() -> importlib.metadata.Distribution | None:
             if entry.as_posix() == f"{PACKAGE}/__init__.py" and \
                     Path(distribution.locate_file(entry)).resolve().parent == PACKAGE_DIR:
                 return distribution
-        # A wheel's dist-info next to this package whose RECORD is gone still marks an installed copy.
-        if Path(distribution.locate_file("")).resolve() == PACKAGE_DIR.parent and \
-                distribution.read_text("WHEEL") is not None:
-            return distribution
+    # RECORD, WHEEL or METADATA deleted: the dist-info folder itself still marks an installed copy,
+    # else deleting those files would turn the integrity check off.
+    folder = _dist_info_beside_package()
+    return None if folder is None else importlib.metadata.PathDistribution(folder)
+
+
+def _dist_info_beside_package() -> Path | None:
+    """A ``mymodel-<version>.dist-info`` folder next to this package (in site-packages), whatever is left in it."""
+    for folder in sorted(PACKAGE_DIR.parent.glob("*.dist-info")):
+        if folder.is_dir() and _name_and_version(folder)[0] == PACKAGE:
+            return folder
     return None
+
+
+def _name_and_version(dist_info: Path) -> tuple[str, str]:
+    """The project (normalised) and version a dist-info folder's name gives.
+
+    >>> _name_and_version(Path("MyModel-1.1.2+titanic.dist-info")), _name_and_version(Path("mymodel_prod-3.dist-info"))
+    (('mymodel', '1.1.2+titanic'), ('mymodel-prod', '3'))
+    """
+    name, _, version = dist_info.name.removesuffix(".dist-info").rpartition("-")
+    return re.sub(r"[-_.]+", "-", name).lower(), version
 
 
 def reinstall_hint() -> str:
     distribution = installed_distribution()
     if distribution is None:
         return "run make train in the source checkout"
-    return f"reinstall: pip install --force-reinstall {PACKAGE}=={distribution.version}"
+    version = distribution.version or _name_and_version(_dist_info_beside_package())[1]  # METADATA deleted
+    return f"reinstall: pip install --force-reinstall {PACKAGE}=={version}"
 
 
 def _recorded_hash(distribution: importlib.metadata.Distribution, relative: str) -> tuple[str, str] | None:

@@ -156,13 +156,17 @@ def test_a_manifest_edited_to_match_a_swapped_model_is_refused_by_record(install
     assert not marker.exists()
 
 
-def test_removing_record_too_does_not_turn_the_check_off(installed, tmp_path):
+@pytest.mark.parametrize("also_deleted", [("RECORD",), ("RECORD", "WHEEL"), ("RECORD", "WHEEL", "METADATA")],
+                         ids=["record", "record-and-wheel", "record-wheel-and-metadata"])
+def test_removing_record_too_does_not_turn_the_check_off(installed, tmp_path, also_deleted):
     marker = tmp_path / "unpickled"
     models = package_dir(installed) / "models"
     (models / "manifest.json").unlink()
-    record_file(installed).unlink()
+    for name in also_deleted:
+        (record_file(installed).parent / name).unlink()
     write_evil_pickle(installed, models / "SVC" / "model.joblib", marker)
-    assert_load_refused(installed, marker, "manifest.json is missing")
+    assert_load_refused(installed, marker, "manifest.json is missing", REINSTALL)
+    assert_one_error_line(cli(installed, "validate"), "manifest.json is missing", REINSTALL)
 
 
 def truncate(path: Path) -> None:
@@ -230,6 +234,20 @@ def test_cli_info_and_predict_round_trip(installed, tmp_path):
     assert from_jsonl.splitlines()[0] == "prediction,probability_0,probability_1"
     assert [line.split(",")[0] for line in from_jsonl.splitlines()[1:]] == [r["prediction"] for r in expected]
     assert abs(expected[0]["probability_0"] + expected[0]["probability_1"] - 1) < 1e-9
+
+
+@pytest.mark.parametrize("count", [1, 2], ids=["one-line", "two-lines"])
+def test_json_lines_on_stdin_are_read_as_json_lines_without_input_format(installed, count):
+    rows = [ROW, {**ROW, "pclass": 3, "sex": "male", "age": 22, "fare": 7.25}][:count]
+    stdin = "".join(json.dumps(row) + "\n" for row in rows)
+    detected = cli(installed, "predict", "--model", "SVC", stdin=stdin)
+    assert detected.returncode == 0, detected.stderr
+    named = cli(installed, "predict", "--model", "SVC", "--input-format", "jsonl", stdin=stdin)
+    assert detected.stdout == named.stdout, (detected.stdout, named.stdout)
+    assert detected.stdout.splitlines()[0] == "prediction,probability_0,probability_1"
+    assert len(detected.stdout.splitlines()) == 1 + count
+    as_csv = cli(installed, "predict", "--model", "SVC", stdin=f"{','.join(ROW)}\n{','.join(map(str, ROW.values()))}\n")
+    assert as_csv.stdout.splitlines() == named.stdout.splitlines()[:2]  # a CSV is still read as CSV
 
 
 @pytest.mark.parametrize("stdin, fragment", [

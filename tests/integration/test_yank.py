@@ -131,3 +131,20 @@ def test_a_damaged_yank_file_refuses_new_yanks_and_keeps_serving(released):
         if before is not None:
             state.write_bytes(before)
     assert yanked_links(released) == {}
+
+
+def test_yanking_again_without_a_reason_keeps_it_and_a_new_reason_replaces_it(released):
+    new = released.versions[1]
+    try:
+        make(released.repo, "yank", released.env, f"VERSION={new}", f"REASON={REASON}")
+        again = make(released.repo, "yank", released.env, f"VERSION={new}")
+        assert f"mymodel {new} is already yanked: {REASON}; kept" in again.stdout
+        escaped = "accuracy regression &lt;0.80&gt; &amp; &quot;bad&quot; split"
+        assert set(yanked_links(released).values()) == {escaped}
+
+        replaced = make(released.repo, "yank", released.env, f"VERSION={new}", "REASON=a leaked feature")
+        assert f"yanked mymodel {new}: a leaked feature (replaces: {REASON})" in replaced.stdout
+        assert set(yanked_links(released).values()) == {"a leaked feature"}
+    finally:
+        make(released.repo, "unyank", released.env, f"VERSION={new}")
+    assert yanked_links(released) == {}

@@ -49,3 +49,29 @@ def test_a_damaged_manifest_in_a_checkout_is_one_error_line(checkout, manifest, 
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert fragment in result.stderr and "run make train" in result.stderr
+
+
+@pytest.mark.parametrize("left_in_dist_info", [("INSTALLER",), ()], ids=["installer-only", "empty"])
+def test_a_dist_info_folder_beside_the_package_marks_an_installed_copy(checkout, tmp_path, left_in_dist_info):
+    """site-packages with RECORD, WHEEL, METADATA and the manifest deleted, and the model swapped:
+    the dist-info folder alone keeps the check on, so the swapped pickle is never loaded."""
+    dist_info = checkout.parent / "mymodel-1.1.2+titanic.dist-info"
+    dist_info.mkdir()
+    for name in left_in_dist_info:
+        (dist_info / name).write_text("pip\n")
+    marker = tmp_path / "unpickled"
+    evil = ("import pickle, pathlib\n"
+            "class Evil:\n    def __reduce__(self): return (pathlib.Path.touch, (pathlib.Path(%r),))\n"
+            "open(%r, 'wb').write(pickle.dumps(Evil()))") % (str(marker), str(checkout / "models/Tiny/model.joblib"))
+    run([PYTHON, "-c", evil])
+    result = mymodel(checkout, "-c", "import mymodel; mymodel.load('Tiny', check_environment=False)", check=False)
+    assert result.returncode != 0 and "IntegrityError" in result.stderr, result.stderr
+    assert "manifest.json is missing from the installed package" in result.stderr, result.stderr
+    assert "pip install --force-reinstall mymodel==1.1.2+titanic" in result.stderr, result.stderr
+    assert not marker.exists()
+
+
+def test_another_projects_dist_info_beside_the_package_is_no_installed_copy(checkout):
+    (checkout.parent / "mymodel_prod-3.dist-info").mkdir()
+    out = mymodel(checkout, "-c", "import mymodel; print(mymodel.load('Tiny'))")
+    assert out.stdout.split() == ["{'fitted':", "True}"]

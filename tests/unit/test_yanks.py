@@ -37,3 +37,15 @@ def test_a_damaged_file_keeps_the_last_yanks_and_refuses_new_ones(tmp_path, capl
     with pytest.raises(DamagedYankFile, match="restore it or delete it"):
         store.set("mymodel", "2.0.1", "also broken")
     assert path.read_text() == '{"mymodel": {"2.0.0": "bro'
+
+
+def test_a_yank_without_a_reason_keeps_the_recorded_one_and_a_new_reason_replaces_it(tmp_path):
+    store = YankStore(tmp_path / YANKS_FILE)
+    assert store.yank_keeping_reason("mymodel", "2.0.0") is None  # a first yank, without a reason
+    assert store.reasons("mymodel") == {"2.0.0": ""}
+    assert store.set("mymodel", "2.0.0", "broken") == ""
+    assert store.yank_keeping_reason("MyModel", "2.0.0") == "broken"
+    assert YankStore(tmp_path / YANKS_FILE).reasons("mymodel") == {"2.0.0": "broken"}
+    assert store.set("mymodel", "2.0.0", "worse") == "broken"
+    assert store.set("mymodel", "2.0.0", None) == "worse"
+    assert store.reasons("mymodel") == {}
