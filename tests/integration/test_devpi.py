@@ -27,7 +27,7 @@ FIRST, SECOND = "1.1.1+titanic", "1.1.2+titanic"
 
 
 class CommandLines:
-    """Every process command line on this machine seen while it watches (every 10 ms)."""
+    """Every process command line on this machine seen while it watches (every 20 ms)."""
 
     def __init__(self) -> None:
         self.seen: set[bytes] = set()
@@ -42,7 +42,7 @@ class CommandLines:
                     self.seen.add(path.read_bytes())
                 except OSError:
                     pass
-            time.sleep(0.01)
+            time.sleep(0.02)
 
     def stop(self) -> None:
         self._stop.set()
