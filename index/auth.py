@@ -6,21 +6,43 @@ written to disk, and a changed htpasswd file empties the memory. Wrong
 credentials are never remembered, so each one is checked in full. A check
 still running when the file changes is answered but not remembered: it was
 made against the old file (a removed user, a rotated password).
+
+The file counts as changed when its inode, size, mtime or ctime differ: passlib
+alone compares the mtime, and a file replaced with the same mtime kept an old
+password working.
+
+A read-only user (the consumers' credential) may read and nothing else: every
+request of theirs that is not a GET or HEAD is refused with 403, whatever the
+route, so a new write route cannot be opened to them by mistake.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import threading
+import typing as t
 from pathlib import Path
 
 from passlib.apache import HtpasswdFile
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _signature(path: Path) -> tuple[int, ...] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
 
 class CachedHtpasswdAuther:
     def __init__(self, htpasswd: Path) -> None:
+        self._path = htpasswd
+        self._seen = _signature(htpasswd)
         self._file = HtpasswdFile(str(htpasswd))
         self._key = secrets.token_bytes(32)
         self._verified: set[bytes] = set()
@@ -30,9 +52,15 @@ class CachedHtpasswdAuther:
     def __call__(self, username: str, password: str) -> bool:
         token = hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
         with self._lock:
-            if self._file.load_if_changed():
+            seen = _signature(self._path)
+            if seen != self._seen:
+                self._seen = seen
                 self._generation += 1
                 self._verified.clear()
+                if seen is not None:
+                    self._file.load()
+            if seen is None:  # removed: nobody is let in until it is back
+                return False
             if token in self._verified:
                 return True
             checked_against = self._generation
@@ -42,3 +70,15 @@ class CachedHtpasswdAuther:
             if self._generation == checked_against:
                 self._verified.add(token)
         return True
+
+
+def refuse_writes_by(read_only: t.Collection[str]) -> t.Callable[[], None]:
+    """A bottle ``before_request`` hook: the users in ``read_only`` may only GET and HEAD."""
+    from pypiserver.bottle_wrapper import HTTPError, request
+
+    def refuse() -> None:
+        credentials = request.auth
+        if credentials and credentials[0] in read_only and request.method not in READ_METHODS:
+            raise HTTPError(403, f"{credentials[0]} is a read-only credential: use the upload credential "
+                                 "(credentials.json) to change the index")
+    return refuse

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from index import credentials
 from index.errors import IndexServerError
-from index.settings import INDEX_START_TIMEOUT, INDEX_USER, REPO, IndexSettings, env, looks_like_devpi
+from index.settings import INDEX_READER, INDEX_START_TIMEOUT, INDEX_USER, REPO, IndexSettings, env, looks_like_devpi
 
 PID_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -112,24 +112,40 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def conflicts(running: Status, settings: IndexSettings) -> list[str]:
+    """The settings asked for that the running index does not have, each named as a user sets it."""
+    differ = []
+    if settings.auth is not None and running.auth != settings.auth:
+        differ.append(f"INDEX_AUTH={running.auth}, not the INDEX_AUTH={settings.auth} asked for "
+                      "(leave INDEX_AUTH unset to use the index as it runs)")
+    if running.packages_dir != settings.packages_dir:
+        differ.append(f"INDEX_DIR={running.packages_dir}, not the INDEX_DIR={settings.packages_dir} asked for")
+    return differ
+
+
 def start(settings: IndexSettings) -> Status:
-    """Start the index in the background unless it already runs; wait for /health."""
+    """Start the index in the background unless it already runs; wait for /health.
+
+    A running index is used as it runs (INDEX_AUTH unset follows its mode); a setting
+    given that it does not have is an error naming that setting."""
     current = status(settings)
     if current.running:
-        if current.packages_dir != settings.packages_dir or current.auth != settings.auth:
+        differ = conflicts(current, settings)
+        if differ:
             raise IndexServerError(
-                f"the index on port {settings.port} serves {current.packages_dir} (auth={current.auth}), "
-                f"not {settings.packages_dir} (auth={settings.auth}); run make index-stop first, or use another INDEX_PORT")
+                f"the index on port {settings.port} runs with {'; and '.join(differ)}; run make index-stop first "
+                f"to restart it with your settings, or use another INDEX_PORT")
         return current
     if not port_free(settings.host, settings.port):
         raise IndexServerError(
             f"port {settings.port} on {settings.host} is taken by another program; "
             f"stop it or choose another port, e.g. make release INDEX_PORT={settings.port + 1}")
-    credentials.ensure(settings.state_dir, INDEX_USER)
+    auth = settings.auth or "update"
+    credentials.ensure(settings.state_dir, INDEX_USER, INDEX_READER)
     settings.packages_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "index.server", "--host", settings.host, "--port", str(settings.port),
                "--root", str(settings.packages_dir), "--htpasswd", str(settings.state_dir / credentials.HTPASSWD_FILE),
-               "--auth", settings.auth, "--digest-cache", str(settings.state_dir / DIGEST_CACHE_FILE)]
+               "--auth", auth, "--digest-cache", str(settings.state_dir / DIGEST_CACHE_FILE)]
     if env("INDEX_FALLBACK") == "off":
         command.append("--no-fallback")
     log = open(settings.state_dir / LOG_FILE, "ab")
@@ -137,14 +153,14 @@ def start(settings: IndexSettings) -> Status:
                                start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     log.close()
     record = {"pid": process.pid, "started": start_time(process.pid), "port": settings.port,
-              "packages_dir": str(settings.packages_dir), "auth": settings.auth}
+              "packages_dir": str(settings.packages_dir), "auth": auth}
     (settings.state_dir / PID_FILE).write_text(json.dumps(record))
     deadline = time.monotonic() + INDEX_START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
         if healthy(settings.url, timeout=1.0):
-            return Status(True, process.pid, settings.url, settings.packages_dir, settings.auth)
+            return Status(True, process.pid, settings.url, settings.packages_dir, auth)
         time.sleep(0.1)
     process.kill()
     (settings.state_dir / PID_FILE).unlink(missing_ok=True)

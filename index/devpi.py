@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 from index import control
 from index.credentials import write_private
 from index.errors import IndexServerError
-from index.settings import INDEX_HOST, INDEX_START_TIMEOUT, INDEX_STATE_ROOT, INDEX_USER, env
+from index.settings import INDEX_HOST, INDEX_START_TIMEOUT, INDEX_STATE_ROOT, INDEX_USER, env, install_from_replica
 
 DEVPI_PORT, DEVPI_REPLICA_PORT = 3141, 3142
 INDEX_NAME = "dev"
@@ -57,6 +58,18 @@ class Devpi:
         return f"{self.replica}/{INDEX_USER}/{INDEX_NAME}/+simple/"
 
 
+def default_state() -> Path:
+    return (INDEX_STATE_ROOT / "devpi").resolve()
+
+
+def release_command(devpi: Devpi) -> str:
+    """``make release INDEX=devpi`` with the settings that differ from its defaults."""
+    given = [f"DEVPI_PORT={devpi.primary_port}" if devpi.primary_port != DEVPI_PORT else "",
+             f"DEVPI_REPLICA_PORT={devpi.replica_port}" if devpi.replica_port != DEVPI_REPLICA_PORT else "",
+             f"DEVPI_STATE={devpi.state}" if devpi.state != default_state() else ""]
+    return " ".join(["make release INDEX=devpi", *filter(None, given)])
+
+
 def settings() -> Devpi:
     ports = []
     for name, default in (("DEVPI_PORT", DEVPI_PORT), ("DEVPI_REPLICA_PORT", DEVPI_REPLICA_PORT)):
@@ -66,7 +79,7 @@ def settings() -> Devpi:
         ports.append(int(raw))
     if ports[0] == ports[1]:
         raise IndexServerError(f"DEVPI_PORT and DEVPI_REPLICA_PORT are both {ports[0]}; give the replica another port")
-    return Devpi(Path(env("DEVPI_STATE") or INDEX_STATE_ROOT / "devpi").resolve(), *ports)
+    return Devpi(Path(env("DEVPI_STATE")).resolve() if env("DEVPI_STATE") else default_state(), *ports)
 
 
 def credentials(state: Path) -> dict[str, str]:
@@ -83,8 +96,9 @@ def credentials(state: Path) -> dict[str, str]:
     return creds
 
 
-def _run(command: list[str], what: str) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+def _run(command: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+                            env={**os.environ, **(env or {})})
     if result.returncode != 0:
         tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-2:])
         raise IndexServerError(f"{what} failed ({tail}); remove {Path(command[command.index('--serverdir') + 1])} "
@@ -172,9 +186,10 @@ def start(devpi: Devpi) -> None:
         secret.chmod(0o600)
     primary_dir, replica_dir = devpi.state / "primary", devpi.state / "replica"
     if not (primary_dir / ".serverversion").exists():
-        _run([str(BIN / "devpi-init"), "--serverdir", str(primary_dir), "--role", "primary", "--no-root-pypi",
-              f"--root-passwd={creds['root_password']}"],  # "=": a generated password may start with "-"
-             "devpi-init of the primary")
+        # devpi-init reads DEVPISERVER_<OPTION> as the option's default. An environment is
+        # readable by its owner only; a command line (--root-passwd) by every local user.
+        _run([str(BIN / "devpi-init"), "--serverdir", str(primary_dir), "--role", "primary", "--no-root-pypi"],
+             "devpi-init of the primary", env={"DEVPISERVER_ROOT_PASSWD": creds["root_password"]})
     _serve("primary", primary_dir, devpi.primary_port, devpi,
            ["--role", "primary", "--restrict-modify", "root"])
     _ensure_index(devpi, creds)
@@ -222,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     print(f"devpi primary {devpi.primary} and replica {devpi.replica} (state {devpi.state}, credentials "
           f"{devpi.state / CREDENTIALS_FILE}, owner-only)\nrelease to it with:\n"
-          f"  make release INDEX=devpi\n"
+          f"  {release_command(devpi)}\n"
           f"or, from anywhere, with INDEX_USERNAME and INDEX_PASSWORD from that file:\n"
           f"  make release INDEX_URL={devpi.index_url} INDEX_READ_URL={devpi.replica_simple_url}\n"
-          f"install from the replica:\n  pip install --index-url {devpi.replica_simple_url} mymodel==<version>")
+          f"install from the replica (the dependencies from your default index):\n"
+          + install_from_replica(devpi.replica_simple_url, "mymodel==<version>"))
     return 0
 
 

@@ -29,10 +29,11 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     import pypiserver
     from pypiserver.backend import BackendProxy
 
-    from index.auth import CachedHtpasswdAuther
+    from index.auth import CachedHtpasswdAuther, refuse_writes_by
     from index import registry, simple
     from index.digests import DigestCachingBackend, remove_stale_partials
     from index.metadata import MetadataCache
+    from index.settings import INDEX_READER
     from index.yanks import YANKS_FILE, YankStore
 
     root.mkdir(parents=True, exist_ok=True)
@@ -46,6 +47,7 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
         hash_algo="sha256",
         overwrite=False,
     )
+    app.add_hook("before_request", refuse_writes_by({INDEX_READER}))
     config = app._pypiserver_config
     backend = DigestCachingBackend(config, digest_cache)
     config.backend = BackendProxy(backend)

@@ -12,7 +12,8 @@ INDEX_HOST = "127.0.0.1"
 INDEX_PORT = 8080
 INDEX_DIR = REPO / "index" / "packages"
 INDEX_STATE_ROOT = REPO / "index" / ".state"
-INDEX_USER = "mymodel"
+INDEX_USER = "mymodel"  # the upload credential: releases, yanks, removals
+INDEX_READER = "mymodel-reader"  # the consumers' read-only credential (GET and HEAD only)
 INDEX_AUTH_MODES = ("update", "read")  # who needs credentials: uploads, or everything
 INDEX_KINDS = ("pypiserver", "devpi")  # INDEX_KIND: the embedded index's protocol, or devpi-server's
 INDEX_START_TIMEOUT = 20.0
@@ -37,6 +38,14 @@ def looks_like_devpi(url: str) -> bool:
     return len(parts) == 2 and not parts[1].startswith("+") and parts[1] != "simple"
 
 
+def install_from_replica(simple_url: str, requirement: str) -> str:
+    """The install lines for a devpi index without bases: the dependencies come from the
+    installer's default index, which cannot serve an exact pin with a local label (a public
+    index refuses those), so ``requirement`` comes from ``simple_url`` only."""
+    return (f"  pip install --extra-index-url {simple_url} {requirement}\n"
+            f"  uv pip install --index {simple_url} {requirement}")
+
+
 @dataclass(frozen=True)
 class IndexSettings:
     """Where the index is and how to reach it."""
@@ -45,7 +54,7 @@ class IndexSettings:
     port: int
     packages_dir: Path
     state_dir: Path
-    auth: str  # "update" or "read"
+    auth: str | None  # "update" or "read"; None (INDEX_AUTH unset): as the running index, "update" to start one
     external_url: str | None  # INDEX_URL: an index this project does not run
     kind: str | None = None  # INDEX_KIND; None: devpi when INDEX_URL looks like a devpi index
     read_url: str | None = None  # INDEX_READ_URL: a replica's simple URL, for consumers and read-back

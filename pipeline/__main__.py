@@ -184,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
         settings = _settings(args)
         if args.command == "index":
             print(control.start(settings).describe())
-            print(f"credentials: {settings.state_dir}/credentials.json (owner-only)")
+            print(f"credentials (owner-only): uploads {settings.state_dir}/credentials.json, "
+                  f"read-only for consumers {settings.state_dir}/reader.json")
         elif args.command == "index-stop":
             print("index: stopped" if control.stop(settings) else "index: was not running")
         else:
@@ -205,8 +206,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"built {built.sdist.name} and {built.wheel.name} in {DIST_DIR}")
         return 0
     if args.command == "upload":
-        version, lock = release.upload_from_dist(_settings(args), args.version)
-        print(f"published {version}; lock: {lock}\n  pip install --index-url {_settings(args).simple_url} mymodel=={version}")
+        from pipeline.publish import install_instructions
+
+        settings, version, lock = release.upload_from_dist(_settings(args), args.version)
+        print(f"published {version}; lock: {lock}\n{install_instructions(settings, f'mymodel=={version}')}")
         return 0
     if args.command in ("verify", "lock"):
         if not args.version:

@@ -20,7 +20,7 @@ from pipeline.versioning import canonical_tag
 from index.settings import (  # noqa: F401
     INDEX_AUTH_MODES, INDEX_DIR, INDEX_HOST, INDEX_KINDS, INDEX_PORT, INDEX_READ_TIMEOUT, INDEX_START_TIMEOUT,
     INDEX_STATE_ROOT,
-    INDEX_USER, REPO, IndexSettings, env,
+    INDEX_READER, INDEX_USER, REPO, IndexSettings, env, install_from_replica,
 )
 
 PACKAGE = "mymodel"
@@ -212,8 +212,8 @@ def index_settings(
             raise ValueError
     except ValueError:
         raise ConfigError(f"INDEX_PORT={raw_port!r} is not a port number; use e.g. INDEX_PORT=8081") from None
-    mode = auth or env("INDEX_AUTH", "update")
-    if mode not in INDEX_AUTH_MODES:
+    mode = auth or env("INDEX_AUTH")  # None: as the running index runs
+    if mode is not None and mode not in INDEX_AUTH_MODES:
         raise ConfigError(f"INDEX_AUTH={mode!r} is not one of {', '.join(INDEX_AUTH_MODES)}; "
                           "use INDEX_AUTH=read to require credentials for downloads too")
     pkg_dir = Path(packages_dir or env("INDEX_DIR") or INDEX_DIR).resolve()

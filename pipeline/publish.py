@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pipeline import faults
 from pipeline.build import Built
+from pipeline.config import INDEX_READER, IndexSettings, install_from_replica
 from pipeline.errors import PackageIndexError
 from pipeline.index_api import IndexClient
 from pipeline.intent import Intent
@@ -93,6 +94,20 @@ def verify(client: IndexClient, built: Built, hashes: dict[str, str]) -> None:
         raise PackageIndexError(f"the index holds other files for {built.version} ({', '.join(extra)}); "
                                 "another release published this version: run make release again")
     client.wait_for_readers(built.version, hashes)
+
+
+def install_instructions(settings: IndexSettings, requirement: str) -> str:
+    """How a consumer installs ``requirement`` (an exact pin) from the index ``settings`` name."""
+    url = settings.simple_url
+    if settings.backend == "devpi":
+        return (f"install it with (dependencies from your default index, {requirement} from this one only):\n"
+                + install_from_replica(url, requirement))
+    if settings.auth == "read" and not settings.external_url:
+        # Private reads: the consumers' read-only credential, whose password is never printed.
+        url = url.replace("http://", f"http://{INDEX_READER}:PASSWORD@")
+        return (f"install it with the read-only credential (PASSWORD from {settings.state_dir}/reader.json, "
+                f"or a ~/.netrc entry):\n  pip install --index-url {url} {requirement}")
+    return f"install it with:\n  pip install --index-url {url} {requirement}"
 
 
 def format_lock(version: str, hashes: dict[str, str], simple_url: str) -> str:

@@ -9,6 +9,7 @@ version are kept apart by the index, which never replaces a published file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import shutil
@@ -83,16 +84,18 @@ def release_lock(path: Path = RELEASE_LOCK, timeout: float | None = None) -> Ite
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_index(settings: IndexSettings) -> None:
-    """Start the embedded index if needed; an external INDEX_URL must answer already."""
+def ensure_index(settings: IndexSettings) -> IndexSettings:
+    """Start the embedded index if needed; an external INDEX_URL must answer already.
+    The settings of the index in use: with INDEX_AUTH unset, the running index's mode."""
     from index import control
 
     if settings.external_url:
         if not control.healthy(settings.url):
             raise PackageIndexError(f"the index at {settings.url} (INDEX_URL) does not answer; start it or fix INDEX_URL")
-        return
+        return settings
     current = control.start(settings)
     print(current.describe())
+    return dataclasses.replace(settings, auth=current.auth)
 
 
 def undo_upload(client: IndexClient, built: build_step.Built, intent: Intent) -> str:
@@ -245,8 +248,9 @@ def recorded_version() -> str | None:
     return read_recorded(VERSION_FILE.read_text(encoding="utf-8")) if VERSION_FILE.is_file() else None
 
 
-def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[str, Path]:
-    """``make upload``: publish a version built into dist/ (the newest by default)."""
+def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[IndexSettings, str, Path]:
+    """``make upload``: publish a version built into dist/ (the newest by default); the settings
+    of the index used, the version and its lock."""
     candidates = sorted({version_of(p.name) for p in DIST_DIR.glob("mymodel-*.whl")} - {None}, key=parse)
     version = version or (candidates[-1] if candidates else None)
     built = version and build_step.Built(version, DIST_DIR / build_step.sdist_name(version),
@@ -255,7 +259,7 @@ def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[str,
         raise BuildError(f"no built sdist and wheel{' for ' + version if version else ''} in {DIST_DIR}; "
                          "run make build first")
     with release_lock():
-        ensure_index(settings)
+        settings = ensure_index(settings)
         client = IndexClient(settings)
         recover_leftovers(client)
         with staging_folder(version) as staging:
@@ -264,7 +268,7 @@ def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[str,
             for source, target in zip(built.files, staged.files, strict=True):
                 shutil.copy2(source, target)
             lock = publish_built(client, staged, Steps())
-    return version, lock
+    return settings, version, lock
 
 
 @contextlib.contextmanager
@@ -292,7 +296,7 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
     started = time.perf_counter()
     with release_lock():
         with steps("index"):
-            ensure_index(settings)
+            settings = ensure_index(settings)
             client = IndexClient(settings)
             recover_leftovers(client)
             faults.point("index")
@@ -322,13 +326,7 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
     print(f"released mymodel {version} in {total:.2f} s ("
           + ", ".join(f"{k} {v:.2f} s" for k, v in steps.timings.items()) + ")")
     print(f"hash-locked requirement: {lock.relative_to(lock.parents[1])}")
-    if settings.auth == "read" and not settings.external_url:
-        # Private reads: never print the password, say where it is.
-        url = settings.simple_url.replace("http://", f"http://{client.username}:PASSWORD@")
-        print(f"install it with (PASSWORD from {settings.state_dir}/credentials.json, or use a ~/.netrc entry):\n"
-              f"  pip install --index-url {url} mymodel=={version}")
-    else:
-        print(f"install it with:\n  pip install --index-url {settings.simple_url} mymodel=={version}")
+    print(publish.install_instructions(settings, f"mymodel=={version}"))
     return version
 
 

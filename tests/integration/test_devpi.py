@@ -9,6 +9,7 @@ import re
 import signal
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -17,22 +18,53 @@ import pytest
 from index import devpi as devpi_server
 from pipeline.index_api import version_of
 from tests.integration.test_faults import worse_titanic
-from tests.helpers import (PYTHON, VENV, assert_clean_error, consumer_env, copy_repo, edit_config,
-                           free_port, index_env, make, run)
+from tests.helpers import (PYTHON, REPO, VENV, assert_clean_error, consumer_env, copy_repo, edit_config,
+                           fill_index, free_port, index_env, make, run)
 
 pytestmark = pytest.mark.integration
 
 FIRST, SECOND = "1.1.1+titanic", "1.1.2+titanic"
 
 
+class CommandLines:
+    """Every process command line on this machine seen while it watches (every 20 ms)."""
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for path in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    self.seen.add(path.read_bytes())
+                except OSError:
+                    pass
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @pytest.fixture(scope="module")
-def devpi(tmp_path_factory):
+def devpi_command_lines() -> CommandLines:
+    return CommandLines()
+
+
+@pytest.fixture(scope="module")
+def devpi(tmp_path_factory, devpi_command_lines):
     tmp = tmp_path_factory.mktemp("devpi")
     repo = copy_repo(tmp / "repo")
     # INDEX_PORT and INDEX_STATE of a private embedded index: a release that missed devpi fails elsewhere.
     env = {k: v for k, v in index_env(tmp).items() if not k.startswith(("INDEX_URL", "INDEX_READ", "DEVPI_", "TWINE_"))}
     env.update(DEVPI_PORT=str(free_port()), DEVPI_REPLICA_PORT=str(free_port()))
-    started = make(repo, "devpi", env)
+    try:
+        started = make(repo, "devpi", env)
+    finally:
+        devpi_command_lines.stop()
     try:
         yield repo, env, started.stdout
     finally:
@@ -53,13 +85,24 @@ def served_versions(simple_url: str) -> set[str]:
 def test_make_devpi_keeps_generated_credentials_owner_only_and_starting_twice_is_harmless(devpi):
     repo, env, output = devpi
     state = repo / "index" / ".state" / "devpi"
-    assert urls(env)[1] in output and "make release INDEX=devpi" in output
+    assert urls(env)[1] in output
+    assert f"make release INDEX=devpi DEVPI_PORT={env['DEVPI_PORT']} DEVPI_REPLICA_PORT={env['DEVPI_REPLICA_PORT']}\n" \
+        in output  # the ports it runs on (run by test_release_twice_then_install_from_the_replica...)
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     for name in ("credentials.json", "secret"):
         assert stat.S_IMODE((state / name).stat().st_mode) == 0o600
     creds = json.loads((state / "credentials.json").read_text())
     assert creds["password"] not in output and creds["root_password"] not in output
     assert make(repo, "devpi", env).stdout == output  # the running pair is reused, nothing re-created
+
+
+def test_no_process_of_make_devpi_shows_a_password_on_its_command_line(devpi, devpi_command_lines):
+    repo, _, _ = devpi
+    creds = json.loads((repo / "index/.state/devpi/credentials.json").read_text())
+    seen = devpi_command_lines.seen
+    assert any(b"devpi-init" in line and b"primary" in line for line in seen)  # it did watch the primary's init
+    for name in ("root_password", "password"):  # the message names the password, never shows it
+        assert not any(creds[name].encode() in line for line in seen), f"{name} on a command line"
 
 
 def test_a_fault_mid_upload_takes_the_version_back_on_devpi(devpi):
@@ -88,12 +131,21 @@ def test_a_replica_that_never_serves_the_release_fails_it_and_takes_it_back(devp
     assert served_versions(urls(env)[0] + "+simple/") == set()
 
 
+def printed_release_command(devpi_output: str) -> list[str]:
+    """The make arguments of the release line make devpi printed."""
+    line = next(line for line in devpi_output.splitlines() if line.strip().startswith("make release INDEX=devpi"))
+    return line.split()[2:]
+
+
 def test_release_twice_then_install_from_the_replica_also_with_the_primary_down(devpi, tmp_path):
-    repo, env, _ = devpi
+    repo, env, output = devpi
     primary, replica = urls(env)
-    first = make(repo, "release", env, "INDEX=devpi").stdout
+    # The command make devpi printed works as printed, without the DEVPI_* variables it was started with.
+    bare = {k: v for k, v in env.items() if not k.startswith("DEVPI_")}
+    first = make(repo, "release", bare, *printed_release_command(output)).stdout
     assert f"read back {FIRST} from {replica} after" in first
-    assert first.index("read back") < first.index(f"pip install --index-url {replica} mymodel=={FIRST}")
+    assert first.index("read back") < first.index(f"pip install --extra-index-url {replica} mymodel=={FIRST}")
+    assert f"uv pip install --index {replica} mymodel=={FIRST}" in first
     creds = json.loads((repo / "index/.state/devpi/credentials.json").read_text())
     # The same, spelled out as anyone would from another host; nothing changed, so BUMP=patch.
     make(repo, "release", env, f"INDEX_URL={primary}", f"INDEX_USERNAME={creds['username']}",
@@ -112,6 +164,37 @@ def test_release_twice_then_install_from_the_replica_also_with_the_primary_down(
     run([uv, "pip", "install", "--quiet", "--no-deps", "--python", tmp_path / "uv-venv/bin/python",
          "--index-url", replica, f"mymodel=={SECOND}"], env=uv_env)
     assert len(list((tmp_path / "uv-venv").glob("lib/python*/site-packages/mymodel-1.1.2+titanic.dist-info"))) == 1
+    install_as_printed_in_fresh_venvs(first, replica, tmp_path)
+
+
+def install_as_printed_in_fresh_venvs(release_output: str, replica: str, tmp_path: Path) -> None:
+    """The install lines a devpi release prints, run in fresh venvs with the dependencies from
+    the installers' default index: a test index on loopback holding them stands in for it."""
+    public = index_env(tmp_path / "public")
+    fill_index(Path(public["INDEX_DIR"]))
+    run([PYTHON, "-m", "pipeline", "index"], cwd=REPO, env=public)
+    try:
+        default_index = f"http://127.0.0.1:{public['INDEX_PORT']}/simple/"
+        lines = {line.split()[0]: line.split() for line in release_output.splitlines()
+                 if f"mymodel=={FIRST}" in line and line.strip().startswith(("pip install", "uv pip install"))}
+        assert lines["pip"] == ["pip", "install", "--extra-index-url", replica, f"mymodel=={FIRST}"]
+        assert lines["uv"] == ["uv", "pip", "install", "--index", replica, f"mymodel=={FIRST}"]
+        uv = PYTHON.parent / "uv"
+        uv_env = consumer_env(UV_PYTHON_DOWNLOADS="never", UV_DEFAULT_INDEX=default_index)
+        for installer, command in lines.items():
+            venv = tmp_path / f"fresh-{installer}"
+            if installer == "pip":  # with the pip bundled in Python (ensurepip): nothing fetched
+                run([PYTHON, "-m", "venv", venv], env=consumer_env())
+                run([venv / "bin/python", "-m", *command, "--quiet"], env=consumer_env(PIP_INDEX_URL=default_index))
+            else:
+                run([uv, "venv", "--quiet", "--python", PYTHON, venv], env=uv_env)
+                run([uv, *command[1:], "--quiet", "--python", venv / "bin/python"], env=uv_env)
+            checked = run([venv / "bin/python", "-m", "mymodel", "validate"], env=consumer_env(), cwd=tmp_path)
+            assert checked.returncode == 0, installer
+            assert run([venv / "bin/python", "-c", "import mymodel; print(mymodel.__version__)"],
+                       env=consumer_env(), cwd=tmp_path).stdout.strip() == FIRST
+    finally:
+        run([PYTHON, "-m", "pipeline", "index-stop"], cwd=REPO, env=public, check=False)
 
 
 def fresh_index(repo: Path, env: dict[str, str], name: str) -> tuple[dict[str, str], str, str]:

@@ -197,7 +197,9 @@ def test_private_reads_refuse_anonymous_and_wrong_credentials(tmp_path):
 
 def test_a_running_index_for_another_folder_is_not_reused(index, tmp_path):
     other = {**index, "INDEX_DIR": str(tmp_path / "elsewhere")}
-    assert_clean_error(pipeline(REPO, other, "index", check=False), "make index-stop first")
+    assert_clean_error(pipeline(REPO, other, "index", check=False), "make index-stop first",
+                       f"runs with INDEX_DIR={Path(index['INDEX_DIR']).resolve()}, "
+                       f"not the INDEX_DIR={(tmp_path / 'elsewhere').resolve()} asked for")
 
 
 def post_upload(env, filename: str, content: bytes, auth: tuple[str, str]) -> int:
@@ -210,6 +212,11 @@ def post_upload(env, filename: str, content: bytes, auth: tuple[str, str]) -> in
              "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
     request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/", data=body, method="POST")
     request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    return status_of(request, auth)
+
+
+def status_of(request: urllib.request.Request, auth: tuple[str, str]) -> int:
+    """The HTTP status the index answers ``request`` sent with ``auth``."""
     request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
     try:
         with urllib.request.urlopen(request, timeout=120) as response:

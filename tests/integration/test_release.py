@@ -250,16 +250,22 @@ def py_version(python: Path) -> str:
 
 
 def test_private_index_release_and_consume_with_credentials(tmp_path):
-    from tests.helpers import copy_repo, fill_index, index_env, make, pipeline
+    from tests.helpers import assert_clean_error, copy_repo, fill_index, index_env, make, pipeline
 
     repo = copy_repo(tmp_path / "repo")
-    env = index_env(tmp_path, INDEX_AUTH="read")
+    env = index_env(tmp_path)  # no INDEX_AUTH: the release follows the running index's mode
     fill_index(Path(env["INDEX_DIR"]))
     try:
+        make(repo, "index", env, "INDEX_AUTH=read")
         out = make(repo, "release", env).stdout
-        creds = json.loads((Path(env["INDEX_STATE"]) / "credentials.json").read_text())
-        assert "released mymodel 1.1.1+titanic" in out and creds["password"] not in out
-        assert f"http://mymodel:PASSWORD@127.0.0.1:{env['INDEX_PORT']}/simple/" in out
+        state = Path(env["INDEX_STATE"])
+        uploader = json.loads((state / "credentials.json").read_text())
+        reader = json.loads((state / "reader.json").read_text())
+        assert reader["username"] == "mymodel-reader" and reader["password"] != uploader["password"]
+        assert "released mymodel 1.1.1+titanic" in out and "auth=read" in out
+        assert uploader["password"] not in out and reader["password"] not in out
+        assert f"http://mymodel-reader:PASSWORD@127.0.0.1:{env['INDEX_PORT']}/simple/" in out
+        assert f"{state}/reader.json" in out
         uv, cenv = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
         run([uv, "venv", "--quiet", "--python", sys.executable, tmp_path / "venv"], env=cenv)
         python = tmp_path / "venv/bin/python"
@@ -267,18 +273,23 @@ def test_private_index_release_and_consume_with_credentials(tmp_path):
                          f"http://127.0.0.1:{env['INDEX_PORT']}/simple/", "mymodel==1.1.1+titanic"],
                         env=cenv, check=False)
         assert anonymous.returncode != 0
-        url = f"http://{creds['username']}:{creds['password']}@127.0.0.1:{env['INDEX_PORT']}/simple/"
+        url = f"http://{reader['username']}:{reader['password']}@127.0.0.1:{env['INDEX_PORT']}/simple/"
         run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", url, "mymodel==1.1.1+titanic"],
             env=cenv)
         assert py_version(python) == "1.1.1+titanic"
-        # Or with the credentials in a netrc file instead of the URL (pip reads ~/.netrc).
+        # Or with the reader in a netrc file instead of the URL (pip reads ~/.netrc).
         netrc = tmp_path / "home" / ".netrc"
         netrc.parent.mkdir()
-        netrc.write_text(f"machine 127.0.0.1 login {creds['username']} password {creds['password']}\n")
+        netrc.write_text(f"machine 127.0.0.1 login {reader['username']} password {reader['password']}\n")
         netrc.chmod(0o600)
         plain = f"http://127.0.0.1:{env['INDEX_PORT']}/simple/"
         downloaded = run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp_path / "dl",
                           "--index-url", plain, "mymodel==1.1.1+titanic"], env={**cenv, "HOME": str(netrc.parent)})
         assert downloaded.returncode == 0 and (tmp_path / "dl/mymodel-1.1.1+titanic-py3-none-any.whl").is_file()
+        # A setting that really conflicts with the running index is named, with what differs.
+        conflict = make(repo, "release", env, "INDEX_AUTH=update", check=False)
+        assert_clean_error(conflict, "runs with INDEX_AUTH=read, not the INDEX_AUTH=update asked for",
+                           "leave INDEX_AUTH unset", "make index-stop")
+        assert "INDEX_DIR" not in conflict.stderr
     finally:
         pipeline(repo, env, "index-stop", check=False)

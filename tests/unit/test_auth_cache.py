@@ -104,3 +104,32 @@ def test_a_check_that_outlives_a_change_of_the_file_is_not_remembered(tmp_path, 
     in_flight.join()
     assert not auther("alice", "old")
     assert auther("alice", "new") == (change == "password rotated")
+
+
+@pytest.mark.parametrize("how", ["replaced", "rewritten in place"])
+def test_a_file_changed_with_its_mtime_kept_forgets_the_old_password(tmp_path, how):
+    path = tmp_path / "htpasswd"
+    write(path, "alice", "old")
+    auther = CachedHtpasswdAuther(path)
+    assert auther("alice", "old")
+    kept = path.stat().st_mtime_ns
+    if how == "replaced":
+        write(tmp_path / "new", "alice", "new")
+        os.replace(tmp_path / "new", path)
+    else:
+        write(path, "alice", "newer")  # same length as "old" would not matter: ctime moves
+    os.utime(path, ns=(0, kept))
+    assert path.stat().st_mtime_ns == kept
+    assert not auther("alice", "old")
+    assert auther("alice", "new" if how == "replaced" else "newer")
+
+
+def test_a_removed_file_lets_nobody_in_until_it_is_back(tmp_path):
+    path = tmp_path / "htpasswd"
+    write(path, "alice", "s3cret")
+    auther = CachedHtpasswdAuther(path)
+    assert auther("alice", "s3cret")
+    path.unlink()
+    assert not auther("alice", "s3cret") and not auther("alice", "s3cret")
+    write(path, "alice", "s3cret")
+    assert auther("alice", "s3cret")
