@@ -13,6 +13,8 @@ INDEX_PORT = 8080
 INDEX_DIR = REPO / "index" / "packages"
 INDEX_STATE_ROOT = REPO / "index" / ".state"
 INDEX_USER = "mymodel"
+# The model package: it and every mymodel-<channel> are names this index owns (index/uploads.py).
+PACKAGE = "mymodel"
 INDEX_AUTH_MODES = ("update", "read")  # who needs credentials: uploads, or everything
 INDEX_KINDS = ("pypiserver", "devpi")  # INDEX_KIND: the embedded index's protocol, or devpi-server's
 INDEX_START_TIMEOUT = 20.0

@@ -19,10 +19,9 @@ from pipeline.model_specs import SEED, ModelSpec
 from index.settings import (  # noqa: F401
     INDEX_AUTH_MODES, INDEX_DIR, INDEX_HOST, INDEX_KINDS, INDEX_PORT, INDEX_READ_TIMEOUT, INDEX_START_TIMEOUT,
     INDEX_STATE_ROOT,
-    INDEX_USER, REPO, IndexSettings, env,
+    INDEX_USER, PACKAGE, REPO, IndexSettings, env,
 )
 
-PACKAGE = "mymodel"
 PACKAGE_DIR = REPO / "src" / PACKAGE
 MODELS_DIR = PACKAGE_DIR / "models"
 VERSION_FILE = PACKAGE_DIR / "version.py"
