@@ -7,7 +7,11 @@ rewritten file is hashed again and a removed one is forgotten. Uploads are
 written to a hidden temporary file and hard-linked into place, so a client or
 server dying mid-upload never leaves a partial package on the index, and a
 file is never replaced: of two simultaneous uploads of one file name, one wins
-and the other is answered 409.
+and the other is answered 409. An upload is also refused by the rules of
+``index/uploads.py`` (one sdist and one wheel per version of the model package),
+checked and placed under a lock on the folder, so two uploads racing for one
+version's wheel store one. Symbolic links in the folder are neither listed nor
+served: their target can change without the folder (or its watch) seeing it.
 
 With a cache file, the digests also survive a restart: the file is read at
 start-up (entries are checked against the files like any other; a damaged
@@ -17,6 +21,8 @@ cache that cannot be written (full disk) is logged and retried, never an error.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -27,6 +33,8 @@ from pathlib import Path
 from pypiserver.backend import SimpleFileBackend, digest_file, write_file
 from pypiserver.bottle_wrapper import HTTPError
 from pypiserver.core import PkgFile
+
+from index.uploads import UploadRefused, check_room, slot
 
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
@@ -132,7 +140,7 @@ class DigestCachingBackend(SimpleFileBackend):
         return value
 
     def get_all_packages(self) -> t.Iterable[PkgFile]:
-        packages = list(super().get_all_packages())
+        packages = [pkg for pkg in super().get_all_packages() if not os.path.islink(pkg.fn)]
         present = {pkg.fn for pkg in packages}
         with self._lock:
             for gone in [path for path in self._digests if path not in present]:
@@ -144,16 +152,38 @@ class DigestCachingBackend(SimpleFileBackend):
         destination = self.roots[0] / filename
         partial = destination.with_name(f".{filename}.{os.getpid()}.{threading.get_ident()}.part")
         try:
+            place = slot(filename)
+            if place is not None:
+                check_room(place, self._held())  # before copying the bytes: a refusal costs nothing
             write_file(stream, partial)
-            # A hard link never replaces: of two uploads that both passed pypiserver's
-            # exists-check, exactly one places its file.
-            os.link(partial, destination)
+            with self._placing():
+                if place is not None:
+                    check_room(place, self._held())  # again: an upload may have taken the slot meanwhile
+                # A hard link never replaces: of two uploads that both passed pypiserver's
+                # exists-check, exactly one places its file.
+                os.link(partial, destination)
         except FileExistsError:
             raise HTTPError(409, f"Package {filename!r} already exists!") from None
+        except UploadRefused as refused:
+            raise HTTPError(f"{refused.status} {refused.reason}", refused.reason) from None
         finally:
             partial.unlink(missing_ok=True)
         self.digest(PkgFile(pkgname="", version="", fn=str(destination), root=str(self.roots[0]),
                             relfn=filename))
+
+    def _held(self) -> list[str]:
+        return [Path(pkg.fn).name for pkg in self.get_all_packages()]
+
+    @contextlib.contextmanager
+    def _placing(self) -> t.Iterator[None]:
+        """An exclusive lock on the package folder: threads and processes (gunicorn workers)
+        serving it check and place one upload at a time."""
+        folder = os.open(self.roots[0], os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(folder)  # releases the lock
 
     def _forget(self, path: str) -> None:
         with self._lock:

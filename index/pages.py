@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -87,6 +88,36 @@ def project_json(project: str, versions: list[str], files: list[File]) -> str:
             entry["requires-python"] = served.metadata.requires_python
         entries.append(entry)
     return json.dumps({"meta": {"api-version": API_VERSION}, "name": project, "versions": versions, "files": entries})
+
+
+def legacy_json(project: str, releases: dict[str, list[File]], page_url: str) -> str:
+    """``/<project>/json`` as far as pip-tools reads PyPI's JSON API: ``info.version`` the
+    newest version not yanked, and in ``releases`` and ``urls`` each file's absolute URL
+    (quoted as pip quotes a link, so pip-compile matches it), type and sha256, so
+    ``pip-compile --generate-hashes`` need not download a file to hash it.
+    ``releases``: version -> its files, oldest version first; ``page_url``: the project's
+    simple page, which the files' hrefs are relative to."""
+    def entry(served: File) -> dict:
+        url = urllib.parse.urlsplit(urllib.parse.urljoin(page_url, served.href))
+        return {"filename": served.filename, "url": url._replace(path=urllib.parse.quote(url.path)).geturl(),
+                "packagetype": _package_type(served.filename),
+                "digests": {"sha256": served.sha256} if served.sha256 else {},
+                "requires_python": served.metadata.requires_python if served.metadata else None,
+                "size": served.size, "upload_time_iso_8601": _iso(served.mtime),
+                "yanked": served.yanked is not None, "yanked_reason": served.yanked or None}
+
+    listed = {version: [entry(served) for served in files] for version, files in releases.items()}
+    installable = [version for version, files in releases.items() if any(f.yanked is None for f in files)]
+    latest = (installable or list(releases))[-1]
+    return json.dumps({"info": {"name": project, "version": latest}, "releases": listed, "urls": listed[latest]})
+
+
+def _package_type(filename: str) -> str:
+    """
+    >>> _package_type("a-1-py3-none-any.whl"), _package_type("a-1.tar.gz"), _package_type("a-1-py3.11.egg")
+    ('bdist_wheel', 'sdist', 'bdist_egg')
+    """
+    return "bdist_wheel" if filename.endswith(".whl") else "bdist_egg" if filename.endswith(".egg") else "sdist"
 
 
 def index_json(projects: list[str]) -> str:

@@ -14,6 +14,8 @@ INDEX_DIR = REPO / "index" / "packages"
 INDEX_STATE_ROOT = REPO / "index" / ".state"
 INDEX_USER = "mymodel"  # the upload credential: releases, yanks, removals
 INDEX_READER = "mymodel-reader"  # the consumers' read-only credential (GET and HEAD only)
+# The model package: it and every mymodel-<channel> are names this index owns (index/uploads.py).
+PACKAGE = "mymodel"
 INDEX_AUTH_MODES = ("update", "read")  # who needs credentials: uploads, or everything
 INDEX_KINDS = ("pypiserver", "devpi")  # INDEX_KIND: the embedded index's protocol, or devpi-server's
 INDEX_START_TIMEOUT = 20.0

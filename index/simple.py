@@ -8,7 +8,11 @@ and ``data-requires-python`` (PEP 658/714, the metadata served at
 prefers it (``/simple/`` too). ``POST /+yank`` and ``POST /+unyank`` record a yank
 with the upload credentials. Routes registered with pypiserver's own rules
 replace its handlers in place; anything this module does not answer (a
-project the index does not hold, a name to normalise) goes to pypiserver's.
+project the index does not hold, a name to normalise) goes to pypiserver's,
+except a name the index owns (``index/uploads.py``): never redirected to the
+fallback index, so an unpromoted channel cannot be installed from elsewhere.
+pypiserver's legacy ``/<project>/json`` (which named a yanked version the newest
+and carried no digests) is replaced by a true one (``pages.legacy_json``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import typing as t
 from pathlib import Path
+from urllib.parse import urljoin
 
 from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
 from pypiserver.pkg_helpers import normalize_pkgname_for_url
@@ -25,6 +30,7 @@ from pypiserver.pkg_helpers import normalize_pkgname_for_url
 from index import pages
 from index.metadata import CoreMetadata, MetadataCache
 from index.pagecache import PageCache
+from index.uploads import owned
 from index.watch import FolderWatch
 from index.yanks import DamagedYankFile, YankStore, canonical_version
 
@@ -102,12 +108,14 @@ class SimpleRoutes:
 
     def project_page(self, project: str, fallback: t.Callable) -> t.Any:
         if project != normalize_pkgname_for_url(project):
+            if owned(project) and not self.packages(project):
+                return _not_here(project)
             return fallback(project)  # pypiserver's redirect to the normalised name
         form = "json" if pages.wants_json(request.headers.get("Accept")) else "html"
         yanked = self.yanks.reasons(project) if self.yanks else {}
         body = self.cache.page(project, form, yanked, lambda: self.render(project, form))
         if body is None:
-            return fallback(project)  # pypiserver's fallback index or 404
+            return _not_here(project) if owned(project) else fallback(project)  # pypiserver's fallback or 404
         response.set_header("Vary", "Accept")
         if form == "json":
             response.content_type = pages.JSON_TYPE
@@ -124,6 +132,19 @@ class SimpleRoutes:
         body = (pages.project_json(project, _versions(packages), files) if form == "json"
                 else pages.project_html(project, files))
         return [pkg.fn for pkg in packages], body.encode()
+
+    def legacy_json(self, project: str, fallback: t.Callable) -> t.Any:
+        """Rendered on each request: pip-compile asks it once per project it pins."""
+        if project != normalize_pkgname_for_url(project):
+            return fallback(project)  # pypiserver's redirect to the normalised name
+        packages = self.packages(project)
+        if not packages:
+            return _not_here(project)
+        releases: dict[str, list[pages.File]] = {}
+        for pkg, served in zip(packages, self.files(project, packages)):
+            releases.setdefault(canonical_version(pkg.version), []).append(served)
+        response.content_type = "application/json"
+        return pages.legacy_json(project, releases, urljoin(request.url, f"../simple/{project}/"))
 
     def index_page(self, fallback: t.Callable) -> t.Any:
         response.set_header("Vary", "Accept")
@@ -160,6 +181,10 @@ class SimpleRoutes:
                            "not_yanked": [v for v in published if v not in yanked]})
 
 
+def _not_here(project: str) -> HTTPError:
+    return HTTPError(404, f"Not Found ({project} is not on this index, and the index never looks it up elsewhere)")
+
+
 def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> SimpleRoutes:
     """Add our pages and actions to pypiserver's app (built by ``pypiserver.app``)."""
     config = app._pypiserver_config
@@ -167,11 +192,14 @@ def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> Si
     pypiserver_project_page = _original(app, "/simple/:project/")
     pypiserver_file = _original(app, "/packages/:filename#.*#")
     pypiserver_index = _original(app, "/simple/")
+    pypiserver_json = _original(app, "/:project/json")
     app.route("/simple/", "GET", protected(config, "list")(lambda: routes.index_page(pypiserver_index)))
     app.route("/packages/:filename#.*#", "GET",
               protected(config, "download")(lambda filename: routes.metadata_file(filename, pypiserver_file)))
     app.route("/simple/:project/", "GET",
               protected(config, "list")(lambda project: routes.project_page(project, pypiserver_project_page)))
+    app.route("/:project/json", "GET",
+              protected(config, "list")(lambda project: routes.legacy_json(project, pypiserver_json)))
     app.route("/+yank", "POST", protected(config, "update")(lambda: routes.yank(True)))
     app.route("/+unyank", "POST", protected(config, "update")(lambda: routes.yank(False)))
     return routes

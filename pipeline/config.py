@@ -20,10 +20,9 @@ from pipeline.versioning import canonical_tag
 from index.settings import (  # noqa: F401
     INDEX_AUTH_MODES, INDEX_DIR, INDEX_HOST, INDEX_KINDS, INDEX_PORT, INDEX_READ_TIMEOUT, INDEX_START_TIMEOUT,
     INDEX_STATE_ROOT,
-    INDEX_READER, INDEX_USER, REPO, IndexSettings, env, install_from_replica,
+    INDEX_READER, INDEX_USER, PACKAGE, REPO, IndexSettings, env, install_from_replica,
 )
 
-PACKAGE = "mymodel"
 PACKAGE_DIR = REPO / "src" / PACKAGE
 MODELS_DIR = PACKAGE_DIR / "models"
 VERSION_FILE = PACKAGE_DIR / "version.py"

@@ -72,16 +72,16 @@ def twine(env, *files: Path, username: str | None = None, password: str | None =
                 "--repository-url", f"http://127.0.0.1:{env['INDEX_PORT']}/", *files], env=twine_env, check=False)
 
 
-def real_wheel(directory: Path, version: str, metadata: str = "") -> Path:
+def real_wheel(directory: Path, version: str, metadata: str = "", tag: str = "py3-none-any") -> Path:
     """A minimal valid wheel (twine checks the metadata); ``metadata``: more METADATA header lines."""
     import zipfile
 
-    path = directory / f"mymodel-{version}-py3-none-any.whl"
+    path = directory / f"mymodel-{version}-{tag}.whl"
     info = f"mymodel-{version}.dist-info"
     with zipfile.ZipFile(path, "w") as wheel:
         wheel.writestr("mymodel/__init__.py", f"__version__ = '{version}'\n")
         wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: mymodel\nVersion: {version}\n{metadata}")
-        wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(f"{info}/WHEEL", f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n")
         wheel.writestr(f"{info}/RECORD", "")
     return path
 
