@@ -96,7 +96,11 @@ devpi-stop: $(READY) ## stop the devpi primary and replica of make devpi
 UNIT_TESTS ?= pipeline index src/mymodel tests
 INTEGRATION_TESTS ?= tests
 
-test: unit integration ## run the unit tests, then the integration tests (real pypiserver, twine, pip, uv)
+# Each group of tests says when it starts and how long it took; the integration run's
+# last lines give every group's time (the unit run's too, through the file).
+test: $(READY) ## run the unit tests, then the integration tests (real pypiserver, twine, pip, uv), in timed groups
+	@times=$$(mktemp); trap 'rm -f "$$times"' EXIT; export MYMODEL_TEST_TIMES="$$times"; \
+	$(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory integration
 
 unit: $(READY) ## run only the fast unit tests and doctests
 	$(PY) -m pytest -q -m "not integration" --doctest-modules $(UNIT_TESTS)
