@@ -29,6 +29,7 @@ GROUPS = {
     "browser": ("test_registry_page.py", "test_registry_browser.py"),
 }
 TIMES_VARIABLE = "MYMODEL_TEST_TIMES"
+WORDS = {"passed": "ok"}
 ORDER = [UNIT, *GROUPS, OTHER]
 
 
@@ -84,7 +85,9 @@ class RunGroups:
         if self.current is None:
             return
         self.times[self.current] = time.monotonic() - self.started
-        said = ", ".join(f"{count} {outcome}" for outcome, count in self.outcomes[self.current].items())
+        # "ok", not "passed": pytest's closing line stays the only one that says "N passed"
+        said = ", ".join(f"{count} {WORDS.get(outcome, outcome)}"
+                         for outcome, count in self.outcomes[self.current].items())
         self.write(f"<== {self.current}: {said or 'nothing ran'} in {duration(self.times[self.current])}")
         self.current = None
 
