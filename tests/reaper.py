@@ -3,7 +3,7 @@
 A test index outlives the ``make release`` that starts it (its own session, by
 design), so a run stopped by Ctrl-C, a timeout or SIGKILL used to leave its
 indexes (and devpi servers) running. At its start, pytest adds a tag of its own
-(``<pid>:<start time>``) to ``MYMODEL_TEST_RUNS`` in its environment, which every
+(``<pid>-<start ns>``) to ``MYMODEL_TEST_RUNS`` in its environment, which every
 process started during the run inherits, and starts this module as a reaper in
 a session of its own, out of reach of a signal to the run's process group. The
 reaper waits on a pidfd of pytest and on a pipe from it; when pytest ends, or
