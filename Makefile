@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
+REQUIREMENTS ?= requirements.lock
 BENCH_ARGS ?=
 
 # Make variables reach the pipeline as environment variables (empty = unset).
@@ -25,10 +26,15 @@ endif
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(READY): requirements.lock
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+# On stderr, so that `make version` or `make lock > file` print only their answer on a first run;
+# pip's progress on a terminal, quiet otherwise (CI logs).
+$(READY): $(REQUIREMENTS)
+	@if test -x $(PY); then echo "updating $(VENV): installing the pinned dependencies of $(REQUIREMENTS)" >&2; \
+	else echo "creating $(VENV) and installing the pinned dependencies (first run only, about 2 minutes)" >&2; \
+	     $(PYTHON) -m venv $(VENV); fi
+	@quiet=$$(test -t 2 || echo --quiet); \
+	$(PY) -m pip install $$quiet --disable-pip-version-check --upgrade pip >&2 && \
+	$(PY) -m pip install $$quiet --disable-pip-version-check -r $(REQUIREMENTS) >&2
 	@touch $@
 
 venv: $(READY) ## create .venv with the pinned dependencies (every target does it first)
@@ -93,7 +99,11 @@ devpi-stop: $(READY) ## stop the devpi primary and replica of make devpi
 UNIT_TESTS ?= pipeline index src/mymodel tests
 INTEGRATION_TESTS ?= tests
 
-test: unit integration ## run the unit tests, then the integration tests (real pypiserver, twine, pip, uv)
+# Each group of tests says when it starts and how long it took; the integration run's
+# last lines give every group's time (the unit run's too, through the file).
+test: $(READY) ## run the unit tests, then the integration tests (real pypiserver, twine, pip, uv), in timed groups
+	@times=$$(mktemp); trap 'rm -f "$$times"' EXIT; export MYMODEL_TEST_TIMES="$$times"; \
+	$(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory integration
 
 unit: $(READY) ## run only the fast unit tests and doctests
 	$(PY) -m pytest -q -m "not integration" --doctest-modules $(UNIT_TESTS)

@@ -234,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = main_parser().parse_args(argv)
     # SIGTERM (a CI job cancelled, kill) unwinds like Ctrl-C, so a release takes back its upload.
     signal.signal(signal.SIGTERM, _terminated)
+    # Ctrl-C too, even when the parent ignored SIGINT (a background job, some CI runners): a
+    # cancelled job's SIGINT then takes a release back as it does in a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run(args)
     except (PipelineError, IndexServerError) as exc:  # the index's own errors: make index

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,13 +29,19 @@ def free_port() -> int:
 
 
 def run(command: list[str | os.PathLike], *, cwd: Path | None = None, env: dict | None = None,
-        check: bool = True, input: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        check: bool = True, input: str | None = None, timeout: float = 600,
+        sigint_ignored: bool = False) -> subprocess.CompletedProcess:
+    """``sigint_ignored``: start the command as a shell starts a background job (SIGINT ignored)."""
     result = subprocess.run([str(c) for c in command], cwd=cwd, env=env, input=input, text=True,
-                            capture_output=True, timeout=timeout)
+                            capture_output=True, timeout=timeout, preexec_fn=_ignore_sigint if sigint_ignored else None)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, command))} exited {result.returncode}\n"
                              f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
     return result
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def consumer_env(**extra: str) -> dict[str, str]:
@@ -123,9 +130,9 @@ def index_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def make(repo: Path, target: str, env: dict[str, str], *args: str, check: bool = True,
-         timeout: float = 900) -> subprocess.CompletedProcess:
+         timeout: float = 900, sigint_ignored: bool = False) -> subprocess.CompletedProcess:
     return run(["make", "--no-print-directory", "-C", repo, target, f"VENV={VENV}", *args],
-               env=env, check=check, timeout=timeout)
+               env=env, check=check, timeout=timeout, sigint_ignored=sigint_ignored)
 
 
 def pipeline(repo: Path, env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:

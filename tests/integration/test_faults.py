@@ -233,6 +233,21 @@ def test_an_interrupted_release_takes_its_upload_back_and_says_so(unchanged, fau
     assert not list((repo / "dist").glob(".partial-*"))
 
 
+@pytest.mark.parametrize("fault", ["verify:sigint", "record-commit:sigint"])
+def test_a_release_whose_parent_ignored_sigint_is_interrupted_alike(unchanged, fault):
+    """A background job (`make release &` in a script, some CI runners) starts with SIGINT
+    ignored; its SIGINT still takes the release back, or is held until the record is whole."""
+    repo, env = unchanged
+    before = snapshot(repo, env)
+    result = make(repo, "release", {**env, "RELEASE_FAULT": fault}, check=False, sigint_ignored=True)
+    if fault.startswith("verify"):
+        assert_clean_error(result, "interrupted: removed the partial 1.1.2+titanic from the index; nothing was recorded")
+        assert not list((repo / "dist").glob(".partial-*"))
+    else:
+        assert_clean_error(result, "interrupted after mymodel 1.1.2+titanic was published and recorded")
+        unpublish(repo, env, "1.1.2+titanic", before)
+
+
 @pytest.mark.parametrize("fault, said", [("record-commit:sigterm", "terminated (SIGTERM)"),
                                          ("record-commit:sigint", "interrupted")])
 def test_an_interruption_while_recording_waits_until_the_record_is_whole(unchanged, fault, said):

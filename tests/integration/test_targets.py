@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,10 @@ def test_test_targets_run_their_suites(clone):
     assert "1 passed" in integration.stdout
     both = make(repo, "test", env, "UNIT_TESTS=tests/unit/test_schema.py", selected)
     assert both.stdout.count(" passed") == 2
+    assert re.search(r"^==> unit: \d+ tests .*^<== unit: \d+ ok in \d+s$.*"
+                     r"^==> index: 1 tests .*^<== index: 1 ok in \d+s$", both.stdout, re.MULTILINE | re.DOTALL)
+    assert re.search(r"^groups: unit \d+s, index \d+s; total \d+s$", both.stdout, re.MULTILINE)
+    assert re.fullmatch(r"1 passed in [\d.]+s( \(.*\))?", both.stdout.splitlines()[-1])  # CI reads pytest's closing line
 
 
 def test_ambiguous_and_backward_versions_are_refused(clone):

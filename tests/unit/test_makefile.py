@@ -1,3 +1,4 @@
+import os
 import re
 
 from tests.helpers import REPO, run
@@ -26,3 +27,15 @@ def test_every_target_is_exercised_by_a_test():
         runs_it = re.search(rf"""make\(\S+, ["']{re.escape(target)}["']""", tests) or \
             (target == "test" and "make test" in ci) or (target == "help" and '"help"' in tests)
         assert runs_it, f"no test runs make {target}"
+
+
+def test_ci_runs_the_suite_as_a_background_job(tmp_path):
+    """.ci/run starts make test with SIGINT ignored and no standard input (a make on PATH reports both)."""
+    report = tmp_path / "report"
+    fake = tmp_path / "make"
+    fake.write_text("#!/usr/bin/env python3\nimport os, signal, sys\n"
+                    f"open({str(report)!r}, 'w').write(' '.join([str(signal.getsignal(signal.SIGINT) == signal.SIG_IGN),"
+                    " os.path.realpath('/proc/self/fd/0'), *sys.argv[1:]]))\n")
+    fake.chmod(0o755)
+    run([REPO / ".ci" / "run"], env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    assert report.read_text() == "True /dev/null test"

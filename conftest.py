@@ -1,0 +1,3 @@
+"""Plugins of every pytest run in this repository (make unit, make integration)."""
+
+pytest_plugins = ("tests.reaper", "tests.run_groups")
