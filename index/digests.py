@@ -28,6 +28,8 @@ from pypiserver.backend import SimpleFileBackend, digest_file, write_file
 from pypiserver.bottle_wrapper import HTTPError
 from pypiserver.core import PkgFile
 
+from index.metadata import upload_problem
+
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
@@ -145,6 +147,9 @@ class DigestCachingBackend(SimpleFileBackend):
         partial = destination.with_name(f".{filename}.{os.getpid()}.{threading.get_ident()}.part")
         try:
             write_file(stream, partial)
+            problem = upload_problem(partial, filename)
+            if problem:
+                raise HTTPError(400, problem)
             # A hard link never replaces: of two uploads that both passed pypiserver's
             # exists-check, exactly one places its file.
             os.link(partial, destination)
