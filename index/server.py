@@ -100,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-fallback", action="store_true", help="404 for unknown projects")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--digest-cache", type=Path, help="a JSON file that keeps the digests across restarts")
+    parser.add_argument("--channel-timeout", type=int, default=CHANNEL_TIMEOUT,
+                        help="close a connection idle for this many seconds")
     args = parser.parse_args(argv)
 
     import waitress
@@ -114,8 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # connection limit (waitress's 100, idle for 300 s, left /health unanswered); poll(),
     # unlike select(), takes descriptors past 1024.
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="mymodel-index",
-                   connection_limit=CONNECTION_LIMIT, channel_timeout=CHANNEL_TIMEOUT,
-                   cleanup_interval=CLEANUP_INTERVAL, asyncore_use_poll=True, outbuf_overflow=OUTBUF_OVERFLOW)
+                   connection_limit=CONNECTION_LIMIT, channel_timeout=args.channel_timeout,
+                   cleanup_interval=min(CLEANUP_INTERVAL, args.channel_timeout), asyncore_use_poll=True,
+                   outbuf_overflow=OUTBUF_OVERFLOW)
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.client
 import json
 import socket
 import time
@@ -12,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, pipeline
+from tests.helpers import REPO, assert_clean_error, index_env, pipeline
 from tests.integration.test_index import (  # noqa: F401 (index: a fixture)
-    credentials, get, index, post_upload, real_wheel, served_hashes, twine)
+    credentials, get, index, post_upload, real_wheel, served_hashes, twine, upload_form)
 from tests.integration.test_registry_page import peak_rss_mb
 from tests.registry_wheels import release_files
 
@@ -124,6 +126,49 @@ def test_idle_connections_do_not_keep_others_out(index):
                 assert response.status == 200
             assert time.monotonic() - started < 1.0
         assert served_hashes(index) == {}  # a real page too
+
+
+def test_an_idle_connection_is_closed_and_a_slow_upload_that_moves_is_not(tmp_path):
+    """An upload that takes longer than the idle timeout succeeds while its bytes keep coming
+    (a 1 GB wheel from a slow client); a connection that sends nothing is closed."""
+    env = index_env(tmp_path, INDEX_CHANNEL_TIMEOUT="2")
+    pipeline(REPO, env, "index")
+    try:
+        port = int(env["INDEX_PORT"])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as idle:
+            idle.sendall(b"GET /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            started = time.monotonic()
+            assert idle.recv(100) == b""  # closed by the server
+            assert time.monotonic() - started < 10
+        wheel = real_wheel(tmp_path, "1.0.0+slow")
+        content_type, body = upload_form(wheel.name, wheel.read_bytes())
+        user, password = credentials(env)
+        upload = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            upload.putrequest("POST", "/")
+            upload.putheader("Content-Type", content_type)
+            upload.putheader("Content-Length", str(len(body)))
+            upload.putheader("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+            upload.endheaders()
+            started, pieces = time.monotonic(), 12
+            for n in range(pieces):  # a piece every 0.5 s: 6 s in all, three times the idle timeout
+                upload.send(body[n * len(body) // pieces:(n + 1) * len(body) // pieces])
+                time.sleep(0.5)
+            assert time.monotonic() - started > 3 * 2 - 0.5
+            assert upload.getresponse().status == 200
+        finally:
+            upload.close()
+        assert wheels(env) == [wheel.name]
+    finally:
+        pipeline(REPO, env, "index-stop", check=False)
+
+
+def test_a_channel_timeout_that_is_no_number_is_a_clean_error(tmp_path):
+    env = index_env(tmp_path, INDEX_CHANNEL_TIMEOUT="soon")
+    result = pipeline(REPO, env, "index", check=False)
+    assert_clean_error(result, "INDEX_CHANNEL_TIMEOUT='soon' is not a whole number of seconds",
+                       "INDEX_CHANNEL_TIMEOUT=30")
+    assert not (Path(env["INDEX_STATE"]) / "server.json").exists()
 
 
 def test_pages_follow_a_packages_folder_moved_aside_and_recreated(index, tmp_path):
