@@ -1,9 +1,11 @@
 """Members of an uploaded archive, read with a bound: a wheel is hostile input.
 
 A zip member's declared size can lie, and a few hundred KB of it can inflate to GBs
-(a zip bomb). A member is therefore refused when it declares more than its limit,
-and otherwise read as a stream that stops one byte past the limit: the index never
-holds more than the limit of any member, whatever the archive says.
+(a zip bomb); an entry in the list of files costs more memory as an object than on
+disk. The list is checked before zipfile reads it; a member is refused when it
+declares more than its limit, and otherwise read as a stream that stops one byte
+past the limit: the index never holds more than the limit of any member, whatever
+the archive says.
 """
 
 from __future__ import annotations
@@ -11,9 +13,28 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from index.settings import ARCHIVE_DIRECTORY_LIMIT, ARCHIVE_ENTRIES_LIMIT
+
 
 class TooLarge(Exception):
     """A member (or several together) larger than the index reads; the message says which and the limit."""
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """``path`` opened as a zip, once its central directory (which zipfile reads whole, an
+    object per entry) is known to be within ARCHIVE_ENTRIES_LIMIT and ARCHIVE_DIRECTORY_LIMIT:
+    TooLarge otherwise; BadZipFile for a file that is no zip."""
+    with open(path, "rb") as raw:
+        end = zipfile._EndRecData(raw)  # the end-of-central-directory record, zip64 included (zipfile's own)
+    if end is None:
+        raise zipfile.BadZipFile(f"{path.name} is not a zip file")
+    entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if entries > ARCHIVE_ENTRIES_LIMIT:
+        raise TooLarge(f"the archive has {entries} files, more than the {ARCHIVE_ENTRIES_LIMIT} the index reads")
+    if directory > ARCHIVE_DIRECTORY_LIMIT:
+        raise TooLarge(f"the archive's list of files is {size(directory)}, more than the {size(ARCHIVE_DIRECTORY_LIMIT)} "
+                       "the index reads")
+    return zipfile.ZipFile(path)
 
 
 def size(count: int) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from index.archive import TooLarge, read_file, read_member, size
+from index.archive import TooLarge, open_zip, read_file, read_member, size
 from index.settings import METADATA_LIMIT
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
@@ -62,7 +62,7 @@ def extract(wheel: Path) -> bytes | None:
 def read_metadata(wheel: Path) -> bytes | None:
     """Like ``extract``, but a METADATA over the limit raises TooLarge."""
     try:
-        with zipfile.ZipFile(wheel) as archive:
+        with open_zip(Path(wheel)) as archive:
             names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
             return read_member(archive, names[0], METADATA_LIMIT) if len(names) == 1 else None
     except (zipfile.BadZipFile, OSError, KeyError, EOFError, RuntimeError, NotImplementedError):
@@ -70,14 +70,14 @@ def read_metadata(wheel: Path) -> bytes | None:
 
 
 def upload_problem(path: Path, filename: str) -> str | None:
-    """Why an uploaded file is refused, or None. A wheel whose METADATA is larger than the index
-    reads is no wheel we release: refusing it keeps it off every page."""
+    """Why an uploaded file is refused, or None. A wheel whose METADATA (or list of files) is
+    larger than the index reads is no wheel we release: refusing it keeps it off every page."""
     if not filename.endswith(".whl"):
         return None
     try:
         read_metadata(path)
     except TooLarge as exc:
-        problem = f"{filename} refused: {exc}; keep the long description (the model card) shorter"
+        problem = f"{filename} refused: {exc}; see \"Bounded reads of uploads\" in the README"
         _log.warning("index: upload of %s", problem)
         return problem
     return None

@@ -23,6 +23,8 @@ INDEX_READ_TIMEOUT = 30.0  # how long a release waits for INDEX_READ_URL (a repl
 METADATA_LIMIT = 4 * 2**20  # a wheel's .dist-info/METADATA, the model card included
 JSON_LIMIT = 4 * 2**20  # each of manifest.json and a model's metadata.json
 WHEEL_FACTS_LIMIT = 16 * 2**20  # all the registry page reads from one wheel (JSON files and METADATA)
+ARCHIVE_ENTRIES_LIMIT = 10_000  # files in a wheel the index opens (a model package has tens)
+ARCHIVE_DIRECTORY_LIMIT = 4 * 2**20  # its central directory, the list of those files
 
 # The server (waitress). A connection that sends or receives nothing for CHANNEL_TIMEOUT
 # seconds, without a request in progress, is closed; an upload or download that moves

@@ -20,7 +20,7 @@ from email.parser import Parser
 from email.policy import compat32
 from pathlib import Path
 
-from index.archive import Budget, TooLarge, read_file
+from index.archive import Budget, TooLarge, open_zip, read_file
 from index.metadata import keep
 from index.settings import JSON_LIMIT, METADATA_LIMIT, WHEEL_FACTS_LIMIT
 
@@ -62,7 +62,7 @@ def read_wheel(wheel: Path, package: str) -> WheelFacts:
     """The facts of ``wheel``; empty ones for a file that is no readable wheel (nothing raised)."""
     prefix = f"{package}/models/"
     try:
-        with zipfile.ZipFile(wheel) as archive:
+        with open_zip(Path(wheel)) as archive:
             names = set(archive.namelist())
             budget = Budget(archive, WHEEL_FACTS_LIMIT)
             manifest = _json(budget, prefix + MANIFEST_FILE) if prefix + MANIFEST_FILE in names else {}
