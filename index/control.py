@@ -17,7 +17,8 @@ from pathlib import Path
 
 from index import credentials
 from index.errors import IndexServerError
-from index.settings import INDEX_READER, INDEX_START_TIMEOUT, INDEX_USER, REPO, IndexSettings, env, looks_like_devpi
+from index.settings import (CHANNEL_TIMEOUT, INDEX_READER, INDEX_START_TIMEOUT, INDEX_USER, REPO, IndexSettings, env,
+                            looks_like_devpi)
 
 PID_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -141,6 +142,7 @@ def start(settings: IndexSettings) -> Status:
             f"port {settings.port} on {settings.host} is taken by another program; "
             f"stop it or choose another port, e.g. make release INDEX_PORT={settings.port + 1}")
     auth = settings.auth or "update"
+    idle_seconds = channel_timeout()
     credentials.ensure(settings.state_dir, INDEX_USER, INDEX_READER)
     settings.packages_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "index.server", "--host", settings.host, "--port", str(settings.port),
@@ -148,6 +150,7 @@ def start(settings: IndexSettings) -> Status:
                "--auth", auth, "--digest-cache", str(settings.state_dir / DIGEST_CACHE_FILE)]
     if env("INDEX_FALLBACK") == "off":
         command.append("--no-fallback")
+    command += ["--channel-timeout", str(idle_seconds)]
     log = open(settings.state_dir / LOG_FILE, "ab")
     process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -167,6 +170,15 @@ def start(settings: IndexSettings) -> Status:
     tail = (settings.state_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()[-3:]
     raise IndexServerError(f"the index did not come up on {settings.url} within {INDEX_START_TIMEOUT:.0f} s "
                             f"(log {settings.state_dir / LOG_FILE}: {' | '.join(tail)}); check the log and retry")
+
+
+def channel_timeout() -> int:
+    """INDEX_CHANNEL_TIMEOUT: after how many idle seconds the index closes a connection."""
+    value = env("INDEX_CHANNEL_TIMEOUT", str(CHANNEL_TIMEOUT))
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise IndexServerError(f"INDEX_CHANNEL_TIMEOUT={value!r} is not a whole number of seconds; "
+                               f"set it to one, e.g. INDEX_CHANNEL_TIMEOUT={CHANNEL_TIMEOUT} (the default)")
+    return int(value)
 
 
 def stop(settings: IndexSettings) -> bool:

@@ -34,6 +34,7 @@ from pypiserver.backend import SimpleFileBackend, digest_file, write_file
 from pypiserver.bottle_wrapper import HTTPError
 from pypiserver.core import PkgFile
 
+from index.metadata import upload_problem
 from index.uploads import UploadRefused, check_room, slot
 
 
@@ -156,6 +157,9 @@ class DigestCachingBackend(SimpleFileBackend):
             if place is not None:
                 check_room(place, self._held())  # before copying the bytes: a refusal costs nothing
             write_file(stream, partial)
+            problem = upload_problem(partial, filename)
+            if problem:
+                raise HTTPError(400, problem)
             with self._placing():
                 if place is not None:
                     check_room(place, self._held())  # again: an upload may have taken the slot meanwhile

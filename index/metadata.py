@@ -7,6 +7,10 @@ extracted ``METADATA`` is kept in memory and, with a folder, on disk as
 ``<wheel sha256>.metadata``, so a restart reads small files and opens no wheel.
 A wheel's content is fixed by its sha256, so an entry never goes stale; a
 replaced wheel has another sha256 and is extracted again.
+
+A ``METADATA`` larger than ``METADATA_LIMIT`` (index/settings.py) is never read
+past the limit: that wheel's link simply announces no core metadata. Such a wheel
+is also refused at upload (``upload_problem``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import zipfile
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from pathlib import Path
+
+from index.archive import TooLarge, open_zip, read_file, read_member, size
+from index.settings import METADATA_LIMIT
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
@@ -43,13 +50,37 @@ class CoreMetadata:
 
 
 def extract(wheel: Path) -> bytes | None:
-    """The wheel's ``<name>-<version>.dist-info/METADATA``; None for a file that is no valid wheel."""
+    """The wheel's ``<name>-<version>.dist-info/METADATA``; None for a file that is no valid wheel
+    or whose METADATA is larger than the index reads."""
     try:
-        with zipfile.ZipFile(wheel) as archive:
-            names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-            return archive.read(names[0]) if len(names) == 1 else None
-    except (zipfile.BadZipFile, OSError, KeyError):
+        return read_metadata(wheel)
+    except TooLarge as exc:
+        _log.warning("index: no core metadata for %s: %s", wheel, exc)
         return None
+
+
+def read_metadata(wheel: Path) -> bytes | None:
+    """Like ``extract``, but a METADATA over the limit raises TooLarge."""
+    try:
+        with open_zip(Path(wheel)) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            return read_member(archive, names[0], METADATA_LIMIT) if len(names) == 1 else None
+    except (zipfile.BadZipFile, OSError, KeyError, EOFError, RuntimeError, NotImplementedError):
+        return None
+
+
+def upload_problem(path: Path, filename: str) -> str | None:
+    """Why an uploaded file is refused, or None. A wheel whose METADATA (or list of files) is
+    larger than the index reads is no wheel we release: refusing it keeps it off every page."""
+    if not filename.endswith(".whl"):
+        return None
+    try:
+        read_metadata(path)
+    except TooLarge as exc:
+        problem = f"{filename} refused: {exc}; see \"Bounded reads of uploads\" in the README"
+        _log.warning("index: upload of %s", problem)
+        return problem
+    return None
 
 
 class MetadataCache:
@@ -75,10 +106,15 @@ class MetadataCache:
 
 
 def _read(path: Path) -> bytes | None:
+    """A kept METADATA; one over the limit (kept before there was one) is removed and not served."""
     try:
-        return path.read_bytes()
+        if path.stat().st_size > METADATA_LIMIT:
+            _log.warning("index: removing %s: larger than the %s the index reads", path, size(METADATA_LIMIT))
+            path.unlink()
+            return None
     except OSError:
         return None
+    return read_file(path, METADATA_LIMIT)
 
 
 def keep(path: Path, content: bytes, what: str = "the core metadata") -> None:

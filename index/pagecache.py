@@ -26,7 +26,7 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.watch import FolderWatch
+from index.watch import FolderWatch, WatchUnavailable
 
 RACY_WINDOW_NS = 2_000_000_000
 
@@ -90,17 +90,23 @@ class PageCache:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._watch, self._watching, self._generation = watch, False, 0
+        self._forgotten = 0  # how many times forget() was called
 
     def _current_generation(self) -> int | None:
         """A number that moves with every change of the folders; None without a working watch."""
         with self._lock:
             if self._watch is None:
                 return None
-            if self._watch.changed() or not self._watching:
+            changed, lost = self._watch.read()
+            if changed or lost or not self._watching:
                 self._generation += 1
                 # Folders made since are watched from now on; their files are in the next render.
-                self._watching = self._watch.add(listed_folders(self._roots))
-                if not self._watching:  # the per-user watch limit: signatures from here on
+                # A root that is missing (moved aside, being restored) is looked for on every
+                # request until it is back: nothing is kept meanwhile.
+                try:
+                    self._watching = (all(os.path.isdir(root) for root in self._roots)
+                                      and self._watch.add(listed_folders(self._roots)))
+                except WatchUnavailable:  # the per-user watch limit: signatures from here on
                     self._watch = None
                     return None
             return self._generation
@@ -111,6 +117,7 @@ class PageCache:
 
         None (no such project here) is not kept: pypiserver answers those."""
         generation = self._current_generation()
+        forgotten = self._forgotten
         yanks = tuple(sorted(yanked.items()))
         with self._lock:
             entry = self._entries.get(project)
@@ -122,7 +129,7 @@ class PageCache:
         if generation is not None:
             files, body = render()
             if body is not None:
-                self._keep(project, form, body, _Entry(None, generation, yanks))
+                self._keep(project, form, body, _Entry(None, generation, yanks), forgotten)
             return body
         started = time.time_ns()
         folders = listed_folders(self._roots)
@@ -130,11 +137,13 @@ class PageCache:
         files, body = render()
         signature = Signature(before.folders, Signature.of((), files, {}).files, before.yanked)
         if body is not None and signature.newest_ns() < started - self._racy_window_ns:
-            self._keep(project, form, body, _Entry(signature, None, yanks))
+            self._keep(project, form, body, _Entry(signature, None, yanks), forgotten)
         return body
 
-    def _keep(self, project: str, form: str, body: t.Any, fresh: _Entry) -> None:
+    def _keep(self, project: str, form: str, body: t.Any, fresh: _Entry, forgotten: int) -> None:
         with self._lock:
+            if forgotten != self._forgotten:
+                return
             kept = self._entries.get(project)
             if kept is None or (kept.signature, kept.generation, kept.yanked) != \
                     (fresh.signature, fresh.generation, fresh.yanked):
@@ -142,6 +151,9 @@ class PageCache:
             kept.bodies[form] = body
 
     def forget(self) -> None:
-        """Drop every page (an upload, a removal or a yank through this server)."""
+        """Drop every page (an upload, a removal or a yank through this server).
+
+        A render that began before is served to its request but not kept."""
         with self._lock:
             self._entries.clear()
+            self._forgotten += 1

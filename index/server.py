@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import typing as t
 from collections.abc import Sequence
 from pathlib import Path
+
+from pypiserver.backend import BackendProxy
+
+from index.settings import CHANNEL_TIMEOUT, CLEANUP_INTERVAL, CONNECTION_LIMIT
 
 METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
@@ -27,7 +32,6 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     ``state_dir`` keeps the yanks and the wheels' core metadata (default: the digest
     cache's folder)."""
     import pypiserver
-    from pypiserver.backend import BackendProxy
 
     from index.auth import CachedHtpasswdAuther, refuse_writes_by
     from index import registry, simple
@@ -50,13 +54,32 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     app.add_hook("before_request", refuse_writes_by({INDEX_READER}))
     config = app._pypiserver_config
     backend = DigestCachingBackend(config, digest_cache)
-    config.backend = BackendProxy(backend)
     app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
     state_dir = state_dir or (digest_cache.parent if digest_cache else None)
     yanks = YankStore(state_dir / YANKS_FILE) if state_dir else None
     pages = simple.install(app, yanks, MetadataCache(state_dir / METADATA_FOLDER if state_dir else None)).cache
     registry.install(app, yanks, state_dir, pages)
+    config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
     return app
+
+
+class _ForgettingPages(BackendProxy):
+    """An upload or a removal through this server drops the kept pages at once, whatever the
+    folder watch has seen (it may be setting itself up again after the folder was replaced)."""
+
+    def __init__(self, backend: t.Any, forget: t.Callable[[], None]) -> None:
+        super().__init__(backend)
+        self._forget = forget
+
+    def add_package(self, filename: str, stream: t.BinaryIO) -> None:
+        super().add_package(filename, stream)
+        self._forget()
+
+    def remove_package(self, pkg: t.Any) -> None:
+        try:
+            super().remove_package(pkg)
+        finally:  # some of the version's files may be gone even when one failed
+            self._forget()
 
 
 def wsgi_app():
@@ -79,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-fallback", action="store_true", help="404 for unknown projects")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--digest-cache", type=Path, help="a JSON file that keeps the digests across restarts")
+    parser.add_argument("--channel-timeout", type=int, default=CHANNEL_TIMEOUT,
+                        help="close a connection idle for this many seconds")
     args = parser.parse_args(argv)
 
     import waitress
@@ -88,9 +113,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         from index.requestlog import logged
 
         app = logged(app, os.environ["INDEX_REQUEST_LOG"])
+    _allow_open_files(CONNECTION_LIMIT + 200)  # each connection is a file descriptor
+    # Idle or half-sent connections are closed after CHANNEL_TIMEOUT and cannot fill the
+    # connection limit (waitress's 100, idle for 300 s, left /health unanswered); poll(),
+    # unlike select(), takes descriptors past 1024.
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="mymodel-index",
-                   channel_timeout=300, outbuf_overflow=OUTBUF_OVERFLOW)
+                   connection_limit=CONNECTION_LIMIT, channel_timeout=args.channel_timeout,
+                   cleanup_interval=min(CLEANUP_INTERVAL, args.channel_timeout), asyncore_use_poll=True,
+                   outbuf_overflow=OUTBUF_OVERFLOW)
     return 0
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards ``wanted`` (up to the hard limit)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
 
 
 if __name__ == "__main__":

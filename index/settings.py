@@ -21,6 +21,21 @@ INDEX_KINDS = ("pypiserver", "devpi")  # INDEX_KIND: the embedded index's protoc
 INDEX_START_TIMEOUT = 20.0
 INDEX_READ_TIMEOUT = 30.0  # how long a release waits for INDEX_READ_URL (a replica) to serve it
 
+# What the index reads from an uploaded wheel (index/archive.py): a zip member of a few
+# hundred KB can inflate to GBs, so each is read as a stream that stops at its limit.
+METADATA_LIMIT = 4 * 2**20  # a wheel's .dist-info/METADATA, the model card included
+JSON_LIMIT = 4 * 2**20  # each of manifest.json and a model's metadata.json
+WHEEL_FACTS_LIMIT = 16 * 2**20  # all the registry page reads from one wheel (JSON files and METADATA)
+ARCHIVE_ENTRIES_LIMIT = 10_000  # files in a wheel the index opens (a model package has tens)
+ARCHIVE_DIRECTORY_LIMIT = 4 * 2**20  # its central directory, the list of those files
+
+# The server (waitress). A connection that sends or receives nothing for CHANNEL_TIMEOUT
+# seconds, without a request in progress, is closed; an upload or download that moves
+# is never idle, however slow. Past CONNECTION_LIMIT open connections new ones wait.
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT = 30
+CLEANUP_INTERVAL = 5  # how often idle connections are looked for (seconds)
+
 
 def env(name: str, default: str | None = None) -> str | None:
     """A setting from the environment; an empty value counts as unset (Make passes those)."""

@@ -4,7 +4,9 @@ Never unpickled: ``<package>/models/manifest.json``, each ``<package>/models/<na
 and the model card (the long description in ``*.dist-info/METADATA``) are read with
 zipfile and json. A wheel's content is fixed by its sha256, so the facts are kept by
 that sha256, in memory and as ``<sha256>.json`` in the state folder: after the first
-render (or a restart) the page opens no wheel.
+render (or a restart) the page opens no wheel. What is read is bounded
+(``JSON_LIMIT``, ``METADATA_LIMIT``, ``WHEEL_FACTS_LIMIT`` in index/settings.py): a
+wheel over a limit has no facts, and says why (``unreadable``).
 """
 
 from __future__ import annotations
@@ -14,17 +16,22 @@ import logging
 import threading
 import zipfile
 from dataclasses import asdict, dataclass, field
-from email.parser import BytesParser
+from email.parser import Parser
 from email.policy import compat32
 from pathlib import Path
 
+from index.archive import Budget, TooLarge, open_zip, read_file
 from index.metadata import keep
+from index.settings import JSON_LIMIT, METADATA_LIMIT, WHEEL_FACTS_LIMIT
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
 MANIFEST_FILE = "manifest.json"
 METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.joblib"
+# Kept facts of another format are read from the wheel again. 2: the card decoded as UTF-8
+# (format 1 kept every non-ASCII character of a card as U+FFFD), ``unreadable``.
+FACTS_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class WheelFacts:
     models: dict[str, dict] = field(default_factory=dict)  # model name -> its metadata.json
     card: str = ""  # the long description (Markdown)
     summary: str = ""
+    unreadable: str = ""  # why the wheel could not be read (a member over the index's limits), or ""
 
     @property
     def model_sha256(self) -> dict[str, str]:
@@ -54,18 +62,24 @@ def read_wheel(wheel: Path, package: str) -> WheelFacts:
     """The facts of ``wheel``; empty ones for a file that is no readable wheel (nothing raised)."""
     prefix = f"{package}/models/"
     try:
-        with zipfile.ZipFile(wheel) as archive:
+        with open_zip(Path(wheel)) as archive:
             names = set(archive.namelist())
-            manifest = _json(archive, prefix + MANIFEST_FILE) if prefix + MANIFEST_FILE in names else {}
+            budget = Budget(archive, WHEEL_FACTS_LIMIT)
+            manifest = _json(budget, prefix + MANIFEST_FILE) if prefix + MANIFEST_FILE in names else {}
             models = {}
             for name in sorted(names):
                 if name.startswith(prefix) and name.endswith("/" + METADATA_FILE) and name.count("/") == 3:
-                    found = _json(archive, name)
+                    found = _json(budget, name)
                     if found:
                         models[name.removeprefix(prefix).split("/")[0]] = found
             metadata = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-            message = BytesParser(policy=compat32).parsebytes(archive.read(metadata[0])) if len(metadata) == 1 else None
-    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError) as exc:
+            # Core metadata is UTF-8 (a model card has "…" and the like); read as text, not as ASCII bytes.
+            text = budget.read(metadata[0], METADATA_LIMIT).decode("utf-8", "replace") if len(metadata) == 1 else None
+            message = Parser(policy=compat32).parsestr(text) if text is not None else None
+    except TooLarge as exc:
+        _log.warning("index: cannot read %s for the registry page (%s)", wheel, exc)
+        return WheelFacts(unreadable=str(exc))
+    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, EOFError, NotImplementedError) as exc:
         _log.warning("index: cannot read %s for the registry page (%s)", wheel, exc)
         return WheelFacts()
     card, summary = "", ""
@@ -77,9 +91,9 @@ def read_wheel(wheel: Path, package: str) -> WheelFacts:
     return WheelFacts(manifest, models, card, summary)
 
 
-def _json(archive: zipfile.ZipFile, name: str) -> dict:
+def _json(budget: Budget, name: str) -> dict:
     try:
-        found = json.loads(archive.read(name))
+        found = json.loads(budget.read(name, JSON_LIMIT))
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
@@ -100,7 +114,8 @@ class FactsCache:
         if facts is None:
             facts = read_wheel(wheel, self._package)
             if stored is not None:
-                keep(stored, json.dumps(asdict(facts), sort_keys=True).encode(), "the registry facts")
+                kept = {"format": FACTS_FORMAT, **asdict(facts)}
+                keep(stored, json.dumps(kept, sort_keys=True).encode(), "the registry facts")
         with self._lock:
             self._known[wheel_sha256] = facts
         return facts
@@ -108,7 +123,12 @@ class FactsCache:
 
 def _read(path: Path) -> WheelFacts | None:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        kept = read_file(path, 2 * WHEEL_FACTS_LIMIT)  # larger (escapes): read the wheel again
+        if kept is None:
+            return None
+        raw = json.loads(kept.decode("utf-8"))
+        if raw.pop("format", 1) != FACTS_FORMAT:
+            return None
         return WheelFacts(**raw)
-    except (OSError, ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError):
         return None  # not kept yet, or a damaged entry: read the wheel again

@@ -117,10 +117,12 @@ def version_href(project: str, version: str) -> str:
 
 
 def _status(release: Release) -> str:
+    unreadable = (f' <span class="badge yanked">unreadable</span> <span class="muted">{e(release.facts.unreadable)}</span>'
+                  if release.facts.unreadable else "")
     if release.yanked is None:
-        return '<span class="badge ok">available</span>'
+        return f'<span class="badge ok">available</span>{unreadable}'
     reason = f' <span class="muted">{e(release.yanked)}</span>' if release.yanked else ""
-    return f'<span class="badge yanked">yanked</span>{reason}'
+    return f'<span class="badge yanked">yanked</span>{reason}{unreadable}'
 
 
 def _models(releases: list[Release]) -> list[str]:

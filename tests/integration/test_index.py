@@ -202,16 +202,22 @@ def test_a_running_index_for_another_folder_is_not_reused(index, tmp_path):
                        f"not the INDEX_DIR={(tmp_path / 'elsewhere').resolve()} asked for")
 
 
-def post_upload(env, filename: str, content: bytes, auth: tuple[str, str]) -> int:
-    """The upload form twine sends, posted by hand; the HTTP status it got."""
+def upload_form(filename: str, content: bytes) -> tuple[str, bytes]:
+    """The upload form twine sends: (its Content-Type, its body)."""
     boundary = "mymodel-" + os.urandom(8).hex()
     fields = [(":action", "file_upload"), ("name", "mymodel"), ("version", filename.split("-")[1])]
     body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
                     for name, value in fields)
     body += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{filename}"\r\n'
              "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body
+
+
+def post_upload(env, filename: str, content: bytes, auth: tuple[str, str]) -> int:
+    """The upload form twine sends, posted by hand; the HTTP status it got."""
+    content_type, body = upload_form(filename, content)
     request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/", data=body, method="POST")
-    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Content-Type", content_type)
     return status_of(request, auth)
 
 

@@ -101,3 +101,67 @@ def test_a_watched_folder_keeps_a_page_rendered_right_after_a_change(tmp_path):
     (sub / "b.whl").write_text("2")  # in a folder made after the watch was set up
     render.folder = sub
     assert cache.page("p", "html", {}, render) == "b.whl=2"
+
+
+def test_a_packages_folder_moved_aside_and_recreated_is_watched_again(tmp_path):
+    """A request while the folder is missing (a restore from backup) used to leave nothing
+    watched: files added or removed later never showed until a restart."""
+    root = tmp_path / "packages"
+    root.mkdir()
+    cache, render = PageCache([root], WINDOW_NS, FolderWatch.open()), Renders(root)
+    (root / "a.whl").write_text("1")
+    assert cache.page("p", "html", {}, render) == "a.whl=1"
+    root.rename(tmp_path / "packages.old")
+    assert cache.page("p", "html", {}, render) is None  # asked while the folder is missing
+    root.mkdir()
+    assert cache.page("p", "html", {}, render) is None
+    (root / "b.whl").write_text("2")
+    assert cache.page("p", "html", {}, render) == "b.whl=2"
+    assert cache.page("p", "html", {}, render) == "b.whl=2"  # kept again
+    count = render.count
+    (root / "c.whl").write_text("3")  # added by hand
+    assert cache.page("p", "html", {}, render) == "b.whl=2,c.whl=3" and render.count == count + 1
+    (root / "b.whl").unlink()
+    assert cache.page("p", "html", {}, render) == "c.whl=3"
+    (tmp_path / "packages.old" / "z.whl").write_text("moved away")  # no longer served: no render for it
+    count = render.count
+    assert cache.page("p", "html", {}, render) == "c.whl=3" and render.count == count
+
+
+def test_a_packages_folder_replaced_between_two_requests_is_watched_again(tmp_path):
+    root = tmp_path / "packages"
+    root.mkdir()
+    cache, render = PageCache([root], WINDOW_NS, FolderWatch.open()), Renders(root)
+    (root / "a.whl").write_text("1")
+    assert cache.page("p", "html", {}, render) == "a.whl=1"
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    (restored / "b.whl").write_text("2")
+    root.rename(tmp_path / "packages.old")
+    restored.rename(root)  # the backup put in place, no request in between
+    assert cache.page("p", "html", {}, render) == "b.whl=2"
+    (root / "c.whl").write_text("3")
+    assert cache.page("p", "html", {}, render) == "b.whl=2,c.whl=3"
+    for child in list(root.iterdir()):
+        child.unlink()
+    root.rmdir()  # deleted outright, then made again
+    root.mkdir()
+    (root / "d.whl").write_text("4")
+    assert cache.page("p", "html", {}, render) == "d.whl=4"
+    (root / "e.whl").write_text("5")
+    assert cache.page("p", "html", {}, render) == "d.whl=4,e.whl=5"
+
+
+def test_forget_also_drops_a_page_whose_render_began_before_it(tmp_path, make_cache):
+    cache = make_cache(tmp_path)
+    (tmp_path / "a.whl").write_text("1")
+    settle()
+    stale = lambda: ([str(tmp_path / "a.whl")], "stale")  # noqa: E731 (rendered before the change)
+
+    def render_then_forget() -> tuple[list[str], str]:
+        files, body = stale()
+        cache.forget()  # the upload through the server lands while this render runs
+        return files, body
+
+    assert cache.page("p", "html", {}, render_then_forget) == "stale"
+    assert cache.page("p", "html", {}, Renders(tmp_path)) == "a.whl=1"
