@@ -1,8 +1,10 @@
 """What a published version contains, and the two reports on it: ``make versions``, ``make diff``.
 
 A version's contents are read from its wheel's JSON files (models/manifest.json and
-each model's metadata.json), never by unpickling, and cached as JSON by the wheel's
-sha256 under the index's state folder: a wheel is downloaded once, ever.
+each model's metadata.json) with the package's validating reader (mymodel.published),
+never by unpickling, and cached as JSON by the wheel's sha256 under the index's state
+folder: a wheel is downloaded once, ever. A wheel whose files cannot be read is listed
+as unreadable, with the reason.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from mymodel.contract import BUMP_KIND, GROUPS, Snapshot, diff, identical, required_bump
+from mymodel.errors import MalformedBuild
+from mymodel.published import ARCHIVE_ERRORS, check_build, read_build
 from mymodel.store import MANIFEST_FILE, METADATA_FILE, MODEL_FILE
 from pipeline.config import MODELS_DIR, PACKAGE
 from pipeline.errors import ConfigError, TrainingError, UnreadableRelease, VersionError
@@ -37,6 +41,7 @@ class Published:
     wheel_sha256: str
     size: int  # bytes
     uploaded: str | None  # ISO 8601 UTC, from the index's Last-Modified
+    problem: str | None = None  # why its JSON files cannot be read (then ``snapshot`` holds no models)
 
 
 def complete_versions(client: IndexClient, files: list[ServedFile] | None = None) -> list[str]:
@@ -54,7 +59,17 @@ def published_snapshot(client: IndexClient, version: str) -> Snapshot:
 
 
 def published(client: IndexClient, version: str, files: list[ServedFile] | None = None) -> Published:
-    """The contents of a published ``version``: from the cache, else read from its wheel once."""
+    """The contents of a published ``version``; UnreadableRelease when its wheel cannot be read."""
+    entry = published_entry(client, version, files)
+    if entry.problem:
+        raise _unreadable(entry.snapshot.version or version, entry.problem,
+                          "compare another version (make versions marks the unreadable ones)")
+    return entry
+
+
+def published_entry(client: IndexClient, version: str, files: list[ServedFile] | None = None) -> Published:
+    """What the index serves as ``version``: from the cache, else read from its wheel once (a wheel
+    that cannot be read gives its ``problem``, kept too: the wheel's bytes never change)."""
     files = client.files() if files is None else files
     complete = complete_versions(client, files)
     wanted = _normalised(version)
@@ -69,9 +84,12 @@ def published(client: IndexClient, version: str, files: list[ServedFile] | None 
     with tempfile.TemporaryDirectory(prefix="mymodel-published-") as tmp:
         local = Path(tmp) / wheel.filename
         sha256, size, modified = client.download_verified(wheel, local)
-        snapshot = _read_wheel(local, wanted)
+        try:
+            snapshot, problem = _read_wheel(local, wanted), None
+        except MalformedBuild as exc:
+            snapshot, problem = Snapshot(wanted, {}, {}, {}), str(exc)
     uploaded = email.utils.parsedate_to_datetime(modified).isoformat() if modified else None
-    result = Published(snapshot, wheel.filename, sha256, size, uploaded)
+    result = Published(snapshot, wheel.filename, sha256, size, uploaded, problem)
     _write_cache(cache_dir, result)
     return result
 
@@ -98,22 +116,41 @@ def _normalised(version: str) -> str:
 
 
 def _read_wheel(path: Path, version: str) -> Snapshot:
-    prefix = f"{PACKAGE}/models/"
+    """The snapshot of the wheel at ``path``; MalformedBuild (the reason) when it cannot be read."""
     try:
-        with zipfile.ZipFile(path) as wheel:
-            names = set(wheel.namelist())
-            if prefix + MANIFEST_FILE not in names:
-                raise UnreadableRelease(f"the wheel of {version} has no {prefix}{MANIFEST_FILE}: it was not built "
-                                        "by this pipeline", "compare only versions made with make release")
-            manifest = json.loads(wheel.read(prefix + MANIFEST_FILE))
-            models = {name.removeprefix(prefix).split("/")[0]: json.loads(wheel.read(name))
-                      for name in sorted(names)
-                      if name.startswith(prefix) and name.endswith(f"/{METADATA_FILE}") and name.count("/") == 3}
-    except (zipfile.BadZipFile, ValueError) as exc:
-        raise UnreadableRelease(f"the wheel of {version} on the index cannot be read ({exc})",
-                                "republish it as a new version") from None
+        wheel = zipfile.ZipFile(path)
+    except ARCHIVE_ERRORS as exc:
+        raise MalformedBuild(f"not a readable wheel: {exc}") from None
+    with wheel:
+        manifest, models = _json_files(wheel)
     hashes = {name: manifest.get("files", {}).get(f"{name}/{MODEL_FILE}") for name in models}
     return Snapshot(version, models, hashes, manifest.get("release", {}))
+
+
+def wheel_json(wheel: zipfile.ZipFile, version: str) -> tuple[dict, dict[str, dict]]:
+    """The validated manifest and each model's metadata of the published wheel of ``version``;
+    UnreadableRelease when it has no manifest or a file is malformed (never unpickles)."""
+    try:
+        return _json_files(wheel)
+    except MalformedBuild as exc:
+        raise _unreadable(version, str(exc), "yank it (make yank VERSION=...) and publish a fixed version") from None
+
+
+def _json_files(wheel: zipfile.ZipFile) -> tuple[dict, dict[str, dict]]:
+    prefix = f"{PACKAGE}/models/"
+    try:
+        names = set(wheel.namelist())
+        if prefix + MANIFEST_FILE not in names:
+            raise MalformedBuild(f"it has no {prefix}{MANIFEST_FILE}, so it was not built by this pipeline")
+        return read_build(names, wheel.read, PACKAGE)
+    except MalformedBuild:
+        raise
+    except ARCHIVE_ERRORS as exc:
+        raise MalformedBuild(f"not a readable wheel: {exc}") from None
+
+
+def _unreadable(version: str, reason: str, fix: str) -> UnreadableRelease:
+    return UnreadableRelease(f"the wheel of {version} on the index cannot be read ({reason})", fix)
 
 
 def _read_cache(cache_dir: Path, sha256: str) -> Published | None:
@@ -121,7 +158,11 @@ def _read_cache(cache_dir: Path, sha256: str) -> Published | None:
         raw = json.loads((cache_dir / f"{sha256}.json").read_text(encoding="utf-8"))
         if raw["wheel_sha256"] != sha256:
             return None
-        return Published(Snapshot(**raw["snapshot"]), raw["wheel"], raw["wheel_sha256"], raw["size"], raw["uploaded"])
+        entry = Published(Snapshot(**raw["snapshot"]), raw["wheel"], raw["wheel_sha256"], raw["size"], raw["uploaded"],
+                          raw.get("problem"))
+        # checked again: an entry kept by an earlier reader may hold what this one refuses
+        check_build({"release": entry.snapshot.release}, entry.snapshot.models)
+        return entry
     except (OSError, ValueError, KeyError, TypeError):
         return None  # not cached yet, or a damaged entry: read the wheel again
 
@@ -162,11 +203,12 @@ def versions_report(client: IndexClient) -> list[dict]:
     yanked = {f.version: f.yanked for f in files if f.yanked is not None}
     rows = []
     for version in reversed(complete_versions(client, files)):
-        entry = published(client, version, files)
+        entry = published_entry(client, version, files)
         bump = entry.snapshot.release.get("bump") or None
         rows.append({
             "version": version,
             "yanked": yanked.get(version),
+            "unreadable": entry.problem,
             "data_tag": Version(version).local,
             "uploaded": entry.uploaded,
             "wheel": entry.wheel,
@@ -198,7 +240,8 @@ def versions_table(rows: list[dict]) -> str:
     lines = []
     for row in rows:
         bump = row["bump"] or {}
-        status = "-" if row.get("yanked") is None else f"yanked: {row['yanked'] or 'no reason given'}"
+        status = "; ".join(([] if row.get("yanked") is None else [f"yanked: {row['yanked'] or 'no reason given'}"])
+                           + ([f"unreadable: {row['unreadable']}"] if row.get("unreadable") else [])) or "-"
         lines.append([row["version"], row["data_tag"] or "-", _date(row["uploaded"]), _size(row["wheel_size"])]
                      + [_fmt(row["scores"].get(m)) for m in models]
                      + [status, bump.get("kind") or BUMP_KIND.get(bump.get("part"), "-"),

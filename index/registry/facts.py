@@ -2,7 +2,8 @@
 
 Never unpickled: ``<package>/models/manifest.json``, each ``<package>/models/<name>/metadata.json``
 and the model card (the long description in ``*.dist-info/METADATA``) are read with
-zipfile and json. A wheel's content is fixed by its sha256, so the facts are kept by
+zipfile and the package's validating reader (``mymodel.published``): a wheel whose JSON
+files are malformed has no models and its ``problem`` says why. A wheel's content is fixed by its sha256, so the facts are kept by
 that sha256, in memory and as ``<sha256>.json`` in the state folder: after the first
 render (or a restart) the page opens no wheel.
 """
@@ -19,11 +20,10 @@ from email.policy import compat32
 from pathlib import Path
 
 from index.metadata import keep
+from mymodel.published import check_build, read_build
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
-MANIFEST_FILE = "manifest.json"
-METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.joblib"
 
 
@@ -33,6 +33,7 @@ class WheelFacts:
     models: dict[str, dict] = field(default_factory=dict)  # model name -> its metadata.json
     card: str = ""  # the long description (Markdown)
     summary: str = ""
+    problem: str = ""  # why the wheel's JSON files cannot be read; "" when they can
 
     @property
     def model_sha256(self) -> dict[str, str]:
@@ -52,19 +53,15 @@ class WheelFacts:
 
 def read_wheel(wheel: Path, package: str) -> WheelFacts:
     """The facts of ``wheel``; empty ones for a file that is no readable wheel (nothing raised)."""
-    prefix = f"{package}/models/"
     try:
         with zipfile.ZipFile(wheel) as archive:
             names = set(archive.namelist())
-            manifest = _json(archive, prefix + MANIFEST_FILE) if prefix + MANIFEST_FILE in names else {}
-            models = {}
-            for name in sorted(names):
-                if name.startswith(prefix) and name.endswith("/" + METADATA_FILE) and name.count("/") == 3:
-                    found = _json(archive, name)
-                    if found:
-                        models[name.removeprefix(prefix).split("/")[0]] = found
+            manifest, models = read_build(names, archive.read, package)
             metadata = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
             message = BytesParser(policy=compat32).parsebytes(archive.read(metadata[0])) if len(metadata) == 1 else None
+    except ValueError as exc:  # a malformed JSON file (MalformedBuild)
+        _log.warning("index: %s cannot be read for the registry page (%s)", wheel, exc)
+        return WheelFacts(problem=str(exc))
     except (zipfile.BadZipFile, OSError, KeyError, RuntimeError) as exc:
         _log.warning("index: cannot read %s for the registry page (%s)", wheel, exc)
         return WheelFacts()
@@ -75,14 +72,6 @@ def read_wheel(wheel: Path, package: str) -> WheelFacts:
         if not isinstance(card, str):
             card = ""
     return WheelFacts(manifest, models, card, summary)
-
-
-def _json(archive: zipfile.ZipFile, name: str) -> dict:
-    try:
-        found = json.loads(archive.read(name))
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 class FactsCache:
@@ -108,7 +97,8 @@ class FactsCache:
 
 def _read(path: Path) -> WheelFacts | None:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return WheelFacts(**raw)
+        facts = WheelFacts(**json.loads(path.read_text(encoding="utf-8")))
+        check_build(facts.manifest, facts.models)  # kept by an earlier reader, which checked less
+        return facts
     except (OSError, ValueError, TypeError):
         return None  # not kept yet, or a damaged entry: read the wheel again
