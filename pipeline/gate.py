@@ -33,7 +33,7 @@ def published_wheel(client: IndexClient, version: str) -> zipfile.ZipFile:
     """The wheel of ``version`` as the index serves it, downloaded once: for its JSON files only."""
     # On disk, not in memory: the ZipFile reads members from an anonymous temporary file,
     # which is deleted when the archive is closed or collected.
-    return zipfile.ZipFile(client.download_temporary(_served_wheel(client, version)))
+    return registry.open_wheel(client.download_temporary(_served_wheel(client, version)), version)
 
 
 def recorded_wheel(client: IndexClient, version: str, record: Record) -> zipfile.ZipFile:
@@ -47,7 +47,7 @@ def recorded_wheel(client: IndexClient, version: str, record: Record) -> zipfile
         download.close()
         raise _not_recorded(version, digest, record)
     download.seek(0)
-    return zipfile.ZipFile(download)
+    return registry.open_wheel(download, version)
 
 
 def _served_wheel(client: IndexClient, version: str) -> ServedFile:

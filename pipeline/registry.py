@@ -17,6 +17,7 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 from packaging.version import InvalidVersion, Version
 
@@ -117,14 +118,22 @@ def _normalised(version: str) -> str:
 
 def _read_wheel(path: Path, version: str) -> Snapshot:
     """The snapshot of the wheel at ``path``; MalformedBuild (the reason) when it cannot be read."""
-    try:
-        wheel = zipfile.ZipFile(path)
-    except ARCHIVE_ERRORS as exc:
-        raise MalformedBuild(f"not a readable wheel: {exc}") from None
-    with wheel:
+    with _zip(path) as wheel:
         manifest, models = _json_files(wheel)
     hashes = {name: manifest.get("files", {}).get(f"{name}/{MODEL_FILE}") for name in models}
     return Snapshot(version, models, hashes, manifest.get("release", {}))
+
+
+# The readers the gate and make verify use on a published wheel: UnreadableRelease, naming the version
+UNREADABLE_FIX = "yank it (make yank VERSION=...) and publish a fixed version"
+
+
+def open_wheel(source: Path | IO[bytes], version: str) -> zipfile.ZipFile:
+    """The published wheel of ``version`` (a path or an open file) as a zip archive."""
+    try:
+        return _zip(source)
+    except MalformedBuild as exc:
+        raise _unreadable(version, str(exc), UNREADABLE_FIX) from None
 
 
 def wheel_json(wheel: zipfile.ZipFile, version: str) -> tuple[dict, dict[str, dict]]:
@@ -133,20 +142,21 @@ def wheel_json(wheel: zipfile.ZipFile, version: str) -> tuple[dict, dict[str, di
     try:
         return _json_files(wheel)
     except MalformedBuild as exc:
-        raise _unreadable(version, str(exc), "yank it (make yank VERSION=...) and publish a fixed version") from None
+        raise _unreadable(version, str(exc), UNREADABLE_FIX) from None
+
+
+def _zip(source: Path | IO[bytes]) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(source)
+    except ARCHIVE_ERRORS as exc:
+        raise MalformedBuild(f"not a readable wheel ({exc})") from None
 
 
 def _json_files(wheel: zipfile.ZipFile) -> tuple[dict, dict[str, dict]]:
-    prefix = f"{PACKAGE}/models/"
-    try:
-        names = set(wheel.namelist())
-        if prefix + MANIFEST_FILE not in names:
-            raise MalformedBuild(f"it has no {prefix}{MANIFEST_FILE}, so it was not built by this pipeline")
-        return read_build(names, wheel.read, PACKAGE)
-    except MalformedBuild:
-        raise
-    except ARCHIVE_ERRORS as exc:
-        raise MalformedBuild(f"not a readable wheel: {exc}") from None
+    names = set(wheel.namelist())
+    if f"{PACKAGE}/models/{MANIFEST_FILE}" not in names:
+        raise MalformedBuild(f"it has no {PACKAGE}/models/{MANIFEST_FILE}, so it was not built by this pipeline")
+    return read_build(names, wheel.read, PACKAGE)
 
 
 def _unreadable(version: str, reason: str, fix: str) -> UnreadableRelease:

@@ -3,9 +3,10 @@
 Never unpickled: ``<package>/models/manifest.json``, each ``<package>/models/<name>/metadata.json``
 and the model card (the long description in ``*.dist-info/METADATA``) are read with
 zipfile and the package's validating reader (``mymodel.published``): a wheel whose JSON
-files are malformed has no models and its ``problem`` says why. A wheel's content is fixed by its sha256, so the facts are kept by
-that sha256, in memory and as ``<sha256>.json`` in the state folder: after the first
-render (or a restart) the page opens no wheel.
+files are malformed has no models and its ``problem`` says why. A wheel's content is
+fixed by its sha256, so the facts are kept by that sha256, in memory and as
+``<sha256>.json`` in the state folder: after the first render (or a restart) the page
+opens no wheel.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from email.policy import compat32
 from pathlib import Path
 
 from index.metadata import keep
+from mymodel.errors import MalformedBuild
 from mymodel.published import check_build, read_build
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
@@ -59,7 +61,7 @@ def read_wheel(wheel: Path, package: str) -> WheelFacts:
             manifest, models = read_build(names, archive.read, package)
             metadata = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
             message = BytesParser(policy=compat32).parsebytes(archive.read(metadata[0])) if len(metadata) == 1 else None
-    except ValueError as exc:  # a malformed JSON file (MalformedBuild)
+    except MalformedBuild as exc:
         _log.warning("index: %s cannot be read for the registry page (%s)", wheel, exc)
         return WheelFacts(problem=str(exc))
     except (zipfile.BadZipFile, OSError, KeyError, RuntimeError) as exc:

@@ -46,14 +46,25 @@ def read_build(names: Iterable[str], read: Callable[[str], bytes], package: str 
     bytes from ``read``; the manifest is ``{}`` when the wheel has none (not built by a pipeline)."""
     prefix = f"{package}/models/"
     names = sorted(names)
-    manifest = check_manifest(parse(read(prefix + MANIFEST_FILE), MANIFEST_FILE)) if prefix + MANIFEST_FILE in names else {}
+    manifest = {}
+    if prefix + MANIFEST_FILE in names:
+        manifest = check_manifest(parse(_member(read, prefix + MANIFEST_FILE, MANIFEST_FILE), MANIFEST_FILE))
     models = {}
     for name in names:
         if name.startswith(prefix) and name.endswith("/" + METADATA_FILE) and name.count("/") == 3:
             model = name.removeprefix(prefix).split("/")[0]
             where = f"{model}/{METADATA_FILE}"
-            models[model] = check_metadata(parse(read(name), where), where)
+            models[model] = check_metadata(parse(_member(read, name, where), where), where)
     return manifest, models
+
+
+def _member(read: Callable[[str], bytes], name: str, where: str) -> bytes:
+    try:
+        return read(name)
+    except MalformedBuild:
+        raise
+    except ARCHIVE_ERRORS as exc:  # a damaged member, or one the central directory lists but the archive lacks
+        raise MalformedBuild(f"{where}: cannot be read from the archive ({_first_line(exc)})") from None
 
 
 def parse(raw: bytes, where: str) -> Any:

@@ -3,6 +3,7 @@ users: the registry page's facts (never raises) and the pipeline's snapshot (Unr
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from dataclasses import asdict
@@ -113,8 +114,20 @@ def test_missing_files_give_what_is_there():
     assert read_build([], {}.__getitem__) == ({}, {})  # no manifest, no models: not built by a pipeline
     members = {"mymodel/models/SVC/metadata.json": json.dumps(VALID).encode()}
     assert read_build(members, members.__getitem__) == ({}, {"SVC": VALID})
-    with pytest.raises(KeyError):  # a member listed but not readable: the caller's archive error
-        read_build(["mymodel/models/manifest.json"], {}.__getitem__)
+    with pytest.raises(MalformedBuild, match=r"^manifest.json: cannot be read from the archive \('mymodel/models/"):
+        read_build(["mymodel/models/manifest.json"], {}.__getitem__)  # listed, but not in the archive
+
+
+def test_a_damaged_member_is_named():
+    wheel = io.BytesIO()
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mymodel/models/SVC/metadata.json", json.dumps(VALID) * 50)
+    damaged = bytearray(wheel.getvalue())
+    start = damaged.index(b"metadata.json") + len(b"metadata.json")
+    damaged[start + 10:start + 60] = b"\xff" * 50  # inside the deflate stream
+    with zipfile.ZipFile(io.BytesIO(bytes(damaged))) as archive:
+        with pytest.raises(MalformedBuild, match="^SVC/metadata.json: cannot be read from the archive"):
+            read_build(archive.namelist(), archive.read)
 
 
 def test_a_copy_kept_by_an_earlier_reader_is_checked_again():
@@ -164,7 +177,7 @@ def test_the_pipeline_names_the_version_and_the_reason(tmp_path):
         registry._read_wheel(malformed_wheel(tmp_path), "1.5.0+titanic")
     not_a_zip = tmp_path / "not-a-zip.whl"
     not_a_zip.write_bytes(b"PK\x03\x04 not really")
-    with pytest.raises(MalformedBuild, match="^not a readable wheel: "):
+    with pytest.raises(MalformedBuild, match=r"^not a readable wheel \("):
         registry._read_wheel(not_a_zip, "1.5.0+titanic")
     with zipfile.ZipFile(malformed_wheel(tmp_path / "again")) as wheel, pytest.raises(UnreadableRelease) as raised:
         registry.wheel_json(wheel, "1.5.0+titanic")  # the gate's and make verify's reader
