@@ -29,9 +29,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from mymodel.errors import MalformedBuild
+from mymodel.store import MANIFEST_FILE, METADATA_FILE, PACKAGE
 
-MANIFEST_FILE = "manifest.json"
-METADATA_FILE = "metadata.json"
 MAX_NUMBER = 1e15  # beyond any metric, count or seed a build writes; larger ones break tables and arithmetic
 MAX_DEPTH = 32  # a build nests 4 levels; deeper documents would overflow the recursive readers
 # What reading a member of a damaged or hostile zip archive can raise, besides OSError.
@@ -41,7 +40,7 @@ ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
 Check = Callable[[Any, str], None]
 
 
-def read_build(names: Iterable[str], read: Callable[[str], bytes], package: str = "mymodel") -> tuple[dict, dict]:
+def read_build(names: Iterable[str], read: Callable[[str], bytes], package: str = PACKAGE) -> tuple[dict, dict]:
     """(manifest, {model name: metadata}) of a wheel whose member names are ``names``, each member's
     bytes from ``read``; the manifest is ``{}`` when the wheel has none (not built by a pipeline)."""
     prefix = f"{package}/models/"
