@@ -188,7 +188,7 @@ def test_a_malformed_wheel_shows_as_unreadable_in_every_reader(clone, tmp_path):
         row = page.decode().split(f'data-version="{version}"', 1)[1].split("</tr>", 1)[0]
         assert ">unreadable</span>" in row and reason in row and (yanked is None) == (">yanked</span>" not in row)
         code, page = get(f"{url}registry/mymodel/{version.replace('+', '%2B')}/")
-        assert code == 200 and reason in page.decode()
+        assert code == 200 and reason in page.decode() and f"no diff: {version} cannot be read" in page.decode()
         listed = make(repo, "versions", env)
         line = next(line for line in listed.stdout.splitlines() if line.startswith(version))
         assert f"unreadable: {reason}" in line and "Traceback" not in listed.stderr
