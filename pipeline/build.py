@@ -30,8 +30,8 @@ MANIFEST_FILE = "manifest.json"
 BUILD_UMASK = 0o022
 STAGED_FROM_REPO = ("pyproject.toml", "MANIFEST.in", "build_backend/streaming_wheel.py")
 # The package's own code: everything else under src/mymodel is generated or refused.
-PACKAGE_SOURCES = ("__init__.py", "__main__.py", "contract.py", "errors.py", "environment.py", "schema.py",
-                   "store.py", "version.py", "py.typed")
+PACKAGE_SOURCES = ("__init__.py", "__main__.py", "contract.py", "errors.py", "environment.py", "published.py",
+                   "schema.py", "store.py", "version.py", "py.typed")
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
 """The metric gate: the new models against those of the highest published version.
 
 Scores are compared on the same rows. When only the split changed (same data, another
-seed or test size), each model's recorded score is for other rows: the published
-wheel is downloaded, its model files checked against its manifest, and both versions
-are scored on the rows that both splits held out (this runs in the training
-environment, which may unpickle its own verified releases). When the data changed,
-the published models cannot be scored on rows they never saw (they may have trained
-on any of the new held-out rows): each is gated on its own split, and the table says so.
+seed or test size), each model's recorded score is for other rows: if this clone
+released that version (its sha256 is in ``releases/`` or the clone's git history, records
+the index cannot write), the published wheel is downloaded, checked against that record
+and its model files against its manifest, and both versions are scored on the rows that
+both splits held out. A version this clone has no record of is never unpickled (anyone who
+can upload could have put any pickle in it): each version is gated on its own split, and
+the table says so. When the data changed, the published models cannot be scored on rows
+they never saw (they may have trained on any of the new held-out rows): each is gated on
+its own split, and the table says so.
 """
 
 from __future__ import annotations
@@ -14,35 +17,53 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import zipfile
 
 from mymodel.contract import Snapshot
-from pipeline import registry
+from pipeline import registry, release_records
 from pipeline.config import PACKAGE, DatasetConfig
 from pipeline.data import Dataset
 from pipeline.errors import GateError, PackageIndexError
-from pipeline.index_api import IndexClient
+from pipeline.index_api import IndexClient, ServedFile
+from pipeline.release_records import Record
 from pipeline.train import MODEL_FILE, TrainedModel, evaluate, split
 
 
 def published_wheel(client: IndexClient, version: str) -> zipfile.ZipFile:
-    """The wheel of ``version`` as the index serves it, downloaded once."""
+    """The wheel of ``version`` as the index serves it, downloaded once: for its JSON files only."""
+    # On disk, not in memory: the ZipFile reads members from an anonymous temporary file,
+    # which is deleted when the archive is closed or collected.
+    return registry.open_wheel(client.download_temporary(_served_wheel(client, version)), version)
+
+
+def recorded_wheel(client: IndexClient, version: str, record: Record) -> zipfile.ZipFile:
+    """The wheel of ``version``, refused unless its bytes are the ones this clone recorded at release."""
+    served = _served_wheel(client, version)
+    if served.sha256 and served.sha256 not in record.sha256:
+        raise _not_recorded(version, served.sha256, record)
+    download = client.download_temporary(served)
+    digest = hashlib.file_digest(download, "sha256").hexdigest()
+    if digest not in record.sha256:
+        download.close()
+        raise _not_recorded(version, digest, record)
+    download.seek(0)
+    return registry.open_wheel(download, version)
+
+
+def _served_wheel(client: IndexClient, version: str) -> ServedFile:
     wheels = [f for f in client.files() if f.version == version and f.filename.endswith(".whl")]
     if not wheels:
         raise PackageIndexError(f"the index has no wheel for {version}; make the index whole again, "
                                 f"or pass FORCE=1 to release without comparing")
-    # On disk, not in memory: the ZipFile reads members from an anonymous temporary file,
-    # which is deleted when the archive is closed or collected.
-    return zipfile.ZipFile(client.download_temporary(wheels[0]))
+    return wheels[0]
 
 
-def read_member(wheel: zipfile.ZipFile, member: str) -> dict:
-    """A JSON file of the package inside a published wheel."""
-    try:
-        return json.loads(wheel.read(f"{PACKAGE}/{member}"))
-    except KeyError:
-        raise PackageIndexError(f"the published wheel has no {member}; pass FORCE=1 to release without comparing") from None
+def _not_recorded(version: str, digest: str, record: Record) -> PackageIndexError:
+    return PackageIndexError(
+        f"the index serves a wheel of {version} with sha256 {digest}, not the one this clone recorded when it "
+        f"released it ({record.where}), so it is not loaded; put the released file back on the index, yank the "
+        f"version (make yank VERSION={version} REASON=...) to compare with the one before it, or pass FORCE=1 "
+        "to release without the gate")
 
 
 def same_rows(old: dict, new: dict) -> bool:
@@ -61,24 +82,29 @@ def same_inputs(old: dict, new: dict) -> bool:
     return columns(old) == columns(new)
 
 
-def rescore(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,
+def rescore(client: IndexClient, version: str, record: Record, models: list[TrainedModel], dataset: Dataset,
             config: DatasetConfig) -> dict[str, tuple[float, float, int]]:
     """(published, new, rows) of the gated metric on the rows both versions held out, for
-    ``models`` whose published twin used the same data with another split."""
+    ``models`` whose published twin used the same data with another split. The published
+    wheel must be the one ``record`` names; its JSON files are read from those checked bytes."""
     if not models:
         return {}
     metric = (config.gate.metric,)
-    old_split = published.models[models[0].name]["data"]["split"]
-    old_config = dataclasses.replace(config, test_size=old_split["test_size"], seed=old_split["seed"])
     _, X_test, _, y_test = split(dataset, config)
-    rows = X_test.index.intersection(split(dataset, old_config)[1].index)
-    X_common, y_common = X_test.loc[rows], y_test.loc[rows]
     scores = {}
-    with published_wheel(client, published.version) as archive:
+    with recorded_wheel(client, version, record) as archive:
+        manifest, released = registry.wheel_json(archive, version)
+        old_split = released.get(models[0].name, {}).get("data", {}).get("split", {})
+        if "seed" not in old_split or "test_size" not in old_split:
+            raise PackageIndexError(f"the published {version} records no split seed and test size for "
+                                    f"{models[0].name}; pass FORCE=1 to release without the gate")
+        old_config = dataclasses.replace(config, test_size=old_split["test_size"], seed=old_split["seed"])
+        rows = X_test.index.intersection(split(dataset, old_config)[1].index)
+        X_common, y_common = X_test.loc[rows], y_test.loc[rows]
         for model in models:
             data = archive.read(f"{PACKAGE}/models/{model.name}/{MODEL_FILE}")
-            if hashlib.sha256(data).hexdigest() != published.model_sha256.get(model.name):
-                raise PackageIndexError(f"{model.name}'s model in the published {published.version} does not match "
+            if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get(f"{model.name}/{MODEL_FILE}"):
+                raise PackageIndexError(f"{model.name}'s model in the published {version} does not match "
                                         "its manifest; it is not loaded: check the index folder")
             import joblib
 
@@ -99,7 +125,16 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
     compared = {name for name in set(new) & set(old) if rule.metric in old[name].get("metrics", {})}
     resplit = [m for m in models if m.name in compared and not same_rows(old[m.name], new[m.name])
                and same_data(old[m.name], new[m.name]) and same_inputs(old[m.name], new[m.name])]
-    on_common_rows = rescore(client, published, resplit, dataset, config)
+    on_common_rows, not_loaded = {}, None
+    if resplit:
+        record = release_records.recorded(published.version)
+        if record is None:
+            not_loaded = f"{published.version} is not in this clone's release records, not loaded"
+            print(f"the published wheel of {published.version} was not loaded: this clone has no record of releasing "
+                  "it (releases/, git history), and a pickle from the index could run any code; each version is "
+                  "gated on its own split")
+        else:
+            on_common_rows = rescore(client, published.version, record, resplit, dataset, config)
     width = max(24, *(len(name) + 2 for name in set(new) | set(old)))  # the longest name fits
     lines = [f"{'model':<{width}}{'published':>10}{'new':>9}{'gated: published':>18}{'new':>9}{'change':>9}  compared on"]
     for name in sorted(set(new) | set(old)):
@@ -121,7 +156,8 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
         else:
             gated_before, gated_after = before, after
             note = ("each version's own split: the input schema changed" if not same_inputs(old[name], new[name])
-                    else "each version's own split: the data changed")
+                    else "each version's own split: the data changed" if not same_data(old[name], new[name])
+                    else f"each version's own split: {not_loaded or 'the split changed'}")
         change = gated_after - gated_before
         flag = rule.worse(change)
         if flag:

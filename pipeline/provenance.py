@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import subprocess
+from pathlib import Path
 
 from pipeline.config import REPO, VERSION_FILE
 
@@ -14,28 +15,29 @@ RUNTIME_LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib")
 FALLBACK_EPOCH = 315532800
 
 
-def _git(*args: str) -> str | None:
+def git_output(*args: str, cwd: Path = REPO) -> str | None:
+    """What git prints (stripped), or None when git is missing, fails or is not a repository here."""
     try:
-        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
+        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
         return None
     return result.stdout.strip()
 
 
 def git_commit() -> str | None:
-    return _git("rev-parse", "HEAD")
+    return git_output("rev-parse", "HEAD")
 
 
 def git_dirty() -> bool | None:
     """Uncommitted changes, not counting the version record a release rewrites."""
-    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+    status = git_output("status", "--porcelain", "--untracked-files=no", "--", ".",
                   f":(exclude){VERSION_FILE.relative_to(REPO)}", ":(exclude)releases")
     return None if status is None else bool(status)
 
 
 def source_date_epoch() -> int:
     """The commit time: fixed timestamps make rebuilt wheels byte-identical."""
-    stamp = _git("log", "-1", "--format=%ct")
+    stamp = git_output("log", "-1", "--format=%ct")
     return int(stamp) if stamp else FALLBACK_EPOCH
 
 

@@ -1,8 +1,10 @@
 """What a published version contains, and the two reports on it: ``make versions``, ``make diff``.
 
 A version's contents are read from its wheel's JSON files (models/manifest.json and
-each model's metadata.json), never by unpickling, and cached as JSON by the wheel's
-sha256 under the index's state folder: a wheel is downloaded once, ever.
+each model's metadata.json) with the package's validating reader (mymodel.published),
+never by unpickling, and cached as JSON by the wheel's sha256 under the index's state
+folder: a wheel is downloaded once, ever. A wheel whose files cannot be read is listed
+as unreadable, with the reason.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 from packaging.version import InvalidVersion, Version
 
 from mymodel.contract import BUMP_KIND, GROUPS, Snapshot, diff, identical, required_bump, task_of
+from mymodel.errors import MalformedBuild
+from mymodel.published import ARCHIVE_ERRORS, check_build, read_build
 from mymodel.store import MANIFEST_FILE, METADATA_FILE, MODEL_FILE
 from pipeline.config import MODELS_DIR, PACKAGE
 from pipeline.errors import ConfigError, TrainingError, UnreadableRelease, VersionError
@@ -37,6 +42,7 @@ class Published:
     wheel_sha256: str
     size: int  # bytes
     uploaded: str | None  # ISO 8601 UTC, from the index's Last-Modified
+    problem: str | None = None  # why its JSON files cannot be read (then ``snapshot`` holds no models)
 
 
 def complete_versions(client: IndexClient, files: list[ServedFile] | None = None) -> list[str]:
@@ -54,7 +60,17 @@ def published_snapshot(client: IndexClient, version: str) -> Snapshot:
 
 
 def published(client: IndexClient, version: str, files: list[ServedFile] | None = None) -> Published:
-    """The contents of a published ``version``: from the cache, else read from its wheel once."""
+    """The contents of a published ``version``; UnreadableRelease when its wheel cannot be read."""
+    entry = published_entry(client, version, files)
+    if entry.problem:
+        raise _unreadable(entry.snapshot.version or version, entry.problem,
+                          "compare another version (make versions marks the unreadable ones)")
+    return entry
+
+
+def published_entry(client: IndexClient, version: str, files: list[ServedFile] | None = None) -> Published:
+    """What the index serves as ``version``: from the cache, else read from its wheel once (a wheel
+    that cannot be read gives its ``problem``, kept too: the wheel's bytes never change)."""
     files = client.files() if files is None else files
     complete = complete_versions(client, files)
     wanted = _normalised(version)
@@ -69,9 +85,12 @@ def published(client: IndexClient, version: str, files: list[ServedFile] | None 
     with tempfile.TemporaryDirectory(prefix="mymodel-published-") as tmp:
         local = Path(tmp) / wheel.filename
         sha256, size, modified = client.download_verified(wheel, local)
-        snapshot = _read_wheel(local, wanted)
+        try:
+            snapshot, problem = _read_wheel(local, wanted), None
+        except MalformedBuild as exc:
+            snapshot, problem = Snapshot(wanted, {}, {}, {}), str(exc)
     uploaded = email.utils.parsedate_to_datetime(modified).isoformat() if modified else None
-    result = Published(snapshot, wheel.filename, sha256, size, uploaded)
+    result = Published(snapshot, wheel.filename, sha256, size, uploaded, problem)
     _write_cache(cache_dir, result)
     return result
 
@@ -98,22 +117,50 @@ def _normalised(version: str) -> str:
 
 
 def _read_wheel(path: Path, version: str) -> Snapshot:
-    prefix = f"{PACKAGE}/models/"
-    try:
-        with zipfile.ZipFile(path) as wheel:
-            names = set(wheel.namelist())
-            if prefix + MANIFEST_FILE not in names:
-                raise UnreadableRelease(f"the wheel of {version} has no {prefix}{MANIFEST_FILE}: it was not built "
-                                        "by this pipeline", "compare only versions made with make release")
-            manifest = json.loads(wheel.read(prefix + MANIFEST_FILE))
-            models = {name.removeprefix(prefix).split("/")[0]: json.loads(wheel.read(name))
-                      for name in sorted(names)
-                      if name.startswith(prefix) and name.endswith(f"/{METADATA_FILE}") and name.count("/") == 3}
-    except (zipfile.BadZipFile, ValueError) as exc:
-        raise UnreadableRelease(f"the wheel of {version} on the index cannot be read ({exc})",
-                                "republish it as a new version") from None
+    """The snapshot of the wheel at ``path``; MalformedBuild (the reason) when it cannot be read."""
+    with _zip(path) as wheel:
+        manifest, models = _json_files(wheel)
     hashes = {name: manifest.get("files", {}).get(f"{name}/{MODEL_FILE}") for name in models}
     return Snapshot(version, models, hashes, manifest.get("release", {}))
+
+
+# The readers the gate and make verify use on a published wheel: UnreadableRelease, naming the version
+UNREADABLE_FIX = "yank it (make yank VERSION=...) and publish a fixed version"
+
+
+def open_wheel(source: Path | IO[bytes], version: str) -> zipfile.ZipFile:
+    """The published wheel of ``version`` (a path or an open file) as a zip archive."""
+    try:
+        return _zip(source)
+    except MalformedBuild as exc:
+        raise _unreadable(version, str(exc), UNREADABLE_FIX) from None
+
+
+def wheel_json(wheel: zipfile.ZipFile, version: str) -> tuple[dict, dict[str, dict]]:
+    """The validated manifest and each model's metadata of the published wheel of ``version``;
+    UnreadableRelease when it has no manifest or a file is malformed (never unpickles)."""
+    try:
+        return _json_files(wheel)
+    except MalformedBuild as exc:
+        raise _unreadable(version, str(exc), UNREADABLE_FIX) from None
+
+
+def _zip(source: Path | IO[bytes]) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(source)
+    except ARCHIVE_ERRORS as exc:
+        raise MalformedBuild(f"not a readable wheel ({exc})") from None
+
+
+def _json_files(wheel: zipfile.ZipFile) -> tuple[dict, dict[str, dict]]:
+    names = set(wheel.namelist())
+    if f"{PACKAGE}/models/{MANIFEST_FILE}" not in names:
+        raise MalformedBuild(f"it has no {PACKAGE}/models/{MANIFEST_FILE}, so it was not built by this pipeline")
+    return read_build(names, wheel.read, PACKAGE)
+
+
+def _unreadable(version: str, reason: str, fix: str) -> UnreadableRelease:
+    return UnreadableRelease(f"the wheel of {version} on the index cannot be read ({reason})", fix)
 
 
 def _read_cache(cache_dir: Path, sha256: str) -> Published | None:
@@ -121,7 +168,11 @@ def _read_cache(cache_dir: Path, sha256: str) -> Published | None:
         raw = json.loads((cache_dir / f"{sha256}.json").read_text(encoding="utf-8"))
         if raw["wheel_sha256"] != sha256:
             return None
-        return Published(Snapshot(**raw["snapshot"]), raw["wheel"], raw["wheel_sha256"], raw["size"], raw["uploaded"])
+        entry = Published(Snapshot(**raw["snapshot"]), raw["wheel"], raw["wheel_sha256"], raw["size"], raw["uploaded"],
+                          raw.get("problem"))
+        # checked again: an entry kept by an earlier reader may hold what this one refuses
+        check_build({"release": entry.snapshot.release}, entry.snapshot.models)
+        return entry
     except (OSError, ValueError, KeyError, TypeError):
         return None  # not cached yet, or a damaged entry: read the wheel again
 
@@ -160,7 +211,7 @@ def versions_report(client: IndexClient) -> list[dict]:
     """Every published version, newest first, as plain data (the --json output)."""
     files = client.files()
     yanked = {f.version: f.yanked for f in files if f.yanked is not None}
-    return [version_row(version, published(client, version, files), yanked.get(version))
+    return [version_row(version, published_entry(client, version, files), yanked.get(version))
             for version in reversed(complete_versions(client, files))]
 
 
@@ -170,6 +221,7 @@ def version_row(version: str, entry: Published, yanked: str | None) -> dict:
     return {
         "version": version,
         "yanked": yanked,
+        "unreadable": entry.problem,
         "data_tag": Version(version).local,
         "uploaded": entry.uploaded,
         "wheel": entry.wheel,
@@ -206,7 +258,8 @@ def versions_table(rows: list[dict]) -> str:
     lines = []
     for row in rows:
         bump = row["bump"] or {}
-        status = "-" if row.get("yanked") is None else f"yanked: {row['yanked'] or 'no reason given'}"
+        status = "; ".join(([] if row.get("yanked") is None else [f"yanked: {row['yanked'] or 'no reason given'}"])
+                           + ([f"unreadable: {row['unreadable']}"] if row.get("unreadable") else [])) or "-"
         scores = [_fmt(row["scores"].get(m)) if len(metrics[m]) == 1 or m not in row["scores"]
                   else f"{row['score_metrics'][m]} {_fmt(row['scores'][m])}" for m in models]
         lines.append([row["version"], row["data_tag"] or "-", _date(row["uploaded"]), _size(row["wheel_size"])]

@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline import build as build_step
-from pipeline import faults, gate, planning, provenance, publish
+from pipeline import faults, gate, planning, provenance, publish, registry
 from pipeline.config import (
     DIST_DIR, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
 from pipeline.data import load_dataset
-from pipeline.errors import BuildError, Interrupted, LockBusyError, PackageIndexError, PipelineError, RecordError
+from pipeline.errors import (
+    BuildError, Interrupted, LockBusyError, PackageIndexError, PipelineError, RecordError, UnreadableRelease,
+)
 from pipeline.index_api import IndexClient, version_of
 from pipeline.intent import Intent
 from pipeline.train import metrics_table, save, train
@@ -337,19 +339,20 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
     wheel_name = build_step.wheel_name(version)
     if wheel_name not in served:
         raise PackageIndexError(f"{version} has no wheel on {client.url}; published: {', '.join(client.versions()) or 'none'}")
-    wheel = gate.published_wheel(client, version)
-    manifest = gate.read_member(wheel, "models/manifest.json")
-    first = next(iter(gate.read_member(wheel, "models/metrics.json")))
-    meta = gate.read_member(wheel, f"models/{first}/metadata.json")
+    with gate.published_wheel(client, version) as wheel:
+        manifest, models = registry.wheel_json(wheel, version)
+    meta = next(iter(models.values()), {})
+    source = data_file or meta.get("data", {}).get("source")
+    if not source:
+        raise UnreadableRelease(f"the wheel of {version} records no data source", "pass DATA_FILE=path/to/data.csv")
     config = load_dataset_config(tag=parse(version).local)
     with tempfile.TemporaryDirectory(prefix="mymodel-verify-") as tmp:
         models_dir = Path(tmp) / "models"
-        source = data_file or meta["data"]["source"]
         save(train(load_dataset(config, source), config), models_dir)
         built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"))
         local = build_step.sha256_file(built.wheel)
     remote = served[wheel_name].sha256
-    commit = meta["git"]["commit"]
+    commit = meta.get("git", {}).get("commit")
     print(f"wheel {wheel_name}\n  index:   sha256 {remote}\n  rebuilt: sha256 {local}")
     if local == remote:
         print("reproducible: the rebuilt wheel is byte-identical to the published one")

@@ -12,21 +12,21 @@ import sys
 import typing as t
 from pathlib import Path
 
-from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
-
-# The contract diff and the task metrics ship in the package (src/mymodel/contract.py, stdlib
-# only); the index runs from the checkout, as the pipeline does (pipeline/__init__.py).
+# The contract diff and the validating reader of a wheel's JSON files ship in the package
+# (src/mymodel/contract.py, published.py; stdlib only); the index runs from the checkout,
+# as the pipeline does (pipeline/__init__.py). Set before the modules below import them.
 _SRC = str(Path(__file__).resolve().parents[2] / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 
-from mymodel.contract import Snapshot, diff  # noqa: E402
+from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response  # noqa: E402
 
 from index.pagecache import PageCache  # noqa: E402
 from index.registry import views  # noqa: E402
 from index.registry.facts import FactsCache  # noqa: E402
 from index.registry.releases import Release, releases  # noqa: E402
 from index.yanks import YankStore, canonical_version  # noqa: E402
+from mymodel.contract import Snapshot, diff  # noqa: E402
 
 PROJECT = "mymodel"  # the package the page is about
 FACTS_FOLDER = "registry"  # in the state folder: each wheel's facts by the wheel's sha256
@@ -89,8 +89,11 @@ class RegistryRoutes:
         simple_url = self._respond()
         release = found[index]
         previous = found[index + 1] if index + 1 < len(found) else None
-        changes = None
-        if previous is not None:
+        changes: list[tuple[str, str]] | str | None = None
+        unreadable = next((r for r in (release, previous) if r is not None and r.facts.problem), None)
+        if unreadable is not None and previous is not None:
+            changes = f"no diff: {unreadable.version} cannot be read"
+        elif previous is not None:
             changes = [(c.group, c.text) for c in diff(snapshot(previous), snapshot(release))]
         return views.version_html(self.project, release, changes, previous.version if previous else None,
                                   simple_url, root="../../../")

@@ -2,11 +2,12 @@
 
 Never unpickled: ``<package>/models/manifest.json``, each ``<package>/models/<name>/metadata.json``
 and the model card (the long description in ``*.dist-info/METADATA``) are read with
-zipfile and json. A wheel's content is fixed by its sha256, so the facts are kept by
-that sha256, in memory and as ``<sha256>.json`` in the state folder: after the first
-render (or a restart) the page opens no wheel. What is read is bounded
-(``JSON_LIMIT``, ``METADATA_LIMIT``, ``WHEEL_FACTS_LIMIT`` in index/settings.py): a
-wheel over a limit has no facts, and says why (``unreadable``).
+zipfile and the package's validating reader (``mymodel.published``). A wheel's content
+is fixed by its sha256, so the facts are kept by that sha256, in memory and as
+``<sha256>.json`` in the state folder: after the first render (or a restart) the page
+opens no wheel. What is read is bounded (``JSON_LIMIT``, ``METADATA_LIMIT``,
+``WHEEL_FACTS_LIMIT`` in index/settings.py): a wheel over a limit, or whose JSON files
+are malformed, has no models, and its ``problem`` says why.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ from pathlib import Path
 from index.archive import Budget, TooLarge, open_zip, read_file
 from index.metadata import keep
 from index.settings import JSON_LIMIT, METADATA_LIMIT, WHEEL_FACTS_LIMIT
+from mymodel.errors import MalformedBuild
+from mymodel.published import check_build, read_build
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
-MANIFEST_FILE = "manifest.json"
-METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.joblib"
 # Kept facts of another format are read from the wheel again. 2: the card decoded as UTF-8
-# (format 1 kept every non-ASCII character of a card as U+FFFD), ``unreadable``.
-FACTS_FORMAT = 2
+# (format 1 kept every non-ASCII character of a card as U+FFFD), ``problem``.
+FACTS_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class WheelFacts:
     models: dict[str, dict] = field(default_factory=dict)  # model name -> its metadata.json
     card: str = ""  # the long description (Markdown)
     summary: str = ""
-    unreadable: str = ""  # why the wheel could not be read (a member over the index's limits), or ""
+    problem: str = ""  # why the wheel cannot be read (malformed JSON, a member over the index's limits); "" when it can
 
     @property
     def model_sha256(self) -> dict[str, str]:
@@ -60,25 +61,18 @@ class WheelFacts:
 
 def read_wheel(wheel: Path, package: str) -> WheelFacts:
     """The facts of ``wheel``; empty ones for a file that is no readable wheel (nothing raised)."""
-    prefix = f"{package}/models/"
     try:
         with open_zip(Path(wheel)) as archive:
             names = set(archive.namelist())
             budget = Budget(archive, WHEEL_FACTS_LIMIT)
-            manifest = _json(budget, prefix + MANIFEST_FILE) if prefix + MANIFEST_FILE in names else {}
-            models = {}
-            for name in sorted(names):
-                if name.startswith(prefix) and name.endswith("/" + METADATA_FILE) and name.count("/") == 3:
-                    found = _json(budget, name)
-                    if found:
-                        models[name.removeprefix(prefix).split("/")[0]] = found
+            manifest, models = read_build(names, lambda name: budget.read(name, JSON_LIMIT), package)
             metadata = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
             # Core metadata is UTF-8 (a model card has "…" and the like); read as text, not as ASCII bytes.
             text = budget.read(metadata[0], METADATA_LIMIT).decode("utf-8", "replace") if len(metadata) == 1 else None
             message = Parser(policy=compat32).parsestr(text) if text is not None else None
-    except TooLarge as exc:
-        _log.warning("index: cannot read %s for the registry page (%s)", wheel, exc)
-        return WheelFacts(unreadable=str(exc))
+    except (TooLarge, MalformedBuild) as exc:
+        _log.warning("index: %s cannot be read for the registry page (%s)", wheel, exc)
+        return WheelFacts(problem=str(exc))
     except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, EOFError, NotImplementedError) as exc:
         _log.warning("index: cannot read %s for the registry page (%s)", wheel, exc)
         return WheelFacts()
@@ -89,14 +83,6 @@ def read_wheel(wheel: Path, package: str) -> WheelFacts:
         if not isinstance(card, str):
             card = ""
     return WheelFacts(manifest, models, card, summary)
-
-
-def _json(budget: Budget, name: str) -> dict:
-    try:
-        found = json.loads(budget.read(name, JSON_LIMIT))
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 class FactsCache:
@@ -129,6 +115,8 @@ def _read(path: Path) -> WheelFacts | None:
         raw = json.loads(kept.decode("utf-8"))
         if raw.pop("format", 1) != FACTS_FORMAT:
             return None
-        return WheelFacts(**raw)
+        facts = WheelFacts(**raw)
+        check_build(facts.manifest, facts.models)  # kept by an earlier reader, which checked less
+        return facts
     except (ValueError, TypeError, AttributeError):
         return None  # not kept yet, or a damaged entry: read the wheel again

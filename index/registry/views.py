@@ -117,12 +117,13 @@ def version_href(project: str, version: str) -> str:
 
 
 def _status(release: Release) -> str:
-    unreadable = (f' <span class="badge yanked">unreadable</span> <span class="muted">{e(release.facts.unreadable)}</span>'
-                  if release.facts.unreadable else "")
-    if release.yanked is None:
-        return f'<span class="badge ok">available</span>{unreadable}'
-    reason = f' <span class="muted">{e(release.yanked)}</span>' if release.yanked else ""
-    return f'<span class="badge yanked">yanked</span>{reason}{unreadable}'
+    marks = []
+    if release.yanked is not None:
+        reason = f' <span class="muted">{e(release.yanked)}</span>' if release.yanked else ""
+        marks.append(f'<span class="badge yanked">yanked</span>{reason}')
+    if release.facts.problem:
+        marks.append(f'<span class="badge yanked">unreadable</span> <span class="muted">{e(release.facts.problem)}</span>')
+    return "<br>".join(marks) or '<span class="badge ok">available</span>'
 
 
 def _models(releases: list[Release]) -> list[str]:
@@ -202,11 +203,11 @@ def registry_html(project: str, releases: list[Release], simple_url: str) -> str
     return _page(f"{project} · registry", body)
 
 
-def version_html(project: str, release: Release, changes: list[tuple[str, str]] | None, previous: str | None,
+def version_html(project: str, release: Release, changes: list[tuple[str, str]] | str | None, previous: str | None,
                  simple_url: str, root: str) -> str:
     """One version: install lines, metrics, diff to the previous version, schema, lineage, files, card.
 
-    ``changes``: (group, text) from the contract diff; None for the first version. ``root``:
+    ``changes``: (group, text) from the contract diff; why there is none (text); None for the first version. ``root``:
     the relative path from this page back to the index root."""
     facts = release.facts
     models = sorted(facts.models)
@@ -226,6 +227,9 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
         f'<p class="muted">Hash-locked (<code>pip install --index-url {e(simple_url)} --require-hashes --no-deps -r lock.txt</code>):</p>'
         f'<pre class="copy" id="lock">{e(lock_lines(project, release))}</pre>',
     ]
+    if facts.problem:
+        sections.append(f'<h2>Unreadable</h2>\n<p id="unreadable">The wheel\'s JSON files cannot be read, so this page '
+                        f'shows no models, metrics or schema: {e(facts.problem)}</p>')
     if models:
         sections.append('<h2>Metrics (held-out split)</h2>\n<div class="scroll"><table id="metrics"><thead><tr>'
                         "<th>model</th><th>estimator</th>"
@@ -248,10 +252,12 @@ def _gate_note(release: Release) -> str:
             f'with the previous version\'s ({"lower" if lower else "higher"} is better).</p>')
 
 
-def _changes_html(changes: list[tuple[str, str]] | None, previous: str | None, project: str, root: str) -> str:
+def _changes_html(changes: list[tuple[str, str]] | str | None, previous: str | None, project: str, root: str) -> str:
     if previous is None:
         return "<h2>Diff against the previous version</h2>\n<p class=\"muted\">The first version on this index.</p>"
     link = f'<a href="{e(root + version_href(project, previous))}">{e(previous)}</a>'
+    if isinstance(changes, str):
+        return f"<h2>Diff against {link}</h2>\n<p class=\"muted\">{e(changes)}.</p>"
     if not changes:
         return f"<h2>Diff against {link}</h2>\n<p class=\"muted\">Nothing changed.</p>"
     items = "".join(f'<li><span class="group">{e(group)}</span>: {e(text)}</li>' for group, text in changes)

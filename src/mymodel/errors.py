@@ -20,3 +20,9 @@ class EnvironmentMismatchError(MymodelError):
 
 class SchemaError(MymodelError, ValueError):
     """Input rows do not match the model's input schema."""
+
+
+class MalformedBuild(MymodelError, ValueError):
+    """A published build's JSON file is not what a build writes: the version cannot be read.
+
+    The message names the file and the field, e.g. ``SVC/metadata.json: metrics is null, not an object``."""

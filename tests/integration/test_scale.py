@@ -158,7 +158,7 @@ def test_downloads_and_the_published_wheel_stream_to_disk(tmp_path):
             "(served,) = client.files()\n"
             "assert client.download_sha256(served) == served.sha256\n"
             "wheel = pipeline.gate.published_wheel(client, '1.0.0+scale')\n"
-            "assert pipeline.gate.read_member(wheel, 'models/manifest.json') == {'files': {}}\n"
+            "assert pipeline.registry.wheel_json(wheel, '1.0.0+scale') == ({'files': {}}, {})\n"
             f"assert wheel.getinfo('mymodel/models/Big/model.joblib').file_size == {PIPELINE_MB << 20}",
             env=env)
     finally:

@@ -1,0 +1,46 @@
+"""What this clone recorded at release: the sha256 of each file it published.
+
+``make release`` writes ``releases/mymodel-<version>.txt``, a hash-locked requirement with
+the sha256 of the wheel and the sdist, and the team commits it. The index cannot write
+these records, so they are what decides whether a published wheel may be unpickled
+(the gate's rescoring): a version this clone never recorded, or whose served bytes are
+not the recorded ones, is never loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import PACKAGE, RELEASES_DIR
+from pipeline.provenance import git_output
+
+_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})\b")
+HISTORY_DEPTH = 50  # commits that touched the lock file, newest first, searched for one that holds it
+
+
+@dataclass(frozen=True)
+class Record:
+    sha256: frozenset[str]  # of the wheel and the sdist
+    where: str  # the lock file, and the commit when it came from git history
+
+
+def recorded(version: str, releases_dir: Path = RELEASES_DIR) -> Record | None:
+    """The sha256 this clone recorded when it released ``version`` (normalised): from the lock
+    file in ``releases_dir``, else from that file in any commit of the clone's git history."""
+    lock = releases_dir / f"{PACKAGE}-{version}.txt"
+    shown = f"{releases_dir.name}/{lock.name}"
+    try:
+        found = frozenset(_HASH.findall(lock.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        found = frozenset()
+    if found:
+        return Record(found, shown)
+    repo = releases_dir.parent
+    commits = git_output("log", "--all", f"-{HISTORY_DEPTH}", "--format=%H", "--", shown, cwd=repo) or ""
+    for commit in commits.split():
+        found = frozenset(_HASH.findall(git_output("show", f"{commit}:./{shown}", cwd=repo) or ""))
+        if found:
+            return Record(found, f"{shown} in commit {commit[:12]}")
+    return None
