@@ -25,7 +25,7 @@ from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
 from pipeline.provenance import RUNTIME_LIBRARIES
 from pipeline.team_code import METADATA_KEY as TEAM_CODE_KEY
-from pipeline.team_code import PACKAGE_SOURCES, team_code, team_modules
+from pipeline.team_code import PACKAGE_SOURCES, team_code
 from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.versioning import parse, version_file_text
 
