@@ -21,7 +21,7 @@ INDEX_READ_URL := $(or $(INDEX_READ_URL),http://127.0.0.1:$(or $(DEVPI_REPLICA_P
 INDEX_CREDENTIALS := $(or $(INDEX_CREDENTIALS),$(or $(DEVPI_STATE),$(CURDIR)/index/.state/devpi)/credentials.json)
 endif
 
-.PHONY: help venv train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels devpi devpi-stop test unit integration bench clean
+.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels devpi devpi-stop test unit integration bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,14 @@ $(READY): $(REQUIREMENTS)
 	@touch $@
 
 venv: $(READY) ## create .venv with the pinned dependencies (every target does it first)
+
+# Every [dependency-groups] group of pyproject.toml goes into the one lock make venv installs.
+DEPENDENCY_GROUPS = $(shell $(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"])')
+
+# The lock names packages of the default index only: this machine's pip and uv configuration is ignored.
+requirements: $(READY) ## regenerate requirements.lock, hashes included, from pyproject.toml's [dependency-groups] (uv pip compile)
+	PIP_CONFIG_FILE=/dev/null UV_NO_CONFIG=1 $(VENV)/bin/uv pip compile --quiet --python $(PY) --generate-hashes \
+		--custom-compile-command "make requirements" $(addprefix --group ,$(DEPENDENCY_GROUPS)) -o requirements.lock
 
 train: $(READY) ## train and evaluate the models into src/mymodel/models (DATA_FILE= DATA=)
 	$(PY) -m pipeline train

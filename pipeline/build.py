@@ -23,15 +23,15 @@ from pipeline import markdown_text as md
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
+from pipeline.provenance import RUNTIME_LIBRARIES
+from pipeline.team_code import METADATA_KEY as TEAM_CODE_KEY
+from pipeline.team_code import PACKAGE_SOURCES, team_code
 from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.versioning import parse, version_file_text
 
 MANIFEST_FILE = "manifest.json"
 BUILD_UMASK = 0o022
 STAGED_FROM_REPO = ("pyproject.toml", "MANIFEST.in", "build_backend/streaming_wheel.py")
-# The package's own code: everything else under src/mymodel is generated or refused.
-PACKAGE_SOURCES = ("__init__.py", "__main__.py", "contract.py", "errors.py", "environment.py", "published.py",
-                   "schema.py", "store.py", "version.py", "py.typed")
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,22 @@ def runtime_requirements(environment: dict[str, str]) -> dict[str, str]:
         major, minor = release(name)[:2]
         pins[name] = f">={major}.{minor},<{major + 1}"
     pins["packaging"] = ">=22"
+    return {**pins, **estimator_library_requirements(environment)}
+
+
+def estimator_library_requirements(environment: dict[str, str]) -> dict[str, str]:
+    """The libraries of import-path estimators (lightgbm.LGBMClassifier), which training records beside
+    the fixed runtime libraries: compatible within their major version. A stop-gap until runtime
+    requirements are derived from what the pickles reference.
+
+    >>> estimator_library_requirements({"python": "3.11.7", "numpy": "2.4.6", "lightgbm": "4.7.0"})
+    {'lightgbm': '>=4.7,<5'}
+    """
+    pins = {}
+    for name, version in environment.items():
+        if name != "python" and name not in RUNTIME_LIBRARIES:
+            major, minor = parse_release(version)[:2]
+            pins[name] = f">={major}.{minor},<{major + 1}"
     return pins
 
 
@@ -135,6 +151,7 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     retagged = [n for n, meta in metadata.items() if tag and meta["data"].get("tag") != tag]
     for name in retagged:
         metadata[name]["data"]["tag"] = tag
+    modules = _team_modules_as_trained(metadata)
     environment = next(iter(metadata.values()))["training_environment"]
     requires = runtime_requirements(environment)
     epoch = provenance.source_date_epoch()
@@ -145,7 +162,7 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
                          "with free space (rm -rf dist is safe: releases are on the index)") from None
     with tempfile.TemporaryDirectory(prefix="mymodel-build-") as tmp:
         stage = Path(tmp)
-        _stage(stage, models_dir, names)
+        _stage(stage, models_dir, names, modules)
         package = stage / "src" / PACKAGE
         for name in retagged:
             write_json(package / "models" / name / METADATA_FILE, metadata[name])
@@ -168,8 +185,20 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         if not path.is_file():
             raise BuildError(f"python -m build did not write {path}; run it by hand to see why")
     reproducible_sdist(built.sdist, epoch)
-    check_contents(built, names)
+    check_contents(built, names, modules)
     return built
+
+
+def _team_modules_as_trained(metadata: dict[str, dict]) -> list[str]:
+    """The team modules to ship, refused unless they are byte for byte those the models were trained with."""
+    current = team_code()
+    for name, meta in metadata.items():
+        trained = meta.get(TEAM_CODE_KEY, {})
+        if trained != current:
+            changed = sorted(m for m in set(trained) | set(current) if trained.get(m) != current.get(m))
+            raise BuildError(f"src/{PACKAGE}/{changed[0]} differs from the one the model {name!r} was trained with; "
+                             "run make train (make release does it), or restore the file")
+    return sorted(current)
 
 
 def _run_backend(stage: Path, out_dir: Path, epoch: int, version: str) -> None:
@@ -207,8 +236,8 @@ def wheel_name(version: str) -> str:
     return f"{PACKAGE}-{version}-py3-none-any.whl"
 
 
-def expected_wheel_files(version: str, names: list[str]) -> list[str]:
-    package = [f"{PACKAGE}/{f}" for f in PACKAGE_SOURCES]
+def expected_wheel_files(version: str, names: list[str], modules: list[str] = ()) -> list[str]:
+    package = [f"{PACKAGE}/{f}" for f in (*PACKAGE_SOURCES, *modules)]
     models = [f"{PACKAGE}/models/{MANIFEST_FILE}", f"{PACKAGE}/models/{METRICS_FILE}"]
     models += [f"{PACKAGE}/models/{n}/{f}" for n in names for f in (METADATA_FILE, MODEL_FILE)]
     info = [f"{PACKAGE}-{version}.dist-info/{f}"
@@ -216,9 +245,9 @@ def expected_wheel_files(version: str, names: list[str]) -> list[str]:
     return sorted(package + models + info)
 
 
-def expected_sdist_files(version: str, names: list[str]) -> list[str]:
+def expected_sdist_files(version: str, names: list[str], modules: list[str] = ()) -> list[str]:
     root = f"{PACKAGE}-{version}"
-    wheel_package = [f for f in expected_wheel_files(version, names) if not f.startswith(f"{PACKAGE}-")]
+    wheel_package = [f for f in expected_wheel_files(version, names, modules) if not f.startswith(f"{PACKAGE}-")]
     egg = [f"src/{PACKAGE}.egg-info/{f}" for f in
            ("PKG-INFO", "SOURCES.txt", "dependency_links.txt", "entry_points.txt", "requires.txt", "top_level.txt")]
     top = ["MANIFEST.in", "MODEL_CARD.md", "PKG-INFO", "pyproject.toml", "requirements-runtime.txt", "setup.cfg",
@@ -226,18 +255,18 @@ def expected_sdist_files(version: str, names: list[str]) -> list[str]:
     return sorted(f"{root}/{f}" for f in top + egg + [f"src/{f}" for f in wheel_package])
 
 
-def check_contents(built: Built, names: list[str]) -> None:
-    """The exact file lists: models and metadata in, no caches, training code or secrets."""
+def check_contents(built: Built, names: list[str], modules: list[str] = ()) -> None:
+    """The exact file lists: models, metadata and the team's modules in; no caches, training code or secrets."""
     with zipfile.ZipFile(built.wheel) as wheel:
         in_wheel = sorted(wheel.namelist())
     with tarfile.open(built.sdist) as sdist:
         in_sdist = sorted(m.name for m in sdist.getmembers() if m.isfile())
-    for label, actual, expected in (("wheel", in_wheel, expected_wheel_files(built.version, names)),
-                                    ("sdist", in_sdist, expected_sdist_files(built.version, names))):
+    for label, actual, expected in (("wheel", in_wheel, expected_wheel_files(built.version, names, modules)),
+                                    ("sdist", in_sdist, expected_sdist_files(built.version, names, modules))):
         if actual != expected:
             extra, missing = sorted(set(actual) - set(expected)), sorted(set(expected) - set(actual))
             raise BuildError(f"the {label} for {built.version} has unexpected contents (extra: {extra}, "
-                             f"missing: {missing}); fix PACKAGE_SOURCES in pipeline/build.py or the files in src/{PACKAGE}")
+                             f"missing: {missing}); fix PACKAGE_SOURCES in pipeline/team_code.py or the files in src/{PACKAGE}")
 
 
 def reproducible_sdist(path: Path, epoch: int) -> None:
@@ -262,13 +291,13 @@ def reproducible_sdist(path: Path, epoch: int) -> None:
         os.replace(rewritten, path)
 
 
-def _stage(stage: Path, models_dir: Path, names: list[str]) -> None:
+def _stage(stage: Path, models_dir: Path, names: list[str], modules: list[str]) -> None:
     for name in STAGED_FROM_REPO:
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, stage / name)
     package = stage / "src" / PACKAGE
     package.mkdir(parents=True)
-    for name in PACKAGE_SOURCES:
+    for name in (*PACKAGE_SOURCES, *modules):
         source = PACKAGE_DIR / name
         if not source.is_file():
             raise BuildError(f"{source} is missing; restore it from git")

@@ -160,7 +160,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: a value has the wrong type ({exc}); fix it") from None
-    model_specs.check(config.models, config.seed, path, config.task)
+    model_specs.check(config.models, config.seed, path, config.task, config.numeric_features, config.categorical_features)
     return config
 
 

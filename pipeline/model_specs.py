@@ -1,9 +1,11 @@
 """The models a release ships, as dataset.toml declares them in [models.<Name>] tables.
 
-Each table names an estimator from ESTIMATORS and its hyperparameters. Reading a
-table checks its shape without scikit-learn; ``check`` then builds every estimator
-(scikit-learn imported on first use) so a bad name or value stops the run before
-any training, naming the key.
+Each table names an estimator (one of ESTIMATORS, or any scikit-learn-API class by
+import path: "lightgbm.LGBMClassifier") and its hyperparameters, or a factory: a function
+of a module of the package ("features:make_pipeline" is mymodel.features.make_pipeline)
+returning the whole unfitted estimator. Reading a table checks its shape without
+scikit-learn; ``check`` then builds every estimator (scikit-learn imported on first use)
+so a bad name or value stops the run before any training, naming the key.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mymodel.store import PACKAGE
 from pipeline.errors import ConfigError
 
 # The estimators a [models.<Name>] table may name, with their modules: the one list
@@ -44,6 +47,13 @@ ESTIMATORS = {
 QUADRATIC = {"SVC", "SVR"}
 LARGE_DATA_ROWS = 50_000  # from here a quadratic model takes hours: warn before training
 ESTIMATOR_KEY = "estimator"
+FACTORY_KEY = "factory"  # "<module>:<function>" of the package, instead of an estimator
+# What a factory is called with besides the table's other keys.
+FACTORY_ARGUMENTS = ("numeric_features", "categorical_features", "seed")
+IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # module.Class: "lightgbm.LGBMClassifier"
+FACTORY_PATH = re.compile(r"(?P<module>[A-Za-z_]\w*):(?P<function>[A-Za-z_]\w*)")
+BUILT_IN_LIBRARIES = ("sklearn", PACKAGE)  # import-path estimators' libraries already pinned at runtime
+ERROR_LINE_LIMIT = 200  # characters of a library's own error shown in a message
 CALIBRATED_KEY = "calibrated"  # wrap in CalibratedClassifierCV(ensemble=False): probabilities for any classifier
 SEED = "seed"  # random_state = "seed" means the [training] seed
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # a folder in the package: src/mymodel/models/<Name>
@@ -51,20 +61,33 @@ NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # a folder in the package:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One [models.<Name>] table: the model's name in the package, its estimator and hyperparameters."""
+    """One [models.<Name>] table: the model's name in the package, its estimator (a name of ESTIMATORS
+    or an import path) and hyperparameters, or its factory ("module:function") and that function's keywords."""
 
     name: str
-    estimator: str
+    estimator: str  # "" for a factory
     params: dict[str, Any] = field(default_factory=dict, hash=False)
     calibrated: bool = False
+    factory: str = ""
 
     def key(self, suffix: str = "") -> str:
         """How dataset.toml spells this table (or one of its keys) in messages."""
         return f"models.{self.name}" + (f".{suffix}" if suffix else "")
 
-    def build(self, seed: int) -> Any:
-        """A fresh, unfitted scikit-learn estimator as the table declares it."""
-        estimator = estimator_class(self.estimator)(**self.resolved(seed))
+    @property
+    def described(self) -> str:
+        """What the table trains, for messages: the estimator or the factory."""
+        return self.estimator or f"factory {self.factory}"
+
+    def build(self, seed: int, numeric_features: tuple[str, ...] = (), categorical_features: tuple[str, ...] = (),
+              package: str = PACKAGE) -> Any:
+        """A fresh, unfitted estimator as the table declares it (a factory's takes the raw feature columns)."""
+        if self.factory:
+            estimator = factory_function(self.factory, package)(
+                numeric_features=list(numeric_features), categorical_features=list(categorical_features),
+                seed=seed, **self.resolved(seed))
+        else:
+            estimator = estimator_class(self.estimator)(**self.resolved(seed))
         if self.calibrated:
             from sklearn.calibration import CalibratedClassifierCV
 
@@ -81,14 +104,39 @@ class ModelSpec:
 
 
 def estimator_class(name: str) -> type:
-    return getattr(importlib.import_module(ESTIMATORS[name]), name)
+    """The class of an ESTIMATORS name, or of an import path ("lightgbm.LGBMClassifier")."""
+    if name in ESTIMATORS:
+        return getattr(importlib.import_module(ESTIMATORS[name]), name)
+    module, _, class_name = name.rpartition(".")
+    return getattr(importlib.import_module(module), class_name)
+
+
+def factory_function(factory: str, package: str = PACKAGE) -> Any:
+    """The function "module:function" names in the package (imported as <package>.<module>, so the
+    classes it pickles load from the installed package)."""
+    module, _, function = factory.partition(":")
+    return getattr(importlib.import_module(f"{package}.{module}"), function)
 
 
 def task_of(estimator: str) -> str:
-    """The task an allowed estimator serves: "regression" or "classification"."""
+    """The task an estimator serves: "regression" or "classification"."""
+    return _task_of_instance(estimator_class(estimator)())
+
+
+def _task_of_instance(estimator: Any) -> str:
     from sklearn.base import is_regressor
 
-    return "regression" if is_regressor(estimator_class(estimator)()) else "classification"
+    return "regression" if is_regressor(estimator) else "classification"
+
+
+def libraries(specs: tuple[ModelSpec, ...]) -> tuple[str, ...]:
+    """The distributions of the import-path estimators' libraries (lightgbm for lightgbm.LGBMClassifier),
+    besides scikit-learn: training records their versions and the build pins them at runtime."""
+    import importlib.metadata
+
+    by_module = importlib.metadata.packages_distributions()
+    tops = {spec.estimator.partition(".")[0] for spec in specs if spec.estimator not in ESTIMATORS and spec.estimator}
+    return tuple(sorted({dist for top in tops - set(BUILT_IN_LIBRARIES) for dist in by_module.get(top, ())}))
 
 
 def parse(models: Any, path: Path) -> tuple[ModelSpec, ...]:
@@ -108,52 +156,195 @@ def _parse_table(name: str, table: Any, path: Path) -> ModelSpec:
                           "use letters, digits, '_' and '-', starting with a letter")
     params = dict(table)
     estimator = params.pop(ESTIMATOR_KEY, None)
-    if estimator is None:
-        raise ConfigError(f"{path}: [models.{name}] needs the key 'estimator' (the scikit-learn class); "
-                          f"add estimator = one of {', '.join(ESTIMATORS)}")
-    if not isinstance(estimator, str) or estimator not in ESTIMATORS:
-        raise ConfigError(f"{path}: models.{name}.estimator = {estimator!r} is not an allowed estimator; "
-                          f"use one of {', '.join(ESTIMATORS)}")
+    factory = params.pop(FACTORY_KEY, None)
     calibrated = params.pop(CALIBRATED_KEY, False)
     if not isinstance(calibrated, bool):
         raise ConfigError(f"{path}: models.{name}.calibrated = {calibrated!r} must be true or false")
+    if factory is not None:
+        return ModelSpec(name, "", params, calibrated, _parsed_factory(name, factory, estimator, params, path))
+    if estimator is None:
+        raise ConfigError(f"{path}: [models.{name}] needs the key 'estimator' (the scikit-learn class); "
+                          f"add estimator = one of {', '.join(ESTIMATORS)}, an import path such as "
+                          '"lightgbm.LGBMClassifier", or factory = "<module>:<function>" of the package')
+    if not isinstance(estimator, str) or not (estimator in ESTIMATORS or IMPORT_PATH.fullmatch(estimator)):
+        raise ConfigError(f"{path}: models.{name}.estimator = {estimator!r} is not an allowed estimator; "
+                          f"use one of {', '.join(ESTIMATORS)}, or a class by import path "
+                          '(estimator = "lightgbm.LGBMClassifier")')
     return ModelSpec(name, estimator, params, calibrated)
 
 
-def check(specs: tuple[ModelSpec, ...], seed: int, path: Path, task: str = "classification") -> None:
-    """Build every model as training will, so a bad parameter or an estimator of the other
-    task fails now, naming its key."""
+def _parsed_factory(name: str, factory: Any, estimator: Any, params: dict, path: Path) -> str:
+    if estimator is not None:
+        raise ConfigError(f"{path}: [models.{name}] has both estimator and factory; keep one (a factory "
+                          "returns the whole estimator, preprocessing included)")
+    if not isinstance(factory, str) or not FACTORY_PATH.fullmatch(factory):
+        raise ConfigError(f"{path}: models.{name}.factory = {factory!r} is not \"<module>:<function>\"; "
+                          f'name a function of a module of the package: factory = "features:make_pipeline" '
+                          f"for make_pipeline in src/{PACKAGE}/features.py")
+    reserved = [key for key in FACTORY_ARGUMENTS if key in params]
+    if reserved:
+        raise ConfigError(f"{path}: models.{name}.{reserved[0]} is passed to the factory by the pipeline "
+                          "(from [dataset] and [training]); remove it from the table")
+    return factory
+
+
+def check(specs: tuple[ModelSpec, ...], seed: int, path: Path, task: str = "classification",
+          numeric_features: tuple[str, ...] = (), categorical_features: tuple[str, ...] = (),
+          package: str = PACKAGE) -> None:
+    """Build every model as training will, so a bad parameter, an estimator of the other
+    task or a failing factory fails now, naming its key."""
+    for spec in specs:
+        if spec.factory:
+            built = _checked_factory(spec, seed, numeric_features, categorical_features, package, path)
+            _check_task(spec, _task_of_instance(built), task, path)
+            _check_probabilities(spec, built, task, path)
+        else:
+            _check_estimator(spec, seed, path, task)
+
+
+def _check_task(spec: ModelSpec, kind: str, task: str, path: Path) -> None:
+    if kind != task:
+        fitting = [name for name in ESTIMATORS if task_of(name) == task]
+        key = spec.key(ESTIMATOR_KEY if spec.estimator else FACTORY_KEY)
+        raise ConfigError(f"{path}: {key} = {spec.estimator or spec.factory!r} is for {kind}, but [dataset] task = "
+                          f"{task!r}; use one of {', '.join(fitting)} (or set task = {kind!r})")
+    if spec.calibrated and task != "classification":
+        raise ConfigError(f"{path}: {spec.key(CALIBRATED_KEY)} applies to classifiers only; remove it from [{spec.key()}]")
+
+
+def _check_probabilities(spec: ModelSpec, estimator: Any, task: str, path: Path) -> None:
+    if task == "classification" and not hasattr(estimator, "predict_proba"):
+        raise ConfigError(f"{path}: {spec.key()} ({spec.described}) gives no probabilities, which evaluation "
+                          f"and mymodel.predict_proba need; add calibrated = true to [{spec.key()}]")
+
+
+def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:
     from sklearn.utils._param_validation import InvalidParameterError
 
-    for spec in specs:
-        cls = estimator_class(spec.estimator)
-        kind = task_of(spec.estimator)
-        if kind != task:
-            fitting = [name for name in ESTIMATORS if task_of(name) == task]
-            raise ConfigError(f"{path}: {spec.key('estimator')} = {spec.estimator!r} is for {kind}, but [dataset] task = "
-                              f"{task!r}; use one of {', '.join(fitting)} (or set task = {kind!r})")
-        if spec.calibrated and task != "classification":
-            raise ConfigError(f"{path}: {spec.key(CALIBRATED_KEY)} applies to classifiers only; remove it from [{spec.key()}]")
-        defaults = cls().get_params()
-        valid = sorted(defaults)
-        for key, value in spec.resolved(seed).items():
-            if key not in valid:
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f"did you mean {close[0]}? " if close else ""
-                raise ConfigError(f"{path}: {spec.key(key)} is not a parameter of {spec.estimator}; "
-                                  f"{hint}its parameters: {', '.join(valid)}")
-            if isinstance(value, bool) and not isinstance(defaults[key], (bool, type(None))):
-                # scikit-learn takes True for an int (n_estimators = true would be 1 tree)
-                raise ConfigError(f"{path}: {spec.key(key)} = {str(value).lower()} is a boolean; "
-                                  f"{spec.estimator} expects a value like its default {defaults[key]!r}")
-            try:  # one key at a time (the others at their defaults) to name the bad one
-                cls(**{key: value})._validate_params()
-            except InvalidParameterError as exc:
-                raise ConfigError(f"{path}: {spec.key(key)} = {value!r} is invalid ({str(exc).rstrip('.')}); fix the value") from None
+    cls = _imported_class(spec, path)
+    _check_task(spec, task_of(spec.estimator), task, path)
+    defaults = cls().get_params()
+    valid = sorted(defaults)
+    for key, value in spec.resolved(seed).items():
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(f"{path}: {spec.key(key)} is not a parameter of {spec.estimator}; "
+                              f"{hint}its parameters: {', '.join(valid)}")
+        if isinstance(value, bool) and not isinstance(defaults[key], (bool, type(None))):
+            # scikit-learn takes True for an int (n_estimators = true would be 1 tree)
+            raise ConfigError(f"{path}: {spec.key(key)} = {str(value).lower()} is a boolean; "
+                              f"{spec.estimator} expects a value like its default {defaults[key]!r}")
+        if not hasattr(cls, "_parameter_constraints"):
+            continue  # a class of another library: it checks its values when it fits
+        try:  # one key at a time (the others at their defaults) to name the bad one
+            cls(**{key: value})._validate_params()
+        except InvalidParameterError as exc:
+            raise ConfigError(f"{path}: {spec.key(key)} = {value!r} is invalid ({str(exc).rstrip('.')}); fix the value") from None
+    try:
         estimator = spec.build(seed)
-        if task == "classification" and not hasattr(estimator, "predict_proba"):
-            raise ConfigError(f"{path}: {spec.key()} ({spec.estimator}) gives no probabilities, which evaluation "
-                              f"and mymodel.predict_proba need; add calibrated = true to [{spec.key()}]")
+    except Exception as exc:  # a class of another library refusing its keywords
+        raise ConfigError(f"{path}: [{spec.key()}] cannot create {spec.estimator} with its hyperparameters "
+                          f"({_one_line(exc)}); fix them") from None
+    _check_probabilities(spec, estimator, task, path)
+
+
+def _imported_class(spec: ModelSpec, path: Path) -> type:
+    """The class an estimator key names, or a ConfigError saying why it cannot be used."""
+    key = f"{path}: {spec.key(ESTIMATOR_KEY)} = {spec.estimator!r}"
+    module_name, _, class_name = spec.estimator.rpartition(".")
+    try:
+        cls = estimator_class(spec.estimator)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"{key}: the module {exc.name!r} is not installed; add its distribution to the train "
+                          "group of pyproject.toml ([dependency-groups]), run make requirements, then any make "
+                          "target installs it") from None
+    except AttributeError:
+        names = [n for n in dir(importlib.import_module(module_name)) if not n.startswith("_")]
+        close = difflib.get_close_matches(class_name, names, n=1)
+        hint = f"did you mean {module_name}.{close[0]}? " if close else ""
+        raise ConfigError(f"{key}: the module {module_name} has no {class_name}; {hint}fix the import path") from None
+    except Exception as exc:  # the library itself fails to import (a missing system library, a bad install)
+        raise ConfigError(f"{key}: importing {module_name} failed ({_one_line(exc)}); fix or reinstall "
+                          "the library (make venv)") from None
+    if not isinstance(cls, type) or not _has_estimator_api(cls):
+        raise ConfigError(f"{key} is not an estimator class with the scikit-learn API (fit, predict, get_params "
+                          "and tags, as sklearn.base.BaseEstimator gives); name such a class")
+    try:
+        instance = cls()
+        _task_of_instance(instance)
+    except Exception as exc:
+        raise ConfigError(f"{key} cannot be created with its defaults or has no scikit-learn tags "
+                          f"({_one_line(exc)}); name a class with the scikit-learn estimator API") from None
+    return cls
+
+
+def _has_estimator_api(obj: Any) -> bool:
+    return all(callable(getattr(obj, method, None)) for method in ("fit", "predict", "get_params"))
+
+
+def _checked_factory(spec: ModelSpec, seed: int, numeric_features: tuple[str, ...],
+                     categorical_features: tuple[str, ...], package: str, path: Path) -> Any:
+    """Call the factory as training will; a missing module or function, or a result that is not an
+    unfitted scikit-learn estimator, is a ConfigError naming the table and the module's file."""
+    from sklearn.base import clone
+
+    module_name, _, function_name = spec.factory.partition(":")
+    key = f"{path}: {spec.key(FACTORY_KEY)} = {spec.factory!r}"
+    where = _module_file(package, module_name)
+    try:
+        module = importlib.import_module(f"{package}.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{package}.{module_name}":
+            raise ConfigError(f"{key}: there is no module {where}; add it to the package folder "
+                              "or fix the module name") from None
+        raise ConfigError(f"{key}: {where} cannot be imported ({_one_line(exc)}); fix the module, or add the "
+                          "missing library to the train group of pyproject.toml and run make requirements") from None
+    except Exception as exc:
+        raise ConfigError(f"{key}: {where} cannot be imported ({_one_line(exc)}); fix the module") from None
+    function = getattr(module, function_name, None)
+    if function is None:
+        names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+        close = difflib.get_close_matches(function_name, names, n=1)
+        hint = f"did you mean {module_name}:{close[0]}? " if close else ""
+        raise ConfigError(f"{key}: {where} has no function {function_name}; {hint}define "
+                          f"def {function_name}(numeric_features, categorical_features, seed, **params) there") from None
+    if not callable(function):
+        raise ConfigError(f"{key}: {module_name}.{function_name} in {where} is a {type(function).__name__}, not a "
+                          f"function; define def {function_name}(numeric_features, categorical_features, seed, **params)")
+    try:
+        built = spec.build(seed, numeric_features, categorical_features, package)
+    except Exception as exc:
+        given = ", ".join([*FACTORY_ARGUMENTS, *spec.params])
+        raise ConfigError(f"{key}: calling {function_name}({given}) raised {_one_line(exc)}; fix the function "
+                          f"in {where} or the keys of [{spec.key()}]") from None
+    try:
+        if not _has_estimator_api(built):
+            raise TypeError("it has no fit, predict and get_params")
+        clone(built)  # training clones it for each cross-validation fold
+        _task_of_instance(built)  # scikit-learn's tags say whether it is a classifier or a regressor
+    except Exception as exc:
+        raise ConfigError(f"{key}: {function_name} returned a {type(built).__name__}, which is not a scikit-learn "
+                          f"estimator ({_one_line(exc)}); return an unfitted estimator or Pipeline "
+                          "that takes the raw feature columns") from None
+    return built
+
+
+def _module_file(package: str, module: str) -> str:
+    """Where a module of the package is (or would be), as the repository spells it: src/mymodel/features.py."""
+    folder = Path(importlib.import_module(package).__file__).parent
+    file = folder / f"{module}.py"
+    try:
+        return str(file.relative_to(folder.parent.parent))
+    except ValueError:
+        return str(file)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as ``Type: first line``, bounded: messages stay one line."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return text if len(text) <= ERROR_LINE_LIMIT else text[:ERROR_LINE_LIMIT] + "…"
 
 
 def large_data_warnings(specs: tuple[ModelSpec, ...], rows: int) -> list[str]:

@@ -41,8 +41,10 @@ def source_date_epoch() -> int:
     return int(stamp) if stamp else FALLBACK_EPOCH
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Python's and the runtime libraries' versions, and those of ``extra`` distributions (an
+    import-path estimator's library, e.g. lightgbm)."""
     versions = {"python": platform.python_version()}
-    for name in RUNTIME_LIBRARIES:
+    for name in (*RUNTIME_LIBRARIES, *extra):
         versions[name] = importlib.metadata.version(name)
     return versions

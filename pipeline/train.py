@@ -25,9 +25,9 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline import model_specs, provenance
+from pipeline import model_specs, provenance, team_code
 from mymodel.contract import SHOWN_METRICS
-from pipeline.config import CLASSIFICATION, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
+from pipeline.config import CLASSIFICATION, MODELS_DIR, PACKAGE, REGRESSION, TRAIN_JOBS, DatasetConfig
 from pipeline.data import Dataset
 from pipeline.errors import TrainingError
 
@@ -39,7 +39,13 @@ CV_SCORING = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}  # recorded as cv_<s
 
 def estimators(config: DatasetConfig) -> dict[str, object]:
     """The models a release ships, by name: the [models.<Name>] tables of dataset.toml."""
-    return {spec.name: spec.build(config.seed) for spec in config.models}
+    return {spec.name: spec.build(config.seed, config.numeric_features, config.categorical_features)
+            for spec in config.models}
+
+
+def model_pipeline(spec: model_specs.ModelSpec, estimator: object, config: DatasetConfig) -> object:
+    """What is fitted: a factory's estimator as it is (it takes the raw columns), any other behind the preprocessing."""
+    return clone(estimator) if spec.factory else make_pipeline(estimator, config)
 
 
 def make_pipeline(estimator: object, config: DatasetConfig) -> Pipeline:
@@ -72,25 +78,31 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     folds = folding(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     scoring = CV_SCORING[config.task]
     schema = input_schema(X_train, config)
-    environment = provenance.library_versions()
+    environment = provenance.library_versions(model_specs.libraries(config.models))
     commit, dirty = provenance.git_commit(), provenance.git_dirty()
+    code = team_code.team_code()
     chosen = estimators(config)
+    specs = {spec.name: spec for spec in config.models}
     # Every fit (the final one and the cross-validation folds) runs on a thread pool:
     # their heavy parts (trees, libsvm, BLAS) release the GIL and threads cost nothing
     # to start, unlike worker processes. Results are the same as a serial run.
     with joblib.parallel_config(backend="threading"):
-        jobs = [joblib.delayed(_as_declared)(n, make_pipeline(e, config).fit, X_train, y_train)
+        jobs = [joblib.delayed(_as_declared)(specs[n], model_pipeline(specs[n], e, config).fit, X_train, y_train)
                 for n, e in chosen.items()]
-        jobs += [joblib.delayed(_as_declared)(n, cross_val_score, make_pipeline(e, config), X_train, y_train,
-                                              cv=folds, scoring=scoring) for n, e in chosen.items()]
+        jobs += [joblib.delayed(_as_declared)(specs[n], cross_val_score, model_pipeline(specs[n], e, config), X_train,
+                                              y_train, cv=folds, scoring=scoring) for n, e in chosen.items()]
         results = joblib.Parallel(n_jobs=TRAIN_JOBS)(jobs)
     trained = []
     for (name, estimator), pipeline, cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):], strict=True):
+        spec = specs[name]
         metadata = {
             "name": name,
             "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
-            "params": _jsonable(estimator.get_params()),
-            "metrics": {**_as_declared(name, evaluate, pipeline, X_test, y_test, config.task),
+            # A factory's object may hold anything (its repr need not be stable): its table's keys say how it was made.
+            "params": _jsonable(spec.resolved(config.seed) if spec.factory else estimator.get_params()),
+            **({"factory": spec.factory} if spec.factory else {}),
+            **({team_code.METADATA_KEY: code} if code else {}),
+            "metrics": {**_as_declared(spec, evaluate, pipeline, X_test, y_test, config.task),
                         f"cv_{scoring}_mean": _round(cv.mean()), f"cv_{scoring}_std": _round(cv.std())},
             "task": config.task,
             **({"classes": [str(c) for c in pipeline.classes_]} if config.task == CLASSIFICATION else {}),
@@ -107,15 +119,20 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     return trained
 
 
-def _as_declared(name: str, work, *args, **kwargs):
+def _as_declared(spec: model_specs.ModelSpec, work, *args, **kwargs):
     """One model's fit, cross-validation or evaluation. Hyperparameters that pass the checks on load
     can still clash at fit time (oob_score = true with bootstrap = false): scikit-learn
-    raises ValueError then, which is the dataset.toml table's fault."""
+    raises ValueError then, which is the dataset.toml table's fault (or its factory's)."""
     try:
         return work(*args, **kwargs)
     except ValueError as exc:
         # cross_val_score's "All the fits failed" ends with the fold's own error line
         reason = ([line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__])[-1]
+        name = spec.name
+        if spec.factory:
+            raise TrainingError(f"the model {name!r} of [models.{name}] factory = {spec.factory!r} cannot be trained "
+                                f"({reason}); fix the estimator its function returns "
+                                f"(src/{PACKAGE}/{spec.factory.partition(':')[0]}.py) or the table's keys") from None
         raise TrainingError(f"the model {name!r} cannot be trained with its [models.{name}] hyperparameters "
                             f"({reason}); fix them in dataset.toml") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -18,7 +19,8 @@ VENV = PYTHON.parent.parent
 WHEELHOUSE = REPO / ".cache" / "wheelhouse"
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
                 "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
-RUNTIME_DEPENDENCIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "packaging")
+# lightgbm: the runtime dependency of a model named by import path (test_team_models).
+RUNTIME_DEPENDENCIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "packaging", "lightgbm")
 BUILD_DEPENDENCIES = ("setuptools",)  # what pip needs to build mymodel's sdist (pyproject.toml's build-system)
 
 
@@ -55,7 +57,8 @@ def consumer_env(**extra: str) -> dict[str, str]:
 
 def ensure_wheelhouse() -> Path:
     """The consumers' runtime and build dependencies as wheels, so a test index can serve them (fetched once)."""
-    marker = WHEELHOUSE / ".complete-with-build"
+    listed = " ".join(RUNTIME_DEPENDENCIES + BUILD_DEPENDENCIES)
+    marker = WHEELHOUSE / f".complete-{hashlib.sha256(listed.encode()).hexdigest()[:12]}"  # fetched again when the list grows
     if not marker.exists():
         WHEELHOUSE.mkdir(parents=True, exist_ok=True)
         run([PYTHON, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary", ":all:",

@@ -32,10 +32,10 @@ BUMP_KIND = {"major": "release", "minor": "interface", "patch": "logic"}
 _BUMP_OF_GROUP = {"interface": "minor", "logic": "patch", "data": "patch", "environment": "patch"}
 # Metadata keys compared below; any other key that differs is a logic change (e.g. "preprocessing").
 _KNOWN_KEYS = {"name", "estimator", "params", "metrics", "classes", "input_schema", "data",
-               "training_environment", "git", "task", "target_units"}
+               "training_environment", "git", "task", "target_units", "factory", "package_code"}
 _MISSING = object()
 # Metadata a build's models share (one dataset, one environment), compared when no model is in both builds.
-_BUILD_KEYS = ("input_schema", "target_units", "data", "training_environment")
+_BUILD_KEYS = ("input_schema", "target_units", "data", "training_environment", "package_code")
 # The headline metrics of each task, (metrics.json key, label), as tables show them.
 SHOWN_METRICS = {
     "classification": (("accuracy", "accuracy"), ("roc_auc", "ROC AUC"), ("f1", "F1"), ("log_loss", "log loss"),
@@ -163,6 +163,22 @@ def _shared_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[
             yield "data", f"{label} {_show(before)} -> {_show(after)}"
     for library, before, after in _changed(old.get("training_environment", {}), new.get("training_environment", {})):
         yield "environment", f"{library} {_show(before)} -> {_show(after)}"
+    yield from _code_changes(old.get("package_code", {}), new.get("package_code", {}))
+
+
+def _code_changes(old: Mapping[str, str], new: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """The team's modules in the package (file name -> sha256): their bytes are logic.
+
+    >>> list(_code_changes({"features.py": "a" * 64}, {"features.py": "b" * 64, "util.py": "c" * 64}))
+    [('logic', 'package module mymodel/features.py changed (sha256 aaaaaaaaaaaa… -> bbbbbbbbbbbb…)'), ('logic', 'package module mymodel/util.py added')]
+    """
+    for module, before, after in _changed(old, new):
+        if before is _MISSING:
+            yield "logic", f"package module mymodel/{module} added"
+        elif after is _MISSING:
+            yield "logic", f"package module mymodel/{module} removed"
+        else:
+            yield "logic", f"package module mymodel/{module} changed (sha256 {_show(before)} -> {_show(after)})"
 
 
 def _model_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -171,6 +187,8 @@ def _model_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[t
         yield "interface", f"classes {old.get('classes')} -> {new.get('classes')} (prediction and probability columns)"
     if old.get("estimator") != new.get("estimator"):
         yield "logic", f"estimator class {_arrow(old, new, 'estimator')}"
+    if old.get("factory") != new.get("factory"):
+        yield "logic", f"factory {_arrow(old, new, 'factory')}"
     params = list(_changed(old.get("params", {}), new.get("params", {})))
     # A wrapped estimator's parameters are recorded twice: as the estimator's repr and as
     # estimator__<name> entries. The entries say what changed; the repr only when its class did.

@@ -25,12 +25,17 @@ def config_with(tmp_path, models: str):
     return load_dataset_config(path)
 
 
-def refused(tmp_path, models: str) -> str:
+def config_error(load, *args) -> str:
+    """The one-line ConfigError message ``load(*args)`` raises."""
     with pytest.raises(ConfigError) as caught:
-        config_with(tmp_path, models)
+        load(*args)
     message = str(caught.value)
     assert "\n" not in message
     return message
+
+
+def refused(tmp_path, models: str) -> str:
+    return config_error(config_with, tmp_path, models)
 
 
 def test_the_committed_tables_are_the_defaults(tmp_path):
