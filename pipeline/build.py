@@ -1,7 +1,8 @@
 """Build the sdist and wheel from a staged copy of the package.
 
 The copy gets the version, the integrity manifest, the model card (the long
-description) and the runtime pins; the repository's own files are not touched.
+description) and the runtime requirements (pipeline/requirements.py: what the models'
+pickles and the package's own code import); the repository's own files are not touched.
 Timestamps come from the commit, so rebuilding the same commit gives the same bytes.
 """
 
@@ -23,6 +24,7 @@ from pipeline import markdown_text as md
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
+from pipeline.requirements import runtime_requirements
 from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.versioning import parse, version_file_text
 
@@ -50,32 +52,6 @@ def trained_models(models_dir: Path = MODELS_DIR) -> list[str]:
         return []
     return sorted(p.name for p in models_dir.iterdir()
                   if (p / MODEL_FILE).is_file() and (p / METADATA_FILE).is_file())
-
-
-def runtime_requirements(environment: dict[str, str]) -> dict[str, str]:
-    """Pins from the training environment: scikit-learn to its minor series,
-    the rest compatible within their major version.
-
-    >>> runtime_requirements({"scikit-learn": "1.9.1", "numpy": "2.4.6", "scipy": "1.17.1",
-    ...                       "pandas": "3.1.1", "joblib": "1.6.0"})["scikit-learn"]
-    '>=1.9.1,<1.10'
-    """
-    def release(name: str) -> tuple[int, ...]:
-        return parse_release(environment[name])
-
-    sk = release("scikit-learn")
-    pins = {"scikit-learn": f">={environment['scikit-learn']},<{sk[0]}.{sk[1] + 1}"}
-    for name in ("numpy", "scipy", "pandas", "joblib"):
-        major, minor = release(name)[:2]
-        pins[name] = f">={major}.{minor},<{major + 1}"
-    pins["packaging"] = ">=22"
-    return pins
-
-
-def parse_release(text: str) -> tuple[int, ...]:
-    from packaging.version import Version
-
-    return Version(text).release + (0, 0)
 
 
 def model_card(version: str, metadata: dict[str, dict]) -> str:
@@ -135,8 +111,9 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     retagged = [n for n, meta in metadata.items() if tag and meta["data"].get("tag") != tag]
     for name in retagged:
         metadata[name]["data"]["tag"] = tag
-    environment = next(iter(metadata.values()))["training_environment"]
-    requires = runtime_requirements(environment)
+    trained_with = {library: version for meta in metadata.values()
+                    for library, version in meta["training_environment"].items()}
+    requires = runtime_requirements({n: models_dir / n / MODEL_FILE for n in names}, trained_with, PACKAGE_DIR)
     epoch = provenance.source_date_epoch()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
