@@ -113,7 +113,8 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         metadata[name]["data"]["tag"] = tag
     trained_with = {library: version for meta in metadata.values()
                     for library, version in meta["training_environment"].items()}
-    requires = runtime_requirements({n: models_dir / n / MODEL_FILE for n in names}, trained_with, PACKAGE_DIR)
+    requires = runtime_requirements({n: models_dir / n / MODEL_FILE for n in names}, trained_with,
+                                    [PACKAGE_DIR / f for f in PACKAGE_SOURCES if f.endswith(".py")])
     epoch = provenance.source_date_epoch()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

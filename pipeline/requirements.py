@@ -284,10 +284,10 @@ def top_modules(references: set[Global]) -> dict[str, Global]:
     return needed
 
 
-def source_imports(folder: Path) -> set[str]:
+def source_imports(sources: list[Path]) -> set[str]:
     """The top-level modules the package's own code imports (at module level or inside functions)."""
     modules = set()
-    for source in sorted(folder.glob("*.py")):
+    for source in sources:
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"), str(source))):
             if isinstance(node, ast.Import):
                 modules.update(alias.name.partition(".")[0] for alias in node.names)
@@ -370,15 +370,16 @@ def model_distributions(path: Path, where: str) -> dict[str, str]:
     return distributions(modules)
 
 
-def runtime_requirements(models: dict[str, Path], environment: dict[str, str], package_dir: Path) -> dict[str, str]:
+def runtime_requirements(models: dict[str, Path], environment: dict[str, str], sources: list[Path]) -> dict[str, str]:
     """Distribution -> range: what the models' pickles and the package's own code import.
 
     ``models``: model name -> its joblib file; ``environment``: the versions the models were
-    trained with (a training_environment), else the version installed here.
+    trained with (a training_environment), else the version installed here; ``sources``: the
+    package's Python files that ship in the wheel.
     """
     needed: dict[str, str] = {}
     for name, path in sorted(models.items()):
         needed.update(model_distributions(path, f"the model {name!r}"))
-    own = {module: f"src/{PACKAGE}" for module in source_imports(package_dir)}
+    own = {module: f"src/{PACKAGE}" for module in source_imports(sources)}
     needed.update(distributions(own))
     return {dist: requirement(dist, environment.get(dist) or installed_version(dist)) for dist in sorted(needed)}

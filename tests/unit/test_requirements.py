@@ -23,10 +23,12 @@ from pipeline.errors import RequirementError
 from pipeline.requirements import Global, model_distributions, pickle_globals, requirement, runtime_requirements
 from pipeline.train import record_model_libraries
 from mymodel.contract import Change, Snapshot, diff, required_bump
-from tests.helpers import REPO
+from pipeline.build import PACKAGE_SOURCES
+from pipeline.config import PACKAGE_DIR
 
 COMPRESSIONS = [0, 3, ("lzma", 1)]
 FAKE_MODULE = "madeup_estimators_for_a_test"
+SOURCES = [PACKAGE_DIR / name for name in PACKAGE_SOURCES if name.endswith(".py")]
 
 
 def fitted_pipeline(estimator=None) -> Pipeline:
@@ -72,7 +74,7 @@ def test_a_third_party_estimator_is_required_in_its_minor_series(tmp_path):
     version = importlib.metadata.version("lightgbm")
     major, minor = version.split(".")[:2]
     assert "lightgbm" in model_distributions(path, "the model 'M'")
-    requires = runtime_requirements({"M": path}, {"lightgbm": version}, REPO / "src" / "mymodel")
+    requires = runtime_requirements({"M": path}, {"lightgbm": version}, SOURCES)
     assert requires["lightgbm"] == f">={major}.{minor},<{major}.{int(minor) + 1}"
 
 
@@ -80,7 +82,7 @@ def test_the_titanic_requirements_are_what_the_pickles_and_the_package_import(tm
     """scikit-learn to its minor series, the rest within their major; scipy only when a pickle needs it."""
     path = dumped(tmp_path, fitted_pipeline())
     trained = canonical_versions("scikit-learn", "numpy", "scipy", "pandas", "joblib")
-    requires = runtime_requirements({"M": path}, trained, REPO / "src" / "mymodel")
+    requires = runtime_requirements({"M": path}, trained, SOURCES)
     sk, np_, pd_, jl = (trained[n] for n in ("scikit-learn", "numpy", "pandas", "joblib"))
 
     def major_range(version):
