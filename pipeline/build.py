@@ -54,6 +54,15 @@ def trained_models(models_dir: Path = MODELS_DIR) -> list[str]:
                   if (p / MODEL_FILE).is_file() and (p / METADATA_FILE).is_file())
 
 
+def models_requirements(models_dir: Path, metadata: dict[str, dict]) -> dict[str, str]:
+    """What the wheel will require for these models (model name -> metadata.json): the distributions their
+    pickles and the package's shipped code import, in the ranges of the versions they were trained with."""
+    trained_with = {library: version for meta in metadata.values()
+                    for library, version in meta.get("training_environment", {}).items()}
+    return runtime_requirements({name: models_dir / name / MODEL_FILE for name in metadata}, trained_with,
+                                [PACKAGE_DIR / name for name in PACKAGE_SOURCES if name.endswith(".py")])
+
+
 def model_card(version: str, metadata: dict[str, dict]) -> str:
     """The package's long description: what pip show -v and the index display.
 
@@ -111,10 +120,7 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     retagged = [n for n, meta in metadata.items() if tag and meta["data"].get("tag") != tag]
     for name in retagged:
         metadata[name]["data"]["tag"] = tag
-    trained_with = {library: version for meta in metadata.values()
-                    for library, version in meta["training_environment"].items()}
-    requires = runtime_requirements({n: models_dir / n / MODEL_FILE for n in names}, trained_with,
-                                    [PACKAGE_DIR / f for f in PACKAGE_SOURCES if f.endswith(".py")])
+    requires = models_requirements(models_dir, metadata)
     epoch = provenance.source_date_epoch()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

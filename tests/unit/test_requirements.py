@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
+import json
 import pickle
 import sys
 import types
@@ -164,3 +165,37 @@ def test_a_library_a_model_adds_is_recorded_and_shows_under_environment(tmp_path
     assert required_bump(changes) == "patch"
     dropped = diff(Snapshot("1.1.2+t", {"M": after}, {"M": "a"}, {}), Snapshot(None, {"M": before}, {"M": "a"}, {}))
     assert Change("environment", f"lightgbm {importlib.metadata.version('lightgbm')} -> (none)") in dropped
+
+
+def test_a_requirement_added_or_dropped_between_builds_shows_under_environment():
+    models, hashes = {"M": {"name": "M"}}, {"M": "a"}
+    old = Snapshot("1.1.2+t", models, hashes, {}, {"numpy": ">=2.4,<3", "scipy": ">=1.17,<2"})
+    new = Snapshot(None, models, hashes, {}, {"numpy": ">=2.4,<3", "lightgbm": ">=4.7,<4.8"})
+    changes = diff(old, new)
+    assert changes == [Change("environment", "requirement lightgbm>=4.7,<4.8 added (installing the package installs it)"),
+                       Change("environment", "requirement scipy>=1.17,<2 dropped (no longer needed)")]
+    assert required_bump(changes) == "patch"
+    assert diff(Snapshot("1.0.0+t", models, hashes, {}), new) == []  # a build that recorded none: nothing to compare
+
+
+def test_the_local_snapshot_carries_the_requirements_a_build_would_record(tmp_path):
+    from pipeline.registry import local_snapshot
+
+    models_dir = tmp_path / "models"
+    (models_dir / "M").mkdir(parents=True)
+    joblib.dump(fitted_pipeline(), models_dir / "M" / "model.joblib", compress=3)
+    trained = canonical_versions("scikit-learn", "numpy", "pandas", "joblib")
+    (models_dir / "M" / "metadata.json").write_text(json.dumps({"name": "M", "training_environment": trained}))
+    assert sorted(local_snapshot(models_dir).requires) == ["joblib", "numpy", "packaging", "pandas", "scikit-learn"]
+
+
+def test_a_published_snapshot_cached_before_requirements_were_recorded_is_read_again(tmp_path):
+    from pipeline.registry import _read_cache
+
+    entry = {"snapshot": {"version": "1.1.1+t", "models": {}, "model_sha256": {}, "release": {}},
+             "wheel": "w.whl", "wheel_sha256": "ab" * 32, "size": 1, "uploaded": None}
+    (tmp_path / f"{'ab' * 32}.json").write_text(json.dumps(entry))
+    assert _read_cache(tmp_path, "ab" * 32) is None
+    entry["snapshot"]["requires"] = {"numpy": ">=2.4,<3"}
+    (tmp_path / f"{'ab' * 32}.json").write_text(json.dumps(entry))
+    assert _read_cache(tmp_path, "ab" * 32).snapshot.requires == {"numpy": ">=2.4,<3"}
