@@ -18,9 +18,11 @@ import ast
 import contextlib
 import functools
 import importlib.metadata
+import lzma
 import math
 import pickletools
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -30,7 +32,9 @@ from pipeline.errors import RequirementError
 
 ARRAY_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
 SKIP_BLOCK = 1 << 20  # array bytes are skipped in blocks: memory stays flat whatever the array's size
-_NPY_ITEM_HASOBJECT = 0x01  # numpy dtype flag (the last item of a dtype's pickled state): elements are objects
+# What joblib's decompressors raise for a damaged stream (lz4's raises RuntimeError).
+DAMAGED_STREAM = (OSError, EOFError, ValueError, RuntimeError, zlib.error, lzma.LZMAError)
+_NPY_ITEM_HASOBJECT = 0x01  # numpy dtype flag (item 7 of a dtype's pickled state): elements are objects
 
 
 class ScanError(Exception):
@@ -44,7 +48,7 @@ class Global:
 
 
 @dataclass(eq=False)
-class Built:
+class Constructed:
     """What REDUCE, NEWOBJ or OBJ would have made: never made, only remembered."""
 
     callable: Any
@@ -112,7 +116,7 @@ def _run(scan: _Scan, arrays_inline: bool) -> None:
                 module, _, qualname = arg.partition(" ")
                 reference = found(module, qualname)
                 if name == "INST":
-                    stack.append(Built(reference, tuple(pop_mark())))
+                    stack.append(Constructed(reference, tuple(pop_mark())))
                 else:
                     stack.append(reference)
             elif name == "STACK_GLOBAL":
@@ -161,26 +165,26 @@ def _run(scan: _Scan, arrays_inline: bool) -> None:
                 stack.append(memo[int(arg)])
             elif name == "REDUCE":
                 args = pop()
-                stack.append(Built(pop(), args))
+                stack.append(Constructed(pop(), args))
             elif name == "NEWOBJ":
                 args = pop()
-                stack.append(Built(pop(), args))
+                stack.append(Constructed(pop(), args))
             elif name == "NEWOBJ_EX":
                 _kwargs, args = pop(), pop()
-                stack.append(Built(pop(), args))
+                stack.append(Constructed(pop(), args))
             elif name == "OBJ":
                 items = pop_mark()
                 if not items:
                     raise ScanError("OBJ without a class")
-                stack.append(Built(items[0], tuple(items[1:])))
+                stack.append(Constructed(items[0], tuple(items[1:])))
             elif name == "BUILD":
                 state = pop()
                 target = stack[-1] if stack else _missing()
-                if isinstance(target, Built):
+                if isinstance(target, Constructed):
                     target.state = state
                     if arrays_inline and target.callable == Global(*ARRAY_WRAPPER):
                         _skip_array(scan, target.state)
-                        stack[-1] = Built(Global("numpy", "ndarray"), ())
+                        stack[-1] = Constructed(Global("numpy", "ndarray"), ())
             elif name in ("EXT1", "EXT2", "EXT4"):
                 raise ScanError(f"{name} names a global by a copyreg extension code, which cannot be read safely")
             elif name in ("PERSID", "BINPERSID"):
@@ -230,7 +234,7 @@ def _skip_array(scan: _Scan, state: Any) -> None:
 def _dtype_layout(dtype: Any) -> tuple[int, bool]:
     """(item size in bytes, holds objects) from a pickled numpy dtype: ``dtype(descr, ...)`` and its state
     ``(version, byteorder, subarray, names, fields, elsize, alignment, flags[, metadata])``."""
-    if not (isinstance(dtype, Built) and isinstance(dtype.args, tuple) and dtype.args
+    if not (isinstance(dtype, Constructed) and isinstance(dtype.args, tuple) and dtype.args
             and isinstance(dtype.args[0], str) and isinstance(dtype.state, tuple) and len(dtype.state) >= 8):
         raise ScanError("a NumpyArrayWrapper's dtype cannot be read")
     descr, elsize, flags = dtype.args[0], dtype.state[5], dtype.state[7]
@@ -272,15 +276,15 @@ def joblib_globals(path: Path) -> set[Global]:
     try:
         with _decompressed(path) as stream:
             return pickle_globals(stream, arrays_inline=True)
-    except (OSError, EOFError, ValueError) as exc:  # a damaged compressed stream
+    except DAMAGED_STREAM as exc:
         raise ScanError(str(exc) or type(exc).__name__) from None
 
 
-def top_modules(references: set[Global]) -> dict[str, Global]:
-    """Each top-level module a set of globals needs, with one global that needs it (to name in errors)."""
+def needed_modules(references: set[Global]) -> dict[str, Global]:
+    """Each module a set of globals needs, with one global that needs it (to name in errors)."""
     needed: dict[str, Global] = {}
     for reference in sorted(references, key=lambda g: (g.module, g.name)):
-        needed.setdefault(reference.module.partition(".")[0], reference)
+        needed.setdefault(reference.module, reference)
     return needed
 
 
@@ -297,24 +301,37 @@ def source_imports(sources: list[Path]) -> set[str]:
 
 
 def distributions(modules: dict[str, str]) -> dict[str, str]:
-    """Distribution name -> the module that needs it (``modules``: top-level module -> where it is needed).
+    """Distribution name -> where it is needed (``modules``: module -> where it is needed).
 
     The standard library and the package itself need none; a module no installed distribution
     provides is a RequirementError: the package could not be imported where it is installed either.
     """
-    provided = _provided()
     needed: dict[str, str] = {}
     for module, where in sorted(modules.items()):
-        if module == PACKAGE or (module in sys.stdlib_module_names and module != "__main__"):
+        top = module.partition(".")[0]
+        if top == PACKAGE or top in sys.stdlib_module_names:
             continue
-        names = provided.get(module)
+        names = _providers(module)
         if not names:
-            raise RequirementError(f"{where} needs the module {module!r}, which no installed distribution provides "
-                             "(a class defined in a script or in this repository's pipeline/ is not shipped); "
-                             f"define it in an installed package or in src/{PACKAGE}/, then train again")
+            raise RequirementError(f"{where} needs the module {top!r}, which no installed distribution provides "
+                                   "(a class defined in a script or in this repository's pipeline/ is not shipped); "
+                                   f"define it in an installed package or in src/{PACKAGE}/, then train again")
         for name in names:
             needed.setdefault(_canonical(name), where)
     return needed
+
+
+def _providers(module: str) -> list[str]:
+    """The distributions that provide ``module``. A top-level name several distributions share (a
+    namespace package such as ``google``) is narrowed to those whose files hold the module's own folder
+    or file."""
+    names = sorted(set(_provided().get(module.partition(".")[0], [])))
+    if len(names) < 2 or "." not in module:
+        return names
+    path = module.replace(".", "/")
+    holding = [name for name in names
+               if any(str(f).startswith((path + "/", path + ".")) for f in importlib.metadata.distribution(name).files or ())]
+    return holding or names
 
 
 @functools.cache
@@ -366,7 +383,7 @@ def model_distributions(path: Path, where: str) -> dict[str, str]:
         raise RequirementError(f"{where} cannot be scanned for the libraries it needs ({exc}); "
                          "train again (make train) to rewrite it") from None
     modules = {module: f"{where} ({reference.module}.{reference.name})"
-               for module, reference in top_modules(references).items()}
+               for module, reference in needed_modules(references).items()}
     return distributions(modules)
 
 

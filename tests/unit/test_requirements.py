@@ -21,7 +21,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline.errors import RequirementError
-from pipeline.requirements import Global, model_distributions, pickle_globals, requirement, runtime_requirements
+from pipeline.requirements import (
+    Global, distributions, model_distributions, pickle_globals, requirement, runtime_requirements,
+)
 from pipeline.train import record_model_libraries
 from mymodel.contract import Change, Snapshot, diff, required_bump
 from pipeline.build import PACKAGE_SOURCES
@@ -199,3 +201,31 @@ def test_a_published_snapshot_cached_before_requirements_were_recorded_is_read_a
     entry["snapshot"]["requires"] = {"numpy": ">=2.4,<3"}
     (tmp_path / f"{'ab' * 32}.json").write_text(json.dumps(entry))
     assert _read_cache(tmp_path, "ab" * 32).snapshot.requires == {"numpy": ">=2.4,<3"}
+
+
+@pytest.mark.parametrize("compress", [3, ("gzip", 3), ("lzma", 1), ("bz2", 3)], ids=["zlib", "gzip", "lzma", "bz2"])
+@pytest.mark.parametrize("damage", ["cut-in-half", "garbage-after-header"])
+def test_a_damaged_compressed_file_is_one_clear_error(tmp_path, compress, damage):
+    path = dumped(tmp_path, {"a": np.arange(10000.0)}, compress)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2] if damage == "cut-in-half" else data[:12] + b"\x00garbage" * 50)
+    with pytest.raises(RequirementError, match=r"the model 'M' cannot be scanned for the libraries it needs"):
+        model_distributions(path, "the model 'M'")
+
+
+def test_a_namespace_package_is_narrowed_to_the_distribution_holding_the_module():
+    pytest.importorskip("zope.interface")
+    assert distributions({"zope.interface.declarations": "the model 'M'"}) == {"zope-interface": "the model 'M'"}
+
+
+def test_training_that_saves_a_model_no_distribution_provides_leaves_the_previous_models(tmp_path, made_up_class):
+    from pipeline.train import TrainedModel, save
+
+    models_dir = tmp_path / "models"
+    (models_dir / "Old").mkdir(parents=True)
+    (models_dir / "Old" / "model.joblib").write_bytes(b"previous")
+    model = TrainedModel("M", {"step": made_up_class()}, {"name": "M", "metrics": {}, "training_environment": {}})
+    with pytest.raises(RequirementError, match=rf"the model 'M' \({FAKE_MODULE}.MadeUp\) needs the module"):
+        save([model], models_dir)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]  # no models.new left behind
+    assert (models_dir / "Old" / "model.joblib").read_bytes() == b"previous"
