@@ -66,6 +66,8 @@ def test_arrays_of_every_layout_are_skipped_and_a_sparse_matrix_needs_scipy(tmp_
     value = {"text": np.array(["a", "bbb"]), "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
              "when": np.array(["2026-01-01"], dtype="datetime64[s]"), "empty": np.zeros((0, 3)),
              "objects": np.array([{"k": 1}, None], dtype=object), "sparse": scipy.sparse.csr_matrix(np.eye(3)),
+             "records": np.zeros(2, dtype=[("x", "<i4"), ("y", "<f8", (3,))]),
+             "records_with_objects": np.zeros(2, dtype=[("x", "<f8"), ("o", "O")]),
              "after": fitted_pipeline()}
     path = dumped(tmp_path, value, compress)
     assert sorted(model_distributions(path, "the model 'M'")) == ["joblib", "numpy", "scikit-learn", "scipy"]
