@@ -1,7 +1,8 @@
 """Build the sdist and wheel from a staged copy of the package.
 
 The copy gets the version, the integrity manifest, the model card (the long
-description) and the runtime pins; the repository's own files are not touched.
+description) and the runtime requirements (pipeline/requirements.py: what the models'
+pickles and the package's own code import); the repository's own files are not touched.
 Timestamps come from the commit, so rebuilding the same commit gives the same bytes.
 """
 
@@ -23,7 +24,7 @@ from pipeline import markdown_text as md
 from pipeline import provenance
 from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
-from pipeline.provenance import RUNTIME_LIBRARIES
+from pipeline.requirements import runtime_requirements
 from pipeline.team_code import METADATA_KEY as TEAM_CODE_KEY
 from pipeline.team_code import PACKAGE_SOURCES, team_code
 from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
@@ -52,46 +53,15 @@ def trained_models(models_dir: Path = MODELS_DIR) -> list[str]:
                   if (p / MODEL_FILE).is_file() and (p / METADATA_FILE).is_file())
 
 
-def runtime_requirements(environment: dict[str, str]) -> dict[str, str]:
-    """Pins from the training environment: scikit-learn to its minor series,
-    the rest compatible within their major version.
-
-    >>> runtime_requirements({"scikit-learn": "1.9.1", "numpy": "2.4.6", "scipy": "1.17.1",
-    ...                       "pandas": "3.1.1", "joblib": "1.6.0"})["scikit-learn"]
-    '>=1.9.1,<1.10'
-    """
-    def release(name: str) -> tuple[int, ...]:
-        return parse_release(environment[name])
-
-    sk = release("scikit-learn")
-    pins = {"scikit-learn": f">={environment['scikit-learn']},<{sk[0]}.{sk[1] + 1}"}
-    for name in ("numpy", "scipy", "pandas", "joblib"):
-        major, minor = release(name)[:2]
-        pins[name] = f">={major}.{minor},<{major + 1}"
-    pins["packaging"] = ">=22"
-    return {**pins, **estimator_library_requirements(environment)}
-
-
-def estimator_library_requirements(environment: dict[str, str]) -> dict[str, str]:
-    """The libraries of import-path estimators (lightgbm.LGBMClassifier), which training records beside
-    the fixed runtime libraries: compatible within their major version. A stop-gap until runtime
-    requirements are derived from what the pickles reference.
-
-    >>> estimator_library_requirements({"python": "3.11.7", "numpy": "2.4.6", "lightgbm": "4.7.0"})
-    {'lightgbm': '>=4.7,<5'}
-    """
-    pins = {}
-    for name, version in environment.items():
-        if name != "python" and name not in RUNTIME_LIBRARIES:
-            major, minor = parse_release(version)[:2]
-            pins[name] = f">={major}.{minor},<{major + 1}"
-    return pins
-
-
-def parse_release(text: str) -> tuple[int, ...]:
-    from packaging.version import Version
-
-    return Version(text).release + (0, 0)
+def models_requirements(models_dir: Path, metadata: dict[str, dict], team_modules: list[str] = ()) -> dict[str, str]:
+    """What the wheel will require for these models (model name -> metadata.json): the distributions their
+    pickles and the package's shipped code (the team's modules included) import, in the ranges of the
+    versions they were trained with."""
+    trained_with = {library: version for meta in metadata.values()
+                    for library, version in meta.get("training_environment", {}).items()}
+    sources = [name for name in (*PACKAGE_SOURCES, *team_modules) if name.endswith(".py")]
+    return runtime_requirements({name: models_dir / name / MODEL_FILE for name in metadata}, trained_with,
+                                [PACKAGE_DIR / name for name in sources])
 
 
 def model_card(version: str, metadata: dict[str, dict]) -> str:
@@ -152,8 +122,7 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     for name in retagged:
         metadata[name]["data"]["tag"] = tag
     modules = _team_modules_as_trained(metadata)
-    environment = next(iter(metadata.values()))["training_environment"]
-    requires = runtime_requirements(environment)
+    requires = models_requirements(models_dir, metadata, modules)
     epoch = provenance.source_date_epoch()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -57,6 +57,15 @@ DEFAULT_GATE_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}
 DEFAULT_MAX_DROP = 0.01
 TITANIC_SOURCE = "openml-titanic"
 
+# The range each runtime requirement allows around the version the models were trained with
+# (pipeline/requirements.py): "patch-floor" >=X.Y.Z,<X.(Y+1) (scikit-learn warns on loading a pickle
+# from another version); "major" >=X.Y,<(X+1) (array and frame pickles stay readable within a major);
+# any distribution not listed, e.g. a third-party estimator's, keeps to its minor series >=X.Y,<X.(Y+1).
+REQUIREMENT_RANGES = {"scikit-learn": "patch-floor", "numpy": "major", "scipy": "major", "pandas": "major",
+                      "joblib": "major"}
+# Needed by the package's own code for an API, whatever version the models were trained with.
+REQUIREMENT_FLOORS = {"packaging": ">=22"}
+
 HTTP_TIMEOUT = 30.0
 
 TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds

@@ -30,6 +30,10 @@ class BuildError(PipelineError):
     """The sdist or wheel could not be built or has the wrong contents."""
 
 
+class RequirementError(PipelineError):
+    """A model needs a module that no installed distribution provides, or cannot be scanned for its modules."""
+
+
 class PackageIndexError(PipelineError, IndexServerError):
     """The package index is unreachable, refused us, or serves the wrong bytes."""
 

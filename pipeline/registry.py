@@ -106,7 +106,9 @@ def local_snapshot(models_dir: Path = MODELS_DIR) -> Snapshot:
         models[name] = json.loads((models_dir / name / METADATA_FILE).read_text(encoding="utf-8"))
         with open(models_dir / name / MODEL_FILE, "rb") as handle:
             hashes[name] = hashlib.file_digest(handle, "sha256").hexdigest()
-    return Snapshot(None, models, hashes, {})
+    from pipeline.build import models_requirements  # only here: building imports scikit-learn
+
+    return Snapshot(None, models, hashes, {}, models_requirements(models_dir, models))
 
 
 def _normalised(version: str) -> str:
@@ -121,7 +123,8 @@ def _read_wheel(path: Path, version: str) -> Snapshot:
     with _zip(path) as wheel:
         manifest, models = _json_files(wheel)
     hashes = {name: manifest.get("files", {}).get(f"{name}/{MODEL_FILE}") for name in models}
-    return Snapshot(version, models, hashes, manifest.get("release", {}))
+    requires = manifest.get("requires")
+    return Snapshot(version, models, hashes, manifest.get("release", {}), requires if isinstance(requires, dict) else {})
 
 
 # The readers the gate and make verify use on a published wheel: UnreadableRelease, naming the version
@@ -166,8 +169,8 @@ def _unreadable(version: str, reason: str, fix: str) -> UnreadableRelease:
 def _read_cache(cache_dir: Path, sha256: str) -> Published | None:
     try:
         raw = json.loads((cache_dir / f"{sha256}.json").read_text(encoding="utf-8"))
-        if raw["wheel_sha256"] != sha256:
-            return None
+        if raw["wheel_sha256"] != sha256 or "requires" not in raw["snapshot"]:
+            return None  # another wheel's, or cached before snapshots carried the requirements
         entry = Published(Snapshot(**raw["snapshot"]), raw["wheel"], raw["wheel_sha256"], raw["size"], raw["uploaded"],
                           raw.get("problem"))
         # checked again: an entry kept by an earlier reader may hold what this one refuses

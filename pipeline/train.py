@@ -25,11 +25,11 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline import model_specs, provenance, team_code
+from pipeline import model_specs, provenance, requirements, team_code
 from mymodel.contract import SHOWN_METRICS
 from pipeline.config import CLASSIFICATION, MODELS_DIR, PACKAGE, REGRESSION, TRAIN_JOBS, DatasetConfig
 from pipeline.data import Dataset
-from pipeline.errors import TrainingError
+from pipeline.errors import RequirementError, TrainingError
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -192,8 +192,12 @@ def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
             folder.mkdir(parents=True)
             # compress=3 keeps the RandomForest small; zlib output is deterministic.
             joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
+            record_model_libraries(model.metadata, folder / MODEL_FILE)
             write_json(folder / METADATA_FILE, model.metadata)
         write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})
+    except RequirementError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise TrainingError(f"cannot save the trained models to {staging} ({exc.strerror}); "
@@ -205,6 +209,15 @@ def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
     staging.rename(models_dir)
     shutil.rmtree(old, ignore_errors=True)
     return models_dir
+
+
+def record_model_libraries(metadata: dict, path: Path) -> None:
+    """Add the version of every other distribution the saved pickle imports (a third-party estimator's,
+    e.g. lightgbm) to the model's training_environment: the build requires it in that version's range."""
+    environment = metadata["training_environment"]
+    needed = requirements.model_distributions(path, f"the model {metadata['name']!r}")
+    extra = {name: requirements.installed_version(name) for name in needed if name not in environment}
+    metadata["training_environment"] = {**environment, **extra}
 
 
 def write_json(path: Path, document: dict) -> None:

@@ -37,7 +37,7 @@ ADDRESS = "\x00simple-url\x00"
 
 def snapshot(release: Release) -> Snapshot:
     facts = release.facts
-    return Snapshot(release.version, facts.models, facts.model_sha256, facts.release)
+    return Snapshot(release.version, facts.models, facts.model_sha256, facts.release, facts.requires)
 
 
 class RegistryRoutes:

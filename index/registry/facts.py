@@ -54,6 +54,11 @@ class WheelFacts:
         return release if isinstance(release, dict) else {}
 
     @property
+    def requires(self) -> dict:
+        requires = self.manifest.get("requires")
+        return requires if isinstance(requires, dict) else {}
+
+    @property
     def bump(self) -> dict:
         bump = self.release.get("bump")
         return bump if isinstance(bump, dict) else {}

@@ -114,14 +114,17 @@ def validate(out: TextIO) -> int:
     from mymodel.environment import checks
 
     rows = checks()
-    out.write(f"{'library':<16}{'trained with':>14}{'required':>20}{'installed':>14}  ok\n")
+    width = max(16, *(len(check.library) + 2 for check in rows)) if rows else 16
+    out.write(f"{'library':<{width}}{'trained with':>14}{'required':>20}{'installed':>14}  ok\n")
     for check in rows:
-        out.write(f"{check.library:<16}{check.trained_with:>14}{check.required:>20}"
+        out.write(f"{check.library:<{width}}{check.trained_with:>14}{check.required:>20}"
                   f"{check.installed or '-':>14}  {'yes' if check.ok else 'NO'}\n")
-    bad = [c.library for c in rows if not c.ok]
+    bad = [c for c in rows if not c.ok]
     if bad:
-        out.write(f"incompatible: {', '.join(bad)}; install the required versions, "
+        out.write(f"incompatible: {', '.join(c.library for c in bad)}; install the required versions, "
                   "or pin a mymodel version trained with yours\n")
+        for check in bad:
+            out.write(f"- {check.problem}\n")
     return 1 if bad else 0
 
 

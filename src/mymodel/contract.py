@@ -23,7 +23,7 @@ release, Y the interface (what a caller passes in and gets back), Z the logic
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 GROUPS = ("interface", "logic", "data", "environment", "metrics")
@@ -67,6 +67,8 @@ class Snapshot:
     models: dict[str, dict]  # model name -> its metadata.json
     model_sha256: dict[str, str]  # model name -> sha256 of its model.joblib
     release: dict  # manifest.json "release" (notes: bump, reasons, overrides); {} if none
+    # manifest.json "requires": distribution -> range, what the models and the package import; {} if not known
+    requires: dict[str, str] = field(default_factory=dict)
 
 
 def diff(old: Snapshot, new: Snapshot) -> list[Change]:
@@ -98,6 +100,7 @@ def diff(old: Snapshot, new: Snapshot) -> list[Change]:
             changes.append(Change(group, text))
         else:
             changes += [Change(group, f"{name}: {text}") for name in names]
+    changes += [Change("environment", text) for text in _requirement_changes(old.requires, new.requires)]
     changes = with_data_tag(changes, _label(old.version), _label(new.version))
     return sorted(changes, key=lambda change: GROUPS.index(change.group))
 
@@ -179,6 +182,21 @@ def _code_changes(old: Mapping[str, str], new: Mapping[str, str]) -> Iterator[tu
             yield "logic", f"package module mymodel/{module} removed"
         else:
             yield "logic", f"package module mymodel/{module} changed (sha256 {_show(before)} -> {_show(after)})"
+
+
+def _requirement_changes(old: Mapping[str, str], new: Mapping[str, str]) -> Iterator[str]:
+    """Distributions one build requires and the other does not; nothing when either recorded none.
+
+    >>> list(_requirement_changes({"numpy": ">=2.4,<3", "scipy": ">=1.17,<2"}, {"numpy": ">=2.4,<3", "lightgbm": ">=4.7,<4.8"}))
+    ['requirement lightgbm>=4.7,<4.8 added (installing the package installs it)', 'requirement scipy>=1.17,<2 dropped (no longer needed)']
+    """
+    if not old or not new:
+        return
+    for name in sorted(set(old) | set(new)):
+        if name not in old:
+            yield f"requirement {name}{new[name]} added (installing the package installs it)"
+        elif name not in new:
+            yield f"requirement {name}{old[name]} dropped (no longer needed)"
 
 
 def _model_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -1,4 +1,9 @@
-"""Are the installed libraries the ones the models were trained with?"""
+"""Are the installed libraries the ones the models were trained with?
+
+The build records every distribution the models' pickles and this package's code import,
+each in the range of the version trained with (manifest.json "requires", the wheel's
+Requires-Dist); ``load`` and ``python -m mymodel validate`` check every one.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,7 @@ import importlib.metadata
 from dataclasses import dataclass
 
 from mymodel import store
-from mymodel.errors import EnvironmentMismatchError
-
-# Loading a pickle outside these ranges is refused: the ones that break pickles.
-CHECKED = ("scikit-learn", "numpy")
+from mymodel.errors import EnvironmentMismatchError, IntegrityError
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,14 @@ class Check:
     required: str
     installed: str | None
     ok: bool
+
+    @property
+    def problem(self) -> str:
+        """One mismatch in words: the library, the version trained with, the range, what is installed, the fix."""
+        installed = f"{self.installed} is installed" if self.installed else "it is not installed"
+        return (f"these models were trained with {self.library} {self.trained_with} and need "
+                f"{self.library}{self.required}, but {installed}: pip install '{self.library}{self.required}', "
+                f"or pin a {store.PACKAGE} version trained with your {self.library}")
 
 
 @functools.cache
@@ -31,26 +41,54 @@ def installed_version(library: str) -> str | None:
         return None
 
 
-def checks(libraries: tuple[str, ...] | None = None) -> list[Check]:
-    from packaging.specifiers import SpecifierSet
-
+def checks() -> list[Check]:
+    """One check per recorded requirement, in the manifest's order."""
     requires = store.manifest().get("requires", {})
+    if not isinstance(requires, dict):
+        requires = {}
     names = list(store.list_models())
-    trained = store.model_metadata(names[0])["training_environment"] if names else {}
+    trained = _trained_with(names)
+    specifier_set = _specifier_set(requires)
     result = []
-    for library in libraries or tuple(requires):
+    for library, spec in requires.items():
         installed = installed_version(library)
-        spec = requires.get(library, "")
-        ok = installed is not None and SpecifierSet(spec).contains(installed, prereleases=True)
-        result.append(Check(library, trained.get(library, "-"), spec, installed, ok))
+        ok = installed is not None and _range(specifier_set, library, spec).contains(installed, prereleases=True)
+        result.append(Check(library, trained.get(library, "-"), str(spec), installed, ok))
     return result
 
 
+def _range(specifier_set, library: str, spec: object):
+    from packaging.specifiers import InvalidSpecifier
+
+    try:
+        return specifier_set(str(spec))
+    except InvalidSpecifier:
+        raise IntegrityError(f"{store.PACKAGE_DIR / 'models' / store.MANIFEST_FILE} requires {library} {str(spec)!r}, "
+                             f"which is not a version range: the package is damaged; {store.reinstall_hint()}") from None
+
+
+def _trained_with(names: list[str]) -> dict[str, str]:
+    """The versions every model's training_environment recorded (one model may add a library of its own)."""
+    trained: dict[str, str] = {}
+    for name in names:
+        trained.update(store.model_metadata(name).get("training_environment", {}))
+    return trained
+
+
+def _specifier_set(requires: dict):
+    """packaging's SpecifierSet; packaging is itself a requirement, so its absence is one more mismatch."""
+    try:
+        from packaging.specifiers import SpecifierSet
+    except ImportError:
+        spec = requires.get("packaging", "")
+        raise EnvironmentMismatchError(f"this package needs packaging{spec} to check its requirements, but it is "
+                                       f"not installed: pip install 'packaging{spec}'") from None
+    return SpecifierSet
+
+
 def require_compatible() -> None:
-    for check in checks(CHECKED):
-        if not check.ok:
-            raise EnvironmentMismatchError(
-                f"these models were trained with {check.library} {check.trained_with} and need "
-                f"{check.library}{check.required}, but {check.installed or 'none'} is installed: "
-                f"pip install '{check.library}{check.required}', or pin a mymodel version trained with your "
-                f"{check.library} (or pass check_environment=False to load anyway)")
+    """Refuse to load while any recorded requirement is missing or out of its range."""
+    bad = [check for check in checks() if not check.ok]
+    if bad:
+        raise EnvironmentMismatchError("; ".join(check.problem for check in bad)
+                                       + " (or pass check_environment=False to load anyway)")

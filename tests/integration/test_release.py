@@ -183,18 +183,33 @@ def test_built_files_have_exactly_the_expected_contents(released):
         ]
 
 
-def test_wheel_metadata_carries_the_card_and_the_training_pins(released):
+def test_wheel_metadata_requires_what_the_models_import(released, tmp_path):
+    """Requires-Dist is the manifest's requirements: the distributions the packaged pickles and the
+    package's own code import (scanned here again, never unpickled), each in its trained range."""
     import importlib.metadata
 
-    with zipfile.ZipFile(released.repo / "dist/mymodel-1.1.2+titanic-py3-none-any.whl") as wheel:
-        metadata = wheel.read("mymodel-1.1.2+titanic.dist-info/METADATA").decode()
-    requires = sorted(line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist: "))
+    from packaging.requirements import Requirement
+
+    from pipeline.requirements import runtime_requirements
+
+    version = "1.1.2+titanic"
+    with zipfile.ZipFile(released.repo / f"dist/mymodel-{version}-py3-none-any.whl") as wheel:
+        metadata = wheel.read(f"mymodel-{version}.dist-info/METADATA").decode()
+        manifest = json.loads(wheel.read("mymodel/models/manifest.json"))
+        wheel.extractall(tmp_path, [n for n in wheel.namelist() if n.startswith("mymodel/")])
+    requires = {Requirement(line.split(": ", 1)[1]).name: str(Requirement(line.split(": ", 1)[1]).specifier)
+                for line in metadata.splitlines() if line.startswith("Requires-Dist: ")}
+    models = {name: tmp_path / "mymodel/models" / name / "model.joblib"
+              for name in ("LogisticRegression", "RandomForestClassifier", "SVC")}
+    trained = json.loads((tmp_path / "mymodel/models/SVC/metadata.json").read_text())["training_environment"]
+    expected = runtime_requirements(models, trained, sorted((tmp_path / "mymodel").glob("*.py")))
+    assert sorted(requires) == sorted(manifest["requires"]) == sorted(expected) == \
+        ["joblib", "numpy", "packaging", "pandas", "scikit-learn"]  # scipy: no pickle refers to it
+    for name, spec in expected.items():
+        assert requires[name] == str(Requirement(f"{name}{spec}").specifier) and manifest["requires"][name] == spec
     sk = importlib.metadata.version("scikit-learn")
     major, minor = map(int, sk.split(".")[:2])
-    assert f"scikit-learn<{major}.{minor + 1},>={sk}" in requires
-    for library in ("numpy", "scipy", "pandas", "joblib"):
-        lib_major, lib_minor = importlib.metadata.version(library).split(".")[:2]
-        assert f"{library}<{int(lib_major) + 1},>={lib_major}.{lib_minor}" in requires
+    assert manifest["requires"]["scikit-learn"] == f">={sk},<{major}.{minor + 1}"
     assert "Requires-Python: >=3.11" in metadata
     assert "# mymodel 1.1.2+titanic" in metadata and "| RandomForestClassifier |" in metadata
 

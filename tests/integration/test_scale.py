@@ -180,9 +180,15 @@ def test_the_wheel_streams_a_large_model_into_the_bytes_setuptools_writes(tmp_pa
     the project's backend streams it, into the same archive."""
     models = tmp_path / "models"
     (models / BIG).mkdir(parents=True)
-    with open(models / BIG / "model.joblib", "wb") as big:
+    weights = tmp_path / "weights.bin"
+    with open(weights, "wb") as big:
         for _ in range(PIPELINE_MB):  # incompressible, as model weights are: zlib's output is as big again
             big.write(os.urandom(1 << 20))
+    # A real joblib file (the build scans its pickle for the libraries it needs), streamed from the memory map.
+    run([PYTHON, "-c", "import joblib, numpy, sys\n"
+                       "joblib.dump({'weights': numpy.memmap(sys.argv[1], dtype='uint8', mode='r')}, sys.argv[2])",
+         str(weights), str(models / BIG / "model.joblib")])
+    weights.unlink()
     metadata = model_metadata(BIG, 0.8)
     metadata["training_environment"].update(numpy="2.4.6", scipy="1.17.1", pandas="3.1.1", joblib="1.6.0")
     metadata["metrics"].update(log_loss=0.45, cv_accuracy_mean=0.8, cv_accuracy_std=0.02)
