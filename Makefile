@@ -117,7 +117,7 @@ unit: $(READY) ## run only the fast unit tests and doctests
 	$(PY) -m pytest -q -m "not integration" --doctest-modules $(UNIT_TESTS)
 
 integration: $(READY) ## run only the integration tests
-	$(PY) -m pytest -q -m integration $(INTEGRATION_TESTS)
+	$(PY) -m pytest -q -m integration --durations=15 $(INTEGRATION_TESTS)
 
 bench: $(READY) ## benchmark the index against stock pypiserver and the release; writes benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
