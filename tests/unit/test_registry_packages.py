@@ -134,3 +134,14 @@ def test_the_package_list_escapes_every_name_from_an_upload():
     assert "&lt;script&gt;document.title=&quot;owned&quot;&lt;/script&gt;" in page
     assert 'href="registry/%3Cscript%3Edocument.title%3D%22owned%22%3C%2Fscript%3E' in page
     assert 'data-package="a&quot;b"' in page and "every version yanked" in page
+
+
+def test_the_same_wheel_bytes_under_another_name_do_not_replace_a_packages_facts(tmp_path):
+    index = Index(tmp_path)
+    wheel, sdist = release_files(index.packages, "1.1.0+titanic", {"LogReg": 0.8})
+    shutil.copy(wheel, index.packages / "impostor-1.1.0+titanic-py3-none-any.whl")  # read first: its name sorts first
+    shutil.copy(sdist, index.packages / "impostor-1.1.0+titanic.tar.gz")
+    status, page = index.get("/")
+    assert status == 200 and 'id="packages"' not in page and "<h1>mymodel</h1>" in page  # no impostor/models/
+    assert "0.8000 / 0.8500" in page  # mymodel's facts, not the impostor's empty ones
+    assert index.get("/registry/impostor/")[0] == 404
