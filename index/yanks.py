@@ -66,12 +66,20 @@ class YankStore:
     def reasons(self, project: str) -> dict[str, str]:
         """Yanked version -> reason, for one project. A damaged file keeps the last yanks read
         (pages must not start offering a yanked version); it is reported in the server log."""
+        return dict(self._current().get(canonicalize_name(project), {}))
+
+    def every_reason(self) -> dict[str, str]:
+        """``"<project> <version>"`` -> reason, for every project (what a page listing all of them shows)."""
+        return {f"{project} {version}": reason for project, versions in self._current().items()
+                for version, reason in versions.items()}
+
+    def _current(self) -> dict[str, dict[str, str]]:
         with self._lock:
             try:
                 self._refresh()
             except DamagedYankFile as exc:
                 _log.warning("index: %s", exc)
-            return dict(self._yanked.get(canonicalize_name(project), {}))
+            return self._yanked
 
     def set(self, project: str, version: str, reason: str | None) -> str | None:
         """Yank ``version`` with ``reason``, or unyank it when ``reason`` is None.

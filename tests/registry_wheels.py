@@ -6,8 +6,11 @@ the way a real build does, and each model's metadata.json carries metrics and sc
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -28,27 +31,68 @@ def model_metadata(name: str, accuracy: float, seed: int = 0) -> dict:
 
 
 def release_files(directory: Path, version: str, accuracies: dict[str, float], card: str = "# card\n",
-                  bump: dict | None = None, seed: int = 0) -> tuple[Path, Path]:
-    """Write ``mymodel-<version>`` wheel and sdist into ``directory``; returns (wheel, sdist)."""
+                  bump: dict | None = None, seed: int = 0, package: str = "mymodel") -> tuple[Path, Path]:
+    """Write ``<package>-<version>`` wheel and sdist into ``directory``; returns (wheel, sdist)."""
     directory.mkdir(parents=True, exist_ok=True)
-    wheel = directory / f"mymodel-{version}-py3-none-any.whl"
-    info = f"mymodel-{version}.dist-info"
+    wheel = directory / f"{package}-{version}-py3-none-any.whl"
+    info = f"{package}-{version}.dist-info"
     manifest = {"version": version, "files": {f"{name}/model.joblib": f"{version}-{name}".encode().hex()[:64].ljust(64, "0")
                                              for name in accuracies},
                 "release": {"bump": bump} if bump else {}}
     with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("mymodel/__init__.py", f"__version__ = '{version}'\n")
-        archive.writestr("mymodel/models/manifest.json", json.dumps(manifest))
+        archive.writestr(f"{package}/__init__.py", f"__version__ = '{version}'\n")
+        archive.writestr(f"{package}/models/manifest.json", json.dumps(manifest))
         for name, accuracy in accuracies.items():
-            archive.writestr(f"mymodel/models/{name}/metadata.json", json.dumps(model_metadata(name, accuracy, seed)))
-        archive.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: mymodel\nVersion: {version}\n"
+            archive.writestr(f"{package}/models/{name}/metadata.json", json.dumps(model_metadata(name, accuracy, seed)))
+        archive.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n"
                                              f"Summary: test models\nDescription-Content-Type: text/markdown\n\n{card}")
         archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         archive.writestr(f"{info}/RECORD", "")
-    sdist = directory / f"mymodel-{version}.tar.gz"
+    return wheel, small_sdist(directory, package, version)
+
+
+def small_sdist(directory: Path, package: str, version: str) -> Path:
+    """An sdist holding only its PKG-INFO: what makes a version complete on the registry page."""
+    sdist = directory / f"{package}-{version}.tar.gz"
     with tarfile.open(sdist, "w:gz") as archive:
-        content = f"Metadata-Version: 2.1\nName: mymodel\nVersion: {version}\n".encode()
-        entry = tarfile.TarInfo(f"mymodel-{version}/PKG-INFO")
+        content = f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n".encode()
+        entry = tarfile.TarInfo(f"{package}-{version}/PKG-INFO")
         entry.size = len(content)
         archive.addfile(entry, io.BytesIO(content))
-    return wheel, sdist
+    return sdist
+
+
+def renamed_wheel(wheel: Path, directory: Path, package: str, version: str) -> Path:
+    """A real released ``mymodel`` wheel as another team's model package: the package folder, the
+    dist-info folder, METADATA's Name and Version, the manifest's version and RECORD (paths and
+    hashes) rewritten; the models are the same bytes."""
+    old_version = wheel.name.split("-")[1]
+    old_info, new_info = f"mymodel-{old_version}.dist-info/", f"{package}-{version}.dist-info/"
+    target = directory / f"{package}-{version}-py3-none-any.whl"
+    members: dict[str, bytes] = {}
+    with zipfile.ZipFile(wheel) as source:
+        for name in source.namelist():
+            content = source.read(name)
+            if name.startswith("mymodel/"):
+                name = package + name.removeprefix("mymodel")
+            elif name.startswith(old_info):
+                name = new_info + name.removeprefix(old_info)
+            if name == f"{package}/models/manifest.json":
+                manifest = json.loads(content)
+                manifest["version"] = version
+                content = json.dumps(manifest, indent=2).encode()
+            elif name == new_info + "METADATA":
+                content = re.sub(rb"(?m)^Name: .*$", f"Name: {package}".encode(), content, count=1)
+                content = re.sub(rb"(?m)^Version: .*$", f"Version: {version}".encode(), content, count=1)
+            members[name] = content
+    record = [f"{name},sha256={_urlsafe_digest(content)},{len(content)}"
+              for name, content in members.items() if name != new_info + "RECORD"]
+    members[new_info + "RECORD"] = ("\n".join(record + [f"{new_info}RECORD,,"]) + "\n").encode()
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return target
+
+
+def _urlsafe_digest(content: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()

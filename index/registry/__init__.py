@@ -1,9 +1,12 @@
-"""The registry page on the index: every version of the model package, its metrics, status and install line.
+"""The registry pages on the index: the model packages, every version of each, its metrics, status and install line.
 
-``GET /`` lists the complete versions newest first with a chart of each model's
-accuracy; ``GET /registry/<project>/<version>/`` shows one version (card, metrics,
-schema, lineage, files, the contract diff to the previous version). Read-only, and
-guarded like the simple pages: with INDEX_AUTH=read they need the credentials.
+``GET /registry/<project>/`` lists a model package's complete versions newest first
+with a chart of each model's accuracy; ``GET /registry/<project>/<version>/`` shows one
+version (card, metrics, schema, lineage, files, the contract diff to the previous
+version). ``GET /`` lists the model packages (name, newest version, data tag, headline
+metric, status, install line) when the index holds several, and is the one package's
+page when it holds one (or none: how to publish the first). Read-only, and guarded
+like the simple pages: with INDEX_AUTH=read they need the credentials.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response  # no
 from index.pagecache import PageCache  # noqa: E402
 from index.registry import views  # noqa: E402
 from index.registry.facts import FactsCache  # noqa: E402
-from index.registry.releases import Release, releases  # noqa: E402
+from index.registry.releases import ModelPackage, Release, model_packages, releases  # noqa: E402
 from index.yanks import YankStore, canonical_version  # noqa: E402
+from packaging.utils import canonicalize_name  # noqa: E402
 from mymodel.contract import Snapshot, diff  # noqa: E402
 
 PROJECT = "mymodel"  # the package the page is about
@@ -33,6 +37,8 @@ FACTS_FOLDER = "registry"  # in the state folder: each wheel's facts by the whee
 # Where the page's own address goes: one kept page answers every Host a client names
 # (a page kept per Host would let any client grow the index's memory). Escaping leaves it as it is.
 ADDRESS = "\x00simple-url\x00"
+# The page cache's key for the list of model packages: no project's name holds a NUL.
+PACKAGES_KEY = "\x00model packages"
 
 
 def snapshot(release: Release) -> Snapshot:
@@ -53,16 +59,28 @@ class RegistryRoutes:
         self.pages = pages
         self.project = project
 
-    def _kept(self, form: str, render: t.Callable[[list[Release]], t.Any]) -> t.Any:
-        yanked = self.yanks.reasons(self.project) if self.yanks else {}
+    def _kept(self, project: str, form: str, render: t.Callable[[list[Release]], t.Any]) -> t.Any:
+        yanked = self.yanks.reasons(project) if self.yanks else {}
 
         def listed() -> tuple[list[str], t.Any]:
-            found = releases(self.config.backend, self.project, self.yanks, self.facts)
+            found = releases(self.config.backend, project, self.yanks, self.facts)
             return [p for r in found for p in (r.wheel.fn, r.sdist.fn)], render(found)
-        return self.pages.page(self.project, form, yanked, listed)
+        return self.pages.page(project, form, yanked, listed)
 
-    def releases(self) -> list[Release]:
-        return self._kept("registry releases", lambda found: found)
+    def releases(self, project: str | None = None) -> list[Release]:
+        return self._kept(project or self.project, "registry releases", lambda found: found)
+
+    def _kept_packages(self, form: str, render: t.Callable[[list[ModelPackage]], t.Any]) -> t.Any:
+        """Kept until the index folder or any project's yanks change: one listing of the index a change."""
+        yanked = self.yanks.every_reason() if self.yanks else {}
+
+        def listed() -> tuple[list[str], t.Any]:
+            found = model_packages(self.config.backend, self.yanks, self.facts, self.project)
+            return [p for package in found for r in package.releases for p in (r.wheel.fn, r.sdist.fn)], render(found)
+        return self.pages.page(PACKAGES_KEY, form, yanked, listed)
+
+    def packages(self) -> list[ModelPackage]:
+        return self._kept_packages("model packages", lambda found: found)
 
     def _respond(self) -> str:
         response.content_type = "text/html; charset=utf-8"
@@ -76,12 +94,34 @@ class RegistryRoutes:
         return f"{parts.scheme}://{parts.netloc}{request.script_name}simple/"
 
     def registry_page(self) -> bytes:
+        """``/``: the list of model packages, or the one package's page."""
         simple_url = self._respond()
-        page = self._kept("registry page", lambda found: views.registry_html(self.project, found, ADDRESS).encode())
+
+        def render(found: list[ModelPackage]) -> bytes:
+            if len(found) > 1:
+                return views.packages_html(found, ADDRESS).encode()
+            project, listed = (found[0].project, found[0].releases) if found else (self.project, [])
+            return views.registry_html(project, listed, ADDRESS).encode()
+        return self._kept_packages("registry page", render).replace(ADDRESS.encode(), views.e(simple_url).encode())
+
+    def _model_package(self, project: str) -> str:
+        """``project``'s canonical name when it is this index's package or a model package on it (else: 404,
+        before anything is kept for a name a client made up)."""
+        canonical = canonicalize_name(project)
+        if canonical != self.project and all(package.project != canonical for package in self.packages()):
+            raise HTTPError(404, f"{project} is no model package on this index")
+        return canonical
+
+    def package_page(self, project: str) -> bytes:
+        simple_url = self._respond()
+        project = self._model_package(project)
+        page = self._kept(project, "package page", lambda releases: views.registry_html(
+            project, releases, ADDRESS, root="../../").encode())
         return page.replace(ADDRESS.encode(), views.e(simple_url).encode())
 
     def version_page(self, project: str, version: str) -> str:
-        found = self.releases() if project == self.project else []
+        project = self._model_package(project)
+        found = self.releases(project)
         wanted = canonical_version(version)
         index = next((i for i, release in enumerate(found) if release.version == wanted), None)
         if index is None:
@@ -95,7 +135,7 @@ class RegistryRoutes:
             changes = f"no diff: {unreadable.version} cannot be read"
         elif previous is not None:
             changes = [(c.group, c.text) for c in diff(snapshot(previous), snapshot(release))]
-        return views.version_html(self.project, release, changes, previous.version if previous else None,
+        return views.version_html(project, release, changes, previous.version if previous else None,
                                   simple_url, root="../../../")
 
 
@@ -108,5 +148,6 @@ def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages:
     routes = RegistryRoutes(config, yanks, FactsCache(state_dir / FACTS_FOLDER if state_dir else None, project),
                             pages, project)
     app.route("/", "GET", protected(config, "list")(routes.registry_page))
+    app.route("/registry/<project>/", "GET", protected(config, "list")(routes.package_page))
     app.route("/registry/<project>/<version>/", "GET", protected(config, "list")(routes.version_page))
     return routes

@@ -25,14 +25,14 @@ from index.archive import Budget, TooLarge, open_zip, read_file
 from index.metadata import keep
 from index.settings import JSON_LIMIT, METADATA_LIMIT, WHEEL_FACTS_LIMIT
 from mymodel.errors import MalformedBuild
-from mymodel.published import check_build, read_build
+from mymodel.published import MANIFEST_FILE, check_build, read_build
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
 MODEL_FILE = "model.joblib"
 # Kept facts of another format are read from the wheel again. 2: the card decoded as UTF-8
-# (format 1 kept every non-ASCII character of a card as U+FFFD), ``problem``.
-FACTS_FORMAT = 3
+# (format 1 kept every non-ASCII character of a card as U+FFFD), ``problem``; 4: ``built``.
+FACTS_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class WheelFacts:
     card: str = ""  # the long description (Markdown)
     summary: str = ""
     problem: str = ""  # why the wheel cannot be read (malformed JSON, a member over the index's limits); "" when it can
+    built: bool = False  # it holds <package>/models/manifest.json: a model package's wheel, readable or not
 
     @property
     def model_sha256(self) -> dict[str, str]:
@@ -66,9 +67,11 @@ class WheelFacts:
 
 def read_wheel(wheel: Path, package: str) -> WheelFacts:
     """The facts of ``wheel``; empty ones for a file that is no readable wheel (nothing raised)."""
+    built = False
     try:
         with open_zip(Path(wheel)) as archive:
             names = set(archive.namelist())
+            built = f"{package}/models/{MANIFEST_FILE}" in names
             budget = Budget(archive, WHEEL_FACTS_LIMIT)
             manifest, models = read_build(names, lambda name: budget.read(name, JSON_LIMIT), package)
             metadata = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
@@ -77,7 +80,7 @@ def read_wheel(wheel: Path, package: str) -> WheelFacts:
             message = Parser(policy=compat32).parsestr(text) if text is not None else None
     except (TooLarge, MalformedBuild) as exc:
         _log.warning("index: %s cannot be read for the registry page (%s)", wheel, exc)
-        return WheelFacts(problem=str(exc))
+        return WheelFacts(problem=str(exc), built=built)
     except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, EOFError, NotImplementedError) as exc:
         _log.warning("index: cannot read %s for the registry page (%s)", wheel, exc)
         return WheelFacts()
@@ -87,28 +90,36 @@ def read_wheel(wheel: Path, package: str) -> WheelFacts:
         summary = str(message.get("Summary") or "")
         if not isinstance(card, str):
             card = ""
-    return WheelFacts(manifest, models, card, summary)
+    return WheelFacts(manifest, models, card, summary, built=built)
 
 
 class FactsCache:
+    """Facts by (import name, wheel sha256): the same bytes uploaded under another package's
+    name are read as that package (and cannot stand in for the other's facts)."""
+
     def __init__(self, folder: Path | None, package: str) -> None:
         self._folder = folder
         self._package = package
-        self._known: dict[str, WheelFacts] = {}
+        self._known: dict[tuple[str, str], WheelFacts] = {}
         self._lock = threading.Lock()
 
-    def of(self, wheel: Path, wheel_sha256: str) -> WheelFacts:
-        if wheel_sha256 in self._known:
-            return self._known[wheel_sha256]
-        stored = self._folder / f"{wheel_sha256}.json" if self._folder else None
+    def of(self, wheel: Path, wheel_sha256: str, package: str | None = None) -> WheelFacts:
+        """``package``: the import name the wheel is read as (an identifier, see releases.import_name);
+        default: the index's own package."""
+        package = package or self._package
+        key = (package, wheel_sha256)
+        if key in self._known:
+            return self._known[key]
+        name = f"{wheel_sha256}.json" if package == self._package else f"{wheel_sha256}.{package}.json"
+        stored = self._folder / name if self._folder else None
         facts = _read(stored) if stored else None
         if facts is None:
-            facts = read_wheel(wheel, self._package)
+            facts = read_wheel(wheel, package)
             if stored is not None:
                 kept = {"format": FACTS_FORMAT, **asdict(facts)}
                 keep(stored, json.dumps(kept, sort_keys=True).encode(), "the registry facts")
         with self._lock:
-            self._known[wheel_sha256] = facts
+            self._known[key] = facts
         return facts
 
 

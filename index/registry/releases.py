@@ -8,6 +8,7 @@ facts from ``FactsCache``: a render hashes and opens nothing it has seen before.
 from __future__ import annotations
 
 import os
+import re
 import typing as t
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from index.registry.facts import FactsCache, WheelFacts
 from index.yanks import YankStore, canonical_version
 from mymodel.contract import SHOWN_METRICS, task_of
 
+_IMPORT_NAME = re.compile(r"[a-z_][a-z0-9_]{0,99}")
 KNOWN_METRICS = frozenset(key for shown in SHOWN_METRICS.values() for key, _ in shown)
 
 
@@ -74,8 +76,14 @@ def _number(value: t.Any) -> float | None:
 
 def releases(backend: t.Any, project: str, yanks: YankStore | None, facts: FactsCache) -> list[Release]:
     """Every complete version of ``project``, newest first."""
+    return releases_of(backend, backend.find_project_packages(project), project, yanks, facts)
+
+
+def releases_of(backend: t.Any, packages: t.Iterable[t.Any], project: str, yanks: YankStore | None,
+                facts: FactsCache) -> list[Release]:
+    """Every complete version among ``packages`` (the files of ``project``), newest first."""
     files: dict[str, dict[str, t.Any]] = {}
-    for pkg in backend.find_project_packages(project):
+    for pkg in packages:
         kind = "wheel" if pkg.relfn.endswith(".whl") else "sdist" if pkg.relfn.endswith(".tar.gz") else None
         if kind:
             files.setdefault(canonical_version(pkg.version), {})[kind] = pkg
@@ -87,9 +95,23 @@ def releases(backend: t.Any, project: str, yanks: YankStore | None, facts: Facts
         wheel, sdist = (_file(backend, kinds[kind]) for kind in ("wheel", "sdist"))
         if wheel is None or sdist is None:
             continue  # removed while listing
-        wheel_facts = facts.of(kinds["wheel"].fn, wheel.sha256) if wheel.sha256 else WheelFacts()
+        package = import_name(wheel.filename)
+        wheel_facts = facts.of(kinds["wheel"].fn, wheel.sha256, package) if wheel.sha256 and package else WheelFacts()
         found.append(Release(version, wheel, sdist, wheel_facts, yanked.get(version)))
     return sorted(found, key=lambda release: Version(release.version), reverse=True)
+
+
+def import_name(wheel_filename: str) -> str | None:
+    """The package folder a wheel of this name holds: its distribution part, normalised as wheel
+    names are (PEP 427); None when that is no Python identifier (nothing is read as such a package).
+
+    >>> import_name("titanic_survival-1.0.0+x-py3-none-any.whl"), import_name("Titanic.Survival-1-py3-none-any.whl")
+    ('titanic_survival', 'titanic_survival')
+    >>> import_name("../x-1-py3-none-any.whl"), import_name("a b-1-py3-none-any.whl")
+    (None, None)
+    """
+    name = re.sub(r"[-_.]+", "_", wheel_filename.split("-", 1)[0]).lower()
+    return name if _IMPORT_NAME.fullmatch(name) else None
 
 
 def _valid(version: str) -> bool:
@@ -108,3 +130,44 @@ def _file(backend: t.Any, pkg: t.Any) -> PackageFile | None:
         return None
     sha256 = digest.removeprefix("sha256=") if digest and digest.startswith("sha256=") else None
     return PackageFile(pkg.relfn_unix.rsplit("/", 1)[-1], pkg.relfn_unix, sha256, stat.st_size, stat.st_mtime, pkg.fn)
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A project on the index whose newest complete version's wheel holds ``<package>/models/manifest.json``."""
+
+    project: str  # canonical
+    releases: list[Release]  # newest first, never empty
+
+    @property
+    def newest(self) -> Release:
+        """The newest version not yanked; the newest of all when every version is yanked."""
+        return next((r for r in self.releases if r.yanked is None), self.releases[0])
+
+    def headline(self) -> tuple[str, float, str] | None:
+        """(metric the release gate compares, the best model's value, that model) of ``newest``."""
+        release = self.newest
+        metric, lower = release.gate
+        scored = [(value, model) for model in sorted(release.facts.models)
+                  if (value := release.metric(model, metric)) is not None]
+        if not scored:
+            return None
+        value, model = (min if lower else max)(scored, key=lambda pair: pair[0])
+        return metric, value, model
+
+
+def model_packages(backend: t.Any, yanks: YankStore | None, facts: FactsCache, own: str) -> list[ModelPackage]:
+    """The model packages on the index, by name; ``own``, the index's own package, whenever it has a
+    complete version (its page lists a version whose wheel cannot be read, as unreadable).
+
+    One listing of the index; channel packages (wheels only) and dependency wheels have no
+    complete version and are passed over without opening a file."""
+    by_project: dict[str, list[t.Any]] = {}
+    for pkg in backend.get_all_packages():
+        by_project.setdefault(pkg.pkgname_norm, []).append(pkg)
+    found = []
+    for project, packages in sorted(by_project.items()):
+        complete = releases_of(backend, packages, project, yanks, facts)
+        if complete and (complete[0].facts.built or project == own):
+            found.append(ModelPackage(project, complete))
+    return found

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from markdown_it import MarkdownIt
 
 from index.registry import chart
-from index.registry.releases import Release
+from index.registry.releases import ModelPackage, Release
 from mymodel.contract import SHOWN_METRICS
 
 # Raw HTML off: a card's tags are text. Links keep markdown-it's own scheme check (no javascript:).
@@ -113,7 +113,12 @@ def lock_lines(project: str, release: Release) -> str:
 
 
 def version_href(project: str, version: str) -> str:
-    return f"registry/{quote(project, safe='')}/{quote(version, safe='')}/"
+    return f"{package_href(project)}{quote(version, safe='')}/"
+
+
+def package_href(project: str) -> str:
+    """A package's page, relative to the index root."""
+    return f"registry/{quote(project, safe='')}/"
 
 
 def _status(release: Release) -> str:
@@ -173,8 +178,9 @@ def empty_html(project: str, simple_url: str) -> str:
     return _page(f"{project} · registry", body)
 
 
-def registry_html(project: str, releases: list[Release], simple_url: str) -> str:
-    """The registry page: chart, then every version newest first."""
+def registry_html(project: str, releases: list[Release], simple_url: str, root: str = "") -> str:
+    """A package's page: chart, then every version newest first. ``root``: the relative path from
+    the page back to the index root ("" at ``/``)."""
     if not releases:
         return empty_html(project, simple_url)
     models = _models(releases)
@@ -188,7 +194,7 @@ def registry_html(project: str, releases: list[Release], simple_url: str) -> str
         scores = "".join(f'<td class="num">{_row_scores(release, m)}</td>' for m in models)
         rows.append(
             f'<tr class="{"is-yanked" if release.yanked is not None else ""}" data-version="{e(release.version)}">'
-            f'<td class="nowrap"><a href="{e(version_href(project, release.version))}">{e(release.version)}</a></td>'
+            f'<td class="nowrap"><a href="{e(root + version_href(project, release.version))}">{e(release.version)}</a></td>'
             f"<td>{e(release.data_tag)}</td><td class=\"nowrap\">{_date(release.date)}</td>"
             f"<td>{e(kind)}</td><td class=\"why\">{'; '.join(e(r) for r in reasons) or '-'}</td>"
             f'<td class="num">{_size(release.wheel.size)}</td>{scores}<td>{_status(release)}</td>'
@@ -201,6 +207,42 @@ def registry_html(project: str, releases: list[Release], simple_url: str) -> str
             f"<th>date</th><th>bump</th><th>why</th><th>wheel</th>{head}<th>status</th><th>install</th></tr></thead>\n"
             "<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
     return _page(f"{project} · registry", body)
+
+
+def _package_status(package: ModelPackage) -> str:
+    if all(r.yanked is not None for r in package.releases):
+        return '<span class="badge yanked">every version yanked</span>'
+    marks = []
+    if package.releases[0].yanked is not None:
+        marks.append(f'<span class="badge yanked">newest yanked</span> <span class="muted">{e(package.releases[0].version)}</span>')
+    if package.newest.facts.problem:
+        marks.append('<span class="badge yanked">unreadable</span>')
+    return "<br>".join(marks) or '<span class="badge ok">available</span>'
+
+
+def _headline(package: ModelPackage) -> str:
+    headline = package.headline()
+    if headline is None:
+        return "-"
+    metric, value, model = headline
+    return f'{e(_METRIC_NAMES.get(metric, metric))} {_metric(value)} <span class="muted">{e(model)}</span>'
+
+
+def packages_html(packages: list[ModelPackage], simple_url: str) -> str:
+    """``/`` on an index with several model packages: one row each, linking to its page."""
+    rows = []
+    for package in packages:
+        newest = package.newest
+        rows.append(
+            f'<tr data-package="{e(package.project)}"><td class="nowrap"><a href="{e(package_href(package.project))}">'
+            f'{e(package.project)}</a></td><td class="nowrap">{e(newest.version)}</td><td>{e(newest.data_tag)}</td>'
+            f'<td class="num">{_headline(package)}</td><td>{_package_status(package)}</td>'
+            f'<td><code class="copy">{e(install_line(simple_url, package.project, newest.version))}</code></td></tr>')
+    body = (f'<header><h1>Model registry</h1><span class="muted">{len(packages)} model packages on this index'
+            '</span></header>\n<div class="scroll"><table id="packages">\n<thead><tr><th>package</th><th>newest</th>'
+            '<th>data</th><th>headline metric (best model)</th><th>status</th><th>install</th></tr></thead>\n<tbody>\n'
+            + "\n".join(rows) + "\n</tbody></table></div>")
+    return _page("model registry", body)
 
 
 def version_html(project: str, release: Release, changes: list[tuple[str, str]] | str | None, previous: str | None,
@@ -220,7 +262,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
         + "</tr>" for name in models)
     first = facts.models[models[0]] if models else {}
     sections = [
-        f'<p><a href="{e(root)}">← all versions of {e(project)}</a></p>',
+        f'<p><a href="{e(root + package_href(project))}">← all versions of {e(project)}</a></p>',
         f'<header><h1>{e(project)} {e(release.version)}</h1>{_status(release)}</header>',
         f'<p class="muted">{e(facts.summary) + " · " if facts.summary else ""}published {_date(release.date)}</p>',
         f'<h2>Install</h2>\n<p><code class="copy">{e(install_line(simple_url, project, release.version))}</code></p>'

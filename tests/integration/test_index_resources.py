@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from index.registry.facts import FACTS_FORMAT
 from tests.helpers import REPO, assert_clean_error, index_env, pipeline
 from tests.integration.test_index import (  # noqa: F401 (index: a fixture)
     credentials, get, index, post_upload, real_wheel, served_hashes, twine, upload_form)
@@ -210,7 +211,7 @@ def test_the_model_card_shows_its_unicode_as_written(index):
     # Facts kept by an index before the fix hold the damaged card: they are read from the wheel again.
     kept = next((Path(index["INDEX_STATE"]) / "registry").glob("*.json"))
     facts = json.loads(kept.read_text())
-    assert facts.pop("format") == 2
+    assert facts.pop("format") == FACTS_FORMAT
     kept.write_text(json.dumps({**facts, "card": facts["card"].replace("…", "\ufffd" * 3)}))
     pipeline(REPO, index, "index-stop")
     pipeline(REPO, index, "index")
