@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from pipeline.config import DIST_DIR, env, index_settings, load_dataset_config
+from pipeline.config import DIST_DIR, IMPORT_NAME, PACKAGE, PACKAGE_PROBLEM, env, index_settings, load_dataset_config
 from pipeline.errors import ConfigError, IndexServerError, Interrupted, PipelineError, VersionError
 
 
@@ -44,7 +44,7 @@ def main_parser() -> argparse.ArgumentParser:
             flags[option]()
         return sub
 
-    command("train", "train and evaluate the models into src/mymodel/models", "data", "data-file")
+    command("train", f"train and evaluate the models into src/{IMPORT_NAME}/models", "data", "data-file")
     command("version", "print the next version", "bump", "data", "index")
     command("released", "print the version this clone released last (for a shell variable)")
     command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")
@@ -57,7 +57,7 @@ def main_parser() -> argparse.ArgumentParser:
     command("yank", "yank a published version: ranges skip it, an exact pin still installs it", "version", "reason",
             "index")
     command("unyank", "undo make yank: the version is installable by ranges again", "version", "index")
-    command("promote", "publish the next mymodel-<channel> version, requiring exactly VERSION", "version", "channel",
+    command("promote", f"publish the next {PACKAGE}-<channel> version, requiring exactly VERSION", "version", "channel",
             "index")
     command("channels", "each channel's promotions: channel version -> model version, date, commit", "index")
     command("index", "start the local index (no-op when it runs)", "index")
@@ -138,7 +138,7 @@ def _channels(args: argparse.Namespace) -> int:
         return 0
     promotion = channels.promote(client, args.version, args.channel)
     name = channels.channel_project(promotion.channel)
-    print(f"promoted mymodel {promotion.model_version} to {promotion.channel}: {name} {promotion.number}\n"
+    print(f"promoted {PACKAGE} {promotion.model_version} to {promotion.channel}: {name} {promotion.number}\n"
           f"  pip install --index-url {client.settings.simple_url} {name}      # follows the channel\n"
           f"  pip install --index-url {client.settings.simple_url} {name}=={promotion.number}   # exactly this promotion")
     return 0
@@ -146,14 +146,15 @@ def _channels(args: argparse.Namespace) -> int:
 
 def _released() -> int:
     """make released: the version this clone's last release printed, from its record
-    (src/mymodel/version.py) and that release's hash-locked requirement in releases/."""
-    from pipeline.config import REPO, RELEASES_DIR, VERSION_FILE
+    (src/<import name>/version.py) and that release's hash-locked requirement in releases/."""
+    from pipeline.config import REPO, VERSION_FILE
+    from pipeline.release_records import lock_file
     from pipeline.versioning import read_recorded
 
     recorded = read_recorded(VERSION_FILE.read_text(encoding="utf-8")) if VERSION_FILE.is_file() else None
-    if recorded is None or not (RELEASES_DIR / f"mymodel-{recorded}.txt").is_file():
+    if recorded is None or not lock_file(recorded).is_file():
         raise VersionError(f"this clone has released nothing yet ({VERSION_FILE.relative_to(REPO)} records "
-                           f"{recorded or 'no version'}, releases/ has no mymodel-{recorded}.txt); run make release first")
+                           f"{recorded or 'no version'}, releases/ has no {lock_file(str(recorded)).name}); run make release first")
     print(recorded)
     return 0
 
@@ -209,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.publish import install_instructions
 
         settings, version, lock = release.upload_from_dist(_settings(args), args.version)
-        print(f"published {version}; lock: {lock}\n{install_instructions(settings, f'mymodel=={version}')}")
+        print(f"published {version}; lock: {lock}\n{install_instructions(settings, f'{PACKAGE}=={version}')}")
         return 0
     if args.command in ("verify", "lock"):
         if not args.version:
@@ -238,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # cancelled job's SIGINT then takes a release back as it does in a terminal.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        if PACKAGE_PROBLEM is not None and args.command != "rename":
+            raise PACKAGE_PROBLEM
         return run(args)
     except (PipelineError, IndexServerError) as exc:  # the index's own errors: make index
         print(f"Error: {exc}", file=sys.stderr)
