@@ -7,7 +7,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from pipeline.config import DIST_DIR, IMPORT_NAME, PACKAGE, PACKAGE_PROBLEM, env, index_settings, load_dataset_config
+from pipeline.config import DIST_DIR, IMPORT_NAME, PACKAGE, env, index_settings, load_dataset_config
+from pipeline.package_name import check_configured
 from pipeline.errors import ConfigError, IndexServerError, Interrupted, PipelineError, VersionError
 
 
@@ -36,6 +37,8 @@ def main_parser() -> argparse.ArgumentParser:
                                                 help="lowercase letters, digits, hyphens, e.g. prod (CHANNEL)"),
             "json": lambda: sub.add_argument("--json", action="store_true", default=env("FORMAT") == "json",
                                              help="print JSON for scripts (FORMAT=json)"),
+            "name": lambda: sub.add_argument("--name", default=env("NAME"),
+                                             help="the new package name, e.g. titanic-survival (NAME)"),
             "index": lambda: (sub.add_argument("--port", default=None, help="(INDEX_PORT)"),
                               sub.add_argument("--dir", default=None, help="(INDEX_DIR)"),
                               sub.add_argument("--auth", default=None, help="update|read (INDEX_AUTH)")),
@@ -63,6 +66,7 @@ def main_parser() -> argparse.ArgumentParser:
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")
+    command("rename", "give the package another name: dataset.toml, src/<import name>/, pyproject.toml", "name")
     return parser
 
 
@@ -160,6 +164,12 @@ def _released() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "rename":
+        from pipeline.config import REPO
+        from pipeline.rename import rename
+
+        print(rename(REPO, PACKAGE, args.name))
+        return 0
     if args.command == "released":
         return _released()
     if args.command in ("versions", "diff"):
@@ -239,8 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # cancelled job's SIGINT then takes a release back as it does in a terminal.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        if PACKAGE_PROBLEM is not None and args.command != "rename":
-            raise PACKAGE_PROBLEM
+        if args.command != "rename":
+            check_configured()
         return run(args)
     except (PipelineError, IndexServerError) as exc:  # the index's own errors: make index
         print(f"Error: {exc}", file=sys.stderr)

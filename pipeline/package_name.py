@@ -46,18 +46,22 @@ def import_name(name: str) -> str:
 
 
 def suggestion(name: str) -> str:
-    """The closest valid name to ``name``: lower case, other characters turned into ``-``, digits not first.
+    """The closest valid name to ``name``: lower case, other characters turned into ``-``, leading digits last.
 
-    >>> suggestion("Titanic Survival!"), suggestion("2024 model"), suggestion("??")
-    ('titanic-survival', 'model-2024', 'mymodel')
+    >>> suggestion("Titanic Survival!"), suggestion("2024 model"), suggestion("9lives"), suggestion("??")
+    ('titanic-survival', 'model-2024', 'lives-9', 'mymodel')
     """
-    words = re.findall(r"[a-z0-9]+", name.lower())
-    words = [w for w in words if not w[0].isdigit()] + [w for w in words if w[0].isdigit()]
-    return "-".join(words) if words and words[0][0].isalpha() else DEFAULT_PACKAGE
+    words = "-".join(re.findall(r"[a-z0-9]+", name.lower()))
+    moved = ""
+    while words[:1].isdigit():
+        digits, words = re.match(r"([0-9]+)-?(.*)", words).groups()
+        moved += f"-{digits}"
+    return words + moved if words else DEFAULT_PACKAGE
 
 
-def check(name: object, where: str = "[package] name") -> str:
-    """The normalised name, or a PackageNameError saying why not and what would do.
+def check(name: object, where: str = "[package] name", valid: str = 'name = "{}"') -> str:
+    """The normalised name, or a PackageNameError saying why not and what would do
+    (``valid``: how the setting is spelled, ``{}`` the name).
 
     >>> check("Titanic_Survival")
     'titanic-survival'
@@ -73,11 +77,11 @@ def check(name: object, where: str = "[package] name") -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         shown = name if isinstance(name, str) else str(name)
         raise PackageNameError(f"{where} = {name!r} is not a package name (letters, digits and - _ . between them); "
-                               f'use e.g. name = "{suggestion(shown)}"')
+                               f"use e.g. {valid.format(suggestion(shown))}")
     module = import_name(name)
     if not module.isidentifier():
         raise PackageNameError(f"{where} = {name!r} gives the import name {module}, which Python cannot import; "
-                               f'use e.g. name = "{suggestion(name)}"')
+                               f"use e.g. {valid.format(suggestion(name))}")
     return normalised(name)
 
 
@@ -124,3 +128,13 @@ try:
 except PackageNameError as exc:
     PACKAGE, PACKAGE_PROBLEM = DEFAULT_PACKAGE, exc
 IMPORT_NAME = import_name(PACKAGE)
+
+
+def check_configured() -> None:
+    """The configured name is valid and its folder src/<import name>/ is there (else: how to fix it)."""
+    if PACKAGE_PROBLEM is not None:
+        raise PACKAGE_PROBLEM
+    if not (REPO / "src" / IMPORT_NAME / "__init__.py").is_file():
+        raise PackageNameError(f"dataset.toml names the package {PACKAGE}, but its folder src/{IMPORT_NAME}/ is not "
+                               "there; set [package] name back and rename with make rename NAME=..., "
+                               "which moves the folder too")
