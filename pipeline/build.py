@@ -14,7 +14,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from pipeline.own_package import contract, store
 from pipeline import markdown_text as md
 from pipeline import provenance
 from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
-from pipeline.package_name import normalised
 from pipeline.errors import BuildError
 from pipeline.requirements import runtime_requirements
 from pipeline.team_code import METADATA_KEY as TEAM_CODE_KEY
@@ -265,10 +263,6 @@ def reproducible_sdist(path: Path, epoch: int) -> None:
 
 
 def _stage(stage: Path, models_dir: Path, names: list[str], modules: list[str]) -> None:
-    named = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8")).get("project", {}).get("name")
-    if not isinstance(named, str) or normalised(named) != PACKAGE:
-        raise BuildError(f"pyproject.toml names the package {named!r}, dataset.toml {PACKAGE!r}; rename with "
-                         f"make rename NAME=..., which changes both (restore them from git first)")
     for name in STAGED_FROM_REPO:
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, stage / name)

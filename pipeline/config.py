@@ -231,4 +231,5 @@ def index_settings(
     if kind is not None and kind not in INDEX_KINDS:
         raise ConfigError(f"INDEX_KIND={kind!r} is not one of {', '.join(INDEX_KINDS)}; "
                           "use INDEX_KIND=devpi for a devpi-server index (INDEX_URL=http://host:port/<user>/<index>/)")
-    return IndexSettings(INDEX_HOST, port_number, pkg_dir, state, mode, env("INDEX_URL"), kind, env("INDEX_READ_URL"))
+    return IndexSettings(INDEX_HOST, port_number, pkg_dir, state, mode, env("INDEX_URL"), kind, env("INDEX_READ_URL"),
+                         PACKAGE)

@@ -215,7 +215,7 @@ def _check_task(spec: ModelSpec, kind: str, task: str, path: Path) -> None:
 def _check_probabilities(spec: ModelSpec, estimator: Any, task: str, path: Path) -> None:
     if task == "classification" and not hasattr(estimator, "predict_proba"):
         raise ConfigError(f"{path}: {spec.key()} ({spec.described}) gives no probabilities, which evaluation "
-                          f"and mymodel.predict_proba need; add calibrated = true to [{spec.key()}]")
+                          f"and {IMPORT_NAME}.predict_proba need; add calibrated = true to [{spec.key()}]")
 
 
 def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:

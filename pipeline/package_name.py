@@ -131,10 +131,18 @@ IMPORT_NAME = import_name(PACKAGE)
 
 
 def check_configured() -> None:
-    """The configured name is valid and its folder src/<import name>/ is there (else: how to fix it)."""
+    """The configured name is valid, its folder src/<import name>/ is there and pyproject.toml (what
+    setuptools builds) gives the same name; else a PackageNameError saying how to fix it."""
     if PACKAGE_PROBLEM is not None:
         raise PACKAGE_PROBLEM
     if not (REPO / "src" / IMPORT_NAME / "__init__.py").is_file():
         raise PackageNameError(f"dataset.toml names the package {PACKAGE}, but its folder src/{IMPORT_NAME}/ is not "
                                "there; set [package] name back and rename with make rename NAME=..., "
                                "which moves the folder too")
+    try:
+        built = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        built = None
+    if not isinstance(built, str) or normalised(built) != PACKAGE:
+        raise PackageNameError(f"pyproject.toml names the package {built!r}, dataset.toml [package] name {PACKAGE!r}; "
+                               "restore both from git and rename with make rename NAME=..., which changes both")

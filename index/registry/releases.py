@@ -15,7 +15,10 @@ from packaging.version import InvalidVersion, Version
 
 from index.registry.facts import FactsCache, WheelFacts
 from index.yanks import YankStore, canonical_version
-from mymodel.contract import SHOWN_METRICS, task_of
+from index import owned_package
+
+contract = owned_package.module("contract")
+SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
 
 KNOWN_METRICS = frozenset(key for shown in SHOWN_METRICS.values() for key, _ in shown)
 

@@ -108,3 +108,22 @@ def test_an_invalid_name_in_dataset_toml_is_a_clean_error(clone, tmp_path):
     config.write_text(config.read_text().replace('name = "mymodel"', 'name = "my model"'))
     result = make(clone, "version", index_env(tmp_path), check=False)
     assert_clean_error(result, "[package] name = 'my model' is not a package name", 'name = "my-model"')
+
+
+def test_a_pyproject_name_that_differs_from_dataset_toml_is_a_clean_error(clone, tmp_path):
+    project = clone / "pyproject.toml"
+    project.write_text(project.read_text().replace('name = "mymodel"', 'name = "othermodel"', 1))
+    result = make(clone, "build", index_env(tmp_path), check=False)
+    assert_clean_error(result, "pyproject.toml names the package 'othermodel', dataset.toml [package] name 'mymodel'",
+                       "make rename NAME=")
+
+
+def test_the_index_owns_the_name_it_was_started_with(monkeypatch):
+    from index import owned_package
+    from index.uploads import SDIST, WHEEL, kinds, owned
+
+    monkeypatch.setitem(owned_package._configured, "name", owned_package.name())  # restored afterwards
+    owned_package.configure("Titanic_Survival")  # python -m index.server --package Titanic_Survival
+    assert owned("titanic-survival") and owned("Titanic_Survival.prod") and not owned("mymodel")
+    assert kinds("titanic-survival") == (SDIST, WHEEL) and kinds("titanic-survival-prod") == (WHEEL,)
+    assert owned_package.import_name() == "titanic_survival"
