@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,13 @@ def test_a_renamed_package_is_released_installed_and_promoted_by_its_name(tmp_pa
         assert sorted(p.name for p in Path(env["INDEX_DIR"]).glob("titanic_survival-*")) == [
             "titanic_survival-1.1.1+titanic-py3-none-any.whl", "titanic_survival-1.1.1+titanic.tar.gz"]
         assert not list(Path(env["INDEX_DIR"]).glob("mymodel-*"))
+        wheel = Path(env["INDEX_DIR"]) / "titanic_survival-1.1.1+titanic-py3-none-any.whl"
+        with zipfile.ZipFile(wheel) as archive:
+            metadata = archive.read("titanic_survival-1.1.1+titanic.dist-info/METADATA").decode()
+            assert "titanic_survival/models/manifest.json" in archive.namelist()
+        assert "Name: titanic-survival\n" in metadata  # the model card is the description
+        assert "# titanic-survival 1.1.1+titanic" in metadata and "import titanic_survival" in metadata
+        assert "pip install titanic-survival==1.1.1+titanic" in metadata and "mymodel" not in metadata
         lock = (repo / "releases/titanic-survival-1.1.1+titanic.txt").read_text()
         assert "titanic-survival==1.1.1+titanic" in lock and lock.count("--hash=sha256:") == 2
         # the index owns the name it was started with: the registry page is about titanic-survival
