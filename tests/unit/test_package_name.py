@@ -59,6 +59,9 @@ def files_of(repo):
 
 
 def test_make_rename_renames_everything_and_says_what_to_commit(clone, tmp_path):
+    trained = clone / "src/mymodel/models/SVC/model.joblib"  # make train's output: ignored by git, moved along
+    trained.parent.mkdir(parents=True)
+    trained.write_bytes(b"model")
     result = make(clone, "rename", index_env(tmp_path), "NAME=Titanic_Survival")
     assert "renamed the package mymodel -> titanic-survival" in result.stdout
     assert "git add -A dataset.toml pyproject.toml MANIFEST.in src" in result.stdout
@@ -78,7 +81,8 @@ def test_make_rename_renames_everything_and_says_what_to_commit(clone, tmp_path)
     # git mv: the move is staged as a rename, nothing is left untracked
     status = run(["git", "status", "--porcelain"], cwd=clone).stdout
     assert "R  src/mymodel/__init__.py -> src/titanic_survival/__init__.py" in status
-    assert "??" not in status
+    assert "??" not in status  # the trained models stay ignored under the new name
+    assert (package / "models/SVC/model.joblib").read_bytes() == b"model"
     again = make(clone, "rename", index_env(tmp_path), "NAME=titanic-survival")
     assert "already named titanic-survival; nothing to change" in again.stdout
 
