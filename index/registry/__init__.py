@@ -13,8 +13,8 @@ import typing as t
 from pathlib import Path
 
 # The contract diff and the validating reader of a wheel's JSON files ship in the package
-# (src/<import name>/contract.py, published.py; stdlib only; index/owned_package.py); the index runs from the checkout,
-# as the pipeline does (pipeline/__init__.py). Set before the modules below import them.
+# (src/<import name>/contract.py, published.py; stdlib only; index/owned_package.py); the index
+# runs from the checkout, as the pipeline does (pipeline/__init__.py). Set before the modules below import them.
 _SRC = str(Path(__file__).resolve().parents[2] / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
