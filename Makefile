@@ -21,7 +21,7 @@ INDEX_READ_URL := $(or $(INDEX_READ_URL),http://127.0.0.1:$(or $(DEVPI_REPLICA_P
 INDEX_CREDENTIALS := $(or $(INDEX_CREDENTIALS),$(or $(DEVPI_STATE),$(CURDIR)/index/.state/devpi)/credentials.json)
 endif
 
-.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels devpi devpi-stop test unit integration bench clean
+.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels rename devpi devpi-stop test unit integration bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,13 +47,13 @@ requirements: $(READY) ## regenerate requirements.lock, hashes included, from py
 	PIP_CONFIG_FILE=/dev/null UV_NO_CONFIG=1 $(VENV)/bin/uv pip compile --quiet --python $(PY) --generate-hashes \
 		--custom-compile-command "make requirements" $(addprefix --group ,$(DEPENDENCY_GROUPS)) -o requirements.lock
 
-train: $(READY) ## train and evaluate the models into src/mymodel/models (DATA_FILE= DATA=)
+train: $(READY) ## train and evaluate the models into src/<package>/models (DATA_FILE= DATA=)
 	$(PY) -m pipeline train
 
 version: $(READY) ## print the next version: what the trained models require, or BUMP=patch|minor|major (DATA=tag)
 	@$(PY) -m pipeline version
 
-released: $(READY) ## print the version this clone released last (src/mymodel/version.py), for scripts and pip install lines
+released: $(READY) ## print the version this clone released last (src/<package>/version.py), for scripts and pip install lines
 	@$(PY) -m pipeline released
 
 build: $(READY) ## build the next version's sdist and wheel into dist/ (VERSION= to choose)
@@ -92,11 +92,14 @@ yank: $(READY) ## yank VERSION= with REASON="...": pip/uv ranges skip it, an exa
 unyank: $(READY) ## undo make yank VERSION=: the version is installable by ranges again
 	@$(PY) -m pipeline unyank
 
-promote: $(READY) ## publish the next mymodel-<CHANNEL=> version, requiring exactly VERSION= (a rollback: promote an older one)
+promote: $(READY) ## publish the next <package>-<CHANNEL=> version, requiring exactly VERSION= (a rollback: promote an older one)
 	@$(PY) -m pipeline promote
 
 channels: $(READY) ## each channel's history: channel version -> model version, date, commit
 	@$(PY) -m pipeline channels
+
+rename: $(READY) ## give the package another name (NAME=titanic-survival): dataset.toml, src/<import name>/, pyproject.toml
+	@$(PY) -m pipeline rename
 
 devpi: $(READY) ## start a devpi-server primary and replica on 127.0.0.1:3141/3142 (DEVPI_PORT= DEVPI_REPLICA_PORT=)
 	@$(PY) -m index.devpi start
@@ -104,7 +107,7 @@ devpi: $(READY) ## start a devpi-server primary and replica on 127.0.0.1:3141/31
 devpi-stop: $(READY) ## stop the devpi primary and replica of make devpi
 	@$(PY) -m index.devpi stop
 
-UNIT_TESTS ?= pipeline index src/mymodel tests
+UNIT_TESTS ?= pipeline index $(dir $(wildcard src/*/__init__.py)) tests
 INTEGRATION_TESTS ?= tests
 
 # Each group of tests says when it starts and how long it took; the integration run's
@@ -123,4 +126,4 @@ bench: $(READY) ## benchmark the index against stock pypiserver and the release;
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean: ## remove build outputs and trained models (keeps .venv, the index and its packages)
-	rm -rf dist build src/mymodel/models src/*.egg-info .pytest_cache
+	rm -rf dist build src/*/models src/*.egg-info .pytest_cache

@@ -148,6 +148,7 @@ def start(settings: IndexSettings) -> Status:
     command = [sys.executable, "-m", "index.server", "--host", settings.host, "--port", str(settings.port),
                "--root", str(settings.packages_dir), "--htpasswd", str(settings.state_dir / credentials.HTPASSWD_FILE),
                "--auth", auth, "--digest-cache", str(settings.state_dir / DIGEST_CACHE_FILE)]
+    command += ["--package", settings.package]
     if env("INDEX_FALLBACK") == "off":
         command.append("--no-fallback")
     command += ["--channel-timeout", str(idle_seconds)]
@@ -156,7 +157,8 @@ def start(settings: IndexSettings) -> Status:
                                start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     log.close()
     record = {"pid": process.pid, "started": start_time(process.pid), "port": settings.port,
-              "packages_dir": str(settings.packages_dir), "auth": auth}
+              "packages_dir": str(settings.packages_dir), "auth": auth,
+              "package": settings.package}
     (settings.state_dir / PID_FILE).write_text(json.dumps(record))
     deadline = time.monotonic() + INDEX_START_TIMEOUT
     while time.monotonic() < deadline:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pypiserver.backend import BackendProxy
 
-from index.settings import CHANNEL_TIMEOUT, CLEANUP_INTERVAL, CONNECTION_LIMIT
+from index import owned_package
+from index.settings import CHANNEL_TIMEOUT, CLEANUP_INTERVAL, CONNECTION_LIMIT, PACKAGE
 
 METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
@@ -84,9 +85,10 @@ class _ForgettingPages(BackendProxy):
 
 def wsgi_app():
     """For gunicorn: ``gunicorn -w 4 -b 127.0.0.1:8080 'index.server:wsgi_app()'``,
-    configured by INDEX_DIR, INDEX_HTPASSWD, INDEX_AUTH and INDEX_STATE (the yanks). No
+    configured by INDEX_DIR, INDEX_HTPASSWD, INDEX_AUTH, INDEX_STATE (the yanks) and INDEX_PACKAGE. No
     digest cache file: several workers would overwrite each other's."""
     state = os.environ.get("INDEX_STATE")
+    owned_package.configure(os.environ.get("INDEX_PACKAGE") or PACKAGE)
     return make_app(Path(os.environ["INDEX_DIR"]), Path(os.environ["INDEX_HTPASSWD"]),
                     os.environ.get("INDEX_AUTH", "update"), os.environ.get("INDEX_FALLBACK", "on") != "off",
                     state_dir=Path(state) if state else None)
@@ -102,12 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-fallback", action="store_true", help="404 for unknown projects")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--digest-cache", type=Path, help="a JSON file that keeps the digests across restarts")
+    parser.add_argument("--package", default=PACKAGE,
+                        help="the model package this index owns (and its <package>-<channel> projects)")
     parser.add_argument("--channel-timeout", type=int, default=CHANNEL_TIMEOUT,
                         help="close a connection idle for this many seconds")
     args = parser.parse_args(argv)
 
     import waitress
 
+    owned_package.configure(args.package)  # before make_app imports the registry, which reads it
     app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback, digest_cache=args.digest_cache)
     if os.environ.get("INDEX_REQUEST_LOG"):
         from index.requestlog import logged
@@ -117,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Idle or half-sent connections are closed after CHANNEL_TIMEOUT and cannot fill the
     # connection limit (waitress's 100, idle for 300 s, left /health unanswered); poll(),
     # unlike select(), takes descriptors past 1024.
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="mymodel-index",
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident=f"{owned_package.name()}-index",
                    connection_limit=CONNECTION_LIMIT, channel_timeout=args.channel_timeout,
                    cleanup_interval=min(CLEANUP_INTERVAL, args.channel_timeout), asyncore_use_poll=True,
                    outbuf_overflow=OUTBUF_OVERFLOW)

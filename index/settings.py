@@ -14,7 +14,8 @@ INDEX_DIR = REPO / "index" / "packages"
 INDEX_STATE_ROOT = REPO / "index" / ".state"
 INDEX_USER = "mymodel"  # the upload credential: releases, yanks, removals
 INDEX_READER = "mymodel-reader"  # the consumers' read-only credential (GET and HEAD only)
-# The model package: it and every mymodel-<channel> are names this index owns (index/uploads.py).
+# The model package an index owns, with every <package>-<channel>, when started without --package
+# (index/owned_package.py); the pipeline passes its own: dataset.toml [package] name.
 PACKAGE = "mymodel"
 INDEX_AUTH_MODES = ("update", "read")  # who needs credentials: uploads, or everything
 INDEX_KINDS = ("pypiserver", "devpi")  # INDEX_KIND: the embedded index's protocol, or devpi-server's
@@ -75,6 +76,7 @@ class IndexSettings:
     external_url: str | None  # INDEX_URL: an index this project does not run
     kind: str | None = None  # INDEX_KIND; None: devpi when INDEX_URL looks like a devpi index
     read_url: str | None = None  # INDEX_READ_URL: a replica's simple URL, for consumers and read-back
+    package: str = PACKAGE  # the model package an index started from here owns
 
     @property
     def url(self) -> str:

@@ -1,7 +1,7 @@
 """What an upload may add, beyond pypiserver's refusal of a file name it already holds.
 
 The index owns the model package's name and every name derived from it
-(``mymodel`` and ``mymodel-<channel>``, PEP 503 normalised). A version of those
+(``mymodel`` and ``mymodel-<channel>``, PEP 503 normalised; index/owned_package.py). A version of those
 has fixed files: the model's one sdist and one wheel (a release uploads the sdist,
 then the wheel), a channel's one wheel. Any other file for a version that already
 has a file of its kind is refused with 409, so ``pip install mymodel==X.Y.Z+tag``
@@ -21,7 +21,7 @@ from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonic
 from packaging.version import InvalidVersion, Version
 from pypiserver.pkg_helpers import guess_pkgname_and_version
 
-from index.settings import PACKAGE
+from index import owned_package
 
 WHEEL, SDIST = "wheel", "sdist"
 
@@ -41,13 +41,13 @@ def owned(project: str) -> bool:
     >>> [owned(n) for n in ("mymodel", "MyModel_Staging", "mymodel.prod", "mymodelx", "requests")]
     [True, True, True, False, False]
     """
-    name = canonicalize_name(project)
-    return name == PACKAGE or name.startswith(f"{PACKAGE}-")
+    name, package = canonicalize_name(project), owned_package.name()
+    return name == package or name.startswith(f"{package}-")
 
 
 def kinds(project: str) -> tuple[str, ...]:
     """The files one version of an owned project has: a channel's is one wheel (pipeline/channels.py)."""
-    return (SDIST, WHEEL) if canonicalize_name(project) == PACKAGE else (WHEEL,)
+    return (SDIST, WHEEL) if canonicalize_name(project) == owned_package.name() else (WHEEL,)
 
 
 @dataclass(frozen=True)

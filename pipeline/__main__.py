@@ -7,7 +7,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from pipeline.config import DIST_DIR, env, index_settings, load_dataset_config
+from pipeline.config import DIST_DIR, IMPORT_NAME, PACKAGE, env, index_settings, load_dataset_config
+from pipeline.package_name import check_configured
 from pipeline.errors import ConfigError, IndexServerError, Interrupted, PipelineError, VersionError
 
 
@@ -36,6 +37,8 @@ def main_parser() -> argparse.ArgumentParser:
                                                 help="lowercase letters, digits, hyphens, e.g. prod (CHANNEL)"),
             "json": lambda: sub.add_argument("--json", action="store_true", default=env("FORMAT") == "json",
                                              help="print JSON for scripts (FORMAT=json)"),
+            "name": lambda: sub.add_argument("--name", default=env("NAME"),
+                                             help="the new package name, e.g. titanic-survival (NAME)"),
             "index": lambda: (sub.add_argument("--port", default=None, help="(INDEX_PORT)"),
                               sub.add_argument("--dir", default=None, help="(INDEX_DIR)"),
                               sub.add_argument("--auth", default=None, help="update|read (INDEX_AUTH)")),
@@ -44,7 +47,7 @@ def main_parser() -> argparse.ArgumentParser:
             flags[option]()
         return sub
 
-    command("train", "train and evaluate the models into src/mymodel/models", "data", "data-file")
+    command("train", f"train and evaluate the models into src/{IMPORT_NAME}/models", "data", "data-file")
     command("version", "print the next version", "bump", "data", "index")
     command("released", "print the version this clone released last (for a shell variable)")
     command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")
@@ -57,12 +60,13 @@ def main_parser() -> argparse.ArgumentParser:
     command("yank", "yank a published version: ranges skip it, an exact pin still installs it", "version", "reason",
             "index")
     command("unyank", "undo make yank: the version is installable by ranges again", "version", "index")
-    command("promote", "publish the next mymodel-<channel> version, requiring exactly VERSION", "version", "channel",
+    command("promote", f"publish the next {PACKAGE}-<channel> version, requiring exactly VERSION", "version", "channel",
             "index")
     command("channels", "each channel's promotions: channel version -> model version, date, commit", "index")
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")
+    command("rename", "give the package another name: dataset.toml, src/<import name>/, pyproject.toml", "name")
     return parser
 
 
@@ -138,7 +142,7 @@ def _channels(args: argparse.Namespace) -> int:
         return 0
     promotion = channels.promote(client, args.version, args.channel)
     name = channels.channel_project(promotion.channel)
-    print(f"promoted mymodel {promotion.model_version} to {promotion.channel}: {name} {promotion.number}\n"
+    print(f"promoted {PACKAGE} {promotion.model_version} to {promotion.channel}: {name} {promotion.number}\n"
           f"  pip install --index-url {client.settings.simple_url} {name}      # follows the channel\n"
           f"  pip install --index-url {client.settings.simple_url} {name}=={promotion.number}   # exactly this promotion")
     return 0
@@ -146,19 +150,26 @@ def _channels(args: argparse.Namespace) -> int:
 
 def _released() -> int:
     """make released: the version this clone's last release printed, from its record
-    (src/mymodel/version.py) and that release's hash-locked requirement in releases/."""
-    from pipeline.config import REPO, RELEASES_DIR, VERSION_FILE
+    (src/<import name>/version.py) and that release's hash-locked requirement in releases/."""
+    from pipeline.config import REPO, VERSION_FILE
+    from pipeline.release_records import lock_file
     from pipeline.versioning import read_recorded
 
     recorded = read_recorded(VERSION_FILE.read_text(encoding="utf-8")) if VERSION_FILE.is_file() else None
-    if recorded is None or not (RELEASES_DIR / f"mymodel-{recorded}.txt").is_file():
+    if recorded is None or not lock_file(recorded).is_file():
         raise VersionError(f"this clone has released nothing yet ({VERSION_FILE.relative_to(REPO)} records "
-                           f"{recorded or 'no version'}, releases/ has no mymodel-{recorded}.txt); run make release first")
+                           f"{recorded or 'no version'}, releases/ has no {lock_file(str(recorded)).name}); run make release first")
     print(recorded)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "rename":
+        from pipeline.config import REPO
+        from pipeline.rename import rename
+
+        print(rename(REPO, PACKAGE, args.name))
+        return 0
     if args.command == "released":
         return _released()
     if args.command in ("versions", "diff"):
@@ -209,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.publish import install_instructions
 
         settings, version, lock = release.upload_from_dist(_settings(args), args.version)
-        print(f"published {version}; lock: {lock}\n{install_instructions(settings, f'mymodel=={version}')}")
+        print(f"published {version}; lock: {lock}\n{install_instructions(settings, f'{PACKAGE}=={version}')}")
         return 0
     if args.command in ("verify", "lock"):
         if not args.version:
@@ -238,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # cancelled job's SIGINT then takes a release back as it does in a terminal.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        if args.command != "rename":
+            check_configured()
         return run(args)
     except (PipelineError, IndexServerError) as exc:  # the index's own errors: make index
         print(f"Error: {exc}", file=sys.stderr)

@@ -18,17 +18,19 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mymodel.contract import SHOWN_METRICS, task_of
-from mymodel.store import HASH_BLOCK, sha256_of
+from pipeline.own_package import contract, store
 from pipeline import markdown_text as md
 from pipeline import provenance
-from pipeline.config import MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
+from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
 from pipeline.requirements import runtime_requirements
 from pipeline.team_code import METADATA_KEY as TEAM_CODE_KEY
 from pipeline.team_code import PACKAGE_SOURCES, team_code
 from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.versioning import parse, version_file_text
+
+SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
+HASH_BLOCK, sha256_of = store.HASH_BLOCK, store.sha256_of
 
 MANIFEST_FILE = "manifest.json"
 BUILD_UMASK = 0o022
@@ -102,9 +104,9 @@ def model_card(version: str, metadata: dict[str, dict]) -> str:
         lines.append(f"| {md.text(name)} | `{meta['estimator']}` | " + " | ".join(cells) + " |")
     # Inside the fenced block nothing is Markdown: kept on one line, a name cannot close the fence.
     columns = md.one_line(", ".join(c["name"] for c in first["input_schema"]["columns"]))
-    lines += ["", "## Use", "", "```python", "import mymodel", "mymodel.list_models()",
-              f"mymodel.predict({json.dumps(next(iter(metadata)))}, rows)  # rows with columns: {columns}", "```",
-              "", "`python -m mymodel info | predict | validate` from the command line.", ""]
+    lines += ["", "## Use", "", "```python", f"import {IMPORT_NAME}", f"{IMPORT_NAME}.list_models()",
+              f"{IMPORT_NAME}.predict({json.dumps(next(iter(metadata)))}, rows)  # rows with columns: {columns}", "```",
+              "", f"`python -m {IMPORT_NAME} info | predict | validate`, or `{PACKAGE} info | ...`, from the command line.", ""]
     return "\n".join(lines)
 
 
@@ -129,10 +131,10 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     except OSError as exc:
         raise BuildError(f"cannot write the build to {out_dir} ({exc.strerror}); make dist/ a writable folder "
                          "with free space (rm -rf dist is safe: releases are on the index)") from None
-    with tempfile.TemporaryDirectory(prefix="mymodel-build-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-build-") as tmp:
         stage = Path(tmp)
         _stage(stage, models_dir, names, modules)
-        package = stage / "src" / PACKAGE
+        package = stage / "src" / IMPORT_NAME
         for name in retagged:
             write_json(package / "models" / name / METADATA_FILE, metadata[name])
         (package / "version.py").write_text(version_file_text(version))
@@ -165,7 +167,7 @@ def _team_modules_as_trained(metadata: dict[str, dict]) -> list[str]:
         trained = meta.get(TEAM_CODE_KEY, {})
         if trained != current:
             changed = sorted(m for m in set(trained) | set(current) if trained.get(m) != current.get(m))
-            raise BuildError(f"src/{PACKAGE}/{changed[0]} differs from the one the model {name!r} was trained with; "
+            raise BuildError(f"src/{IMPORT_NAME}/{changed[0]} differs from the one the model {name!r} was trained with; "
                              "run make train (make release does it), or restore the file")
     return sorted(current)
 
@@ -198,26 +200,26 @@ def _run_backend(stage: Path, out_dir: Path, epoch: int, version: str) -> None:
 
 
 def sdist_name(version: str) -> str:
-    return f"{PACKAGE}-{version}.tar.gz"
+    return f"{IMPORT_NAME}-{version}.tar.gz"
 
 
 def wheel_name(version: str) -> str:
-    return f"{PACKAGE}-{version}-py3-none-any.whl"
+    return f"{IMPORT_NAME}-{version}-py3-none-any.whl"
 
 
 def expected_wheel_files(version: str, names: list[str], modules: list[str] = ()) -> list[str]:
-    package = [f"{PACKAGE}/{f}" for f in (*PACKAGE_SOURCES, *modules)]
-    models = [f"{PACKAGE}/models/{MANIFEST_FILE}", f"{PACKAGE}/models/{METRICS_FILE}"]
-    models += [f"{PACKAGE}/models/{n}/{f}" for n in names for f in (METADATA_FILE, MODEL_FILE)]
-    info = [f"{PACKAGE}-{version}.dist-info/{f}"
+    package = [f"{IMPORT_NAME}/{f}" for f in (*PACKAGE_SOURCES, *modules)]
+    models = [f"{IMPORT_NAME}/models/{MANIFEST_FILE}", f"{IMPORT_NAME}/models/{METRICS_FILE}"]
+    models += [f"{IMPORT_NAME}/models/{n}/{f}" for n in names for f in (METADATA_FILE, MODEL_FILE)]
+    info = [f"{IMPORT_NAME}-{version}.dist-info/{f}"
             for f in ("METADATA", "WHEEL", "entry_points.txt", "top_level.txt", "RECORD")]
     return sorted(package + models + info)
 
 
 def expected_sdist_files(version: str, names: list[str], modules: list[str] = ()) -> list[str]:
-    root = f"{PACKAGE}-{version}"
-    wheel_package = [f for f in expected_wheel_files(version, names, modules) if not f.startswith(f"{PACKAGE}-")]
-    egg = [f"src/{PACKAGE}.egg-info/{f}" for f in
+    root = f"{IMPORT_NAME}-{version}"
+    wheel_package = [f for f in expected_wheel_files(version, names, modules) if not f.startswith(f"{IMPORT_NAME}-")]
+    egg = [f"src/{IMPORT_NAME}.egg-info/{f}" for f in
            ("PKG-INFO", "SOURCES.txt", "dependency_links.txt", "entry_points.txt", "requires.txt", "top_level.txt")]
     top = ["MANIFEST.in", "MODEL_CARD.md", "PKG-INFO", "pyproject.toml", "requirements-runtime.txt", "setup.cfg",
            "build_backend/streaming_wheel.py"]
@@ -235,7 +237,7 @@ def check_contents(built: Built, names: list[str], modules: list[str] = ()) -> N
         if actual != expected:
             extra, missing = sorted(set(actual) - set(expected)), sorted(set(expected) - set(actual))
             raise BuildError(f"the {label} for {built.version} has unexpected contents (extra: {extra}, "
-                             f"missing: {missing}); fix PACKAGE_SOURCES in pipeline/team_code.py or the files in src/{PACKAGE}")
+                             f"missing: {missing}); fix PACKAGE_SOURCES in pipeline/team_code.py or the files in src/{IMPORT_NAME}")
 
 
 def reproducible_sdist(path: Path, epoch: int) -> None:
@@ -244,7 +246,7 @@ def reproducible_sdist(path: Path, epoch: int) -> None:
     Members are streamed from an uncompressed copy (random access without re-reading the gzip
     stream from its start for each member out of order) into a new file that replaces the sdist.
     """
-    with tempfile.TemporaryDirectory(prefix="mymodel-sdist-", dir=path.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-sdist-", dir=path.parent) as tmp:
         plain, rewritten = Path(tmp) / "plain.tar", Path(tmp) / path.name
         with gzip.open(path, "rb") as compressed, open(plain, "wb") as out:
             shutil.copyfileobj(compressed, out, HASH_BLOCK)
@@ -264,7 +266,7 @@ def _stage(stage: Path, models_dir: Path, names: list[str], modules: list[str]) 
     for name in STAGED_FROM_REPO:
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, stage / name)
-    package = stage / "src" / PACKAGE
+    package = stage / "src" / IMPORT_NAME
     package.mkdir(parents=True)
     for name in (*PACKAGE_SOURCES, *modules):
         source = PACKAGE_DIR / name

@@ -20,15 +20,16 @@ from pipeline.versioning import canonical_tag
 from index.settings import (  # noqa: F401
     INDEX_AUTH_MODES, INDEX_DIR, INDEX_HOST, INDEX_KINDS, INDEX_PORT, INDEX_READ_TIMEOUT, INDEX_START_TIMEOUT,
     INDEX_STATE_ROOT,
-    INDEX_READER, INDEX_USER, PACKAGE, REPO, IndexSettings, env, install_from_replica,
+    INDEX_READER, INDEX_USER, REPO, IndexSettings, env, install_from_replica,
 )
+# The model package's name ([package] name in dataset.toml), its import name and folder.
+from pipeline.package_name import DATASET_CONFIG, IMPORT_NAME, PACKAGE, PACKAGE_PROBLEM  # noqa: F401
 
-PACKAGE_DIR = REPO / "src" / PACKAGE
+PACKAGE_DIR = REPO / "src" / IMPORT_NAME
 MODELS_DIR = PACKAGE_DIR / "models"
 VERSION_FILE = PACKAGE_DIR / "version.py"
 DIST_DIR = REPO / "dist"
 RELEASES_DIR = REPO / "releases"
-DATASET_CONFIG = REPO / "dataset.toml"
 RELEASE_LOCK = REPO / ".release.lock"
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
@@ -230,4 +231,5 @@ def index_settings(
     if kind is not None and kind not in INDEX_KINDS:
         raise ConfigError(f"INDEX_KIND={kind!r} is not one of {', '.join(INDEX_KINDS)}; "
                           "use INDEX_KIND=devpi for a devpi-server index (INDEX_URL=http://host:port/<user>/<index>/)")
-    return IndexSettings(INDEX_HOST, port_number, pkg_dir, state, mode, env("INDEX_URL"), kind, env("INDEX_READ_URL"))
+    return IndexSettings(INDEX_HOST, port_number, pkg_dir, state, mode, env("INDEX_URL"), kind, env("INDEX_READ_URL"),
+                         PACKAGE)

@@ -19,14 +19,16 @@ import hashlib
 import io
 import zipfile
 
-from mymodel.contract import Snapshot
+from pipeline.own_package import contract
 from pipeline import registry, release_records
-from pipeline.config import PACKAGE, DatasetConfig
+from pipeline.config import IMPORT_NAME, DatasetConfig
 from pipeline.data import Dataset
 from pipeline.errors import GateError, PackageIndexError
 from pipeline.index_api import IndexClient, ServedFile
 from pipeline.release_records import Record
 from pipeline.train import MODEL_FILE, TrainedModel, evaluate, split
+
+Snapshot = contract.Snapshot
 
 
 def published_wheel(client: IndexClient, version: str) -> zipfile.ZipFile:
@@ -102,7 +104,7 @@ def rescore(client: IndexClient, version: str, record: Record, models: list[Trai
         rows = X_test.index.intersection(split(dataset, old_config)[1].index)
         X_common, y_common = X_test.loc[rows], y_test.loc[rows]
         for model in models:
-            data = archive.read(f"{PACKAGE}/models/{model.name}/{MODEL_FILE}")
+            data = archive.read(f"{IMPORT_NAME}/models/{model.name}/{MODEL_FILE}")
             if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get(f"{model.name}/{MODEL_FILE}"):
                 raise PackageIndexError(f"{model.name}'s model in the published {version} does not match "
                                         "its manifest; it is not loaded: check the index folder")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mymodel.store import PACKAGE
+from pipeline.package_name import IMPORT_NAME
 from pipeline.errors import ConfigError
 
 # The estimators a [models.<Name>] table may name, with their modules: the one list
@@ -52,7 +52,7 @@ FACTORY_KEY = "factory"  # "<module>:<function>" of the package, instead of an e
 FACTORY_ARGUMENTS = ("numeric_features", "categorical_features", "seed")
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # module.Class: "lightgbm.LGBMClassifier"
 FACTORY_PATH = re.compile(r"(?P<module>[A-Za-z_]\w*):(?P<function>[A-Za-z_]\w*)")
-BUILT_IN_LIBRARIES = ("sklearn", PACKAGE)  # import-path estimators' libraries already pinned at runtime
+BUILT_IN_LIBRARIES = ("sklearn", IMPORT_NAME)  # import-path estimators' libraries already pinned at runtime
 ERROR_LINE_LIMIT = 200  # characters of a library's own error shown in a message
 CALIBRATED_KEY = "calibrated"  # wrap in CalibratedClassifierCV(ensemble=False): probabilities for any classifier
 SEED = "seed"  # random_state = "seed" means the [training] seed
@@ -80,7 +80,7 @@ class ModelSpec:
         return self.estimator or f"factory {self.factory}"
 
     def build(self, seed: int, numeric_features: tuple[str, ...] = (), categorical_features: tuple[str, ...] = (),
-              package: str = PACKAGE) -> Any:
+              package: str = IMPORT_NAME) -> Any:
         """A fresh, unfitted estimator as the table declares it (a factory's takes the raw feature columns)."""
         if self.factory:
             estimator = factory_function(self.factory, package)(
@@ -111,7 +111,7 @@ def estimator_class(name: str) -> type:
     return getattr(importlib.import_module(module), class_name)
 
 
-def factory_function(factory: str, package: str = PACKAGE) -> Any:
+def factory_function(factory: str, package: str = IMPORT_NAME) -> Any:
     """The function "module:function" names in the package (imported as <package>.<module>, so the
     classes it pickles load from the installed package)."""
     module, _, function = factory.partition(":")
@@ -180,7 +180,7 @@ def _parsed_factory(name: str, factory: Any, estimator: Any, params: dict, path:
     if not isinstance(factory, str) or not FACTORY_PATH.fullmatch(factory):
         raise ConfigError(f"{path}: models.{name}.factory = {factory!r} is not \"<module>:<function>\"; "
                           f'name a function of a module of the package: factory = "features:make_pipeline" '
-                          f"for make_pipeline in src/{PACKAGE}/features.py")
+                          f"for make_pipeline in src/{IMPORT_NAME}/features.py")
     reserved = [key for key in FACTORY_ARGUMENTS if key in params]
     if reserved:
         raise ConfigError(f"{path}: models.{name}.{reserved[0]} is passed to the factory by the pipeline "
@@ -190,7 +190,7 @@ def _parsed_factory(name: str, factory: Any, estimator: Any, params: dict, path:
 
 def check(specs: tuple[ModelSpec, ...], seed: int, path: Path, task: str = "classification",
           numeric_features: tuple[str, ...] = (), categorical_features: tuple[str, ...] = (),
-          package: str = PACKAGE) -> None:
+          package: str = IMPORT_NAME) -> None:
     """Build every model as training will, so a bad parameter, an estimator of the other
     task or a failing factory fails now, naming its key."""
     for spec in specs:
@@ -215,7 +215,7 @@ def _check_task(spec: ModelSpec, kind: str, task: str, path: Path) -> None:
 def _check_probabilities(spec: ModelSpec, estimator: Any, task: str, path: Path) -> None:
     if task == "classification" and not hasattr(estimator, "predict_proba"):
         raise ConfigError(f"{path}: {spec.key()} ({spec.described}) gives no probabilities, which evaluation "
-                          f"and mymodel.predict_proba need; add calibrated = true to [{spec.key()}]")
+                          f"and {IMPORT_NAME}.predict_proba need; add calibrated = true to [{spec.key()}]")
 
 
 def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:

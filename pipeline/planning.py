@@ -11,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mymodel.contract import BUMP_KIND, Change, diff, identical, required_bump, with_data_tag
+from pipeline.own_package import contract
 from pipeline import registry
 from pipeline.config import MODELS_DIR
 from pipeline.errors import PackageIndexError, UnreadableRelease, VersionError
 from pipeline.index_api import IndexClient
 from pipeline.versioning import INITIAL_VERSION, bump_part, check_publishable, highest, next_version, parse
+
+(BUMP_KIND, Change, diff, identical, required_bump, with_data_tag) = (
+    contract.BUMP_KIND, contract.Change, contract.diff, contract.identical, contract.required_bump, contract.with_data_tag)
 
 PART_RANK = {"patch": 0, "minor": 1, "major": 2}
 FIRST_RELEASE = "first release of this clone"

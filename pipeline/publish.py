@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipeline import faults
 from pipeline.build import Built
-from pipeline.config import INDEX_READER, IndexSettings, install_from_replica
+from pipeline.config import INDEX_READER, PACKAGE, IndexSettings, install_from_replica
 from pipeline.errors import PackageIndexError
 from pipeline.index_api import IndexClient
 from pipeline.intent import Intent
@@ -112,7 +112,7 @@ def install_instructions(settings: IndexSettings, requirement: str) -> str:
 
 def format_lock(version: str, hashes: dict[str, str], simple_url: str) -> str:
     """A hash-locked requirement: ``pip install --require-hashes -r FILE`` (uv too)."""
-    requirement = [f"mymodel=={version}"] + [f"    --hash=sha256:{hashes[name]}" for name in sorted(hashes)]
+    requirement = [f"{PACKAGE}=={version}"] + [f"    --hash=sha256:{hashes[name]}" for name in sorted(hashes)]
     return (f"# pip install --index-url {simple_url} --require-hashes --no-deps -r this-file\n"
             "# (install the dependencies first, or add these lines to your own hash-locked requirements)\n"
             + " \\\n".join(requirement) + "\n")
@@ -125,7 +125,7 @@ def lock_text(client: IndexClient, version: str) -> str:
     version = str(parse(version))
     served = [f for f in client.files() if f.version == version]
     if not served:
-        raise PackageIndexError(f"mymodel {version} is not on {client.url}; published: "
+        raise PackageIndexError(f"{PACKAGE} {version} is not on {client.url}; published: "
                                 f"{', '.join(client.versions()) or 'none'}")
     hashes = {}
     for f in served:

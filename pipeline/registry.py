@@ -21,13 +21,16 @@ from typing import IO
 
 from packaging.version import InvalidVersion, Version
 
-from mymodel.contract import BUMP_KIND, GROUPS, Snapshot, diff, identical, required_bump, task_of
-from mymodel.errors import MalformedBuild
-from mymodel.published import ARCHIVE_ERRORS, check_build, read_build
-from mymodel.store import MANIFEST_FILE, METADATA_FILE, MODEL_FILE
-from pipeline.config import MODELS_DIR, PACKAGE
+from pipeline.own_package import contract, errors, published, store
+from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE
 from pipeline.errors import ConfigError, TrainingError, UnreadableRelease, VersionError
 from pipeline.index_api import IndexClient, ServedFile
+
+BUMP_KIND, GROUPS, Snapshot, task_of = contract.BUMP_KIND, contract.GROUPS, contract.Snapshot, contract.task_of
+diff, identical, required_bump = contract.diff, contract.identical, contract.required_bump
+MalformedBuild = errors.MalformedBuild
+ARCHIVE_ERRORS, check_build, read_build = published.ARCHIVE_ERRORS, published.check_build, published.read_build
+MANIFEST_FILE, METADATA_FILE, MODEL_FILE = store.MANIFEST_FILE, store.METADATA_FILE, store.MODEL_FILE
 
 CACHE_FOLDER = "published"  # under the index's state folder
 LOCAL_LABEL = "this clone (make train)"
@@ -82,7 +85,7 @@ def published_entry(client: IndexClient, version: str, files: list[ServedFile] |
     cached = _read_cache(cache_dir, wheel.sha256) if wheel.sha256 else None
     if cached is not None:
         return cached
-    with tempfile.TemporaryDirectory(prefix="mymodel-published-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-published-") as tmp:
         local = Path(tmp) / wheel.filename
         sha256, size, modified = client.download_verified(wheel, local)
         try:
@@ -157,9 +160,9 @@ def _zip(source: Path | IO[bytes]) -> zipfile.ZipFile:
 
 def _json_files(wheel: zipfile.ZipFile) -> tuple[dict, dict[str, dict]]:
     names = set(wheel.namelist())
-    if f"{PACKAGE}/models/{MANIFEST_FILE}" not in names:
-        raise MalformedBuild(f"it has no {PACKAGE}/models/{MANIFEST_FILE}, so it was not built by this pipeline")
-    return read_build(names, wheel.read, PACKAGE)
+    if f"{IMPORT_NAME}/models/{MANIFEST_FILE}" not in names:
+        raise MalformedBuild(f"it has no {IMPORT_NAME}/models/{MANIFEST_FILE}, so it was not built by this pipeline")
+    return read_build(names, wheel.read, IMPORT_NAME)
 
 
 def _unreadable(version: str, reason: str, fix: str) -> UnreadableRelease:

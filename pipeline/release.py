@@ -22,7 +22,7 @@ from pathlib import Path
 from pipeline import build as build_step
 from pipeline import faults, gate, planning, provenance, publish, registry
 from pipeline.config import (
-    DIST_DIR, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
+    DIST_DIR, IMPORT_NAME, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
 from pipeline.data import load_dataset
 from pipeline.errors import (
@@ -30,6 +30,7 @@ from pipeline.errors import (
 )
 from pipeline.index_api import IndexClient, version_of
 from pipeline.intent import Intent
+from pipeline.release_records import lock_file
 from pipeline.train import metrics_table, save, train
 from pipeline.versioning import bump_part, parse, read_recorded, version_file_text
 
@@ -143,7 +144,7 @@ def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
 
 def _recorded_lock(intent: Intent) -> bool:
     """The release lock is the commit point: written, with our hashes, means recorded."""
-    lock = RELEASES_DIR / f"mymodel-{intent.version}.txt"
+    lock = lock_file(intent.version)
     return lock.is_file() and all(f"--hash=sha256:{digest}" in lock.read_text() for digest in intent.files.values())
 
 
@@ -196,7 +197,7 @@ def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) ->
     except BaseException as exc:
         if recorded:
             if isinstance(exc, KeyboardInterrupt):
-                raise Interrupted(f"{str(exc) or 'interrupted'} after mymodel {built.version} was published "
+                raise Interrupted(f"{str(exc) or 'interrupted'} after {PACKAGE} {built.version} was published "
                                   "and recorded", getattr(exc, "exit_code", 130), accounted=True) from None
             raise
         outcome = undo_upload(client, built, intent) if intent.started else "nothing was uploaded"
@@ -220,7 +221,7 @@ def record(built: build_step.Built, client: IndexClient, hashes: dict[str, str],
     lock is renamed into place first: it is the commit point a later run recovers from.
     """
     faults.point("record")
-    lock = RELEASES_DIR / f"mymodel-{built.version}.txt"
+    lock = lock_file(built.version)
     temporaries: list[Path] = []
     try:
         dist_dir.mkdir(parents=True, exist_ok=True)
@@ -253,7 +254,7 @@ def recorded_version() -> str | None:
 def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[IndexSettings, str, Path]:
     """``make upload``: publish a version built into dist/ (the newest by default); the settings
     of the index used, the version and its lock."""
-    candidates = sorted({version_of(p.name) for p in DIST_DIR.glob("mymodel-*.whl")} - {None}, key=parse)
+    candidates = sorted({version_of(p.name) for p in DIST_DIR.glob(f"{IMPORT_NAME}-*.whl")} - {None}, key=parse)
     version = version or (candidates[-1] if candidates else None)
     built = version and build_step.Built(version, DIST_DIR / build_step.sdist_name(version),
                                          DIST_DIR / build_step.wheel_name(version))
@@ -311,7 +312,7 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
         with steps("version"):
             plan = planning.plan(client, recorded_version(), bump, tag, force)
             if plan.up_to_date:
-                print(f"mymodel {plan.version} is up to date (models byte-identical): nothing to release")
+                print(f"{PACKAGE} {plan.version} is up to date (models byte-identical): nothing to release")
                 return None
             print(f"next version: {plan.describe()}")
             faults.point("version")
@@ -325,10 +326,10 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
                 faults.point("build")
             lock = publish_built(client, built, steps)
     total = time.perf_counter() - started
-    print(f"released mymodel {version} in {total:.2f} s ("
+    print(f"released {PACKAGE} {version} in {total:.2f} s ("
           + ", ".join(f"{k} {v:.2f} s" for k, v in steps.timings.items()) + ")")
     print(f"hash-locked requirement: {lock.relative_to(lock.parents[1])}")
-    print(publish.install_instructions(settings, f"mymodel=={version}"))
+    print(publish.install_instructions(settings, f"{PACKAGE}=={version}"))
     return version
 
 
@@ -346,7 +347,7 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
     if not source:
         raise UnreadableRelease(f"the wheel of {version} records no data source", "pass DATA_FILE=path/to/data.csv")
     config = load_dataset_config(tag=parse(version).local)
-    with tempfile.TemporaryDirectory(prefix="mymodel-verify-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-verify-") as tmp:
         models_dir = Path(tmp) / "models"
         save(train(load_dataset(config, source), config), models_dir)
         built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"))

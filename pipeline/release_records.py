@@ -1,6 +1,6 @@
 """What this clone recorded at release: the sha256 of each file it published.
 
-``make release`` writes ``releases/mymodel-<version>.txt``, a hash-locked requirement with
+``make release`` writes ``releases/<package name>-<version>.txt``, a hash-locked requirement with
 the sha256 of the wheel and the sdist, and the team commits it. The index cannot write
 these records, so they are what decides whether a published wheel may be unpickled
 (the gate's rescoring): a version this clone never recorded, or whose served bytes are
@@ -26,10 +26,15 @@ class Record:
     where: str  # the lock file, and the commit when it came from git history
 
 
+def lock_file(version: str, releases_dir: Path = RELEASES_DIR) -> Path:
+    """The record of ``version``: releases/<package name>-<version>.txt."""
+    return releases_dir / f"{PACKAGE}-{version}.txt"
+
+
 def recorded(version: str, releases_dir: Path = RELEASES_DIR) -> Record | None:
     """The sha256 this clone recorded when it released ``version`` (normalised): from the lock
     file in ``releases_dir``, else from that file in any commit of the clone's git history."""
-    lock = releases_dir / f"{PACKAGE}-{version}.txt"
+    lock = lock_file(version, releases_dir)
     shown = f"{releases_dir.name}/{lock.name}"
     try:
         found = frozenset(_HASH.findall(lock.read_text(encoding="utf-8")))

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from pipeline.config import PACKAGE, REQUIREMENT_RANGES, REQUIREMENT_FLOORS
+from pipeline.config import IMPORT_NAME, REQUIREMENT_RANGES, REQUIREMENT_FLOORS
 from pipeline.errors import RequirementError
 
 ARRAY_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
@@ -309,13 +309,13 @@ def distributions(modules: dict[str, str]) -> dict[str, str]:
     needed: dict[str, str] = {}
     for module, where in sorted(modules.items()):
         top = module.partition(".")[0]
-        if top == PACKAGE or top in sys.stdlib_module_names:
+        if top == IMPORT_NAME or top in sys.stdlib_module_names:
             continue
         names = _providers(module)
         if not names:
             raise RequirementError(f"{where} needs the module {top!r}, which no installed distribution provides "
                                    "(a class defined in a script or in this repository's pipeline/ is not shipped); "
-                                   f"define it in an installed package or in src/{PACKAGE}/, then train again")
+                                   f"define it in an installed package or in src/{IMPORT_NAME}/, then train again")
         for name in names:
             needed.setdefault(_canonical(name), where)
     return needed
@@ -397,6 +397,6 @@ def runtime_requirements(models: dict[str, Path], environment: dict[str, str], s
     needed: dict[str, str] = {}
     for name, path in sorted(models.items()):
         needed.update(model_distributions(path, f"the model {name!r}"))
-    own = {module: f"src/{PACKAGE}" for module in source_imports(sources)}
+    own = {module: f"src/{IMPORT_NAME}" for module in source_imports(sources)}
     needed.update(distributions(own))
     return {dist: requirement(dist, environment.get(dist) or installed_version(dist)) for dist in sorted(needed)}

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mymodel.store import sha256_of
+from pipeline.own_package import store
 from pipeline.config import PACKAGE_DIR
+
+sha256_of = store.sha256_of
 
 # The package's own code: any other .py file directly in src/mymodel is a team module.
 PACKAGE_SOURCES = ("__init__.py", "__main__.py", "contract.py", "errors.py", "environment.py", "published.py",

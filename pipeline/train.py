@@ -26,10 +26,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline import model_specs, provenance, requirements, team_code
-from mymodel.contract import SHOWN_METRICS
-from pipeline.config import CLASSIFICATION, MODELS_DIR, PACKAGE, REGRESSION, TRAIN_JOBS, DatasetConfig
+from pipeline.own_package import contract
+from pipeline.config import CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
 from pipeline.data import Dataset
 from pipeline.errors import RequirementError, TrainingError
+
+SHOWN_METRICS = contract.SHOWN_METRICS
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -132,7 +134,7 @@ def _as_declared(spec: model_specs.ModelSpec, work, *args, **kwargs):
         if spec.factory:
             raise TrainingError(f"the model {name!r} of [models.{name}] factory = {spec.factory!r} cannot be trained "
                                 f"({reason}); fix the estimator its function returns "
-                                f"(src/{PACKAGE}/{spec.factory.partition(':')[0]}.py) or the table's keys") from None
+                                f"(src/{IMPORT_NAME}/{spec.factory.partition(':')[0]}.py) or the table's keys") from None
         raise TrainingError(f"the model {name!r} cannot be trained with its [models.{name}] hyperparameters "
                             f"({reason}); fix them in dataset.toml") from None
 

@@ -13,6 +13,7 @@ import semver
 from packaging.version import InvalidVersion, Version
 
 from pipeline.errors import VersionError
+from pipeline.package_name import PACKAGE
 
 # Mercari's data-model-versioning names for the three parts.
 BUMPS = {
@@ -138,7 +139,7 @@ def check_publishable(version: str, published: Iterable[str]) -> None:
     same_release = [v for v in existing if v.release == new.release]
     if same_release:
         raise VersionError(
-            f"{same_release[0]} is already published: with {version} too, pip install mymodel=="
+            f"{same_release[0]} is already published: with {version} too, pip install {PACKAGE}=="
             f"{new.base_version} would pick one silently; release {_next_patch(existing, new.local)} instead")
     top = max(existing, default=None)
     if top is not None and new < top:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.package_name import configured, import_name
 from pipeline.versioning import INITIAL_VERSION, version_file_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,19 +84,20 @@ def copy_repo(destination: Path, source: Path = REPO) -> Path:
     """The repository's files (tracked and not ignored) in a fresh git repository, with the
     release record reset to a clone that never released.
 
-    A team's clone commits its releases (``src/mymodel/version.py``, ``releases/``): the
+    A team's clone commits its releases (``src/<package>/version.py``, ``releases/``): the
     copies start from the same defined state whatever this clone has released, so the
     tests' expected versions (1.1.1+titanic first) hold in any clone. Ignored files
     (``dist/``, ``index/packages/``, trained models, the venv) are never copied.
     """
+    package = configured(source / "dataset.toml")
     listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=source).stdout
     for name in filter(None, listed.split("\0")):
         origin = source / name
-        if origin.is_file() and not _release_record(name):
+        if origin.is_file() and not _release_record(name, package):
             target = destination / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, target)
-    (destination / "src/mymodel/version.py").write_text(version_file_text(INITIAL_VERSION))
+    (destination / "src" / import_name(package) / "version.py").write_text(version_file_text(INITIAL_VERSION))
     run(["git", "init", "-q", "-b", "main"], cwd=destination)
     commit(destination, "copy", GIT_AUTHOR_DATE="2026-01-01T00:00:00Z", GIT_COMMITTER_DATE="2026-01-01T00:00:00Z")
     return destination
@@ -117,9 +119,10 @@ def edit_config(repo: Path, old: str, new: str, committed: bool = True) -> None:
         run(["git", "commit", "-qam", f"dataset.toml: {new}"], cwd=repo, env={**os.environ, **GIT_IDENTITY})
 
 
-def _release_record(name: str) -> bool:
-    """A file a release writes into the clone: the version record and the release locks."""
-    return name == "src/mymodel/version.py" or (name.startswith("releases/mymodel-") and name.endswith(".txt"))
+def _release_record(name: str, package: str) -> bool:
+    """A file a release of ``package`` writes into the clone: the version record and the release locks."""
+    return name == f"src/{import_name(package)}/version.py" or \
+        (name.startswith(f"releases/{package}-") and name.endswith(".txt"))
 
 
 def index_env(tmp: Path, **extra: str) -> dict[str, str]:

@@ -16,8 +16,8 @@ import typing as t
 from pathlib import Path
 
 # The contract diff and the validating reader of a wheel's JSON files ship in the package
-# (src/mymodel/contract.py, published.py; stdlib only); the index runs from the checkout,
-# as the pipeline does (pipeline/__init__.py). Set before the modules below import them.
+# (src/<import name>/contract.py, published.py; stdlib only; index/owned_package.py); the index
+# runs from the checkout, as the pipeline does (pipeline/__init__.py). Set before the modules below import them.
 _SRC = str(Path(__file__).resolve().parents[2] / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
@@ -30,9 +30,11 @@ from index.registry.facts import FactsCache  # noqa: E402
 from index.registry.releases import ModelPackage, Release, model_packages, releases  # noqa: E402
 from index.yanks import YankStore, canonical_version  # noqa: E402
 from packaging.utils import canonicalize_name  # noqa: E402
-from mymodel.contract import Snapshot, diff  # noqa: E402
 
-PROJECT = "mymodel"  # the package the page is about
+from index import owned_package  # noqa: E402
+
+contract = owned_package.module("contract")
+Snapshot, diff = contract.Snapshot, contract.diff
 FACTS_FOLDER = "registry"  # in the state folder: each wheel's facts by the wheel's sha256
 # Where the page's own address goes: one kept page answers every Host a client names
 # (a page kept per Host would let any client grow the index's memory). Escaping leaves it as it is.
@@ -52,12 +54,12 @@ class RegistryRoutes:
     registry page rendered once per change of the index folder or of the yanks."""
 
     def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, pages: PageCache,
-                 project: str = PROJECT) -> None:
+                 project: str | None = None) -> None:
         self.config = config
         self.yanks = yanks
         self.facts = facts
         self.pages = pages
-        self.project = project
+        self.project = project or owned_package.name()  # the package the page is about
 
     def _kept(self, project: str, form: str, render: t.Callable[[list[Release]], t.Any]) -> t.Any:
         yanked = self.yanks.reasons(project) if self.yanks else {}
@@ -140,12 +142,14 @@ class RegistryRoutes:
 
 
 def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages: PageCache,
-            project: str = PROJECT) -> RegistryRoutes:
+            project: str | None = None) -> RegistryRoutes:
     """Serve the registry pages on pypiserver's app: ``/`` replaces its welcome text."""
     from index.simple import protected
 
     config = app._pypiserver_config
-    routes = RegistryRoutes(config, yanks, FactsCache(state_dir / FACTS_FOLDER if state_dir else None, project),
+    project = project or owned_package.name()
+    folder = project.replace("-", "_")  # the package's folder in its wheels
+    routes = RegistryRoutes(config, yanks, FactsCache(state_dir / FACTS_FOLDER if state_dir else None, folder),
                             pages, project)
     app.route("/", "GET", protected(config, "list")(routes.registry_page))
     app.route("/registry/<project>/", "GET", protected(config, "list")(routes.package_page))

@@ -2,7 +2,7 @@
 
 Never unpickled: ``<package>/models/manifest.json``, each ``<package>/models/<name>/metadata.json``
 and the model card (the long description in ``*.dist-info/METADATA``) are read with
-zipfile and the package's validating reader (``mymodel.published``). A wheel's content
+zipfile and the package's validating reader (``<package>.published``). A wheel's content
 is fixed by its sha256, so the facts are kept by that sha256, in memory and as
 ``<sha256>.json`` in the state folder: after the first render (or a restart) the page
 opens no wheel. What is read is bounded (``JSON_LIMIT``, ``METADATA_LIMIT``,
@@ -24,8 +24,11 @@ from pathlib import Path
 from index.archive import Budget, TooLarge, open_zip, read_file
 from index.metadata import keep
 from index.settings import JSON_LIMIT, METADATA_LIMIT, WHEEL_FACTS_LIMIT
-from mymodel.errors import MalformedBuild
-from mymodel.published import MANIFEST_FILE, check_build, read_build
+from index import owned_package
+
+MalformedBuild = owned_package.module("errors").MalformedBuild
+published = owned_package.module("published")
+check_build, read_build, MANIFEST_FILE = published.check_build, published.read_build, published.MANIFEST_FILE
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 

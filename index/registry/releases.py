@@ -16,7 +16,10 @@ from packaging.version import InvalidVersion, Version
 
 from index.registry.facts import FactsCache, WheelFacts
 from index.yanks import YankStore, canonical_version
-from mymodel.contract import SHOWN_METRICS, task_of
+from index import owned_package
+
+contract = owned_package.module("contract")
+SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
 
 _IMPORT_NAME = re.compile(r"[a-z_][a-z0-9_]{0,99}")
 KNOWN_METRICS = frozenset(key for shown in SHOWN_METRICS.values() for key, _ in shown)

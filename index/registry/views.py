@@ -16,7 +16,10 @@ from markdown_it import MarkdownIt
 
 from index.registry import chart
 from index.registry.releases import ModelPackage, Release
-from mymodel.contract import SHOWN_METRICS
+from index import owned_package
+
+contract = owned_package.module("contract")
+SHOWN_METRICS = contract.SHOWN_METRICS
 
 # Raw HTML off: a card's tags are text. Links keep markdown-it's own scheme check (no javascript:).
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")

@@ -16,15 +16,15 @@ import functools
 import os
 from typing import Any
 
-from mymodel import store
-from mymodel.errors import (
+from . import store
+from .errors import (
     EnvironmentMismatchError,
     IntegrityError,
     MymodelError,
     SchemaError,
     UnknownModelError,
 )
-from mymodel.version import __version__
+from .version import __version__
 
 __all__ = [
     "__version__", "list_models", "metadata", "load", "predict",
@@ -57,7 +57,7 @@ def load(name: str, *, check_environment: bool = True, mmap_mode: str | None = N
     """
     store.check_name(name)
     if check_environment:
-        from mymodel.environment import require_compatible
+        from .environment import require_compatible
 
         require_compatible()
     with store.opened_verified(f"{name}/{store.MODEL_FILE}") as stream:
@@ -89,8 +89,8 @@ def predict(name: str, rows: Any, *, check_environment: bool = True):
     Returns a DataFrame with a ``prediction`` column: a classifier's label, followed by one
     ``probability_<class>`` column per class; a regressor's number (float), alone.
     """
-    from mymodel.contract import task_of
-    from mymodel.schema import to_frame
+    from .contract import task_of
+    from .schema import to_frame
 
     meta = store.model_metadata(store.check_name(name))
     frame = to_frame(rows, meta["input_schema"])

@@ -1,26 +1,32 @@
-"""``python -m mymodel info | predict | validate``."""
+"""``python -m <package> info | predict | validate``, and the console script named as the distribution."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import io
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-import mymodel
-from mymodel.contract import SHOWN_METRICS, task_of
-from mymodel.errors import MymodelError
+from . import store
+from .contract import SHOWN_METRICS, task_of
+from .errors import MymodelError
+
+
+def _package() -> Any:
+    """The package this module is part of, whatever its name."""
+    return importlib.import_module(__package__)
 
 
 def parser() -> argparse.ArgumentParser:
-    main_parser = argparse.ArgumentParser(prog="python -m mymodel", description="The packaged models.")
+    main_parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description="The packaged models.")
     commands = main_parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="version, data tag and the metrics of every model")
     predict = commands.add_parser("predict", help="predict rows read from CSV or JSON lines")
-    predict.add_argument("--model", required=True, help="a name from `python -m mymodel info`")
+    predict.add_argument("--model", required=True, help=f"a name from `python -m {__package__} info`")
     predict.add_argument("--input", default="-", help="a .csv or .jsonl file, or - for stdin (default)")
     predict.add_argument("--input-format", choices=("csv", "jsonl"),
                          help="default: from the file name (.csv, .jsonl, .json), else jsonl if the input "
@@ -31,8 +37,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def info(out: TextIO) -> int:
-    meta = mymodel.metadata()
-    out.write(f"mymodel {mymodel.__version__} (data tag: {meta['data_tag'] or '-'})\n")
+    meta = _package().metadata()
+    out.write(f"{store.DISTRIBUTION} {_package().__version__} (data tag: {meta['data_tag'] or '-'})\n")
     if meta["release"]:
         out.write(f"release notes: {json.dumps(meta['release'], sort_keys=True)}\n")
     by_task: dict[str, dict[str, dict]] = {}
@@ -101,7 +107,7 @@ def input_format(name: str, text: str) -> str:
 def predict(args: argparse.Namespace, out: TextIO) -> int:
     text = read_input(args.input)
     rows = read_rows(io.StringIO(text, newline=""), args.input_format or input_format(args.input, text))
-    result = mymodel.predict(args.model, rows)
+    result = _package().predict(args.model, rows)
     if args.output_format == "jsonl":
         for record in result.to_dict(orient="records"):
             out.write(json.dumps({k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}) + "\n")
@@ -111,7 +117,7 @@ def predict(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def validate(out: TextIO) -> int:
-    from mymodel.environment import checks
+    from .environment import checks
 
     rows = checks()
     width = max(16, *(len(check.library) + 2 for check in rows)) if rows else 16
@@ -122,7 +128,7 @@ def validate(out: TextIO) -> int:
     bad = [c for c in rows if not c.ok]
     if bad:
         out.write(f"incompatible: {', '.join(c.library for c in bad)}; install the required versions, "
-                  "or pin a mymodel version trained with yours\n")
+                  f"or pin a {store.DISTRIBUTION} version trained with yours\n")
         for check in bad:
             out.write(f"- {check.problem}\n")
     return 1 if bad else 0

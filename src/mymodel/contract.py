@@ -177,11 +177,11 @@ def _code_changes(old: Mapping[str, str], new: Mapping[str, str]) -> Iterator[tu
     """
     for module, before, after in _changed(old, new):
         if before is _MISSING:
-            yield "logic", f"package module mymodel/{module} added"
+            yield "logic", f"package module {__package__}/{module} added"
         elif after is _MISSING:
-            yield "logic", f"package module mymodel/{module} removed"
+            yield "logic", f"package module {__package__}/{module} removed"
         else:
-            yield "logic", f"package module mymodel/{module} changed (sha256 {_show(before)} -> {_show(after)})"
+            yield "logic", f"package module {__package__}/{module} changed (sha256 {_show(before)} -> {_show(after)})"
 
 
 def _requirement_changes(old: Mapping[str, str], new: Mapping[str, str]) -> Iterator[str]:

@@ -2,7 +2,7 @@
 
 The build records every distribution the models' pickles and this package's code import,
 each in the range of the version trained with (manifest.json "requires", the wheel's
-Requires-Dist); ``load`` and ``python -m mymodel validate`` check every one.
+Requires-Dist); ``load`` and ``python -m <package> validate`` check every one.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import functools
 import importlib.metadata
 from dataclasses import dataclass
 
-from mymodel import store
-from mymodel.errors import EnvironmentMismatchError, IntegrityError
+from . import store
+from .errors import EnvironmentMismatchError, IntegrityError
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Check:
         installed = f"{self.installed} is installed" if self.installed else "it is not installed"
         return (f"these models were trained with {self.library} {self.trained_with} and need "
                 f"{self.library}{self.required}, but {installed}: pip install '{self.library}{self.required}', "
-                f"or pin a {store.PACKAGE} version trained with your {self.library}")
+                f"or pin a {store.DISTRIBUTION} version trained with your {self.library}")
 
 
 @functools.cache

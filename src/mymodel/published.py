@@ -28,8 +28,8 @@ import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from mymodel.errors import MalformedBuild
-from mymodel.store import MANIFEST_FILE, METADATA_FILE, PACKAGE
+from .errors import MalformedBuild
+from .store import MANIFEST_FILE, METADATA_FILE, PACKAGE
 
 MAX_NUMBER = 1e15  # beyond any metric, count or seed a build writes; larger ones break tables and arithmetic
 MAX_DEPTH = 32  # a build nests 4 levels; deeper documents would overflow the recursive readers

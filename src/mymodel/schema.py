@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mymodel.errors import SchemaError
+from .errors import SchemaError
 
 
 def _is_missing(value: Any) -> bool:

@@ -1,6 +1,6 @@
 """The packaged files: listing, metadata and integrity-checked model bytes.
 
-Two kinds of copy are read. An installed distribution (a ``mymodel-*.dist-info``
+Two kinds of copy are read. An installed distribution (a ``<name>-*.dist-info``
 folder beside the package, whatever is left in it) must have its manifest, and the
 manifest must match the sha256 the installer wrote to RECORD; every model file must
 match the manifest. A source checkout (no such dist-info: models from ``make train``) has
@@ -23,9 +23,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from mymodel.errors import IntegrityError, UnknownModelError
+from .errors import IntegrityError, UnknownModelError
 
-PACKAGE = "mymodel"
+PACKAGE = __package__  # the import name: this code is the same whatever the package is called
+DISTRIBUTION = PACKAGE.replace("_", "-")  # its distribution's (normalised) name: the pipeline names it so
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 MANIFEST_FILE = "manifest.json"
@@ -55,9 +56,9 @@ def installed_distribution() -> importlib.metadata.Distribution | None:
 
 
 def _dist_info_beside_package() -> Path | None:
-    """A ``mymodel-<version>.dist-info`` folder next to this package (in site-packages), whatever is left in it."""
+    """A ``<name>-<version>.dist-info`` folder next to this package (in site-packages), whatever is left in it."""
     for folder in sorted(PACKAGE_DIR.parent.glob("*.dist-info")):
-        if folder.is_dir() and _name_and_version(folder)[0] == PACKAGE:
+        if folder.is_dir() and _name_and_version(folder)[0] == DISTRIBUTION:
             return folder
     return None
 
@@ -77,11 +78,11 @@ def reinstall_hint() -> str:
     if distribution is None:
         return "run make train in the source checkout"
     version = distribution.version or _name_and_version(_dist_info_beside_package())[1]  # METADATA deleted
-    return f"reinstall: pip install --force-reinstall {PACKAGE}=={version}"
+    return f"reinstall: pip install --force-reinstall {DISTRIBUTION}=={version}"
 
 
 def _recorded_hash(distribution: importlib.metadata.Distribution, relative: str) -> tuple[str, str] | None:
-    """(algorithm, hex digest) the installer recorded for ``mymodel/<relative>``."""
+    """(algorithm, hex digest) the installer recorded for ``<package>/<relative>``."""
     for entry in distribution.files or ():
         if entry.as_posix() == f"{PACKAGE}/{relative}" and entry.hash is not None:
             value = entry.hash.value + "=" * (-len(entry.hash.value) % 4)

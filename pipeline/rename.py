@@ -1,0 +1,110 @@
+"""``make rename NAME=...``: give the model package another name, in this clone.
+
+Everything a rename changes: dataset.toml's ``[package] name`` (the one setting the pipeline
+reads the name from), the package folder ``src/<import name>/`` (``git mv`` in a git
+repository), pyproject.toml's and MANIFEST.in's lines that setuptools needs spelled out, and
+the release record (version.py): the renamed package is a new project on the index and
+starts at its first version. The old name's ``releases/`` files stay, as history.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from pathlib import Path
+
+from pipeline.errors import ConfigError
+from pipeline.package_name import check, check_unclaimed, import_name
+from pipeline.provenance import git_output
+from pipeline.versioning import INITIAL_VERSION, version_file_text
+
+
+def _project_lines(old_module: str, new: str) -> list[tuple[str, str]]:
+    """pyproject.toml's name-dependent lines, as (pattern, replacement) pairs; each must match once."""
+    module = import_name(new)
+    return [
+        (r'(?m)^name = "[^"]*"$', f'name = "{new}"'),  # [project]
+        (rf'(?m)^[A-Za-z0-9_.-]+ = "{old_module}\.__main__:main"$', f'{new} = "{module}.__main__:main"'),  # scripts
+        (rf'(?m)^version = {{ attr = "{old_module}\.version\.__version__" }}$',
+         f'version = {{ attr = "{module}.version.__version__" }}'),
+        (rf'(?m)^include = \["{old_module}"\]$', f'include = ["{module}"]'),  # packages.find
+        (rf'(?m)^{old_module} = (\[.*\])$', module + r" = \1"),  # package-data
+    ]
+
+
+def rewritten_pyproject(text: str, old_module: str, new: str) -> str:
+    for pattern, replacement in _project_lines(old_module, new):
+        text, count = re.subn(pattern, replacement, text)
+        if count != 1:
+            raise ConfigError(f"pyproject.toml has no line matching {pattern!r} to rename; restore it from git "
+                              "(git checkout -- pyproject.toml) and run make rename again")
+    return text
+
+
+def rewritten_manifest(text: str, old_module: str, new: str) -> str:
+    text, count = re.subn(rf"(?m)^graft src/{old_module}/models$", f"graft src/{import_name(new)}/models", text)
+    if count != 1:
+        raise ConfigError(f"MANIFEST.in has no line graft src/{old_module}/models to rename; restore it from git "
+                          "(git checkout -- MANIFEST.in) and run make rename again")
+    return text
+
+
+def rewritten_dataset_config(text: str, new: str) -> str:
+    """dataset.toml with ``[package] name = "<new>"``: the line replaced, or the table added at the top."""
+    package = tomllib.loads(text).get("package")
+    if isinstance(package, dict) and "name" in package:
+        lines = text.splitlines(keepends=True)
+        table = next(i for i, line in enumerate(lines) if line.strip() == "[package]")
+        for i in range(table + 1, len(lines)):
+            if re.match(r"\s*name\s*=", lines[i]):
+                lines[i] = f'name = "{new}"\n'
+                return "".join(lines)
+            if lines[i].lstrip().startswith("["):
+                break
+        raise ConfigError('dataset.toml: [package] name is not on a line of its own; write it as name = "..." '
+                          "under [package] and run make rename again")
+    if package is not None:
+        raise ConfigError('dataset.toml: [package] has no name = "..." line; add one and run make rename again')
+    return f'[package]\n# The model package\'s name: change it with make rename NAME=...\nname = "{new}"\n\n' + text
+
+
+def rename(repo: Path, current: str, requested: str | None) -> str:
+    """Rename the package in ``repo`` from ``current`` to ``requested``; what to do next, to print."""
+    if not requested:
+        raise ConfigError("make rename needs the new name: make rename NAME=titanic-survival")
+    new = check(requested, "NAME", "NAME={}")
+    if new == current:
+        return f"the package is already named {new}; nothing to change"
+    check_unclaimed(new)
+    old_module, new_module = import_name(current), import_name(new)
+    source, target = repo / "src" / old_module, repo / "src" / new_module
+    if not source.is_dir():
+        raise ConfigError(f"src/{old_module}/ (the package {current}) is not there; restore it from git "
+                          f"(git checkout -- src/{old_module}) and run make rename again")
+    if target.exists():
+        raise ConfigError(f"src/{new_module}/ already exists; move it away and run make rename NAME={new} again")
+    files = {name: repo / name for name in ("dataset.toml", "pyproject.toml", "MANIFEST.in")}
+    texts = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+    # Every new text is made before anything is written: a refusal changes nothing.
+    new_texts = {"dataset.toml": rewritten_dataset_config(texts["dataset.toml"], new),
+                 "pyproject.toml": rewritten_pyproject(texts["pyproject.toml"], old_module, new),
+                 "MANIFEST.in": rewritten_manifest(texts["MANIFEST.in"], old_module, new)}
+    tracked = git_output("ls-files", "--", f"src/{old_module}", cwd=repo)
+    if tracked:
+        if git_output("mv", f"src/{old_module}", f"src/{new_module}", cwd=repo) is None:
+            raise ConfigError(f"git mv src/{old_module} src/{new_module} failed; nothing was changed: "
+                              "check git status and run make rename again")
+    else:
+        shutil.move(source, target)
+    for name, text in new_texts.items():
+        files[name].write_text(text, encoding="utf-8")
+    (target / "version.py").write_text(version_file_text(INITIAL_VERSION), encoding="utf-8")
+    return (f"renamed the package {current} -> {new}: pip install {new}, import {new_module}, "
+            f"python -m {new_module} and the {new} command; channels are {new}-<channel>\n"
+            f"changed: dataset.toml [package] name, src/{old_module}/ -> src/{new_module}/, pyproject.toml, MANIFEST.in, "
+            f"src/{new_module}/version.py (reset: {new} is a new project on the index, so its first release is its "
+            f"first version; releases/{current}-*.txt stay as history)\n"
+            f"commit it: git add -A dataset.toml pyproject.toml MANIFEST.in src && "
+            f"git commit -m 'Rename the package to {new}'\n"
+            f"then: make index-stop && make index (the index serves the name it starts with), make release")

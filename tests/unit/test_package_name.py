@@ -1,0 +1,133 @@
+"""The package name: one setting ([package] name in dataset.toml), checked, and `make rename`."""
+
+import tomllib
+
+import pytest
+
+from pipeline.package_name import PackageNameError, check, check_unclaimed, import_name, normalised
+from tests.helpers import assert_clean_error, copy_repo, index_env, make, run
+
+
+@pytest.mark.parametrize("given, name, module", [
+    ("mymodel", "mymodel", "mymodel"),
+    ("titanic-survival", "titanic-survival", "titanic_survival"),
+    ("Titanic_Survival", "titanic-survival", "titanic_survival"),
+    ("titanic.survival", "titanic-survival", "titanic_survival"),
+    ("a__b", "a-b", "a_b"),
+])
+def test_names_are_normalised_and_give_the_import_name(given, name, module):
+    assert check(given) == normalised(given) == name
+    assert import_name(given) == module
+
+
+@pytest.mark.parametrize("given, fragments", [
+    ("titanic survival", ("not a package name", 'name = "titanic-survival"')),
+    ("-titanic", ("not a package name", 'name = "titanic"')),
+    ("", ("not a package name",)),
+    ("2024-model", ("Python cannot import", 'name = "model-2024"')),
+    (7, ("not a package name",)),
+])
+def test_invalid_names_are_refused_with_the_valid_form(given, fragments):
+    with pytest.raises(PackageNameError) as refused:
+        check(given)
+    for fragment in fragments:
+        assert fragment in str(refused.value)
+
+
+@pytest.mark.parametrize("name, owner", [
+    ("json", "the standard library's json"),
+    ("sklearn", "the installed scikit-learn's sklearn"),
+    ("scikit-learn", "the installed distribution scikit-learn"),
+    ("pipeline", "this repository's pipeline/"),
+])
+def test_names_that_clash_are_refused(name, owner):
+    with pytest.raises(PackageNameError, match=owner):
+        check_unclaimed(name)
+
+
+def test_a_free_name_is_accepted():
+    check_unclaimed("titanic-survival")
+
+
+@pytest.fixture
+def clone(tmp_path):
+    return copy_repo(tmp_path / "repo")
+
+
+def files_of(repo):
+    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}
+
+
+def test_make_rename_renames_everything_and_says_what_to_commit(clone, tmp_path):
+    trained = clone / "src/mymodel/models/SVC/model.joblib"  # make train's output: ignored by git, moved along
+    trained.parent.mkdir(parents=True)
+    trained.write_bytes(b"model")
+    result = make(clone, "rename", index_env(tmp_path), "NAME=Titanic_Survival")
+    assert "renamed the package mymodel -> titanic-survival" in result.stdout
+    assert "git add -A dataset.toml pyproject.toml MANIFEST.in src" in result.stdout
+    assert "first version" in result.stdout
+    assert not (clone / "src" / "mymodel").exists()
+    package = clone / "src" / "titanic_survival"
+    assert (package / "__init__.py").is_file() and (package / "store.py").is_file()
+    assert tomllib.loads((clone / "dataset.toml").read_text())["package"]["name"] == "titanic-survival"
+    project = tomllib.loads((clone / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "titanic-survival"
+    assert project["project"]["scripts"] == {"titanic-survival": "titanic_survival.__main__:main"}
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "titanic_survival.version.__version__"}
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["titanic_survival"]
+    assert list(project["tool"]["setuptools"]["package-data"]) == ["titanic_survival"]
+    assert "graft src/titanic_survival/models" in (clone / "MANIFEST.in").read_text()
+    assert (package / "version.py").read_text().endswith('__version__ = "1.1.0"\n')
+    # git mv: the move is staged as a rename, nothing is left untracked
+    status = run(["git", "status", "--porcelain"], cwd=clone).stdout
+    assert "R  src/mymodel/__init__.py -> src/titanic_survival/__init__.py" in status
+    assert "??" not in status  # the trained models stay ignored under the new name
+    assert (package / "models/SVC/model.joblib").read_bytes() == b"model"
+    again = make(clone, "rename", index_env(tmp_path), "NAME=titanic-survival")
+    assert "already named titanic-survival; nothing to change" in again.stdout
+
+
+@pytest.mark.parametrize("name, fragments", [
+    ("titanic survival", ("NAME = 'titanic survival' is not a package name", "NAME=titanic-survival")),
+    ("9lives", ("Python cannot import", "NAME=lives-9")),
+    ("sklearn", ("clash with the installed scikit-learn's sklearn",)),
+    ("", ("make rename NAME=titanic-survival",)),
+])
+def test_make_rename_refuses_an_invalid_name_and_changes_nothing(clone, tmp_path, name, fragments):
+    before = files_of(clone)
+    result = make(clone, "rename", index_env(tmp_path), f"NAME={name}", check=False)
+    assert_clean_error(result, *fragments)
+    assert files_of(clone) == before
+
+
+def test_a_hand_edited_name_without_its_folder_is_a_clean_error(clone, tmp_path):
+    config = clone / "dataset.toml"
+    config.write_text(config.read_text().replace('name = "mymodel"', 'name = "titanic-survival"'))
+    result = make(clone, "version", index_env(tmp_path), check=False)
+    assert_clean_error(result, "src/titanic_survival/ is not there", "make rename NAME=")
+
+
+def test_an_invalid_name_in_dataset_toml_is_a_clean_error(clone, tmp_path):
+    config = clone / "dataset.toml"
+    config.write_text(config.read_text().replace('name = "mymodel"', 'name = "my model"'))
+    result = make(clone, "version", index_env(tmp_path), check=False)
+    assert_clean_error(result, "[package] name = 'my model' is not a package name", 'name = "my-model"')
+
+
+def test_a_pyproject_name_that_differs_from_dataset_toml_is_a_clean_error(clone, tmp_path):
+    project = clone / "pyproject.toml"
+    project.write_text(project.read_text().replace('name = "mymodel"', 'name = "othermodel"', 1))
+    result = make(clone, "build", index_env(tmp_path), check=False)
+    assert_clean_error(result, "pyproject.toml names the package 'othermodel', dataset.toml [package] name 'mymodel'",
+                       "make rename NAME=")
+
+
+def test_the_index_owns_the_name_it_was_started_with(monkeypatch):
+    from index import owned_package
+    from index.uploads import SDIST, WHEEL, kinds, owned
+
+    monkeypatch.setitem(owned_package._configured, "name", owned_package.name())  # restored afterwards
+    owned_package.configure("Titanic_Survival")  # python -m index.server --package Titanic_Survival
+    assert owned("titanic-survival") and owned("Titanic_Survival.prod") and not owned("mymodel")
+    assert kinds("titanic-survival") == (SDIST, WHEEL) and kinds("titanic-survival-prod") == (WHEEL,)
+    assert owned_package.import_name() == "titanic_survival"
