@@ -112,7 +112,7 @@ def test_team_models_release_install_predict_and_a_module_edit_is_a_patch(tmp_pa
         assert set(team["package_code"]) == {"features.py"}
         assert boosted["estimator"] == "lightgbm.sklearn.LGBMClassifier"
         assert boosted["params"]["n_estimators"] == 30 and boosted["training_environment"]["lightgbm"] == "4.7.0"
-        assert "Requires-Dist: lightgbm<5,>=4.7" in requires
+        assert "Requires-Dist: lightgbm<4.8,>=4.7" in requires
 
         # A consumer: a fresh venv, pip, the test index serving the runtime dependencies, no repository.
         venv = tmp_path / "consumer"
