@@ -30,7 +30,7 @@ from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.versioning import parse, version_file_text
 
 SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
-HASH_BLOCK, sha256_of = store.HASH_BLOCK, store.sha256_of
+HASH_BLOCK, sha256_of, sha256_file = store.HASH_BLOCK, store.sha256_of, store.sha256_file
 
 MANIFEST_FILE = "manifest.json"
 BUILD_UMASK = 0o022
@@ -285,9 +285,3 @@ def _stage(stage: Path, models_dir: Path, names: list[str], modules: list[str]) 
 def _normalise_modes(stage: Path) -> None:
     for path in stage.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-
-
-def sha256_file(path: Path) -> str:
-    """A file's sha256, read in blocks (a model of any size never sits in memory whole)."""
-    with open(path, "rb") as handle:
-        return sha256_of(handle)

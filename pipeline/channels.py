@@ -23,6 +23,7 @@ from pipeline import registry, uploading
 from pipeline.config import PACKAGE, REPO
 from pipeline.errors import ConfigError, PackageIndexError, VersionError
 from pipeline.index_api import IndexClient
+from pipeline.own_package import store  # not pipeline.build: that imports scikit-learn
 from pipeline.versioning import parse
 
 _CHANNEL = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
@@ -121,7 +122,7 @@ def promote(client: IndexClient, version: str | None, channel: str | None) -> Pr
         wheel = channel_wheel(promotion, Path(folder))
         _upload(client, wheel)
         # With INDEX_READ_URL (a replica): the install lines printed next work once they are printed.
-        client.wait_for_readers(str(promotion.number), {wheel.name: _sha256_file(wheel)},
+        client.wait_for_readers(str(promotion.number), {wheel.name: store.sha256_file(wheel)},
                                 channel_project(channel))
     return promotion
 
@@ -166,11 +167,3 @@ def history_table(promotions: list[Promotion]) -> str:
     rows += [(channel_project(p.channel), str(p.number), p.model_version, p.when, p.commit) for p in promotions]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
-
-
-def _sha256_file(path: Path) -> str:
-    # pipeline.build's own would import the training stack (scikit-learn): 1.2 s of every make channels
-    from pipeline.own_package import store
-
-    with open(path, "rb") as handle:
-        return store.sha256_of(handle)

@@ -13,7 +13,6 @@ from pathlib import Path
 from pipeline.own_package import store
 from pipeline.config import PACKAGE_DIR
 
-sha256_of = store.sha256_of
 
 # The package's own code: any other .py file directly in src/mymodel is a team module.
 PACKAGE_SOURCES = ("__init__.py", "__main__.py", "contract.py", "errors.py", "environment.py", "published.py",
@@ -28,8 +27,4 @@ def team_modules(package_dir: Path = PACKAGE_DIR) -> list[str]:
 
 def team_code(package_dir: Path = PACKAGE_DIR) -> dict[str, str]:
     """Each team module's sha256, by file name."""
-    hashes = {}
-    for name in team_modules(package_dir):
-        with open(package_dir / name, "rb") as handle:
-            hashes[name] = sha256_of(handle)
-    return hashes
+    return {name: store.sha256_file(package_dir / name) for name in team_modules(package_dir)}

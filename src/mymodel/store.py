@@ -163,6 +163,12 @@ def sha256_of(stream: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
+def sha256_file(path: str | Path) -> str:
+    """A file's sha256, read in blocks (a model of any size never sits in memory whole)."""
+    with open(path, "rb") as handle:
+        return sha256_of(handle)
+
+
 def _expected_sha256(relative: str) -> str | None:
     """The manifest's sha256 for ``relative``; None in a source checkout (nothing was recorded)."""
     listed = manifest()["files"]
