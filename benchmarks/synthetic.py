@@ -91,7 +91,7 @@ def titanic_csv(path: Path, rows: int, seed: int = 0) -> Path:
     import numpy as np
 
     from pipeline.config import load_dataset_config
-    from pipeline.data import load_dataset
+    from pipeline.steps.data import load_dataset
 
     frame = load_dataset(load_dataset_config()).frame
     rng = np.random.default_rng(seed)

@@ -46,7 +46,7 @@ def owned(project: str) -> bool:
 
 
 def kinds(project: str) -> tuple[str, ...]:
-    """The files one version of an owned project has: a channel's is one wheel (pipeline/channels.py)."""
+    """The files one version of an owned project has: a channel's is one wheel (pipeline/views/channels.py)."""
     return (SDIST, WHEEL) if canonicalize_name(project) == owned_package.name() else (WHEEL,)
 
 

@@ -1,15 +1,17 @@
-"""``python -m pipeline <step>``: the thin command line the Makefile calls."""
+"""``python -m pipeline <command>``: the thin command line the Makefile calls; each command is
+``main(args)`` in pipeline/commands/<command>.py (index-stop: index_stop.py)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 from collections.abc import Sequence
 
-from pipeline.config import DIST_DIR, IMPORT_NAME, PACKAGE, env, index_settings, load_dataset_config
-from pipeline.package_name import check_configured
-from pipeline.errors import ConfigError, IndexServerError, Interrupted, PipelineError, VersionError
+from pipeline.config import IMPORT_NAME, PACKAGE, env
+from pipeline.errors import IndexServerError, Interrupted, PipelineError
+from pipeline.package.package_name import check_configured
 
 
 def main_parser() -> argparse.ArgumentParser:
@@ -70,172 +72,11 @@ def main_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace):
-    return index_settings(args.port, args.dir, args.auth)
-
-
-def _next_version(settings, bump: str | None, tag: str) -> str:
-    """What make release would publish next: from the changes when the index runs and models
-    are trained, else the bump (patch by default) of the highest known version."""
-    from index.control import healthy
-    from pipeline import planning, release, versioning
-    from pipeline.config import MODELS_DIR
-    from pipeline.index_api import IndexClient
-
-    recorded = release.recorded_version()
-    if not healthy(settings.url):
-        print(f"(the index at {settings.url} is not running: computed from the repo's record only)", file=sys.stderr)
-        return versioning.next_version([], recorded, bump or "patch", tag)
-    client = IndexClient(settings)
-    if not any(MODELS_DIR.glob("*/metadata.json")):
-        return versioning.next_version(client.versions(), recorded, bump or "patch", tag)
-    return planning.plan(client, recorded, bump, tag, force=False, allow_unchanged=True).version
-
-
-def _registry(args: argparse.Namespace) -> int:
-    """make versions / make diff: read-only, so no scikit-learn import (the release modules pay it)."""
-    from pipeline import registry
-    from pipeline.index_api import IndexClient
-
-    if env("FORMAT", "text") not in ("text", "json"):
-        raise ConfigError(f"FORMAT={env('FORMAT')!r} is not text or json; use FORMAT=json for scripts")
-    client = IndexClient(_settings(args))
-    print(registry.versions_output(client, args.json) if args.command == "versions"
-          else registry.diff_output(client, args.a, args.b, args.json))
-    return 0
-
-
-def _yank(args: argparse.Namespace) -> int:
-    """make yank / make unyank: one request to the index, which records it (PEP 592)."""
-    from pipeline.index_api import IndexClient
-
-    if not args.version:
-        raise ConfigError(f"make {args.command} needs VERSION=X.Y.Z+tag (e.g. make {args.command} VERSION=1.1.2+titanic"
-                          + (' REASON="why")' if args.command == "yank" else ")"))
-    yanking = args.command == "yank"
-    answer = IndexClient(_settings(args)).set_yanked(args.version, yanking, args.reason if yanking else None)
-    print(_yank_outcome(answer, args.reason) if yanking else f"unyanked {answer['name']} {answer['version']}")
-    if not answer["not_yanked"]:
-        print(f"warning: every version of {answer['name']} is now yanked: 'pip install {answer['name']}' finds "
-              "none; publish a fixed version or make unyank one", file=sys.stderr)
-    return 0
-
-
-def _yank_outcome(answer: dict, reason: str | None) -> str:
-    """What make yank did: yanked, yanked with a reason that replaces the one recorded, or kept
-    as it was (no REASON for a version already yanked)."""
-    what, previous = f"{answer['name']} {answer['version']}", answer.get("previous")  # older indexes: no previous
-    if previous is not None and reason is None:
-        return f"{what} is already yanked: {previous or '(no reason given)'}; kept (REASON=\"...\" replaces the reason)"
-    replaced = f" (replaces: {previous or '(no reason given)'})" if previous is not None and previous != reason else ""
-    return f"yanked {what}" + (f": {reason}" if reason else "") + replaced
-
-
-def _channels(args: argparse.Namespace) -> int:
-    """make promote / make channels: a channel is a package, so any index the pipeline uploads to works."""
-    from pipeline import channels
-    from pipeline.index_api import IndexClient
-
-    client = IndexClient(_settings(args))
-    if args.command == "channels":
-        print(channels.history_table(channels.history(client)))
-        return 0
-    promotion = channels.promote(client, args.version, args.channel)
-    name = channels.channel_project(promotion.channel)
-    print(f"promoted {PACKAGE} {promotion.model_version} to {promotion.channel}: {name} {promotion.number}\n"
-          f"  pip install --index-url {client.settings.simple_url} {name}      # follows the channel\n"
-          f"  pip install --index-url {client.settings.simple_url} {name}=={promotion.number}   # exactly this promotion")
-    return 0
-
-
-def _released() -> int:
-    """make released: the version this clone's last release printed, from its record
-    (src/<import name>/version.py) and that release's hash-locked requirement in releases/."""
-    from pipeline.config import REPO, VERSION_FILE
-    from pipeline.release_records import lock_file
-    from pipeline.versioning import read_recorded
-
-    recorded = read_recorded(VERSION_FILE.read_text(encoding="utf-8")) if VERSION_FILE.is_file() else None
-    if recorded is None or not lock_file(recorded).is_file():
-        raise VersionError(f"this clone has released nothing yet ({VERSION_FILE.relative_to(REPO)} records "
-                           f"{recorded or 'no version'}, releases/ has no {lock_file(str(recorded)).name}); run make release first")
-    print(recorded)
-    return 0
-
-
 def run(args: argparse.Namespace) -> int:
-    if args.command == "rename":
-        from pipeline.config import REPO
-        from pipeline.rename import rename
-
-        print(rename(REPO, PACKAGE, args.name))
-        return 0
-    if args.command == "released":
-        return _released()
-    if args.command in ("versions", "diff"):
-        return _registry(args)
-    if args.command in ("yank", "unyank"):
-        return _yank(args)
-    if args.command in ("promote", "channels"):
-        return _channels(args)
-    # The index commands import no scikit-learn (about 1.2 s of every call before).
-    if args.command in ("index", "index-stop", "index-status"):
-        from index import control
-
-        settings = _settings(args)
-        if args.command == "index":
-            print(control.start(settings).describe())
-            print(f"credentials (owner-only): uploads {settings.state_dir}/credentials.json, "
-                  f"read-only for consumers {settings.state_dir}/reader.json")
-        elif args.command == "index-stop":
-            print("index: stopped" if control.stop(settings) else "index: was not running")
-        else:
-            print(control.status(settings).describe())
-        return 0
-    from pipeline import release, versioning
-
-    if args.command == "train":
-        from pipeline.data import load_dataset
-        from pipeline.train import metrics_table, save, train
-
-        config = load_dataset_config(tag=args.data)
-        models = train(load_dataset(config, args.data_file), config)
-        print(f"saved {len(models)} models to {save(models)}")
-        print(metrics_table({m.name: m.metadata["metrics"] for m in models}))
-        return 0
-    if args.command == "release":
-        release.release(_settings(args), args.bump, args.data, args.data_file, args.force)
-        return 0  # also when nothing changed: a scheduled job runs make release daily
-    if args.command in ("version", "build"):
-        tag = versioning.canonical_tag(args.data or load_dataset_config().tag)
-        version = getattr(args, "version", None) or _next_version(_settings(args), args.bump, tag)
-        if args.command == "version":
-            print(version)
-            return 0
-        from pipeline.build import build
-
-        built = build(version, DIST_DIR)
-        print(f"built {built.sdist.name} and {built.wheel.name} in {DIST_DIR}")
-        return 0
-    if args.command == "upload":
-        from pipeline.publish import install_instructions
-
-        settings, version, lock = release.upload_from_dist(_settings(args), args.version)
-        print(f"published {version}; lock: {lock}\n{install_instructions(settings, f'{PACKAGE}=={version}')}")
-        return 0
-    if args.command in ("verify", "lock"):
-        if not args.version:
-            raise ConfigError(f"make {args.command} needs VERSION=X.Y.Z+tag (e.g. make {args.command} VERSION=1.1.1+titanic)")
-        settings = _settings(args)
-        version = str(versioning.parse(args.version))
-        if args.command == "lock":
-            from pipeline.index_api import IndexClient
-            from pipeline.publish import lock_text
-
-            print(lock_text(IndexClient(settings), version), end="")
-            return 0
-        return 0 if release.reproduce(settings, version, args.data_file) else 1
-    raise AssertionError(args.command)
+    """The command's module, pipeline/commands/<command>.py, imported only now: each imports only
+    what it needs (the index commands and make versions import no scikit-learn)."""
+    command = importlib.import_module(f"pipeline.commands.{args.command.replace('-', '_')}")
+    return command.main(args)
 
 
 def _terminated(signum: int, frame: object) -> None:

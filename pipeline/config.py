@@ -11,10 +11,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import model_specs
+from pipeline.steps import model_specs
 from pipeline.errors import ConfigError
-from pipeline.model_specs import SEED, ModelSpec
-from pipeline.versioning import canonical_tag
+from pipeline.steps.model_specs import SEED, ModelSpec
+from pipeline.steps.versioning import canonical_tag
 
 # The index owns its defaults and settings; re-exported here, where the pipeline looks for every default.
 from index.settings import (  # noqa: F401
@@ -23,7 +23,7 @@ from index.settings import (  # noqa: F401
     INDEX_READER, INDEX_USER, REPO, IndexSettings, env, install_from_replica,
 )
 # The model package's name ([package] name in dataset.toml), its import name and folder.
-from pipeline.package_name import DATASET_CONFIG, IMPORT_NAME, PACKAGE, PACKAGE_PROBLEM  # noqa: F401
+from pipeline.package.package_name import DATASET_CONFIG, IMPORT_NAME, PACKAGE, PACKAGE_PROBLEM  # noqa: F401
 
 PACKAGE_DIR = REPO / "src" / IMPORT_NAME
 MODELS_DIR = PACKAGE_DIR / "models"
@@ -59,7 +59,7 @@ DEFAULT_MAX_DROP = 0.01
 TITANIC_SOURCE = "openml-titanic"
 
 # The range each runtime requirement allows around the version the models were trained with
-# (pipeline/requirements.py): "patch-floor" >=X.Y.Z,<X.(Y+1) (scikit-learn warns on loading a pickle
+# (pipeline/steps/requirements.py): "patch-floor" >=X.Y.Z,<X.(Y+1) (scikit-learn warns on loading a pickle
 # from another version); "major" >=X.Y,<(X+1) (array and frame pickles stay readable within a major);
 # any distribution not listed, e.g. a third-party estimator's, keeps to its minor series >=X.Y,<X.(Y+1).
 REQUIREMENT_RANGES = {"scikit-learn": "patch-floor", "numpy": "major", "scipy": "major", "pandas": "major",

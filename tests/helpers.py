@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.package_name import configured, import_name
-from pipeline.versioning import INITIAL_VERSION, version_file_text
+from pipeline.package.package_name import configured, import_name
+from pipeline.steps.versioning import INITIAL_VERSION, version_file_text
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)  # the project venv's python: pytest runs in it

@@ -1,1 +1,2 @@
-"""Index backends other than the embedded pypiserver (``pipeline.index_api.IndexClient``)."""
+"""The index clients: base (what every index answers alike), pypiserver (the embedded index),
+devpi (devpi-server), and connect (the client for the configured index)."""

@@ -16,7 +16,7 @@ import urllib.request
 
 from pipeline.config import HTTP_TIMEOUT, PACKAGE
 from pipeline.errors import PackageIndexError
-from pipeline.index_api import IndexClient
+from pipeline.indexes.base import IndexClient
 
 
 class DevpiClient(IndexClient):

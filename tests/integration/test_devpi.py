@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from index import devpi as devpi_server
-from pipeline.index_api import version_of
+from pipeline.indexes.base import version_of
 from tests.integration.test_faults import worse_titanic
 from tests.helpers import (PYTHON, REPO, VENV, assert_clean_error, consumer_env, copy_repo, edit_config,
                            fill_index, free_port, index_env, make, run)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_dataset_config
-from pipeline.data import load_dataset
+from pipeline.steps.data import load_dataset
 from tests.helpers import (
     assert_clean_error, copy_repo, index_env, make, pipeline,
 )

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import load_dataset_config
-from pipeline.data import load_dataset
-from pipeline.train import train
+from pipeline.steps.data import load_dataset
+from pipeline.steps.train import train
 from tests.helpers import VENV, consumer_env, make, run
 
 pytestmark = pytest.mark.integration
@@ -190,7 +190,7 @@ def test_wheel_metadata_requires_what_the_models_import(released, tmp_path):
 
     from packaging.requirements import Requirement
 
-    from pipeline.requirements import runtime_requirements
+    from pipeline.steps.requirements import runtime_requirements
 
     version = "1.1.2+titanic"
     with zipfile.ZipFile(released.repo / f"dist/mymodel-{version}-py3-none-any.whl") as wheel:

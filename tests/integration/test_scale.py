@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.build import PACKAGE_SOURCES
+from pipeline.steps.build import PACKAGE_SOURCES
 from pipeline.config import PACKAGE_DIR
 from tests.helpers import PYTHON, REPO, consumer_env, copy_repo, index_env, pipeline, run
 from tests.registry_wheels import model_metadata
@@ -114,7 +114,7 @@ def write_blocks(handle, megabytes: int) -> None:
 
 def pipeline_peak_growth_mb(code: str, env: dict[str, str] | None = None) -> int:
     """How far ``code`` raised a fresh interpreter's peak RSS above its peak after the imports."""
-    setup = ("import pipeline.build, pipeline.gate, pipeline.index_api\n"
+    setup = ("import pipeline.steps.build, pipeline.steps.gate, pipeline.indexes.connect, pipeline.indexes.base\n"
              "from pathlib import Path\n"
              f"before = {HWM}\n")
     result = run([PYTHON, "-c", setup + code + f"\nprint({HWM} - before)"],
@@ -133,8 +133,8 @@ def test_the_build_hash_and_sdist_rewrite_stream_a_large_model(tmp_path):
         tar.add(root, arcname=root.name)
     model = root / "models" / "model.joblib"
     growth = pipeline_peak_growth_mb(
-        f"digest = pipeline.build.sha256_file(Path({str(model)!r}))\n"
-        f"pipeline.build.reproducible_sdist(Path({str(sdist)!r}), 1700000000)")
+        f"digest = pipeline.steps.build.sha256_file(Path({str(model)!r}))\n"
+        f"pipeline.steps.build.reproducible_sdist(Path({str(sdist)!r}), 1700000000)")
     assert growth < STREAMING_MB, f"hashing and rewriting a {PIPELINE_MB} MB model raised the peak by {growth} MB"
     with tarfile.open(sdist) as rewritten:
         assert [m.name for m in rewritten.getmembers()] == sorted(m.name for m in rewritten.getmembers())
@@ -154,11 +154,11 @@ def test_downloads_and_the_published_wheel_stream_to_disk(tmp_path):
     pipeline(REPO, env, "index")
     try:
         growth = pipeline_peak_growth_mb(
-            "client = pipeline.index_api.IndexClient(pipeline.config.index_settings())\n"
+            "client = pipeline.indexes.connect.index_client(pipeline.config.index_settings())\n"
             "(served,) = client.files()\n"
             "assert client.download_sha256(served) == served.sha256\n"
-            "wheel = pipeline.gate.published_wheel(client, '1.0.0+scale')\n"
-            "assert pipeline.registry.wheel_json(wheel, '1.0.0+scale') == ({'files': {}}, {})\n"
+            "wheel = pipeline.steps.gate.published_wheel(client, '1.0.0+scale')\n"
+            "assert pipeline.views.registry.wheel_json(wheel, '1.0.0+scale') == ({'files': {}}, {})\n"
             f"assert wheel.getinfo('mymodel/models/Big/model.joblib').file_size == {PIPELINE_MB << 20}",
             env=env)
     finally:
@@ -168,8 +168,8 @@ def test_downloads_and_the_published_wheel_stream_to_disk(tmp_path):
 
 def build_peak_mb(repo: Path, models: Path, out: Path) -> int:
     """Build a package of ``models`` with ``repo``'s pipeline; the build backend's peak RSS."""
-    code = ("import resource\nfrom pathlib import Path\nimport pipeline.build\n"
-            f"pipeline.build.build('1.0.0+scale', Path({str(out)!r}), Path({str(models)!r}))\n"
+    code = ("import resource\nfrom pathlib import Path\nimport pipeline.steps.build\n"
+            f"pipeline.steps.build.build('1.0.0+scale', Path({str(out)!r}), Path({str(models)!r}))\n"
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)")
     result = run([PYTHON, "-c", code], env={**consumer_env(), "PYTHONPATH": f"{repo}:{repo / 'src'}"}, cwd=repo)
     return int(result.stdout.split()[-1])

@@ -79,7 +79,7 @@ def test_clean_removes_outputs_and_keeps_the_index(clone):
 
 def test_test_targets_run_their_suites(clone):
     repo, env = clone
-    unit = make(repo, "unit", env, "UNIT_TESTS=tests/unit/test_versioning.py pipeline/versioning.py")
+    unit = make(repo, "unit", env, "UNIT_TESTS=tests/unit/test_versioning.py pipeline/steps/versioning.py")
     assert " passed" in unit.stdout and "failed" not in unit.stdout
     selected = "INTEGRATION_TESTS=tests/integration/test_index.py::test_index_binds_to_loopback_only"
     integration = make(repo, "integration", env, selected)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.publish import format_lock
-from pipeline.versioning import version_file_text
+from pipeline.steps.publish import format_lock
+from pipeline.steps.versioning import version_file_text
 from tests.helpers import VENV, commit, consumer_env, copy_repo, fill_index, index_env, make, pipeline, run
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-from pipeline.build import expected_sdist_files, expected_wheel_files, model_card
+from pipeline.steps.build import expected_sdist_files, expected_wheel_files, model_card
 
 ENV = {"python": "3.11.7", "scikit-learn": "1.9.1", "numpy": "2.4.6", "scipy": "1.17.1",
        "pandas": "3.1.1", "joblib": "1.6.0"}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.versioning import version_file_text
+from pipeline.steps.versioning import version_file_text
 from tests.helpers import PYTHON, REPO, VENV, assert_clean_error, copy_repo, index_env, make, run
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import load_dataset_config
-from pipeline.data import load_dataset
+from pipeline.steps.data import load_dataset
 from pipeline.errors import DataError
 
 CONFIG = load_dataset_config()
@@ -109,8 +109,8 @@ def test_target_column_from_config(tmp_path):
 
 
 def test_titanic_missing_from_scikit_learn_says_how_to_use_a_csv(monkeypatch):
-    import pipeline.data
+    import pipeline.steps.data
 
-    monkeypatch.setattr(pipeline.data, "TITANIC_PACKAGE", "sklearn.datasets.tests.data.openml.id_0")
+    monkeypatch.setattr(pipeline.steps.data, "TITANIC_PACKAGE", "sklearn.datasets.tests.data.openml.id_0")
     with pytest.raises(DataError, match=r"not in the installed scikit-learn .*DATA_FILE=path/to/titanic.csv"):
         load_dataset(CONFIG)

@@ -8,10 +8,10 @@ from html.parser import HTMLParser
 import pandas as pd
 
 from index.registry.views import _MARKDOWN as REGISTRY_MARKDOWN  # the renderer the version page uses
-from pipeline.build import model_card
+from pipeline.steps.build import model_card
 from pipeline.config import load_dataset_config
-from pipeline.data import load_dataset
-from pipeline.train import train
+from pipeline.steps.data import load_dataset
+from pipeline.steps.train import train
 
 LINK = "[x](http://evil.example)"
 HEADING = "# heading"

@@ -11,10 +11,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
 from pipeline.config import DATASET_CONFIG, DEFAULT_MODELS, load_dataset_config
-from pipeline.data import load_dataset
+from pipeline.steps.data import load_dataset
 from pipeline.errors import ConfigError, TrainingError
-from pipeline.model_specs import CALIBRATED_KEY, ESTIMATOR_KEY, ESTIMATORS, estimator_class
-from pipeline.train import METADATA_FILE, MODEL_FILE, make_pipeline, save, train
+from pipeline.steps.model_specs import CALIBRATED_KEY, ESTIMATOR_KEY, ESTIMATORS, estimator_class
+from pipeline.steps.train import METADATA_FILE, MODEL_FILE, make_pipeline, save, train
 
 WITHOUT_MODELS = DATASET_CONFIG.read_text(encoding="utf-8").split("\n[models.")[0]
 
@@ -110,7 +110,7 @@ def test_two_tables_train_exactly_those_two_models_with_their_hyperparameters(tm
 
 
 def old_estimators(seed):
-    """pipeline/train.py's hard-coded models before they moved to dataset.toml."""
+    """pipeline/steps/train.py's hard-coded models before they moved to dataset.toml."""
     return {
         "LogisticRegression": LogisticRegression(max_iter=1000),
         "RandomForestClassifier": RandomForestClassifier(n_estimators=100, random_state=seed),

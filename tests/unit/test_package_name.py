@@ -4,7 +4,7 @@ import tomllib
 
 import pytest
 
-from pipeline.package_name import PackageNameError, check, check_unclaimed, import_name, normalised
+from pipeline.package.package_name import PackageNameError, check, check_unclaimed, import_name, normalised
 from tests.helpers import assert_clean_error, copy_repo, index_env, make, run
 
 

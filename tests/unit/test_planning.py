@@ -1,10 +1,10 @@
 """The reason a release records for its version number (manifest bump reasons, make versions, the
-registry page), for each way a release comes about: built the way pipeline.planning.plan builds it."""
+registry page), for each way a release comes about: built the way pipeline.steps.planning.plan builds it."""
 
 from __future__ import annotations
 
 from mymodel.contract import Change
-from pipeline.planning import FIRST_RELEASE, Plan, first_release_reason
+from pipeline.steps.planning import FIRST_RELEASE, Plan, first_release_reason
 
 SEED = Change("data", "split seed 0 -> 2")
 BYTES = Change("logic", "model 'SVC' bytes changed")

@@ -14,7 +14,7 @@ import pytest
 from index.registry.facts import FactsCache, read_wheel
 from mymodel.errors import MalformedBuild
 from mymodel.published import MAX_DEPTH, check_build, parse, read_build
-from pipeline import registry
+from pipeline.views import registry
 from pipeline.errors import UnreadableRelease
 from tests.registry_wheels import model_metadata, release_files
 

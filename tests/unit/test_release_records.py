@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.publish import format_lock
-from pipeline.release_records import recorded
+from pipeline.steps.publish import format_lock
+from pipeline.steps.release_records import recorded
 from tests.helpers import commit, run
 
 WHEEL, SDIST = "a" * 64, "b" * 64

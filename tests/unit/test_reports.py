@@ -7,9 +7,10 @@ import copy
 import json
 
 from mymodel.contract import Snapshot
-from pipeline import gate, registry
+from pipeline.steps import gate
+from pipeline.views import registry
 from pipeline.config import DatasetConfig, GateRule
-from pipeline.train import TrainedModel, metrics_table
+from pipeline.steps.train import TrainedModel, metrics_table
 from tests.unit.test_contract import metadata, regressor, snapshot
 
 LONG = "HistGradientBoostingRegressor"

@@ -21,12 +21,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline.errors import RequirementError
-from pipeline.requirements import (
+from pipeline.steps.requirements import (
     Global, distributions, model_distributions, pickle_globals, requirement, runtime_requirements,
 )
-from pipeline.train import record_model_libraries
+from pipeline.steps.train import record_model_libraries
 from mymodel.contract import Change, Snapshot, diff, required_bump
-from pipeline.build import PACKAGE_SOURCES
+from pipeline.steps.build import PACKAGE_SOURCES
 from pipeline.config import PACKAGE_DIR
 
 COMPRESSIONS = [0, 3, ("lzma", 1)]
@@ -183,7 +183,7 @@ def test_a_requirement_added_or_dropped_between_builds_shows_under_environment()
 
 
 def test_the_local_snapshot_carries_the_requirements_a_build_would_record(tmp_path):
-    from pipeline.registry import local_snapshot
+    from pipeline.views.registry import local_snapshot
 
     models_dir = tmp_path / "models"
     (models_dir / "M").mkdir(parents=True)
@@ -194,7 +194,7 @@ def test_the_local_snapshot_carries_the_requirements_a_build_would_record(tmp_pa
 
 
 def test_a_published_snapshot_cached_before_requirements_were_recorded_is_read_again(tmp_path):
-    from pipeline.registry import _read_cache
+    from pipeline.views.registry import _read_cache
 
     entry = {"snapshot": {"version": "1.1.1+t", "models": {}, "model_sha256": {}, "release": {}},
              "wheel": "w.whl", "wheel_sha256": "ab" * 32, "size": 1, "uploaded": None}
@@ -221,7 +221,7 @@ def test_a_namespace_package_is_narrowed_to_the_distribution_holding_the_module(
 
 
 def test_training_that_saves_a_model_no_distribution_provides_leaves_the_previous_models(tmp_path, made_up_class):
-    from pipeline.train import TrainedModel, save
+    from pipeline.steps.train import TrainedModel, save
 
     models_dir = tmp_path / "models"
     (models_dir / "Old").mkdir(parents=True)

@@ -12,11 +12,11 @@ from sklearn.datasets import load_diabetes, load_wine
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 from mymodel.contract import Snapshot, diff, required_bump
-from pipeline.build import model_card
+from pipeline.steps.build import model_card
 from pipeline.config import DATASET_CONFIG, DEFAULT_REGRESSION_MODELS, GateRule, load_dataset_config
-from pipeline.data import load_dataset
+from pipeline.steps.data import load_dataset
 from pipeline.errors import ConfigError, DataError
-from pipeline.train import evaluate, split, train
+from pipeline.steps.train import evaluate, split, train
 
 WINE_LABELS = {0: "barolo", 1: "grignolino", 2: "barbera"}
 
@@ -131,7 +131,7 @@ def test_gate_rules_per_direction(tmp_path):
 
 
 def old_evaluate(pipeline, X, y) -> dict[str, float]:
-    """The binary metrics exactly as pipeline/train.py computed them before tasks existed."""
+    """The binary metrics exactly as pipeline/steps/train.py computed them before tasks existed."""
     predicted = pipeline.predict(X)
     positive = pipeline.classes_[-1]
     probabilities = pipeline.predict_proba(X)

@@ -12,8 +12,8 @@ import pytest
 from lightgbm import LGBMClassifier
 from sklearn.pipeline import Pipeline
 
-from pipeline import model_specs
-from pipeline.train import estimators
+from pipeline.steps import model_specs
+from pipeline.steps.train import estimators
 from tests.unit.test_models_config import config_error, config_with, refused
 
 FEATURES = (("age", "fare"), ("sex",))
@@ -164,7 +164,7 @@ def test_a_factory_model_that_fails_to_fit_names_its_table_and_module():
     from sklearn.linear_model import LogisticRegression
 
     from pipeline.errors import TrainingError
-    from pipeline.train import _as_declared
+    from pipeline.steps.train import _as_declared
 
     spec = model_specs.ModelSpec("Team", "", {"C": 0.5}, factory="features:make_pipeline")
     with pytest.raises(TrainingError) as caught:

@@ -2,7 +2,7 @@ import pytest
 import semver
 
 from pipeline.errors import VersionError
-from pipeline.versioning import (
+from pipeline.steps.versioning import (
     bump_part, canonical_tag, check_publishable, highest, next_version, parse, to_pep440, to_semver,
 )
 

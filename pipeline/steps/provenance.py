@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline.config import REPO, VERSION_FILE
 
 # The libraries every model's training_environment records, by distribution name (what the package
-# requires is derived from each model's pickle: pipeline/requirements.py; training adds any other it imports).
+# requires is derived from each model's pickle: pipeline/steps/requirements.py; training adds any other it imports).
 RUNTIME_LIBRARIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib")
 # 1980-01-01, the earliest time a zip file can hold; used outside a git checkout.
 FALLBACK_EPOCH = 315532800

@@ -19,14 +19,15 @@ import hashlib
 import io
 import zipfile
 
-from pipeline.own_package import contract
-from pipeline import registry, release_records
+from pipeline.package.own_package import contract
+from pipeline.views import registry
+from pipeline.steps import release_records
 from pipeline.config import IMPORT_NAME, DatasetConfig
-from pipeline.data import Dataset
+from pipeline.steps.data import Dataset
 from pipeline.errors import GateError, PackageIndexError
-from pipeline.index_api import IndexClient, ServedFile
-from pipeline.release_records import Record
-from pipeline.train import MODEL_FILE, TrainedModel, evaluate, split
+from pipeline.indexes.base import IndexClient, ServedFile
+from pipeline.steps.release_records import Record
+from pipeline.steps.train import MODEL_FILE, TrainedModel, evaluate, split
 
 Snapshot = contract.Snapshot
 

@@ -19,20 +19,22 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pipeline import build as build_step
-from pipeline import faults, gate, planning, provenance, publish, registry
+from pipeline.steps import build as build_step
+from pipeline.steps import faults, gate, planning, provenance, publish
+from pipeline.views import registry
 from pipeline.config import (
     DIST_DIR, IMPORT_NAME, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
-from pipeline.data import load_dataset
+from pipeline.steps.data import load_dataset
 from pipeline.errors import (
     BuildError, Interrupted, LockBusyError, PackageIndexError, PipelineError, RecordError, UnreadableRelease,
 )
-from pipeline.index_api import IndexClient, version_of
-from pipeline.intent import Intent
-from pipeline.release_records import lock_file
-from pipeline.train import metrics_table, save, train
-from pipeline.versioning import bump_part, parse, read_recorded, version_file_text
+from pipeline.indexes.base import IndexClient, version_of
+from pipeline.indexes.connect import index_client
+from pipeline.steps.intent import Intent
+from pipeline.steps.release_records import lock_file
+from pipeline.steps.train import metrics_table, save, train
+from pipeline.steps.versioning import bump_part, parse, read_recorded, version_file_text
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -263,7 +265,7 @@ def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[Inde
                          "run make build first")
     with release_lock():
         settings = ensure_index(settings)
-        client = IndexClient(settings)
+        client = index_client(settings)
         recover_leftovers(client)
         with staging_folder(version) as staging:
             staging.mkdir()
@@ -300,7 +302,7 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
     with release_lock():
         with steps("index"):
             settings = ensure_index(settings)
-            client = IndexClient(settings)
+            client = index_client(settings)
             recover_leftovers(client)
             faults.point("index")
         with steps("train"):
@@ -335,7 +337,7 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
 
 def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> bool:
     """Rebuild ``version`` from this checkout and compare its wheel with the index's."""
-    client = IndexClient(settings)
+    client = index_client(settings)
     served = {f.filename: f for f in client.files() if f.version == version}
     wheel_name = build_step.wheel_name(version)
     if wheel_name not in served:

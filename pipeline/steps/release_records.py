@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import PACKAGE, RELEASES_DIR
-from pipeline.provenance import git_output
+from pipeline.steps.provenance import git_output
 
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})\b")
 HISTORY_DEPTH = 50  # commits that touched the lock file, newest first, searched for one that holds it

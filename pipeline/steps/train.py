@@ -25,10 +25,10 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline import model_specs, provenance, requirements, team_code
-from pipeline.own_package import contract
+from pipeline.steps import model_specs, provenance, requirements, team_code
+from pipeline.package.own_package import contract
 from pipeline.config import CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
-from pipeline.data import Dataset
+from pipeline.steps.data import Dataset
 from pipeline.errors import RequirementError, TrainingError
 
 SHOWN_METRICS = contract.SHOWN_METRICS

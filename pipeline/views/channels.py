@@ -19,12 +19,13 @@ from datetime import datetime, timezone
 from email.parser import BytesParser
 from pathlib import Path
 
-from pipeline import registry, uploading
+from pipeline.views import registry
+from pipeline.steps import uploading
 from pipeline.config import PACKAGE, REPO
 from pipeline.errors import ConfigError, PackageIndexError, VersionError
-from pipeline.index_api import IndexClient
-from pipeline.own_package import store  # not pipeline.build: that imports scikit-learn
-from pipeline.versioning import parse
+from pipeline.indexes.base import IndexClient
+from pipeline.package.own_package import store  # not pipeline.steps.build: that imports scikit-learn
+from pipeline.steps.versioning import parse
 
 _CHANNEL = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)

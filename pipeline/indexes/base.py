@@ -1,9 +1,11 @@
-"""What the pipeline asks the index over HTTP: which files and versions it
-serves, their bytes, removal of a version this run failed to complete, and
-yanking (PEP 592) a published version."""
+"""What the pipeline asks an index over HTTP, the part every index answers alike: which
+files and versions it serves, their bytes, and a replica's read-back. What differs (where
+the simple pages are, removing a version, yanking) is each kind's own module: pypiserver.py,
+devpi.py; connect.py picks the one the settings name."""
 
 from __future__ import annotations
 
+import abc
 import base64
 import contextlib
 import hashlib
@@ -89,16 +91,9 @@ def _refuse_unless_announced(served: ServedFile, digest: str) -> None:
                                 "the file on the index changed: check the index folder, then retry")
 
 
-class IndexClient:
-    """The embedded index (pypiserver's protocol); ``IndexClient(settings)`` gives the client of
-    the index ``settings`` name: a ``DevpiClient`` for devpi-server (INDEX_KIND, or detected)."""
-
-    def __new__(cls, settings: IndexSettings) -> IndexClient:
-        if cls is IndexClient and settings.backend == "devpi":
-            from pipeline.indexes.devpi import DevpiClient
-
-            cls = DevpiClient
-        return super().__new__(cls)
+class IndexClient(abc.ABC):
+    """A client of one index; ``pipeline.indexes.connect.index_client(settings)`` gives the one
+    ``settings`` name (a ``PypiserverClient`` or a ``DevpiClient``)."""
 
     def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
@@ -143,9 +138,9 @@ class IndexClient:
             raise PackageIndexError(f"the index at {self.url} is unreachable ({reason}); "
                                     "start it with make index (or check INDEX_URL)") from None
 
+    @abc.abstractmethod
     def page_url(self, project: str = "") -> str:
         """The simple page of ``project``; of the index without one."""
-        return f"{self.url}simple/{project + '/' if project else ''}"
 
     def files(self, project: str = PACKAGE) -> list[ServedFile]:
         """The files of ``project``, from its PEP 691 JSON page, or its HTML page on an index without it."""
@@ -279,41 +274,19 @@ class IndexClient:
                                     "check the index log") from None
         return digest.hexdigest(), size, modified
 
+    @abc.abstractmethod
     def remove_version(self, version: str, project: str = PACKAGE) -> None:
-        """Delete every file of ``version`` (pypiserver's remove_pkg action)."""
-        form = urllib.parse.urlencode({":action": "remove_pkg", "name": project, "version": version}).encode()
-        try:
-            self._request(self.url, data=form)
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise PackageIndexError(f"could not remove {project} {version} from {self.url} (HTTP {exc.code}); "
-                                        "remove its files from the index folder by hand") from None
+        """Delete every file of ``version``."""
 
     def held_already(self, answer: str) -> bool:
-        """Does an upload's successful answer (reason and body) say the index already held the file?
-        pypiserver never answers so: it refuses a file it holds with HTTP 409."""
+        """Does an upload's successful answer (reason and body) say the index already held the file?"""
         return False
 
+    @abc.abstractmethod
     def set_yanked(self, version: str, yanked: bool, reason: str | None = None, project: str = PACKAGE) -> dict:
         """Yank ``version`` with ``reason`` (None: a version already yanked keeps its reason), or
         unyank it; the index's answer: the reason it had before (``previous``, None: not yanked), the
         versions it serves (``versions``) and those still installable by a range (``not_yanked``)."""
-        action = "+yank" if yanked else "+unyank"
-        fields = {"name": project, "version": version, **({"reason": reason} if reason is not None else {})}
-        form = urllib.parse.urlencode(fields).encode()
-        try:
-            return json.loads(self._request(self.url + action, data=form))
-        except urllib.error.HTTPError as exc:
-            answer = exc.read()
-            if exc.code == 404 and answer.startswith(b"{"):
-                published = ", ".join(json.loads(answer).get("versions", [])) or "none"
-                raise PackageIndexError(f"{project} {version} is not published on {self.url} (published: {published}); "
-                                        "pass one of those as VERSION=") from None
-            if exc.code == 500 and answer.startswith(b"{"):
-                raise PackageIndexError(f"the index at {self.url} could not record it: "
-                                        f"{json.loads(answer).get('error')}") from None
-            raise PackageIndexError(f"{self.url}{action} answered HTTP {exc.code}; this index may not support "
-                                    "yanking (the local index does: make index), or check its log") from None
 
     def yanked(self, project: str = PACKAGE) -> dict[str, str]:
         """Yanked version -> reason (PEP 592)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.own_package import store
+from pipeline.package.own_package import store
 from pipeline.config import PACKAGE_DIR
 
 

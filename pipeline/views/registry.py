@@ -21,10 +21,10 @@ from typing import IO
 
 from packaging.version import InvalidVersion, Version
 
-from pipeline.own_package import contract, errors, published, store
+from pipeline.package.own_package import contract, errors, published, store
 from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE
 from pipeline.errors import ConfigError, TrainingError, UnreadableRelease, VersionError
-from pipeline.index_api import IndexClient, ServedFile
+from pipeline.indexes.base import IndexClient, ServedFile
 
 BUMP_KIND, GROUPS, Snapshot, task_of = contract.BUMP_KIND, contract.GROUPS, contract.Snapshot, contract.task_of
 diff, identical, required_bump = contract.diff, contract.identical, contract.required_bump
@@ -109,7 +109,7 @@ def local_snapshot(models_dir: Path = MODELS_DIR) -> Snapshot:
         models[name] = json.loads((models_dir / name / METADATA_FILE).read_text(encoding="utf-8"))
         with open(models_dir / name / MODEL_FILE, "rb") as handle:
             hashes[name] = hashlib.file_digest(handle, "sha256").hexdigest()
-    from pipeline.build import models_requirements  # only here: building imports scikit-learn
+    from pipeline.steps.build import models_requirements  # only here: building imports scikit-learn
 
     return Snapshot(None, models, hashes, {}, models_requirements(models_dir, models))
 

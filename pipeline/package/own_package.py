@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from pipeline.package_name import IMPORT_NAME
+from pipeline.package.package_name import IMPORT_NAME
 
 contract = importlib.import_module(f"{IMPORT_NAME}.contract")
 errors = importlib.import_module(f"{IMPORT_NAME}.errors")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.package_name import IMPORT_NAME
+from pipeline.package.package_name import IMPORT_NAME
 from pipeline.errors import ConfigError
 
 # The estimators a [models.<Name>] table may name, with their modules: the one list

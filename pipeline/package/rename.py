@@ -15,9 +15,9 @@ import tomllib
 from pathlib import Path
 
 from pipeline.errors import ConfigError
-from pipeline.package_name import check, check_unclaimed, import_name
-from pipeline.provenance import git_output
-from pipeline.versioning import INITIAL_VERSION, version_file_text
+from pipeline.package.package_name import check, check_unclaimed, import_name
+from pipeline.steps.provenance import git_output
+from pipeline.steps.versioning import INITIAL_VERSION, version_file_text
 
 
 def _project_lines(old_module: str, new: str) -> list[tuple[str, str]]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import faults
-from pipeline.build import Built
+from pipeline.steps import faults
+from pipeline.steps.build import Built
 from pipeline.config import INDEX_READER, PACKAGE, IndexSettings, install_from_replica
 from pipeline.errors import PackageIndexError
-from pipeline.index_api import IndexClient
-from pipeline.intent import Intent
-from pipeline.uploading import send, upload_settings
-from pipeline.versioning import check_publishable
+from pipeline.indexes.base import IndexClient
+from pipeline.steps.intent import Intent
+from pipeline.steps.uploading import send, upload_settings
+from pipeline.steps.versioning import check_publishable
 
 
 def check_not_published(client: IndexClient, version: str) -> None:
@@ -120,7 +120,7 @@ def format_lock(version: str, hashes: dict[str, str], simple_url: str) -> str:
 
 def lock_text(client: IndexClient, version: str) -> str:
     """The lock for any published version, from the bytes the index serves."""
-    from pipeline.versioning import parse
+    from pipeline.steps.versioning import parse
 
     version = str(parse(version))
     served = [f for f in client.files() if f.version == version]

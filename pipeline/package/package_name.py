@@ -68,11 +68,11 @@ def check(name: object, where: str = "[package] name", valid: str = 'name = "{}"
     >>> check("titanic survival")
     Traceback (most recent call last):
     ...
-    pipeline.package_name.PackageNameError: [package] name = 'titanic survival' is not a package name (letters, digits and - _ . between them); use e.g. name = "titanic-survival"
+    pipeline.package.package_name.PackageNameError: [package] name = 'titanic survival' is not a package name (letters, digits and - _ . between them); use e.g. name = "titanic-survival"
     >>> check("2024-model")
     Traceback (most recent call last):
     ...
-    pipeline.package_name.PackageNameError: [package] name = '2024-model' gives the import name 2024_model, which Python cannot import; use e.g. name = "model-2024"
+    pipeline.package.package_name.PackageNameError: [package] name = '2024-model' gives the import name 2024_model, which Python cannot import; use e.g. name = "model-2024"
     """
     if not isinstance(name, str) or not _NAME.match(name):
         shown = name if isinstance(name, str) else str(name)

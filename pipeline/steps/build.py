@@ -1,7 +1,7 @@
 """Build the sdist and wheel from a staged copy of the package.
 
 The copy gets the version, the integrity manifest, the model card (the long
-description) and the runtime requirements (pipeline/requirements.py: what the models'
+description) and the runtime requirements (pipeline/steps/requirements.py: what the models'
 pickles and the package's own code import); the repository's own files are not touched.
 Timestamps come from the commit, so rebuilding the same commit gives the same bytes.
 """
@@ -18,16 +18,16 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.own_package import contract, store
-from pipeline import markdown_text as md
-from pipeline import provenance
+from pipeline.package.own_package import contract, store
+from pipeline.views import markdown_text as md
+from pipeline.steps import provenance
 from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
-from pipeline.requirements import runtime_requirements
-from pipeline.team_code import METADATA_KEY as TEAM_CODE_KEY
-from pipeline.team_code import PACKAGE_SOURCES, team_code
-from pipeline.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
-from pipeline.versioning import parse, version_file_text
+from pipeline.steps.requirements import runtime_requirements
+from pipeline.steps.team_code import METADATA_KEY as TEAM_CODE_KEY
+from pipeline.steps.team_code import PACKAGE_SOURCES, team_code
+from pipeline.steps.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
+from pipeline.steps.versioning import parse, version_file_text
 
 SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
 HASH_BLOCK, sha256_of, sha256_file = store.HASH_BLOCK, store.sha256_of, store.sha256_file
@@ -70,7 +70,7 @@ def model_card(version: str, metadata: dict[str, dict]) -> str:
     """The package's long description: what pip show -v and the index display.
 
     Every value from the data (labels, column names, target, units, source) goes through
-    pipeline.markdown_text: it reads as itself and never becomes a link or a heading."""
+    pipeline.views.markdown_text: it reads as itself and never becomes a link or a heading."""
     first = next(iter(metadata.values()))
     data, env, task = first["data"], first["training_environment"], task_of(first)
     target = md.code(data["target"])
@@ -237,7 +237,7 @@ def check_contents(built: Built, names: list[str], modules: list[str] = ()) -> N
         if actual != expected:
             extra, missing = sorted(set(actual) - set(expected)), sorted(set(expected) - set(actual))
             raise BuildError(f"the {label} for {built.version} has unexpected contents (extra: {extra}, "
-                             f"missing: {missing}); fix PACKAGE_SOURCES in pipeline/team_code.py or the files in src/{IMPORT_NAME}")
+                             f"missing: {missing}); fix PACKAGE_SOURCES in pipeline/steps/team_code.py or the files in src/{IMPORT_NAME}")
 
 
 def reproducible_sdist(path: Path, epoch: int) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pipeline import progress
 from pipeline.errors import PackageIndexError
-from pipeline.index_api import IndexClient
+from pipeline.indexes.base import IndexClient
 
 if TYPE_CHECKING:
     from twine.settings import Settings

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.own_package import contract
-from pipeline import registry
+from pipeline.package.own_package import contract
+from pipeline.views import registry
 from pipeline.config import MODELS_DIR
 from pipeline.errors import PackageIndexError, UnreadableRelease, VersionError
-from pipeline.index_api import IndexClient
-from pipeline.versioning import INITIAL_VERSION, bump_part, check_publishable, highest, next_version, parse
+from pipeline.indexes.base import IndexClient
+from pipeline.steps.versioning import INITIAL_VERSION, bump_part, check_publishable, highest, next_version, parse
 
 (BUMP_KIND, Change, diff, identical, required_bump, with_data_tag) = (
     contract.BUMP_KIND, contract.Change, contract.diff, contract.identical, contract.required_bump, contract.with_data_tag)

@@ -13,7 +13,7 @@ import semver
 from packaging.version import InvalidVersion, Version
 
 from pipeline.errors import VersionError
-from pipeline.package_name import PACKAGE
+from pipeline.package.package_name import PACKAGE
 
 # Mercari's data-model-versioning names for the three parts.
 BUMPS = {

@@ -1,0 +1,50 @@
+"""The embedded index (index/, pypiserver's protocol) as the release index: simple pages under
+``simple/``, a version taken back with pypiserver's ``remove_pkg`` action, yanking (PEP 592)
+through the index's ``+yank``/``+unyank``, and a file it already holds refused with HTTP 409
+(so ``held_already`` keeps the base's answer: never)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+
+from pipeline.config import PACKAGE
+from pipeline.errors import PackageIndexError
+from pipeline.indexes.base import IndexClient
+
+
+class PypiserverClient(IndexClient):
+    def page_url(self, project: str = "") -> str:
+        return f"{self.url}simple/{project + '/' if project else ''}"
+
+    def remove_version(self, version: str, project: str = PACKAGE) -> None:
+        """Delete every file of ``version`` (pypiserver's remove_pkg action)."""
+        form = urllib.parse.urlencode({":action": "remove_pkg", "name": project, "version": version}).encode()
+        try:
+            self._request(self.url, data=form)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise PackageIndexError(f"could not remove {project} {version} from {self.url} (HTTP {exc.code}); "
+                                        "remove its files from the index folder by hand") from None
+
+    def set_yanked(self, version: str, yanked: bool, reason: str | None = None, project: str = PACKAGE) -> dict:
+        """Yank ``version`` with ``reason`` (None: a version already yanked keeps its reason), or
+        unyank it; the index's answer: the reason it had before (``previous``, None: not yanked), the
+        versions it serves (``versions``) and those still installable by a range (``not_yanked``)."""
+        action = "+yank" if yanked else "+unyank"
+        fields = {"name": project, "version": version, **({"reason": reason} if reason is not None else {})}
+        form = urllib.parse.urlencode(fields).encode()
+        try:
+            return json.loads(self._request(self.url + action, data=form))
+        except urllib.error.HTTPError as exc:
+            answer = exc.read()
+            if exc.code == 404 and answer.startswith(b"{"):
+                published = ", ".join(json.loads(answer).get("versions", [])) or "none"
+                raise PackageIndexError(f"{project} {version} is not published on {self.url} (published: {published}); "
+                                        "pass one of those as VERSION=") from None
+            if exc.code == 500 and answer.startswith(b"{"):
+                raise PackageIndexError(f"the index at {self.url} could not record it: "
+                                        f"{json.loads(answer).get('error')}") from None
+            raise PackageIndexError(f"{self.url}{action} answered HTTP {exc.code}; this index may not support "
+                                    "yanking (the local index does: make index), or check its log") from None
