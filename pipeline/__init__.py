@@ -1,7 +1,9 @@
 """The release pipeline: data -> train -> version -> build -> publish -> verify.
 
-Each step is a module with plain functions; ``python -m pipeline`` is the thin
-command line over them that the Makefile calls.
+Each step is a module of plain functions in steps/; ``python -m pipeline`` is the thin
+command line over them that the Makefile calls, one module per command in commands/.
+indexes/ holds the index clients, views/ what make versions, diff and channels show,
+package/ the model package's name and own modules.
 """
 
 import sys
