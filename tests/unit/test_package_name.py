@@ -5,7 +5,7 @@ import tomllib
 import pytest
 
 from pipeline.package_name import PackageNameError, check, check_distinct, check_unclaimed, import_name, normalised
-from tests.helpers import assert_clean_error, copy_repo, index_env, make, run
+from tests.helpers import VENV, assert_clean_error, copy_repo, index_env, make, run
 
 
 @pytest.mark.parametrize("given, name, module", [
@@ -101,6 +101,9 @@ def test_make_rename_renames_everything_and_says_what_to_commit(clone, tmp_path)
     assert (package / "models/SVC/model.joblib").read_bytes() == b"model"
     again = make(clone, "rename", index_env(tmp_path), "NAME=titanic-survival")
     assert "already named titanic-survival; nothing to change" in again.stdout
+    # make devpi names the package in the install line it prints
+    devpi = run(["make", "-n", "--no-print-directory", "-C", clone, "devpi", f"VENV={VENV}"]).stdout
+    assert "-m index.devpi start --package titanic-survival" in devpi
 
 
 @pytest.mark.parametrize("name, fragments", [
