@@ -212,6 +212,7 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
         by_module = run([consumer / "python", "-m", "titanic_survival", "info"], cwd=outside, env=consumer_env()).stdout
         by_script = run([consumer / "titanic-survival", "info"], cwd=outside, env=consumer_env()).stdout
         assert by_module == by_script and by_module.startswith("titanic-survival 1.1.1+titanic (data tag: titanic)")
+        assert "mymodel" not in by_module + validated
 
         # The team edits its module: a logic change, released as a patch; make diff names the module.
         readme.next("sed -i")
@@ -220,6 +221,7 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
         assert "package module titanic_survival/features.py changed" in second, second
         diff = readme.next("make diff").stdout
         assert "package module titanic_survival/features.py changed (sha256 " in diff and "patch" in diff, diff
+        assert "mymodel" not in second + diff  # every message follows the name
 
         # Upgraded, then rolled back by pin, with pip; a fresh uv venv the same.
         readme.next('../consumer/bin/pip install')
@@ -237,7 +239,9 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
 
         # Channels follow the name.
         promoted = make(repo, "promote", index, "VERSION=1.1.2+titanic", "CHANNEL=prod").stdout
-        assert "titanic-survival-prod 1" in promoted
+        assert "titanic-survival-prod 1" in promoted and "mymodel" not in promoted
+        channels = make(repo, "channels", index).stdout
+        assert "titanic-survival-prod" in channels and "mymodel" not in channels, channels
         assert [p.name for p in packages.glob("titanic_survival_prod-*")] == ["titanic_survival_prod-1-py3-none-any.whl"]
 
         # A module edited after training: make build refuses to ship code the models were not trained with.
