@@ -101,8 +101,11 @@ channels: $(READY) ## each channel's history: channel version -> model version, 
 rename: $(READY) ## give the package another name (NAME=titanic-survival): dataset.toml, src/<import name>/, pyproject.toml
 	@$(PY) -m pipeline rename
 
+# The package's name ([package] name in dataset.toml), read only by the recipes that use it.
+PACKAGE_NAME = $(shell $(PY) -c 'from pipeline.package.package_name import PACKAGE; print(PACKAGE)')
+
 devpi: $(READY) ## start a devpi-server primary and replica on 127.0.0.1:3141/3142 (DEVPI_PORT= DEVPI_REPLICA_PORT=)
-	@$(PY) -m index.devpi start
+	@$(PY) -m index.devpi start --package $(PACKAGE_NAME)
 
 devpi-stop: $(READY) ## stop the devpi primary and replica of make devpi
 	@$(PY) -m index.devpi stop

@@ -1,5 +1,5 @@
 """``make bench`` at model scale: a large model through ``make build`` and ``make upload``, the index's
-memory while it receives and serves it, ``mymodel.load()`` against ``joblib.load(path)`` on it, and the
+memory while it receives and serves it, the package's ``load()`` against ``joblib.load(path)`` on it, and the
 bytes a resolver downloads to resolve a range against big wheels.
 
 Peak memory is measured on real processes: a command's with ``getrusage(RUSAGE_CHILDREN)`` in a small
@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 from benchmarks import synthetic
+from benchmarks.synthetic import MODULE, PROJECT
 from benchmarks.servers import HOST, BenchError, clean_env, start_server, timed_run
 
 BIG = "Big"  # the large model's name in the package
@@ -42,12 +43,13 @@ ENLARGE = ("import sys, joblib, numpy\n"
            "model.embeddings_ = [rng.standard_normal(size << 17) for size in sizes]\n"
            "joblib.dump(model, target)\n")
 HWM = "[int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]"
-LOAD = ("import json, sys, joblib, numpy, pandas, mymodel\n"
+# argv: how (package, joblib or package-mmap), the model file, the rows, the folder the package is in.
+LOAD = (f"import json, sys, joblib, numpy, pandas, {MODULE} as package\n"
         "how, path, rows = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])\n"
-        "assert mymodel.__file__.startswith(sys.argv[4]), mymodel.__file__\n"
+        "assert package.__file__.startswith(sys.argv[4]), package.__file__\n"
         "if how == 'joblib':\n    model = joblib.load(path)\n"
-        f"elif how == 'mymodel':\n    model = mymodel.load({BIG!r})\n"
-        f"else:\n    model = mymodel.load({BIG!r}, mmap_mode='r')\n"
+        f"elif how == 'package':\n    model = package.load({BIG!r})\n"
+        f"else:\n    model = package.load({BIG!r}, mmap_mode='r')\n"
         "assert sum(a.nbytes for a in model.embeddings_) > 0\n"
         "model.predict(pandas.DataFrame(rows))\n"
         f"print({HWM})\n")
@@ -105,7 +107,7 @@ def prepare_models(repo: Path, env: dict, megabytes: int) -> Path:
     trained = pipeline(repo, env, "train", check=False)
     if trained.returncode != 0:
         raise BenchError(f"make train in the model-scale copy exited {trained.returncode}:\n{trained.stderr[-2000:]}")
-    models = repo / "src" / "mymodel" / "models"
+    models = repo / "src" / MODULE / "models"
     big = models / BIG
     big.mkdir()
     timed_run([sys.executable, "-c", ENLARGE, models / BASE_MODEL / "model.joblib", big / "model.joblib", megabytes],
@@ -132,13 +134,13 @@ def release_steps(work: Path, megabytes: int, rows: list[dict], say) -> dict:
     started = time.perf_counter()
     model = prepare_models(repo, env, megabytes)
     model_mb = model.stat().st_size / 2**20
-    say(f"    prepared src/mymodel/models/{BIG}/model.joblib: {model_mb:.0f} MB ({time.perf_counter() - started:.1f} s)")
+    say(f"    prepared src/{MODULE}/models/{BIG}/model.joblib: {model_mb:.0f} MB ({time.perf_counter() - started:.1f} s)")
     make = ["make", "--no-print-directory", "-C", repo]
     result: dict = {"model_mb": model_mb, "version": version}
     try:
         wall, peak, _ = peak_rss_run([*make, "build", f"VENV={VENV}", f"VERSION={version}"], env, repo, base)
-        wheel = repo / "dist" / f"mymodel-{version}-py3-none-any.whl"
-        sdist = repo / "dist" / f"mymodel-{version}.tar.gz"
+        wheel = repo / "dist" / f"{MODULE}-{version}-py3-none-any.whl"
+        sdist = repo / "dist" / f"{MODULE}-{version}.tar.gz"
         result["build"] = {"wall_s": wall, "peak_rss_mb": peak, "wheel_mb": wheel.stat().st_size / 2**20,
                            "sdist_mb": sdist.stat().st_size / 2**20}
         say(f"    make build: {wall:.1f} s, peak RSS {peak:.0f} MB (wheel {result['build']['wheel_mb']:.0f} MB, "
@@ -168,13 +170,13 @@ def release_steps(work: Path, megabytes: int, rows: list[dict], say) -> dict:
 
 
 def load_memory(base: Path, wheel: Path, rows: list[dict], say, repeats: int = 3) -> dict:
-    """Peak RSS of ``mymodel.load()`` and ``joblib.load(path)`` on the installed model, each in a fresh process."""
+    """Peak RSS of the package's ``load()`` and ``joblib.load(path)`` on the installed model, each in a fresh process."""
     site = base / "site"
     with zipfile.ZipFile(wheel) as archive:  # a pure-Python wheel: unzipping it is installing it
         archive.extractall(site)
-    path = site / "mymodel" / "models" / BIG / "model.joblib"
+    path = site / MODULE / "models" / BIG / "model.joblib"
     env = clean_env(PYTHONPATH=str(site))
-    say(f"==> {BIG} model load memory: mymodel.load() vs joblib.load(path), fresh processes (median of {repeats})")
+    say(f"==> {BIG} model load memory: {MODULE}.load() vs joblib.load(path), fresh processes (median of {repeats})")
 
     def peak(how: str) -> float:
         done = subprocess.run([sys.executable, "-c", LOAD, how, path, json.dumps(rows), str(site)], env=env, cwd=base,
@@ -183,24 +185,24 @@ def load_memory(base: Path, wheel: Path, rows: list[dict], say, repeats: int = 3
             raise BenchError(f"loading the {BIG} model with {how} failed:\n{done.stderr[-2000:]}")
         return int(done.stdout.split()[-1]) / 1024
 
-    peaks: dict[str, list[float]] = {"mymodel": [], "joblib": []}
+    peaks: dict[str, list[float]] = {"package": [], "joblib": []}
     for i in range(repeats):
-        for how in (("mymodel", "joblib") if i % 2 == 0 else ("joblib", "mymodel")):
+        for how in (("package", "joblib") if i % 2 == 0 else ("joblib", "package")):
             peaks[how].append(peak(how))
-    ours, raw = statistics.median(peaks["mymodel"]), statistics.median(peaks["joblib"])
-    mapped = peak("mymodel-mmap")
-    say(f"    peak RSS: mymodel.load() {ours:.0f} MB, joblib.load(path) {raw:.0f} MB, ratio {ours / raw:.3f}; "
-        f"mymodel.load(mmap_mode='r') {mapped:.0f} MB")
+    ours, raw = statistics.median(peaks["package"]), statistics.median(peaks["joblib"])
+    mapped = peak("package-mmap")
+    say(f"    peak RSS: {MODULE}.load() {ours:.0f} MB, joblib.load(path) {raw:.0f} MB, ratio {ours / raw:.3f}; "
+        f"{MODULE}.load(mmap_mode='r') {mapped:.0f} MB")
     return {"mymodel_mb": ours, "joblib_mb": raw, "ratio": ours / raw, "mmap_mb": mapped, "repeats": repeats,
             "model_mb": path.stat().st_size / 2**20}
 
 
 def resolver_bytes(work: Path, processes, htpasswd: Path, logs: Path, versions: int, wheel_mb: float, say) -> dict:
-    """Section 4: what pip and uv download to resolve ``mymodel>=1`` against ``versions`` big wheels."""
+    """Section 4: what pip and uv download to resolve ``<package>>=1`` against ``versions`` big wheels."""
     from tests.helpers import VENV
 
     root = work / "resolver"
-    say(f"==> resolver bytes: mymodel>=1 against {versions} versions of {wheel_mb:g} MB wheels (PEP 658 metadata)")
+    say(f"==> resolver bytes: {PROJECT}>=1 against {versions} versions of {wheel_mb:g} MB wheels (PEP 658 metadata)")
     for k in range(1, versions + 1):
         synthetic.build_wheel(root, synthetic.version(k), payload_bytes=int(wheel_mb * 2**20))
     newest = synthetic.version(versions)
@@ -211,12 +213,12 @@ def resolver_bytes(work: Path, processes, htpasswd: Path, logs: Path, versions: 
     try:
         commands = {
             "pip": ([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-cache-dir",
-                     "--disable-pip-version-check", "--index-url", server.simple_url, "mymodel>=1"],
-                    f"Would install mymodel-{newest}"),
+                     "--disable-pip-version-check", "--index-url", server.simple_url, f"{PROJECT}>=1"],
+                    f"Would install {PROJECT}-{newest}"),
             "uv": ([VENV / "bin" / "uv", "pip", "compile", "--no-cache", "--python", sys.executable,
-                    "--index-url", server.simple_url, work / "resolver.in"], f"mymodel=={newest}"),
+                    "--index-url", server.simple_url, work / "resolver.in"], f"{PROJECT}=={newest}"),
         }
-        (work / "resolver.in").write_text("mymodel>=1\n")
+        (work / "resolver.in").write_text(f"{PROJECT}>=1\n")
         for tool, (command, expect) in commands.items():
             log.write_text("")
             wall = timed_run(command, clean_env(UV_PYTHON_DOWNLOADS="never"), cwd=work, expect=expect)
@@ -257,11 +259,11 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     rows.append((f"index peak RSS receiving and serving the {size}", f"{index:.0f} MB", f"< {INDEX_TARGET_MB} MB",
                  status(index < INDEX_TARGET_MB)))
     load = scale["load"]
-    rows.append((f"`mymodel.load()` / `joblib.load(path)` peak RSS, {size}", f"{load['ratio']:.3f}",
+    rows.append((f"`{MODULE}.load()` / `joblib.load(path)` peak RSS, {size}", f"{load['ratio']:.3f}",
                  f"<= {LOAD_TARGET:.2f}", status(load["ratio"] <= LOAD_TARGET)))
     resolver = results["resolver"]
     wheel = max(resolver["pip"]["wheel_bytes"], resolver["uv"]["wheel_bytes"])
-    rows.append((f"wheel bytes downloaded to resolve `mymodel>=1` (pip, uv; {resolver['wheel_bytes'] / 2**20:.3g} MB wheels)",
+    rows.append((f"wheel bytes downloaded to resolve `{PROJECT}>=1` (pip, uv; {resolver['wheel_bytes'] / 2**20:.3g} MB wheels)",
                  f"{resolver['pip']['wheel_bytes']:,} / {resolver['uv']['wheel_bytes']:,}", "0 (metadata only)",
                  status(wheel == 0)))
     return rows
@@ -284,15 +286,15 @@ def render(results: dict) -> list[str]:
              f"< {INDEX_TARGET_MB} |",
              "", "| load of the installed model, fresh process | peak RSS (MB) |", "|---|---|",
              f"| `joblib.load(path)` | {load['joblib_mb']:.0f} |",
-             f"| `mymodel.load({BIG!r})` (sha256 checked first) | {load['mymodel_mb']:.0f} ({load['ratio']:.3f}x) |",
-             f"| `mymodel.load({BIG!r}, mmap_mode='r')` | {load['mmap_mb']:.0f} |",
+             f"| `{MODULE}.load({BIG!r})` (sha256 checked first) | {load['mymodel_mb']:.0f} ({load['ratio']:.3f}x) |",
+             f"| `{MODULE}.load({BIG!r}, mmap_mode='r')` | {load['mmap_mb']:.0f} |",
              "", f"The models folder is `make train`'s, plus `{BIG}`: the trained {BASE_MODEL} pipeline carrying "
              f"{scale['model_mb']:,.0f} MB of float64 weights (random, so the archives do not shrink them), with its "
              "metadata; `make build` and `make upload` run in a copy of the repository against its own embedded "
              "index. Peak RSS of a command: `getrusage(RUSAGE_CHILDREN)` after it, the largest of make, the "
              "pipeline's python and the build backend it runs; the index's: VmHWM of the server process (pid from "
              f"its server.json). Load peaks: median of {load['repeats']}, alternating, each process importing "
-             "joblib, numpy, pandas and mymodel and predicting once."]
+             f"joblib, numpy, pandas and {MODULE} and predicting once."]
     lines += ["", "`make build` writes the wheel with the project's backend (build_backend/streaming_wheel.py), "
               "which streams each file into the archive: setuptools' own writer reads a file whole and deflates it "
               "in one call, so the model, its deflated copy and zipfile's buffers were in memory at once (3,023 MB "
@@ -301,13 +303,13 @@ def render(results: dict) -> list[str]:
     resolver = results["resolver"]
     lines += ["", "## Resolver bytes with PEP 658 core metadata", "",
               "| client | wheel bytes | metadata bytes | page bytes | requests | wall (s) |", "|---|---|---|---|---|---|"]
-    labels = {"pip": "`pip install --dry-run --ignore-installed --no-cache-dir \"mymodel>=1\"`",
-              "uv": "`uv pip compile --no-cache` of `mymodel>=1`"}
+    labels = {"pip": f"`pip install --dry-run --ignore-installed --no-cache-dir \"{PROJECT}>=1\"`",
+              "uv": f"`uv pip compile --no-cache` of `{PROJECT}>=1`"}
     for tool, label in labels.items():
         row = resolver[tool]
         lines.append(f"| {label} | {row['wheel_bytes']:,} | {row['metadata_bytes']:,} | {row['page_bytes']:,} | "
                      f"{row['requests']} | {row['wall_s']:.2f} |")
-    lines += ["", f"Our index holding {resolver['versions']} versions of `mymodel`, each wheel {resolver['wheel_bytes']:,} "
+    lines += ["", f"Our index holding {resolver['versions']} versions of `{PROJECT}`, each wheel {resolver['wheel_bytes']:,} "
               f"bytes (random bytes stored uncompressed beside a real METADATA); both resolve to {resolver['resolved']}. "
               "Bytes counted by the index's request log (INDEX_REQUEST_LOG), as sent."]
     return lines

@@ -30,6 +30,7 @@ import zipfile
 from pathlib import Path
 
 from benchmarks import model_scale, synthetic
+from benchmarks.synthetic import MODULE, PROJECT
 from benchmarks.servers import (
     REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
 )
@@ -37,8 +38,11 @@ from benchmarks.servers import (
 DEFAULT_OUTPUT = REPO / "benchmarks" / "RESULTS.md"
 USER = "bench"
 MODEL = "RandomForestClassifier"
-# dataset.toml for the big-data training section: no kernel model, fewer folds.
-BIG_DATA_CONFIG = """[dataset]
+# dataset.toml for the big-data training section: no kernel model, fewer folds; the package keeps its name.
+BIG_DATA_CONFIG = """[package]
+name = "{package}"
+
+[dataset]
 source = "{source}"
 tag = "bigdata"
 target = "survived"
@@ -220,18 +224,18 @@ class Bench:
 
     def _same_links(self, stock, ours, authorization: str | None) -> None:
         def links(server) -> tuple[str, ...]:  # resolved: ours links relative to the page, stock absolute
-            page_url = server.simple_url + "mymodel/"
+            page_url = server.simple_url + f"{PROJECT}/"
             hrefs = re.findall(r'href="([^"]+)"', request(page_url, authorization).body.decode())
             resolved = (urllib.parse.urlsplit(urllib.parse.urljoin(page_url, html.unescape(h))) for h in hrefs)
             return tuple(sorted(f"{urllib.parse.unquote(u.path)}#{u.fragment}" for u in resolved))
 
         if links(stock) != links(ours):
-            raise BenchError("stock pypiserver and our index list different links (or hashes) for mymodel")
+            raise BenchError("stock pypiserver and our index list different links (or hashes) for {PROJECT}")
 
     # -- 2./3. /simple/ latency at two sizes, 4. installs, 5. concurrency, then 6.
     def anonymous(self) -> None:
         args = self.args
-        say(f"==> /simple/mymodel/ latency, anonymous reads, {args.size_mb:g} MB and {args.small_size_mb:g} MB files")
+        say(f"==> /simple/{PROJECT}/ latency, anonymous reads, {args.size_mb:g} MB and {args.small_size_mb:g} MB files")
         pairs = []
         try:
             for root in (self.big, self.small):
@@ -239,7 +243,7 @@ class Bench:
             (stock_big, ours_big), (stock_small, ours_small) = pairs
             self.results["servers"] = {"stock": stock_big.software, "ours": ours_big.software}
             say(f"    Server headers: stock {stock_big.software!r}, ours {ours_big.software!r}")
-            url = lambda server: server.simple_url + "mymodel/"  # noqa: E731
+            url = lambda server: server.simple_url + f"{PROJECT}/"  # noqa: E731
             s_big, = measure([(url(stock_big), None)], args.stock_requests, args.budget, self.links)
             s_small, = measure([(url(stock_small), None)], args.stock_requests, args.budget, self.links)
             # Ours at both sizes in alternation: the comparison of the two sizes is not skewed by drift.
@@ -272,8 +276,8 @@ class Bench:
     def _pip_install(self, server) -> float:
         command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
                    "--no-cache-dir", "--disable-pip-version-check", "--index-url", server.simple_url,
-                   f"mymodel=={self.real}"]
-        return timed_run(command, clean_env(), cwd=self.work, expect=f"Would install mymodel-{self.real}")
+                   f"{PROJECT}=={self.real}"]
+        return timed_run(command, clean_env(), cwd=self.work, expect=f"Would install {PROJECT}-{self.real}")
 
     def _uv_venv(self, path: Path) -> Path:
         timed_run([VENV_BIN / "uv", "venv", "--quiet", "--python", sys.executable, path], clean_env(), cwd=self.work)
@@ -281,15 +285,15 @@ class Bench:
 
     def _uv_command(self, server, python: Path) -> list:
         return [VENV_BIN / "uv", "pip", "install", "--python", python, "--no-cache", "--no-deps",
-                "--index-url", server.simple_url, f"mymodel=={self.real}"]
+                "--index-url", server.simple_url, f"{PROJECT}=={self.real}"]
 
     def _uv_installed(self, venv: Path) -> bool:
         return any(f'__version__ = "{self.real}"' in p.read_text()
-                   for p in venv.glob("lib/python*/site-packages/mymodel/__init__.py"))
+                   for p in venv.glob(f"lib/python*/site-packages/{MODULE}/__init__.py"))
 
     def installs(self, stock, ours) -> None:
         runs = self.args.install_runs
-        say(f"==> pinned installs of mymodel=={self.real} (median of {runs})")
+        say(f"==> pinned installs of {PROJECT}=={self.real} (median of {runs})")
         times = {"pip": {"stock": [], "ours": []}, "uv": {"stock": [], "ours": []}}
         for i in range(runs):
             for server in (stock, ours):  # alternate: no drift favours either
@@ -300,7 +304,7 @@ class Bench:
                 python = self._uv_venv(venv)
                 times["uv"][server.kind].append(timed_run(self._uv_command(server, python), clean_env(), cwd=self.work))
                 if not self._uv_installed(venv):
-                    raise BenchError(f"uv did not install mymodel {self.real} into {venv}")
+                    raise BenchError(f"uv did not install {PROJECT} {self.real} into {venv}")
                 shutil.rmtree(venv, ignore_errors=True)
         result = {}
         for tool, by_kind in times.items():
@@ -316,7 +320,7 @@ class Bench:
         # pip download: the wheel must arrive with the served hash.
         targets = [self.work / "concurrent" / f"pip-{i}" for i in range(n)]
         commands = [[sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "--disable-pip-version-check",
-                     "--quiet", "--index-url", ours.simple_url, "-d", target, f"mymodel=={self.real}"] for target in targets]
+                     "--quiet", "--index-url", ours.simple_url, "-d", target, f"{PROJECT}=={self.real}"] for target in targets]
         codes, wall = self._together(commands, "pip")
         ok = sum(code == 0 and synthetic.sha256_file(t / synthetic.wheel_name(self.real)) == self.real_sha
                  for code, t in zip(codes, targets) if (t / synthetic.wheel_name(self.real)).is_file())
@@ -348,17 +352,17 @@ class Bench:
     # -- 6. authenticated reads (called with our anonymous big server still running)
     def authenticated(self, ours_anonymous) -> None:
         args = self.args
-        say(f"==> /simple/mymodel/ latency, authenticated reads (bcrypt htpasswd), {args.size_mb:g} MB files")
+        say(f"==> /simple/{PROJECT}/ latency, authenticated reads (bcrypt htpasswd), {args.size_mb:g} MB files")
         stock, ours = self._pair(self.big, "read")
         try:
             for server in (stock, ours):
-                status = request(server.simple_url + "mymodel/").status
+                status = request(server.simple_url + f"{PROJECT}/").status
                 if status != 401:
                     raise BenchError(f"{server.kind} server with private reads answered {status} without credentials")
             header = basic_auth(USER, self.password)
-            s, = measure([(stock.simple_url + "mymodel/", header)], args.stock_auth_requests, args.budget, self.links)
+            s, = measure([(stock.simple_url + f"{PROJECT}/", header)], args.stock_auth_requests, args.budget, self.links)
             # Ours authenticated and ours anonymous in alternation, for the ratio.
-            o, a = measure([(ours.simple_url + "mymodel/", header), (ours_anonymous.simple_url + "mymodel/", None)],
+            o, a = measure([(ours.simple_url + f"{PROJECT}/", header), (ours_anonymous.simple_url + f"{PROJECT}/", None)],
                            args.requests, args.budget, self.links)
             self._same_links(stock, ours, header)
         finally:
@@ -382,19 +386,19 @@ class Bench:
         from tests.registry_wheels import release_files
 
         few, many = self.args.scale_versions
-        say(f"==> /simple/mymodel/ at {few} and {many} versions (small release files), and the registry page at {few}")
+        say(f"==> /simple/{PROJECT}/ at {few} and {many} versions (small release files), and the registry page at {few}")
         servers = {}
         try:
             for count in (few, many):
                 root = self.work / f"versions-{count}"
                 for i in range(count):
                     release_files(root, f"1.{i // 100}.{i % 100}+bench",
-                                  {"LogisticRegression": 0.75 + (i % 10) / 100, "SVC": 0.8 - (i % 7) / 100})
+                                  {"LogisticRegression": 0.75 + (i % 10) / 100, "SVC": 0.8 - (i % 7) / 100}, package=MODULE)
                 servers[count] = start_server(self.processes, "ours", root, self.htpasswd, "update", self.logs)
-            simple = lambda count: (servers[count].simple_url + "mymodel/", None)  # noqa: E731
+            simple = lambda count: (servers[count].simple_url + f"{PROJECT}/", None)  # noqa: E731
             at_few, at_many = measure([simple(few), simple(many)], self.args.requests, self.args.budget)
             page, = measure([(servers[few].url, None)], self.args.requests, self.args.budget)
-            version_page, = measure([(servers[few].url + f"registry/mymodel/1.0.{few - 1}+bench/", None)],
+            version_page, = measure([(servers[few].url + f"registry/{PROJECT}/1.0.{few - 1}+bench/", None)],
                                     self.args.requests, self.args.budget)
         finally:
             for server in servers.values():
@@ -404,7 +408,7 @@ class Bench:
                                  "simple_many": at_many.as_dict(), "ratio": at_many.median / at_few.median,
                                  "first_byte_ratio": server_ratio,
                                  "registry_page": page.as_dict(), "version_page": version_page.as_dict()}
-        say(f"    /simple/mymodel/: {few} versions median {at_few.median * 1e3:.2f} ms, {many} versions "
+        say(f"    /simple/{PROJECT}/: {few} versions median {at_few.median * 1e3:.2f} ms, {many} versions "
             f"{at_many.median * 1e3:.2f} ms ({at_many.median / at_few.median:.2f}x, the page is "
             f"{at_many.page_bytes / at_few.page_bytes:.0f}x the bytes); until the headers: "
             f"{at_few.first_byte_median * 1e3:.2f} ms and {at_many.first_byte_median * 1e3:.2f} ms ({server_ratio:.2f}x); "
@@ -419,7 +423,7 @@ class Bench:
         base = self.work / "big-training"
         repo = copy_repo(base / "repo")
         data = synthetic.titanic_csv(base / "titanic-big.csv", rows, seed=3)
-        (repo / "dataset.toml").write_text(BIG_DATA_CONFIG.format(source=data))
+        (repo / "dataset.toml").write_text(BIG_DATA_CONFIG.format(package=PROJECT, source=data))
         started = time.perf_counter()
         result = pipeline(repo, clean_env(), "train", check=False)
         wall = time.perf_counter() - started
@@ -451,7 +455,7 @@ class Bench:
                     raise BenchError(f"make release exited {result.returncode}:\n{output[-3000:]}")
                 steps = {m.group(1): float(m.group(2))
                          for m in re.finditer(r"^    (\S+) done in ([\d.]+) s$", output, re.MULTILINE)}
-                released = re.search(r"^released mymodel (\S+) in ([\d.]+) s", output, re.MULTILINE)
+                released = re.search(rf"^released {re.escape(PROJECT)} (\S+) in ([\d.]+) s", output, re.MULTILINE)
                 if not steps or not released:
                     raise BenchError(f"could not read the step times from make release:\n{output[-3000:]}")
                 runs.append({"wall_s": wall, "steps": steps, "version": released.group(1),
@@ -466,15 +470,15 @@ class Bench:
     def consumer(self) -> None:
         args = self.args
         version = self.results["release"]["warm"]["version"]
-        wheel = self.release_repo / "dist" / f"mymodel-{version}-py3-none-any.whl"
-        say(f"==> consumer: mymodel.load({MODEL!r}) vs joblib.load, from the released wheel {wheel.name}")
+        wheel = self.release_repo / "dist" / f"{MODULE}-{version}-py3-none-any.whl"
+        say(f"==> consumer: {MODULE}.load({MODEL!r}) vs joblib.load, from the released wheel {wheel.name}")
         folder = self.work / "consumer"
         site = folder / "site"
         with zipfile.ZipFile(wheel) as archive:  # a pure-Python wheel: unzipping it is installing it
             archive.extractall(site)
-        path = site / "mymodel" / "models" / MODEL / "model.joblib"
+        path = site / MODULE / "models" / MODEL / "model.joblib"
         script = folder / "inprocess.py"
-        script.write_text(INPROCESS.format(site=str(site), path=str(path), model=MODEL, repeats=args.load_repeats,
+        script.write_text(INPROCESS.format(module=MODULE, site=str(site), path=str(path), model=MODEL, repeats=args.load_repeats,
                                            rows=repr(ROWS)))
         env = clean_env(PYTHONPATH=str(site))
         result = subprocess.run([sys.executable, script], cwd=folder, env=env, capture_output=True, text=True,
@@ -487,7 +491,7 @@ class Bench:
 
         frame = f"import pandas as pd; df = pd.DataFrame({ROWS!r})"
         commands = {
-            "mymodel": [sys.executable, "-c", f"{frame}; import mymodel; print(mymodel.load({MODEL!r}).predict(df))"],
+            "mymodel": [sys.executable, "-c", f"{frame}; import {MODULE} as package; print(package.load({MODEL!r}).predict(df))"],
             "joblib": [sys.executable, "-c", f"{frame}; import joblib; print(joblib.load({str(path)!r}).predict(df))"],
         }
         cold = {"mymodel": [], "joblib": []}
@@ -495,7 +499,7 @@ class Bench:
             for name, command in commands.items():
                 cold[name].append(timed_run(command, env, cwd=folder, timeout=300))
         m, j = statistics.median(cold["mymodel"]), statistics.median(cold["joblib"])
-        say(f"    cold python -c: mymodel {m:.2f} s, joblib {j:.2f} s, ratio {m / j:.3f} (median of {args.cold_runs})")
+        say(f"    cold python -c: {MODULE} {m:.2f} s, joblib {j:.2f} s, ratio {m / j:.3f} (median of {args.cold_runs})")
         self.results["consumer"] = {"wheel": wheel.name, "model_bytes": path.stat().st_size, **inprocess,
                                     "cold_mymodel_s": m, "cold_joblib_s": j, "cold_ratio": m / j,
                                     "cold_runs": args.cold_runs}
@@ -514,12 +518,12 @@ class Bench:
 INPROCESS = '''\
 import gc, json, statistics, time
 import joblib, pandas as pd
-import mymodel
+import {module} as package
 
-assert mymodel.__file__.startswith({site!r}), mymodel.__file__
+assert package.__file__.startswith({site!r}), package.__file__
 path, name, repeats = {path!r}, {model!r}, {repeats}
 df = pd.DataFrame({rows})
-a, b = mymodel.load(name), joblib.load(path)  # warm: imports, page cache
+a, b = package.load(name), joblib.load(path)  # warm: imports, page cache
 assert (a.predict(df) == b.predict(df)).all()
 del a, b
 
@@ -535,13 +539,13 @@ ours, raw = [], []
 for i in range(repeats):  # alternating order
     for which in ((0, 1) if i % 2 == 0 else (1, 0)):
         if which == 0:
-            ours.append(timed(lambda: mymodel.load(name)))
+            ours.append(timed(lambda: package.load(name)))
         else:
             raw.append(timed(lambda: joblib.load(path)))
 parts = {{}}
 try:  # where load()'s extra time goes: the environment check and the sha256 check
-    from mymodel.environment import require_compatible
-    from mymodel.store import opened_verified
+    from {module}.environment import require_compatible
+    from {module}.store import opened_verified
 
     def checked_only():
         with opened_verified(name + "/model.joblib"):
@@ -552,7 +556,7 @@ except Exception:
     pass
 m, j = statistics.median(ours), statistics.median(raw)
 print(json.dumps({{"load_ms": m * 1e3, "joblib_ms": j * 1e3, "ratio": m / j, "repeats": repeats,
-                  "mymodel_version": mymodel.__version__, **parts}}))
+                  "mymodel_version": package.__version__, **parts}}))
 '''
 
 
@@ -574,7 +578,7 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
         return "met" if ok else "MISSED"
 
     o = big["ours"]["median_ms"]
-    rows.append((f"/simple/mymodel/ median, ours, {config['size_mb']:g} MB files", f"{ms(o)} ms", "< 20 ms",
+    rows.append((f"/simple/{PROJECT}/ median, ours, {config['size_mb']:g} MB files", f"{ms(o)} ms", "< 20 ms",
                  status(o < 20)))
     rows.append(("speed-up over stock pypiserver (median)", f"{big['ratio']:.0f}x", ">= 50x at 100x2x20 MB",
                  status(big["ratio"] >= 50, at_target)))
@@ -588,12 +592,12 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     warm = results["release"]["warm"]["wall_s"]
     rows.append(("warm `make release` (wall)", f"{warm:.2f} s", "< 5 s", status(warm < 5)))
     load = results["consumer"]["ratio"]
-    rows.append(("`mymodel.load()` / `joblib.load()` (median)", f"{load:.3f}", "<= 1.10", status(load <= 1.10)))
+    rows.append((f"`{MODULE}.load()` / `joblib.load()` (median)", f"{load:.3f}", "<= 1.10", status(load <= 1.10)))
     scale = results["scale"]
     many = scale["simple_many"]["median_ms"]
-    rows.append((f"/simple/mymodel/ median at {scale['many']} versions, ours", f"{ms(many)} ms", "< 5 ms",
+    rows.append((f"/simple/{PROJECT}/ median at {scale['many']} versions, ours", f"{ms(many)} ms", "< 5 ms",
                  status(many < 5)))
-    rows.append((f"/simple/mymodel/ {scale['many']} / {scale['few']} versions, server time until the headers "
+    rows.append((f"/simple/{PROJECT}/ {scale['many']} / {scale['few']} versions, server time until the headers "
                  "(medians)", f"{scale['first_byte_ratio']:.2f}x", "<= 1.5x", status(scale["first_byte_ratio"] <= 1.5)))
     training = results["training"]
     rows.append((f"`make train` on {training['rows']:,} rows (LogisticRegression + HistGradientBoosting, 3 folds)",
@@ -660,7 +664,7 @@ def notes(results: dict) -> list[str]:
         if consumer.get("environment_check_ms", 0) > 0.5:
             text += (f" Most of it is the environment check ({consumer['environment_check_ms']:.2f} ms): "
                      "`importlib.metadata.version()` parses each library's METADATA on every call; remembering "
-                     "the verdict for the life of the process (src/mymodel/environment.py) would remove it from "
+                     f"the verdict for the life of the process (src/{MODULE}/environment.py) would remove it from "
                      "every load() after the first.")
     out.append(text)
     if big["ours"]["median_ms"] >= 20:
@@ -676,7 +680,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
              f"{machine_info['date']}; the whole run took {elapsed:.0f} s.", "",
              "## Configuration", "",
              "| setting | value |", "|---|---|",
-             f"| synthetic project | `mymodel`: {c['versions']} versions x 2 files (wheel + sdist) of random bytes, "
+             f"| synthetic project | `{PROJECT}`: {c['versions']} versions x 2 files (wheel + sdist) of random bytes, "
              f"+ 1 real installable wheel ({project['real_version']}); {project['files']} files |",
              f"| file sizes | {c['size_mb']:g} MB ({project['big_total_mb']:.4g} MB in all) and "
              f"{c['small_size_mb']:g} MB ({project['small_total_mb']:.4g} MB in all) |",
@@ -699,7 +703,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
              "## Summary", "", "| target | measured | goal | |", "|---|---|---|---|"]
     lines += [f"| {name} | {value} | {goal} | {state} |" for name, value, goal, state in targets(results)]
 
-    lines += ["", "## /simple/mymodel/ latency, anonymous reads", "",
+    lines += ["", f"## /simple/{PROJECT}/ latency, anonymous reads", "",
               "| files | server | first request (ms) | median (ms) | p95 (ms) | n | stock/ours (median) |",
               "|---|---|---|---|---|---|---|"]
     for key, size in (("latency_big", c["size_mb"]), ("latency_small", c["small_size_mb"])):
@@ -712,7 +716,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
                          f"{ms(row['p95_ms'])} | {row['n']} | {ratio} |")
 
     installs = results["installs"]
-    lines += ["", f"## Pinned install of mymodel=={project['real_version']} ({c['size_mb']:g} MB project)", "",
+    lines += ["", f"## Pinned install of {PROJECT}=={project['real_version']} ({c['size_mb']:g} MB project)", "",
               "| client | stock (s) | ours (s) | stock/ours |", "|---|---|---|---|",
               f"| `pip install --dry-run --no-deps --no-cache-dir` | {installs['pip']['stock_s']:.2f} | "
               f"{installs['pip']['ours_s']:.2f} | {installs['pip']['ratio']:.1f}x |",
@@ -759,8 +763,8 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
 
     cons = results["consumer"]
     lines += ["", f"## Consumer: loading {MODEL} from the released wheel {cons['wheel']}", "",
-              "| measurement | mymodel | joblib | mymodel/joblib |", "|---|---|---|---|",
-              f"| in-process `mymodel.load()` vs `joblib.load(path)`, median of {cons['repeats']} (ms) | "
+              f"| measurement | {MODULE} | joblib | {MODULE}/joblib |", "|---|---|---|---|",
+              f"| in-process `{MODULE}.load()` vs `joblib.load(path)`, median of {cons['repeats']} (ms) | "
               f"{cons['load_ms']:.2f} | {cons['joblib_ms']:.2f} | {cons['ratio']:.3f} |",
               f"| cold `python -c` import + load + predict, median of {cons['cold_runs']} (s) | "
               f"{cons['cold_mymodel_s']:.2f} | {cons['cold_joblib_s']:.2f} | {cons['cold_ratio']:.3f} |",
@@ -771,7 +775,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
     lines += ["", "## Versions: the cached simple page and the registry page", "",
               "| page | versions | bytes | first request (ms) | median (ms) | median until the headers (ms) | p95 (ms) | n |",
               "|---|---|---|---|---|---|---|---|"]
-    for label, key, count in (("/simple/mymodel/", "simple_few", scale["few"]), ("/simple/mymodel/", "simple_many", scale["many"]),
+    for label, key, count in ((f"/simple/{PROJECT}/", "simple_few", scale["few"]), (f"/simple/{PROJECT}/", "simple_many", scale["many"]),
                               ("registry page `/`", "registry_page", scale["few"]),
                               ("a version page", "version_page", scale["few"])):
         row = scale[key]
@@ -809,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
     processes = Processes()
-    work = Path(tempfile.mkdtemp(prefix="mymodel-bench-", dir=args.workdir))
+    work = Path(tempfile.mkdtemp(prefix=f"{PROJECT}-bench-", dir=args.workdir))
     try:
         info = machine()
         say(f"benchmark in {work} ({info['nproc']} CPUs, {info['cpu']}, {info['memory_gib']} GiB, Python {info['python']})")

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.package.package_name import PACKAGE as PROJECT
+
 HOST = "127.0.0.1"  # every server and request stays on loopback
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -109,7 +111,7 @@ def start_server(processes: Processes, kind: str, root: Path, htpasswd: Path, au
         server.process = processes.start(command, server.log, env=clean_env())
     else:
         command = [sys.executable, "-m", "index.server", "--host", HOST, "--port", str(server.port),
-                   "--root", root, "--htpasswd", htpasswd, "--auth", auth, "--no-fallback"]
+                   "--root", root, "--htpasswd", htpasswd, "--auth", auth, "--no-fallback", "--package", PROJECT]
         server.process = processes.start(command, server.log, cwd=REPO,
                                          env=clean_env(PYTHONPATH=str(REPO), **(extra_env or {})))
     deadline = time.monotonic() + timeout

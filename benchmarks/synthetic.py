@@ -1,4 +1,4 @@
-"""A synthetic ``mymodel`` project: N versions of random-byte files, plus one real installable wheel."""
+"""A synthetic model-package project: N versions of random-byte files, plus one real installable wheel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import random
 import zipfile
 from pathlib import Path
 
-PROJECT = "mymodel"
+from pipeline.package.package_name import IMPORT_NAME, PACKAGE
+
+# It stands in for the model package ([package] name in dataset.toml): its name, and the import name
+# that spells it in file names and names its folder, as setuptools writes them.
+PROJECT, MODULE = PACKAGE, IMPORT_NAME
 _CHUNK = 1 << 20
 
 
@@ -18,11 +22,11 @@ def version(k: int) -> str:
 
 
 def wheel_name(ver: str) -> str:
-    return f"{PROJECT}-{ver}-py3-none-any.whl"
+    return f"{MODULE}-{ver}-py3-none-any.whl"
 
 
 def sdist_name(ver: str) -> str:
-    return f"{PROJECT}-{ver}.tar.gz"
+    return f"{MODULE}-{ver}.tar.gz"
 
 
 def make_project(root: Path, versions: int, size_bytes: int, seed: int = 0) -> str:
@@ -56,15 +60,15 @@ def _record_hash(data: bytes) -> str:
 def build_wheel(directory: Path, ver: str, payload_bytes: int = 0) -> Path:
     """A minimal valid pure-Python wheel (no dependencies) that pip and uv install; with
     ``payload_bytes``, it also holds that many random bytes (stored, not deflated) as a model would."""
-    dist_info = f"{PROJECT}-{ver}.dist-info"
+    dist_info = f"{MODULE}-{ver}.dist-info"
     files = {
-        f"{PROJECT}/__init__.py": f'"""Synthetic benchmark package."""\n__version__ = "{ver}"\n'.encode(),
+        f"{MODULE}/__init__.py": f'"""Synthetic benchmark package."""\n__version__ = "{ver}"\n'.encode(),
         f"{dist_info}/METADATA": (f"Metadata-Version: 2.1\nName: {PROJECT}\nVersion: {ver}\n"
                                   "Summary: synthetic package for make bench\n").encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: mymodel-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     if payload_bytes:
-        files[f"{PROJECT}/models/weights.bin"] = os.urandom(payload_bytes)
+        files[f"{MODULE}/models/weights.bin"] = os.urandom(payload_bytes)
     record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
     files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
     directory.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ from pathlib import Path
 from index import control
 from index.credentials import write_private
 from index.errors import IndexServerError
-from index.settings import INDEX_HOST, INDEX_START_TIMEOUT, INDEX_STATE_ROOT, INDEX_USER, env, install_from_replica
+from index.settings import (INDEX_HOST, INDEX_START_TIMEOUT, INDEX_STATE_ROOT, INDEX_USER, PACKAGE, env,
+                            install_from_replica)
 
 DEVPI_PORT, DEVPI_REPLICA_PORT = 3141, 3142
 INDEX_NAME = "dev"
@@ -224,6 +225,7 @@ def stop(devpi: Devpi) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m index.devpi", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("start", "stop"))
+    parser.add_argument("--package", default=PACKAGE, help="the model package to name in the install line")
     args = parser.parse_args(argv)
     try:
         devpi = settings()
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
           f"or, from anywhere, with INDEX_USERNAME and INDEX_PASSWORD from that file:\n"
           f"  make release INDEX_URL={devpi.index_url} INDEX_READ_URL={devpi.replica_simple_url}\n"
           f"install from the replica (the dependencies from your default index):\n"
-          + install_from_replica(devpi.replica_simple_url, "mymodel==<version>"))
+          + install_from_replica(devpi.replica_simple_url, f"{args.package}==<version>"))
     return 0
 
 

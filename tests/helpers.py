@@ -20,7 +20,7 @@ VENV = PYTHON.parent.parent
 WHEELHOUSE = REPO / ".cache" / "wheelhouse"
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
                 "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
-# lightgbm: the runtime dependency of a model named by import path (test_team_models).
+# lightgbm: the runtime dependency of a model named by import path (test_own_model).
 RUNTIME_DEPENDENCIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "packaging", "lightgbm")
 BUILD_DEPENDENCIES = ("setuptools",)  # what pip needs to build mymodel's sdist (pyproject.toml's build-system)
 

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 
 from pipeline.errors import ConfigError
-from pipeline.package.package_name import check, check_unclaimed, import_name
+from pipeline.package.package_name import check, check_distinct, check_unclaimed, import_name
 from pipeline.steps.provenance import git_output
 from pipeline.steps.versioning import INITIAL_VERSION, version_file_text
 
@@ -76,6 +76,7 @@ def rename(repo: Path, current: str, requested: str | None) -> str:
     new = check(requested, "NAME", "NAME={}")
     if new == current:
         return f"the package is already named {new}; nothing to change"
+    check_distinct(new, current)
     check_unclaimed(new)
     old_module, new_module = import_name(current), import_name(new)
     source, target = repo / "src" / old_module, repo / "src" / new_module

@@ -1,4 +1,5 @@
-"""make bench on the tiny configuration: every section runs and reports sane figures."""
+"""make bench on the tiny configuration: every section runs and reports sane figures, in a clone whose
+package has its own name (make rename): the benchmarks follow [package] name."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import re
 
 import pytest
 
-from tests.helpers import copy_repo, make
+from tests.helpers import commit, copy_repo, make
 
 pytestmark = pytest.mark.integration
 
-SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/mymodel/ latency, anonymous reads",
+SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/titanic-survival/ latency, anonymous reads",
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
             "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data",
             "## A 20 MB model: release steps after training", "## Resolver bytes with PEP 658 core metadata", "## Notes")
@@ -33,6 +34,8 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     before = _digest(committed)
     output = tmp_path / "out" / "RESULTS.md"
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "BENCH_ARGS") and not k.startswith("INDEX_")}
+    make(repo, "rename", env, "NAME=titanic-survival")
+    commit(repo, "Rename the package to titanic-survival")
 
     result = make(repo, "bench", env, f"BENCH_ARGS=--tiny --output {output}", timeout=600)
 
@@ -41,6 +44,8 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     text = output.read_text()
     for section in SECTIONS:
         assert section in text, section
+    report = text.split("<!-- bench-data", 1)[0]  # the JSON's keys below keep their names
+    assert "mymodel" not in report and "`titanic_survival.load()` / `joblib.load()` (median)" in report
     data = json.loads(re.search(r"<!-- bench-data\n(.*)\n-->", text, re.DOTALL).group(1))
     assert data["machine"]["nproc"] >= 1 and data["machine"]["cpu"] and data["machine"]["python"]
     assert data["config"]["tiny"] is True and data["config"]["versions"] == 5

@@ -4,8 +4,8 @@ import tomllib
 
 import pytest
 
-from pipeline.package.package_name import PackageNameError, check, check_unclaimed, import_name, normalised
-from tests.helpers import assert_clean_error, copy_repo, index_env, make, run
+from pipeline.package.package_name import PackageNameError, check, check_distinct, check_unclaimed, import_name, normalised
+from tests.helpers import VENV, assert_clean_error, copy_repo, index_env, make, run
 
 
 @pytest.mark.parametrize("given, name, module", [
@@ -47,6 +47,22 @@ def test_names_that_clash_are_refused(name, owner):
 
 def test_a_free_name_is_accepted():
     check_unclaimed("titanic-survival")
+    check_distinct("titanic-survival", "mymodel")
+    check_distinct("onnx-titanic", "mymodel")  # only the end names a sibling, only the start a channel
+
+
+@pytest.mark.parametrize("name, current, fragments", [
+    ("titanic-onnx", "mymodel", ("ends in -onnx", "onnx distribution of the package titanic", "NAME=titanic-model")),
+    ("titanic-data", "mymodel", ("ends in -data", "data distribution of the package titanic", "NAME=titanic-model")),
+    ("mymodel-titanic", "mymodel", ("starts with mymodel-", "channel of the package mymodel", "NAME=titanic")),
+    ("titanic-survival-prod", "titanic-survival", ("starts with titanic-survival-", "NAME=prod")),
+    ("mymodel-2024", "titanic-survival", ("channel of the package mymodel", "NAME=model-2024")),
+])
+def test_names_that_read_as_a_sibling_or_a_channel_are_refused(name, current, fragments):
+    with pytest.raises(PackageNameError) as refused:
+        check_distinct(name, current)
+    for fragment in fragments:
+        assert fragment in str(refused.value)
 
 
 @pytest.fixture
@@ -85,12 +101,17 @@ def test_make_rename_renames_everything_and_says_what_to_commit(clone, tmp_path)
     assert (package / "models/SVC/model.joblib").read_bytes() == b"model"
     again = make(clone, "rename", index_env(tmp_path), "NAME=titanic-survival")
     assert "already named titanic-survival; nothing to change" in again.stdout
+    # make devpi names the package in the install line it prints
+    devpi = run(["make", "-n", "--no-print-directory", "-C", clone, "devpi", f"VENV={VENV}"]).stdout
+    assert "-m index.devpi start --package titanic-survival" in devpi
 
 
 @pytest.mark.parametrize("name, fragments", [
     ("titanic survival", ("NAME = 'titanic survival' is not a package name", "NAME=titanic-survival")),
     ("9lives", ("Python cannot import", "NAME=lives-9")),
     ("sklearn", ("clash with the installed scikit-learn's sklearn",)),
+    ("titanic-onnx", ("the name titanic-onnx ends in -onnx", "NAME=titanic-model")),
+    ("mymodel-prod", ("the name mymodel-prod starts with mymodel-", "channel of the package mymodel")),
     ("", ("make rename NAME=titanic-survival",)),
 ])
 def test_make_rename_refuses_an_invalid_name_and_changes_nothing(clone, tmp_path, name, fragments):

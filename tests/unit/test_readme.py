@@ -17,7 +17,9 @@ from tests.helpers import REPO, run
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 VERSION = r"\d+\.\d+\.\d+\+[a-z0-9]+(?:\.[a-z0-9]+)*"
-PINNING = re.compile(rf"(?:mymodel==|\b(?:VERSION|A|B)=)({VERSION})")
+PINNING = re.compile(rf"(?:\b[a-z][a-z0-9-]*==|\b(?:VERSION|A|B)=)({VERSION})")
+RENAME = re.compile(r"^\s*make rename NAME=(\S+)")
+DEFAULT_PACKAGE = "mymodel"
 
 
 def shell_blocks() -> list[list[str]]:
@@ -36,20 +38,29 @@ def shell_blocks() -> list[list[str]]:
     return blocks
 
 
-def code_lines() -> list[str]:
-    """Every line of a shell block, and every inline command (make, pip), in reading order."""
-    lines, fenced = [], False
+def package_lines() -> list[tuple[str, str]]:
+    """Every line of a shell block, and every inline command (make, pip), in reading order, each with
+    the package it is about: mymodel, or from a ``make rename NAME=...`` on to the end of its block."""
+    lines, fenced, package = [], False, DEFAULT_PACKAGE
     for line in README.splitlines():
         if line.startswith("```"):
             fenced = not fenced
             language = line[3:].strip() if fenced else ""
+            package = DEFAULT_PACKAGE
             continue
         if fenced:
             if not language:
-                lines.append(line)
+                renamed = RENAME.match(line)
+                package = renamed.group(1) if renamed else package
+                lines.append((line, package))
         else:
-            lines += [span for span in re.findall(r"`([^`]+)`", line) if span.startswith(("make ", "pip ", "uv "))]
+            lines += [(span, DEFAULT_PACKAGE) for span in re.findall(r"`([^`]+)`", line)
+                      if span.startswith(("make ", "pip ", "uv "))]
     return lines
+
+
+def code_lines() -> list[str]:
+    return [line for line, _ in package_lines()]
 
 
 def make_commands() -> list[str]:
@@ -71,30 +82,46 @@ def test_every_make_target_and_variable_the_readme_names_exists():
 
 
 def test_versions_are_those_the_releases_above_them_publish():
-    published: list[str] = []
-    for line in code_lines():
+    """Per package: a renamed package is a new project, whose first release is its first version."""
+    published: dict[str, list[str]] = {}
+    for line, package in package_lines():
         command, _, comment = line.partition("#")
+        record = published.setdefault(package, [])
         if re.match(r"\s*make release\b", command):
             announced = re.findall(VERSION, comment)
             for version in announced:
-                assert not published or Version(version) > Version(published[-1]), \
-                    f"`{line.strip()}`: {version} after {published[-1]} (every index counts: numbers only rise)"
-            published += announced
+                assert not record or Version(version) > Version(record[-1]), \
+                    f"`{line.strip()}`: {version} after {record[-1]} (every index counts: numbers only rise)"
+            record += announced
             continue
         for version in PINNING.findall(command):
-            assert version in published, f"`{line.strip()}` names {version}, which no release above it publishes"
-    assert published[0] == "1.1.1+titanic" and len(published) >= 4
+            assert version in record, f"`{line.strip()}` names {version}, which no release of {package} above it publishes"
+    assert published[DEFAULT_PACKAGE][0] == "1.1.1+titanic" and len(published[DEFAULT_PACKAGE]) >= 4
+    assert published["titanic-survival"] == ["1.1.1+titanic", "1.1.2+titanic"]  # Your own model
 
 
 def test_an_install_after_a_later_release_copies_the_printed_version():
-    releases = 0
+    """A renamed package counts its own releases: its first two hold in any clone, as mymodel's do."""
+    releases: dict[str, int] = {}
     for block in shell_blocks():
-        since_release = None
+        since_release, package = None, DEFAULT_PACKAGE
         for line in block:
-            if re.match(r"make release\b", line):
-                releases += 1
-                since_release = releases
+            renamed = RENAME.match(line)
+            if renamed:
+                package, since_release = renamed.group(1), None
+            elif re.match(r"make release\b", line):
+                releases[package] = releases.get(package, 0) + 1
+                since_release = releases[package]
             elif "pip install" in line and since_release is not None and since_release > 2:  # after the README's first
-                assert '"mymodel==$V"' in line, f"`{line}` follows a release whose version differs by clone"
+                assert f'"{package}==$V"' in line, f"`{line}` follows a release whose version differs by clone"
                 assert any(text.startswith("V=$(make -s released)") for text in block), block
-    assert releases >= 6
+    assert releases[DEFAULT_PACKAGE] >= 6 and releases["titanic-survival"] == 2
+
+
+def test_your_own_model_is_what_its_integration_test_runs():
+    """The section's files and commands are test_own_model's: the test runs them as written."""
+    from tests.integration.test_own_model import COMMANDS, FEATURES_PY, MODELS
+
+    section = README.split("\n### Your own model\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    assert blocks == [("python", FEATURES_PY), ("toml", MODELS), ("", "\n".join(COMMANDS) + "\n")]
