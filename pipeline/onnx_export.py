@@ -139,7 +139,7 @@ def compare(model: bytes, pipeline: Any, X: Any, inputs: list[dict], task: str,
     if len(wrong):
         row = int(wrong[0])
         return float("nan"), (f"{len(wrong)} of {len(X)} held-out labels differ (row {row}: scikit-learn "
-                              f"{labels[row]!r}, ONNX {got_labels[row]!r})")
+                              f"{str(labels[row])!r}, ONNX {str(got_labels[row])!r})")
     differences = np.abs(np.asarray(outputs[1], dtype=np.float64) - pipeline.predict_proba(X))
     worst = _rounded(differences.max(initial=0.0))
     if not worst <= tolerance:

@@ -249,3 +249,18 @@ def test_a_published_onnx_record_is_validated_like_the_rest_of_the_metadata():
         check_metadata({"onnx": {"status": None}}, "M/metadata.json")
     with pytest.raises(MalformedBuild, match="onnx.M/model.onnx is"):
         check_manifest({"onnx": {"M/model.onnx": "zz"}})
+
+
+def test_the_version_page_says_which_models_have_an_onnx_copy_and_why_not():
+    from index.registry import views
+    from tests.unit.test_registry_views import THREE_CLASSES, release
+
+    wine = release("1.1.1+wine", "classification", THREE_CLASSES, ("SVC", "Team", "Old"))
+    wine.facts.models["SVC"]["onnx"] = {"status": "converted", "sha256": "ab" * 32}
+    wine.facts.models["Team"]["onnx"] = {"status": "not converted", "reason": "no converter for <b>X</b>"}
+    table = views.version_html("mymodel", wine, None, None, "u/", root="../../../").split('id="onnx"', 1)[1]
+    rows = table.split("</tbody>", 1)[0].split("<tbody>", 1)[1]
+    assert rows == ("<tr><td>SVC</td><td>yes</td></tr>"
+                    "<tr><td>Team</td><td>no (not converted: no converter for &lt;b&gt;X&lt;/b&gt;)</td></tr>")
+    without = release("1.1.1+wine", "classification", THREE_CLASSES, ("SVC",))
+    assert 'id="onnx"' not in views.version_html("mymodel", without, None, None, "u/", root="../../../")
