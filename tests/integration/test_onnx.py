@@ -15,9 +15,9 @@ from pipeline.config import REGRESSION, load_dataset_config
 from pipeline.data import load_dataset
 from pipeline.train import split
 from tests.helpers import assert_clean_error, commit, copy_repo, make
-from tests.integration.test_team_models import FEATURES_PY
-
+from tests.unit.test_onnx_export import TEAM_MODULE
 pytestmark = pytest.mark.integration
+
 
 
 @pytest.mark.parametrize("fixture", ["released", "wine_release", "diabetes_release"])
@@ -55,9 +55,9 @@ def test_each_released_model_has_an_onnx_copy_that_predicts_as_scikit_learn(requ
 
 def test_onnx_required_with_a_model_that_cannot_convert_fails_cleanly_and_make_diff_names_the_loss(released, tmp_path):
     repo = copy_repo(tmp_path / "repo", released.repo)
-    (repo / "src" / "mymodel" / "features.py").write_text(FEATURES_PY)
+    (repo / "src" / "mymodel" / "features.py").write_text(TEAM_MODULE)
     config = repo / "dataset.toml"
-    team_model = '[models.LogisticRegression]\nfactory = "features:make_pipeline"\n'
+    team_model = '[models.LogisticRegression]\nfactory = "features:logistic"\n'
     config.write_text(config.read_text().split("\n[models.")[0].replace(
         "\n[release]\n", '\n[release]\nonnx = "required"\n') + "\n" + team_model)
     commit(repo, "the LogisticRegression table becomes a factory with a custom transformer; ONNX required")

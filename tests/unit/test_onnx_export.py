@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_diabetes, load_wine
 from sklearn.impute import SimpleImputer
@@ -124,6 +123,17 @@ def test_a_tolerance_tighter_than_float32_reports_the_disagreement_in_one_line(t
     assert exported.describe("Ridge") == f"onnx: Ridge disagrees: {reason}; it ships without ONNX"
 
 
+# A team module with a transformer class of its own, which no ONNX converter knows (the integration
+# test writes it into a package as src/mymodel/features.py).
+TEAM_MODULE = """
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+
 class LogFare(BaseEstimator, TransformerMixin):
     def fit(self, X, y=None):
         self.n_features_in_ = np.asarray(X).shape[1]
@@ -133,10 +143,16 @@ class LogFare(BaseEstimator, TransformerMixin):
         return np.log1p(np.clip(np.asarray(X, dtype=float), 0, None))
 
 
+def logistic(numeric_features, categorical_features, seed):
+    columns = ColumnTransformer([("numeric", make_pipeline(SimpleImputer(), LogFare()), numeric_features)])
+    return make_pipeline(columns, LogisticRegression(random_state=seed))
+"""
+team_module = {"__name__": __name__}  # its classes are named as this module's
+exec(TEAM_MODULE, team_module)
+
+
 def team_pipeline(X, y):
-    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("log", LogFare())])
-    columns = ColumnTransformer([("numeric", numeric, list(TITANIC.numeric_features))])
-    return Pipeline([("columns", columns), ("model", LogisticRegression())]).fit(X, y)
+    return team_module["logistic"](list(TITANIC.numeric_features), [], 0).fit(X, y)
 
 
 def test_a_custom_transformer_is_not_converted_and_the_reason_names_its_class(titanic):
