@@ -280,11 +280,24 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
                         "<th>model</th><th>estimator</th>"
                         + "".join(f"<th>{e(_METRIC_NAMES.get(m, m))}</th>" for m in metric_names)
                         + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
+    sections.append(_onnx_html(facts.models))
     sections.append(_changes_html(changes, previous, project, root))
     sections += [_schema_html(first.get("input_schema")), _lineage_html(first), _files_html(release, root)]
     card = _MARKDOWN.render(facts.card) if facts.card.strip() else "<p class=\"muted\">This version has no model card.</p>"
     sections.append(f'<h2>Model card</h2>\n<article class="card" id="card">{card}</article>')
     return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s))
+
+
+def _onnx_html(models: dict[str, dict]) -> str:
+    """Each model's ONNX copy (metadata "onnx"): yes, or no with the reason; nothing for builds that recorded none."""
+    records = {name: meta.get("onnx") for name, meta in sorted(models.items()) if isinstance(meta.get("onnx"), dict)}
+    if not records:
+        return ""
+    rows = "".join(f"<tr><td>{e(name)}</td><td>"
+                   + ("yes" if record.get("status") == "converted"
+                      else f"no ({e(record.get('status'))}: {e(record.get('reason'))})") + "</td></tr>"
+                   for name, record in records.items())
+    return f'<h2>ONNX</h2>\n<table id="onnx"><thead><tr><th>model</th><th>ONNX</th></tr></thead><tbody>{rows}</tbody></table>'
 
 
 def _gate_note(release: Release) -> str:
