@@ -60,9 +60,9 @@ def main_parser() -> argparse.ArgumentParser:
     command("yank", "yank a published version: ranges skip it, an exact pin still installs it", "version", "reason",
             "index")
     command("unyank", "undo make yank: the version is installable by ranges again", "version", "index")
-    command("promote", f"publish the next {PACKAGE}-<channel> version, requiring exactly VERSION", "version", "channel",
-            "index")
-    command("channels", "each channel's promotions: channel version -> model version, date, commit", "index")
+    command("promote", f"make VERSION the one version of {PACKAGE} the channel's index view serves", "version",
+            "channel", "index")
+    command("channels", "each channel's promotions: number, version, when, who, commit", "index")
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")
@@ -132,19 +132,19 @@ def _yank_outcome(answer: dict, reason: str | None) -> str:
 
 
 def _channels(args: argparse.Namespace) -> int:
-    """make promote / make channels: a channel is a package, so any index the pipeline uploads to works."""
+    """make promote / make channels: the index records each promotion and serves each channel as a view."""
     from pipeline import channels
     from pipeline.index_api import IndexClient
 
     client = IndexClient(_settings(args))
     if args.command == "channels":
-        print(channels.history_table(channels.history(client)))
+        print(channels.history_table(channels.history(client), client))
         return 0
     promotion = channels.promote(client, args.version, args.channel)
-    name = channels.channel_project(promotion.channel)
-    print(f"promoted {PACKAGE} {promotion.model_version} to {promotion.channel}: {name} {promotion.number}\n"
-          f"  pip install --index-url {client.settings.simple_url} {name}      # follows the channel\n"
-          f"  pip install --index-url {client.settings.simple_url} {name}=={promotion.number}   # exactly this promotion")
+    numbered = f" (promotion {promotion.number})" if promotion.number else ""  # devpi numbers none
+    print(f"promoted {PACKAGE} {promotion.version} to {args.channel}{numbered}\n"
+          f"  pip install --index-url {client.channel_url(args.channel)} {PACKAGE}      # follows the channel\n"
+          f"  pip install --index-url {client.settings.simple_url} {PACKAGE}=={promotion.version}   # exactly this version")
     return 0
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+import typing as t
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,6 +25,7 @@ from typing import IO
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from index import credentials as index_credentials
+from index.channels import Promotion
 from pipeline import progress
 from pipeline.config import HTTP_TIMEOUT, INDEX_READ_TIMEOUT, PACKAGE, IndexSettings, env
 from pipeline.errors import ConfigError, PackageIndexError
@@ -157,6 +159,24 @@ class IndexClient:
         if not self.settings.read_url:
             return
         page_url = f"{self.settings.simple_url}{project}/"
+        served: dict[str, ServedFile] = {}
+
+        def serves_ours() -> bool:
+            served.clear()
+            served.update({f.filename: f for f in self._files_on(page_url) if f.version == version})
+            return set(served) >= set(hashes) and all(served[n].sha256 == d for n, d in hashes.items())
+        started = self._wait_until(serves_ours, page_url, f"{project} {version} with our sha256")
+        for name, digest in hashes.items():
+            downloaded = self.download_sha256(served[name])
+            if downloaded != digest:
+                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) served {name} with sha256 {downloaded}, ours is "
+                                        f"{digest}; the replica's copy is damaged, check it")
+        print(f"read back {version} from {self.settings.simple_url} after {time.monotonic() - started:.2f} s: "
+              "same sha256", flush=True)
+
+    def _wait_until(self, ready: t.Callable[[], bool], page_url: str, what: str) -> float:
+        """Poll until ``ready()`` (an unreachable reader counts as not ready), at most INDEX_READ_TIMEOUT;
+        when it began."""
         try:
             timeout = float(env("INDEX_READ_TIMEOUT", str(INDEX_READ_TIMEOUT)))
         except ValueError:
@@ -166,25 +186,17 @@ class IndexClient:
         waiting = False
         while True:
             try:
-                served = {f.filename: f for f in self._files_on(page_url) if f.version == version}
+                if ready():
+                    return started
             except PackageIndexError:
-                served = {}
-            if set(served) >= set(hashes) and all(served[name].sha256 == digest for name, digest in hashes.items()):
-                break
+                pass
             if time.monotonic() - started > timeout:
-                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) did not serve {project} {version} with our sha256 "
-                                        f"within {timeout:.0f} s; check the replica's replication, or raise INDEX_READ_TIMEOUT")
+                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) did not serve {what} within {timeout:.0f} s; "
+                                        "check the replica's replication, or raise INDEX_READ_TIMEOUT")
             if not waiting:
-                print(f"waiting up to {timeout:.0f} s for {page_url} (INDEX_READ_URL) to serve {version}", flush=True)
+                print(f"waiting up to {timeout:.0f} s for {page_url} (INDEX_READ_URL) to serve {what}", flush=True)
                 waiting = True
             time.sleep(0.05)
-        for name, digest in hashes.items():
-            downloaded = self.download_sha256(served[name])
-            if downloaded != digest:
-                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) served {name} with sha256 {downloaded}, ours is "
-                                        f"{digest}; the replica's copy is damaged, check it")
-        print(f"read back {version} from {self.settings.simple_url} after {time.monotonic() - started:.2f} s: "
-              "same sha256", flush=True)
 
     def _files_on(self, page_url: str) -> list[ServedFile]:
         try:
@@ -314,6 +326,35 @@ class IndexClient:
                                         f"{json.loads(answer).get('error')}") from None
             raise PackageIndexError(f"{self.url}{action} answered HTTP {exc.code}; this index may not support "
                                     "yanking (the local index does: make index), or check its log") from None
+
+    def channel_url(self, channel: str) -> str:
+        """The simple index of ``channel``'s view (index/channel_routes.py), for consumers."""
+        return f"{self.url}channels/{channel}/simple/"
+
+    def promote(self, channel: str, version: str, commit: str, by: str, project: str = PACKAGE) -> Promotion:
+        """Make ``version`` the one ``channel`` serves (the index records who, when and ``commit``)."""
+        form = urllib.parse.urlencode({"channel": channel, "name": project, "version": version,
+                                       "commit": commit, "by": by}).encode()
+        try:
+            return Promotion(**json.loads(self._request(self.url + "+promote", data=form))["promotion"])
+        except urllib.error.HTTPError as exc:
+            raise self._channel_error(exc, f"{self.url}+promote") from None
+
+    def channel_histories(self) -> dict[str, list[Promotion]]:
+        """Each channel's promotions, oldest first."""
+        try:
+            answer = json.loads(self._request(self.url + "channels/"))
+        except urllib.error.HTTPError as exc:
+            raise self._channel_error(exc, f"{self.url}channels/") from None
+        return {name: [Promotion(**fields) for fields in promotions]
+                for name, promotions in answer.get("channels", {}).items()}
+
+    def _channel_error(self, exc: urllib.error.HTTPError, url: str) -> PackageIndexError:
+        answer = exc.read(64 * 1024)
+        if answer.startswith(b"{"):
+            return PackageIndexError(f"the index at {self.url} refused it: {json.loads(answer).get('error')}")
+        return PackageIndexError(f"{url} answered HTTP {exc.code}; this index serves no channels (the local "
+                                 "index does: make index; devpi: INDEX=devpi), or check its log")
 
     def yanked(self, project: str = PACKAGE) -> dict[str, str]:
         """Yanked version -> reason (PEP 592)."""

@@ -314,10 +314,24 @@ def test_verify_lock_versions_diff_promote_and_the_gate_against_devpi(devpi, tmp
     assert f"mymodel {FIRST} -> {SECOND}" in diff and "required bump: patch (logic)" in diff
     assert "split seed 0 -> 2" in diff
 
-    promoted = make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=prod").stdout
-    assert f"promoted mymodel {FIRST} to prod: mymodel-prod 1" in promoted
-    assert promoted.index(f"read back 1 from {replica}") < promoted.index(f"pip install --index-url {replica}")
-    # the project venv holds mymodel's dependencies; the replica serves the channel and the model
-    resolved = run([PYTHON, "-m", "pip", "install", "--dry-run", "--no-cache-dir", "--index-url", replica,
-                    "mymodel-prod"], env=consumer_env()).stdout
-    assert f"Would install mymodel-{FIRST} mymodel-prod-1" in resolved
+    # a channel is the index mymodel/prod (make devpi made it), read from the replica; a rollback
+    # leaves the older version its only one
+    channel = replica.replace("/targets/", "/prod/")
+    for version in (FIRST, SECOND, FIRST):
+        promoted = make(clone, "promote", release_env, f"VERSION={version}", "CHANNEL=prod").stdout
+        assert f"promoted mymodel {version} to prod" in promoted
+        assert promoted.index(f"read back {version} from {channel}") < promoted.index(f"pip install --index-url {channel}")
+        assert {version_of(name) for name, _ in served_files(channel)} == {version}
+        # the project venv holds mymodel's dependencies; the replica serves the channel
+        resolved = run([PYTHON, "-m", "pip", "install", "--dry-run", "--no-cache-dir", "--index-url", channel,
+                        "mymodel"], env=consumer_env()).stdout
+        assert f"Would install mymodel-{version}" in resolved
+    assert re.search(rf"^prod\s.*{re.escape(FIRST)}", make(clone, "channels", release_env).stdout, re.MULTILINE)
+    assert_clean_error(make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=canary", check=False),
+                       "has no channel index mymodel/canary", "make devpi-channel CHANNEL=canary")
+    assert_clean_error(make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=targets", check=False),
+                       "CHANNEL=targets is the release index mymodel/targets itself")
+    assert_clean_error(make(repo, "devpi-channel", env, "CHANNEL=dev", check=False), "CHANNEL='dev' is no channel name")
+    assert "devpi channel index" in make(repo, "devpi-channel", env, "CHANNEL=canary").stdout
+    assert "read back" in make(clone, "promote", release_env, f"VERSION={SECOND}", "CHANNEL=canary").stdout
+    assert {version_of(name) for name, _ in served_files(replica.replace("/targets/", "/canary/"))} == {SECOND}

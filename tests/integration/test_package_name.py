@@ -60,8 +60,13 @@ def test_a_renamed_package_is_released_installed_and_promoted_by_its_name(tmp_pa
         assert "SVC" in by_module
 
         promoted = make(repo, "promote", env, "VERSION=1.1.1+titanic", "CHANNEL=prod").stdout
-        assert "titanic-survival-prod 1" in promoted
-        assert [p.name for p in Path(env["INDEX_DIR"]).glob("titanic_survival_prod-*")] == [
-            "titanic_survival_prod-1-py3-none-any.whl"]
+        channel = f"http://127.0.0.1:{env['INDEX_PORT']}/channels/prod/simple/"
+        assert "promoted titanic-survival 1.1.1+titanic to prod (promotion 1)" in promoted
+        assert f"pip install --index-url {channel} titanic-survival " in promoted
+        request = urllib.request.Request(f"{channel}titanic-survival/",
+                                         headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        served = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        assert served["versions"] == ["1.1.1+titanic"]
+        assert not list(Path(env["INDEX_DIR"]).glob("titanic_survival_prod-*"))  # a view, no channel package
     finally:
         pipeline(repo, env, "index-stop", check=False)
