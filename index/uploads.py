@@ -35,13 +35,14 @@ class UploadRefused(Exception):
         self.reason = reason
 
 
-def owned(project: str) -> bool:
-    """Is ``project`` the model package or a name derived from it (never fetched from elsewhere)?
+def owned(project: str, package: str | None = None) -> bool:
+    """Is ``project`` the model package (``package``, default: this index's) or a name derived
+    from it (never fetched from elsewhere)?
 
     >>> [owned(n) for n in ("mymodel", "MyModel_Staging", "mymodel.prod", "mymodelx", "requests")]
     [True, True, True, False, False]
     """
-    name, package = canonicalize_name(project), owned_package.name()
+    name, package = canonicalize_name(project), package or owned_package.name()
     return name == package or name.startswith(f"{package}-")
 
 

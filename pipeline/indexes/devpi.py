@@ -10,7 +10,9 @@ makes ``prod``, ``make devpi-channel CHANNEL=`` others), read from the replicas 
 release index. A promotion pushes the version there (devpi's ``push``) and then deletes
 every other version of the package from it (devpi keeps what was pushed before), so the
 channel index offers the promoted version only, a rolled-back one included. devpi keeps
-no record of who promoted when: ``make channels`` shows the version each channel serves.
+no record of who promoted when, and only root may change an index: the history (number,
+version, when, who, commit) is written into the channel index's record of the promoted
+version (its description), carried over at each promotion.
 """
 
 from __future__ import annotations
@@ -20,11 +22,18 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime, timezone
 
-from index.channels import Promotion
+from index.channels import Promotion, clean_field
+from index.uploads import owned
 from pipeline.config import HTTP_TIMEOUT, PACKAGE
 from pipeline.errors import ConfigError, PackageIndexError
 from pipeline.index_api import IndexClient, ServedFile
+
+
+# The first line of the description of a version in a channel index that carries the channel's history
+# (one JSON promotion a line after it): devpi keeps no record of its own, and its owner may not change an index.
+HISTORY_HEADING = "channel history, written by make promote"
 
 
 class DevpiClient(IndexClient):
@@ -112,20 +121,62 @@ class DevpiClient(IndexClient):
             raise PackageIndexError(f"the index at {self.url} is unreachable ({getattr(exc, 'reason', exc)}); "
                                     "start it (make devpi) or check INDEX_URL") from None
         auth = self._login()
-        served = self._files_on(f"{channel_page}{project}/")
+        history = self._history(target, project)
+        promotion = Promotion(len(history) + 1, version, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              self.username or "-", clean_field(by), clean_field(commit))
+        # the package and its <package>-* siblings (-onnx, -data) released at that version
+        projects = [name for name in self.projects() if owned(name, project)]
         try:
-            if not any(f.version == version for f in served):  # devpi's push: a JSON POST to the source index
-                self._devpi_call("POST", self.url.rstrip("/"), {"name": project, "version": version,
-                                                               "targetindex": target}, auth=auth)
-            for other in sorted({f.version for f in served} - {version}):
-                self._devpi_call("DELETE", f"{self.server}/{target}/{project}/{urllib.parse.quote(other)}?force",
-                                 auth=auth)
+            for name in projects:
+                released = any(f.version == version for f in self.files(name))
+                served = {f.version for f in self._files_on(f"{channel_page}{name}/")}
+                if released and version not in served:  # devpi's push: a JSON POST to the source index
+                    self._devpi_call("POST", self.url.rstrip("/"), {"name": name, "version": version,
+                                                                   "targetindex": target}, auth=auth)
+                if name == project:
+                    self._record(target, project, version, [*history, promotion], auth)
+                for other in sorted(served - {version}):
+                    self._devpi_call("DELETE", f"{self.server}/{target}/{name}/{urllib.parse.quote(other)}?force",
+                                     auth=auth)
         except urllib.error.HTTPError as exc:
             raise PackageIndexError(f"devpi refused the promotion of {project} {version} to {target} (HTTP {exc.code}: "
                                     f"{exc.read(300).decode(errors='replace').strip()}); check the primary's log") from None
         files = [f for f in self.files(project) if f.version == version]
         self._wait_for_channel(channel, version, files, project)
-        return Promotion(0, version, "-", self.username or "-", by, commit)
+        return promotion
+
+    def _history(self, index: str, project: str) -> list[Promotion]:
+        """The promotions recorded in the channel index: the longest history among its versions' records."""
+        try:
+            versions = json.loads(self._devpi_call("GET", f"{self.server}/{index}/{project}")).get("result", {})
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return []
+            raise
+        found: list[list[Promotion]] = [[]]
+        for metadata in versions.values():
+            description = metadata.get("description") or "" if isinstance(metadata, dict) else ""
+            head, _, lines = str(description).partition("\n")
+            if head == HISTORY_HEADING:
+                try:
+                    found.append([Promotion.parse(line) for line in lines.splitlines() if line.strip()])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a record someone else wrote: not ours to read
+        return max(found, key=len)
+
+    def _record(self, index: str, project: str, version: str, history: list[Promotion], auth: str) -> None:
+        """Write the history into the channel index's record of ``version`` (devpi's register action
+        overwrites a version's metadata: the pushed metadata is sent back with the history as its description)."""
+        metadata = json.loads(self._devpi_call("GET", f"{self.server}/{index}/{project}/{urllib.parse.quote(version)}"))
+        form = {key: value for key, value in metadata["result"].items()
+                if not key.startswith("+") and value not in (None, "", [])}
+        form.update({":action": "submit", "description_content_type": "text/plain",
+                     "description": HISTORY_HEADING + "\n" + "".join(p.line() for p in history)})
+        request = urllib.request.Request(f"{self.server}/{index}/", method="POST",
+                                         data=urllib.parse.urlencode(form, doseq=True).encode(),
+                                         headers={"X-Devpi-Auth": auth, "Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            response.read()
 
     def _wait_for_channel(self, channel: str, version: str, files: list[ServedFile], project: str) -> None:
         """Until the channel's readers (the replica with INDEX_READ_URL) serve exactly ``files``."""
@@ -138,7 +189,8 @@ class DevpiClient(IndexClient):
         print(f"read back {version} from {url}: the only version the channel serves", flush=True)
 
     def channel_histories(self) -> dict[str, list[Promotion]]:
-        """Each channel index of the index owner with the version it serves (devpi keeps no history)."""
+        """Each channel index of the index owner: the history recorded in it (the version it serves when
+        it holds none, numbered 0)."""
         user, release_index = self._user_and_index
         try:
             indexes = json.loads(self._devpi_call("GET", f"{self.server}/{user}"))["result"].get("indexes", {})
@@ -149,7 +201,8 @@ class DevpiClient(IndexClient):
         for name in sorted(indexes):
             if name == release_index:
                 continue
-            versions = sorted({f.version for f in self._files_on(f"{self.server}/{user}/{name}/+simple/{PACKAGE}/")})
-            if versions:
-                histories[name] = [Promotion(0, version, "-", "-", "-", "-") for version in versions]
+            served = sorted({f.version for f in self._files_on(f"{self.server}/{user}/{name}/+simple/{PACKAGE}/")})
+            if served:
+                histories[name] = self._history(f"{user}/{name}", PACKAGE) or [
+                    Promotion(0, version, "-", "-", "-", "-") for version in served]
         return histories

@@ -155,3 +155,43 @@ def test_the_history_only_grows_and_is_replaced_whole(tmp_path):
     assert first.by == "ann <b>" and [p.version for p in store.history("prod")] == [OLD, NEW]
     assert store.current("prod").number == 2 and store.history("staging") == []
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "prod.jsonl"]  # no temporary file left
+
+
+def test_concurrent_promotions_get_one_number_each(tmp_path):
+    import threading
+
+    stores = [ChannelStore(tmp_path) for _ in range(4)]  # as gunicorn workers: one store each, one folder
+    threads = [threading.Thread(target=lambda n=n: stores[n % 4].promote("prod", f"1.1.{n}", "now", "mymodel", "ci", "c"))
+               for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    history = ChannelStore(tmp_path).history("prod")
+    assert [p.number for p in history] == list(range(1, 21))
+    assert sorted(p.version for p in history) == sorted(f"1.1.{n}" for n in range(20))
+
+
+def test_a_private_index_guards_the_channel_views_as_its_pages(tmp_path):
+    index = Index(tmp_path)
+    release_files(index.packages, OLD, {"LogReg": 0.8})
+    index.app = make_app(index.packages, tmp_path / "htpasswd", auth="read", state_dir=index.state)
+    assert index.promote("prod", OLD)[0] == 200
+    for path in ("/channels/prod/simple/mymodel/", "/channels/prod/simple/", "/channels/",
+                 f"/channels/prod/packages/mymodel-{OLD}-py3-none-any.whl"):
+        assert index.call("GET", path)[0] == 401, path
+        assert index.call("GET", path, auth=READER)[0] == 200, path
+
+
+def test_the_registry_page_shows_each_channel_and_its_history_escaped(index):
+    hostile = '<script>alert(1)</script>'
+    for version in (NEW, OLD):
+        index.call("POST", "/+promote", form={"channel": "prod", "name": "mymodel", "version": version,
+                                              "commit": "abc123", "by": hostile}, auth=UPLOADER)
+    page = index.get("/registry/mymodel/")[1]  # "/" lists the two model packages here
+    section = page.split("<h2>Channels</h2>", 1)[1].split("<h2>", 1)[0]
+    assert f"<h3>prod: {OLD}</h3>" in section
+    assert "--index-url http://127.0.0.1/channels/prod/simple/ mymodel" in section
+    assert [n[0] for n in section.split('data-number="')[1:]] == ["2", "1"] and "<script>" not in section
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; (mymodel)" in section
+    assert "<h2>Channels</h2>" not in index.get("/registry/otherlib/")[1]
