@@ -61,7 +61,8 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     yanks = YankStore(state_dir / YANKS_FILE) if state_dir else None
     routes = simple.install(app, yanks, MetadataCache(state_dir / METADATA_FOLDER if state_dir else None))
     pages = routes.cache
-    channels = channel_routes.install(app, routes, ChannelStore(state_dir / CHANNELS_FOLDER) if state_dir else None)
+    channels = ChannelStore(state_dir / CHANNELS_FOLDER) if state_dir else None
+    channel_routes.install(app, routes, channels)
     registry.install(app, yanks, state_dir, pages, channels=channels)
     config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
     return app

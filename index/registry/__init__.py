@@ -24,6 +24,7 @@ if _SRC not in sys.path:
 
 from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response  # noqa: E402
 
+from index.channels import ChannelStore, DamagedHistory  # noqa: E402
 from index.pagecache import PageCache  # noqa: E402
 from index.registry import views  # noqa: E402
 from index.registry.facts import FactsCache  # noqa: E402
@@ -57,9 +58,9 @@ class RegistryRoutes:
     registry page rendered once per change of the index folder or of the yanks."""
 
     def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, pages: PageCache,
-                 project: str | None = None, channels: t.Any = None) -> None:
+                 project: str | None = None, channels: ChannelStore | None = None) -> None:
         self.config = config
-        self.channels = channels  # index.channel_routes.ChannelRoutes, or None
+        self.channels = channels  # the promotions, shown on the package's page
         self.yanks = yanks
         self.facts = facts
         self.pages = pages
@@ -118,13 +119,10 @@ class RegistryRoutes:
 
     def _histories(self) -> dict[str, list] | str:
         """Each channel's promotions, or why they cannot be shown."""
-        from index.channels import DamagedHistory
-
-        store = self.channels.store if self.channels else None
-        if store is None:
+        if self.channels is None:
             return {}
         try:
-            return {name: store.history(name) for name in store.channels()}
+            return {name: self.channels.history(name) for name in self.channels.channels()}
         except DamagedHistory as exc:
             return str(exc)
 
@@ -164,7 +162,7 @@ class RegistryRoutes:
 
 
 def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages: PageCache,
-            project: str | None = None, channels: t.Any = None) -> RegistryRoutes:
+            project: str | None = None, channels: ChannelStore | None = None) -> RegistryRoutes:
     """Serve the registry pages on pypiserver's app: ``/`` replaces its welcome text."""
     from index.simple import protected
 

@@ -126,6 +126,10 @@ def test_the_read_only_credential_cannot_promote(released):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request)
     assert refused.value.code == 403
+    as_reader = {**released.env, "INDEX_URL": released.simple_url.removesuffix("simple/"),
+                 "INDEX_USERNAME": reader["username"], "INDEX_PASSWORD": reader["password"]}
+    assert_clean_error(make(released.repo, "promote", as_reader, f"VERSION={released.versions[0]}", "CHANNEL=reader",
+                            check=False), "refused our credentials (HTTP 403)")
     assert "reader" not in make(released.repo, "channels", released.env).stdout
 
 
