@@ -21,7 +21,7 @@ INDEX_READ_URL := $(or $(INDEX_READ_URL),http://127.0.0.1:$(or $(DEVPI_REPLICA_P
 INDEX_CREDENTIALS := $(or $(INDEX_CREDENTIALS),$(or $(DEVPI_STATE),$(CURDIR)/index/.state/devpi)/credentials.json)
 endif
 
-.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels rename devpi devpi-stop test unit integration bench clean
+.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels rename devpi devpi-stop devpi-channel test unit integration bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -92,10 +92,10 @@ yank: $(READY) ## yank VERSION= with REASON="...": pip/uv ranges skip it, an exa
 unyank: $(READY) ## undo make yank VERSION=: the version is installable by ranges again
 	@$(PY) -m pipeline unyank
 
-promote: $(READY) ## publish the next <package>-<CHANNEL=> version, requiring exactly VERSION= (a rollback: promote an older one)
+promote: $(READY) ## make VERSION= the one version the CHANNEL= view <index>/channels/<CHANNEL>/simple/ serves (a rollback: promote an older one)
 	@$(PY) -m pipeline promote
 
-channels: $(READY) ## each channel's history: channel version -> model version, date, commit
+channels: $(READY) ## each channel's history: number, version, when, who, commit
 	@$(PY) -m pipeline channels
 
 rename: $(READY) ## give the package another name (NAME=titanic-survival): dataset.toml, src/<import name>/, pyproject.toml
@@ -109,6 +109,9 @@ devpi: $(READY) ## start a devpi-server primary and replica on 127.0.0.1:3141/31
 
 devpi-stop: $(READY) ## stop the devpi primary and replica of make devpi
 	@$(PY) -m index.devpi stop
+
+devpi-channel: $(READY) ## create the devpi channel index mymodel/<CHANNEL=> that make promote INDEX=devpi pushes to (make devpi makes prod)
+	@$(PY) -m index.devpi channel
 
 UNIT_TESTS ?= pipeline index $(dir $(wildcard src/*/__init__.py)) tests
 INTEGRATION_TESTS ?= tests

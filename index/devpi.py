@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index import control
+from index.channels import valid_channel
 from index.credentials import write_private
 from index.errors import IndexServerError
 from index.settings import (INDEX_HOST, INDEX_START_TIMEOUT, INDEX_STATE_ROOT, INDEX_USER, PACKAGE, env,
@@ -28,6 +29,7 @@ from index.settings import (INDEX_HOST, INDEX_START_TIMEOUT, INDEX_STATE_ROOT, I
 
 DEVPI_PORT, DEVPI_REPLICA_PORT = 3141, 3142
 INDEX_NAME = "dev"
+CHANNELS = ("prod",)  # channel indexes make devpi creates; make devpi-channel CHANNEL= adds one
 CREDENTIALS_FILE = "credentials.json"
 SECRET_FILE = "secret"
 # Fast key derivation: start-up in < 1 s and ~70 MB instead of 5-12 s and ~600 MB. The
@@ -164,8 +166,22 @@ def login(server: str, user: str, password: str) -> str:
 
 
 def _ensure_index(devpi: Devpi, creds: dict[str, str]) -> None:
-    if not _answers(devpi.primary, f"/{INDEX_USER}/{INDEX_NAME}/+simple/"):
-        create_index(devpi, creds, INDEX_NAME)
+    for name in (INDEX_NAME, *CHANNELS):
+        if not _answers(devpi.primary, f"/{INDEX_USER}/{name}/+simple/"):
+            create_index(devpi, creds, name)
+
+
+def create_channel(devpi: Devpi, channel: str | None) -> str:
+    """``make devpi-channel CHANNEL=<name>``: the channel index ``<user>/<name>`` that ``make promote``
+    pushes to (only root creates indexes here, and the release job holds the owner's credentials)."""
+    if not channel or not valid_channel(channel) or channel == INDEX_NAME:
+        raise IndexServerError(f"CHANNEL={channel or ''!r} is no channel name: lowercase letters, digits and hyphens, "
+                               f"not {INDEX_NAME} (the release index); e.g. make devpi-channel CHANNEL=staging")
+    if not _answers(devpi.primary):
+        raise IndexServerError(f"devpi is not running at {devpi.primary}; start it with make devpi")
+    if _answers(devpi.primary, f"/{INDEX_USER}/{channel}/+simple/"):
+        return f"{devpi.primary}/{INDEX_USER}/{channel}/"
+    return create_index(devpi, credentials(devpi.state), channel)
 
 
 def create_index(devpi: Devpi, creds: dict[str, str], name: str) -> str:
@@ -224,11 +240,15 @@ def stop(devpi: Devpi) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m index.devpi", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("start", "stop"))
+    parser.add_argument("command", choices=("start", "stop", "channel"))
     parser.add_argument("--package", default=PACKAGE, help="the model package to name in the install line")
     args = parser.parse_args(argv)
     try:
         devpi = settings()
+        if args.command == "channel":
+            url = create_channel(devpi, env("CHANNEL"))
+            print(f"devpi channel index {url} (bases=[]): make promote INDEX=devpi CHANNEL={env('CHANNEL')} pushes to it")
+            return 0
         if args.command == "stop":
             stopped = stop(devpi)
             print(f"devpi: stopped {' and '.join(stopped)}" if stopped else "devpi: was not running")

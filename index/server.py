@@ -30,12 +30,13 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
              digest_cache: Path | None = None, state_dir: Path | None = None):
     """The pypiserver WSGI app serving ``root``, with our backend, auther, pages and registry page.
 
-    ``state_dir`` keeps the yanks and the wheels' core metadata (default: the digest
-    cache's folder)."""
+    ``state_dir`` keeps the yanks, the channels' histories and the wheels' core metadata
+    (default: the digest cache's folder)."""
     import pypiserver
 
     from index.auth import CachedHtpasswdAuther, refuse_writes_by
-    from index import registry, simple
+    from index import channel_routes, registry, simple
+    from index.channels import CHANNELS_FOLDER, ChannelStore
     from index.digests import DigestCachingBackend, remove_stale_partials
     from index.metadata import MetadataCache
     from index.settings import INDEX_READER
@@ -58,8 +59,11 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
     state_dir = state_dir or (digest_cache.parent if digest_cache else None)
     yanks = YankStore(state_dir / YANKS_FILE) if state_dir else None
-    pages = simple.install(app, yanks, MetadataCache(state_dir / METADATA_FOLDER if state_dir else None)).cache
-    registry.install(app, yanks, state_dir, pages)
+    routes = simple.install(app, yanks, MetadataCache(state_dir / METADATA_FOLDER if state_dir else None))
+    pages = routes.cache
+    channels = ChannelStore(state_dir / CHANNELS_FOLDER) if state_dir else None
+    channel_routes.install(app, routes, channels)
+    registry.install(app, yanks, state_dir, pages, channels=channels)
     config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
     return app
 

@@ -67,9 +67,12 @@ class SimpleRoutes:
         self.yanks = yanks
         self.metadata = metadata
         self.cache = PageCache((Path(root).resolve() for root in config.roots), watch=FolderWatch.open())
+        self.pypiserver: dict[str, t.Callable] = {}  # its handlers of the routes below, by install()
 
-    def packages(self, project: str) -> list[t.Any]:
-        return sorted(self.config.backend.find_project_packages(project), key=lambda p: (p.parsed_version, p.relfn))
+    def packages(self, project: str, version: str | None = None) -> list[t.Any]:
+        """The files of ``project``; with ``version`` (a channel's view), of that version only."""
+        found = sorted(self.config.backend.find_project_packages(project), key=lambda p: (p.parsed_version, p.relfn))
+        return found if version is None else [pkg for pkg in found if canonical_version(pkg.version) == version]
 
     def core_metadata(self, pkg: t.Any) -> CoreMetadata | None:
         """A wheel's metadata, keyed by the digest the backend already knows (no hashing here)."""
@@ -111,21 +114,29 @@ class SimpleRoutes:
             if owned(project) and not self.packages(project):
                 return _not_here(project)
             return fallback(project)  # pypiserver's redirect to the normalised name
-        form = "json" if pages.wants_json(request.headers.get("Accept")) else "html"
-        yanked = self.yanks.reasons(project) if self.yanks else {}
-        body = self.cache.page(project, form, yanked, lambda: self.render(project, form))
+        body = self.page(project)
         if body is None:
             return _not_here(project) if owned(project) else fallback(project)  # pypiserver's fallback or 404
-        response.set_header("Vary", "Accept")
-        if form == "json":
-            response.content_type = pages.JSON_TYPE
         return body
 
-    def render(self, project: str, form: str) -> tuple[list[str], bytes | None]:
+    def page(self, project: str, version: str | None = None) -> bytes | None:
+        """The page of ``project`` (``version``: of that version's files only) in the form the
+        request's Accept header prefers, from the cache; None when it lists no file."""
+        form = "json" if pages.wants_json(request.headers.get("Accept")) else "html"
+        yanked = self.yanks.reasons(project) if self.yanks else {}
+        key = project if version is None else f"{project}\x00{version}"  # no project name holds a NUL
+        body = self.cache.page(key, form, yanked, lambda: self.render(project, form, version))
+        if body is not None:
+            response.set_header("Vary", "Accept")
+            if form == "json":
+                response.content_type = pages.JSON_TYPE
+        return body
+
+    def render(self, project: str, form: str, version: str | None = None) -> tuple[list[str], bytes | None]:
         """(the files listed, the page; None when the index holds no file of ``project``).
 
         Encoded once here, so a cached page of thousands of versions goes out as it is kept."""
-        packages = self.packages(project)
+        packages = self.packages(project, version)
         if not packages:
             return [], None
         files = self.files(project, packages)
@@ -133,11 +144,11 @@ class SimpleRoutes:
                 else pages.project_html(project, files))
         return [pkg.fn for pkg in packages], body.encode()
 
-    def legacy_json(self, project: str, fallback: t.Callable) -> t.Any:
+    def legacy_json(self, project: str, fallback: t.Callable, version: str | None = None) -> t.Any:
         """Rendered on each request: pip-compile asks it once per project it pins."""
         if project != normalize_pkgname_for_url(project):
             return fallback(project)  # pypiserver's redirect to the normalised name
-        packages = self.packages(project)
+        packages = self.packages(project, version)
         if not packages:
             return _not_here(project)
         releases: dict[str, list[pages.File]] = {}
@@ -193,6 +204,9 @@ def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> Si
     pypiserver_file = _original(app, "/packages/:filename#.*#")
     pypiserver_index = _original(app, "/simple/")
     pypiserver_json = _original(app, "/:project/json")
+    # pypiserver's own handlers, which the channel views (index/channel_routes.py) fall back on as these routes do
+    routes.pypiserver = {"index": pypiserver_index, "project": pypiserver_project_page, "file": pypiserver_file,
+                         "json": pypiserver_json}
     app.route("/simple/", "GET", protected(config, "list")(lambda: routes.index_page(pypiserver_index)))
     app.route("/packages/:filename#.*#", "GET",
               protected(config, "download")(lambda filename: routes.metadata_file(filename, pypiserver_file)))

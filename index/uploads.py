@@ -1,7 +1,7 @@
 """What an upload may add, beyond pypiserver's refusal of a file name it already holds.
 
 The index owns the model package's name and every name derived from it
-(``mymodel`` and ``mymodel-<channel>``, PEP 503 normalised; index/owned_package.py). A version of those
+(``mymodel`` and ``mymodel-<name>``, PEP 503 normalised; index/owned_package.py). A version of those
 has fixed files: the model's one sdist and one wheel (a release uploads the sdist,
 then the wheel), a channel's one wheel. Any other file for a version that already
 has a file of its kind is refused with 409, so ``pip install mymodel==X.Y.Z+tag``
@@ -35,13 +35,14 @@ class UploadRefused(Exception):
         self.reason = reason
 
 
-def owned(project: str) -> bool:
-    """Is ``project`` the model package or a name derived from it (never fetched from elsewhere)?
+def owned(project: str, package: str | None = None) -> bool:
+    """Is ``project`` the model package (``package``, default: this index's) or a name derived
+    from it (never fetched from elsewhere)?
 
     >>> [owned(n) for n in ("mymodel", "MyModel_Staging", "mymodel.prod", "mymodelx", "requests")]
     [True, True, True, False, False]
     """
-    name, package = canonicalize_name(project), owned_package.name()
+    name, package = canonicalize_name(project), package or owned_package.name()
     return name == package or name.startswith(f"{package}-")
 
 

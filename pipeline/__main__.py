@@ -62,9 +62,9 @@ def main_parser() -> argparse.ArgumentParser:
     command("yank", "yank a published version: ranges skip it, an exact pin still installs it", "version", "reason",
             "index")
     command("unyank", "undo make yank: the version is installable by ranges again", "version", "index")
-    command("promote", f"publish the next {PACKAGE}-<channel> version, requiring exactly VERSION", "version", "channel",
-            "index")
-    command("channels", "each channel's promotions: channel version -> model version, date, commit", "index")
+    command("promote", f"make VERSION the one version of {PACKAGE} the channel's index view serves", "version",
+            "channel", "index")
+    command("channels", "each channel's promotions: number, version, when, who, commit", "index")
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")

@@ -24,6 +24,7 @@ if _SRC not in sys.path:
 
 from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response  # noqa: E402
 
+from index.channels import ChannelStore, DamagedHistory  # noqa: E402
 from index.pagecache import PageCache  # noqa: E402
 from index.registry import views  # noqa: E402
 from index.registry.facts import FactsCache  # noqa: E402
@@ -41,6 +42,9 @@ FACTS_FOLDER = "registry"  # in the state folder: each wheel's facts by the whee
 ADDRESS = "\x00simple-url\x00"
 # The page cache's key for the list of model packages: no project's name holds a NUL.
 PACKAGES_KEY = "\x00model packages"
+# Where the package page's channels go: read on each request (a promotion is no change of the
+# index folder, and another worker may have made it), so never kept in the cached page.
+CHANNELS = "\x00channels\x00"
 
 
 def snapshot(release: Release) -> Snapshot:
@@ -54,8 +58,9 @@ class RegistryRoutes:
     registry page rendered once per change of the index folder or of the yanks."""
 
     def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, pages: PageCache,
-                 project: str | None = None) -> None:
+                 project: str | None = None, channels: ChannelStore | None = None) -> None:
         self.config = config
+        self.channels = channels  # the promotions, shown on the package's page
         self.yanks = yanks
         self.facts = facts
         self.pages = pages
@@ -103,8 +108,23 @@ class RegistryRoutes:
             if len(found) > 1:
                 return views.packages_html(found, ADDRESS).encode()
             project, listed = (found[0].project, found[0].releases) if found else (self.project, [])
-            return views.registry_html(project, listed, ADDRESS).encode()
-        return self._kept_packages("registry page", render).replace(ADDRESS.encode(), views.e(simple_url).encode())
+            return views.registry_html(project, listed, ADDRESS,
+                                      channels=CHANNELS if project == self.project else "").encode()
+        return self._filled(self._kept_packages("registry page", render), simple_url)
+
+    def _filled(self, page: bytes, simple_url: str) -> bytes:
+        """A kept page with this request's address and the channels as they are now."""
+        return page.replace(ADDRESS.encode(), views.e(simple_url).encode()).replace(
+            CHANNELS.encode(), views.channels_html(self._histories(), simple_url, self.project).encode())
+
+    def _histories(self) -> dict[str, list] | str:
+        """Each channel's promotions, or why they cannot be shown."""
+        if self.channels is None:
+            return {}
+        try:
+            return {name: self.channels.history(name) for name in self.channels.channels()}
+        except DamagedHistory as exc:
+            return str(exc)
 
     def _model_package(self, project: str) -> str:
         """``project``'s canonical name when it is this index's package or a model package on it (else: 404,
@@ -118,8 +138,8 @@ class RegistryRoutes:
         simple_url = self._respond()
         project = self._model_package(project)
         page = self._kept(project, "package page", lambda releases: views.registry_html(
-            project, releases, ADDRESS, root="../../").encode())
-        return page.replace(ADDRESS.encode(), views.e(simple_url).encode())
+            project, releases, ADDRESS, root="../../", channels=CHANNELS if project == self.project else "").encode())
+        return self._filled(page, simple_url)
 
     def version_page(self, project: str, version: str) -> str:
         project = self._model_package(project)
@@ -142,7 +162,7 @@ class RegistryRoutes:
 
 
 def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages: PageCache,
-            project: str | None = None) -> RegistryRoutes:
+            project: str | None = None, channels: ChannelStore | None = None) -> RegistryRoutes:
     """Serve the registry pages on pypiserver's app: ``/`` replaces its welcome text."""
     from index.simple import protected
 
@@ -150,7 +170,7 @@ def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages:
     project = project or owned_package.name()
     folder = project.replace("-", "_")  # the package's folder in its wheels
     routes = RegistryRoutes(config, yanks, FactsCache(state_dir / FACTS_FOLDER if state_dir else None, folder),
-                            pages, project)
+                            pages, project, channels)
     app.route("/", "GET", protected(config, "list")(routes.registry_page))
     app.route("/registry/<project>/", "GET", protected(config, "list")(routes.package_page))
     app.route("/registry/<project>/<version>/", "GET", protected(config, "list")(routes.version_page))

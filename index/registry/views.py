@@ -181,9 +181,9 @@ def empty_html(project: str, simple_url: str) -> str:
     return _page(f"{project} · registry", body)
 
 
-def registry_html(project: str, releases: list[Release], simple_url: str, root: str = "") -> str:
-    """A package's page: chart, then every version newest first. ``root``: the relative path from
-    the page back to the index root ("" at ``/``)."""
+def registry_html(project: str, releases: list[Release], simple_url: str, root: str = "", channels: str = "") -> str:
+    """A package's page: chart, channels, then every version newest first. ``root``: the relative path
+    from the page back to the index root ("" at ``/``); ``channels``: what goes where the channels are."""
     if not releases:
         return empty_html(project, simple_url)
     models = _models(releases)
@@ -205,11 +205,43 @@ def registry_html(project: str, releases: list[Release], simple_url: str, root: 
     body = (f'<header><h1>{e(project)}</h1><span class="muted">model registry · {len(releases)} '
             f'version{"s" if len(releases) != 1 else ""} on this index</span></header>\n'
             f'<p>Newest: <code class="copy">{e(install_line(simple_url, project, newest.version))}</code></p>\n'
-            + _charts(releases)
+            + _charts(releases) + channels
             + '<h2>Versions</h2>\n<div class="scroll"><table id="versions">\n<thead><tr><th>version</th><th>data</th>'
             f"<th>date</th><th>bump</th><th>why</th><th>wheel</th>{head}<th>status</th><th>install</th></tr></thead>\n"
             "<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
     return _page(f"{project} · registry", body)
+
+
+def channel_url(simple_url: str, channel: str) -> str:
+    """
+    >>> channel_url("http://127.0.0.1:8080/simple/", "prod")
+    'http://127.0.0.1:8080/channels/prod/simple/'
+    """
+    return f"{simple_url.removesuffix('simple/')}channels/{quote(channel, safe='')}/simple/"
+
+
+def channels_html(histories: dict[str, list] | str, simple_url: str, project: str) -> str:
+    """Each channel: the version it serves, how to follow it, and every promotion newest first
+    (``histories``: channel -> index.channels.Promotion list, or why they cannot be read)."""
+    if isinstance(histories, str):
+        return f'<h2>Channels</h2>\n<p class="muted">The channels cannot be shown: {e(histories)}</p>\n'
+    if not histories:
+        return ""
+    sections = []
+    for channel, promotions in histories.items():
+        if not promotions:
+            continue
+        rows = "".join(f'<tr data-channel="{e(channel)}" data-number="{p.number}"><td class="num">{p.number}</td>'
+                       f'<td class="nowrap">{e(p.version)}</td><td class="nowrap">{e(p.when)}</td>'
+                       f"<td>{e(p.by)} ({e(p.user)})</td><td><code>{e(p.commit)}</code></td></tr>"
+                       for p in reversed(promotions))
+        sections.append(
+            f'<h3>{e(channel)}: {e(promotions[-1].version)}</h3>\n'
+            f'<p><code class="copy">pip install --index-url {e(channel_url(simple_url, channel))} '
+            f'{e(project)}</code></p>\n'
+            f'<div class="scroll"><table class="channel"><thead><tr><th>#</th><th>version</th><th>promoted</th>'
+            f"<th>by</th><th>commit</th></tr></thead>\n<tbody>{rows}</tbody></table></div>\n")
+    return "<h2>Channels</h2>\n" + "".join(sections) if sections else ""
 
 
 def _package_status(package: ModelPackage) -> str:

@@ -1,4 +1,4 @@
-"""make channels: each channel's promotions: channel version -> model version, date, commit."""
+"""make channels: each channel's promotions (number, version, when, who, commit) and its URL."""
 
 from __future__ import annotations
 
@@ -10,5 +10,6 @@ from pipeline.views import channels
 
 
 def main(args: argparse.Namespace) -> int:
-    print(channels.history_table(channels.history(index_client(settings(args)))))
+    client = index_client(settings(args))
+    print(channels.history_table(channels.history(client), client))
     return 0

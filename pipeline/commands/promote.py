@@ -1,5 +1,5 @@
-"""make promote: publish the next <package>-<channel> version, requiring exactly VERSION=
-(a channel is a package, so any index the pipeline uploads to works)."""
+"""make promote: make VERSION= the one version of the package that CHANNEL='s index view serves
+(a rollback: promote an older one); the index records who, when and which commit."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pipeline.views import channels
 def main(args: argparse.Namespace) -> int:
     client = index_client(settings(args))
     promotion = channels.promote(client, args.version, args.channel)
-    name = channels.channel_project(promotion.channel)
-    print(f"promoted {PACKAGE} {promotion.model_version} to {promotion.channel}: {name} {promotion.number}\n"
-          f"  pip install --index-url {client.settings.simple_url} {name}      # follows the channel\n"
-          f"  pip install --index-url {client.settings.simple_url} {name}=={promotion.number}   # exactly this promotion")
+    numbered = f" (promotion {promotion.number})" if promotion.number else ""  # devpi numbers none
+    print(f"promoted {PACKAGE} {promotion.version} to {args.channel}{numbered}\n"
+          f"  pip install --index-url {client.channel_url(args.channel)} {PACKAGE}      # follows the channel\n"
+          f"  pip install --index-url {client.settings.simple_url} {PACKAGE}=={promotion.version}   # exactly this version")
     return 0

@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import time
+import typing as t
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +27,7 @@ from typing import IO
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from index import credentials as index_credentials
+from index.channels import Promotion
 from pipeline import progress
 from pipeline.config import HTTP_TIMEOUT, INDEX_READ_TIMEOUT, PACKAGE, IndexSettings, env
 from pipeline.errors import ConfigError, PackageIndexError
@@ -152,6 +154,24 @@ class IndexClient(abc.ABC):
         if not self.settings.read_url:
             return
         page_url = f"{self.settings.simple_url}{project}/"
+        served: dict[str, ServedFile] = {}
+
+        def serves_ours() -> bool:
+            served.clear()
+            served.update({f.filename: f for f in self._files_on(page_url) if f.version == version})
+            return set(served) >= set(hashes) and all(served[n].sha256 == d for n, d in hashes.items())
+        started = self._wait_until(serves_ours, page_url, f"{project} {version} with our sha256")
+        for name, digest in hashes.items():
+            downloaded = self.download_sha256(served[name])
+            if downloaded != digest:
+                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) served {name} with sha256 {downloaded}, ours is "
+                                        f"{digest}; the replica's copy is damaged, check it")
+        print(f"read back {version} from {self.settings.simple_url} after {time.monotonic() - started:.2f} s: "
+              "same sha256", flush=True)
+
+    def _wait_until(self, ready: t.Callable[[], bool], page_url: str, what: str) -> float:
+        """Poll until ``ready()`` (an unreachable reader counts as not ready), at most INDEX_READ_TIMEOUT;
+        when it began."""
         try:
             timeout = float(env("INDEX_READ_TIMEOUT", str(INDEX_READ_TIMEOUT)))
         except ValueError:
@@ -161,25 +181,17 @@ class IndexClient(abc.ABC):
         waiting = False
         while True:
             try:
-                served = {f.filename: f for f in self._files_on(page_url) if f.version == version}
+                if ready():
+                    return started
             except PackageIndexError:
-                served = {}
-            if set(served) >= set(hashes) and all(served[name].sha256 == digest for name, digest in hashes.items()):
-                break
+                pass
             if time.monotonic() - started > timeout:
-                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) did not serve {project} {version} with our sha256 "
-                                        f"within {timeout:.0f} s; check the replica's replication, or raise INDEX_READ_TIMEOUT")
+                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) did not serve {what} within {timeout:.0f} s; "
+                                        "check the replica's replication, or raise INDEX_READ_TIMEOUT")
             if not waiting:
-                print(f"waiting up to {timeout:.0f} s for {page_url} (INDEX_READ_URL) to serve {version}", flush=True)
+                print(f"waiting up to {timeout:.0f} s for {page_url} (INDEX_READ_URL) to serve {what}", flush=True)
                 waiting = True
             time.sleep(0.05)
-        for name, digest in hashes.items():
-            downloaded = self.download_sha256(served[name])
-            if downloaded != digest:
-                raise PackageIndexError(f"{page_url} (INDEX_READ_URL) served {name} with sha256 {downloaded}, ours is "
-                                        f"{digest}; the replica's copy is damaged, check it")
-        print(f"read back {version} from {self.settings.simple_url} after {time.monotonic() - started:.2f} s: "
-              "same sha256", flush=True)
 
     def _files_on(self, page_url: str) -> list[ServedFile]:
         try:
@@ -287,6 +299,18 @@ class IndexClient(abc.ABC):
         """Yank ``version`` with ``reason`` (None: a version already yanked keeps its reason), or
         unyank it; the index's answer: the reason it had before (``previous``, None: not yanked), the
         versions it serves (``versions``) and those still installable by a range (``not_yanked``)."""
+
+    @abc.abstractmethod
+    def channel_url(self, channel: str) -> str:
+        """The simple index that serves ``channel``'s promoted version, for consumers."""
+
+    @abc.abstractmethod
+    def promote(self, channel: str, version: str, commit: str, by: str, project: str = PACKAGE) -> Promotion:
+        """Make ``version`` the one ``channel`` serves, recording who, when and ``commit``."""
+
+    @abc.abstractmethod
+    def channel_histories(self) -> dict[str, list[Promotion]]:
+        """Each channel's promotions, oldest first."""
 
     def yanked(self, project: str = PACKAGE) -> dict[str, str]:
         """Yanked version -> reason (PEP 592)."""

@@ -4,6 +4,15 @@ Same questions as the embedded index, devpi's answers: simple pages under ``+sim
 a version taken back with ``DELETE <index>/<project>/<version>?force`` as its owner
 (a token from ``POST /+login``), a file it already held answered with HTTP 200 (not
 409), and no yanking on private indexes.
+
+A channel is the devpi index ``<user>/<channel>`` (bases=[], made by root: ``make devpi``
+makes ``prod``, ``make devpi-channel CHANNEL=`` others), read from the replicas like the
+release index. A promotion pushes the version there (devpi's ``push``) and then deletes
+every other version of the package from it (devpi keeps what was pushed before), so the
+channel index offers the promoted version only, a rolled-back one included. devpi keeps
+no record of who promoted when, and only root may change an index: the history (number,
+version, when, who, commit) is written into the channel index's record of the promoted
+version (its description), carried over at each promotion.
 """
 
 from __future__ import annotations
@@ -13,10 +22,18 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime, timezone
 
+from index.channels import Promotion, clean_field
+from index.uploads import owned
 from pipeline.config import HTTP_TIMEOUT, PACKAGE
-from pipeline.errors import PackageIndexError
-from pipeline.indexes.base import IndexClient
+from pipeline.errors import ConfigError, PackageIndexError
+from pipeline.indexes.base import IndexClient, ServedFile
+
+
+# The first line of the description of a version in a channel index that carries the channel's history
+# (one JSON promotion a line after it): devpi keeps no record of its own, and its owner may not change an index.
+HISTORY_HEADING = "channel history, written by make promote"
 
 
 class DevpiClient(IndexClient):
@@ -73,3 +90,119 @@ class DevpiClient(IndexClient):
     def set_yanked(self, version: str, yanked: bool, reason: str | None = None, project: str = PACKAGE) -> dict:
         raise PackageIndexError(f"devpi does not support yanking on private indexes ({self.url}); "
                                 "remove the version instead, or publish a fixed one and pin it")
+
+    @property
+    def _user_and_index(self) -> tuple[str, str]:
+        user, index = urllib.parse.urlsplit(self.url).path.strip("/").split("/")[:2]
+        return user, index
+
+    def _channel_index(self, channel: str) -> str:
+        user, index = self._user_and_index
+        if channel == index:
+            raise ConfigError(f"CHANNEL={channel} is the release index {user}/{index} itself; choose another channel name")
+        return f"{user}/{channel}"
+
+    def channel_url(self, channel: str) -> str:
+        """The channel index's simple pages on the replica (INDEX_READ_URL), else on the primary."""
+        base = self.settings.read_url or self.page_url()
+        return base.rstrip("/").removesuffix("/+simple").rsplit("/", 1)[0] + f"/{channel}/+simple/"
+
+    def promote(self, channel: str, version: str, commit: str, by: str, project: str = PACKAGE) -> Promotion:
+        target = self._channel_index(channel)
+        channel_page = f"{self.server}/{target}/+simple/"
+        try:
+            self._devpi_call("GET", f"{self.server}/{target}")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise PackageIndexError(f"devpi at {self.server} has no channel index {target}; create it (as root): "
+                                        f"make devpi-channel CHANNEL={channel}") from None
+            raise PackageIndexError(f"devpi at {self.server} answered HTTP {exc.code} for {target}; check its log") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise PackageIndexError(f"the index at {self.url} is unreachable ({getattr(exc, 'reason', exc)}); "
+                                    "start it (make devpi) or check INDEX_URL") from None
+        auth = self._login()
+        history = self._history(target, project)
+        promotion = Promotion(len(history) + 1, version, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              self.username or "-", clean_field(by), clean_field(commit))
+        # the package and its <package>-* siblings (-onnx, -data) released at that version
+        projects = [name for name in self.projects() if owned(name, project)]
+        try:
+            for name in projects:
+                released = any(f.version == version for f in self.files(name))
+                served = {f.version for f in self._files_on(f"{channel_page}{name}/")}
+                if released and version not in served:  # devpi's push: a JSON POST to the source index
+                    self._devpi_call("POST", self.url.rstrip("/"), {"name": name, "version": version,
+                                                                   "targetindex": target}, auth=auth)
+                if name == project:
+                    self._record(target, project, version, [*history, promotion], auth)
+                for other in sorted(served - {version}):
+                    self._devpi_call("DELETE", f"{self.server}/{target}/{name}/{urllib.parse.quote(other)}?force",
+                                     auth=auth)
+        except urllib.error.HTTPError as exc:
+            raise PackageIndexError(f"devpi refused the promotion of {project} {version} to {target} (HTTP {exc.code}: "
+                                    f"{exc.read(300).decode(errors='replace').strip()}); check the primary's log") from None
+        files = [f for f in self.files(project) if f.version == version]
+        self._wait_for_channel(channel, version, files, project)
+        return promotion
+
+    def _history(self, index: str, project: str) -> list[Promotion]:
+        """The promotions recorded in the channel index: the longest history among its versions' records."""
+        try:
+            versions = json.loads(self._devpi_call("GET", f"{self.server}/{index}/{project}")).get("result", {})
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return []
+            raise
+        found: list[list[Promotion]] = [[]]
+        for metadata in versions.values():
+            description = metadata.get("description") or "" if isinstance(metadata, dict) else ""
+            head, _, lines = str(description).partition("\n")
+            if head == HISTORY_HEADING:
+                try:
+                    found.append([Promotion.parse(line) for line in lines.splitlines() if line.strip()])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a record someone else wrote: not ours to read
+        return max(found, key=len)
+
+    def _record(self, index: str, project: str, version: str, history: list[Promotion], auth: str) -> None:
+        """Write the history into the channel index's record of ``version`` (devpi's register action
+        overwrites a version's metadata: the pushed metadata is sent back with the history as its description)."""
+        metadata = json.loads(self._devpi_call("GET", f"{self.server}/{index}/{project}/{urllib.parse.quote(version)}"))
+        form = {key: value for key, value in metadata["result"].items()
+                if not key.startswith("+") and value not in (None, "", [])}
+        form.update({":action": "submit", "description_content_type": "text/plain",
+                     "description": HISTORY_HEADING + "\n" + "".join(p.line() for p in history)})
+        request = urllib.request.Request(f"{self.server}/{index}/", method="POST",
+                                         data=urllib.parse.urlencode(form, doseq=True).encode(),
+                                         headers={"X-Devpi-Auth": auth, "Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            response.read()
+
+    def _wait_for_channel(self, channel: str, version: str, files: list[ServedFile], project: str) -> None:
+        """Until the channel's readers (the replica with INDEX_READ_URL) serve exactly ``files``."""
+        if not self.settings.read_url:
+            return
+        url = self.channel_url(channel)
+        expected = {f.filename: f.sha256 for f in files}
+        self._wait_until(lambda: {f.filename: f.sha256 for f in self._files_on(f"{url}{project}/")} == expected,
+                         f"{url}{project}/", f"{project} {version} alone")
+        print(f"read back {version} from {url}: the only version the channel serves", flush=True)
+
+    def channel_histories(self) -> dict[str, list[Promotion]]:
+        """Each channel index of the index owner: the history recorded in it (the version it serves when
+        it holds none, numbered 0)."""
+        user, release_index = self._user_and_index
+        try:
+            indexes = json.loads(self._devpi_call("GET", f"{self.server}/{user}"))["result"].get("indexes", {})
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+            raise PackageIndexError(f"devpi at {self.server} did not list the indexes of {user} ({exc}); "
+                                    "check INDEX_URL") from None
+        histories = {}
+        for name in sorted(indexes):
+            if name == release_index:
+                continue
+            served = sorted({f.version for f in self._files_on(f"{self.server}/{user}/{name}/+simple/{PACKAGE}/")})
+            if served:
+                histories[name] = self._history(f"{user}/{name}", PACKAGE) or [
+                    Promotion(0, version, "-", "-", "-", "-") for version in served]
+        return histories

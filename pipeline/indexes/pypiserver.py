@@ -1,7 +1,8 @@
 """The embedded index (index/, pypiserver's protocol) as the release index: simple pages under
 ``simple/``, a version taken back with pypiserver's ``remove_pkg`` action, yanking (PEP 592)
 through the index's ``+yank``/``+unyank``, and a file it already holds refused with HTTP 409
-(so ``held_already`` keeps the base's answer: never)."""
+(so ``held_already`` keeps the base's answer: never); channels are the index's views
+(``+promote``, ``channels/<channel>/simple/``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import urllib.error
 import urllib.parse
 
+from index.channels import Promotion
 from pipeline.config import PACKAGE
 from pipeline.errors import PackageIndexError
 from pipeline.indexes.base import IndexClient
@@ -48,3 +50,32 @@ class PypiserverClient(IndexClient):
                                         f"{json.loads(answer).get('error')}") from None
             raise PackageIndexError(f"{self.url}{action} answered HTTP {exc.code}; this index may not support "
                                     "yanking (the local index does: make index), or check its log") from None
+
+    def channel_url(self, channel: str) -> str:
+        """The simple index of ``channel``'s view (index/channel_routes.py), for consumers."""
+        return f"{self.url}channels/{channel}/simple/"
+
+    def promote(self, channel: str, version: str, commit: str, by: str, project: str = PACKAGE) -> Promotion:
+        """Make ``version`` the one ``channel`` serves (the index records who, when and ``commit``)."""
+        form = urllib.parse.urlencode({"channel": channel, "name": project, "version": version,
+                                       "commit": commit, "by": by}).encode()
+        try:
+            return Promotion(**json.loads(self._request(self.url + "+promote", data=form))["promotion"])
+        except urllib.error.HTTPError as exc:
+            raise self._channel_error(exc, f"{self.url}+promote") from None
+
+    def channel_histories(self) -> dict[str, list[Promotion]]:
+        """Each channel's promotions, oldest first."""
+        try:
+            answer = json.loads(self._request(self.url + "channels/"))
+        except urllib.error.HTTPError as exc:
+            raise self._channel_error(exc, f"{self.url}channels/") from None
+        return {name: [Promotion(**fields) for fields in promotions]
+                for name, promotions in answer.get("channels", {}).items()}
+
+    def _channel_error(self, exc: urllib.error.HTTPError, url: str) -> PackageIndexError:
+        answer = exc.read(64 * 1024)
+        if answer.startswith(b"{"):
+            return PackageIndexError(f"the index at {self.url} refused it: {json.loads(answer).get('error')}")
+        return PackageIndexError(f"{url} answered HTTP {exc.code}; this index serves no channels (the local "
+                                 "index does: make index; devpi: INDEX=devpi), or check its log")

@@ -21,8 +21,9 @@ DEFAULT_PACKAGE = "mymodel"
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 # This repository's own top-level folders: a package by one of these names would shadow them.
 REPOSITORY_MODULES = frozenset({"pipeline", "index", "tests", "benchmarks", "build_backend", "conftest"})
-# A package's sibling distributions are <name>-<suffix> (its ONNX models, its data) and its channels
-# <name>-<channel>; an index that serves <name> owns every <name>-... project (index/uploads.py).
+# A package's sibling distributions are <name>-<suffix> (its ONNX models, its data; channel packages
+# <name>-<channel> before channels became index views); an index that serves <name> owns every
+# <name>-... project (index/uploads.py).
 SIBLING_SUFFIXES = ("onnx", "data")
 
 
@@ -102,9 +103,9 @@ def check_unclaimed(name: str) -> None:
 
 
 def check_distinct(name: str, current: str) -> None:
-    """A new name must not read as another package's sibling or channel: ``titanic-onnx`` is the ONNX
-    distribution of ``titanic``, ``mymodel-prod`` the prod channel of ``mymodel`` (the current or the
-    default package, whose index owns every ``<name>-...`` project and would refuse the new one's sdist).
+    """A new name must not read as another package's sibling: ``titanic-onnx`` is the ONNX distribution
+    of ``titanic``, and ``mymodel-...`` belongs to ``mymodel`` (the current or the default package, whose
+    index owns every ``<name>-...`` project and would refuse the new one's sdist).
 
     >>> check_distinct("titanic-survival", "mymodel")
     >>> check_distinct("titanic-onnx", "mymodel")
@@ -114,7 +115,7 @@ def check_distinct(name: str, current: str) -> None:
     >>> check_distinct("mymodel-titanic", "mymodel")
     Traceback (most recent call last):
     ...
-    pipeline.package.package_name.PackageNameError: the name mymodel-titanic starts with mymodel-, the name of a channel of the package mymodel (mymodel-<channel>, e.g. mymodel-prod), which an index serving mymodel owns; choose another, e.g. NAME=titanic
+    pipeline.package.package_name.PackageNameError: the name mymodel-titanic starts with mymodel-, a name of the package mymodel's own (mymodel-onnx, mymodel-data, ...), which an index serving mymodel owns; choose another, e.g. NAME=titanic
     """
     for suffix in SIBLING_SUFFIXES:
         if name.endswith(f"-{suffix}"):
@@ -125,9 +126,9 @@ def check_distinct(name: str, current: str) -> None:
         if name.startswith(f"{owner}-"):
             rest = name.removeprefix(f"{owner}-")
             other = rest if rest != owner and import_name(rest).isidentifier() else f"model-{rest}"
-            raise PackageNameError(f"the name {name} starts with {owner}-, the name of a channel of the package "
-                                   f"{owner} ({owner}-<channel>, e.g. {owner}-prod), which an index serving {owner} "
-                                   f"owns; choose another, e.g. NAME={other}")
+            raise PackageNameError(f"the name {name} starts with {owner}-, a name of the package {owner}'s own "
+                                   f"({owner}-onnx, {owner}-data, ...), which an index serving {owner} owns; "
+                                   f"choose another, e.g. NAME={other}")
 
 
 def _installed(name: str) -> bool:

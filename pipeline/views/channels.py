@@ -1,34 +1,27 @@
-"""Channels: ``make promote VERSION=... CHANNEL=prod`` publishes the next version of
-``mymodel-prod`` (1, 2, 3, ...), a package whose only dependency is one exact model
-version. A service that depends on ``mymodel-prod`` gets what was promoted last;
-``mymodel-prod==1`` reinstalls the first promotion exactly. It is only a package,
-so it works on any index the pipeline uploads to.
+"""Channels: ``make promote VERSION=... CHANNEL=prod`` makes VERSION the one version of the
+model package (and of its ``<package>-*`` siblings) that the channel's index view serves,
+``<index>/channels/prod/simple/`` (index/channel_routes.py; on devpi the index
+``<user>/prod``, pipeline/indexes/devpi.py). A client pointed at that URL with an unpinned or
+ranged requirement follows the channel, a lock-based one on its next update: a rollback is
+the promotion of an older version. ``make channels`` prints every promotion: number, version,
+when, who and the commit, as the index recorded them.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
+import getpass
 import re
 import subprocess
-import tempfile
-import zipfile
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.parser import BytesParser
-from pathlib import Path
 
+from index.channels import Promotion
 from pipeline.views import registry
-from pipeline.steps import uploading
 from pipeline.config import PACKAGE, REPO
-from pipeline.errors import ConfigError, PackageIndexError, VersionError
+from pipeline.errors import ConfigError, VersionError
 from pipeline.indexes.base import IndexClient
-from pipeline.package.own_package import store  # not pipeline.steps.build: that imports scikit-learn
 from pipeline.steps.versioning import parse
 
 _CHANNEL = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
-_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+CHANNEL_NAME_LIMIT = 64
 
 
 def canonical_channel(name: str) -> str:
@@ -37,70 +30,27 @@ def canonical_channel(name: str) -> str:
     >>> canonical_channel("Prod_EU"), canonical_channel(" staging.2 ")
     ('prod-eu', 'staging-2')
     """
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:CHANNEL_NAME_LIMIT]
 
 
 def check_channel(name: str | None) -> str:
     if not name:
         raise ConfigError("make promote needs CHANNEL=<name> (e.g. make promote VERSION=1.1.2+titanic CHANNEL=prod)")
-    if not _CHANNEL.fullmatch(name):
+    if not _CHANNEL.fullmatch(name) or len(name) > CHANNEL_NAME_LIMIT:
         suggestion = canonical_channel(name) or "prod"
-        raise ConfigError(f"channel {name!r} is not lowercase letters, digits and hyphens; use CHANNEL={suggestion}")
+        raise ConfigError(f"channel {name!r} is not lowercase letters, digits and hyphens (at most "
+                          f"{CHANNEL_NAME_LIMIT}); use CHANNEL={suggestion}")
     return name
 
 
-def channel_project(channel: str) -> str:
-    return f"{PACKAGE}-{channel}"
+def _git(*args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
-@dataclass(frozen=True)
-class Promotion:
-    channel: str
-    number: int
-    model_version: str
-    when: str  # ISO 8601, UTC
-    commit: str
-
-    def description(self) -> str:
-        return (f"# {channel_project(self.channel)} {self.number}\n\n"
-                f"The `{self.channel}` channel of {PACKAGE}: installs exactly the promoted model version.\n\n"
-                f"- model: {PACKAGE}=={self.model_version}\n- promoted: {self.when}\n- commit: {self.commit}\n")
-
-    @classmethod
-    def from_metadata(cls, channel: str, content: bytes) -> Promotion:
-        message = BytesParser().parsebytes(content)
-        body = message.get_payload() or ""
-        field = dict(re.findall(r"^- (model|promoted|commit): (.*)$", str(body), re.MULTILINE))
-        return cls(channel, int(message["Version"]), field.get("model", "?").split("==")[-1],
-                   field.get("promoted", "?"), field.get("commit", "?"))
-
-
-def channel_wheel(promotion: Promotion, directory: Path) -> Path:
-    """The channel's wheel: metadata only, requiring ``mymodel==<model version>``."""
-    name = channel_project(promotion.channel)
-    stem = f"{name.replace('-', '_')}-{promotion.number}"
-    metadata = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {promotion.number}\n"
-                f"Summary: {PACKAGE}=={promotion.model_version}, promoted to {promotion.channel}\n"
-                f"Requires-Dist: {PACKAGE}=={promotion.model_version}\n"
-                f"Description-Content-Type: text/markdown\n\n{promotion.description()}").encode()
-    wheel_info = b"Wheel-Version: 1.0\nGenerator: mymodel-pipeline\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    files = {f"{stem}.dist-info/METADATA": metadata, f"{stem}.dist-info/WHEEL": wheel_info}
-    record = "".join(f"{path},sha256={_urlsafe_sha256(data)},{len(data)}\n" for path, data in files.items())
-    files[f"{stem}.dist-info/RECORD"] = (record + f"{stem}.dist-info/RECORD,,\n").encode()
-    path = directory / f"{stem}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
-        for member, data in files.items():
-            wheel.writestr(zipfile.ZipInfo(member, _ZIP_TIME), data)
-    return path
-
-
-def _urlsafe_sha256(data: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def _commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
+def _promoter() -> str:
+    """Who promotes, as recorded next to the credential: the git identity, else the login name."""
+    return _git("config", "user.email") or _git("config", "user.name") or getpass.getuser()
 
 
 def promote(client: IndexClient, version: str | None, channel: str | None) -> Promotion:
@@ -116,55 +66,24 @@ def promote(client: IndexClient, version: str | None, channel: str | None) -> Pr
     if version in yanked:
         raise VersionError(f"{PACKAGE} {version} is yanked ({yanked[version] or 'no reason given'}); promote "
                            f"another version, or make unyank VERSION={version} first")
-    numbers = [int(v) for v in client.versions(channel_project(channel)) if v.isdigit()]
-    promotion = Promotion(channel, max(numbers, default=0) + 1, version,
-                          datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), _commit())
-    with tempfile.TemporaryDirectory() as folder:
-        wheel = channel_wheel(promotion, Path(folder))
-        _upload(client, wheel)
-        # With INDEX_READ_URL (a replica): the install lines printed next work once they are printed.
-        client.wait_for_readers(str(promotion.number), {wheel.name: store.sha256_file(wheel)},
-                                channel_project(channel))
-    return promotion
+    return client.promote(channel, version, _git("rev-parse", "--short=12", "HEAD") or "unknown", _promoter())
 
 
-def _upload(client: IndexClient, wheel: Path) -> None:
-    import requests
-    from twine.exceptions import TwineException
-
-    taken = "a concurrent promotion took that number; run make promote again"
-    try:
-        if not uploading.send(client, uploading.upload_settings(client), wheel):
-            raise PackageIndexError(f"the index at {client.url} already held {wheel.name} ({taken})")
-    except requests.HTTPError as exc:
-        code = exc.response.status_code if exc.response is not None else None
-        hint = f" ({taken})" if code in (400, 409) else ""
-        raise PackageIndexError(f"the index at {client.url} refused {wheel.name} (HTTP {code}){hint}; "
-                                "check the index log and retry") from None
-    except (requests.ConnectionError, TwineException) as exc:
-        raise PackageIndexError(f"uploading {wheel.name} to {client.url} failed ({exc}); "
-                                "start the index (make index) and retry") from None
+def history(client: IndexClient) -> dict[str, list[Promotion]]:
+    """Every channel's promotions, oldest first, as the index recorded them."""
+    return client.channel_histories()
 
 
-def history(client: IndexClient) -> list[Promotion]:
-    """Every promotion of every channel on the index, read from the channel wheels."""
-    promotions = []
-    for project in client.projects():
-        channel = project.removeprefix(f"{PACKAGE}-")
-        if channel == project or not _CHANNEL.fullmatch(channel):
-            continue
-        for served in client.files(project):
-            if served.filename.endswith(".whl"):
-                with zipfile.ZipFile(io.BytesIO(client.download(served))) as wheel:
-                    member = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
-                    promotions.append(Promotion.from_metadata(channel, wheel.read(member)))
-    return sorted(promotions, key=lambda p: (p.channel, p.number))
-
-
-def history_table(promotions: list[Promotion]) -> str:
-    if not promotions:
+def history_table(histories: dict[str, list[Promotion]], client: IndexClient | None = None) -> str:
+    if not any(histories.values()):
         return "no channels yet: make promote VERSION=X.Y.Z+tag CHANNEL=prod"
-    rows = [("channel", "version", "model", "promoted", "commit")]
-    rows += [(channel_project(p.channel), str(p.number), p.model_version, p.when, p.commit) for p in promotions]
+    rows = [("channel", "#", "version", "promoted", "by", "commit")]
+    rows += [(channel, str(p.number), p.version, p.when, f"{p.by} ({p.user})", p.commit)
+             for channel, promotions in sorted(histories.items()) for p in promotions]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    table = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    if client is not None:
+        table += ["", "follow a channel (each serves only its promoted version of " + PACKAGE + "):"]
+        table += [f"  {channel}: pip install --index-url {client.channel_url(channel)} {PACKAGE}"
+                  for channel in sorted(histories) if histories[channel]]
+    return "\n".join(table)

@@ -1,14 +1,22 @@
-"""Channels on the real index with real pip and uv: promote twice, follow the channel,
-pin an earlier promotion, and refuse what must not be promoted."""
+"""Channels as index views on the real index with real clients: promote A, then B, then roll
+back to A; after each, pip, a uv project, a Poetry project and a pdm project pointed at the
+channel's URL with an unpinned requirement land on the promoted version. Then what must not
+be promoted, and who may not promote."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -16,49 +24,119 @@ from tests.helpers import VENV, assert_clean_error, consumer_env, free_port, mak
 
 pytestmark = pytest.mark.integration
 
-
-def uv_resolves(released, requirement: str) -> str:
-    """The mymodel version uv resolves for ``requirement`` (from metadata only)."""
-    compiled = run([VENV / "bin" / "uv", "pip", "compile", "--no-cache", "--python", sys.executable,
-                    "--index-url", released.simple_url, "-"], input=requirement + "\n",
-                   env=consumer_env(UV_PYTHON_DOWNLOADS="never")).stdout
-    return re.search(r"^mymodel==(\S+)$", compiled, re.MULTILINE).group(1)
+PYTHON_SERIES = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def pip_would_install(released, requirement: str) -> str:
+def channel_url(released, channel: str) -> str:
+    return released.simple_url.removesuffix("simple/") + f"channels/{channel}/simple/"
+
+
+def pip_would_install(index_url: str, requirement: str) -> str:
+    """The mymodel version a fresh ``pip install`` from ``index_url`` picks (a dry run, metadata only)."""
     dry_run = run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-cache-dir",
-                   "--index-url", released.simple_url, requirement], env=consumer_env()).stdout
-    return dry_run
+                   "--index-url", index_url, requirement], env=consumer_env()).stdout
+    return re.search(r"Would install .*\bmymodel-(\S+)", dry_run).group(1)
 
 
-def test_promote_twice_then_follow_the_channel_or_pin_a_promotion(released):
+class Projects:
+    """A uv, a Poetry and a pdm project of a service depending on an unpinned ``mymodel`` from the
+    channel (an explicit index for it), everything else from the main index, each with its own
+    caches kept across updates as a developer's are."""
+
+    def __init__(self, root: Path, channel: str, main: str) -> None:
+        self.root = root
+        project = (f'[project]\nname = "service"\nversion = "0"\nrequires-python = "=={PYTHON_SERIES}.*"\n'
+                   'dependencies = ["mymodel"]\n\n')
+        self._write("uv", project + f'[[tool.uv.index]]\nname = "channel"\nurl = "{channel}"\nexplicit = true\n\n'
+                    f'[[tool.uv.index]]\nname = "ours"\nurl = "{main}"\ndefault = true\n\n'
+                    '[tool.uv.sources]\nmymodel = { index = "channel" }\n')
+        self._write("poetry", project + '[tool.poetry]\npackage-mode = false\n\n[tool.poetry.dependencies]\n'
+                    'mymodel = { source = "channel" }\n\n'
+                    f'[[tool.poetry.source]]\nname = "channel"\nurl = "{channel}"\npriority = "explicit"\n\n'
+                    f'[[tool.poetry.source]]\nname = "ours"\nurl = "{main}"\npriority = "primary"\n')
+        self._write("pdm", project + f'[[tool.pdm.source]]\nname = "channel"\nurl = "{channel}"\n'
+                    'include_packages = ["mymodel", "mymodel-*"]\n\n'
+                    f'[[tool.pdm.source]]\nname = "pypi"\nurl = "{main}"\nexclude_packages = ["mymodel", "mymodel-*"]\n')
+        caches = root / "caches"
+        # not UV_NO_CONFIG: it makes uv ignore [tool.uv] in pyproject.toml too, the index settings included
+        self.env = {name: value for name, value in consumer_env(
+UV_CACHE_DIR=str(caches / "uv"), UV_PYTHON=sys.executable, UV_PYTHON_DOWNLOADS="never",
+                                POETRY_CACHE_DIR=str(caches / "poetry"), POETRY_CONFIG_DIR=str(caches / "poetry-config"),
+                                POETRY_VIRTUALENVS_CREATE="false", POETRY_NO_INTERACTION="1",
+                                PDM_CACHE_DIR=str(caches / "pdm"), PDM_CONFIG_FILE=str(caches / "pdm.toml"),
+                                PDM_HOME=str(caches / "pdm-home"), PDM_PYTHON=sys.executable, PDM_CHECK_UPDATE="false",
+                                PDM_USE_VENV="false", PDM_NON_INTERACTIVE="1").items() if name != "UV_NO_CONFIG"}
+
+    def _write(self, client: str, text: str) -> None:
+        (self.root / client).mkdir(parents=True)
+        (self.root / client / "pyproject.toml").write_text(text)
+
+    def update(self) -> dict[str, str]:
+        """Each client's update of its lock (the first run: its first lock); the mymodel version each locked."""
+        commands = {"uv": [VENV / "bin" / "uv", "lock", "--upgrade"],
+                    "poetry": [VENV / "bin" / "poetry", "update", "--lock"],
+                    "pdm": [VENV / "bin" / "pdm", "update", "--update-all", "--no-sync"]}
+        locked = {}
+        for client, command in commands.items():
+            run(command, cwd=self.root / client, env=self.env)
+            locked[client] = self.locked_version(client)
+        return locked
+
+    def locked_version(self, client: str) -> str:
+        """The version of the mymodel files the lock names (pdm writes the version without its label)."""
+        lock = (self.root / client / {"uv": "uv.lock", "poetry": "poetry.lock", "pdm": "pdm.lock"}[client]).read_text()
+        versions = set(re.findall(r"\bmymodel-([^-/\s]+?)(?:-py3-none-any\.whl|\.tar\.gz)", urllib.parse.unquote(lock)))
+        assert len(versions) == 1, (client, versions, lock)
+        return versions.pop()
+
+
+def test_a_channel_view_is_followed_by_pip_uv_poetry_and_pdm_through_a_rollback(released, tmp_path):
     old, new = released.versions
-    first = make(released.repo, "promote", released.env, f"VERSION={old}", "CHANNEL=staging")
-    assert f"promoted mymodel {old} to staging: mymodel-staging 1" in first.stdout
-    second = make(released.repo, "promote", released.env, f"VERSION={new}", "CHANNEL=staging")
-    assert "mymodel-staging 2" in second.stdout
+    url = channel_url(released, "staging")
+    projects = Projects(tmp_path, url, released.simple_url)
+    for number, version in enumerate((old, new, old), start=1):
+        promoted = make(released.repo, "promote", released.env, f"VERSION={version}", "CHANNEL=staging").stdout
+        assert f"promoted mymodel {version} to staging (promotion {number})" in promoted
+        assert f"pip install --index-url {url} mymodel " in promoted
+        assert pip_would_install(url, "mymodel") == version
+        assert pip_would_install(url, "mymodel>=1.1") == version
+        assert projects.update() == {"uv": version, "poetry": version, "pdm": version}
+    assert pip_would_install(released.simple_url, "mymodel") == new  # the main index still offers every version
 
-    assert uv_resolves(released, "mymodel-staging") == new
-    assert uv_resolves(released, "mymodel-staging==1") == old
-    assert f"mymodel-{new}" in pip_would_install(released, "mymodel-staging")
-    pinned = pip_would_install(released, "mymodel-staging==1")
-    assert f"mymodel-{old}" in pinned and "mymodel-staging-1" in pinned
-
-    rollback = make(released.repo, "promote", released.env, f"VERSION={old}", "CHANNEL=staging")
-    assert "mymodel-staging 3" in rollback.stdout
-    assert uv_resolves(released, "mymodel-staging") == old
-
-    table = make(released.repo, "channels", released.env).stdout.splitlines()
-    rows = [line.split() for line in table if line.startswith("mymodel-staging ")]
+    table = make(released.repo, "channels", released.env).stdout
+    rows = [line.split() for line in table.splitlines() if line.startswith("staging ")]
     assert [(row[1], row[2]) for row in rows] == [("1", old), ("2", new), ("3", old)]
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row[3]) and re.fullmatch(r"[0-9a-f]{12}", row[4])
-               for row in rows)
+    # who: the promoter's git identity (or login name), then the credential
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row[3]) and "(mymodel)" in row[4:-1]
+               and re.fullmatch(r"[0-9a-f]{12}", row[-1]) for row in rows), table
+    assert f"staging: pip install --index-url {url} mymodel" in table
+
+    with urllib.request.urlopen(released.simple_url.removesuffix("simple/")) as response:
+        page = response.read().decode()
+    assert "<h2>Channels</h2>" in page and f"<h3>staging: {old}</h3>" in page
+    assert [int(n) for n in re.findall(r'data-channel="staging" data-number="(\d+)"', page)] == [3, 2, 1]
+
+
+def test_the_read_only_credential_cannot_promote(released):
+    reader = json.loads((Path(released.env["INDEX_STATE"]) / "reader.json").read_text())
+    token = base64.b64encode(f"{reader['username']}:{reader['password']}".encode()).decode()
+    request = urllib.request.Request(released.simple_url.removesuffix("simple/") + "+promote",
+                                     data=f"channel=reader&name=mymodel&version={released.versions[0]}".encode(),
+                                     headers={"Authorization": f"Basic {token}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 403
+    as_reader = {**released.env, "INDEX_URL": released.simple_url.removesuffix("simple/"),
+                 "INDEX_USERNAME": reader["username"], "INDEX_PASSWORD": reader["password"]}
+    assert_clean_error(make(released.repo, "promote", as_reader, f"VERSION={released.versions[0]}", "CHANNEL=reader",
+                            check=False), "refused our credentials (HTTP 403)")
+    assert "reader" not in make(released.repo, "channels", released.env).stdout
 
 
 def test_promote_refuses_a_bad_channel_an_unpublished_or_a_yanked_version(released):
     old, new = released.versions
     assert_clean_error(make(released.repo, "promote", released.env, f"VERSION={old}", "CHANNEL=Prod_EU", check=False),
-                       "channel 'Prod_EU' is not lowercase letters, digits and hyphens; use CHANNEL=prod-eu")
+                       "channel 'Prod_EU' is not lowercase letters, digits and hyphens", "use CHANNEL=prod-eu")
     assert_clean_error(make(released.repo, "promote", released.env, "VERSION=9.9.9+titanic", "CHANNEL=canary",
                             check=False), "mymodel 9.9.9+titanic is not published", f"{old}, {new}")
     try:
@@ -67,11 +145,12 @@ def test_promote_refuses_a_bad_channel_an_unpublished_or_a_yanked_version(releas
         assert_clean_error(refused, f"mymodel {new} is yanked (bad split)", f"make unyank VERSION={new}")
     finally:
         make(released.repo, "unyank", released.env, f"VERSION={new}")
-    assert "mymodel-canary" not in make(released.repo, "channels", released.env).stdout
+    assert "canary" not in make(released.repo, "channels", released.env).stdout
 
 
 def test_promote_reads_the_yank_from_an_index_that_serves_html_only(released, tmp_path):
-    """A plain static index (INDEX_URL, no PEP 691 JSON) marking 1.1.2 yanked with data-yanked."""
+    """A plain static index (INDEX_URL, no PEP 691 JSON) marking 1.1.2 yanked with data-yanked;
+    it serves no channels: promoting 1.1.1 there says so in one line."""
     old, new = released.versions
     page = tmp_path / "site" / "simple" / "mymodel" / "index.html"
     page.parent.mkdir(parents=True)
@@ -89,6 +168,8 @@ def test_promote_reads_the_yank_from_an_index_that_serves_html_only(released, tm
         env = {**released.env, "INDEX_URL": f"http://127.0.0.1:{port}/", "INDEX_STATE": str(tmp_path / "state")}
         refused = make(released.repo, "promote", env, f"VERSION={new}", "CHANNEL=canary", check=False)
         assert_clean_error(refused, f"mymodel {new} is yanked (bad & old)")
+        no_channels = make(released.repo, "promote", env, f"VERSION={old}", "CHANNEL=canary", check=False)
+        assert_clean_error(no_channels, "+promote answered HTTP 501", "this index serves no channels")
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -18,6 +18,7 @@ import pytest
 from index import devpi as devpi_server
 from pipeline.indexes.base import version_of
 from tests.integration.test_faults import worse_titanic
+from tests.registry_wheels import release_files
 from tests.helpers import (PYTHON, REPO, VENV, assert_clean_error, consumer_env, copy_repo, edit_config,
                            fill_index, free_port, index_env, make, run)
 
@@ -209,9 +210,9 @@ def fresh_index(repo: Path, env: dict[str, str], name: str) -> tuple[dict[str, s
              "INDEX_CREDENTIALS": str(state / "credentials.json")}, primary, replica)
 
 
-def served_files(simple_url: str) -> list[tuple[str, str]]:
-    """(file name, sha256) of every mymodel file the page lists, duplicates kept."""
-    page = run(["curl", "-sf", "-H", "Accept: application/vnd.pypi.simple.v1+json", f"{simple_url}mymodel/"]).stdout
+def served_files(simple_url: str, project: str = "mymodel") -> list[tuple[str, str]]:
+    """(file name, sha256) of every file of ``project`` the page lists, duplicates kept."""
+    page = run(["curl", "-sf", "-H", "Accept: application/vnd.pypi.simple.v1+json", f"{simple_url}{project}/"]).stdout
     return sorted((f["filename"], f["hashes"]["sha256"]) for f in json.loads(page)["files"])
 
 
@@ -314,10 +315,34 @@ def test_verify_lock_versions_diff_promote_and_the_gate_against_devpi(devpi, tmp
     assert f"mymodel {FIRST} -> {SECOND}" in diff and "required bump: patch (logic)" in diff
     assert "split seed 0 -> 2" in diff
 
-    promoted = make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=prod").stdout
-    assert f"promoted mymodel {FIRST} to prod: mymodel-prod 1" in promoted
-    assert promoted.index(f"read back 1 from {replica}") < promoted.index(f"pip install --index-url {replica}")
-    # the project venv holds mymodel's dependencies; the replica serves the channel and the model
-    resolved = run([PYTHON, "-m", "pip", "install", "--dry-run", "--no-cache-dir", "--index-url", replica,
-                    "mymodel-prod"], env=consumer_env()).stdout
-    assert f"Would install mymodel-{FIRST} mymodel-prod-1" in resolved
+    # a channel is the index mymodel/prod (make devpi made it), read from the replica; a rollback
+    # leaves the older version its only one
+    channel = replica.replace("/targets/", "/prod/")
+    owner = json.loads(Path(release_env["INDEX_CREDENTIALS"]).read_text())
+    for version in (FIRST, SECOND):  # a sibling distribution released at each version (as an ONNX package)
+        sibling, _ = release_files(tmp_path / "onnx", version, {"LogReg": 0.8}, package="mymodel_onnx")
+        run([VENV / "bin" / "twine", "upload", "--disable-progress-bar", "--repository-url", primary, sibling],
+            env={**os.environ, "TWINE_USERNAME": owner["username"], "TWINE_PASSWORD": owner["password"]})
+    for version in (FIRST, SECOND, FIRST):
+        promoted = make(clone, "promote", release_env, f"VERSION={version}", "CHANNEL=prod").stdout
+        assert f"promoted mymodel {version} to prod" in promoted
+        assert promoted.index(f"read back {version} from {channel}") < promoted.index(f"pip install --index-url {channel}")
+        assert {version_of(name) for name, _ in served_files(channel)} == {version}
+        assert {version_of(name) for name, _ in served_files(channel, "mymodel-onnx")} == {version}
+        # the project venv holds mymodel's dependencies; the replica serves the channel
+        resolved = run([PYTHON, "-m", "pip", "install", "--dry-run", "--no-cache-dir", "--index-url", channel,
+                        "mymodel"], env=consumer_env()).stdout
+        assert f"Would install mymodel-{version}" in resolved
+    # devpi keeps no history: make promote carries it in the channel index's record of the served version
+    table = make(clone, "channels", release_env).stdout
+    rows = [line.split() for line in table.splitlines() if line.startswith("prod ")]
+    assert [(row[1], row[2]) for row in rows] == [("1", FIRST), ("2", SECOND), ("3", FIRST)], table
+    assert all("(mymodel)" in row for row in rows) and f"prod: pip install --index-url {channel} mymodel" in table
+    assert_clean_error(make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=canary", check=False),
+                       "has no channel index mymodel/canary", "make devpi-channel CHANNEL=canary")
+    assert_clean_error(make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=targets", check=False),
+                       "CHANNEL=targets is the release index mymodel/targets itself")
+    assert_clean_error(make(repo, "devpi-channel", env, "CHANNEL=dev", check=False), "CHANNEL='dev' is no channel name")
+    assert "devpi channel index" in make(repo, "devpi-channel", env, "CHANNEL=canary").stdout
+    assert "read back" in make(clone, "promote", release_env, f"VERSION={SECOND}", "CHANNEL=canary").stdout
+    assert {version_of(name) for name, _ in served_files(replica.replace("/targets/", "/canary/"))} == {SECOND}

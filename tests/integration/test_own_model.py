@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -239,10 +240,16 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
 
         # Channels follow the name.
         promoted = make(repo, "promote", index, "VERSION=1.1.2+titanic", "CHANNEL=prod").stdout
-        assert "titanic-survival-prod 1" in promoted and "mymodel" not in promoted
+        channel = f"http://127.0.0.1:{index['INDEX_PORT']}/channels/prod/simple/"
+        assert "promoted titanic-survival 1.1.2+titanic to prod (promotion 1)" in promoted
+        assert f"pip install --index-url {channel} titanic-survival " in promoted and "mymodel" not in promoted
+        request = urllib.request.Request(f"{channel}titanic-survival/",
+                                         headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        served = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        assert served["versions"] == ["1.1.2+titanic"]
         channels = make(repo, "channels", index).stdout
-        assert "titanic-survival-prod" in channels and "mymodel" not in channels, channels
-        assert [p.name for p in packages.glob("titanic_survival_prod-*")] == ["titanic_survival_prod-1-py3-none-any.whl"]
+        assert "prod" in channels and "1.1.2+titanic" in channels and "mymodel" not in channels, channels
+        assert not list(packages.glob("titanic_survival_prod-*"))  # a view, no channel package
 
         # A module edited after training: make build refuses to ship code the models were not trained with.
         features = repo / "src/titanic_survival/features.py"

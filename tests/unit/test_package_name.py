@@ -54,9 +54,9 @@ def test_a_free_name_is_accepted():
 @pytest.mark.parametrize("name, current, fragments", [
     ("titanic-onnx", "mymodel", ("ends in -onnx", "onnx distribution of the package titanic", "NAME=titanic-model")),
     ("titanic-data", "mymodel", ("ends in -data", "data distribution of the package titanic", "NAME=titanic-model")),
-    ("mymodel-titanic", "mymodel", ("starts with mymodel-", "channel of the package mymodel", "NAME=titanic")),
+    ("mymodel-titanic", "mymodel", ("starts with mymodel-", "a name of the package mymodel's own", "NAME=titanic")),
     ("titanic-survival-prod", "titanic-survival", ("starts with titanic-survival-", "NAME=prod")),
-    ("mymodel-2024", "titanic-survival", ("channel of the package mymodel", "NAME=model-2024")),
+    ("mymodel-2024", "titanic-survival", ("a name of the package mymodel's own", "NAME=model-2024")),
 ])
 def test_names_that_read_as_a_sibling_or_a_channel_are_refused(name, current, fragments):
     with pytest.raises(PackageNameError) as refused:
@@ -111,7 +111,7 @@ def test_make_rename_renames_everything_and_says_what_to_commit(clone, tmp_path)
     ("9lives", ("Python cannot import", "NAME=lives-9")),
     ("sklearn", ("clash with the installed scikit-learn's sklearn",)),
     ("titanic-onnx", ("the name titanic-onnx ends in -onnx", "NAME=titanic-model")),
-    ("mymodel-prod", ("the name mymodel-prod starts with mymodel-", "channel of the package mymodel")),
+    ("mymodel-prod", ("the name mymodel-prod starts with mymodel-", "a name of the package mymodel's own")),
     ("", ("make rename NAME=titanic-survival",)),
 ])
 def test_make_rename_refuses_an_invalid_name_and_changes_nothing(clone, tmp_path, name, fragments):
