@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 from collections.abc import Sequence
@@ -47,7 +48,7 @@ def main_parser() -> argparse.ArgumentParser:
             flags[option]()
         return sub
 
-    command("train", f"train and evaluate the models into src/{IMPORT_NAME}/models", "data", "data-file")
+    command("train", f"train and evaluate the models into src/{IMPORT_NAME}/models", "data", "data-file", "index")
     command("version", "print the next version", "bump", "data", "index")
     command("released", "print the version this clone released last (for a shell variable)")
     command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")
@@ -198,8 +199,20 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.data import load_dataset
         from pipeline.train import metrics_table, save, train
 
-        config = load_dataset_config(tag=args.data)
-        models = train(load_dataset(config, args.data_file), config)
+        from pipeline import data_package
+
+        wanted = data_package.parse_requirement(args.data)
+        config = load_dataset_config(tag=versioning.parse(wanted).local if wanted else args.data)
+        wanted = wanted or data_package.parse_requirement(config.source)
+        if wanted:  # DATA=<package>-data==X, or [dataset] source = "<package>-data==X"
+            from pipeline.index_api import IndexClient
+
+            with data_package.recorded_package(IndexClient(_settings(args)), wanted) as found:
+                dataset = load_dataset(config, found.path)
+                models = train(dataclasses.replace(dataset, source=str(found.metadata.get("source"))), config)
+                data_package.pin(models, found.pin)
+        else:
+            models = train(load_dataset(config, args.data_file), config)
         print(f"saved {len(models)} models to {save(models)}")
         print(metrics_table({m.name: m.metadata["metrics"] for m in models}))
         return 0

@@ -28,6 +28,8 @@ from pipeline.versioning import parse
 
 _CHANNEL = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+# <package>-<name> projects that are not channels: the data package (pipeline/data_package.py).
+NOT_CHANNELS = frozenset({"data"})
 
 
 def canonical_channel(name: str) -> str:
@@ -45,6 +47,9 @@ def check_channel(name: str | None) -> str:
     if not _CHANNEL.fullmatch(name):
         suggestion = canonical_channel(name) or "prod"
         raise ConfigError(f"channel {name!r} is not lowercase letters, digits and hyphens; use CHANNEL={suggestion}")
+    if name in NOT_CHANNELS:
+        raise ConfigError(f"CHANNEL={name} would publish {channel_project(name)}, the data package's name; "
+                          "choose another channel name, e.g. CHANNEL=prod")
     return name
 
 
@@ -150,7 +155,7 @@ def history(client: IndexClient) -> list[Promotion]:
     promotions = []
     for project in client.projects():
         channel = project.removeprefix(f"{PACKAGE}-")
-        if channel == project or not _CHANNEL.fullmatch(channel):
+        if channel == project or channel in NOT_CHANNELS or not _CHANNEL.fullmatch(channel):
             continue
         for served in client.files(project):
             if served.filename.endswith(".whl"):

@@ -69,6 +69,15 @@ REQUIREMENT_FLOORS = {"packaging": ">=22"}
 
 HTTP_TIMEOUT = 30.0
 
+# The data package (pipeline/data_package.py): the training data file published as <package>-data.
+DATA_PACKAGE = f"{PACKAGE}-data"
+DATA_IMPORT_NAME = f"{IMPORT_NAME}_data"
+DATA_FIRST_VERSION = "1.0.0"  # then a column added, removed or retyped bumps the minor, any other change the patch
+DATA_REQUIRES = ("pandas>=2",)  # what frame() needs; fixed, so a data package's bytes follow its data only
+DATA_CHUNK_ROWS = 100_000  # rows read at a time to count rows and infer column types (bounded memory)
+DATA_JSON_LIMIT = 1 << 20  # the most read of a data wheel's metadata.json
+DATA_FILE_LIMIT = int(os.environ.get("DATA_FILE_LIMIT", str(64 << 30)))  # the most extracted of a data wheel's file
+
 TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
 
 
@@ -121,6 +130,7 @@ class DatasetConfig:
     task: str = CLASSIFICATION
     task_declared: bool = False  # [dataset] task was given (else a many-valued numeric target is refused)
     target_units: str | None = None  # what a regression predicts in, for the model card
+    publish_data: bool = True  # [dataset] publish: release the data file as <package>-data (pipeline/data_package.py)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -147,6 +157,9 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
     task = _task(data, path)
     models = model_specs.parse(raw["models"], path) if "models" in raw else DEFAULTS_BY_TASK[task]
     units = data.get("target_units")
+    publish = data.get("publish", True)
+    if not isinstance(publish, bool):
+        raise ConfigError(f"{path}: [dataset] publish = {publish!r} must be true or false")
     if units is not None and not isinstance(units, str):
         raise ConfigError(f"{path}: [dataset] target_units = {units!r} must be text, e.g. target_units = \"USD\"")
     try:
@@ -165,6 +178,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
             task=task,
             task_declared="task" in data,
             target_units=units,
+            publish_data=publish,
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None

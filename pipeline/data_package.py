@@ -1,0 +1,515 @@
+"""The training data as a package: ``<package>-data``, pinned by the models trained on it.
+
+``make release`` publishes the data file as read (a CSV) in a wheel with ``metadata.json``
+(sha256, rows, columns and types, source, target, tag) and a small API (``path()``,
+``frame()``, ``metadata()``: pipeline/templates/data_package_init.py). Its version follows
+the data, not the models: the same bytes are never published twice (a release whose data
+a published version holds pins that version), a column added, removed or retyped bumps
+the minor, anything else the patch; the data tag is its label (``mymodel-data==1.0.1+wine``).
+Every model records the pin (requirement and wheel sha256) in its metadata.
+
+The wheel is written here with zipfile (no build backend: it holds no code to build), streamed
+block by block, with fixed times and modes: the same data and labels give the same bytes on
+any machine and day, which is how a release recognises its data on the index. A data wheel
+from the index is hostile input: it is never imported by the pipeline, its sha256 is checked
+against a record the index cannot write before a byte of it is read, and what is read of it
+is bounded (DATA_JSON_LIMIT, DATA_FILE_LIMIT).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from pipeline import release_records
+from pipeline.config import (
+    DATA_CHUNK_ROWS, DATA_FILE_LIMIT, DATA_FIRST_VERSION, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE,
+    DATA_REQUIRES, PACKAGE, RELEASES_DIR, REPO, TITANIC_SOURCE, DatasetConfig,
+)
+from pipeline.data import Dataset, load_dataset
+from pipeline.errors import DataError, PackageIndexError, RecordError
+from pipeline.index_api import IndexClient, ServedFile
+from pipeline.own_package import store
+
+HASH_BLOCK, sha256_file = store.HASH_BLOCK, store.sha256_file
+
+TEMPLATE = Path(__file__).with_name("templates") / "data_package_init.py"
+DATA_MEMBER = "data.csv"
+METADATA_MEMBER = "metadata.json"
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+PIN_KEY = "package"  # metadata["data"]["package"] of every model: the data package it was trained on
+
+
+def member(name: str) -> str:
+    return f"{DATA_IMPORT_NAME}/{name}"
+
+
+def wheel_name(version: str) -> str:
+    return f"{DATA_IMPORT_NAME}-{version}-py3-none-any.whl"
+
+
+def requirement(version: str) -> str:
+    return f"{DATA_PACKAGE}=={version}"
+
+
+def parse_requirement(text: str | None) -> str | None:
+    """The version ``text`` pins of the data package (``mymodel-data==1.0.1+wine``); None when ``text``
+    names no data package (a data tag, a path).
+
+    >>> parse_requirement("mymodel-data==1.0.1+wine"), parse_requirement("wine"), parse_requirement("data.csv")
+    ('1.0.1+wine', None, None)
+    """
+    if not text or "==" not in text:
+        return None
+    name, _, version = text.partition("==")
+    if canonicalize_name(name.strip()) != DATA_PACKAGE:
+        return None
+    try:
+        return str(Version(version.strip()))
+    except InvalidVersion:
+        raise DataError(f"{text!r} does not pin a version of {DATA_PACKAGE}; use e.g. {DATA_PACKAGE}==1.0.0+tag") from None
+
+
+# --- what the data is --------------------------------------------------------------------------------------------
+
+def describe(path: Path, source: str, target: str, tag: str) -> dict:
+    """metadata.json of the data file at ``path`` (no version yet), read in chunks of rows."""
+    import pandas as pd
+
+    digest, size = sha256_file(path), path.stat().st_size
+    try:
+        names = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        types: dict[str, str] = {}
+        rows = 0
+        for chunk in pd.read_csv(path, chunksize=DATA_CHUNK_ROWS):
+            rows += len(chunk)
+            for column, dtype in chunk.dtypes.items():
+                types[str(column)] = _merged(types.get(str(column)), str(dtype))
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError, OSError) as exc:
+        raise DataError(f"data file {path} cannot be read for the data package ({exc}); fix the file") from None
+    return {"name": DATA_PACKAGE, "file": DATA_MEMBER, "sha256": digest, "size": size, "rows": rows,
+            "columns": [{"name": n, "type": types.get(n, "object")} for n in names],
+            "source": source, "target": target, "tag": tag}
+
+
+def _merged(before: str | None, now: str) -> str:
+    """The type of a column across chunks, as reading it whole would infer it.
+
+    >>> _merged(None, "int64"), _merged("int64", "float64"), _merged("float64", "object"), _merged("bool", "bool")
+    ('int64', 'float64', 'object', 'bool')
+    """
+    if before is None or before == now:
+        return now
+    return "float64" if {before, now} <= {"int64", "float64"} else "object"
+
+
+def column_change(old: dict, new: dict) -> str | None:
+    """Why ``new`` changes the columns of ``old`` (a minor bump), or None.
+
+    >>> column_change({"columns": [{"name": "a", "type": "int64"}]}, {"columns": [{"name": "a", "type": "float64"}]})
+    "column 'a' retyped int64 -> float64"
+    """
+    before = {c.get("name"): c.get("type") for c in old.get("columns", []) if isinstance(c, dict)}
+    after = {c["name"]: c["type"] for c in new["columns"]}
+    for name in after:
+        if name not in before:
+            return f"column {name!r} added"
+    for name in before:
+        if name not in after:
+            return f"column {name!r} removed"
+    for name, kind in after.items():
+        if before[name] != kind:
+            return f"column {name!r} retyped {before[name]} -> {kind}"
+    return None
+
+
+# --- the wheel ---------------------------------------------------------------------------------------------------
+
+def build_wheel(path: Path, metadata: dict, out_dir: Path) -> Path:
+    """``<import name>_data-<version>-py3-none-any.whl`` in ``out_dir``: the data file streamed in, compressed."""
+    version = metadata["version"]
+    dist_info = f"{DATA_IMPORT_NAME}-{version}.dist-info"
+    wheel = out_dir / wheel_name(version)
+    record: list[str] = []
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        def add(name: str, data: bytes) -> None:
+            archive.writestr(_entry(name), data)
+            record.append(f"{name},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}")
+
+        add(member("__init__.py"), TEMPLATE.read_bytes())
+        add(member(METADATA_MEMBER), (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode())
+        entry = _entry(member(DATA_MEMBER))
+        entry.file_size = metadata["size"]  # zipfile chooses ZIP64 for a large file from it
+        digest, size = hashlib.sha256(), 0
+        with open(path, "rb") as source, archive.open(entry, "w") as target:
+            for block in iter(lambda: source.read(HASH_BLOCK), b""):
+                digest.update(block)
+                size += len(block)
+                target.write(block)
+        if digest.hexdigest() != metadata["sha256"]:
+            raise DataError(f"data file {path} changed while the data package was built; run make release again")
+        record.append(f"{member(DATA_MEMBER)},sha256={_b64(digest.digest())},{size}")
+        add(f"{dist_info}/METADATA", core_metadata(metadata).encode())
+        add(f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: mymodel-pipeline\nRoot-Is-Purelib: true\n"
+                                  b"Tag: py3-none-any\n")
+        record.append(f"{dist_info}/RECORD,,")
+        archive.writestr(_entry(f"{dist_info}/RECORD"), "\n".join(record) + "\n")
+    return wheel
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    entry = zipfile.ZipInfo(name, ZIP_TIME)
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.external_attr = 0o644 << 16
+    return entry
+
+
+def _b64(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def core_metadata(metadata: dict) -> str:
+    """METADATA: the name, version, what frame() needs and a card (the facts, in a fence nothing closes)."""
+    facts = json.dumps(metadata, indent=2, sort_keys=True)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", facts)), default=0))
+    columns = len(metadata["columns"])
+    headers = [("Metadata-Version", "2.1"), ("Name", DATA_PACKAGE), ("Version", metadata["version"]),
+               ("Summary", f"Training data of {PACKAGE}: {metadata['rows']} rows, {columns} columns, "
+                           f"sha256 {metadata['sha256']}"),
+               *(("Requires-Dist", r) for r in DATA_REQUIRES), ("Description-Content-Type", "text/markdown")]
+    card = (f"# {DATA_PACKAGE} {metadata['version']}\n\nThe data {PACKAGE}'s models were trained on: "
+            f"`import {DATA_IMPORT_NAME}; {DATA_IMPORT_NAME}.frame()` (also `path()`, `metadata()`).\n\n"
+            f"{fence}json\n{facts}\n{fence}\n")
+    return "".join(f"{k}: {v}\n" for k, v in headers) + "\n" + card
+
+
+def card_line(data: dict) -> list[str]:
+    """The model card's line about the data package the models pin (none when the data is not published)."""
+    pinned = data.get(PIN_KEY)
+    if not isinstance(pinned, dict):
+        return []
+    return [f"- Data package: `pip install {pinned['requirement']}` (wheel sha256 `{pinned['sha256']}`; "
+            f"{pinned['rows']} rows, {pinned['columns']} columns, {pinned['size']} bytes)"]
+
+
+# --- a release's data --------------------------------------------------------------------------------------------
+
+def pin_of(metadata: dict, wheel_sha256: str) -> dict:
+    """What every model records of the data package whose metadata.json is ``metadata``."""
+    version, columns = metadata.get("version"), metadata.get("columns")
+    return {"name": DATA_PACKAGE, "version": version, "requirement": requirement(str(version)),
+            "wheel": wheel_name(str(version)), "sha256": wheel_sha256, "rows": metadata.get("rows"),
+            "columns": len(columns) if isinstance(columns, list) else None, "size": metadata.get("size")}
+
+
+@dataclass
+class DataPlan:
+    """The data package a release's models pin: a published one (``new`` False) or one to publish."""
+
+    metadata: dict
+    wheel: Path | None  # None: published already, nothing built
+    sha256: str  # of the wheel
+    new: bool
+    note: str
+    _folder: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+    @property
+    def pin(self) -> dict:
+        return pin_of(self.metadata, self.sha256)
+
+
+@dataclass(frozen=True)
+class PublishedData:
+    version: str
+    metadata: dict | None  # None: no readable wheel
+    served: ServedFile | None  # its wheel
+
+
+def release_data(client: IndexClient, config: DatasetConfig, data_file: str | None) -> tuple[Dataset, DataPlan | None]:
+    """A release's dataset and the data package its models pin: from the data file (DATA_FILE or
+    [dataset] source), or from a recorded data package ([dataset] source = "<package>-data==X")."""
+    wanted = parse_requirement(data_file or config.source)
+    if wanted is None:
+        dataset = load_dataset(config, data_file)
+        return dataset, plan(client, config, dataset.source, dataset.sha256)
+    folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")  # the extracted file, till the release ends
+    with recorded_package(client, wanted) as found:
+        path = Path(folder.name) / DATA_MEMBER
+        shutil.copyfile(found.path, path)
+    dataset = dataclasses.replace(load_dataset(config, path), source=str(found.metadata.get("source")))
+    note = f"data: {requirement(wanted)} ([dataset] source): pinned, nothing to publish"
+    return dataset, DataPlan({**found.metadata, "version": wanted}, None, found.pin["sha256"], False, note, folder)
+
+
+def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: str) -> DataPlan | None:
+    """The data package of a release trained on ``source`` (whose bytes have ``data_sha256``); None
+    when the data is not published ([dataset] publish = false, or the built-in Titanic copy)."""
+    if not config.publish_data:
+        print(f"data: not published as {DATA_PACKAGE} ([dataset] publish = false); the models record its sha256 only")
+        return None
+    if source == TITANIC_SOURCE:
+        print(f"data: {TITANIC_SOURCE} ships inside the pinned scikit-learn wheel; no data package")
+        return None
+    path = Path(source) if Path(source).is_absolute() else REPO / source
+    facts = describe(path, source, config.target, config.tag)
+    if facts["sha256"] != data_sha256:
+        raise DataError(f"data file {path} changed while the release read it; run make release again")
+    folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")
+    out = Path(folder.name)
+    published = published_data(client)
+    for found in published:
+        if found.metadata is None or found.served is None or found.metadata.get("sha256") != facts["sha256"]:
+            continue
+        labels = {k: found.metadata.get(k) for k in ("source", "target", "tag", "version")}
+        wheel = build_wheel(path, {**facts, **labels}, out)
+        if sha256_file(wheel) == found.served.sha256:
+            return DataPlan({**facts, **labels}, wheel, found.served.sha256, False,
+                            f"data: unchanged, {requirement(found.version)} (sha256 {facts['sha256'][:12]}…) "
+                            "is already published: pinned, nothing to publish", folder)
+        wheel.unlink()
+    version, why = _next_version(published, facts, config.tag)
+    wheel = build_wheel(path, {**facts, "version": version}, out)
+    return DataPlan({**facts, "version": version}, wheel, sha256_file(wheel), True,
+                    f"data: {why} -> publishes {requirement(version)}", folder)
+
+
+def _next_version(published: list[PublishedData], facts: dict, tag: str) -> tuple[str, str]:
+    if not published:
+        return str(Version(f"{DATA_FIRST_VERSION}+{tag}")), "first data package"
+    highest = max(published, key=lambda p: Version(p.version))
+    readable = [p for p in published if p.metadata is not None]
+    compared = max(readable, key=lambda p: Version(p.version)) if readable else None
+    change = column_change(compared.metadata, facts) if compared else "no readable data package to compare with"
+    major, minor, patch = (Version(highest.version).release + (0, 0))[:3]
+    number = f"{major}.{minor + 1}.0" if change else f"{major}.{minor}.{patch + 1}"
+    against = compared.version if compared else highest.version
+    why = f"{change} against {against} (minor)" if change else f"new data, same columns as {against} (patch)"
+    return str(Version(f"{number}+{tag}")), why
+
+
+def published_data(client: IndexClient) -> list[PublishedData]:
+    """Every data package version on the index, its metadata.json read from its wheel (bounded)."""
+    files = client.files(DATA_PACKAGE)
+    found = []
+    for version in sorted({f.version for f in files}, key=Version, reverse=True):
+        wheel = next((f for f in files if f.version == version and f.filename.endswith(".whl")), None)
+        metadata = None
+        if wheel is not None:
+            with client.download_temporary(wheel) as download:
+                metadata = _read_metadata(download)
+        found.append(PublishedData(version, metadata, wheel))
+    return found
+
+
+def _read_metadata(download) -> dict | None:
+    try:
+        with zipfile.ZipFile(download) as archive:
+            info = archive.getinfo(member(METADATA_MEMBER))
+            if info.file_size > DATA_JSON_LIMIT:
+                return None
+            with archive.open(info) as handle:
+                document = json.loads(handle.read(DATA_JSON_LIMIT + 1))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, RuntimeError, EOFError, NotImplementedError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def pin(models: list, pinned: dict | None) -> None:
+    """Record the data package in every trained model's metadata (and so in the model card and make diff)."""
+    if pinned:
+        for model in models:
+            model.metadata["data"][PIN_KEY] = pinned
+
+
+def publish(client: IndexClient, data: DataPlan | None) -> None:
+    """Upload a new data package's wheel, check what the index serves, and record its sha256 in
+    releases/; a reused one only gets its record. The data package stays if the models' release
+    fails after it: the next release with these bytes pins it again."""
+    if data is None:
+        return
+    print(data.note)
+    if data.new:
+        from pipeline.uploading import send, upload_settings
+
+        import requests
+
+        try:
+            send(client, upload_settings(client), data.wheel)
+        except requests.HTTPError as exc:
+            code = exc.response.status_code if exc.response is not None else None
+            raise PackageIndexError(f"the index refused {data.wheel.name} (HTTP {code}): another release published "
+                                    f"{requirement(data.version)} first; run make release again") from None
+        except requests.ConnectionError:
+            raise PackageIndexError(f"the index at {client.url} went away during the upload of {data.wheel.name}; "
+                                    "restart it (make index) and run make release again") from None
+        served = next((f for f in client.files(DATA_PACKAGE) if f.filename == data.wheel.name), None)
+        if served is None or client.download_sha256(served) != data.sha256:
+            raise PackageIndexError(f"the index does not serve {data.wheel.name} with our sha256 {data.sha256} after "
+                                    "the upload; check the index, then run make release again")
+    _record(data, client.settings.simple_url)
+
+
+def _record(data: DataPlan, simple_url: str, releases_dir: Path = RELEASES_DIR) -> None:
+    lock = release_records.lock_file(data.version, releases_dir, DATA_PACKAGE)
+    text = (f"# pip install --index-url {simple_url} --require-hashes --no-deps -r this-file\n"
+            f"{requirement(data.version)} \\\n    --hash=sha256:{data.sha256}\n")
+    if lock.is_file() and lock.read_text(encoding="utf-8") == text:
+        return
+    temporary = lock.with_name(f".{lock.name}.tmp")
+    try:
+        releases_dir.mkdir(exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(lock)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise RecordError(f"cannot record {requirement(data.version)} in this clone ({exc.strerror}: {exc.filename}); "
+                          "free some space or make the checkout writable, then run make release again") from None
+
+
+# --- reading a published data package back -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Fetched:
+    path: Path  # the data file, extracted
+    metadata: dict  # its metadata.json
+    pin: dict  # what a model trained on it records
+
+
+@contextlib.contextmanager
+def fetched(client: IndexClient, version: str, trusted: frozenset[str], where: str) -> Iterator[Fetched]:
+    """The data file of ``version``, from a wheel whose sha256 is one of ``trusted`` (``where``: the
+    record they come from), extracted to a temporary folder; never imported, read with bounds."""
+    name = wheel_name(version)
+    served = next((f for f in client.files(DATA_PACKAGE) if f.filename == name), None)
+    if served is None:
+        raise PackageIndexError(f"{requirement(version)} has no wheel on {client.url}; published: "
+                                f"{', '.join(client.versions(DATA_PACKAGE)) or 'none'}")
+    if served.sha256 and served.sha256 not in trusted:
+        raise _untrusted(name, served.sha256, where)
+    with client.download_temporary(served) as download, \
+            tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-") as tmp:
+        digest = hashlib.file_digest(download, "sha256").hexdigest()
+        if digest not in trusted:
+            raise _untrusted(name, digest, where)
+        download.seek(0)
+        size = download.seek(0, 2)
+        download.seek(0)
+        metadata = _read_metadata(download)
+        if metadata is None or not isinstance(metadata.get("sha256"), str):
+            raise DataError(f"{name} (recorded in {where}) has no readable {METADATA_MEMBER}; it is no data package "
+                            "this pipeline built")
+        path = Path(tmp) / DATA_MEMBER
+        extracted = _extract(download, path, name)
+        if extracted != metadata["sha256"]:
+            raise DataError(f"{name}: its {DATA_MEMBER} has sha256 {extracted}, its {METADATA_MEMBER} says "
+                            f"{metadata['sha256']}; the data package is damaged")
+        pin = pin_of({**metadata, "version": version}, digest)
+        print(f"data: {requirement(version)} from {client.url} ({size} bytes, sha256 checked against {where})")
+        yield Fetched(path, metadata, pin)
+
+
+def _extract(download, path: Path, name: str) -> str:
+    try:
+        with zipfile.ZipFile(download) as archive:
+            info = archive.getinfo(member(DATA_MEMBER))
+            if info.file_size > DATA_FILE_LIMIT:
+                raise DataError(f"{name}: its data file is {info.file_size} bytes, more than DATA_FILE_LIMIT="
+                                f"{DATA_FILE_LIMIT}; raise DATA_FILE_LIMIT to read it")
+            digest, size = hashlib.sha256(), 0
+            with archive.open(info) as source, open(path, "wb") as target:
+                for block in iter(lambda: source.read(HASH_BLOCK), b""):
+                    size += len(block)
+                    if size > info.file_size:
+                        raise DataError(f"{name}: its data file holds more than the {info.file_size} bytes it declares")
+                    digest.update(block)
+                    target.write(block)
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError, NotImplementedError) as exc:
+        raise DataError(f"{name} cannot be read as a data package ({exc}); check the index") from None
+    return digest.hexdigest()
+
+
+def _untrusted(name: str, digest: str, where: str) -> PackageIndexError:
+    return PackageIndexError(f"the index serves {name} with sha256 {digest}, not the one {where} records; "
+                             "the data package on the index changed: do not use it, check the index")
+
+
+def data_record(version: str) -> release_records.Record | None:
+    """The sha256 this clone (releases/, or its git history) recorded for data package ``version``."""
+    return release_records.recorded(version, RELEASES_DIR, DATA_PACKAGE)
+
+
+@contextlib.contextmanager
+def recorded_package(client: IndexClient, version: str) -> Iterator[Fetched]:
+    """``make train DATA=<package>-data==X``: a data package this clone recorded (releases/ or git history)."""
+    record = data_record(version)
+    if record is None:
+        raise DataError(f"this clone has no record of {requirement(version)} (releases/{DATA_PACKAGE}-{version}.txt, "
+                        "nor in git history), so its bytes cannot be checked; pull the team's releases/ records, "
+                        "or train from the data file (DATA_FILE=path.csv)")
+    with fetched(client, version, record.sha256, record.where) as found:
+        yield found
+
+
+@dataclass(frozen=True)
+class VerifyData:
+    path: str  # what load_dataset reads: a file, or the built-in source
+    label: str  # the source the release recorded (written into the rebuilt metadata; never read)
+    pin: dict | None  # the data package the version pins
+
+
+@contextlib.contextmanager
+def verification_data(client: IndexClient, version: str, wheel_sha256: str | None, metadata: dict,
+                      config: DatasetConfig, data_file: str | None) -> Iterator[VerifyData]:
+    """The data ``make verify`` trains on, never a path the published metadata names: DATA_FILE, else
+    the pinned data package (its sha256 checked against this clone's records), else the clone's
+    own configured file. The caller checks the data's sha256 against the version's."""
+    data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
+    label = data.get("source") if isinstance(data.get("source"), str) else None
+    pinned = data.get(PIN_KEY) if isinstance(data.get(PIN_KEY), dict) else None
+    if data_file:
+        yield VerifyData(data_file, label or data_file, pinned)
+        return
+    if pinned is not None:
+        try:
+            pinned_version = str(Version(str(pinned.get("version"))))
+        except InvalidVersion:
+            raise DataError(f"{PACKAGE} {version} pins no valid {DATA_PACKAGE} version ({pinned.get('version')!r}); "
+                            "pass DATA_FILE= with its data") from None
+        model_record = release_records.recorded(version)
+        if model_record is not None and wheel_sha256 in model_record.sha256:
+            trusted, where = frozenset({str(pinned.get("sha256"))}), f"the pin of the wheel {model_record.where} records"
+        elif (record := data_record(pinned_version)) is not None:
+            trusted, where = record.sha256, record.where
+        else:
+            raise DataError(f"this clone has no record of {PACKAGE} {version} nor of {requirement(pinned_version)} "
+                            "(releases/, git history), so the data package's bytes cannot be checked; pull the team's "
+                            "releases/ records, or pass DATA_FILE= with the data")
+        with fetched(client, pinned_version, trusted, where) as found:
+            yield VerifyData(str(found.path), label or str(found.metadata.get("source")), pinned)
+        return
+    source = config.source
+    if source != TITANIC_SOURCE:
+        path = Path(source) if Path(source).is_absolute() else REPO / source
+        if not path.is_file() or sha256_file(path) != data.get("sha256"):
+            state = "is not there" if not path.is_file() else "holds other data"
+            raise DataError(f"make verify needs the data of {version} (sha256 {data.get('sha256')}): it was not "
+                            f"published as {DATA_PACKAGE} ([dataset] publish = false) and {path} ([dataset] source) "
+                            f"{state}; put the data file there or pass DATA_FILE=path.csv")
+    yield VerifyData(source, label or source, None)
