@@ -42,6 +42,7 @@ from pipeline.config import (
 from pipeline.data import Dataset, load_dataset
 from pipeline.errors import DataError, PackageIndexError, RecordError
 from pipeline.index_api import IndexClient, ServedFile
+from pipeline.registry import CACHE_FOLDER
 from pipeline.own_package import store
 
 HASH_BLOCK, sha256_file = store.HASH_BLOCK, store.sha256_file
@@ -305,17 +306,43 @@ def _next_version(published: list[PublishedData], facts: dict, tag: str) -> tupl
 
 
 def published_data(client: IndexClient) -> list[PublishedData]:
-    """Every data package version on the index, its metadata.json read from its wheel (bounded)."""
+    """Every data package version on the index, its metadata.json read from its wheel (bounded), once:
+    kept by the wheel's sha256 in the index's state folder, so the next release downloads none again."""
     files = client.files(DATA_PACKAGE)
     found = []
     for version in sorted({f.version for f in files}, key=Version, reverse=True):
         wheel = next((f for f in files if f.version == version and f.filename.endswith(".whl")), None)
         metadata = None
         if wheel is not None:
-            with client.download_temporary(wheel) as download:
-                metadata = _read_metadata(download)
+            kept = client.settings.state_dir / CACHE_FOLDER / f"data-{wheel.sha256}.json" if wheel.sha256 else None
+            metadata = _read_kept(kept)
+            if metadata is None:
+                with client.download_temporary(wheel) as download:  # refused unless it has the announced sha256
+                    metadata = _read_metadata(download)
+                _keep(kept, metadata)
         found.append(PublishedData(version, metadata, wheel))
     return found
+
+
+def _read_kept(kept: Path | None) -> dict | None:
+    try:
+        document = json.loads(kept.read_bytes()[:DATA_JSON_LIMIT + 1]) if kept else None
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _keep(kept: Path | None, metadata: dict | None) -> None:
+    """Best effort: a cache that cannot be written costs a download next time, nothing else."""
+    if kept is None or metadata is None:
+        return
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        temporary = kept.with_name(f".{kept.name}.tmp")
+        temporary.write_text(json.dumps(metadata), encoding="utf-8")
+        temporary.replace(kept)
+    except OSError:
+        pass
 
 
 def _read_metadata(download) -> dict | None:
