@@ -76,7 +76,7 @@ DATA_FIRST_VERSION = "1.0.0"  # then a column added, removed or retyped bumps th
 DATA_REQUIRES = ("pandas>=2",)  # what frame() needs; fixed, so a data package's bytes follow its data only
 DATA_CHUNK_ROWS = 100_000  # rows read at a time to count rows and infer column types (bounded memory)
 DATA_JSON_LIMIT = 1 << 20  # the most read of a data wheel's metadata.json
-DATA_FILE_LIMIT = int(os.environ.get("DATA_FILE_LIMIT", str(64 << 30)))  # the most extracted of a data wheel's file
+DATA_FILE_LIMIT = 64 << 30  # the most extracted of a data wheel's file (64 GiB)
 
 TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
 

@@ -457,8 +457,8 @@ def _extract(download, path: Path, name: str) -> str:
         with zipfile.ZipFile(download) as archive:
             info = archive.getinfo(member(DATA_MEMBER))
             if info.file_size > DATA_FILE_LIMIT:
-                raise DataError(f"{name}: its data file is {info.file_size} bytes, more than DATA_FILE_LIMIT="
-                                f"{DATA_FILE_LIMIT}; raise DATA_FILE_LIMIT to read it")
+                raise DataError(f"{name}: its data file is {info.file_size} bytes, more than the {DATA_FILE_LIMIT} "
+                                "this pipeline reads (DATA_FILE_LIMIT in pipeline/config.py); raise it to read the file")
             digest, size = hashlib.sha256(), 0
             with archive.open(info) as source, open(path, "wb") as target:
                 for block in iter(lambda: source.read(HASH_BLOCK), b""):

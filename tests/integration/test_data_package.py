@@ -142,6 +142,8 @@ def test_a_column_added_bumps_the_data_package_minor(data_clone, wine_release):
     assert (f"data package: mymodel-data==1.0.0+wine -> mymodel-data==1.1.0+wine "
             f"(http://127.0.0.1:{env['INDEX_PORT']}/simple/mymodel-data/)") in diff
     assert "data package.requirement" in diff and "data package.sha256" in diff  # under data: a patch
+    # make channels reads every <package>-<name> project's wheels: the data package is none of them
+    assert "no channels yet" in make(repo, "channels", env).stdout
 
     # make train from the published data package: the models pin it, trained on its bytes
     trained = make(repo, "train", env, "DATA=mymodel-data==1.1.0+wine").stdout

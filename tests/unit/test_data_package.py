@@ -122,3 +122,16 @@ def test_the_version_page_shows_the_pinned_data_package_escaped():
     assert '<a href="../../../simple/mymodel-data/">mymodel-data==1.0.0+wine&lt;script&gt;</a>' in html
     assert "178 rows, 14 columns, 3.0 MiB" in html and "<script>" not in html
     assert "data package" not in views._lineage_html({"data": {"package": "not an object"}})
+
+
+def test_publish_must_be_true_or_false(tmp_path):
+    from pipeline.config import DATASET_CONFIG, load_dataset_config
+
+    config = tmp_path / "dataset.toml"
+    text = DATASET_CONFIG.read_text()
+    config.write_text(text.replace('tag = "titanic"', 'tag = "titanic"\npublish = false'))
+    assert load_dataset_config(config).publish_data is False
+    assert load_dataset_config(DATASET_CONFIG).publish_data is True
+    config.write_text(text.replace('tag = "titanic"', 'tag = "titanic"\npublish = "no"'))
+    with pytest.raises(ConfigError, match=r"\[dataset\] publish = 'no' must be true or false"):
+        load_dataset_config(config)
