@@ -123,7 +123,8 @@ def column_change(old: dict, new: dict) -> str | None:
     >>> column_change({"columns": [{"name": "a", "type": "int64"}]}, {"columns": [{"name": "a", "type": "float64"}]})
     "column 'a' retyped int64 -> float64"
     """
-    before = {c.get("name"): c.get("type") for c in old.get("columns", []) if isinstance(c, dict)}
+    listed = old.get("columns") if isinstance(old.get("columns"), list) else []  # from the index: any shape
+    before = {c["name"]: c.get("type") for c in listed if isinstance(c, dict) and isinstance(c.get("name"), str)}
     after = {c["name"]: c["type"] for c in new["columns"]}
     for name in after:
         if name not in before:
@@ -278,7 +279,8 @@ def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: s
     for found in published:
         if found.metadata is None or found.served is None or found.metadata.get("sha256") != facts["sha256"]:
             continue
-        labels = {k: found.metadata.get(k) for k in ("source", "target", "tag", "version")}
+        # Its labels, to rebuild its wheel from our file; the version is the file name's, never the document's.
+        labels = {**{k: found.metadata.get(k) for k in ("source", "target", "tag")}, "version": found.version}
         wheel = build_wheel(path, {**facts, **labels}, out)
         if sha256_file(wheel) == found.served.sha256:
             return DataPlan({**facts, **labels}, wheel, found.served.sha256, False,

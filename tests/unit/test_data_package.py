@@ -89,6 +89,12 @@ def test_the_data_version_follows_the_data(on_index, columns, expected):
     assert data_package._next_version(on_index, new, "wine") == expected
 
 
+@pytest.mark.parametrize("published_columns", [None, 3, [["a"]], [{"name": ["a"]}], [{"type": "int64"}]])
+def test_a_published_data_package_of_any_shape_is_compared_without_failing(published_columns):
+    assert column_change({"columns": published_columns}, {"columns": [{"name": "a", "type": "int64"}]}) == \
+        "column 'a' added"
+
+
 def test_column_order_alone_is_no_column_change():
     old = {"columns": [{"name": "a", "type": "int64"}, {"name": "b", "type": "str"}]}
     assert column_change(old, {"columns": list(reversed(old["columns"]))}) is None
