@@ -269,28 +269,37 @@ def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: s
     if source == TITANIC_SOURCE:
         print(f"data: {TITANIC_SOURCE} ships inside the pinned scikit-learn wheel; no data package")
         return None
+    published = published_data(client)
+    same = [found for found in published if found.metadata is not None and found.served is not None
+            and found.metadata.get("sha256") == data_sha256]
+    for found in same:  # a wheel this clone recorded: ours, nothing to read or build
+        record = data_record(found.version)
+        if record is not None and found.served.sha256 in record.sha256:
+            return DataPlan({**found.metadata, "version": found.version}, None, found.served.sha256, False,
+                            _unchanged(found, f"recorded in {record.where}"))
     path = Path(source) if Path(source).is_absolute() else REPO / source
     facts = describe(path, source, config.target, config.tag)
     if facts["sha256"] != data_sha256:
         raise DataError(f"data file {path} changed while the release read it; run make release again")
     folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")
     out = Path(folder.name)
-    published = published_data(client)
-    for found in published:
-        if found.metadata is None or found.served is None or found.metadata.get("sha256") != facts["sha256"]:
-            continue
+    for found in same:  # published by another clone: ours too if our build of it gives its bytes
         # Its labels, to rebuild its wheel from our file; the version is the file name's, never the document's.
         labels = {**{k: found.metadata.get(k) for k in ("source", "target", "tag")}, "version": found.version}
         wheel = build_wheel(path, {**facts, **labels}, out)
         if sha256_file(wheel) == found.served.sha256:
             return DataPlan({**facts, **labels}, wheel, found.served.sha256, False,
-                            f"data: unchanged, {requirement(found.version)} (sha256 {facts['sha256'][:12]}…) "
-                            "is already published: pinned, nothing to publish", folder)
+                            _unchanged(found, "rebuilt byte for byte"), folder)
         wheel.unlink()
     version, why = _next_version(published, facts, config.tag)
     wheel = build_wheel(path, {**facts, "version": version}, out)
     return DataPlan({**facts, "version": version}, wheel, sha256_file(wheel), True,
                     f"data: {why} -> publishes {requirement(version)}", folder)
+
+
+def _unchanged(found: PublishedData, how: str) -> str:
+    return (f"data: unchanged, {requirement(found.version)} (sha256 {found.metadata['sha256'][:12]}…, {how}) "
+            "is already published: pinned, nothing to publish")
 
 
 def _next_version(published: list[PublishedData], facts: dict, tag: str) -> tuple[str, str]:

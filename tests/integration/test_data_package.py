@@ -37,11 +37,11 @@ def model_metadata(wheel: Path) -> dict:
         return json.loads(archive.read("mymodel/models/LogisticRegression/metadata.json"))
 
 
-def team_clone(source: Path, destination: Path) -> Path:
-    """A teammate's clone: the release commit, and the releases/ records the team commits."""
+def team_clone(source: Path, destination: Path, records: str = "*.txt") -> Path:
+    """A teammate's clone: the release commit, and the releases/ ``records`` the team commits."""
     run(["git", "clone", "-q", source, destination])
     (destination / "releases").mkdir(exist_ok=True)
-    for record in (source / "releases").glob("*.txt"):
+    for record in (source / "releases").glob(records):
         shutil.copy2(record, destination / "releases" / record.name)
     return destination
 
@@ -109,9 +109,10 @@ def test_a_fresh_clone_without_the_data_verifies_from_the_data_package(wine_rele
 
 @pytest.fixture(scope="module")
 def data_clone(wine_release, tmp_path_factory):
-    """A teammate's clone of the wine release with its own index, holding the wine release's files."""
+    """A teammate's clone of the wine release with its own index, holding the wine release's files; the
+    clone has the models' record, not the data package's."""
     tmp = tmp_path_factory.mktemp("data-clone")
-    repo, env = team_clone(wine_release.repo, tmp / "repo"), index_env(tmp)
+    repo, env = team_clone(wine_release.repo, tmp / "repo", "mymodel-1*.txt"), index_env(tmp)
     Path(env["INDEX_DIR"]).mkdir()
     for published in Path(wine_release.env["INDEX_DIR"]).glob("mymodel*"):
         shutil.copy2(published, Path(env["INDEX_DIR"]) / published.name)
@@ -123,10 +124,17 @@ def test_a_release_with_the_same_data_pins_the_published_data_package(data_clone
     repo, env, _ = data_clone
     out = make(repo, "release", env, f"DATA_FILE={wine_release.csv}", "DATA=wine", "BUMP=patch").stdout
     assert "released mymodel 1.1.2+wine" in out
-    assert "data: unchanged, mymodel-data==1.0.0+wine" in out and "nothing to publish" in out
+    # no record of the data package here: it is rebuilt from the file and compared, then recorded
+    assert "data: unchanged, mymodel-data==1.0.0+wine" in out and "rebuilt byte for byte" in out
+    assert "nothing to publish" in out
     assert data_wheels(env) == [DATA_WHEEL.format("1.0.0+wine")]
     served = Path(env["INDEX_DIR"]) / DATA_WHEEL.format("1.0.0+wine")
     assert model_metadata(repo / "dist/mymodel-1.1.2+wine-py3-none-any.whl")["data"]["package"]["sha256"] == sha256(served)
+    assert f"--hash=sha256:{sha256(served)}" in (repo / "releases/mymodel-data-1.0.0+wine.txt").read_text()
+
+    # recorded now: the next release with these bytes pins it without building anything
+    again = make(repo, "release", env, f"DATA_FILE={wine_release.csv}", "DATA=wine").stdout
+    assert "mymodel 1.1.2+wine is up to date" in again and "==> data" not in again
 
 
 def test_a_column_added_bumps_the_data_package_minor(data_clone, wine_release):
