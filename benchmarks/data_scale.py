@@ -1,5 +1,5 @@
 """``make bench`` at data scale: a large CSV through the data package's build, upload and verify
-(pipeline/data_package.py), each step in its own process with its peak memory, and the index's.
+(pipeline/data_package.py, data_wheel.py), each step in its own process with its peak memory, and the index's.
 
 The steps are those of ``make release`` and ``make verify``: ``describe`` + ``build_wheel`` (the
 facts read in chunks of rows, the file streamed into the wheel), ``publish`` (twine's upload, then
@@ -20,7 +20,7 @@ from benchmarks.servers import BenchError
 VERSION = "1.0.0+bigdata"
 MEMORY_TARGET_MB = 300  # each step's peak RSS, whatever the file's size
 COLUMNS = "id,pclass,age,fare,sibsp,sex,embarked,survived\n"
-BUILD = ("import json, sys\nfrom pathlib import Path\nfrom pipeline import data_package as d\n"
+BUILD = ("import json, sys\nfrom pathlib import Path\nfrom pipeline import data_wheel as d\n"
          "csv, out = Path(sys.argv[1]), Path(sys.argv[2])\n"
          f"metadata = {{**d.describe(csv, str(csv), 'survived', 'bigdata'), 'version': {VERSION!r}}}\n"
          "wheel = d.build_wheel(csv, metadata, out)\n"

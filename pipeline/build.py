@@ -22,7 +22,7 @@ from pipeline.own_package import contract, store
 from pipeline import markdown_text as md
 from pipeline import provenance
 from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
-from pipeline.data_package import card_line as data_package_line
+from pipeline.data_wheel import card_line as data_package_line
 from pipeline.errors import BuildError
 from pipeline.requirements import runtime_requirements
 from pipeline.team_code import METADATA_KEY as TEAM_CODE_KEY

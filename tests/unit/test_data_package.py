@@ -1,4 +1,4 @@
-"""The data package's wheel, facts and numbering (pipeline/data_package.py), without an index."""
+"""The data package's wheel, facts and numbering (pipeline/data_wheel.py, data_package.py), without an index."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 
 from index import uploads
 from index.registry import views
-from pipeline import channels, data_package
-from pipeline.data_package import PublishedData, column_change
+from pipeline import channels, data_package, data_wheel
+from pipeline.data_package import PublishedData
+from pipeline.data_wheel import column_change
 from pipeline.errors import ConfigError, DataError
 
 CSV = "a,b,label\n1,x,yes\n2,y,no\n3,,yes\n4.5,z,no\n"
@@ -21,11 +22,11 @@ CSV = "a,b,label\n1,x,yes\n2,y,no\n3,,yes\n4.5,z,no\n"
 def facts(tmp_path, text: str = CSV) -> tuple:
     path = tmp_path / "data.csv"
     path.write_text(text)
-    return path, data_package.describe(path, "data/train.csv", "label", "tag")
+    return path, data_wheel.describe(path, "data/train.csv", "label", "tag")
 
 
 def test_the_facts_are_read_in_chunks_as_a_whole_read_would_type_them(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_package, "DATA_CHUNK_ROWS", 2)  # a: int64 in the first chunk, float64 in the second
+    monkeypatch.setattr(data_wheel, "DATA_CHUNK_ROWS", 2)  # a: int64 in the first chunk, float64 in the second
     path, described = facts(tmp_path)
     assert described["rows"] == 4 and described["size"] == len(CSV)
     assert described["sha256"] == hashlib.sha256(CSV.encode()).hexdigest()
@@ -42,8 +43,8 @@ def test_the_wheel_is_the_same_bytes_on_every_build_and_its_record_holds(tmp_pat
     path, described = facts(tmp_path)
     metadata = {**described, "version": "1.0.0+tag"}
     (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
-    first = data_package.build_wheel(path, metadata, tmp_path / "one")
-    second = data_package.build_wheel(path, metadata, tmp_path / "two")
+    first = data_wheel.build_wheel(path, metadata, tmp_path / "one")
+    second = data_wheel.build_wheel(path, metadata, tmp_path / "two")
     assert first.name == "mymodel_data-1.0.0+tag-py3-none-any.whl"
     assert first.read_bytes() == second.read_bytes()
     with zipfile.ZipFile(first) as wheel:
@@ -64,7 +65,7 @@ def test_a_file_that_changes_while_it_is_packaged_is_refused(tmp_path):
     path, described = facts(tmp_path)
     path.write_text(CSV + "5,w,yes\n")
     with pytest.raises(DataError, match="changed while the data package was built"):
-        data_package.build_wheel(path, {**described, "version": "1.0.0+tag"}, tmp_path)
+        data_wheel.build_wheel(path, {**described, "version": "1.0.0+tag"}, tmp_path)
 
 
 def published(version: str, columns: list[tuple[str, str]] | None) -> PublishedData:
@@ -103,7 +104,7 @@ def test_column_order_alone_is_no_column_change():
 @pytest.mark.parametrize("text, expected", [("mymodel-data==1.0.1+wine", "1.0.1+wine"), ("MyModel_Data == 1.0", "1.0"),
                                             ("wine", None), ("other-data==1.0", None), (None, None)])
 def test_a_data_requirement_is_told_from_a_tag_or_a_path(text, expected):
-    assert data_package.parse_requirement(text) == expected
+    assert data_wheel.parse_requirement(text) == expected
 
 
 def test_the_data_package_is_no_channel():
