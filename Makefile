@@ -47,7 +47,7 @@ requirements: $(READY) ## regenerate requirements.lock, hashes included, from py
 	PIP_CONFIG_FILE=/dev/null UV_NO_CONFIG=1 $(VENV)/bin/uv pip compile --quiet --python $(PY) --generate-hashes \
 		--custom-compile-command "make requirements" $(addprefix --group ,$(DEPENDENCY_GROUPS)) -o requirements.lock
 
-train: $(READY) ## train and evaluate the models into src/<package>/models (DATA_FILE= DATA=)
+train: $(READY) ## train and evaluate the models into src/<package>/models (DATA_FILE= DATA=tag, or DATA=<package>-data==X)
 	$(PY) -m pipeline train
 
 version: $(READY) ## print the next version: what the trained models require, or BUMP=patch|minor|major (DATA=tag)

@@ -29,7 +29,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks import model_scale, synthetic
+from benchmarks import data_scale, model_scale, synthetic
 from benchmarks.synthetic import MODULE, PROJECT
 from benchmarks.servers import (
     REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
@@ -73,10 +73,11 @@ TARGET_CONFIG = (100, 20.0)
 DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, stock_requests=10,
                 stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
                 scale_versions=(100, 3000), train_rows=1_000_000, model_mb=1024, resolver_versions=3,
-                resolver_wheel_mb=20.0)
+                resolver_wheel_mb=20.0, data_mb=1024.0)
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
             stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
-            scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1)
+            scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1,
+            data_mb=5.0)
 
 
 def say(text: str = "") -> None:
@@ -106,6 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"versions on the index the resolvers see (default {DEFAULTS['resolver_versions']})")
     parser.add_argument("--resolver-wheel-mb", type=float,
                         help=f"size of each of their wheels in MB (default {DEFAULTS['resolver_wheel_mb']:g})")
+    parser.add_argument("--data-mb", type=float,
+                        help=f"size of the data file published as a data package, MB (default {DEFAULTS['data_mb']:.0f})")
     parser.add_argument("--tiny", action="store_true", help="CI: every section on a tiny configuration (< 60 s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default benchmarks/RESULTS.md)")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: the system's)")
@@ -120,7 +123,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 "load_repeats", "cold_runs", "model_mb", "resolver_versions"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1")
-    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0:
+    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0 or args.data_mb <= 0:
         parser.error("sizes and --budget must be positive")
     return args
 
@@ -509,6 +512,9 @@ class Bench:
         self.results["model_scale"] = model_scale.release_steps(self.work, self.args.model_mb, ROWS, say)
 
     # -- 12. the bytes a resolver downloads, with PEP 658 core metadata
+    def data_scale(self) -> None:
+        self.results["data_scale"] = data_scale.data_steps(self.work, self.args.data_mb, say)
+
     def resolver(self) -> None:
         self.results["resolver"] = model_scale.resolver_bytes(
             self.work, self.processes, self.htpasswd, self.logs, self.args.resolver_versions,
@@ -606,7 +612,7 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     registry = scale["registry_page"]["median_ms"]
     rows.append((f"registry page `/` median at {scale['few']} versions, after the first request", f"{ms(registry)} ms",
                  "< 100 ms", status(registry < 100)))
-    return rows + model_scale.targets(results)
+    return rows + model_scale.targets(results) + data_scale.targets(results)
 
 
 def notes(results: dict) -> list[str]:
@@ -802,6 +808,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
               "square of the rows."]
 
     lines += model_scale.render(results)
+    lines += data_scale.render(results)
 
     lines += ["", "## Notes", ""] + [f"- {note}" for note in notes(results)]
     lines += ["", "<!-- bench-data", json.dumps({"machine": machine_info, **results}, indent=1, default=str), "-->", ""]
@@ -826,6 +833,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.release()
         bench.consumer()
         bench.model_scale()
+        bench.data_scale()
         bench.resolver()
         elapsed = time.perf_counter() - started
         bench.results["timings"]["total_s"] = elapsed

@@ -1,9 +1,9 @@
 """What an upload may add, beyond pypiserver's refusal of a file name it already holds.
 
 The index owns the model package's name and every name derived from it
-(``mymodel`` and ``mymodel-<name>``, PEP 503 normalised; index/owned_package.py). A version of those
-has fixed files: the model's one sdist and one wheel (a release uploads the sdist,
-then the wheel), a channel's one wheel. Any other file for a version that already
+(``mymodel``, ``mymodel-<channel>`` and the data package ``mymodel-data``, PEP 503 normalised;
+index/owned_package.py). A version of those has fixed files: the model's one sdist and one wheel
+(a release uploads the sdist, then the wheel), a channel's or the data package's one wheel. Any other file for a version that already
 has a file of its kind is refused with 409, so ``pip install mymodel==X.Y.Z+tag``
 installs what the release uploaded and nothing added later (a wheel with a more
 specific tag, or a build tag, would win pip's choice). Other projects keep
@@ -47,7 +47,12 @@ def owned(project: str, package: str | None = None) -> bool:
 
 
 def kinds(project: str) -> tuple[str, ...]:
-    """The files one version of an owned project has: a channel's is one wheel (pipeline/views/channels.py)."""
+    """The files one version of an owned project has: a channel's (former channel packages) and the data
+    package's (pipeline/steps/data_package.py) is one wheel.
+
+    >>> kinds("mymodel"), kinds("mymodel-data"), kinds("mymodel-prod")
+    (('sdist', 'wheel'), ('wheel',), ('wheel',))
+    """
     return (SDIST, WHEEL) if canonicalize_name(project) == owned_package.name() else (WHEEL,)
 
 

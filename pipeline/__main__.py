@@ -49,7 +49,7 @@ def main_parser() -> argparse.ArgumentParser:
             flags[option]()
         return sub
 
-    command("train", f"train and evaluate the models into src/{IMPORT_NAME}/models", "data", "data-file")
+    command("train", f"train and evaluate the models into src/{IMPORT_NAME}/models", "data", "data-file", "index")
     command("version", "print the next version", "bump", "data", "index")
     command("released", "print the version this clone released last (for a shell variable)")
     command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")

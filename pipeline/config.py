@@ -78,6 +78,15 @@ ONNX_OPSET = (("", 17), ("ai.onnx.ml", 3))
 
 HTTP_TIMEOUT = 30.0
 
+# The data package (pipeline/steps/data_package.py): the training data file published as <package>-data.
+DATA_PACKAGE = f"{PACKAGE}-data"
+DATA_IMPORT_NAME = f"{IMPORT_NAME}_data"
+DATA_FIRST_VERSION = "1.0.0"  # then a column added, removed or retyped bumps the minor, any other change the patch
+DATA_REQUIRES = ("pandas>=2",)  # what frame() needs; fixed, so a data package's bytes follow its data only
+DATA_CHUNK_ROWS = 100_000  # rows read at a time to count rows and infer column types (bounded memory)
+DATA_JSON_LIMIT = 1 << 20  # the most read of a data wheel's metadata.json
+DATA_FILE_LIMIT = 64 << 30  # the most extracted of a data wheel's file (64 GiB)
+
 TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
 
 
@@ -132,6 +141,7 @@ class DatasetConfig:
     target_units: str | None = None  # what a regression predicts in, for the model card
     onnx: str = ONNX_POLICIES[0]  # [release] onnx
     onnx_tolerance: float | None = None  # [release] onnx_tolerance; None: ONNX_TOLERANCE of the task
+    publish_data: bool = True  # [dataset] publish: release the data file as <package>-data (pipeline/steps/data_package.py)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -158,6 +168,9 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
     task = _task(data, path)
     models = model_specs.parse(raw["models"], path) if "models" in raw else DEFAULTS_BY_TASK[task]
     units = data.get("target_units")
+    publish = data.get("publish", True)
+    if not isinstance(publish, bool):
+        raise ConfigError(f"{path}: [dataset] publish = {publish!r} must be true or false")
     if units is not None and not isinstance(units, str):
         raise ConfigError(f"{path}: [dataset] target_units = {units!r} must be text, e.g. target_units = \"USD\"")
     try:
@@ -178,6 +191,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
             target_units=units,
             onnx=_onnx_policy(release, path),
             onnx_tolerance=_onnx_tolerance(release, path),
+            publish_data=publish,
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None

@@ -314,7 +314,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
                         + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
     sections.append(_onnx_html(facts.models))
     sections.append(_changes_html(changes, previous, project, root))
-    sections += [_schema_html(first.get("input_schema")), _lineage_html(first), _files_html(release, root)]
+    sections += [_schema_html(first.get("input_schema")), _lineage_html(first, root), _files_html(release, root)]
     card = _MARKDOWN.render(facts.card) if facts.card.strip() else "<p class=\"muted\">This version has no model card.</p>"
     sections.append(f'<h2>Model card</h2>\n<article class="card" id="card">{card}</article>')
     return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s))
@@ -376,7 +376,7 @@ def _task_text(metadata: dict) -> str:
     return e(task) + (f": {shown}" if shown else "")
 
 
-def _lineage_html(metadata: dict) -> str:
+def _lineage_html(metadata: dict, root: str = "") -> str:
     data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
     git = metadata.get("git") if isinstance(metadata.get("git"), dict) else {}
     split = data.get("split") if isinstance(data.get("split"), dict) else {}
@@ -386,6 +386,7 @@ def _lineage_html(metadata: dict) -> str:
              ("split", ", ".join(f"{e(k)} {e(v)}" for k, v in sorted(split.items())) or "-"),
              ("git commit", f'<span class="mono">{e(git.get("commit"))}</span>'
                             + (' <span class="badge yanked">uncommitted changes</span>' if git.get("dirty") else ""))]
+    facts[3:3] = _data_package_facts(data.get("package"), root)
     items = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
     env = ""
     if isinstance(environment, dict) and environment:
@@ -394,6 +395,17 @@ def _lineage_html(metadata: dict) -> str:
                + "".join(f"<tr><td>{e(k)}</td><td class=\"mono\">{e(v)}</td></tr>" for k, v in sorted(environment.items()))
                + "</tbody></table></div>")
     return f'<h2>Data and source</h2>\n<dl class="facts" id="lineage">{items}</dl>\n{env}'
+
+
+def _data_package_facts(pinned: t.Any, root: str) -> list[tuple[str, str]]:
+    """The data package the models pin (pipeline/steps/data_package.py), linked to its page on this index."""
+    if not isinstance(pinned, dict) or not isinstance(pinned.get("name"), str):
+        return []
+    href = root + "simple/" + quote(pinned["name"]) + "/"
+    return [("data package", f'<a href="{e(href)}">{e(pinned.get("requirement"))}</a>'),
+            ("data wheel sha256", f'<span class="mono">{e(pinned.get("sha256"))}</span>'),
+            ("data size", f'{e(pinned.get("rows"))} rows, {e(pinned.get("columns"))} columns, '
+                          f'{_size(pinned["size"]) if isinstance(pinned.get("size"), int) else "-"}')]
 
 
 def _files_html(release: Release, root: str) -> str:

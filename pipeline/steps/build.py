@@ -22,6 +22,7 @@ from pipeline.package.own_package import contract, store
 from pipeline.views import markdown_text as md
 from pipeline.steps import onnx_export, provenance
 from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
+from pipeline.steps.data_wheel import card_line as data_package_line
 from pipeline.errors import BuildError
 from pipeline.steps.requirements import runtime_requirements
 from pipeline.steps.team_code import METADATA_KEY as TEAM_CODE_KEY
@@ -88,6 +89,7 @@ def model_card(version: str, metadata: dict[str, dict]) -> str:
         "",
         f"- Data tag: {md.code(data['tag'])} (source {md.code(data['source'])}, {data['rows']} rows, "
         f"sha256 `{data['sha256'][:16]}…`)",
+        *data_package_line(data),
         what,
         f"- Target: {target}; held-out split {data['split']['test_size']} with seed {data['split']['seed']}",
         f"- Trained with Python {env['python']}, scikit-learn {env['scikit-learn']}, numpy {env['numpy']}",

@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline.steps import build as build_step
-from pipeline.steps import faults, gate, planning, provenance, publish
+from pipeline.steps import data_package, faults, gate, planning, provenance, publish
 from pipeline.views import registry
 from pipeline.config import (
     DIST_DIR, IMPORT_NAME, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
 from pipeline.steps.data import load_dataset
 from pipeline.errors import (
-    BuildError, Interrupted, LockBusyError, PackageIndexError, PipelineError, RecordError, UnreadableRelease,
+    BuildError, DataError, Interrupted, LockBusyError, PackageIndexError, PipelineError, RecordError, UnreadableRelease,
 )
 from pipeline.indexes.base import IndexClient, version_of
 from pipeline.indexes.connect import index_client
@@ -306,8 +306,9 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
             recover_leftovers(client)
             faults.point("index")
         with steps("train"):
-            dataset = load_dataset(config, data_file)
+            dataset, data = data_package.release_data(client, config, data_file)
             models = train(dataset, config)
+            data_package.pin(models, data and data.pin)
             save(models)
             print(metrics_table({m.name: m.metadata["metrics"] for m in models}))
             faults.point("train")
@@ -322,6 +323,9 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
             notes = gate.check(client, plan.baseline, models, dataset, config, force)
             faults.point("gate")
         version = plan.version
+        if data is not None:
+            with steps("data"):
+                data_package.publish(client, data)
         with staging_folder(version) as staging:
             with steps("build"):
                 built = build_step.build(version, staging, release_notes={**plan.release_notes(), "gate": config.gate.recorded(), **notes})
@@ -345,13 +349,18 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
     with gate.published_wheel(client, version) as wheel:
         manifest, models = registry.wheel_json(wheel, version)
     meta = next(iter(models.values()), {})
-    source = data_file or meta.get("data", {}).get("source")
-    if not source:
-        raise UnreadableRelease(f"the wheel of {version} records no data source", "pass DATA_FILE=path/to/data.csv")
     config = load_dataset_config(tag=parse(version).local)
-    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-verify-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-verify-") as tmp, \
+            data_package.verification_data(client, version, served[wheel_name].sha256, meta, config, data_file) as data:
+        dataset = dataclasses.replace(load_dataset(config, data.path), source=data.label)
+        trained_on = meta.get("data", {}).get("sha256")
+        if dataset.sha256 != trained_on:
+            raise DataError(f"the data read from {data.path} has sha256 {dataset.sha256}, {version} was trained on "
+                            f"{trained_on}; pass DATA_FILE= with that data")
         models_dir = Path(tmp) / "models"
-        save(train(load_dataset(config, source), config), models_dir)
+        trained = train(dataset, config)
+        data_package.pin(trained, data.pin)
+        save(trained, models_dir)
         built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"))
         local = build_step.sha256_file(built.wheel)
     remote = served[wheel_name].sha256

@@ -26,15 +26,15 @@ class Record:
     where: str  # the lock file, and the commit when it came from git history
 
 
-def lock_file(version: str, releases_dir: Path = RELEASES_DIR) -> Path:
-    """The record of ``version``: releases/<package name>-<version>.txt."""
-    return releases_dir / f"{PACKAGE}-{version}.txt"
+def lock_file(version: str, releases_dir: Path = RELEASES_DIR, package: str = PACKAGE) -> Path:
+    """The record of ``version``: releases/<package name>-<version>.txt (``package``: the data package's too)."""
+    return releases_dir / f"{package}-{version}.txt"
 
 
-def recorded(version: str, releases_dir: Path = RELEASES_DIR) -> Record | None:
+def recorded(version: str, releases_dir: Path = RELEASES_DIR, package: str = PACKAGE) -> Record | None:
     """The sha256 this clone recorded when it released ``version`` (normalised): from the lock
     file in ``releases_dir``, else from that file in any commit of the clone's git history."""
-    lock = lock_file(version, releases_dir)
+    lock = lock_file(version, releases_dir, package)
     shown = f"{releases_dir.name}/{lock.name}"
     try:
         found = frozenset(_HASH.findall(lock.read_text(encoding="utf-8")))

@@ -22,7 +22,7 @@ from typing import IO
 from packaging.version import InvalidVersion, Version
 
 from pipeline.package.own_package import contract, errors, published, store
-from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE
+from pipeline.config import DATA_PACKAGE, IMPORT_NAME, MODELS_DIR, PACKAGE
 from pipeline.errors import ConfigError, TrainingError, UnreadableRelease, VersionError
 from pipeline.indexes.base import IndexClient, ServedFile
 
@@ -279,7 +279,15 @@ def diff_report(client: IndexClient, a: str, b: str | None, models_dir: Path = M
     """What changed from published ``a`` to published ``b`` (or this clone's trained models)."""
     old = published_snapshot(client, a)
     new = published_snapshot(client, b) if b else local_snapshot(models_dir)
-    return diff_between(old, new)
+    return {**diff_between(old, new), "data_package": {
+        "a": _data_pin(old), "b": _data_pin(new), "url": client.page_url(DATA_PACKAGE)}}
+
+
+def _data_pin(snapshot: Snapshot) -> str | None:
+    """The data package a build's models pin (pipeline/steps/data_package.py), e.g. mymodel-data==1.0.0+wine."""
+    pins = {m.get("data", {}).get("package", {}).get("requirement") for m in snapshot.models.values()
+            if isinstance(m.get("data"), dict) and isinstance(m["data"].get("package"), dict)}
+    return next(iter(sorted(filter(None, pins))), None)
 
 
 def diff_between(old: Snapshot, new: Snapshot) -> dict:
@@ -312,6 +320,10 @@ def diff_text(report: dict) -> str:
     else:
         lines.append(f"required bump: {bump} ({report['required_kind']})" if bump else
                      "required bump: none (only metrics changed)")
+    pins = report.get("data_package") or {}
+    if pins.get("a") or pins.get("b"):
+        lines += ["", f"data package: {pins['a'] or '(not published)'} -> {pins['b'] or '(not published)'}"
+                      f" ({pins['url']})"]
     for group in GROUPS[:-1]:
         lines += ["", f"{group}:"] + [f"  {text}" for text in report["changes"][group] or ["(no change)"]]
     rows = [[model, metric, _fmt(values["a"]), _fmt(values["b"]), _change(values["a"], values["b"])]

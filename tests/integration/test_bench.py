@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/titanic-survival/ latency, anonymous reads",
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
             "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data",
-            "## A 20 MB model: release steps after training", "## Resolver bytes with PEP 658 core metadata", "## Notes")
+            "## A 20 MB model: release steps after training", "## Resolver bytes with PEP 658 core metadata",
+            "## A large data file as a data package", "## Notes")
 
 
 def _digest(path):
@@ -106,6 +107,12 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
         assert resolver[tool]["metadata_bytes"] > 0 and resolver[tool]["page_bytes"] > 0
         assert resolver[tool]["wheel_bytes"] == 0  # PEP 658: resolving reads METADATA, never the wheel
 
+    data_scale = data["data_scale"]
+    assert 5 <= data_scale["csv_mb"] < 8 and data_scale["rows"] > 50_000 and 0 < data_scale["build"]["wheel_mb"] < 5
+    for step in ("build", "upload", "verify"):
+        assert _positive(data_scale[step]["wall_s"]) and 20 < data_scale[step]["peak_rss_mb"] < 2000, step
+    assert 0 < data_scale["index"]["started_mb"] <= data_scale["index"]["after_mb"] < 2000
+
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    assert summary.count("\n| ") == 16  # the header and the fifteen targets
+    assert summary.count("\n| ") == 17  # the header and the sixteen targets
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))

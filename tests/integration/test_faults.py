@@ -53,6 +53,8 @@ def unpublish(repo: Path, env: dict, version: str, before: dict) -> None:
     urllib.request.urlopen(request, timeout=30).close()
     (repo / "src/mymodel/version.py").write_text(before["version_file"])
     (repo / f"releases/mymodel-{version}.txt").unlink(missing_ok=True)
+    for record in set((repo / "releases").glob("mymodel-data-*.txt")) - {repo / "releases" / n for n in before["releases"]}:
+        record.unlink()  # a CSV release's data package record (its wheel, mymodel_data-*, stays on the index)
     for name in (f"mymodel-{version}.tar.gz", f"mymodel-{version}-py3-none-any.whl"):
         (repo / "dist" / name).unlink(missing_ok=True)
 

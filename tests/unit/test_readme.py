@@ -17,7 +17,8 @@ from tests.helpers import REPO, run
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 VERSION = r"\d+\.\d+\.\d+\+[a-z0-9]+(?:\.[a-z0-9]+)*"
-PINNING = re.compile(rf"(?:\b[a-z][a-z0-9-]*==|\b(?:VERSION|A|B)=)({VERSION})")
+# A pin of a package's version; <name>-data pins follow the data's versions, not the releases'.
+PINNING = re.compile(rf"(?:(?<![a-z0-9-])(?![a-z0-9-]*-data==)[a-z][a-z0-9-]*==|\b(?:VERSION|A|B)=)({VERSION})")
 RENAME = re.compile(r"^\s*make rename NAME=(\S+)")
 DEFAULT_PACKAGE = "mymodel"
 

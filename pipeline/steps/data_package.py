@@ -1,0 +1,356 @@
+"""The training data as a package: ``<package>-data``, pinned by the models trained on it.
+
+``make release`` publishes the data file as read (a CSV) in a wheel with ``metadata.json``
+(sha256, rows, columns and types, source, target, tag) and a small API (``path()``,
+``frame()``, ``metadata()``: pipeline/steps/templates/data_package_init.py), built by
+pipeline/steps/data_wheel.py. Its version follows the data, not the models: the same bytes are never
+published twice (a release whose data a published version holds pins that version), a column
+added, removed or retyped bumps the minor, anything else the patch; the data tag is its label
+(``mymodel-data==1.0.1+wine``). Every model records the pin (requirement and wheel sha256) in
+its metadata.
+
+A data wheel from the index is hostile input: it is never imported by the pipeline, its sha256
+is checked against a record the index cannot write before a byte of it is read, and what is
+read of it is bounded (DATA_JSON_LIMIT, DATA_FILE_LIMIT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from pipeline.steps import release_records
+from pipeline.config import (
+    DATA_FIRST_VERSION, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE, PACKAGE, RELEASES_DIR, REPO, TITANIC_SOURCE,
+    DatasetConfig,
+)
+from pipeline.steps.data import Dataset, load_dataset
+from pipeline.steps.data_wheel import (
+    DATA_MEMBER, PIN_KEY, build_wheel, column_change, describe, extract, parse_requirement, read_metadata, requirement,
+    sha256_file, wheel_name,
+)
+from pipeline.errors import DataError, PackageIndexError, RecordError
+from pipeline.indexes.base import IndexClient, ServedFile
+from pipeline.views.registry import CACHE_FOLDER
+
+
+# --- a release's data --------------------------------------------------------------------------------------------
+
+def pin_of(metadata: dict, wheel_sha256: str) -> dict:
+    """What every model records of the data package whose metadata.json is ``metadata``."""
+    version, columns = metadata.get("version"), metadata.get("columns")
+    return {"name": DATA_PACKAGE, "version": version, "requirement": requirement(str(version)),
+            "wheel": wheel_name(str(version)), "sha256": wheel_sha256, "rows": metadata.get("rows"),
+            "columns": len(columns) if isinstance(columns, list) else None, "size": metadata.get("size")}
+
+
+@dataclass
+class DataPlan:
+    """The data package a release's models pin: a published one (``new`` False) or one to publish."""
+
+    metadata: dict
+    wheel: Path | None  # None: published already, nothing built
+    sha256: str  # of the wheel
+    new: bool
+    note: str
+    _folder: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    @property
+    def version(self) -> str:
+        return self.metadata["version"]
+
+    @property
+    def pin(self) -> dict:
+        return pin_of(self.metadata, self.sha256)
+
+
+@dataclass(frozen=True)
+class PublishedData:
+    version: str
+    metadata: dict | None  # None: no readable wheel
+    served: ServedFile | None  # its wheel
+
+
+def release_data(client: IndexClient, config: DatasetConfig, data_file: str | None) -> tuple[Dataset, DataPlan | None]:
+    """A release's dataset and the data package its models pin: from the data file (DATA_FILE or
+    [dataset] source), or from a recorded data package ([dataset] source = "<package>-data==X")."""
+    wanted = parse_requirement(data_file or config.source)
+    if wanted is None:
+        dataset = load_dataset(config, data_file)
+        return dataset, plan(client, config, dataset.source, dataset.sha256)
+    folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")  # the extracted file, till the release ends
+    with recorded_package(client, wanted) as found:
+        path = Path(folder.name) / DATA_MEMBER
+        shutil.copyfile(found.path, path)
+    dataset = dataclasses.replace(load_dataset(config, path), source=str(found.metadata.get("source")))
+    note = f"data: {requirement(wanted)} ([dataset] source): pinned, nothing to publish"
+    return dataset, DataPlan({**found.metadata, "version": wanted}, None, found.pin["sha256"], False, note, folder)
+
+
+def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: str) -> DataPlan | None:
+    """The data package of a release trained on ``source`` (whose bytes have ``data_sha256``); None
+    when the data is not published ([dataset] publish = false, or the built-in Titanic copy)."""
+    if not config.publish_data:
+        print(f"data: not published as {DATA_PACKAGE} ([dataset] publish = false); the models record its sha256 only")
+        return None
+    if source == TITANIC_SOURCE:
+        print(f"data: {TITANIC_SOURCE} ships inside the pinned scikit-learn wheel; no data package")
+        return None
+    published = published_data(client)
+    same = [found for found in published if found.metadata is not None and found.served is not None
+            and found.metadata.get("sha256") == data_sha256]
+    for found in same:  # a wheel this clone recorded: ours, nothing to read or build
+        record = data_record(found.version)
+        if record is not None and found.served.sha256 in record.sha256:
+            return DataPlan({**found.metadata, "version": found.version}, None, found.served.sha256, False,
+                            _unchanged(found, f"recorded in {record.where}"))
+    path = Path(source) if Path(source).is_absolute() else REPO / source
+    facts = describe(path, source, config.target, config.tag)
+    if facts["sha256"] != data_sha256:
+        raise DataError(f"data file {path} changed while the release read it; run make release again")
+    folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")
+    out = Path(folder.name)
+    for found in same:  # published by another clone: ours too if our build of it gives its bytes
+        # Its labels, to rebuild its wheel from our file; the version is the file name's, never the document's.
+        labels = {**{k: found.metadata.get(k) for k in ("source", "target", "tag")}, "version": found.version}
+        wheel = build_wheel(path, {**facts, **labels}, out)
+        if sha256_file(wheel) == found.served.sha256:
+            return DataPlan({**facts, **labels}, wheel, found.served.sha256, False,
+                            _unchanged(found, "rebuilt byte for byte"), folder)
+        wheel.unlink()
+    version, why = _next_version(published, facts, config.tag)
+    wheel = build_wheel(path, {**facts, "version": version}, out)
+    return DataPlan({**facts, "version": version}, wheel, sha256_file(wheel), True,
+                    f"data: {why} -> publishes {requirement(version)}", folder)
+
+
+def _unchanged(found: PublishedData, how: str) -> str:
+    return (f"data: unchanged, {requirement(found.version)} (sha256 {found.metadata['sha256'][:12]}…, {how}) "
+            "is already published: pinned, nothing to publish")
+
+
+def _next_version(published: list[PublishedData], facts: dict, tag: str) -> tuple[str, str]:
+    if not published:
+        return str(Version(f"{DATA_FIRST_VERSION}+{tag}")), "first data package"
+    highest = max(published, key=lambda p: Version(p.version))
+    readable = [p for p in published if p.metadata is not None]
+    compared = max(readable, key=lambda p: Version(p.version)) if readable else None
+    change = column_change(compared.metadata, facts) if compared else "no readable data package to compare with"
+    major, minor, patch = (Version(highest.version).release + (0, 0))[:3]
+    number = f"{major}.{minor + 1}.0" if change else f"{major}.{minor}.{patch + 1}"
+    against = compared.version if compared else highest.version
+    why = f"{change} against {against} (minor)" if change else f"new data, same columns as {against} (patch)"
+    return str(Version(f"{number}+{tag}")), why
+
+
+def published_data(client: IndexClient) -> list[PublishedData]:
+    """Every data package version on the index, its metadata.json read from its wheel (bounded), once:
+    kept by the wheel's sha256 in the index's state folder, so the next release downloads none again."""
+    files = client.files(DATA_PACKAGE)
+    found = []
+    for version in sorted({f.version for f in files}, key=Version, reverse=True):
+        wheel = next((f for f in files if f.version == version and f.filename.endswith(".whl")), None)
+        metadata = None
+        if wheel is not None:
+            kept = client.settings.state_dir / CACHE_FOLDER / f"data-{wheel.sha256}.json" if wheel.sha256 else None
+            metadata = _read_kept(kept)
+            if metadata is None:
+                with client.download_temporary(wheel) as download:  # refused unless it has the announced sha256
+                    metadata = read_metadata(download)
+                _keep(kept, metadata)
+        found.append(PublishedData(version, metadata, wheel))
+    return found
+
+
+def _read_kept(kept: Path | None) -> dict | None:
+    try:
+        document = json.loads(kept.read_bytes()[:DATA_JSON_LIMIT + 1]) if kept else None
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _keep(kept: Path | None, metadata: dict | None) -> None:
+    """Best effort: a cache that cannot be written costs a download next time, nothing else."""
+    if kept is None or metadata is None:
+        return
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        temporary = kept.with_name(f".{kept.name}.tmp")
+        temporary.write_text(json.dumps(metadata), encoding="utf-8")
+        temporary.replace(kept)
+    except OSError:
+        pass
+
+
+def pin(models: list, pinned: dict | None) -> None:
+    """Record the data package in every trained model's metadata (and so in the model card and make diff)."""
+    if pinned:
+        for model in models:
+            model.metadata["data"][PIN_KEY] = pinned
+
+
+def publish(client: IndexClient, data: DataPlan | None) -> None:
+    """Upload a new data package's wheel, check what the index serves, and record its sha256 in
+    releases/; a reused one only gets its record. The data package stays if the models' release
+    fails after it: the next release with these bytes pins it again."""
+    if data is None:
+        return
+    print(data.note)
+    if data.new:
+        from pipeline.steps.uploading import send, upload_settings
+
+        import requests
+
+        try:
+            send(client, upload_settings(client), data.wheel)
+        except requests.HTTPError as exc:
+            code = exc.response.status_code if exc.response is not None else None
+            raise PackageIndexError(f"the index refused {data.wheel.name} (HTTP {code}): another release published "
+                                    f"{requirement(data.version)} first; run make release again") from None
+        except requests.ConnectionError:
+            raise PackageIndexError(f"the index at {client.url} went away during the upload of {data.wheel.name}; "
+                                    "restart it (make index) and run make release again") from None
+        served = next((f for f in client.files(DATA_PACKAGE) if f.filename == data.wheel.name), None)
+        if served is None or client.download_sha256(served) != data.sha256:
+            raise PackageIndexError(f"the index does not serve {data.wheel.name} with our sha256 {data.sha256} after "
+                                    "the upload; check the index, then run make release again")
+    _record(data, client.settings.simple_url)
+
+
+def _record(data: DataPlan, simple_url: str, releases_dir: Path = RELEASES_DIR) -> None:
+    lock = release_records.lock_file(data.version, releases_dir, DATA_PACKAGE)
+    text = (f"# pip install --index-url {simple_url} --require-hashes --no-deps -r this-file\n"
+            f"{requirement(data.version)} \\\n    --hash=sha256:{data.sha256}\n")
+    if lock.is_file() and lock.read_text(encoding="utf-8") == text:
+        return
+    temporary = lock.with_name(f".{lock.name}.tmp")
+    try:
+        releases_dir.mkdir(exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(lock)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise RecordError(f"cannot record {requirement(data.version)} in this clone ({exc.strerror}: {exc.filename}); "
+                          "free some space or make the checkout writable, then run make release again") from None
+
+
+# --- reading a published data package back -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Fetched:
+    path: Path  # the data file, extracted
+    metadata: dict  # its metadata.json
+    pin: dict  # what a model trained on it records
+
+
+@contextlib.contextmanager
+def fetched(client: IndexClient, version: str, trusted: frozenset[str], where: str) -> Iterator[Fetched]:
+    """The data file of ``version``, from a wheel whose sha256 is one of ``trusted`` (``where``: the
+    record they come from), extracted to a temporary folder; never imported, read with bounds."""
+    name = wheel_name(version)
+    served = next((f for f in client.files(DATA_PACKAGE) if f.filename == name), None)
+    if served is None:
+        raise PackageIndexError(f"{requirement(version)} has no wheel on {client.url}; published: "
+                                f"{', '.join(client.versions(DATA_PACKAGE)) or 'none'}")
+    if served.sha256 and served.sha256 not in trusted:
+        raise _untrusted(name, served.sha256, where)
+    with client.download_temporary(served) as download, \
+            tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-") as tmp:
+        digest = hashlib.file_digest(download, "sha256").hexdigest()
+        if digest not in trusted:
+            raise _untrusted(name, digest, where)
+        download.seek(0)
+        size = download.seek(0, 2)
+        download.seek(0)
+        metadata = read_metadata(download)
+        if metadata is None or not isinstance(metadata.get("sha256"), str):
+            raise DataError(f"{name} (recorded in {where}) has no readable {METADATA_MEMBER}; it is no data package "
+                            "this pipeline built")
+        path = Path(tmp) / DATA_MEMBER
+        extracted = extract(download, path, name)
+        if extracted != metadata["sha256"]:
+            raise DataError(f"{name}: its {DATA_MEMBER} has sha256 {extracted}, its {METADATA_MEMBER} says "
+                            f"{metadata['sha256']}; the data package is damaged")
+        pin = pin_of({**metadata, "version": version}, digest)
+        print(f"data: {requirement(version)} from {client.url} ({size} bytes, sha256 checked against {where})")
+        yield Fetched(path, metadata, pin)
+
+
+def _untrusted(name: str, digest: str, where: str) -> PackageIndexError:
+    return PackageIndexError(f"the index serves {name} with sha256 {digest}, not the one {where} records; "
+                             "the data package on the index changed: do not use it, check the index")
+
+
+def data_record(version: str) -> release_records.Record | None:
+    """The sha256 this clone (releases/, or its git history) recorded for data package ``version``."""
+    return release_records.recorded(version, RELEASES_DIR, DATA_PACKAGE)
+
+
+@contextlib.contextmanager
+def recorded_package(client: IndexClient, version: str) -> Iterator[Fetched]:
+    """``make train DATA=<package>-data==X``: a data package this clone recorded (releases/ or git history)."""
+    record = data_record(version)
+    if record is None:
+        raise DataError(f"this clone has no record of {requirement(version)} (releases/{DATA_PACKAGE}-{version}.txt, "
+                        "nor in git history), so its bytes cannot be checked; pull the team's releases/ records, "
+                        "or train from the data file (DATA_FILE=path.csv)")
+    with fetched(client, version, record.sha256, record.where) as found:
+        yield found
+
+
+@dataclass(frozen=True)
+class VerifyData:
+    path: str  # what load_dataset reads: a file, or the built-in source
+    label: str  # the source the release recorded (written into the rebuilt metadata; never read)
+    pin: dict | None  # the data package the version pins
+
+
+@contextlib.contextmanager
+def verification_data(client: IndexClient, version: str, wheel_sha256: str | None, metadata: dict,
+                      config: DatasetConfig, data_file: str | None) -> Iterator[VerifyData]:
+    """The data ``make verify`` trains on, never a path the published metadata names: DATA_FILE, else
+    the pinned data package (its sha256 checked against this clone's records), else the clone's
+    own configured file. The caller checks the data's sha256 against the version's."""
+    data = metadata.get("data") if isinstance(metadata.get("data"), dict) else {}
+    label = data.get("source") if isinstance(data.get("source"), str) else None
+    pinned = data.get(PIN_KEY) if isinstance(data.get(PIN_KEY), dict) else None
+    if data_file:
+        yield VerifyData(data_file, label or data_file, pinned)
+        return
+    if pinned is not None:
+        try:
+            pinned_version = str(Version(str(pinned.get("version"))))
+        except InvalidVersion:
+            raise DataError(f"{PACKAGE} {version} pins no valid {DATA_PACKAGE} version ({pinned.get('version')!r}); "
+                            "pass DATA_FILE= with its data") from None
+        model_record = release_records.recorded(version)
+        if model_record is not None and wheel_sha256 in model_record.sha256:
+            trusted, where = frozenset({str(pinned.get("sha256"))}), f"the pin of the wheel {model_record.where} records"
+        elif (record := data_record(pinned_version)) is not None:
+            trusted, where = record.sha256, record.where
+        else:
+            raise DataError(f"this clone has no record of {PACKAGE} {version} nor of {requirement(pinned_version)} "
+                            "(releases/, git history), so the data package's bytes cannot be checked; pull the team's "
+                            "releases/ records, or pass DATA_FILE= with the data")
+        with fetched(client, pinned_version, trusted, where) as found:
+            yield VerifyData(str(found.path), label or str(found.metadata.get("source")), pinned)
+        return
+    source = config.source
+    if source != TITANIC_SOURCE:
+        path = Path(source) if Path(source).is_absolute() else REPO / source
+        if not path.is_file() or sha256_file(path) != data.get("sha256"):
+            state = "is not there" if not path.is_file() else "holds other data"
+            raise DataError(f"make verify needs the data of {version} (sha256 {data.get('sha256')}): it was not "
+                            f"published as {DATA_PACKAGE} ([dataset] publish = false) and {path} ([dataset] source) "
+                            f"{state}; put the data file there or pass DATA_FILE=path.csv")
+    yield VerifyData(source, label or source, None)

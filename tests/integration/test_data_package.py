@@ -1,0 +1,215 @@
+"""The training data as a package: ``mymodel-data``, published by make release and pinned by the models.
+
+The wine release (a session fixture) publishes it; a copy of that clone and of its index
+releases again with the same data, with a column added and with ``publish = false``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import (
+    VENV, assert_clean_error, consumer_env, edit_config, index_env, make, pipeline, run,
+)
+
+pytestmark = pytest.mark.integration
+
+DATA_WHEEL = "mymodel_data-{}-py3-none-any.whl"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def data_wheels(env: dict[str, str]) -> list[str]:
+    return sorted(p.name for p in Path(env["INDEX_DIR"]).glob("mymodel_data-*"))
+
+
+def model_metadata(wheel: Path) -> dict:
+    with zipfile.ZipFile(wheel) as archive:
+        return json.loads(archive.read("mymodel/models/LogisticRegression/metadata.json"))
+
+
+def team_clone(source: Path, destination: Path, records: str = "*.txt") -> Path:
+    """A teammate's clone: the release commit, and the releases/ ``records`` the team commits."""
+    run(["git", "clone", "-q", source, destination])
+    (destination / "releases").mkdir(exist_ok=True)
+    for record in (source / "releases").glob(records):
+        shutil.copy2(record, destination / "releases" / record.name)
+    return destination
+
+
+def changed_data(frame, csv: Path, change) -> Path:
+    change(frame.copy()).to_csv(csv, index=False)
+    return csv
+
+
+def test_a_csv_release_publishes_its_data_package_and_the_models_pin_it(wine_release):
+    repo, env, csv = wine_release.repo, wine_release.env, wine_release.csv
+    assert "data: first data package -> publishes mymodel-data==1.0.0+wine" in wine_release.output
+    assert data_wheels(env) == [DATA_WHEEL.format("1.0.0+wine")]
+    served = Path(env["INDEX_DIR"]) / DATA_WHEEL.format("1.0.0+wine")
+    record = (repo / "releases/mymodel-data-1.0.0+wine.txt").read_text()
+    assert f"mymodel-data==1.0.0+wine \\\n    --hash=sha256:{sha256(served)}" in record
+
+    with zipfile.ZipFile(served) as archive:
+        facts = json.loads(archive.read("mymodel_data/metadata.json"))
+        assert archive.read("mymodel_data/data.csv") == csv.read_bytes()
+        assert archive.getinfo("mymodel_data/data.csv").compress_type == zipfile.ZIP_DEFLATED
+    frame = wine_release.frame
+    assert facts["sha256"] == sha256(csv) and facts["rows"] == len(frame) and facts["size"] == csv.stat().st_size
+    assert [c["name"] for c in facts["columns"]] == list(frame.columns)
+    import pandas as pd
+
+    assert facts["columns"] == [{"name": n, "type": str(t)} for n, t in pd.read_csv(csv).dtypes.items()]
+    assert (facts["source"], facts["target"], facts["tag"], facts["version"]) == (str(csv), "target", "wine", "1.0.0+wine")
+
+    pinned = model_metadata(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl")["data"]["package"]
+    assert pinned["requirement"] == "mymodel-data==1.0.0+wine" and pinned["sha256"] == sha256(served)
+    assert (pinned["rows"], pinned["columns"], pinned["size"]) == (len(frame), frame.shape[1], csv.stat().st_size)
+    with zipfile.ZipFile(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl") as archive:
+        card = archive.read("mymodel-1.1.1+wine.dist-info/METADATA").decode()
+    assert f"Data package: `pip install mymodel-data==1.0.0+wine` (wheel sha256 `{sha256(served)}`" in card
+
+
+def test_the_data_package_installs_in_a_fresh_venv_and_reads_back(wine_release, tmp_path):
+    venv, env, uv = tmp_path / "venv", consumer_env(UV_PYTHON_DOWNLOADS="never"), VENV / "bin" / "uv"
+    run([uv, "venv", "-q", "--python", sys.executable, venv], env=env)
+    index = f"http://127.0.0.1:{wine_release.env['INDEX_PORT']}/simple/"
+    run([uv, "pip", "install", "-q", "--python", venv / "bin/python", "--index-url", index,
+         "mymodel-data==1.0.0+wine"], env=env)
+    script = ("import hashlib, json, mymodel_data as d; f = d.frame(); "
+              "print(json.dumps([len(f), list(f.columns), hashlib.sha256(d.path().read_bytes()).hexdigest(), "
+              "d.metadata()['tag'], f['target'].iloc[0]]))")
+    rows, columns, digest, tag, first = json.loads(run([venv / "bin/python", "-c", script], env=env).stdout)
+    frame = wine_release.frame
+    assert (rows, columns, digest, tag, first) == (len(frame), list(frame.columns), sha256(wine_release.csv), "wine",
+                                                   frame["target"].iloc[0])
+
+
+def test_a_fresh_clone_without_the_data_verifies_from_the_data_package(wine_release, tmp_path):
+    clone = team_clone(wine_release.repo, tmp_path / "clone")
+    hidden = wine_release.csv.with_name("wine.csv.hidden")
+    wine_release.csv.rename(hidden)  # nowhere on this machine: only the index has the data
+    try:
+        out = make(clone, "verify", wine_release.env, "VERSION=1.1.1+wine").stdout
+    finally:
+        hidden.rename(wine_release.csv)
+    assert "data: mymodel-data==1.0.0+wine from" in out
+    assert "sha256 checked against the pin of the wheel releases/mymodel-1.1.1+wine.txt records" in out
+    assert "reproducible: the rebuilt wheel is byte-identical to the published one" in out
+
+
+@pytest.fixture(scope="module")
+def data_clone(wine_release, tmp_path_factory):
+    """A teammate's clone of the wine release with its own index, holding the wine release's files; the
+    clone has the models' record, not the data package's."""
+    tmp = tmp_path_factory.mktemp("data-clone")
+    repo, env = team_clone(wine_release.repo, tmp / "repo", "mymodel-1*.txt"), index_env(tmp)
+    Path(env["INDEX_DIR"]).mkdir()
+    for published in Path(wine_release.env["INDEX_DIR"]).glob("mymodel*"):
+        shutil.copy2(published, Path(env["INDEX_DIR"]) / published.name)
+    yield repo, env, tmp
+    pipeline(repo, env, "index-stop", check=False)
+
+
+def test_a_release_with_the_same_data_pins_the_published_data_package(data_clone, wine_release):
+    repo, env, _ = data_clone
+    out = make(repo, "release", env, f"DATA_FILE={wine_release.csv}", "DATA=wine", "BUMP=patch").stdout
+    assert "released mymodel 1.1.2+wine" in out
+    # no record of the data package here: it is rebuilt from the file and compared, then recorded
+    assert "data: unchanged, mymodel-data==1.0.0+wine" in out and "rebuilt byte for byte" in out
+    assert "nothing to publish" in out
+    assert data_wheels(env) == [DATA_WHEEL.format("1.0.0+wine")]
+    served = Path(env["INDEX_DIR"]) / DATA_WHEEL.format("1.0.0+wine")
+    assert model_metadata(repo / "dist/mymodel-1.1.2+wine-py3-none-any.whl")["data"]["package"]["sha256"] == sha256(served)
+    assert f"--hash=sha256:{sha256(served)}" in (repo / "releases/mymodel-data-1.0.0+wine.txt").read_text()
+
+    # recorded now: the next release with these bytes pins it without building anything
+    again = make(repo, "release", env, f"DATA_FILE={wine_release.csv}", "DATA=wine").stdout
+    assert "mymodel 1.1.2+wine is up to date" in again and "==> data" not in again
+
+
+def test_a_column_added_bumps_the_data_package_minor(data_clone, wine_release):
+    repo, env, tmp = data_clone
+    csv = changed_data(wine_release.frame, tmp / "wine-batch.csv", lambda frame: frame.assign(batch="b1"))
+    out = make(repo, "release", env, f"DATA_FILE={csv}", "DATA=wine").stdout
+    assert "data: column 'batch' added against 1.0.0+wine (minor) -> publishes mymodel-data==1.1.0+wine" in out
+    assert "released mymodel 1.1.3+wine" in out
+    assert data_wheels(env) == [DATA_WHEEL.format(v) for v in ("1.0.0+wine", "1.1.0+wine")]
+    assert (repo / "releases/mymodel-data-1.1.0+wine.txt").is_file()
+
+    diff = make(repo, "diff", env, "A=1.1.2+wine", "B=1.1.3+wine").stdout
+    assert (f"data package: mymodel-data==1.0.0+wine -> mymodel-data==1.1.0+wine "
+            f"(http://127.0.0.1:{env['INDEX_PORT']}/simple/mymodel-data/)") in diff
+    assert "data package.requirement" in diff and "data package.sha256" in diff  # under data: a patch
+    # make channels reads every <package>-<name> project's wheels: the data package is none of them
+    assert "no channels yet" in make(repo, "channels", env).stdout
+
+    # make train from the published data package: the models pin it, trained on its bytes
+    trained = make(repo, "train", env, "DATA=mymodel-data==1.1.0+wine").stdout
+    assert "data: mymodel-data==1.1.0+wine from" in trained
+    metadata = json.loads((repo / "src/mymodel/models/LogisticRegression/metadata.json").read_text())
+    assert metadata["data"]["sha256"] == sha256(csv) and metadata["data"]["source"] == str(csv)
+    assert metadata["data"]["package"]["requirement"] == "mymodel-data==1.1.0+wine"
+
+
+def test_publish_false_keeps_the_data_off_the_index_and_verify_asks_for_it(data_clone, wine_release):
+    repo, env, tmp = data_clone
+    edit_config(repo, 'tag = "wine"', 'tag = "wine"\npublish = false')
+    private = changed_data(wine_release.frame, tmp / "wine-private.csv",
+                           lambda frame: frame.assign(alcohol=frame["alcohol"] + 0.01))
+    out = make(repo, "release", env, f"DATA_FILE={private}", "DATA=wine").stdout
+    assert "data: not published as mymodel-data ([dataset] publish = false)" in out
+    assert "released mymodel 1.1.4+wine" in out
+    assert data_wheels(env) == [DATA_WHEEL.format(v) for v in ("1.0.0+wine", "1.1.0+wine")]
+    data = model_metadata(repo / "dist/mymodel-1.1.4+wine-py3-none-any.whl")["data"]
+    assert "package" not in data and data["sha256"] == sha256(private)
+
+    # The published metadata names the private file, which is still here: verify never reads a path
+    # from the index, only the clone's configured file (other data) or DATA_FILE.
+    refused = make(repo, "verify", env, "VERSION=1.1.4+wine", check=False)
+    assert_clean_error(refused, "make verify needs the data of 1.1.4+wine", "publish = false",
+                       f"{wine_release.csv} ([dataset] source) holds other data", "DATA_FILE=")
+    given = make(repo, "verify", env, "VERSION=1.1.4+wine", f"DATA_FILE={private}").stdout
+    assert "reproducible: the rebuilt wheel is byte-identical" in given
+    wrong = make(repo, "verify", env, "VERSION=1.1.4+wine", f"DATA_FILE={wine_release.csv}", check=False)
+    assert_clean_error(wrong, f"the data read from {wine_release.csv} has sha256 {sha256(wine_release.csv)}, "
+                              f"1.1.4+wine was trained on {sha256(private)}")
+
+
+def test_a_data_package_the_clone_has_no_record_of_or_that_changed_is_refused(data_clone, wine_release, tmp_path):
+    repo, env, _ = data_clone
+    unrecorded = tmp_path / "unrecorded"
+    run(["git", "clone", "-q", repo, unrecorded])
+    assert_clean_error(make(unrecorded, "train", env, "DATA=mymodel-data==1.0.0+wine", check=False),
+                       "this clone has no record of mymodel-data==1.0.0+wine", "releases/")
+    # the same from the dataset.toml setting, for make train and make release
+    edit_config(unrecorded, f'source = "{wine_release.csv}"', 'source = "mymodel-data==1.0.0+wine"', committed=False)
+    for target in ("train", "release"):
+        assert_clean_error(make(unrecorded, target, env, check=False),
+                           "this clone has no record of mymodel-data==1.0.0+wine")
+
+    # [dataset] source = "<package>-data==X": a release trains on a recorded data package and pins it
+    edit_config(repo, f'source = "{wine_release.csv}"', 'source = "mymodel-data==1.1.0+wine"')
+    out = make(repo, "release", env, "BUMP=patch").stdout
+    assert "data: mymodel-data==1.1.0+wine ([dataset] source): pinned, nothing to publish" in out
+    assert "released mymodel 1.1.5+wine" in out and len(data_wheels(env)) == 2
+    assert model_metadata(repo / "dist/mymodel-1.1.5+wine-py3-none-any.whl")["data"]["package"]["requirement"] == \
+        "mymodel-data==1.1.0+wine"
+
+    wheel = Path(env["INDEX_DIR"]) / DATA_WHEEL.format("1.0.0+wine")
+    with zipfile.ZipFile(wheel, "a") as archive:  # what an upload credential could put there
+        archive.writestr("mymodel_data/evil.py", "raise SystemExit('ran')\n")
+    assert_clean_error(make(repo, "train", env, "DATA=mymodel-data==1.0.0+wine", check=False),
+                       "the index serves mymodel_data-1.0.0+wine-py3-none-any.whl with sha256",
+                       "not the one releases/mymodel-data-1.0.0+wine.txt records")
+    assert_clean_error(make(repo, "train", env, "DATA=mymodel-data==not-a-version", check=False),
+                       "does not pin a version of mymodel-data")

@@ -1,0 +1,139 @@
+"""The data package's wheel, facts and numbering (pipeline/steps/data_wheel.py, data_package.py), without an index."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zipfile
+
+import pytest
+
+from index import uploads
+from index.registry import views
+from pipeline.steps import data_package, data_wheel
+from pipeline.steps.data_package import PublishedData
+from pipeline.steps.data_wheel import column_change
+from pipeline.errors import ConfigError, DataError
+
+CSV = "a,b,label\n1,x,yes\n2,y,no\n3,,yes\n4.5,z,no\n"
+
+
+def facts(tmp_path, text: str = CSV) -> tuple:
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    return path, data_wheel.describe(path, "data/train.csv", "label", "tag")
+
+
+def test_the_facts_are_read_in_chunks_as_a_whole_read_would_type_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(data_wheel, "DATA_CHUNK_ROWS", 2)  # a: int64 in the first chunk, float64 in the second
+    path, described = facts(tmp_path)
+    assert described["rows"] == 4 and described["size"] == len(CSV)
+    assert described["sha256"] == hashlib.sha256(CSV.encode()).hexdigest()
+    assert [(c["name"], c["type"]) for c in described["columns"]][0] == ("a", "float64")
+    assert (described["source"], described["target"], described["tag"]) == ("data/train.csv", "label", "tag")
+
+
+def test_an_unreadable_data_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="cannot be read for the data package"):
+        facts(tmp_path, 'a,b\n1,"unclosed\n')
+
+
+def test_the_wheel_is_the_same_bytes_on_every_build_and_its_record_holds(tmp_path):
+    path, described = facts(tmp_path)
+    metadata = {**described, "version": "1.0.0+tag"}
+    (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
+    first = data_wheel.build_wheel(path, metadata, tmp_path / "one")
+    second = data_wheel.build_wheel(path, metadata, tmp_path / "two")
+    assert first.name == "mymodel_data-1.0.0+tag-py3-none-any.whl"
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as wheel:
+        names = wheel.namelist()
+        assert sorted(names) == sorted(["mymodel_data/__init__.py", "mymodel_data/metadata.json", "mymodel_data/data.csv",
+                                        *(f"mymodel_data-1.0.0+tag.dist-info/{f}" for f in ("METADATA", "WHEEL", "RECORD"))])
+        for line in wheel.read("mymodel_data-1.0.0+tag.dist-info/RECORD").decode().splitlines()[:-1]:
+            name, digest, size = line.split(",")
+            content = wheel.read(name)
+            expected = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
+            assert (digest, int(size)) == (f"sha256={expected}", len(content))
+        card = wheel.read("mymodel_data-1.0.0+tag.dist-info/METADATA").decode()
+        assert "Name: mymodel-data\nVersion: 1.0.0+tag\n" in card and "Requires-Dist: pandas>=2" in card
+        assert json.loads(wheel.read("mymodel_data/metadata.json")) == metadata
+
+
+def test_a_file_that_changes_while_it_is_packaged_is_refused(tmp_path):
+    path, described = facts(tmp_path)
+    path.write_text(CSV + "5,w,yes\n")
+    with pytest.raises(DataError, match="changed while the data package was built"):
+        data_wheel.build_wheel(path, {**described, "version": "1.0.0+tag"}, tmp_path)
+
+
+def published(version: str, columns: list[tuple[str, str]] | None) -> PublishedData:
+    metadata = None if columns is None else {"columns": [{"name": n, "type": t} for n, t in columns]}
+    return PublishedData(version, metadata, None)
+
+
+@pytest.mark.parametrize("on_index, columns, expected", [
+    ([], [("a", "int64")], ("1.0.0+wine", "first data package")),
+    ([published("1.0.0+wine", [("a", "int64")])], [("a", "int64")],
+     ("1.0.1+wine", "new data, same columns as 1.0.0+wine (patch)")),
+    ([published("1.0.0+wine", [("a", "int64")])], [("a", "int64"), ("b", "str")],
+     ("1.1.0+wine", "column 'b' added against 1.0.0+wine (minor)")),
+    ([published("1.0.0+wine", [("a", "int64"), ("b", "str")])], [("a", "int64")],
+     ("1.1.0+wine", "column 'b' removed against 1.0.0+wine (minor)")),
+    # numbered above every version on the index, compared with the highest readable one
+    ([published("1.2.3+old", None), published("1.0.0+wine", [("a", "int64")])], [("a", "float64")],
+     ("1.3.0+wine", "column 'a' retyped int64 -> float64 against 1.0.0+wine (minor)")),
+])
+def test_the_data_version_follows_the_data(on_index, columns, expected):
+    new = {"columns": [{"name": n, "type": t} for n, t in columns]}
+    assert data_package._next_version(on_index, new, "wine") == expected
+
+
+@pytest.mark.parametrize("published_columns", [None, 3, [["a"]], [{"name": ["a"]}], [{"type": "int64"}]])
+def test_a_published_data_package_of_any_shape_is_compared_without_failing(published_columns):
+    assert column_change({"columns": published_columns}, {"columns": [{"name": "a", "type": "int64"}]}) == \
+        "column 'a' added"
+
+
+def test_column_order_alone_is_no_column_change():
+    old = {"columns": [{"name": "a", "type": "int64"}, {"name": "b", "type": "str"}]}
+    assert column_change(old, {"columns": list(reversed(old["columns"]))}) is None
+
+
+@pytest.mark.parametrize("text, expected", [("mymodel-data==1.0.1+wine", "1.0.1+wine"), ("MyModel_Data == 1.0", "1.0"),
+                                            ("wine", None), ("other-data==1.0", None), (None, None)])
+def test_a_data_requirement_is_told_from_a_tag_or_a_path(text, expected):
+    assert data_wheel.parse_requirement(text) == expected
+
+
+def test_the_index_takes_one_data_wheel_per_version_and_no_sdist():
+    slot = uploads.slot("mymodel_data-1.0.0+wine-py3-none-any.whl")
+    assert (slot.project, str(slot.version), slot.kind) == ("mymodel-data", "1.0.0+wine", uploads.WHEEL)
+    with pytest.raises(uploads.UploadRefused) as refused:
+        uploads.check_room(slot, ["mymodel_data-1.0.0+wine-py3-none-any.whl"])
+    assert refused.value.status == 409
+    with pytest.raises(uploads.UploadRefused, match="takes only a wheel per version"):
+        uploads.slot("mymodel_data-1.0.0+wine.tar.gz")
+
+
+def test_the_version_page_shows_the_pinned_data_package_escaped():
+    pinned = {"name": "mymodel-data", "requirement": "mymodel-data==1.0.0+wine<script>", "sha256": "ab" * 32,
+              "rows": 178, "columns": 14, "size": 3 << 20}
+    html = views._lineage_html({"data": {"package": pinned}}, root="../../../")
+    assert '<a href="../../../simple/mymodel-data/">mymodel-data==1.0.0+wine&lt;script&gt;</a>' in html
+    assert "178 rows, 14 columns, 3.0 MiB" in html and "<script>" not in html
+    assert "data package" not in views._lineage_html({"data": {"package": "not an object"}})
+
+
+def test_publish_must_be_true_or_false(tmp_path):
+    from pipeline.config import DATASET_CONFIG, load_dataset_config
+
+    config = tmp_path / "dataset.toml"
+    text = DATASET_CONFIG.read_text()
+    config.write_text(text.replace('tag = "titanic"', 'tag = "titanic"\npublish = false'))
+    assert load_dataset_config(config).publish_data is False
+    assert load_dataset_config(DATASET_CONFIG).publish_data is True
+    config.write_text(text.replace('tag = "titanic"', 'tag = "titanic"\npublish = "no"'))
+    with pytest.raises(ConfigError, match=r"\[dataset\] publish = 'no' must be true or false"):
+        load_dataset_config(config)
