@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from pipeline.config import DIST_DIR, IMPORT_NAME, PACKAGE, env, index_settings, load_dataset_config
 from pipeline.package_name import check_configured
+from pipeline.consumers import CLIENTS
 from pipeline.errors import ConfigError, IndexServerError, Interrupted, PipelineError, VersionError
 
 
@@ -39,6 +40,10 @@ def main_parser() -> argparse.ArgumentParser:
                                              help="print JSON for scripts (FORMAT=json)"),
             "name": lambda: sub.add_argument("--name", default=env("NAME"),
                                              help="the new package name, e.g. titanic-survival (NAME)"),
+            "client": lambda: (sub.add_argument("--client", default=env("CLIENT"), help="|".join(CLIENTS) + " (CLIENT)"),
+                               sub.add_argument("--rollback", default=env("ROLLBACK"),
+                                                help="the earlier version a rollback pins (ROLLBACK); default: the "
+                                                     "one this clone released before VERSION")),
             "index": lambda: (sub.add_argument("--port", default=None, help="(INDEX_PORT)"),
                               sub.add_argument("--dir", default=None, help="(INDEX_DIR)"),
                               sub.add_argument("--auth", default=None, help="update|read (INDEX_AUTH)")),
@@ -63,6 +68,8 @@ def main_parser() -> argparse.ArgumentParser:
     command("promote", f"publish the next {PACKAGE}-<channel> version, requiring exactly VERSION", "version", "channel",
             "index")
     command("channels", "each channel's promotions: channel version -> model version, date, commit", "index")
+    command("consumer", "what a consumer pastes: index settings, the exact pin, install, lock and rollback commands",
+            "client", "version", "channel", "index")
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")
@@ -163,6 +170,39 @@ def _released() -> int:
     return 0
 
 
+def _consumer(args: argparse.Namespace) -> int:
+    """make consumer: printed from the settings and this clone's record alone (no index request)."""
+    from index.credentials import READER_FILE
+    from pipeline import consumers
+    from pipeline.channels import check_channel
+    from pipeline.config import INDEX_READER, RELEASES_DIR, VERSION_FILE
+    from pipeline.release_records import lock_file
+    from pipeline.versioning import parse, read_recorded
+
+    consumers.check_client(args.client)
+    settings = _settings(args)
+    version = args.version
+    if not version and VERSION_FILE.is_file():
+        recorded = read_recorded(VERSION_FILE.read_text(encoding="utf-8"))
+        version = recorded if recorded and lock_file(recorded).is_file() else None
+    if version:
+        version = str(parse(version))
+    rollback = args.rollback or (version and consumers.earlier_release(version, RELEASES_DIR, PACKAGE))
+    where = consumers.target(PACKAGE, settings.simple_url, version, rollback,
+                             check_channel(args.channel) if args.channel else None,
+                             private=settings.auth == "read", reader=INDEX_READER,
+                             reader_file=_shown(settings.state_dir / READER_FILE))
+    print(consumers.recipe(args.client, where).render(), end="")
+    return 0
+
+
+def _shown(path) -> str:
+    """A path in this clone as the README shows it (relative), any other as it is."""
+    from pipeline.config import REPO
+
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "rename":
         from pipeline.config import REPO
@@ -172,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "released":
         return _released()
+    if args.command == "consumer":
+        return _consumer(args)
     if args.command in ("versions", "diff"):
         return _registry(args)
     if args.command in ("yank", "unyank"):
