@@ -62,14 +62,6 @@ class Target:
     reader: str = ""
     reader_file: str = ""
 
-    @property
-    def url(self) -> str:
-        """The index URL as a command line carries it (the credential in it for private reads)."""
-        if not self.private:
-            return self.simple_url
-        scheme, rest = self.simple_url.split("://", 1)
-        return f"{scheme}://{self.reader}:{PASSWORD}@{rest}"
-
 
 def check_client(client: str | None) -> str:
     if client not in CLIENTS:
@@ -115,15 +107,17 @@ def _locked(add: str, lock: str, sync: str, tool: str) -> tuple[Step, ...]:
 
 
 def _credential_note(where: Target) -> tuple[tuple[str, str], ...]:
+    """Private reads for the command-line clients: the credential in ~/.netrc, never in a URL
+    (pip-compile and uv pip compile write a URL's credential into the lock, shells into their history)."""
     if not where.private:
         return ()
     host = where.simple_url.split("://", 1)[1].split("/", 1)[0].split(":")[0]
-    return ((f"private reads: the read-only credential (PASSWORD from {where.reader_file}); or put it in "
-             "~/.netrc (chmod 600) and leave it out of the URLs", f"machine {host} login {where.reader} password {PASSWORD}"),)
+    return ((f"~/.netrc (private reads; chmod 600; PASSWORD from {where.reader_file})",
+             f"machine {host} login {where.reader} password {PASSWORD}"),)
 
 
 def _pip(where: Target) -> Recipe:
-    url, req, pkg = where.url, where.requirement, where.package
+    url, req, pkg = where.simple_url, where.requirement, where.package
     install = f"python -m pip install --index-url {url} "
     return Recipe(
         "pip", f"{pkg} with pip: --index-url, never --extra-index-url (pip merges indexes, highest version wins)",
@@ -140,7 +134,7 @@ def _pip(where: Target) -> Recipe:
 
 
 def _uv(where: Target) -> Recipe:
-    url, req, pkg = where.url, where.requirement, where.package
+    url, req, pkg = where.simple_url, where.requirement, where.package
     install = f"uv pip install --index-url {url} "
     return Recipe(
         "uv", f"{pkg} with uv pip: --index-url only (uv prefers an --extra-index-url to it)",
@@ -171,9 +165,9 @@ def _uv_project(where: Target) -> Recipe:
 
 def _poetry(where: Target) -> Recipe:
     pkg = where.package
-    commands = [f"poetry source add --priority=explicit {SOURCE} {where.simple_url}"]
-    if where.private:  # kept in Poetry's own configuration, not in pyproject.toml
-        commands.append(f"poetry config http-basic.{SOURCE} {where.reader} {PASSWORD}")
+    name = SOURCE.upper()
+    private = ((f"your environment (private reads; PASSWORD from {where.reader_file})",
+                f"export POETRY_HTTP_BASIC_{name}_USERNAME={where.reader} POETRY_HTTP_BASIC_{name}_PASSWORD={PASSWORD}"),)
 
     def add(requirement: str) -> str:
         return f"poetry add {_q(pkg + '@' + (requirement.removeprefix(pkg) or '*'))} --source {SOURCE}"
@@ -182,9 +176,9 @@ def _poetry(where: Target) -> Recipe:
         "poetry",
         f"{pkg} with Poetry: an explicit source, used for {pkg} alone; write the pin yourself "
         f"(poetry add {pkg} writes ^X.Y.Z, which drops the label)",
-        (),
-        (Step("configure", "our index as an explicit source" + (
-            f" (private reads: PASSWORD from {where.reader_file})" if where.private else ""), tuple(commands)),
+        private if where.private else (),
+        (Step("configure", "our index as an explicit source",
+              (f"poetry source add --priority=explicit {SOURCE} {where.simple_url}",)),
          *_locked(add(where.requirement), "poetry lock", "poetry sync", "Poetry"),
          _last(where, lambda earlier: [add(earlier)], (f"poetry update {pkg}",))))
 
@@ -195,21 +189,22 @@ def _pdm(where: Target) -> Recipe:
         scheme, rest = url.split("://", 1)
         url = f"{scheme}://{where.reader}:${{MYMODEL_READER_PASSWORD}}@{rest}"
     config = f'[[tool.pdm.source]]\nname = "{SOURCE}"\nurl = "{url}"\ninclude_packages = ["{pkg}", "{pkg}-*"]\n'
+    private = ((f"your environment (private reads; PASSWORD from {where.reader_file})",
+                f"export MYMODEL_READER_PASSWORD={PASSWORD}"),)
     return Recipe(
-        "pdm",
-        f"{pkg} with pdm: a source that alone serves {pkg} (include_packages)"
-        + (f"; private reads: export MYMODEL_READER_PASSWORD=PASSWORD (from {where.reader_file})" if where.private else ""),
-        (("pyproject.toml", config),),
+        "pdm", f"{pkg} with pdm: a source that alone serves {pkg} (include_packages)",
+        (("pyproject.toml", config),) + (private if where.private else ()),
         (*_locked(f"pdm add --save-wildcard {_q(req)}", "pdm lock", "pdm sync", "pdm"),
          _last(where, lambda earlier: [f"pdm add --save-wildcard {_q(earlier)}"], (f"pdm update {pkg}",))))
 
 
 def _pip_tools(where: Target) -> Recipe:
-    url, req, pkg = where.url, where.requirement, where.package
-    compile_ = f"pip-compile --generate-hashes --index-url {url} requirements.in -o requirements.txt"
-    sync = "python -m pip install --require-hashes -r requirements.txt"
+    url, req, pkg = where.simple_url, where.requirement, where.package
+    # --no-emit-index-url: the lock names no index (a URL written there could carry a credential).
+    compile_ = f"pip-compile --generate-hashes --no-emit-index-url --index-url {url} requirements.in -o requirements.txt"
+    sync = f"python -m pip install --require-hashes --index-url {url} -r requirements.txt"
     return Recipe(
-        "pip-tools", f"{pkg} with pip-tools: --index-url only, written into the lock with every file's sha256",
+        "pip-tools", f"{pkg} with pip-tools: --index-url only; the lock holds every file's sha256 (not the URL)",
         _credential_note(where) + (("requirements.in", f"{req}\n"),),
         (Step("lock", "lock with hashes", (compile_,)),
          Step("install-locked", "install exactly the lock (pip checks every hash)", (sync,)),
@@ -218,7 +213,7 @@ def _pip_tools(where: Target) -> Recipe:
 
 
 def _pipx(where: Target) -> Recipe:
-    url, req, pkg = where.url, where.requirement, where.package
+    url, req, pkg = where.simple_url, where.requirement, where.package
     return Recipe(
         "pipx", f"the {pkg} command in its own venv with pipx: --index-url only (pipx keeps no lock)",
         _credential_note(where),

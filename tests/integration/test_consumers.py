@@ -49,24 +49,35 @@ class ModelsIndex:
     def client_env(self, project: Path) -> dict[str, str]:
         path = os.pathsep.join([str(project / ".venv" / "bin"), str(VENV / "bin"), str(self.home / "bin"),
                                 os.environ["PATH"]])
+        # A project's dependencies: from the test index, the stand-in for uv's and pdm's default index
+        # (not for uv pip, whose --index-url it would override).
+        stand_in = {"UV_DEFAULT_INDEX": self.url, "PDM_PYPI_URL": self.url} if (project / "pyproject.toml").exists() else {}
         # VIRTUAL_ENV: uv pip and pip act on the project's venv, never on the one running the tests.
-        return consumer_env(HOME=str(self.home), PATH=path, VIRTUAL_ENV=str(project / ".venv"), UV_DEFAULT_INDEX=self.url,
-                            UV_PYTHON_DOWNLOADS="never", PDM_PYPI_URL=self.url, PDM_CHECK_UPDATE="false",
+        return consumer_env(HOME=str(self.home), PATH=path, VIRTUAL_ENV=str(project / ".venv"), **stand_in,
+                            UV_PYTHON_DOWNLOADS="never", PDM_CHECK_UPDATE="false",
                             PDM_NON_INTERACTIVE="1", PIP_NO_COMPILE="1", POETRY_VIRTUALENVS_IN_PROJECT="true",
                             POETRY_NO_INTERACTION="1", PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
                             PIPX_HOME=str(self.home / "pipx"), PIPX_BIN_DIR=str(self.home / "bin"),
                             PIPX_MAN_DIR=str(self.home / "man"), XDG_CONFIG_HOME=str(self.home / ".config"))
 
-    def run(self, project: Path, step: consumers.Step) -> str:
-        """Every command of ``step``, as printed, in ``project``."""
+    def run(self, project: Path, step: consumers.Step, exports: str = "") -> str:
+        """Every command of ``step``, as printed, in ``project`` (after ``exports``, the recipe's
+        environment lines)."""
         output = []
         for command in step.commands:
-            output.append(run(["bash", "-c", command], cwd=project, env=self.client_env(project), timeout=900).stdout)
+            output.append(run(["bash", "-c", exports + command], cwd=project, env=self.client_env(project),
+                              timeout=900).stdout)
         return "\n".join(output)
 
     def paste(self, project: Path, recipe: consumers.Recipe) -> None:
-        """The recipe's pasted files: appended to pyproject.toml, requirements.in written."""
+        """The recipe's pasted files: appended to pyproject.toml; requirements.in and ~/.netrc written."""
         for name, text in recipe.paste:
+            if name.startswith("~/.netrc"):
+                (self.home / ".netrc").write_text(text + "\n")
+                (self.home / ".netrc").chmod(0o600)
+                continue
+            if name.startswith("your environment"):
+                continue  # exports: see exports()
             assert name in ("pyproject.toml", "requirements.in"), name
             with open(project / name, "a" if name == "pyproject.toml" else "w", encoding="utf-8") as file:
                 file.write(("\n" if name == "pyproject.toml" else "") + text)
@@ -252,7 +263,7 @@ def test_pip_tools(models_index, tmp_path):
     index.paste(project, recipe)
     index.run(project, recipe.step("lock"))
     lock = (project / "requirements.txt").read_text()
-    assert pinned_in(lock) == [PINNED] and f"--index-url {index.url}" in lock
+    assert pinned_in(lock) == [PINNED] and not re.search(r"^--index-url", lock, re.M)  # the header names it
     assert lock.count("--hash=sha256:") >= 6
     index.run(project, recipe.step("install-locked"))
     predicts(project, index, PINNED)
@@ -275,3 +286,57 @@ def test_pipx(models_index, tmp_path):
     predicts(project, index, PINNED, python)
     index.run(project, recipe.step("rollback"))
     assert OLD in index.run(project, recipe.step("run"))
+
+
+@pytest.fixture(scope="module")
+def private_index(models_index, released, tmp_path_factory):
+    """The same packages on an index whose reads need credentials (INDEX_AUTH=read): (its URL,
+    the read-only password from reader.json)."""
+    tmp = tmp_path_factory.mktemp("private")
+    env = index_env(tmp, INDEX_AUTH="read", INDEX_DIR=models_index.env["INDEX_DIR"])
+    pipeline(released.repo, env, "index")
+    yield index_url(env) + "simple/", json.loads((tmp / "state" / "reader.json").read_text())["password"]
+    pipeline(released.repo, env, "index-stop", check=False)
+
+
+def exports(recipe: consumers.Recipe) -> str:
+    return "".join(text + "\n" for where, text in recipe.paste if where.startswith("your environment"))
+
+
+# A project client's lock step after the pin is written into pyproject.toml (what the add step writes).
+WRITTEN = {"uv-project": f'dependencies = ["mymodel=={PINNED}"]',
+           "pdm": f'dependencies = ["mymodel=={PINNED}"]',
+           "poetry": f'dependencies = ["mymodel (=={PINNED})"]\n[tool.poetry]\npackage-mode = false\n'
+                     '[tool.poetry.dependencies]\nmymodel = { source = "models" }'}
+LOCKS = {"pip": "pylock.toml", "uv": "requirements.txt", "pip-tools": "requirements.txt", "uv-project": "uv.lock",
+         "poetry": "poetry.lock", "pdm": "pdm.lock"}
+
+
+@pytest.mark.parametrize("client", sorted(LOCKS))
+def test_private_reads_resolve_with_the_printed_credential(client, models_index, private_index, tmp_path):
+    """Each client's lock, as printed for INDEX_AUTH=read with the password from reader.json filled
+    in, resolves the pin from the private index, and no lock holds the password."""
+    url, password = private_index
+    home = tmp_path / "home"  # its own ~/.netrc
+    home.mkdir()
+    index = ModelsIndex(models_index.env, home)
+    where = consumers.Target("mymodel", url, f"mymodel=={PINNED}", f"mymodel=={OLD}", private=True,
+                             reader="mymodel-reader", reader_file="reader.json")
+    printed = consumers.recipe(client, where)
+    def filled(text: str) -> str:
+        return re.sub(rf"\b{consumers.PASSWORD}\b", password, text)
+
+    recipe = consumers.Recipe(client, printed.summary, tuple((name, filled(text)) for name, text in printed.paste),
+                              tuple(consumers.Step(s.name, s.comment, tuple(map(filled, s.commands)))
+                                    for s in printed.steps))
+    assert password not in "".join(c for s in recipe.steps for c in s.commands)  # in files and exports only
+    project = fresh_project(tmp_path, index, seed_pip=client == "pip", project_file=client in WRITTEN)
+    if client in WRITTEN:
+        (project / "pyproject.toml").write_text(PROJECT.replace("dependencies = []", WRITTEN[client]))
+    if client == "poetry":  # the stand-in for the default index, as in test_poetry
+        index.run(project, consumers.Step("", "", (f"poetry source add --priority=primary dependencies {index.url}",)))
+        index.run(project, recipe.step("configure"), exports(recipe))
+    index.paste(project, recipe)
+    index.run(project, recipe.step("lock"), exports(recipe))
+    lock = (project / LOCKS[client]).read_text()
+    assert PINNED in lock and password not in lock

@@ -74,13 +74,14 @@ def test_a_channel_points_at_its_view_and_follows_it(tmp_path):
 
 def test_private_reads_carry_the_read_only_credential_never_its_password(tmp_path):
     pip = printed(tmp_path, "CLIENT=pip", "INDEX_AUTH=read", f"VERSION={VERSION}")
-    assert f"--index-url http://mymodel-reader:PASSWORD@127.0.0.1:8080/simple/ mymodel=={VERSION}" in pip
+    assert f"machine 127.0.0.1 login mymodel-reader password PASSWORD\n" in pip
     assert f"PASSWORD from {tmp_path / 'state' / 'reader.json'}" in pip
+    assert f"--index-url {DEFAULT_URL} mymodel=={VERSION}" in pip  # no credential on a command line
     for client in consumers.CLIENTS:
         output = recipe(client, private=True, reader="mymodel-reader", reader_file="index/.state/port-8080/reader.json")
         assert "mymodel-reader" in output and "PASSWORD" in output, client
         assert "reader.json" in output, client
-    assert "poetry config http-basic.models mymodel-reader PASSWORD" in \
+    assert "export POETRY_HTTP_BASIC_MODELS_USERNAME=mymodel-reader POETRY_HTTP_BASIC_MODELS_PASSWORD=PASSWORD" in \
         recipe("poetry", private=True, reader="mymodel-reader", reader_file="reader.json")
 
 
