@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import sysconfig
 import tomllib
@@ -55,7 +54,12 @@ class ModelsIndex:
         # VIRTUAL_ENV: uv pip and pip act on the project's venv, never on the one running the tests.
         return consumer_env(HOME=str(self.home), PATH=path, VIRTUAL_ENV=str(project / ".venv"), **stand_in,
                             UV_PYTHON_DOWNLOADS="never", PDM_CHECK_UPDATE="false",
-                            PDM_NON_INTERACTIVE="1", PIP_NO_COMPILE="1", POETRY_VIRTUALENVS_IN_PROJECT="true",
+                            # Installs link from the module's own caches (no test here edits an installed file).
+                            UV_LINK_MODE="hardlink", PDM_INSTALL_CACHE="true",
+                            # No .pyc for the installed libraries: "0" (pip reads a --no-* variable inverted:
+                            # PIP_NO_COMPILE=1 compiles).
+                            PIP_NO_COMPILE="0",
+                            PDM_NON_INTERACTIVE="1", POETRY_VIRTUALENVS_IN_PROJECT="true",
                             POETRY_NO_INTERACTION="1", PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
                             PIPX_HOME=str(self.home / "pipx"), PIPX_BIN_DIR=str(self.home / "bin"),
                             PIPX_MAN_DIR=str(self.home / "man"), XDG_CONFIG_HOME=str(self.home / ".config"))
