@@ -344,3 +344,12 @@ def test_private_reads_resolve_with_the_printed_credential(client, models_index,
     index.run(project, recipe.step("lock"), exports(recipe))
     lock = (project / LOCKS[client]).read_text()
     assert PINNED in lock and password not in lock
+
+
+def test_make_consumer_pins_this_clones_last_release_and_rolls_back_to_the_one_before(released):
+    """Without VERSION= and ROLLBACK=: the version make released prints, and the one released before it."""
+    old, new = released.versions
+    printed = make(released.repo, "consumer", released.env, "CLIENT=uv").stdout
+    where = consumers.target("mymodel", released.simple_url, new, old)
+    assert printed == consumers.recipe("uv", where).render()
+    assert f"mymodel=={new}" in printed and f"mymodel=={old}" in printed
