@@ -1,4 +1,4 @@
-# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL A B FORMAT
+# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT
 # INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_KIND INDEX_READ_URL INDEX=devpi DEVPI_PORT DEVPI_REPLICA_PORT (see README).
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -11,7 +11,7 @@ REQUIREMENTS ?= requirements.lock
 BENCH_ARGS ?=
 
 # Make variables reach the pipeline as environment variables (empty = unset).
-export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL A B FORMAT INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
+export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
 export INDEX_KIND INDEX_READ_URL INDEX_READ_TIMEOUT INDEX_CHANNEL_TIMEOUT INDEX_CREDENTIALS DEVPI_PORT DEVPI_REPLICA_PORT DEVPI_STATE
 
 # INDEX=devpi: the primary and replica of make devpi, with the credentials it generated.
@@ -21,7 +21,7 @@ INDEX_READ_URL := $(or $(INDEX_READ_URL),http://127.0.0.1:$(or $(DEVPI_REPLICA_P
 INDEX_CREDENTIALS := $(or $(INDEX_CREDENTIALS),$(or $(DEVPI_STATE),$(CURDIR)/index/.state/devpi)/credentials.json)
 endif
 
-.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels rename devpi devpi-stop devpi-channel test unit integration bench clean
+.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels consumer rename devpi devpi-stop devpi-channel test unit integration bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,9 @@ promote: $(READY) ## make VERSION= the one version the CHANNEL= view <index>/cha
 
 channels: $(READY) ## each channel's history: number, version, when, who, commit
 	@$(PY) -m pipeline channels
+
+consumer: $(READY) ## print what a consumer pastes for CLIENT=pip|uv|uv-project|poetry|pdm|pip-tools|pipx: index settings, pin, install, lock, rollback (VERSION= ROLLBACK= CHANNEL=)
+	@$(PY) -m pipeline consumer
 
 rename: $(READY) ## give the package another name (NAME=titanic-survival): dataset.toml, src/<import name>/, pyproject.toml
 	@$(PY) -m pipeline rename

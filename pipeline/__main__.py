@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pipeline.config import IMPORT_NAME, PACKAGE, env
 from pipeline.errors import IndexServerError, Interrupted, PipelineError
 from pipeline.package.package_name import check_configured
+from pipeline.views.consumers import CLIENTS
 
 
 def main_parser() -> argparse.ArgumentParser:
@@ -41,6 +42,10 @@ def main_parser() -> argparse.ArgumentParser:
                                              help="print JSON for scripts (FORMAT=json)"),
             "name": lambda: sub.add_argument("--name", default=env("NAME"),
                                              help="the new package name, e.g. titanic-survival (NAME)"),
+            "client": lambda: (sub.add_argument("--client", default=env("CLIENT"), help="|".join(CLIENTS) + " (CLIENT)"),
+                               sub.add_argument("--rollback", default=env("ROLLBACK"),
+                                                help="the earlier version a rollback pins (ROLLBACK); default: the "
+                                                     "one this clone released before VERSION")),
             "index": lambda: (sub.add_argument("--port", default=None, help="(INDEX_PORT)"),
                               sub.add_argument("--dir", default=None, help="(INDEX_DIR)"),
                               sub.add_argument("--auth", default=None, help="update|read (INDEX_AUTH)")),
@@ -65,6 +70,8 @@ def main_parser() -> argparse.ArgumentParser:
     command("promote", f"make VERSION the one version of {PACKAGE} the channel's index view serves", "version",
             "channel", "index")
     command("channels", "each channel's promotions: number, version, when, who, commit", "index")
+    command("consumer", "what a consumer pastes: index settings, the exact pin, install, lock and rollback commands",
+            "client", "version", "channel", "index")
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")

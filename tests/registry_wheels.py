@@ -15,6 +15,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from pipeline.steps.versioning import version_file_text
+
 SCHEMA = {"columns": [{"name": "age", "dtype": "float64", "allows_missing": True},
                       {"name": "sex", "dtype": "category", "allows_missing": True, "categories": ["female", "male"]}],
           "unseen_categories": "ignore"}
@@ -63,9 +65,9 @@ def small_sdist(directory: Path, package: str, version: str) -> Path:
 
 
 def renamed_wheel(wheel: Path, directory: Path, package: str, version: str) -> Path:
-    """A real released ``mymodel`` wheel as another team's model package: the package folder, the
-    dist-info folder, METADATA's Name and Version, the manifest's version and RECORD (paths and
-    hashes) rewritten; the models are the same bytes."""
+    """A real released ``mymodel`` wheel as another team's model package (or another version of
+    it): the package folder, the dist-info folder, METADATA's Name and Version, version.py, the
+    manifest's version and RECORD (paths and hashes) rewritten; the models are the same bytes."""
     old_version = wheel.name.split("-")[1]
     old_info, new_info = f"mymodel-{old_version}.dist-info/", f"{package}-{version}.dist-info/"
     target = directory / f"{package}-{version}-py3-none-any.whl"
@@ -77,7 +79,9 @@ def renamed_wheel(wheel: Path, directory: Path, package: str, version: str) -> P
                 name = package + name.removeprefix("mymodel")
             elif name.startswith(old_info):
                 name = new_info + name.removeprefix(old_info)
-            if name == f"{package}/models/manifest.json":
+            if name == f"{package}/version.py":  # mymodel.__version__ equals the distribution's version
+                content = version_file_text(version).encode()
+            elif name == f"{package}/models/manifest.json":
                 manifest = json.loads(content)
                 manifest["version"] = version
                 content = json.dumps(manifest, indent=2).encode()

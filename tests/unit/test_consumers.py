@@ -1,0 +1,106 @@
+"""make consumer: each client's recipe as printed, the README's copy of it, and the errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pipeline.views import consumers
+from tests.helpers import REPO, assert_clean_error, index_env, make
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+DEFAULT_URL = "http://127.0.0.1:8080/simple/"
+VERSION, ROLLBACK = "2.0.0+titanic.v2", "1.1.1+titanic"
+
+
+def consume_section() -> str:
+    return README[README.index("## Consume\n"):README.index("\n## ", README.index("## Consume\n") + 1)]
+
+
+def readme_blocks() -> dict[str, tuple[str, str]]:
+    """Each ``make consumer CLIENT=...`` line of the Consume section -> (its variables, the block below it)."""
+    found = re.findall(r"^`make consumer CLIENT=(\S+) ([^`]*)`:\n\n```\n(.*?)```\n", consume_section(), re.M | re.S)
+    return {client: (variables, block) for client, variables, block in found}
+
+
+def printed(tmp_path, *variables: str) -> str:
+    """make consumer in this clone, against the default index's URL (port 8080), nothing started."""
+    env = index_env(tmp_path, INDEX_PORT="8080")
+    return make(REPO, "consumer", env, *variables).stdout
+
+
+@pytest.mark.parametrize("client", consumers.CLIENTS)
+def test_make_consumer_prints_the_recipe_the_readme_shows(client, tmp_path):
+    variables, block = readme_blocks()[client]
+    assert variables == f"VERSION={VERSION} ROLLBACK={ROLLBACK}"
+    output = printed(tmp_path, f"CLIENT={client}", *variables.split())
+    assert output == block
+    assert output == consumers.recipe(client, consumers.target("mymodel", DEFAULT_URL, VERSION, ROLLBACK)).render()
+    assert f"=={VERSION}" in output and f"=={ROLLBACK}" in output
+    commands = [line for line in output.splitlines() if not line.startswith("#")]
+    assert not any("--extra-index-url" in line for line in commands)
+
+
+def test_the_readme_shows_every_client():
+    assert sorted(readme_blocks()) == sorted(consumers.CLIENTS)
+
+
+def recipe(client: str, **options) -> str:
+    return consumers.recipe(client, consumers.target("mymodel", DEFAULT_URL, VERSION, ROLLBACK, **options)).render()
+
+
+def test_explicit_index_settings_keep_the_package_off_other_indexes():
+    uv_project = recipe("uv-project")
+    assert 'explicit = true' in uv_project and 'mymodel = { index = "models" }' in uv_project
+    assert "uv add --raw mymodel==" in uv_project
+    poetry = recipe("poetry")
+    assert f"poetry source add --priority=explicit models {DEFAULT_URL}" in poetry
+    assert f"poetry add mymodel@=={VERSION} --source models" in poetry
+    assert 'include_packages = ["mymodel", "mymodel-*"]' in recipe("pdm")
+    assert "--emit-index-url" in recipe("uv")
+
+
+def test_a_channel_points_at_its_view_and_follows_it(tmp_path):
+    assert printed(tmp_path, "CLIENT=pip", "CHANNEL=prod", f"VERSION={VERSION}") == recipe("pip", channel="prod")
+    for client in consumers.CLIENTS:
+        output = recipe(client, channel="prod")
+        assert "http://127.0.0.1:8080/channels/prod/simple/" in output, client
+        assert "127.0.0.1:8080/simple/" not in output, client
+        assert "mymodel==" not in output and "follow the channel" in output, client
+    assert "poetry add 'mymodel@*' --source models" in recipe("poetry", channel="prod")
+    assert "uv add --raw mymodel\n" in recipe("uv-project", channel="prod")
+
+
+def test_private_reads_carry_the_read_only_credential_never_its_password(tmp_path):
+    pip = printed(tmp_path, "CLIENT=pip", "INDEX_AUTH=read", f"VERSION={VERSION}")
+    assert f"machine 127.0.0.1 login mymodel-reader password PASSWORD\n" in pip
+    assert f"PASSWORD from {tmp_path / 'state' / 'reader.json'}" in pip
+    assert f"--index-url {DEFAULT_URL} mymodel=={VERSION}" in pip  # no credential on a command line
+    for client in consumers.CLIENTS:
+        output = recipe(client, private=True, reader="mymodel-reader", reader_file="index/.state/port-8080/reader.json")
+        assert "mymodel-reader" in output and "PASSWORD" in output, client
+        assert "reader.json" in output, client
+    assert "export POETRY_HTTP_BASIC_MODELS_USERNAME=mymodel-reader POETRY_HTTP_BASIC_MODELS_PASSWORD=PASSWORD" in \
+        recipe("poetry", private=True, reader="mymodel-reader", reader_file="reader.json")
+
+
+def test_the_rollback_defaults_to_the_release_before(tmp_path):
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    for version in ("1.1.1+titanic", "1.1.2+titanic", "1.2.0+titanic", "not-a-version"):
+        (releases / f"mymodel-{version}.txt").write_text("")
+    assert consumers.earlier_release("1.2.0+titanic", releases, "mymodel") == "1.1.2+titanic"
+    assert consumers.earlier_release("1.1.1+titanic", releases, "mymodel") is None
+    assert "'mymodel==<earlier X.Y.Z+tag>'" in consumers.recipe(
+        "pip", consumers.target("mymodel", DEFAULT_URL, VERSION, None)).render()
+
+
+@pytest.mark.parametrize("variables, fragments", [
+    ((), ("make consumer needs CLIENT=", "pip, uv, uv-project, poetry, pdm, pip-tools, pipx")),
+    (("CLIENT=conda",), ("not 'conda'", "make consumer CLIENT=uv")),
+    (("CLIENT=pip", "VERSION=1.1.1-titanic"), ("1.1.1-titanic",)),
+    (("CLIENT=pip", f"VERSION={VERSION}", "CHANNEL=Prod_EU"), ("use CHANNEL=prod-eu",)),
+])
+def test_bad_input_is_one_clear_error(variables, fragments, tmp_path):
+    assert_clean_error(make(REPO, "consumer", index_env(tmp_path), *variables, check=False), *fragments)
