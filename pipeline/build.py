@@ -8,6 +8,7 @@ Timestamps come from the commit, so rebuilding the same commit gives the same by
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from pipeline.own_package import contract, store
 from pipeline import markdown_text as md
+from pipeline import onnx_package
 from pipeline import provenance
 from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
@@ -42,10 +44,12 @@ class Built:
     version: str
     sdist: Path
     wheel: Path
+    twin: Path | None = None  # the <name>-onnx wheel (pipeline/onnx_package.py), when a model converted
 
     @property
-    def files(self) -> tuple[Path, Path]:
-        return (self.sdist, self.wheel)  # upload order: the sdist claims the version first
+    def files(self) -> tuple[Path, ...]:
+        # upload order: the sdist claims the version first, the -onnx wheel goes up last
+        return (self.sdist, self.wheel) + ((self.twin,) if self.twin else ())
 
 
 def trained_models(models_dir: Path = MODELS_DIR) -> list[str]:
@@ -157,7 +161,8 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
             raise BuildError(f"python -m build did not write {path}; run it by hand to see why")
     reproducible_sdist(built.sdist, epoch)
     check_contents(built, names, modules)
-    return built
+    twin = onnx_package.build_twin(version, out_dir, models_dir, metadata, release_notes or {}, epoch, tag)
+    return dataclasses.replace(built, twin=twin)
 
 
 def _team_modules_as_trained(metadata: dict[str, dict]) -> list[str]:
@@ -172,7 +177,7 @@ def _team_modules_as_trained(metadata: dict[str, dict]) -> list[str]:
     return sorted(current)
 
 
-def _run_backend(stage: Path, out_dir: Path, epoch: int, version: str) -> None:
+def _run_backend(stage: Path, out_dir: Path, epoch: int, version: str, kinds: tuple[str, ...] = ("sdist", "wheel")) -> None:
     """pypa/build's API without isolation (what ``python -m build --no-isolation --sdist
     --wheel`` runs), in-process to spare a Python start-up; the backend output is kept quiet."""
     import build as pypa_build
@@ -186,8 +191,8 @@ def _run_backend(stage: Path, out_dir: Path, epoch: int, version: str) -> None:
     previous_umask = os.umask(BUILD_UMASK)
     try:
         builder = pypa_build.ProjectBuilder(stage, runner=runner)
-        builder.build("sdist", out_dir)
-        builder.build("wheel", out_dir)
+        for kind in kinds:
+            builder.build(kind, out_dir)
     except pypa_build.BuildBackendException as exc:
         output = getattr(exc.exception, "output", b"") or b""
         tail = " | ".join(output.decode(errors="replace").strip().splitlines()[-3:])

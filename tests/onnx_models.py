@@ -1,0 +1,43 @@
+"""Real ONNX files for tests of the -onnx distribution: skl2onnx converts each trained model of a
+models folder and records the outcome in its metadata.json as the release's conversion step does
+(``"onnx": {"status": "converted", "sha256", "opset", "inputs", "outputs"}`` or ``"not converted"``
+with the reason). One ONNX input per raw column, shape [None, 1]; numbers as float32."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+OPSET = 17
+
+
+def convert_models(models_dir: Path) -> dict[str, dict]:
+    """Convert every model.joblib under ``models_dir``; model name -> the onnx record written."""
+    import joblib
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    records = {}
+    for folder in sorted(p for p in models_dir.iterdir() if (p / "model.joblib").is_file()):
+        meta_path = folder / "metadata.json"
+        meta = json.loads(meta_path.read_text())
+        columns = meta["input_schema"]["columns"]
+        numeric = [c["dtype"] == "float64" for c in columns]
+        types = [(c["name"], FloatTensorType([None, 1]) if is_number else StringTensorType([None, 1]))
+                 for c, is_number in zip(columns, numeric)]
+        classifier = meta.get("task", "classification") == "classification"
+        try:
+            model = to_onnx(joblib.load(folder / "model.joblib"), initial_types=types, target_opset=OPSET,
+                            options={"zipmap": False} if classifier else None)
+        except Exception as exc:  # what skl2onnx refuses is the record's reason
+            record = {"status": "not converted", "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+        else:
+            data = model.SerializeToString()
+            (folder / "model.onnx").write_bytes(data)
+            record = {"status": "converted", "sha256": hashlib.sha256(data).hexdigest(), "opset": OPSET,
+                      "inputs": [{"name": c["name"], "type": "float" if n else "string"} for c, n in zip(columns, numeric)],
+                      "outputs": {"label": "label", "probabilities": "probabilities"} if classifier else {"value": "variable"}}
+        meta["onnx"] = records[folder.name] = record
+        meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return records
