@@ -112,12 +112,20 @@ def _yank(args: argparse.Namespace) -> int:
     if not args.version:
         raise ConfigError(f"make {args.command} needs VERSION=X.Y.Z+tag (e.g. make {args.command} VERSION=1.1.2+titanic"
                           + (' REASON="why")' if args.command == "yank" else ")"))
+    from pipeline.onnx_package import TWIN
+    from pipeline.versioning import parse
+
     yanking = args.command == "yank"
-    answer = IndexClient(_settings(args)).set_yanked(args.version, yanking, args.reason if yanking else None)
-    print(_yank_outcome(answer, args.reason) if yanking else f"unyanked {answer['name']} {answer['version']}")
-    if not answer["not_yanked"]:
-        print(f"warning: every version of {answer['name']} is now yanked: 'pip install {answer['name']}' finds "
-              "none; publish a fixed version or make unyank one", file=sys.stderr)
+    client = IndexClient(_settings(args))
+    answer = client.set_yanked(args.version, yanking, args.reason if yanking else None)
+    answers = [answer]
+    if str(parse(args.version)) in client.versions(TWIN):  # its <name>-onnx twin follows
+        answers.append(client.set_yanked(args.version, yanking, args.reason if yanking else None, project=TWIN))
+    for answer in answers:
+        print(_yank_outcome(answer, args.reason) if yanking else f"unyanked {answer['name']} {answer['version']}")
+        if not answer["not_yanked"]:
+            print(f"warning: every version of {answer['name']} is now yanked: 'pip install {answer['name']}' finds "
+                  "none; publish a fixed version or make unyank one", file=sys.stderr)
     return 0
 
 
@@ -215,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.build import build
 
         built = build(version, DIST_DIR)
-        print(f"built {built.sdist.name} and {built.wheel.name} in {DIST_DIR}")
+        print(f"built {built.sdist.name} and {built.wheel.name}{' and ' + built.twin.name if built.twin else ''} in {DIST_DIR}")
         return 0
     if args.command == "upload":
         from pipeline.publish import install_instructions
@@ -230,9 +238,11 @@ def run(args: argparse.Namespace) -> int:
         version = str(versioning.parse(args.version))
         if args.command == "lock":
             from pipeline.index_api import IndexClient
+            from pipeline.onnx_package import TWIN
             from pipeline.publish import lock_text
 
-            print(lock_text(IndexClient(settings), version), end="")
+            onnx = env("ONNX", "0") not in ("0", "")  # ONNX=1: the <name>-onnx twin's lock
+            print(lock_text(IndexClient(settings), version, TWIN if onnx else PACKAGE), end="")
             return 0
         return 0 if release.reproduce(settings, version, args.data_file) else 1
     raise AssertionError(args.command)

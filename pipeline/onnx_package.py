@@ -73,6 +73,17 @@ def plan(models_dir: Path, metadata: dict[str, dict]) -> tuple[list[str], dict[s
     return converted, missing
 
 
+def summary(built_twin: Path | None, version: str, models_dir: Path, names: list[str]) -> str:
+    """One line for the release's output: which models ship as ONNX in <name>-onnx, which do not and why."""
+    metadata = {n: json.loads((models_dir / n / METADATA_FILE).read_text(encoding="utf-8")) for n in names}
+    converted, missing = plan(models_dir, metadata)
+    without = "; ".join(f"{name} ({reason})" for name, reason in missing.items())
+    if built_twin is None:
+        return f"ONNX: no model converted, so no {TWIN} {version} is published ({without})"
+    return (f"ONNX: {TWIN} {version} ships {', '.join(converted)}"
+            + (f"; without ONNX (in {PACKAGE} only): {without}" if missing else ""))
+
+
 def requires(metadata: dict[str, dict]) -> dict[str, str]:
     """numpy in the range the models were trained with, onnxruntime in the major series the release checked with."""
     trained = next(iter(metadata.values())).get("training_environment", {})
