@@ -21,8 +21,7 @@ from pathlib import Path
 
 from pipeline.own_package import contract, store
 from pipeline import markdown_text as md
-from pipeline import onnx_package
-from pipeline import provenance
+from pipeline import onnx_export, onnx_package, provenance
 from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
 from pipeline.requirements import runtime_requirements
@@ -128,6 +127,7 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     for name in retagged:
         metadata[name]["data"]["tag"] = tag
     modules = _team_modules_as_trained(metadata)
+    onnx = onnx_export.packaged_files(models_dir, metadata)
     requires = models_requirements(models_dir, metadata, modules)
     epoch = provenance.source_date_epoch()
     try:
@@ -149,6 +149,8 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
             "release": release_notes or {},
             "files": {str(p.relative_to(package / "models")): sha256_file(p)
                       for p in sorted((package / "models").rglob("*")) if p.is_file()},
+            # model.onnx files stay beside the models, for the <name>-onnx distribution: not in this wheel
+            **({"onnx": onnx} if onnx else {}),
         }
         (package / "models" / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (stage / "MODEL_CARD.md").write_text(model_card(version, metadata))

@@ -67,6 +67,15 @@ REQUIREMENT_RANGES = {"scikit-learn": "patch-floor", "numpy": "major", "scipy": 
 # Needed by the package's own code for an API, whatever version the models were trained with.
 REQUIREMENT_FLOORS = {"packaging": ">=22"}
 
+# ONNX copies of the models (pipeline/onnx_export.py): [release] onnx = one of ONNX_POLICIES, the
+# first the default; the agreement with scikit-learn each task needs on every held-out row
+# (probabilities: absolute; regression: relative, absolute below 1), replaced by [release] onnx_tolerance.
+ONNX_POLICIES = ("optional", "required", "off")
+ONNX_TOLERANCE = {CLASSIFICATION: 1e-5, REGRESSION: 1e-6}
+# The opsets the models are converted for: fixed, so a consumer's ONNX Runtime (1.14 or later)
+# runs them and a newer skl2onnx does not change the bytes by itself.
+ONNX_OPSET = (("", 17), ("ai.onnx.ml", 3))
+
 HTTP_TIMEOUT = 30.0
 
 TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
@@ -121,6 +130,8 @@ class DatasetConfig:
     task: str = CLASSIFICATION
     task_declared: bool = False  # [dataset] task was given (else a many-valued numeric target is refused)
     target_units: str | None = None  # what a regression predicts in, for the model card
+    onnx: str = ONNX_POLICIES[0]  # [release] onnx
+    onnx_tolerance: float | None = None  # [release] onnx_tolerance; None: ONNX_TOLERANCE of the task
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -165,6 +176,8 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
             task=task,
             task_declared="task" in data,
             target_units=units,
+            onnx=_onnx_policy(release, path),
+            onnx_tolerance=_onnx_tolerance(release, path),
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None
@@ -180,6 +193,25 @@ def _task(data: dict, path: Path) -> str:
         raise ConfigError(f"{path}: [dataset] task = {task!r} is not a task; use one of "
                           + ", ".join(f'task = "{t}"' for t in TASKS))
     return task
+
+
+def _onnx_policy(release: dict, path: Path) -> str:
+    policy = release.get("onnx", ONNX_POLICIES[0])
+    if policy not in ONNX_POLICIES:
+        raise ConfigError(f"{path}: [release] onnx = {policy!r} is not one of "
+                          + ", ".join(f'"{p}"' for p in ONNX_POLICIES) + '; "required" fails a release whose '
+                          "models do not all convert, \"off\" converts none")
+    return policy
+
+
+def _onnx_tolerance(release: dict, path: Path) -> float | None:
+    tolerance = release.get("onnx_tolerance")
+    if tolerance is None:
+        return None
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1:
+        raise ConfigError(f"{path}: [release] onnx_tolerance = {tolerance!r} must be a number above 0 and below 1 "
+                          "(e.g. 1e-4)")
+    return float(tolerance)
 
 
 def _gate_rule(release: dict, task: str, path: Path) -> GateRule:

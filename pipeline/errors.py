@@ -22,6 +22,10 @@ class TrainingError(PipelineError):
     """Training produced nothing usable."""
 
 
+class OnnxError(PipelineError):
+    """A model has no ONNX copy and dataset.toml requires one ([release] onnx = "required")."""
+
+
 class VersionError(PipelineError):
     """A bump, tag or version is invalid or would be ambiguous."""
 

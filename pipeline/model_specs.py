@@ -43,6 +43,9 @@ ESTIMATORS = {
     "Ridge": "sklearn.linear_model",
     "SVR": "sklearn.svm",
 }
+# Tree models (by their class's module): they split on thresholds, so the pipeline gives them unscaled numbers.
+TREE_MODULES = ("sklearn.tree", "sklearn.ensemble._forest", "sklearn.ensemble._gb",
+                "sklearn.ensemble._hist_gradient_boosting", "lightgbm", "xgboost")
 # Kernel methods: training time (and memory) grows with the square of the rows.
 QUADRATIC = {"SVC", "SVR"}
 LARGE_DATA_ROWS = 50_000  # from here a quadratic model takes hours: warn before training
@@ -116,6 +119,20 @@ def factory_function(factory: str, package: str = IMPORT_NAME) -> Any:
     classes it pickles load from the installed package)."""
     module, _, function = factory.partition(":")
     return getattr(importlib.import_module(f"{package}.{module}"), function)
+
+
+def is_tree_model(estimator: Any) -> bool:
+    """Is ``estimator`` (or the classifier a CalibratedClassifierCV wraps) a tree or an ensemble of trees?
+
+    >>> from sklearn.calibration import CalibratedClassifierCV
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> from sklearn.svm import SVC
+    >>> is_tree_model(RandomForestClassifier()), is_tree_model(CalibratedClassifierCV(SVC())), is_tree_model(SVC())
+    (True, False, False)
+    """
+    inner = getattr(estimator, "estimator", None) if type(estimator).__name__ == "CalibratedClassifierCV" else None
+    module = type(inner if inner is not None else estimator).__module__
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in TREE_MODULES)
 
 
 def task_of(estimator: str) -> str:
@@ -245,7 +262,7 @@ def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:
         estimator = spec.build(seed)
     except Exception as exc:  # a class of another library refusing its keywords
         raise ConfigError(f"{path}: [{spec.key()}] cannot create {spec.estimator} with its hyperparameters "
-                          f"({_one_line(exc)}); fix them") from None
+                          f"({one_line(exc)}); fix them") from None
     _check_probabilities(spec, estimator, task, path)
 
 
@@ -265,7 +282,7 @@ def _imported_class(spec: ModelSpec, path: Path) -> type:
         hint = f"did you mean {module_name}.{close[0]}? " if close else ""
         raise ConfigError(f"{key}: the module {module_name} has no {class_name}; {hint}fix the import path") from None
     except Exception as exc:  # the library itself fails to import (a missing system library, a bad install)
-        raise ConfigError(f"{key}: importing {module_name} failed ({_one_line(exc)}); fix or reinstall "
+        raise ConfigError(f"{key}: importing {module_name} failed ({one_line(exc)}); fix or reinstall "
                           "the library (make venv)") from None
     if not isinstance(cls, type) or not _has_estimator_api(cls):
         raise ConfigError(f"{key} is not an estimator class with the scikit-learn API (fit, predict, get_params "
@@ -275,7 +292,7 @@ def _imported_class(spec: ModelSpec, path: Path) -> type:
         _task_of_instance(instance)
     except Exception as exc:
         raise ConfigError(f"{key} cannot be created with its defaults or has no scikit-learn tags "
-                          f"({_one_line(exc)}); name a class with the scikit-learn estimator API") from None
+                          f"({one_line(exc)}); name a class with the scikit-learn estimator API") from None
     return cls
 
 
@@ -298,10 +315,10 @@ def _checked_factory(spec: ModelSpec, seed: int, numeric_features: tuple[str, ..
         if exc.name == f"{package}.{module_name}":
             raise ConfigError(f"{key}: there is no module {where}; add it to the package folder "
                               "or fix the module name") from None
-        raise ConfigError(f"{key}: {where} cannot be imported ({_one_line(exc)}); fix the module, or add the "
+        raise ConfigError(f"{key}: {where} cannot be imported ({one_line(exc)}); fix the module, or add the "
                           "missing library to the train group of pyproject.toml and run make requirements") from None
     except Exception as exc:
-        raise ConfigError(f"{key}: {where} cannot be imported ({_one_line(exc)}); fix the module") from None
+        raise ConfigError(f"{key}: {where} cannot be imported ({one_line(exc)}); fix the module") from None
     function = getattr(module, function_name, None)
     if function is None:
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
@@ -316,7 +333,7 @@ def _checked_factory(spec: ModelSpec, seed: int, numeric_features: tuple[str, ..
         built = spec.build(seed, numeric_features, categorical_features, package)
     except Exception as exc:
         given = ", ".join([*FACTORY_ARGUMENTS, *spec.params])
-        raise ConfigError(f"{key}: calling {function_name}({given}) raised {_one_line(exc)}; fix the function "
+        raise ConfigError(f"{key}: calling {function_name}({given}) raised {one_line(exc)}; fix the function "
                           f"in {where} or the keys of [{spec.key()}]") from None
     try:
         if not _has_estimator_api(built):
@@ -325,7 +342,7 @@ def _checked_factory(spec: ModelSpec, seed: int, numeric_features: tuple[str, ..
         _task_of_instance(built)  # scikit-learn's tags say whether it is a classifier or a regressor
     except Exception as exc:
         raise ConfigError(f"{key}: {function_name} returned a {type(built).__name__}, which is not a scikit-learn "
-                          f"estimator ({_one_line(exc)}); return an unfitted estimator or Pipeline "
+                          f"estimator ({one_line(exc)}); return an unfitted estimator or Pipeline "
                           "that takes the raw feature columns") from None
     return built
 
@@ -340,7 +357,7 @@ def _module_file(package: str, module: str) -> str:
         return str(file)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """An exception as ``Type: first line``, bounded: messages stay one line."""
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -1,7 +1,7 @@
 """The release's second distribution, ``<name>-onnx`` at the same version: the models as ONNX graphs.
 
 A model the conversion step (``"onnx": {"status": "converted", "sha256": ...}`` in its
-metadata.json, ``model.onnx`` beside ``model.joblib``) turned into ONNX ships in it with its
+metadata.json, ``model.onnx`` beside ``model.joblib``; pipeline/onnx_export.py, docs/onnx.md) turned into ONNX ships in it with its
 metadata; one that did not is listed in its manifest with the reason (``not_converted``).
 It requires onnxruntime and numpy only: the runtime is onnx_runtime/ (this repository's
 template), staged as ``<import name>_onnx/`` beside copies of the package's own store,
@@ -21,18 +21,17 @@ from pathlib import Path
 from pipeline import markdown_text as md
 from pipeline.config import IMPORT_NAME, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
+from pipeline.onnx_export import METADATA_KEY, ONNX_FILE, packaged_files
 from pipeline.requirements import installed_version, requirement
 from pipeline.train import METADATA_FILE, MODEL_FILE, write_json
 
 TWIN = f"{PACKAGE}-onnx"
 TWIN_IMPORT = f"{IMPORT_NAME}_onnx"
-ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 TEMPLATE_DIR = REPO / "onnx_runtime"
 TEMPLATE_SOURCES = ("__init__.py", "onnx_model.py")
 # The package's own modules the runtime shares (checks, errors, the command line), copied as they are.
 SHARED_SOURCES = ("store.py", "schema.py", "errors.py", "contract.py", "environment.py", "__main__.py", "py.typed")
-CONVERTED = "converted"
 
 
 def twin_wheel_name(version: str) -> str:
@@ -44,32 +43,17 @@ def is_twin_file(filename: str) -> bool:
     return filename.startswith(f"{TWIN_IMPORT}-")
 
 
-def onnx_status(models_dir: Path, name: str, meta: dict) -> tuple[bool, str]:
-    """(converted, why not): a model ships as ONNX only if the conversion recorded it and its file is the one recorded."""
-    from pipeline.build import sha256_file
-
-    record = meta.get("onnx")
-    if not isinstance(record, dict):
-        return False, "the release did not convert it (no onnx record in its metadata.json)"
-    if record.get("status") != CONVERTED:
-        return False, str(record.get("reason") or record.get("status") or "not converted")
-    path = models_dir / name / ONNX_FILE
-    if not path.is_file():
-        return False, f"its {ONNX_FILE} is missing"
-    if sha256_file(path) != record.get("sha256"):
-        return False, f"its {ONNX_FILE} is not the file the conversion recorded (sha256 differs)"
-    return True, ""
-
-
 def plan(models_dir: Path, metadata: dict[str, dict]) -> tuple[list[str], dict[str, str]]:
-    """(the models that ship as ONNX, {model: why not} for the others)."""
-    converted, missing = [], {}
+    """(the models that ship as ONNX, {model: why not} for the others); a model.onnx that is not the
+    file its training recorded stops the build (pipeline/onnx_export.py)."""
+    files = packaged_files(models_dir, metadata)
+    converted = [name for name in metadata if f"{name}/{ONNX_FILE}" in files]
+    missing = {}
     for name, meta in metadata.items():
-        ok, reason = onnx_status(models_dir, name, meta)
-        if ok:
-            converted.append(name)
-        else:
-            missing[name] = reason
+        if name not in converted:
+            record = meta.get(METADATA_KEY)
+            missing[name] = (f"{record.get('status')}: {record.get('reason')}" if isinstance(record, dict)
+                             else 'not converted at training ([release] onnx = "off", or trained before ONNX)')
     return converted, missing
 
 

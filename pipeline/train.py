@@ -25,7 +25,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline import model_specs, provenance, requirements, team_code
+from pipeline import model_specs, onnx_export, provenance, requirements, team_code
 from pipeline.own_package import contract
 from pipeline.config import CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
 from pipeline.data import Dataset
@@ -51,8 +51,11 @@ def model_pipeline(spec: model_specs.ModelSpec, estimator: object, config: Datas
 
 
 def make_pipeline(estimator: object, config: DatasetConfig) -> Pipeline:
-    """Preprocessing inside the saved object: consumers pass raw rows."""
-    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    """Preprocessing inside the saved object: consumers pass raw rows. Trees get their numbers unscaled:
+    a split on a threshold learns the same from any scale, and scaling in float64 before a tree that
+    compares in float32 made ONNX (float32 throughout) choose other branches on a few rows."""
+    scale = [] if model_specs.is_tree_model(estimator) else [("scale", StandardScaler())]
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), *scale])
     categorical = Pipeline([
         ("impute", SimpleImputer(strategy="most_frequent")),
         ("onehot", OneHotEncoder(handle_unknown="ignore")),
@@ -69,6 +72,7 @@ class TrainedModel:
     name: str
     pipeline: Pipeline
     metadata: dict
+    onnx: bytes | None = None  # model.onnx, when it converted and agrees with the pipeline (metadata["onnx"])
 
 
 def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
@@ -118,7 +122,18 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
             "git": {"commit": commit, "dirty": dirty},
         }
         trained.append(TrainedModel(name, pipeline, metadata))
-    return trained
+    return with_onnx(trained, X_test, config)
+
+
+def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig) -> list[TrainedModel]:
+    """Each model with its ONNX copy checked on the held-out rows, and the outcome in its metadata
+    (nothing with [release] onnx = "off"); OnnxError when dataset.toml requires ONNX and one has none."""
+    if config.onnx == "off":
+        return models
+    exported = onnx_export.exported_all({m.name: m.pipeline for m in models}, X_test, config.task,
+                                        config.numeric_features, config.onnx, config.onnx_tolerance)
+    return [TrainedModel(m.name, m.pipeline, {**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
+                         exported[m.name].model) for m in models]
 
 
 def _as_declared(spec: model_specs.ModelSpec, work, *args, **kwargs):
@@ -194,6 +209,8 @@ def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
             folder.mkdir(parents=True)
             # compress=3 keeps the RandomForest small; zlib output is deterministic.
             joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
+            if model.onnx is not None:
+                (folder / onnx_export.ONNX_FILE).write_bytes(model.onnx)
             record_model_libraries(model.metadata, folder / MODEL_FILE)
             write_json(folder / METADATA_FILE, model.metadata)
         write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})

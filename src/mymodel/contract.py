@@ -32,7 +32,7 @@ BUMP_KIND = {"major": "release", "minor": "interface", "patch": "logic"}
 _BUMP_OF_GROUP = {"interface": "minor", "logic": "patch", "data": "patch", "environment": "patch"}
 # Metadata keys compared below; any other key that differs is a logic change (e.g. "preprocessing").
 _KNOWN_KEYS = {"name", "estimator", "params", "metrics", "classes", "input_schema", "data",
-               "training_environment", "git", "task", "target_units", "factory", "package_code"}
+               "training_environment", "git", "task", "target_units", "factory", "package_code", "onnx"}
 _MISSING = object()
 # Metadata a build's models share (one dataset, one environment), compared when no model is in both builds.
 _BUILD_KEYS = ("input_schema", "target_units", "data", "training_environment", "package_code")
@@ -214,12 +214,34 @@ def _model_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[t
     for param, before, after in params:
         if not (param in wrapping and _class_name(before) == _class_name(after)):
             yield "logic", f"{param} {_show(before)} -> {_show(after)}"
+    yield from _onnx_changes(old.get("onnx"), new.get("onnx"))
     for key in sorted((set(old) | set(new)) - _KNOWN_KEYS):
         if old.get(key, _MISSING) != new.get(key, _MISSING):
             yield "logic", f"{key} changed"
     for metric, before, after in _changed(old.get("metrics", {}), new.get("metrics", {})):
         change = f" ({after - before:+.4f})" if _number(before) and _number(after) else ""
         yield "metrics", f"{metric} {_show(before)} -> {_show(after)}{change}"
+
+
+def _onnx_changes(old: Any, new: Any) -> Iterator[tuple[str, str]]:
+    """A model's ONNX status (metadata "onnx", pipeline/onnx_export.py). Losing the ONNX copy is an interface
+    change (whoever runs model.onnx finds none); gaining it, or another reason, a logic change.
+
+    >>> list(_onnx_changes({"status": "converted"}, {"status": "not converted", "reason": "no converter for X"}))
+    [('interface', 'ONNX converted -> not converted (no converter for X)')]
+    >>> list(_onnx_changes(None, {"status": "converted"})), list(_onnx_changes({"status": "converted"}, {"status": "converted"}))
+    ([('logic', 'ONNX (none) -> converted')], [])
+    """
+    def shown(record: Any) -> str:
+        if not isinstance(record, Mapping):
+            return "(none)"
+        reason = record.get("reason")
+        return f"{record.get('status')}" + (f" ({reason})" if reason else "")
+
+    before, after = shown(old), shown(new)
+    if before != after:
+        lost = isinstance(old, Mapping) and old.get("status") == "converted"
+        yield "interface" if lost else "logic", f"ONNX {before} -> {after}"
 
 
 def _schema_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -195,9 +195,10 @@ _METADATA = _object(
                  rows=_count, split=_object(seed=_count, test_size=_number, train_rows=_count, test_rows=_count)),
     training_environment=_map_of(_optional(_text)),
     git=_object(commit=_optional(_text), dirty=_optional(_flag)),
+    onnx=_object(required=("status",), status=_text, reason=_text, sha256=_sha256),
 )
 _MANIFEST = _object(
-    version=_text, data_tag=_optional(_text), requires=_map_of(_text), files=_map_of(_sha256),
+    version=_text, data_tag=_optional(_text), requires=_map_of(_text), files=_map_of(_sha256), onnx=_map_of(_sha256),
     release=_object(bump=_optional(_object(part=_optional(_text), kind=_optional(_text), reasons=_list_of(_text)))),
 )
 
