@@ -35,7 +35,13 @@ def test_step_by_step_targets(clone):
     trained = make(repo, "train", env).stdout
     assert "saved 3 models" in trained and "roc_auc" in trained
     built = make(repo, "build", env).stdout
-    assert "mymodel-1.1.1+titanic.tar.gz and mymodel-1.1.1+titanic-py3-none-any.whl" in built
+    assert ("mymodel-1.1.1+titanic.tar.gz and mymodel-1.1.1+titanic-py3-none-any.whl and "
+            "mymodel_onnx-1.1.1+titanic-py3-none-any.whl") in built
+    # The -onnx wheel goes up last: a failure there takes the whole version back, from both projects.
+    failed = make(repo, "upload", env, "RELEASE_FAULT=onnx-upload", check=False)
+    assert_clean_error(failed, "injected fault at onnx-upload",
+                       "removed the partial 1.1.1+titanic and mymodel-onnx 1.1.1+titanic from the index")
+    assert not list(Path(env["INDEX_DIR"]).glob("mymodel*1.1.1*")) and not list(repo.glob("releases/*1.1.1*"))
     uploaded = make(repo, "upload", env).stdout
     assert "published 1.1.1+titanic" in uploaded
     assert '"1.1.1+titanic"' in (repo / "src/mymodel/version.py").read_text()
@@ -44,6 +50,9 @@ def test_step_by_step_targets(clone):
     lock = make(repo, "lock", env, "VERSION=1.1.1+titanic").stdout
     assert lock == (repo / "releases/mymodel-1.1.1+titanic.txt").read_text()
     assert lock.count("--hash=sha256:") == 2
+    onnx_lock = make(repo, "lock", env, "VERSION=1.1.1+titanic", "ONNX=1").stdout
+    assert onnx_lock == (repo / "releases/mymodel-onnx-1.1.1+titanic.txt").read_text()
+    assert "mymodel-onnx==1.1.1+titanic" in onnx_lock and onnx_lock.count("--hash=sha256:") == 1
     assert_clean_error(make(repo, "lock", env, "VERSION=9.9.9+titanic", check=False), "is not on")
 
     status = make(repo, "index-status", env).stdout
@@ -59,6 +68,7 @@ def test_verify_rebuilds_a_published_version_byte_for_byte(clone):
     assert "released mymodel 1.1.2+titanic" in published
     same = make(repo, "verify", env, "VERSION=1.1.2+titanic")
     assert "reproducible: the rebuilt wheel is byte-identical" in same.stdout
+    assert "and so is the mymodel-onnx wheel" in same.stdout
 
     # Another commit (different seed): the rebuilt wheel differs, and make verify says why.
     edit_config(repo, "seed = 0", "seed = 1")
