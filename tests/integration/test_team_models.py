@@ -113,6 +113,14 @@ def test_team_models_release_install_predict_and_a_module_edit_is_a_patch(tmp_pa
         assert boosted["estimator"] == "lightgbm.sklearn.LGBMClassifier"
         assert boosted["params"]["n_estimators"] == 30 and boosted["training_environment"]["lightgbm"] == "4.7.0"
         assert "Requires-Dist: lightgbm<4.8,>=4.7" in requires
+        # The team's transformer has no ONNX converter: mymodel-onnx ships without that model, and says why.
+        assert "ONNX: mymodel-onnx 1.1.1+titanic ships Boosted; without ONNX (in mymodel only): Team (not converted: " \
+            in first, first
+        with zipfile.ZipFile(repo / "dist" / "mymodel_onnx-1.1.1+titanic-py3-none-any.whl") as archive:
+            shipped = archive.namelist()
+            manifest = json.loads(archive.read("mymodel_onnx/models/manifest.json"))
+        assert "mymodel_onnx/models/Boosted/model.onnx" in shipped and not [n for n in shipped if "/Team/" in n]
+        assert "LogFare" in manifest["not_converted"]["Team"]
 
         # A consumer: a fresh venv, pip, the test index serving the runtime dependencies, no repository.
         venv = tmp_path / "consumer"
