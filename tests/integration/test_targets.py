@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,14 @@ def clone(tmp_path_factory):
     env = index_env(tmp, BUMP="patch")  # releases publish the same models again
     yield repo, env
     make(repo, "index-stop", env, check=False)
+
+
+def onnx_yanks(env: dict[str, str]) -> list:
+    """The PEP 691 ``yanked`` field of each mymodel-onnx file the index lists."""
+    request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/simple/mymodel-onnx/",
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return [entry.get("yanked", False) for entry in json.load(response)["files"]]
 
 
 def test_step_by_step_targets(clone):
@@ -54,6 +64,13 @@ def test_step_by_step_targets(clone):
     assert onnx_lock == (repo / "releases/mymodel-onnx-1.1.1+titanic.txt").read_text()
     assert "mymodel-onnx==1.1.1+titanic" in onnx_lock and onnx_lock.count("--hash=sha256:") == 1
     assert_clean_error(make(repo, "lock", env, "VERSION=9.9.9+titanic", check=False), "is not on")
+
+    # A yank covers the -onnx twin of the version, and so does unyank.
+    yanked = make(repo, "yank", env, "VERSION=1.1.1+titanic", "REASON=bad data").stdout
+    assert "yanked mymodel 1.1.1+titanic: bad data" in yanked and "yanked mymodel-onnx 1.1.1+titanic: bad data" in yanked
+    assert onnx_yanks(env) == ["bad data"]
+    assert "unyanked mymodel-onnx 1.1.1+titanic" in make(repo, "unyank", env, "VERSION=1.1.1+titanic").stdout
+    assert onnx_yanks(env) == [False]
 
     status = make(repo, "index-status", env).stdout
     assert "running at" in status and str(env["INDEX_DIR"]) in status
