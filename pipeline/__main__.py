@@ -112,7 +112,7 @@ def _yank(args: argparse.Namespace) -> int:
     if not args.version:
         raise ConfigError(f"make {args.command} needs VERSION=X.Y.Z+tag (e.g. make {args.command} VERSION=1.1.2+titanic"
                           + (' REASON="why")' if args.command == "yank" else ")"))
-    from pipeline.onnx_package import TWIN
+    from pipeline.onnx_names import TWIN
     from pipeline.versioning import parse
 
     yanking = args.command == "yank"
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         version = str(versioning.parse(args.version))
         if args.command == "lock":
             from pipeline.index_api import IndexClient
-            from pipeline.onnx_package import TWIN
+            from pipeline.onnx_names import TWIN
             from pipeline.publish import lock_text
 
             onnx = env("ONNX", "0") not in ("0", "")  # ONNX=1: the <name>-onnx twin's lock

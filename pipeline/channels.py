@@ -23,6 +23,7 @@ from pipeline import registry, uploading
 from pipeline.config import PACKAGE, REPO
 from pipeline.errors import ConfigError, PackageIndexError, VersionError
 from pipeline.index_api import IndexClient
+from pipeline.onnx_names import RESERVED_CHANNELS
 from pipeline.own_package import store  # not pipeline.build: that imports scikit-learn
 from pipeline.versioning import parse
 
@@ -45,6 +46,9 @@ def check_channel(name: str | None) -> str:
     if not _CHANNEL.fullmatch(name):
         suggestion = canonical_channel(name) or "prod"
         raise ConfigError(f"channel {name!r} is not lowercase letters, digits and hyphens; use CHANNEL={suggestion}")
+    if name in RESERVED_CHANNELS:
+        raise ConfigError(f"channel {name!r} is reserved: {PACKAGE}-{name} is the release's ONNX distribution; "
+                          f"use another name, e.g. CHANNEL={name}-prod")
     return name
 
 
@@ -150,7 +154,7 @@ def history(client: IndexClient) -> list[Promotion]:
     promotions = []
     for project in client.projects():
         channel = project.removeprefix(f"{PACKAGE}-")
-        if channel == project or not _CHANNEL.fullmatch(channel):
+        if channel == project or not _CHANNEL.fullmatch(channel) or channel in RESERVED_CHANNELS:
             continue
         for served in client.files(project):
             if served.filename.endswith(".whl"):

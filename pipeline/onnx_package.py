@@ -22,25 +22,15 @@ from pipeline import markdown_text as md
 from pipeline.config import IMPORT_NAME, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
 from pipeline.onnx_export import METADATA_KEY, ONNX_FILE, packaged_files
+from pipeline.onnx_names import TWIN, TWIN_IMPORT, twin_wheel_name
 from pipeline.requirements import installed_version, requirement
 from pipeline.train import METADATA_FILE, MODEL_FILE, write_json
 
-TWIN = f"{PACKAGE}-onnx"
-TWIN_IMPORT = f"{IMPORT_NAME}_onnx"
 MANIFEST_FILE = "manifest.json"
 TEMPLATE_DIR = REPO / "onnx_runtime"
 TEMPLATE_SOURCES = ("__init__.py", "onnx_model.py")
 # The package's own modules the runtime shares (checks, errors, the command line), copied as they are.
 SHARED_SOURCES = ("store.py", "schema.py", "errors.py", "contract.py", "environment.py", "__main__.py", "py.typed")
-
-
-def twin_wheel_name(version: str) -> str:
-    return f"{TWIN_IMPORT}-{version}-py3-none-any.whl"
-
-
-def is_twin_file(filename: str) -> bool:
-    """Is ``filename`` a file of the -onnx distribution (its wheel)?"""
-    return filename.startswith(f"{TWIN_IMPORT}-")
 
 
 def plan(models_dir: Path, metadata: dict[str, dict]) -> tuple[list[str], dict[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import faults, onnx_package
+from pipeline import faults, onnx_names
 from pipeline.build import Built
 from pipeline.config import INDEX_READER, PACKAGE, IndexSettings, install_from_replica
 from pipeline.errors import PackageIndexError
@@ -18,8 +18,8 @@ def check_not_published(client: IndexClient, version: str, twin: bool = False) -
     """twine's --skip-existing does not work on private indexes, so ask first (``twin``: the
     -onnx distribution goes up too, and must not hold the version either)."""
     check_publishable(version, client.versions())
-    if twin and version in client.versions(onnx_package.TWIN):
-        raise PackageIndexError(f"{onnx_package.TWIN} {version} is already on the index although {PACKAGE} {version} "
+    if twin and version in client.versions(onnx_names.TWIN):
+        raise PackageIndexError(f"{onnx_names.TWIN} {version} is already on the index although {PACKAGE} {version} "
                                 f"is not: remove it (a leftover) or release the next version")
 
 
@@ -83,7 +83,7 @@ def verify(client: IndexClient, built: Built, hashes: dict[str, str]) -> None:
     file name -> sha256, computed once by the caller)."""
     served = {f.filename: f for f in client.files() if f.version == built.version}
     if built.twin:
-        served.update({f.filename: f for f in client.files(onnx_package.TWIN) if f.version == built.version})
+        served.update({f.filename: f for f in client.files(onnx_names.TWIN) if f.version == built.version})
     for path in built.files:
         local = hashes[path.name]
         remote = served.get(path.name)
@@ -100,9 +100,9 @@ def verify(client: IndexClient, built: Built, hashes: dict[str, str]) -> None:
     if extra:
         raise PackageIndexError(f"the index holds other files for {built.version} ({', '.join(extra)}); "
                                 "another release published this version: run make release again")
-    client.wait_for_readers(built.version, {n: h for n, h in hashes.items() if not onnx_package.is_twin_file(n)})
+    client.wait_for_readers(built.version, {n: h for n, h in hashes.items() if not onnx_names.is_twin_file(n)})
     if built.twin:
-        client.wait_for_readers(built.version, {built.twin.name: hashes[built.twin.name]}, onnx_package.TWIN)
+        client.wait_for_readers(built.version, {built.twin.name: hashes[built.twin.name]}, onnx_names.TWIN)
 
 
 def install_instructions(settings: IndexSettings, requirement: str) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline import build as build_step
-from pipeline import faults, gate, onnx_package, planning, provenance, publish, registry
+from pipeline import faults, gate, onnx_names, onnx_package, planning, provenance, publish, registry
 from pipeline.config import (
     DIST_DIR, IMPORT_NAME, MODELS_DIR, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
@@ -123,13 +123,13 @@ def undo_upload(client: IndexClient, built: build_step.Built, intent: Intent) ->
 
 def _undo_twin(client: IndexClient, version: str, intent: Intent) -> str:
     """Take this run's -onnx wheel of ``version`` off the index too (it goes up last)."""
-    if not any(onnx_package.is_twin_file(name) for name in intent.started):
+    if not any(onnx_names.is_twin_file(name) for name in intent.started):
         return ""
-    served = {f.filename: f.sha256 for f in client.files(onnx_package.TWIN) if f.version == version}
-    if not any(onnx_package.is_twin_file(name) for name in intent.owned(served)):
+    served = {f.filename: f.sha256 for f in client.files(onnx_names.TWIN) if f.version == version}
+    if not any(onnx_names.is_twin_file(name) for name in intent.owned(served)):
         return ""
-    client.remove_version(version, onnx_package.TWIN)
-    return f" and {onnx_package.TWIN} {version}"
+    client.remove_version(version, onnx_names.TWIN)
+    return f" and {onnx_names.TWIN} {version}"
 
 
 def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
@@ -137,7 +137,7 @@ def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
     for leftover in sorted(dist_dir.glob(f"{PARTIAL_PREFIX}*")):
         intent = Intent.load(leftover)
         if intent is not None and intent.started:
-            twin = leftover / onnx_package.twin_wheel_name(intent.version)
+            twin = leftover / onnx_names.twin_wheel_name(intent.version)
             built = build_step.Built(intent.version, leftover / build_step.sdist_name(intent.version),
                                      leftover / build_step.wheel_name(intent.version), twin if twin.name in intent.files else None)
             if _recorded_lock(intent):
@@ -159,7 +159,7 @@ def _recorded_lock(intent: Intent) -> bool:
     """The release lock is the commit point: written, with our hashes, means recorded."""
     lock = lock_file(intent.version)
     return lock.is_file() and all(f"--hash=sha256:{digest}" in lock.read_text() for name, digest in intent.files.items()
-                                  if not onnx_package.is_twin_file(name))
+                                  if not onnx_names.is_twin_file(name))
 
 
 def finish_record(built: build_step.Built, intent: Intent, dist_dir: Path = DIST_DIR) -> None:
@@ -240,7 +240,7 @@ def record(built: build_step.Built, client: IndexClient, hashes: dict[str, str],
     try:
         dist_dir.mkdir(parents=True, exist_ok=True)
         RELEASES_DIR.mkdir(exist_ok=True)
-        main = {name: digest for name, digest in hashes.items() if not onnx_package.is_twin_file(name)}
+        main = {name: digest for name, digest in hashes.items() if not onnx_names.is_twin_file(name)}
         temporaries.append(_temporary(lock, publish.format_lock(built.version, main, client.settings.simple_url)))
         temporaries.append(_temporary(VERSION_FILE, version_file_text(built.version)))
         os.replace(temporaries[0], lock)
@@ -259,9 +259,9 @@ def record(built: build_step.Built, client: IndexClient, hashes: dict[str, str],
 
 
 def _record_twin_lock(built: build_step.Built, client: IndexClient, hashes: dict[str, str]) -> None:
-    twin_lock = lock_file(built.version).with_name(f"{onnx_package.TWIN}-{built.version}.txt")
+    twin_lock = lock_file(built.version).with_name(f"{onnx_names.TWIN}-{built.version}.txt")
     text = publish.format_lock(built.version, {built.twin.name: hashes[built.twin.name]}, client.settings.simple_url,
-                               onnx_package.TWIN)
+                               onnx_names.TWIN)
     try:
         os.replace(_temporary(twin_lock, text), twin_lock)
     except OSError as exc:
@@ -283,7 +283,7 @@ def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[Inde
     of the index used, the version and its lock."""
     candidates = sorted({version_of(p.name) for p in DIST_DIR.glob(f"{IMPORT_NAME}-*.whl")} - {None}, key=parse)
     version = version or (candidates[-1] if candidates else None)
-    twin = version and DIST_DIR / onnx_package.twin_wheel_name(version)
+    twin = version and DIST_DIR / onnx_names.twin_wheel_name(version)
     built = version and build_step.Built(version, DIST_DIR / build_step.sdist_name(version),
                                          DIST_DIR / build_step.wheel_name(version), twin if twin.is_file() else None)
     if not built or not all(p.is_file() for p in built.files):
@@ -361,14 +361,14 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
     print(f"hash-locked requirement: {lock.relative_to(lock.parents[1])}")
     print(publish.install_instructions(settings, f"{PACKAGE}=={version}"))
     if built.twin:
-        print(f"its ONNX twin (onnxruntime and numpy only): {onnx_package.TWIN}=={version} from the same index")
+        print(f"its ONNX twin (onnxruntime and numpy only): {onnx_names.TWIN}=={version} from the same index")
     return version
 
 
 def _compare_twin(client: IndexClient, version: str, rebuilt: str | None) -> bool:
     """Does the rebuild's -onnx wheel (sha256; None: no model converted) match what the index serves?"""
-    name = onnx_package.twin_wheel_name(version)
-    remote = next((f.sha256 for f in client.files(onnx_package.TWIN) if f.filename == name), None)
+    name = onnx_names.twin_wheel_name(version)
+    remote = next((f.sha256 for f in client.files(onnx_names.TWIN) if f.filename == name), None)
     if remote is None and rebuilt is None:
         return True
     print(f"wheel {name}\n  index:   sha256 {remote or '(none published)'}\n  rebuilt: sha256 {rebuilt or '(none built)'}")
@@ -401,7 +401,7 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
     same_twin = _compare_twin(client, version, local_twin)
     if local == remote and same_twin:
         print("reproducible: the rebuilt wheel is byte-identical to the published one"
-              + (f", and so is the {onnx_package.TWIN} wheel" if local_twin else ""))
+              + (f", and so is the {onnx_names.TWIN} wheel" if local_twin else ""))
         return True
     here = provenance.git_commit()
     hint = (f"it was built from commit {commit}, this checkout is {here}: git checkout {commit} and retry"

@@ -59,6 +59,9 @@ def test_promote_refuses_a_bad_channel_an_unpublished_or_a_yanked_version(releas
     old, new = released.versions
     assert_clean_error(make(released.repo, "promote", released.env, f"VERSION={old}", "CHANNEL=Prod_EU", check=False),
                        "channel 'Prod_EU' is not lowercase letters, digits and hyphens; use CHANNEL=prod-eu")
+    # mymodel-onnx is the release's ONNX distribution, never a channel (and make channels does not list it).
+    assert_clean_error(make(released.repo, "promote", released.env, f"VERSION={old}", "CHANNEL=onnx", check=False),
+                       "channel 'onnx' is reserved: mymodel-onnx is the release's ONNX distribution")
     assert_clean_error(make(released.repo, "promote", released.env, "VERSION=9.9.9+titanic", "CHANNEL=canary",
                             check=False), "mymodel 9.9.9+titanic is not published", f"{old}, {new}")
     try:
