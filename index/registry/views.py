@@ -134,6 +134,21 @@ def _status(release: Release) -> str:
     return "<br>".join(marks) or '<span class="badge ok">available</span>'
 
 
+def _onnx(metadata: t.Any) -> str:
+    """A model's ONNX copy (metadata "onnx", pipeline/onnx_export.py): shipped in <package>-onnx, or why not."""
+    record = metadata.get("onnx") if isinstance(metadata, dict) else None
+    if not isinstance(record, dict):
+        return '<span class="muted">-</span>'
+    if record.get("status") == "converted":
+        return '<span class="badge ok">ONNX</span>'
+    return f'<span class="muted">no ONNX: {e(record.get("status"))} ({e(record.get("reason"))})</span>'
+
+
+def _onnx_models(release: Release) -> list[str]:
+    return sorted(name for name, meta in release.facts.models.items()
+                  if isinstance(meta, dict) and isinstance(meta.get("onnx"), dict) and meta["onnx"].get("status") == "converted")
+
+
 def _models(releases: list[Release]) -> list[str]:
     return sorted({name for release in releases for name in release.facts.models})
 
@@ -262,7 +277,8 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
     metric_rows = "".join(
         f"<tr><td>{e(name)}</td><td class=\"mono\">{e(facts.models[name].get('estimator'))}</td>"
         + "".join(f'<td class="num">{_metric(release.metric(name, m))}</td>' for m in metric_names)
-        + "</tr>" for name in models)
+        + f'<td class="onnx">{_onnx(facts.models[name])}</td></tr>' for name in models)
+    onnx = _onnx_models(release)
     first = facts.models[models[0]] if models else {}
     sections = [
         f'<p><a href="{e(root + package_href(project))}">← all versions of {e(project)}</a></p>',
@@ -270,7 +286,11 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
         f'<p class="muted">{e(facts.summary) + " · " if facts.summary else ""}published {_date(release.date)}</p>',
         f'<h2>Install</h2>\n<p><code class="copy">{e(install_line(simple_url, project, release.version))}</code></p>'
         f'<p class="muted">Hash-locked (<code>pip install --index-url {e(simple_url)} --require-hashes --no-deps -r lock.txt</code>):</p>'
-        f'<pre class="copy" id="lock">{e(lock_lines(project, release))}</pre>',
+        f'<pre class="copy" id="lock">{e(lock_lines(project, release))}</pre>'
+        + (f'<p class="muted" id="onnx-install">Without scikit-learn (onnxruntime and numpy only; ONNX copies of '
+           f'{", ".join(e(name) for name in onnx)}):</p>'
+           f'<p><code class="copy">{e(install_line(simple_url, f"{project}-onnx", release.version))}</code></p>'
+           if onnx else ""),
     ]
     if facts.problem:
         sections.append(f'<h2>Unreadable</h2>\n<p id="unreadable">The wheel\'s JSON files cannot be read, so this page '
@@ -279,7 +299,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
         sections.append('<h2>Metrics (held-out split)</h2>\n<div class="scroll"><table id="metrics"><thead><tr>'
                         "<th>model</th><th>estimator</th>"
                         + "".join(f"<th>{e(_METRIC_NAMES.get(m, m))}</th>" for m in metric_names)
-                        + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
+                        + f"<th>ONNX</th></tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
     sections.append(_changes_html(changes, previous, project, root))
     sections += [_schema_html(first.get("input_schema")), _lineage_html(first), _files_html(release, root)]
     card = _MARKDOWN.render(facts.card) if facts.card.strip() else "<p class=\"muted\">This version has no model card.</p>"
