@@ -253,19 +253,7 @@ def record(built: build_step.Built, client: IndexClient, hashes: dict[str, str],
     os.replace(temporaries[1], VERSION_FILE)
     for path in built.files:
         os.replace(path, dist_dir / path.name)
-    if built.twin:  # after the commit point: make lock ONNX=1 prints the same from the index
-        _record_twin_lock(built, client, hashes)
     return lock
-
-
-def _record_twin_lock(built: build_step.Built, client: IndexClient, hashes: dict[str, str]) -> None:
-    twin_lock = lock_file(built.version).with_name(f"{onnx_names.TWIN}-{built.version}.txt")
-    text = publish.format_lock(built.version, {built.twin.name: hashes[built.twin.name]}, client.settings.simple_url,
-                               onnx_names.TWIN)
-    try:
-        os.replace(_temporary(twin_lock, text), twin_lock)
-    except OSError as exc:
-        print(f"warning: cannot write {twin_lock} ({exc.strerror}); make lock VERSION={built.version} ONNX=1 prints it")
 
 
 def _temporary(path: Path, text: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import urllib.request
@@ -61,8 +62,10 @@ def test_step_by_step_targets(clone):
     assert lock == (repo / "releases/mymodel-1.1.1+titanic.txt").read_text()
     assert lock.count("--hash=sha256:") == 2
     onnx_lock = make(repo, "lock", env, "VERSION=1.1.1+titanic", "ONNX=1").stdout
-    assert onnx_lock == (repo / "releases/mymodel-onnx-1.1.1+titanic.txt").read_text()
-    assert "mymodel-onnx==1.1.1+titanic" in onnx_lock and onnx_lock.count("--hash=sha256:") == 1
+    wheel = repo / "dist" / "mymodel_onnx-1.1.1+titanic-py3-none-any.whl"
+    assert f"mymodel-onnx==1.1.1+titanic \\\n    --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}\n" in onnx_lock
+    assert onnx_lock.count("--hash=sha256:") == 1 and sorted(p.name for p in repo.glob("releases/*.txt")) == [
+        "mymodel-1.1.1+titanic.txt"]  # the release records mymodel's lock only
     assert_clean_error(make(repo, "lock", env, "VERSION=9.9.9+titanic", check=False), "is not on")
 
     # A yank covers the -onnx twin of the version, and so does unyank.
