@@ -82,15 +82,16 @@ def measure(release_repo: Path, version: str, model: str, rows: list[dict], runs
     row = rows[0]
     commands = {name: [python, "-c", COLD.format(package=name.replace("-", "_"), model=model, row=row)]
                 for name, python in pythons.items()}
-    cold: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+    cold: dict[str, list[tuple[float, float, int]]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, command in commands.items():  # alternating: background load falls on both alike
             cold[name].append(_cold_run(command, env, work))
     result = {"wheels": {n: w.name for n, w in wheels.items()}, "model": model, "runs": runs, "rows": BIG_ROWS,
               "installed_mb": {n: s / 2**20 for n, s in sizes.items()}}
     for name, samples in cold.items():
-        result.setdefault("cold_s", {})[name] = statistics.median(s for s, _ in samples)
-        result.setdefault("peak_rss_mb", {})[name] = statistics.median(r for _, r in samples) / 1024
+        result.setdefault("cold_s", {})[name] = statistics.median(s for s, _, _ in samples)
+        result.setdefault("cold_cpu_s", {})[name] = statistics.median(c for _, c, _ in samples)
+        result.setdefault("peak_rss_mb", {})[name] = statistics.median(r for _, _, r in samples) / 1024
     inprocess = {}
     for name, python in pythons.items():
         script = work / f"inprocess-{name}.py"
@@ -116,8 +117,8 @@ def _run(command: list, env: dict, check: bool = True) -> subprocess.CompletedPr
     return result
 
 
-def _cold_run(command: list, env: dict, cwd: Path) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one process: wait4 gives that child's own rusage."""
+def _cold_run(command: list, env: dict, cwd: Path) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, peak RSS in KiB) of one process: wait4 gives that child's own rusage."""
     started = time.perf_counter()
     process = subprocess.Popen([str(c) for c in command], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -128,7 +129,7 @@ def _cold_run(command: list, env: dict, cwd: Path) -> tuple[float, int]:
     process.stderr.close()
     if process.returncode != 0:
         raise BenchError(f"{command[-1][:80]}... exited {process.returncode}:\n{errors[-2000:]}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def _size(folder: Path) -> int:
@@ -180,6 +181,7 @@ def render(result: dict, when: str, load: tuple[float, ...]) -> list[str]:
     lines += [f"| {name} | {value} | {goal} | {'met' if ok else 'MISSED'} |" for name, value, goal, ok in targets(result)]
     lines += ["", "| measurement | mymodel-onnx | mymodel (joblib) | mymodel / mymodel-onnx |", "|---|---|---|---|"]
     for label, key, unit, digits in ((f"cold `python -c` import + predict one row, median of {result['runs']}", "cold_s", "s", 3),
+                                     ("CPU time (user + system) of that process (median)", "cold_cpu_s", "s", 3),
                                      ("peak RSS of that process (median)", "peak_rss_mb", "MiB", 0),
                                      ("installed runtime venv", "installed_mb", "MiB", 0),
                                      ("in-process predict, one row (median)", "one_row_ms", "ms", 2),
@@ -190,7 +192,8 @@ def render(result: dict, when: str, load: tuple[float, ...]) -> list[str]:
               "ONNX package imports numpy and onnxruntime only (no pandas: it answers with plain rows where pandas "
               "is not installed), the scikit-learn package imports pandas, scikit-learn and joblib. Both check the "
               "installed libraries and the model file's sha256 before loading. Peak RSS is each child's own "
-              "(`wait4`); the venv size counts every file once. The two packages alternate, so background load "
+              "(`wait4`), and so is its CPU time, which other processes on the machine stretch less than the wall "
+              "time; the venv size counts every file once. The two packages alternate, so background load "
               "falls on both alike."]
     return lines
 

@@ -19,12 +19,13 @@ import zipfile
 from pathlib import Path
 
 from pipeline import markdown_text as md
-from pipeline.config import IMPORT_NAME, PACKAGE, PACKAGE_DIR, REPO
+from pipeline.config import PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
 from pipeline.onnx_export import METADATA_KEY, ONNX_FILE, packaged_files
 from pipeline.onnx_names import TWIN, TWIN_IMPORT, twin_wheel_name
 from pipeline.requirements import installed_version, requirement
 from pipeline.train import METADATA_FILE, MODEL_FILE, write_json
+from pipeline.versioning import version_file_text
 
 MANIFEST_FILE = "manifest.json"
 TEMPLATE_DIR = REPO / "onnx_runtime"
@@ -82,8 +83,6 @@ def build_twin(version: str, out_dir: Path, models_dir: Path, metadata: dict[str
             shutil.copy2(TEMPLATE_DIR / name, package / name)
         for name in SHARED_SOURCES:
             shutil.copy2(PACKAGE_DIR / name, package / name)
-        from pipeline.versioning import version_file_text
-
         (package / "version.py").write_text(version_file_text(version))
         for name in converted:
             (package / "models" / name).mkdir(parents=True)
