@@ -115,21 +115,20 @@ def undo_upload(client: IndexClient, built: build_step.Built, intent: Intent) ->
         if served is None:
             raise PackageIndexError("the index does not answer")
         client.remove_version(built.version)
-        twin = _undo_twin(client, built.version, intent)
+        _undo_twin(client, built.version, intent)
     except PackageIndexError as exc:
         return f"could not remove the partial {built.version} ({exc}); the next make release removes it"
-    return f"removed the partial {built.version}{twin} from the index"
+    return f"removed the partial {built.version} from the index"
 
 
-def _undo_twin(client: IndexClient, version: str, intent: Intent) -> str:
-    """Take this run's -onnx wheel of ``version`` off the index too (it goes up last)."""
+def _undo_twin(client: IndexClient, version: str, intent: Intent) -> None:
+    """Take this run's -onnx wheel of ``version`` off the index too (it goes up last), and say so."""
     if not any(onnx_names.is_twin_file(name) for name in intent.started):
-        return ""
+        return
     served = {f.filename: f.sha256 for f in client.files(onnx_names.TWIN) if f.version == version}
-    if not any(onnx_names.is_twin_file(name) for name in intent.owned(served)):
-        return ""
-    client.remove_version(version, onnx_names.TWIN)
-    return f" and {onnx_names.TWIN} {version}"
+    if any(onnx_names.is_twin_file(name) for name in intent.owned(served)):
+        client.remove_version(version, onnx_names.TWIN)
+        print(f"removed the partial {onnx_names.TWIN} {version} from the index too", flush=True)
 
 
 def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
