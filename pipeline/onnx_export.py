@@ -139,7 +139,7 @@ def compare(model: bytes, pipeline: Any, X: Any, inputs: list[dict], task: str,
     if len(wrong):
         row = int(wrong[0])
         return float("nan"), (f"{len(wrong)} of {len(X)} held-out labels differ (row {row}: scikit-learn "
-                              f"{labels[row]!r}, ONNX {got_labels[row]!r})")
+                              f"{str(labels[row])!r}, ONNX {str(got_labels[row])!r})")
     differences = np.abs(np.asarray(outputs[1], dtype=np.float64) - pipeline.predict_proba(X))
     worst = _rounded(differences.max(initial=0.0))
     if not worst <= tolerance:
@@ -185,7 +185,8 @@ def exported_all(models: dict[str, Any], X: Any, task: str, numeric_features: tu
     if policy == "required" and failed:
         name, outcome = failed[0]
         more = f" (and {len(failed) - 1} more: {', '.join(n for n, _ in failed[1:])})" if len(failed) > 1 else ""
-        raise OnnxError(f"the model {name!r} {outcome.record['status']} to ONNX ({outcome.record['reason']}){more}, and "
+        what = "does not convert to ONNX" if outcome.record["status"] == NOT_CONVERTED else "disagrees with its ONNX copy"
+        raise OnnxError(f"the model {name!r} {what} ({outcome.record['reason']}){more}, and "
                         '[release] onnx = "required" in dataset.toml; make the model convertible (or remove its '
                         'table), or set onnx = "optional" to ship it without ONNX')
     return exported
@@ -231,8 +232,9 @@ def _restore_input_names(model: Any, columns: list[str]) -> None:
 
 
 def _sort_opset_imports(model: Any) -> None:
-    """skl2onnx lists the opsets in set order, which changes between processes: sorted, the bytes do not."""
-    imports = sorted(((entry.domain, entry.version) for entry in model.opset_import))
+    """skl2onnx lists the opsets in set order, which changes between processes (and may list one twice):
+    sorted and once each, the bytes do not change."""
+    imports = sorted({(entry.domain, entry.version) for entry in model.opset_import})
     del model.opset_import[:]
     for domain, version in imports:
         model.opset_import.add(domain=domain, version=version)

@@ -134,16 +134,6 @@ def _status(release: Release) -> str:
     return "<br>".join(marks) or '<span class="badge ok">available</span>'
 
 
-def _onnx(metadata: t.Any) -> str:
-    """A model's ONNX copy (metadata "onnx", pipeline/onnx_export.py): shipped in <package>-onnx, or why not."""
-    record = metadata.get("onnx") if isinstance(metadata, dict) else None
-    if not isinstance(record, dict):
-        return '<span class="muted">-</span>'
-    if record.get("status") == "converted":
-        return '<span class="badge ok">ONNX</span>'
-    return f'<span class="muted">no ONNX: {e(record.get("status"))} ({e(record.get("reason"))})</span>'
-
-
 def _onnx_models(release: Release) -> list[str]:
     return sorted(name for name, meta in release.facts.models.items()
                   if isinstance(meta, dict) and isinstance(meta.get("onnx"), dict) and meta["onnx"].get("status") == "converted")
@@ -277,7 +267,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
     metric_rows = "".join(
         f"<tr><td>{e(name)}</td><td class=\"mono\">{e(facts.models[name].get('estimator'))}</td>"
         + "".join(f'<td class="num">{_metric(release.metric(name, m))}</td>' for m in metric_names)
-        + f'<td class="onnx">{_onnx(facts.models[name])}</td></tr>' for name in models)
+        + "</tr>" for name in models)
     onnx = _onnx_models(release)
     first = facts.models[models[0]] if models else {}
     sections = [
@@ -299,12 +289,25 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
         sections.append('<h2>Metrics (held-out split)</h2>\n<div class="scroll"><table id="metrics"><thead><tr>'
                         "<th>model</th><th>estimator</th>"
                         + "".join(f"<th>{e(_METRIC_NAMES.get(m, m))}</th>" for m in metric_names)
-                        + f"<th>ONNX</th></tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
+                        + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
+    sections.append(_onnx_html(facts.models))
     sections.append(_changes_html(changes, previous, project, root))
     sections += [_schema_html(first.get("input_schema")), _lineage_html(first), _files_html(release, root)]
     card = _MARKDOWN.render(facts.card) if facts.card.strip() else "<p class=\"muted\">This version has no model card.</p>"
     sections.append(f'<h2>Model card</h2>\n<article class="card" id="card">{card}</article>')
     return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s))
+
+
+def _onnx_html(models: dict[str, dict]) -> str:
+    """Each model's ONNX copy (metadata "onnx"): yes, or no with the reason; nothing for builds that recorded none."""
+    records = {name: meta.get("onnx") for name, meta in sorted(models.items()) if isinstance(meta.get("onnx"), dict)}
+    if not records:
+        return ""
+    rows = "".join(f"<tr><td>{e(name)}</td><td>"
+                   + ("yes" if record.get("status") == "converted"
+                      else f"no ({e(record.get('status'))}: {e(record.get('reason'))})") + "</td></tr>"
+                   for name, record in records.items())
+    return f'<h2>ONNX</h2>\n<table id="onnx"><thead><tr><th>model</th><th>ONNX</th></tr></thead><tbody>{rows}</tbody></table>'
 
 
 def _gate_note(release: Release) -> str:
