@@ -1,4 +1,4 @@
-# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT
+# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT ONNX
 # INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_KIND INDEX_READ_URL INDEX=devpi DEVPI_PORT DEVPI_REPLICA_PORT (see README).
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -11,7 +11,7 @@ REQUIREMENTS ?= requirements.lock
 BENCH_ARGS ?=
 
 # Make variables reach the pipeline as environment variables (empty = unset).
-export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
+export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT ONNX INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
 export INDEX_KIND INDEX_READ_URL INDEX_READ_TIMEOUT INDEX_CHANNEL_TIMEOUT INDEX_CREDENTIALS DEVPI_PORT DEVPI_REPLICA_PORT DEVPI_STATE
 
 # INDEX=devpi: the primary and replica of make devpi, with the credentials it generated.
@@ -77,7 +77,7 @@ release: $(READY) ## train, version (from what changed), gate, build, upload, ve
 verify: $(READY) ## rebuild VERSION= from this checkout and compare its wheel with the index's
 	@$(PY) -m pipeline verify
 
-lock: $(READY) ## print the hash-locked requirement of VERSION= for pip/uv --require-hashes
+lock: $(READY) ## print the hash-locked requirement of VERSION= for pip/uv --require-hashes (ONNX=1: of <package>-onnx)
 	@$(PY) -m pipeline lock
 
 versions: $(READY) ## list the published versions, newest first: data, date, size, accuracy, bump and why (FORMAT=json)

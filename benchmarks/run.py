@@ -2,6 +2,7 @@
 
     python -m benchmarks.run                      # the default configuration; writes benchmarks/RESULTS.md
     python -m benchmarks.run --tiny --output /tmp/RESULTS.md   # CI: every section, small and fast
+    python -m benchmarks.run --only onnx          # one section: its own release, written into RESULTS.md
 
 Everything runs on 127.0.0.1 in a temporary folder; every server and process started here is
 stopped at the end, also on error or interruption.
@@ -29,7 +30,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks import data_scale, model_scale, synthetic
+from benchmarks import data_scale, model_scale, onnx_consumer, synthetic
 from benchmarks.synthetic import MODULE, PROJECT
 from benchmarks.servers import (
     REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
@@ -73,11 +74,11 @@ TARGET_CONFIG = (100, 20.0)
 DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, stock_requests=10,
                 stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
                 scale_versions=(100, 3000), train_rows=1_000_000, model_mb=1024, resolver_versions=3,
-                resolver_wheel_mb=20.0, data_mb=1024.0)
+                resolver_wheel_mb=20.0, data_mb=1024.0, onnx_runs=10)
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
             stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
             scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1,
-            data_mb=5.0)
+            data_mb=5.0, onnx_runs=3)
 
 
 def say(text: str = "") -> None:
@@ -109,6 +110,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"size of each of their wheels in MB (default {DEFAULTS['resolver_wheel_mb']:g})")
     parser.add_argument("--data-mb", type=float,
                         help=f"size of the data file published as a data package, MB (default {DEFAULTS['data_mb']:.0f})")
+    parser.add_argument("--onnx-runs", type=int,
+                        help=f"cold runs of each package in the ONNX consumer section (default {DEFAULTS['onnx_runs']})")
+    parser.add_argument("--only", choices=("onnx",), help="run this section alone (its own release) and replace it "
+                                                          "in --output, keeping the rest of the file")
     parser.add_argument("--tiny", action="store_true", help="CI: every section on a tiny configuration (< 60 s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default benchmarks/RESULTS.md)")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: the system's)")
@@ -507,6 +512,32 @@ class Bench:
                                     "cold_mymodel_s": m, "cold_joblib_s": j, "cold_ratio": m / j,
                                     "cold_runs": args.cold_runs}
 
+    # -- 9. the -onnx package against the scikit-learn one, each in a venv of its own
+    def onnx(self) -> None:
+        (self.work / "onnx").mkdir(exist_ok=True)
+        version = self.results["release"]["warm"]["version"]
+        self.results["onnx"] = onnx_consumer.measure(self.release_repo, version, MODEL, ROWS, self.args.onnx_runs,
+                                                     self.args.load_repeats, self.work / "onnx", say)
+
+    def onnx_alone(self) -> None:
+        """``--only onnx``: one release of its own (make release in a copy of the repository), then the section."""
+        from tests.helpers import copy_repo, index_env, make, pipeline
+
+        base = self.work / "release"
+        base.mkdir()
+        self.release_repo = copy_repo(base / "repo")
+        env = index_env(base)
+        say("==> make release in a copy of the repository, for its two wheels")
+        try:
+            output = make(self.release_repo, "release", env, check=False, timeout=900)
+        finally:
+            pipeline(self.release_repo, env, "index-stop", check=False)
+        released = re.search(rf"^released {re.escape(PROJECT)} (\S+) in", output.stdout, re.MULTILINE)
+        if output.returncode != 0 or not released:
+            raise BenchError(f"make release exited {output.returncode}:\n{(output.stdout + output.stderr)[-3000:]}")
+        self.results["release"] = {"warm": {"version": released.group(1)}}
+        self.onnx()
+
     # -- 10./11. a large model through make build and make upload, the index's memory, load memory
     def model_scale(self) -> None:
         self.results["model_scale"] = model_scale.release_steps(self.work, self.args.model_mb, ROWS, say)
@@ -612,6 +643,7 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     registry = scale["registry_page"]["median_ms"]
     rows.append((f"registry page `/` median at {scale['few']} versions, after the first request", f"{ms(registry)} ms",
                  "< 100 ms", status(registry < 100)))
+    rows += [(name, value, goal, "met" if ok else "MISSED") for name, value, goal, ok in onnx_consumer.targets(results["onnx"])]
     return rows + model_scale.targets(results) + data_scale.targets(results)
 
 
@@ -807,6 +839,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
               "in benchmarks/run.py. With SVC configured, training warns first that its time grows with the "
               "square of the rows."]
 
+    lines += [""] + onnx_consumer.render(results["onnx"], machine_info["date"], machine_info["load_average_at_start"])
     lines += model_scale.render(results)
     lines += data_scale.render(results)
 
@@ -826,12 +859,24 @@ def main(argv: list[str] | None = None) -> int:
         say(f"benchmark in {work} ({info['nproc']} CPUs, {info['cpu']}, {info['memory_gib']} GiB, Python {info['python']})")
         bench = Bench(args, work, processes)
         bench.results["load_average_at_start"] = info["load_average_at_start"]
+        if args.only == "onnx":
+            bench.onnx_alone()
+            elapsed = time.perf_counter() - started
+            section = onnx_consumer.render(bench.results["onnx"], info["date"], info["load_average_at_start"])
+            existing = args.output.read_text(encoding="utf-8") if args.output.is_file() else "# Benchmark results\n"
+            report = onnx_consumer.replace_section(existing, section)
+            for name, value, goal, ok in onnx_consumer.targets(bench.results["onnx"]):
+                say(f"    {name}: {value} (goal {goal}) {'met' if ok else 'MISSED'}")
+            _write(args.output, report)
+            say(f"wrote the ONNX section into {args.output} ({elapsed:.0f} s)")
+            return 0
         bench.projects()
         bench.anonymous()  # and installs, concurrency, authenticated reads
         bench.scale()
         bench.big_training()
         bench.release()
         bench.consumer()
+        bench.onnx()
         bench.model_scale()
         bench.data_scale()
         bench.resolver()
@@ -849,12 +894,16 @@ def main(argv: list[str] | None = None) -> int:
     say("==> summary")
     for name, value, goal, state in targets(bench.results):
         say(f"    {name}: {value} (goal {goal}) {state}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_name(f".{args.output.name}.tmp")
-    temporary.write_text(report, encoding="utf-8")
-    os.replace(temporary, args.output)
+    _write(args.output, report)
     say(f"wrote {args.output} ({elapsed:.0f} s)")
     return 0
+
+
+def _write(output: Path, report: str) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.tmp")
+    temporary.write_text(report, encoding="utf-8")
+    os.replace(temporary, output)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ TITANIC_SOURCE = "openml-titanic"
 # from another version); "major" >=X.Y,<(X+1) (array and frame pickles stay readable within a major);
 # any distribution not listed, e.g. a third-party estimator's, keeps to its minor series >=X.Y,<X.(Y+1).
 REQUIREMENT_RANGES = {"scikit-learn": "patch-floor", "numpy": "major", "scipy": "major", "pandas": "major",
-                      "joblib": "major"}
+                      "joblib": "major", "onnxruntime": "major"}  # onnxruntime: the -onnx twin's (pipeline/steps/onnx_package.py)
 # Needed by the package's own code for an API, whatever version the models were trained with.
 REQUIREMENT_FLOORS = {"packaging": ">=22"}
 

@@ -22,6 +22,8 @@ GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
                 "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
 # lightgbm: the runtime dependency of a model named by import path (test_own_model).
 RUNTIME_DEPENDENCIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "packaging", "lightgbm")
+# The -onnx distribution's runtime (pipeline/steps/onnx_package.py): pip download brings its own dependencies too.
+ONNX_RUNTIME_DEPENDENCIES = ("onnxruntime", "flatbuffers", "protobuf")
 BUILD_DEPENDENCIES = ("setuptools",)  # what pip needs to build mymodel's sdist (pyproject.toml's build-system)
 CLIENT_DEPENDENCIES = ("pip",)  # seeds a consumer venv (uv venv --seed) with a pip that has pip lock
 
@@ -59,13 +61,13 @@ def consumer_env(**extra: str) -> dict[str, str]:
 
 def ensure_wheelhouse() -> Path:
     """The consumers' runtime and build dependencies as wheels, so a test index can serve them (fetched once)."""
-    listed = " ".join(RUNTIME_DEPENDENCIES + BUILD_DEPENDENCIES + CLIENT_DEPENDENCIES)
+    listed = " ".join(RUNTIME_DEPENDENCIES + ONNX_RUNTIME_DEPENDENCIES + BUILD_DEPENDENCIES + CLIENT_DEPENDENCIES)
     marker = WHEELHOUSE / f".complete-{hashlib.sha256(listed.encode()).hexdigest()[:12]}"  # fetched again when the list grows
     if not marker.exists():
         WHEELHOUSE.mkdir(parents=True, exist_ok=True)
         run([PYTHON, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--only-binary", ":all:",
-             "-c", REPO / "requirements.lock", "-d", WHEELHOUSE, *RUNTIME_DEPENDENCIES, *BUILD_DEPENDENCIES,
-             *CLIENT_DEPENDENCIES])
+             "-c", REPO / "requirements.lock", "-d", WHEELHOUSE, *RUNTIME_DEPENDENCIES, *ONNX_RUNTIME_DEPENDENCIES,
+             *BUILD_DEPENDENCIES, *CLIENT_DEPENDENCIES])
         marker.touch()
     return WHEELHOUSE
 

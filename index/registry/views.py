@@ -134,6 +134,11 @@ def _status(release: Release) -> str:
     return "<br>".join(marks) or '<span class="badge ok">available</span>'
 
 
+def _onnx_models(release: Release) -> list[str]:
+    return sorted(name for name, meta in release.facts.models.items()
+                  if isinstance(meta, dict) and isinstance(meta.get("onnx"), dict) and meta["onnx"].get("status") == "converted")
+
+
 def _models(releases: list[Release]) -> list[str]:
     return sorted({name for release in releases for name in release.facts.models})
 
@@ -295,6 +300,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
         f"<tr><td>{e(name)}</td><td class=\"mono\">{e(facts.models[name].get('estimator'))}</td>"
         + "".join(f'<td class="num">{_metric(release.metric(name, m))}</td>' for m in metric_names)
         + "</tr>" for name in models)
+    onnx = _onnx_models(release)
     first = facts.models[models[0]] if models else {}
     sections = [
         f'<p><a href="{e(root + package_href(project))}">← all versions of {e(project)}</a></p>',
@@ -302,7 +308,11 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
         f'<p class="muted">{e(facts.summary) + " · " if facts.summary else ""}published {_date(release.date)}</p>',
         f'<h2>Install</h2>\n<p><code class="copy">{e(install_line(simple_url, project, release.version))}</code></p>'
         f'<p class="muted">Hash-locked (<code>pip install --index-url {e(simple_url)} --require-hashes --no-deps -r lock.txt</code>):</p>'
-        f'<pre class="copy" id="lock">{e(lock_lines(project, release))}</pre>',
+        f'<pre class="copy" id="lock">{e(lock_lines(project, release))}</pre>'
+        + (f'<p class="muted" id="onnx-install">Without scikit-learn (onnxruntime and numpy only; ONNX copies of '
+           f'{", ".join(e(name) for name in onnx)}):</p>'
+           f'<p><code class="copy">{e(install_line(simple_url, f"{project}-onnx", release.version))}</code></p>'
+           if onnx else ""),
     ]
     if facts.problem:
         sections.append(f'<h2>Unreadable</h2>\n<p id="unreadable">The wheel\'s JSON files cannot be read, so this page '

@@ -11,5 +11,6 @@ from pipeline.steps.build import build
 
 def main(args: argparse.Namespace) -> int:
     built = build(next_version(args), DIST_DIR)
-    print(f"built {built.sdist.name} and {built.wheel.name} in {DIST_DIR}")
+    twin = f" and {built.twin.name}" if built.twin else ""
+    print(f"built {built.sdist.name} and {built.wheel.name}{twin} in {DIST_DIR}")
     return 0

@@ -6,15 +6,26 @@ import argparse
 import sys
 
 from pipeline.commands.common import require_version, settings
+from pipeline.indexes.base import IndexClient
 from pipeline.indexes.connect import index_client
+from pipeline.package.onnx_names import TWIN
+from pipeline.steps.versioning import parse
 
 
 def main(args: argparse.Namespace) -> int:
     require_version(args, '1.1.2+titanic REASON="why")')
-    answer = index_client(settings(args)).set_yanked(args.version, True, args.reason)
-    print(_outcome(answer, args.reason))
-    warn_if_none_installable(answer)
+    for answer in set_yanked(index_client(settings(args)), args.version, True, args.reason):
+        print(_outcome(answer, args.reason))
+        warn_if_none_installable(answer)
     return 0
+
+
+def set_yanked(client: IndexClient, version: str, yanking: bool, reason: str | None) -> list[dict]:
+    """Yank or unyank ``version``, and its <name>-onnx twin with it when the index has one; the answers."""
+    answers = [client.set_yanked(version, yanking, reason)]
+    if str(parse(version)) in client.versions(TWIN):
+        answers.append(client.set_yanked(version, yanking, reason, project=TWIN))
+    return answers
 
 
 def warn_if_none_installable(answer: dict) -> None:

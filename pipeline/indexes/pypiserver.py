@@ -22,7 +22,10 @@ class PypiserverClient(IndexClient):
 
     def remove_version(self, version: str, project: str = PACKAGE) -> None:
         """Delete every file of ``version`` (pypiserver's remove_pkg action)."""
-        form = urllib.parse.urlencode({":action": "remove_pkg", "name": project, "version": version}).encode()
+        # pypiserver matches the name as its file names spell it, which is how builds spell it:
+        # mymodel_onnx-1.1.1+titanic-py3-none-any.whl is project "mymodel_onnx" to remove_pkg, never "mymodel-onnx".
+        form = urllib.parse.urlencode({":action": "remove_pkg", "name": project.replace("-", "_"),
+                                       "version": version}).encode()
         try:
             self._request(self.url, data=form)
         except urllib.error.HTTPError as exc:

@@ -20,7 +20,7 @@ DEFAULT_PACKAGE = "mymodel"
 # PEP 508's name: letters and digits at both ends, any of -_. between.
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 # This repository's own top-level folders: a package by one of these names would shadow them.
-REPOSITORY_MODULES = frozenset({"pipeline", "index", "tests", "benchmarks", "build_backend", "conftest"})
+REPOSITORY_MODULES = frozenset({"pipeline", "index", "tests", "benchmarks", "build_backend", "conftest", "onnx_runtime"})
 # A package's sibling distributions are <name>-<suffix> (its ONNX models, its data; channel packages
 # <name>-<channel> before channels became index views); an index that serves <name> owns every
 # <name>-... project (index/uploads.py).

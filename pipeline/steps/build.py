@@ -8,6 +8,7 @@ Timestamps come from the commit, so rebuilding the same commit gives the same by
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from pipeline.package.own_package import contract, store
 from pipeline.views import markdown_text as md
-from pipeline.steps import onnx_export, provenance
+from pipeline.steps import onnx_export, onnx_package, provenance
+from pipeline.steps.backend import normalise_modes, run_backend
 from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.steps.data_wheel import card_line as data_package_line
 from pipeline.errors import BuildError
@@ -34,7 +36,6 @@ SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
 HASH_BLOCK, sha256_of, sha256_file = store.HASH_BLOCK, store.sha256_of, store.sha256_file
 
 MANIFEST_FILE = "manifest.json"
-BUILD_UMASK = 0o022
 STAGED_FROM_REPO = ("pyproject.toml", "MANIFEST.in", "build_backend/streaming_wheel.py")
 
 
@@ -43,10 +44,12 @@ class Built:
     version: str
     sdist: Path
     wheel: Path
+    twin: Path | None = None  # the <name>-onnx wheel (pipeline/steps/onnx_package.py), when a model converted
 
     @property
-    def files(self) -> tuple[Path, Path]:
-        return (self.sdist, self.wheel)  # upload order: the sdist claims the version first
+    def files(self) -> tuple[Path, ...]:
+        # upload order: the sdist claims the version first, the -onnx wheel goes up last
+        return (self.sdist, self.wheel) + ((self.twin,) if self.twin else ())
 
 
 def trained_models(models_dir: Path = MODELS_DIR) -> list[str]:
@@ -154,15 +157,16 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         (package / "models" / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         (stage / "MODEL_CARD.md").write_text(model_card(version, metadata))
         (stage / "requirements-runtime.txt").write_text("".join(f"{n}{s}\n" for n, s in requires.items()))
-        _normalise_modes(stage)
-        _run_backend(stage, out_dir, epoch, version)
+        normalise_modes(stage)
+        run_backend(stage, out_dir, epoch, version)
     built = Built(version, out_dir / sdist_name(version), out_dir / wheel_name(version))
     for path in built.files:
         if not path.is_file():
             raise BuildError(f"python -m build did not write {path}; run it by hand to see why")
     reproducible_sdist(built.sdist, epoch)
     check_contents(built, names, modules)
-    return built
+    twin = onnx_package.build_twin(version, out_dir, models_dir, metadata, release_notes or {}, epoch, tag)
+    return dataclasses.replace(built, twin=twin)
 
 
 def _team_modules_as_trained(metadata: dict[str, dict]) -> list[str]:
@@ -175,33 +179,6 @@ def _team_modules_as_trained(metadata: dict[str, dict]) -> list[str]:
             raise BuildError(f"src/{IMPORT_NAME}/{changed[0]} differs from the one the model {name!r} was trained with; "
                              "run make train (make release does it), or restore the file")
     return sorted(current)
-
-
-def _run_backend(stage: Path, out_dir: Path, epoch: int, version: str) -> None:
-    """pypa/build's API without isolation (what ``python -m build --no-isolation --sdist
-    --wheel`` runs), in-process to spare a Python start-up; the backend output is kept quiet."""
-    import build as pypa_build
-    from pyproject_hooks import quiet_subprocess_runner
-
-    def runner(cmd, cwd=None, extra_environ=None):
-        quiet_subprocess_runner(cmd, cwd, {**(extra_environ or {}), "SOURCE_DATE_EPOCH": str(epoch)})
-
-    # setuptools writes WHEEL, entry_points.txt and top_level.txt with the umask's modes, and the
-    # backend subprocess inherits it: a fixed umask keeps the wheel's bytes the same for every user.
-    previous_umask = os.umask(BUILD_UMASK)
-    try:
-        builder = pypa_build.ProjectBuilder(stage, runner=runner)
-        builder.build("sdist", out_dir)
-        builder.build("wheel", out_dir)
-    except pypa_build.BuildBackendException as exc:
-        output = getattr(exc.exception, "output", b"") or b""
-        tail = " | ".join(output.decode(errors="replace").strip().splitlines()[-3:])
-        raise BuildError(f"the build backend failed for {version}: {tail or exc}; "
-                         "run python -m build --no-isolation in a copy of the package to see why") from None
-    except pypa_build.BuildException as exc:
-        raise BuildError(f"cannot build {version}: {exc}") from None
-    finally:
-        os.umask(previous_umask)
 
 
 def sdist_name(version: str) -> str:
@@ -285,8 +262,3 @@ def _stage(stage: Path, models_dir: Path, names: list[str], modules: list[str]) 
         (package / "models" / name).mkdir()
         for file in (MODEL_FILE, METADATA_FILE):
             shutil.copy2(models_dir / name / file, package / "models" / name / file)
-
-
-def _normalise_modes(stage: Path) -> None:
-    for path in stage.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.package import onnx_names
 from pipeline.steps import faults
 from pipeline.steps.build import Built
 from pipeline.config import INDEX_READER, PACKAGE, IndexSettings, install_from_replica
@@ -14,9 +15,13 @@ from pipeline.steps.uploading import send, upload_settings
 from pipeline.steps.versioning import check_publishable
 
 
-def check_not_published(client: IndexClient, version: str) -> None:
-    """twine's --skip-existing does not work on private indexes, so ask first."""
+def check_not_published(client: IndexClient, version: str, twin: bool = False) -> None:
+    """twine's --skip-existing does not work on private indexes, so ask first (``twin``: the
+    -onnx distribution goes up too, and must not hold the version either)."""
     check_publishable(version, client.versions())
+    if twin and version in client.versions(onnx_names.TWIN):
+        raise PackageIndexError(f"{onnx_names.TWIN} {version} is already on the index although {PACKAGE} {version} "
+                                f"is not: remove it (a leftover) or release the next version")
 
 
 def upload(client: IndexClient, built: Built, intent: Intent) -> None:
@@ -41,7 +46,8 @@ def upload(client: IndexClient, built: Built, intent: Intent) -> None:
                 raise PackageIndexError(f"another release published {built.version} first: the index already held "
                                         f"{path.name} (byte-identical, from a clone at the same commit); "
                                         "run make release again")
-            faults.point("sdist-upload" if path == built.sdist else "wheel-upload")
+            faults.point("sdist-upload" if path == built.sdist else "onnx-upload" if path == built.twin
+                         else "wheel-upload")
         except requests.HTTPError as exc:
             code = exc.response.status_code if exc.response is not None else None
             if code in (401, 403):
@@ -77,6 +83,8 @@ def verify(client: IndexClient, built: Built, hashes: dict[str, str]) -> None:
     """Every built file is served, with the link hash and downloaded bytes equal to ours (``hashes``:
     file name -> sha256, computed once by the caller)."""
     served = {f.filename: f for f in client.files() if f.version == built.version}
+    if built.twin:
+        served.update({f.filename: f for f in client.files(onnx_names.TWIN) if f.version == built.version})
     for path in built.files:
         local = hashes[path.name]
         remote = served.get(path.name)
@@ -93,7 +101,9 @@ def verify(client: IndexClient, built: Built, hashes: dict[str, str]) -> None:
     if extra:
         raise PackageIndexError(f"the index holds other files for {built.version} ({', '.join(extra)}); "
                                 "another release published this version: run make release again")
-    client.wait_for_readers(built.version, hashes)
+    client.wait_for_readers(built.version, {n: h for n, h in hashes.items() if not onnx_names.is_twin_file(n)})
+    if built.twin:
+        client.wait_for_readers(built.version, {built.twin.name: hashes[built.twin.name]}, onnx_names.TWIN)
 
 
 def install_instructions(settings: IndexSettings, requirement: str) -> str:
@@ -110,23 +120,24 @@ def install_instructions(settings: IndexSettings, requirement: str) -> str:
     return f"install it with:\n  pip install --index-url {url} {requirement}"
 
 
-def format_lock(version: str, hashes: dict[str, str], simple_url: str) -> str:
+def format_lock(version: str, hashes: dict[str, str], simple_url: str, project: str = PACKAGE) -> str:
     """A hash-locked requirement: ``pip install --require-hashes -r FILE`` (uv too)."""
-    requirement = [f"{PACKAGE}=={version}"] + [f"    --hash=sha256:{hashes[name]}" for name in sorted(hashes)]
+    requirement = [f"{project}=={version}"] + [f"    --hash=sha256:{hashes[name]}" for name in sorted(hashes)]
     return (f"# pip install --index-url {simple_url} --require-hashes --no-deps -r this-file\n"
             "# (install the dependencies first, or add these lines to your own hash-locked requirements)\n"
             + " \\\n".join(requirement) + "\n")
 
 
-def lock_text(client: IndexClient, version: str) -> str:
-    """The lock for any published version, from the bytes the index serves."""
+def lock_text(client: IndexClient, version: str, project: str = PACKAGE) -> str:
+    """The lock for any published version, from the bytes the index serves (``project``: the
+    -onnx distribution's with ONNX=1)."""
     from pipeline.steps.versioning import parse
 
     version = str(parse(version))
-    served = [f for f in client.files() if f.version == version]
+    served = [f for f in client.files(project) if f.version == version]
     if not served:
-        raise PackageIndexError(f"{PACKAGE} {version} is not on {client.url}; published: "
-                                f"{', '.join(client.versions()) or 'none'}")
+        raise PackageIndexError(f"{project} {version} is not on {client.url}; published: "
+                                f"{', '.join(client.versions(project)) or 'none'}")
     hashes = {}
     for f in served:
         digest = client.download_sha256(f)
@@ -134,4 +145,4 @@ def lock_text(client: IndexClient, version: str) -> str:
             raise PackageIndexError(f"the index lists {f.filename} as {f.sha256} but serves {digest}; "
                                     "the file on the index changed, do not lock it")
         hashes[f.filename] = digest
-    return format_lock(version, hashes, client.settings.simple_url)
+    return format_lock(version, hashes, client.settings.simple_url, project)

@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pipeline.package import onnx_names
 from pipeline.steps import build as build_step
-from pipeline.steps import data_package, faults, gate, planning, provenance, publish
+from pipeline.steps import data_package, faults, gate, onnx_package, planning, provenance, publish
 from pipeline.views import registry
 from pipeline.config import (
-    DIST_DIR, IMPORT_NAME, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
+    DIST_DIR, IMPORT_NAME, MODELS_DIR, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
 )
 from pipeline.steps.data import load_dataset
 from pipeline.errors import (
@@ -117,9 +118,20 @@ def undo_upload(client: IndexClient, built: build_step.Built, intent: Intent) ->
         if served is None:
             raise PackageIndexError("the index does not answer")
         client.remove_version(built.version)
+        _undo_twin(client, built.version, intent)
     except PackageIndexError as exc:
         return f"could not remove the partial {built.version} ({exc}); the next make release removes it"
     return f"removed the partial {built.version} from the index"
+
+
+def _undo_twin(client: IndexClient, version: str, intent: Intent) -> None:
+    """Take this run's -onnx wheel of ``version`` off the index too (it goes up last), and say so."""
+    if not any(onnx_names.is_twin_file(name) for name in intent.started):
+        return
+    served = {f.filename: f.sha256 for f in client.files(onnx_names.TWIN) if f.version == version}
+    if any(onnx_names.is_twin_file(name) for name in intent.owned(served)):
+        client.remove_version(version, onnx_names.TWIN)
+        print(f"removed the partial {onnx_names.TWIN} {version} from the index too", flush=True)
 
 
 def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
@@ -127,8 +139,9 @@ def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
     for leftover in sorted(dist_dir.glob(f"{PARTIAL_PREFIX}*")):
         intent = Intent.load(leftover)
         if intent is not None and intent.started:
+            twin = leftover / onnx_names.twin_wheel_name(intent.version)
             built = build_step.Built(intent.version, leftover / build_step.sdist_name(intent.version),
-                                     leftover / build_step.wheel_name(intent.version))
+                                     leftover / build_step.wheel_name(intent.version), twin if twin.name in intent.files else None)
             if _recorded_lock(intent):
                 finish_record(built, intent, dist_dir)
                 print(f"recovering an interrupted release: {intent.version} was published and recorded; "
@@ -147,7 +160,8 @@ def recover_leftovers(client: IndexClient, dist_dir: Path = DIST_DIR) -> None:
 def _recorded_lock(intent: Intent) -> bool:
     """The release lock is the commit point: written, with our hashes, means recorded."""
     lock = lock_file(intent.version)
-    return lock.is_file() and all(f"--hash=sha256:{digest}" in lock.read_text() for digest in intent.files.values())
+    return lock.is_file() and all(f"--hash=sha256:{digest}" in lock.read_text() for name, digest in intent.files.items()
+                                  if not onnx_names.is_twin_file(name))
 
 
 def finish_record(built: build_step.Built, intent: Intent, dist_dir: Path = DIST_DIR) -> None:
@@ -185,7 +199,7 @@ def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) ->
     recorded = False
     try:
         with steps("upload"):
-            publish.check_not_published(client, built.version)
+            publish.check_not_published(client, built.version, twin=built.twin is not None)
             publish.upload(client, built, intent)
             faults.point("upload")
         with steps("verify"):
@@ -228,7 +242,8 @@ def record(built: build_step.Built, client: IndexClient, hashes: dict[str, str],
     try:
         dist_dir.mkdir(parents=True, exist_ok=True)
         RELEASES_DIR.mkdir(exist_ok=True)
-        temporaries.append(_temporary(lock, publish.format_lock(built.version, hashes, client.settings.simple_url)))
+        main = {name: digest for name, digest in hashes.items() if not onnx_names.is_twin_file(name)}
+        temporaries.append(_temporary(lock, publish.format_lock(built.version, main, client.settings.simple_url)))
         temporaries.append(_temporary(VERSION_FILE, version_file_text(built.version)))
         os.replace(temporaries[0], lock)
     except OSError as exc:
@@ -258,8 +273,9 @@ def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[Inde
     of the index used, the version and its lock."""
     candidates = sorted({version_of(p.name) for p in DIST_DIR.glob(f"{IMPORT_NAME}-*.whl")} - {None}, key=parse)
     version = version or (candidates[-1] if candidates else None)
+    twin = version and DIST_DIR / onnx_names.twin_wheel_name(version)
     built = version and build_step.Built(version, DIST_DIR / build_step.sdist_name(version),
-                                         DIST_DIR / build_step.wheel_name(version))
+                                         DIST_DIR / build_step.wheel_name(version), twin if twin.is_file() else None)
     if not built or not all(p.is_file() for p in built.files):
         raise BuildError(f"no built sdist and wheel{' for ' + version if version else ''} in {DIST_DIR}; "
                          "run make build first")
@@ -269,7 +285,8 @@ def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[Inde
         recover_leftovers(client)
         with staging_folder(version) as staging:
             staging.mkdir()
-            staged = build_step.Built(version, staging / built.sdist.name, staging / built.wheel.name)
+            staged = build_step.Built(version, staging / built.sdist.name, staging / built.wheel.name,
+                                      built.twin and staging / built.twin.name)
             for source, target in zip(built.files, staged.files, strict=True):
                 shutil.copy2(source, target)
             lock = publish_built(client, staged, Steps())
@@ -329,6 +346,7 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
         with staging_folder(version) as staging:
             with steps("build"):
                 built = build_step.build(version, staging, release_notes={**plan.release_notes(), "gate": config.gate.recorded(), **notes})
+                print(onnx_package.summary(built.twin, version, MODELS_DIR, [m.name for m in models]))
                 faults.point("build")
             lock = publish_built(client, built, steps)
     total = time.perf_counter() - started
@@ -336,7 +354,19 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
           + ", ".join(f"{k} {v:.2f} s" for k, v in steps.timings.items()) + ")")
     print(f"hash-locked requirement: {lock.relative_to(lock.parents[1])}")
     print(publish.install_instructions(settings, f"{PACKAGE}=={version}"))
+    if built.twin:
+        print(f"its ONNX twin (onnxruntime and numpy only): {onnx_names.TWIN}=={version} from the same index")
     return version
+
+
+def _compare_twin(client: IndexClient, version: str, rebuilt: str | None) -> bool:
+    """Does the rebuild's -onnx wheel (sha256; None: no model converted) match what the index serves?"""
+    name = onnx_names.twin_wheel_name(version)
+    remote = next((f.sha256 for f in client.files(onnx_names.TWIN) if f.filename == name), None)
+    if remote is None and rebuilt is None:
+        return True
+    print(f"wheel {name}\n  index:   sha256 {remote or '(none published)'}\n  rebuilt: sha256 {rebuilt or '(none built)'}")
+    return remote == rebuilt
 
 
 def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> bool:
@@ -363,11 +393,14 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
         save(trained, models_dir)
         built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"))
         local = build_step.sha256_file(built.wheel)
+        local_twin = built.twin and build_step.sha256_file(built.twin)
     remote = served[wheel_name].sha256
     commit = meta.get("git", {}).get("commit")
     print(f"wheel {wheel_name}\n  index:   sha256 {remote}\n  rebuilt: sha256 {local}")
-    if local == remote:
-        print("reproducible: the rebuilt wheel is byte-identical to the published one")
+    same_twin = _compare_twin(client, version, local_twin)
+    if local == remote and same_twin:
+        print("reproducible: the rebuilt wheel is byte-identical to the published one"
+              + (f", and so is the {onnx_names.TWIN} wheel" if local_twin else ""))
         return True
     here = provenance.git_commit()
     hint = (f"it was built from commit {commit}, this checkout is {here}: git checkout {commit} and retry"

@@ -108,11 +108,17 @@ def predict(args: argparse.Namespace, out: TextIO) -> int:
     text = read_input(args.input)
     rows = read_rows(io.StringIO(text, newline=""), args.input_format or input_format(args.input, text))
     result = _package().predict(args.model, rows)
+    # A DataFrame, or (the -onnx package without pandas) a list of dicts: written the same way.
+    records = result.to_dict(orient="records") if hasattr(result, "to_dict") else result
     if args.output_format == "jsonl":
-        for record in result.to_dict(orient="records"):
+        for record in records:
             out.write(json.dumps({k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}) + "\n")
-    else:
+    elif hasattr(result, "to_csv"):
         result.to_csv(out, index=False, lineterminator="\n")
+    else:
+        writer = csv.DictWriter(out, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import re
 from dataclasses import dataclass
 
 from . import store
@@ -48,13 +49,49 @@ def checks() -> list[Check]:
         requires = {}
     names = list(store.list_models())
     trained = _trained_with(names)
-    specifier_set = _specifier_set(requires)
     result = []
     for library, spec in requires.items():
         installed = installed_version(library)
-        ok = installed is not None and _range(specifier_set, library, spec).contains(installed, prereleases=True)
+        ok = installed is not None and _satisfies(library, spec, installed, requires)
         result.append(Check(library, trained.get(library, "-"), str(spec), installed, ok))
     return result
+
+
+_PLAIN_BOUND = re.compile(r"(>=|<|==)([0-9]+(?:\.[0-9]+)*)")
+
+
+def _satisfies(library: str, spec: object, installed: str, requires: dict) -> bool:
+    """Is ``installed`` in ``spec``? Ranges of plain release numbers (``>=2.4,<3``, what builds write) on a
+    plain installed version are compared here; anything else by packaging, imported only then (importing
+    it is most of a cold check's cost, which the -onnx package's cold start pays).
+
+    >>> _satisfies("numpy", ">=2.4,<3", "2.4.6", {}), _satisfies("numpy", ">=2.4,<3", "3.0", {})
+    (True, False)
+    >>> _satisfies("numpy", ">=2.4,<3", "2.5.0rc1", {})  # not plain: packaging decides
+    True
+    """
+    verdict = _plain_verdict(str(spec), installed)
+    if verdict is not None:
+        return verdict
+    return _range(_specifier_set(requires), library, spec).contains(installed, prereleases=True)
+
+
+def _plain_verdict(spec: str, installed: str) -> bool | None:
+    """The verdict for a range of plain bounds on a plain version, compared as PEP 440 does (zero-padded
+    release numbers); None when either is not that plain."""
+    if not re.fullmatch(r"[0-9]+(?:\.[0-9]+)*", installed):
+        return None
+    bounds = [_PLAIN_BOUND.fullmatch(clause.strip()) for clause in spec.split(",")]
+    if not spec.strip() or not all(bounds):
+        return None
+    version = [int(part) for part in installed.split(".")]
+    for bound in bounds:
+        operator, limit = bound.group(1), [int(part) for part in bound.group(2).split(".")]
+        width = max(len(version), len(limit))
+        have, edge = version + [0] * (width - len(version)), limit + [0] * (width - len(limit))
+        if not {">=": have >= edge, "<": have < edge, "==": have == edge}[operator]:
+            return False
+    return True
 
 
 def _range(specifier_set, library: str, spec: object):

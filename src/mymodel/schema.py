@@ -1,8 +1,13 @@
-"""Check input rows against a model's input schema and turn them into a DataFrame."""
+"""Check input rows against a model's input schema and turn them into columns or a DataFrame.
+
+pandas is imported only to build a DataFrame (``to_frame``): ``to_columns`` needs none, and a
+DataFrame passed in is recognised by the pandas its caller already imported.
+"""
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,10 +24,7 @@ def _is_missing(value: Any) -> bool:
 
 
 def _records(rows: Any, columns: list[str]) -> list[Mapping[str, Any]]:
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a runtime dependency
-        pd = None
+    pd = sys.modules.get("pandas")  # a DataFrame's pandas is already imported: never import it to ask
     if pd is not None and isinstance(rows, pd.DataFrame):
         missing = [c for c in columns if c not in rows.columns]
         extra = [str(c) for c in rows.columns if c not in columns]
@@ -64,10 +66,9 @@ def _number(value: Any, column: str, position: int) -> float:
     return number
 
 
-def to_frame(rows: Any, schema: Mapping[str, Any]):
-    """A DataFrame with the schema's columns and dtypes, or a SchemaError naming the row and column."""
-    import pandas as pd
-
+def to_columns(rows: Any, schema: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Column name -> checked values (float or NaN for a number, text or None for a category), in the
+    schema's order; or a SchemaError naming the row and column."""
     specs = schema["columns"]
     columns = [spec["name"] for spec in specs]
     records = _records(rows, columns)
@@ -90,7 +91,16 @@ def to_frame(rows: Any, schema: Mapping[str, Any]):
                 raise SchemaError(f"row {position}, column {name!r}: {value!r} is a {type(value).__name__}, "
                                   f"expected text such as {', '.join(map(repr, spec.get('categories', [])[:3]))}")
         data[name] = values
-    frame = pd.DataFrame(data, columns=columns)
+    return data
+
+
+def to_frame(rows: Any, schema: Mapping[str, Any]):
+    """A DataFrame with the schema's columns and dtypes, or a SchemaError naming the row and column."""
+    import pandas as pd
+
+    specs = schema["columns"]
+    columns = [spec["name"] for spec in specs]
+    frame = pd.DataFrame(to_columns(rows, schema), columns=columns)
     for spec in specs:
         frame[spec["name"]] = frame[spec["name"]].astype("float64" if spec["dtype"] == "float64" else "object")
     return frame

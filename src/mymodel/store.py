@@ -27,6 +27,7 @@ from .errors import IntegrityError, UnknownModelError
 
 PACKAGE = __package__  # the import name: this code is the same whatever the package is called
 DISTRIBUTION = PACKAGE.replace("_", "-")  # its distribution's (normalised) name: the pipeline names it so
+# The file that makes a folder of models/ a model; the -onnx twin sets "model.onnx" in its copy of this module.
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 MANIFEST_FILE = "manifest.json"

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.integration
 SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/titanic-survival/ latency, anonymous reads",
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
             "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data",
-            "## A 20 MB model: release steps after training", "## Resolver bytes with PEP 658 core metadata",
-            "## A large data file as a data package", "## Notes")
+            "## ONNX consumer: mymodel-onnx against mymodel (joblib)", "## A 20 MB model: release steps after training",
+            "## Resolver bytes with PEP 658 core metadata", "## A large data file as a data package", "## Notes")
 
 
 def _digest(path):

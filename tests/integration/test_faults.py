@@ -25,8 +25,8 @@ def snapshot(repo: Path, env: dict) -> dict:
         "version_file": (repo / "src/mymodel/version.py").read_text(),
         "releases": sorted(p.name for p in (repo / "releases").iterdir()),
         "dist": sorted(p.name for p in dist.iterdir()) if dist.is_dir() else None,
-        "index": {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-                  for p in Path(env["INDEX_DIR"]).glob("mymodel-*")},
+        "index": {p.name: hashlib.sha256(p.read_bytes()).hexdigest()  # mymodel-onnx's files are mymodel_onnx-*
+                  for pattern in ("mymodel-*", "mymodel_onnx-*") for p in Path(env["INDEX_DIR"]).glob(pattern)},
     }
 
 
@@ -36,7 +36,8 @@ def assert_released_whole(result, repo: Path, env: dict, before: dict) -> dict:
     assert "released mymodel 1.1.2+titanic" in result.stdout
     after = snapshot(repo, env)
     assert sorted(after["index"]) == sorted([*before["index"], "mymodel-1.1.2+titanic.tar.gz",
-                                             "mymodel-1.1.2+titanic-py3-none-any.whl"])
+                                             "mymodel-1.1.2+titanic-py3-none-any.whl",
+                                             "mymodel_onnx-1.1.2+titanic-py3-none-any.whl"])
     assert not list((repo / "dist").glob(".partial-*"))
     return after
 
@@ -48,14 +49,17 @@ def unpublish(repo: Path, env: dict, version: str, before: dict) -> None:
 
     creds = json.loads((Path(env["INDEX_STATE"]) / "credentials.json").read_text())
     token = base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
-    request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/", headers={"Authorization": f"Basic {token}"},
-                                     data=f":action=remove_pkg&name=mymodel&version={version.replace('+', '%2B')}".encode())
-    urllib.request.urlopen(request, timeout=30).close()
+    for project in ("mymodel", "mymodel_onnx"):  # the version's -onnx wheel too, as file names spell it
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{env['INDEX_PORT']}/", headers={"Authorization": f"Basic {token}"},
+            data=f":action=remove_pkg&name={project}&version={version.replace('+', '%2B')}".encode())
+        urllib.request.urlopen(request, timeout=30).close()
     (repo / "src/mymodel/version.py").write_text(before["version_file"])
     (repo / f"releases/mymodel-{version}.txt").unlink(missing_ok=True)
     for record in set((repo / "releases").glob("mymodel-data-*.txt")) - {repo / "releases" / n for n in before["releases"]}:
         record.unlink()  # a CSV release's data package record (its wheel, mymodel_data-*, stays on the index)
-    for name in (f"mymodel-{version}.tar.gz", f"mymodel-{version}-py3-none-any.whl"):
+    for name in (f"mymodel-{version}.tar.gz", f"mymodel-{version}-py3-none-any.whl",
+                 f"mymodel_onnx-{version}-py3-none-any.whl"):
         (repo / "dist" / name).unlink(missing_ok=True)
 
 
@@ -75,7 +79,8 @@ def unchanged(published):
     """Asserts that the test leaves the clone, dist/ and the index exactly as they were."""
     repo, env = published
     before = snapshot(repo, env)
-    assert set(before["index"]) == {"mymodel-1.1.1+titanic.tar.gz", "mymodel-1.1.1+titanic-py3-none-any.whl"}
+    assert set(before["index"]) == {"mymodel-1.1.1+titanic.tar.gz", "mymodel-1.1.1+titanic-py3-none-any.whl",
+                                    "mymodel_onnx-1.1.1+titanic-py3-none-any.whl"}
     yield repo, env
     assert snapshot(repo, env) == before
 
@@ -88,6 +93,8 @@ def test_a_failure_at_any_step_changes_nothing(unchanged, fault):
     assert_clean_error(result, f"injected fault at {fault}")
     if fault in ("upload", "after-first-upload", "verify", "record"):
         assert "removed the partial 1.1.2+titanic from the index" in result.stderr
+    if fault in ("upload", "verify", "record"):  # after the last upload, mymodel-onnx's wheel
+        assert "removed the partial mymodel-onnx 1.1.2+titanic from the index too" in result.stdout
 
 
 def test_index_killed_during_upload_then_the_next_release_recovers(published):

@@ -178,6 +178,14 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
         assert "titanic-survival==1.1.1+titanic" in first and "mymodel" not in first, first
         assert sorted(p.name for p in packages.glob("titanic_survival-*")) == [
             "titanic_survival-1.1.1+titanic-py3-none-any.whl", "titanic_survival-1.1.1+titanic.tar.gz"]
+        # The team's transformer has no ONNX converter: the -onnx twin ships without that model, and says why.
+        assert "ONNX: titanic-survival-onnx 1.1.1+titanic ships Boosted; without ONNX (in titanic-survival only): " \
+               "Team (not converted: " in first, first
+        with zipfile.ZipFile(packages / "titanic_survival_onnx-1.1.1+titanic-py3-none-any.whl") as twin:
+            shipped = twin.namelist()
+            manifest = json.loads(twin.read("titanic_survival_onnx/models/manifest.json"))
+        assert "titanic_survival_onnx/models/Boosted/model.onnx" in shipped and not [n for n in shipped if "/Team/" in n]
+        assert "LogFare" in manifest["not_converted"]["Team"]
         with zipfile.ZipFile(packages / "titanic_survival-1.1.1+titanic-py3-none-any.whl") as wheel:
             assert wheel.read("titanic_survival/features.py").decode() == FEATURES_PY
             team = json.loads(wheel.read("titanic_survival/models/Team/metadata.json"))

@@ -137,5 +137,8 @@ def test_a_regression_and_a_three_class_release_show_their_own_metrics_in_chromi
         for line in table.find_elements(By.CSS_SELECTOR, "tbody tr"):
             model, _, *values = [td.text for td in line.find_elements(By.TAG_NAME, "td")]
             assert values[0] == f"{metrics[model][row_metrics[0]]:.4f}" and all(value != "-" for value in values)
+        # Every model of these datasets converts: mymodel-onnx ships it, and the page says how to install it.
+        assert "mymodel-onnx==" + release.version in chromium.find_element(By.ID, "onnx-install").find_element(
+            By.XPATH, "following-sibling::p").text
         assert chromium.find_element(By.ID, "gate").text.startswith(f"The release gate compared {gated[1]}")
         chromium.save_screenshot(str(tmp_path / f"{release.version}-page.png"))

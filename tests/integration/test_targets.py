@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,14 @@ def clone(tmp_path_factory):
     make(repo, "index-stop", env, check=False)
 
 
+def onnx_yanks(env: dict[str, str]) -> list:
+    """The PEP 691 ``yanked`` field of each mymodel-onnx file the index lists."""
+    request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/simple/mymodel-onnx/",
+                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return [entry.get("yanked", False) for entry in json.load(response)["files"]]
+
+
 def test_step_by_step_targets(clone):
     repo, env = clone
     assert "not running" in make(repo, "index-status", env).stdout
@@ -35,7 +46,13 @@ def test_step_by_step_targets(clone):
     trained = make(repo, "train", env).stdout
     assert "saved 3 models" in trained and "roc_auc" in trained
     built = make(repo, "build", env).stdout
-    assert "mymodel-1.1.1+titanic.tar.gz and mymodel-1.1.1+titanic-py3-none-any.whl" in built
+    assert ("mymodel-1.1.1+titanic.tar.gz and mymodel-1.1.1+titanic-py3-none-any.whl and "
+            "mymodel_onnx-1.1.1+titanic-py3-none-any.whl") in built
+    # The -onnx wheel goes up last: a failure there takes the whole version back, from both projects.
+    failed = make(repo, "upload", env, "RELEASE_FAULT=onnx-upload", check=False)
+    assert_clean_error(failed, "injected fault at onnx-upload", "removed the partial 1.1.1+titanic from the index",
+                       "removed the partial mymodel-onnx 1.1.1+titanic from the index too")
+    assert not list(Path(env["INDEX_DIR"]).glob("mymodel*1.1.1*")) and not list(repo.glob("releases/*1.1.1*"))
     uploaded = make(repo, "upload", env).stdout
     assert "published 1.1.1+titanic" in uploaded
     assert '"1.1.1+titanic"' in (repo / "src/mymodel/version.py").read_text()
@@ -44,7 +61,19 @@ def test_step_by_step_targets(clone):
     lock = make(repo, "lock", env, "VERSION=1.1.1+titanic").stdout
     assert lock == (repo / "releases/mymodel-1.1.1+titanic.txt").read_text()
     assert lock.count("--hash=sha256:") == 2
+    onnx_lock = make(repo, "lock", env, "VERSION=1.1.1+titanic", "ONNX=1").stdout
+    wheel = repo / "dist" / "mymodel_onnx-1.1.1+titanic-py3-none-any.whl"
+    assert f"mymodel-onnx==1.1.1+titanic \\\n    --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}\n" in onnx_lock
+    assert onnx_lock.count("--hash=sha256:") == 1 and sorted(p.name for p in repo.glob("releases/*.txt")) == [
+        "mymodel-1.1.1+titanic.txt"]  # the release records mymodel's lock only
     assert_clean_error(make(repo, "lock", env, "VERSION=9.9.9+titanic", check=False), "is not on")
+
+    # A yank covers the -onnx twin of the version, and so does unyank.
+    yanked = make(repo, "yank", env, "VERSION=1.1.1+titanic", "REASON=bad data").stdout
+    assert "yanked mymodel 1.1.1+titanic: bad data" in yanked and "yanked mymodel-onnx 1.1.1+titanic: bad data" in yanked
+    assert onnx_yanks(env) == ["bad data"]
+    assert "unyanked mymodel-onnx 1.1.1+titanic" in make(repo, "unyank", env, "VERSION=1.1.1+titanic").stdout
+    assert onnx_yanks(env) == [False]
 
     status = make(repo, "index-status", env).stdout
     assert "running at" in status and str(env["INDEX_DIR"]) in status
@@ -59,6 +88,7 @@ def test_verify_rebuilds_a_published_version_byte_for_byte(clone):
     assert "released mymodel 1.1.2+titanic" in published
     same = make(repo, "verify", env, "VERSION=1.1.2+titanic")
     assert "reproducible: the rebuilt wheel is byte-identical" in same.stdout
+    assert "and so is the mymodel-onnx wheel" in same.stdout
 
     # Another commit (different seed): the rebuilt wheel differs, and make verify says why.
     edit_config(repo, "seed = 0", "seed = 1")

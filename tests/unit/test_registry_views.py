@@ -77,3 +77,15 @@ def test_a_hostile_task_or_gate_shows_as_a_classification_and_breaks_nothing():
     page = views.registry_html("mymodel", [odd], "u/")
     assert cells(page, "1.1.1+odd") == ["- / -"] and "<b>" not in page
     assert 'id="gate"' not in views.version_html("mymodel", odd, None, None, "u/", root="../../../")
+
+
+def test_a_version_page_says_how_to_install_mymodel_onnx_when_a_model_has_onnx():
+    wine = release("1.1.1+wine", "classification", THREE_CLASSES, ("SVC", "Team", "Old"))
+    wine.facts.models["SVC"]["onnx"] = {"status": "converted", "sha256": "ab" * 32}
+    wine.facts.models["Team"]["onnx"] = {"status": "not converted", "reason": "no converter for <script>x</script>"}
+    page = views.version_html("mymodel", wine, None, None, "http://127.0.0.1:8080/simple/", root="../../../")
+    assert "ONNX copies of SVC)" in page and "<script>x" not in page
+    assert "pip install --index-url http://127.0.0.1:8080/simple/ mymodel-onnx==1.1.1+wine" in page
+    without = views.version_html("mymodel", release("1.1.0+wine", "classification", THREE_CLASSES, ("SVC",)),
+                                 None, None, "u/", root="")
+    assert "mymodel-onnx" not in without

@@ -1,0 +1,141 @@
+"""The <name>-onnx distribution each release publishes beside the scikit-learn package: installed
+from the test index into one fresh venv per session that has onnxruntime and numpy but no
+scikit-learn, pandas, scipy or joblib, it predicts what the scikit-learn package predicts on the
+held-out rows of Titanic (binary), wine (three classes) and diabetes (a regression)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PYTHON, VENV, assert_clean_error, consumer_env, ensure_wheelhouse, run
+
+pytestmark = pytest.mark.integration
+
+UV = VENV / "bin" / "uv"
+ABSENT = ("sklearn", "scipy", "joblib", "pandas")
+
+
+@pytest.fixture(scope="session")
+def onnx_venv(tmp_path_factory) -> Path:
+    """One fresh venv per session with the -onnx runtime only (onnxruntime, numpy, from the wheelhouse); its python."""
+    venv = tmp_path_factory.mktemp("onnx-venv") / "venv"
+    env = consumer_env(UV_PYTHON_DOWNLOADS="never")
+    run([UV, "venv", "--quiet", "--python", sys.executable, venv], env=env)
+    python = venv / "bin" / "python"
+    run([UV, "pip", "install", "--quiet", "--python", python, "--no-index", "--find-links", ensure_wheelhouse(),
+         "onnxruntime", "numpy"], env=env)
+    for module in ABSENT:
+        assert run([python, "-c", f"import {module}"], env=env, check=False).returncode != 0, module
+    return python
+
+
+def install_onnx(python: Path, env: dict[str, str], version: str) -> None:
+    """``mymodel-onnx==version`` from the release's test index (which serves the wheelhouse too)."""
+    run([UV, "pip", "install", "--quiet", "--python", python, "--index-url",
+         f"http://127.0.0.1:{env['INDEX_PORT']}/simple/", f"mymodel-onnx=={version}"], env=consumer_env())
+
+
+def held_out(repo: Path, data_file: Path | None = None) -> list[dict]:
+    """The rows the release held out (its dataset.toml, its split), as JSON carries them (NaN -> None)."""
+    from pipeline.config import load_dataset_config
+    from pipeline.steps.data import load_dataset
+    from pipeline.steps.train import split
+
+    config = load_dataset_config(repo / "dataset.toml")
+    _, rows, _, _ = split(load_dataset(config, data_file), config)
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in rows.to_dict(orient="records")]
+
+
+PREDICT = """import json, sys, {package}
+rows = json.load(open(sys.argv[1]))
+result = {{name: {package}.predict(name, rows) for name in {package}.list_models()}}
+if 'pandas' in sys.modules:
+    result = {{name: frame.to_dict(orient='records') for name, frame in result.items()}}
+print(json.dumps({{'models': result, 'imported': sorted(m for m in {absent} if m in sys.modules)}}))
+"""
+
+
+def predictions(python: Path, package: str, rows_file: Path, pythonpath: Path | None = None) -> dict:
+    env = consumer_env(**({"PYTHONPATH": str(pythonpath)} if pythonpath else {}))
+    code = PREDICT.format(package=package, absent=ABSENT)
+    return json.loads(run([python, "-c", code, rows_file], env=env, cwd=rows_file.parent).stdout)
+
+
+def assert_same(onnx: list[dict], scikit: list[dict], task: str) -> None:
+    """The same columns; labels equal (except an exact tie of the two likeliest classes), probabilities within the
+    conversion's 1e-5, regression values within 1e-6 relative (docs/onnx.md), on every row."""
+    assert len(onnx) == len(scikit) > 0
+    assert list(onnx[0]) == list(scikit[0])
+    for ours, theirs in zip(onnx, scikit, strict=True):
+        if task == "regression":
+            assert ours["prediction"] == pytest.approx(theirs["prediction"], rel=1e-6, abs=1e-6)
+            continue
+        likeliest = sorted((v for k, v in theirs.items() if k.startswith("probability_")), reverse=True)
+        assert ours["prediction"] == theirs["prediction"] or likeliest[0] - likeliest[1] < 1e-6, (ours, theirs)
+        for key, value in theirs.items():
+            if key.startswith("probability_"):
+                assert ours[key] == pytest.approx(value, abs=1e-5), key
+
+
+@pytest.mark.parametrize("dataset", ["titanic", "wine", "diabetes"])
+def test_the_onnx_package_predicts_what_the_scikit_learn_package_predicts(dataset, request, onnx_venv, tmp_path):
+    if dataset == "titanic":
+        release = request.getfixturevalue("released")
+        repo, env, version, data_file, task = release.repo, release.env, release.versions[-1], None, "classification"
+    else:
+        release = request.getfixturevalue(f"{dataset}_release")
+        repo, env, version, data_file = release.repo, release.env, release.version, release.csv
+        task = "regression" if dataset == "diabetes" else "classification"
+    install_onnx(onnx_venv, env, version)
+    rows_file = tmp_path / "rows.json"
+    rows_file.write_text(json.dumps(held_out(repo, data_file)))
+
+    onnx = predictions(onnx_venv, "mymodel_onnx", rows_file)
+    assert onnx["imported"] == []  # no scikit-learn, scipy, joblib or pandas: not even installed
+    # The scikit-learn package as released: the clone's package folder holds the published models' bytes.
+    scikit = predictions(PYTHON, "mymodel", rows_file, pythonpath=repo / "src")
+    assert sorted(onnx["models"]) == sorted(scikit["models"]) and len(onnx["models"]) == 3
+    for name, rows in scikit["models"].items():
+        assert_same(onnx["models"][name], rows, task)
+
+    version_line = run([onnx_venv, "-m", "mymodel_onnx", "info"], env=consumer_env()).stdout.splitlines()[0]
+    assert version_line.startswith(f"mymodel-onnx {version}")
+    assert "NO" not in run([onnx_venv, "-m", "mymodel_onnx", "validate"], env=consumer_env()).stdout
+
+
+def test_the_onnx_command_line_predicts_csv_without_pandas_and_refuses_bad_rows(diabetes_release, onnx_venv, tmp_path):
+    install_onnx(onnx_venv, diabetes_release.env, diabetes_release.version)
+    frame = diabetes_release.frame.drop(columns="target")
+    csv = tmp_path / "rows.csv"
+    frame.iloc[:3].to_csv(csv, index=False)
+    out = run([onnx_venv, "-m", "mymodel_onnx", "predict", "--model", "Ridge", "--input", csv], env=consumer_env())
+    lines = out.stdout.splitlines()
+    assert lines[0] == "prediction" and len(lines) == 4 and all(float(v) > 0 for v in lines[1:])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**frame.iloc[0].to_dict(), "age": "old"}) + "\n")
+    refused = run([onnx_venv, "-m", "mymodel_onnx", "predict", "--model", "Ridge", "--input", bad],
+                  env=consumer_env(), check=False)
+    assert_clean_error(refused, "row 0, column 'age': 'old' cannot be converted to a number")
+
+
+def test_an_installed_onnx_file_that_was_changed_is_refused(diabetes_release, onnx_venv):
+    install_onnx(onnx_venv, diabetes_release.env, diabetes_release.version)
+    site = run([onnx_venv, "-c", "import mymodel_onnx, os; print(os.path.dirname(mymodel_onnx.__file__))"],
+               env=consumer_env()).stdout.strip()
+    model = Path(site) / "models" / "Ridge" / "model.onnx"
+    original = model.read_bytes()
+    try:
+        model.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        refused = run([onnx_venv, "-m", "mymodel_onnx", "predict", "--model", "Ridge", "--input", "-"],
+                      env=consumer_env(), input=json.dumps(diabetes_release.frame.drop(columns="target").iloc[0].to_dict()),
+                      check=False)
+        assert_clean_error(refused, "Ridge/model.onnx has sha256", "the installed file was changed, so it is not loaded",
+                           "pip install --force-reinstall mymodel-onnx==1.1.1+diabetes")
+    finally:
+        model.write_bytes(original)
