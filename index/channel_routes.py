@@ -59,9 +59,11 @@ class ChannelRoutes:
 
     def _version_for(self, channel: str, project: str) -> str | None:
         """The one version ``project`` shows in ``channel``: the promoted one for the model package and
-        its siblings; None (every version) for any other project."""
+        its siblings released with it (<name>-onnx); None (every version) for any other project and for
+        the data package, whose versions follow the data (the models pin theirs in their metadata)."""
         promoted = self._promoted(channel)
-        return promoted.version if owned(project) else None
+        data_package = f"{owned_package.name()}-data"
+        return promoted.version if owned(project) and normalize_pkgname_for_url(project) != data_package else None
 
     def index_page(self, channel: str) -> t.Any:
         self._promoted(channel)

@@ -72,6 +72,8 @@ def index(tmp_path):
         # a sibling distribution at the same version (an ONNX package): a wheel of another name
         wheel, _ = release_files(tmp_path / "side", version, {"LogReg": 0.8})
         shutil.copy(wheel, index.packages / f"mymodel_onnx-{version}-py3-none-any.whl")
+    # the data package: its versions follow the data, not the models'
+    shutil.copy(wheel, index.packages / "mymodel_data-1.0.0+titanic-py3-none-any.whl")
     release_files(index.packages, "2.0.0", {"X": 0.1}, package="otherlib")
     return index
 
@@ -95,6 +97,9 @@ def test_a_channel_serves_only_the_promoted_version_and_follows_a_rollback(index
         f"mymodel-{OLD}-py3-none-any.whl", f"mymodel-{OLD}.tar.gz", f"mymodel-{NEW}-py3-none-any.whl",
         f"mymodel-{NEW}.tar.gz"]
     assert index.get("/channels/prod/simple/otherlib/", JSON)[1] == index.get("/simple/otherlib/", JSON)[1]
+    # the data package a model pins stays installable through the channel: every version, as on /simple/
+    assert filenames(index.get("/channels/prod/simple/mymodel-data/", JSON)[1]) == [
+        "mymodel_data-1.0.0+titanic-py3-none-any.whl"]
     history = json.loads(index.get("/channels/")[1])["channels"]["prod"]
     assert [(p["number"], p["version"], p["by"], p["commit"]) for p in history] == [
         (1, OLD, "ann", "abc123"), (2, NEW, "ann", "abc123"), (3, OLD, "ann", "abc123")]
