@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.integration
 ROW = {"pclass": 1, "sex": "female", "age": 29, "sibsp": 0, "parch": 0, "fare": 211.3, "embarked": "S"}
 
 
-def test_a_renamed_package_is_released_installed_and_promoted_by_its_name(tmp_path):
+def test_a_renamed_package_is_released_installed_and_promoted_by_its_name(pip_venv, tmp_path):
     repo, env = copy_repo(tmp_path / "repo"), index_env(tmp_path)
     fill_index(Path(env["INDEX_DIR"]))
     renamed = make(repo, "rename", env, "NAME=titanic-survival").stdout
@@ -44,8 +43,7 @@ def test_a_renamed_package_is_released_installed_and_promoted_by_its_name(tmp_pa
         page = urllib.request.urlopen(f"http://127.0.0.1:{env['INDEX_PORT']}/", timeout=30).read().decode()
         assert "titanic-survival" in page and "1.1.1+titanic" in page
 
-        run([sys.executable, "-m", "venv", tmp_path / "venv"])
-        python, bin_dir = tmp_path / "venv/bin/python", tmp_path / "venv/bin"
+        python, bin_dir = pip_venv(tmp_path / "venv"), tmp_path / "venv/bin"
         run([python, "-m", "pip", "install", "--quiet", "--index-url", simple, "titanic-survival==1.1.1+titanic"],
             env=consumer_env())
         used = run([python, "-c", "import json, titanic_survival as p; "

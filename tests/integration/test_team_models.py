@@ -85,7 +85,7 @@ def with_team_models(repo: Path, features: str = FEATURES_PY) -> None:
     commit(repo, "a LightGBM model and a team factory")
 
 
-def test_team_models_release_install_predict_and_a_module_edit_is_a_patch(tmp_path):
+def test_team_models_release_install_predict_and_a_module_edit_is_a_patch(pip_venv, tmp_path):
     repo, env = copy_repo(tmp_path / "repo"), index_env(tmp_path)
     fill_index(Path(env["INDEX_DIR"]))
     try:
@@ -116,8 +116,7 @@ def test_team_models_release_install_predict_and_a_module_edit_is_a_patch(tmp_pa
 
         # A consumer: a fresh venv, pip, the test index serving the runtime dependencies, no repository.
         venv = tmp_path / "consumer"
-        run([sys.executable, "-m", "venv", venv])
-        run([venv / "bin/python", "-m", "pip", "install", "--quiet", "--index-url", f"{index_url(env)}simple/",
+        run([pip_venv(venv), "-m", "pip", "install", "--quiet", "--index-url", f"{index_url(env)}simple/",
              "mymodel==1.1.1+titanic"], env=consumer_env())
         outside = tmp_path / "elsewhere"
         outside.mkdir()
