@@ -68,13 +68,18 @@ def _recorded(settings: IndexSettings) -> dict | None:
     return record
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat from the 3rd (the state) on, which follow the ")" of the name; None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def start_time(pid: int) -> int | None:
     """When the process started, in clock ticks after boot (field 22 of /proc/<pid>/stat); None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])  # fields from the 3rd on follow the ")" of the name
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[19])
 
 
 def is_ours(record: dict, program: bytes) -> bool:
@@ -174,6 +179,13 @@ def start(settings: IndexSettings) -> Status:
                             f"(log {settings.state_dir / LOG_FILE}: {' | '.join(tail)}); check the log and retry")
 
 
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie: it exited, and only the process that adopted it (an init, which in a
+    container may reap late or never) has yet to collect its status."""
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] in ("Z", "X")
+
+
 def channel_timeout() -> int:
     """INDEX_CHANNEL_TIMEOUT: after how many idle seconds the index closes a connection."""
     value = env("INDEX_CHANNEL_TIMEOUT", str(CHANNEL_TIMEOUT))
@@ -198,16 +210,14 @@ def terminate(pid: int) -> bool:
         return False
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
         # Our own child (tests): reap it so it does not linger as a zombie.
         try:
             if os.waitpid(pid, os.WNOHANG)[0]:
                 return True
         except ChildProcessError:
             pass
+        if _exited(pid):
+            return True
         time.sleep(0.05)
     try:
         os.killpg(pid, signal.SIGKILL)

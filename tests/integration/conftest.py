@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import GIT_IDENTITY, copy_repo, fill_index, index_env, make, pipeline, run
+from tests.helpers import GIT_IDENTITY, PYTHON, copy_repo, copy_venv, fill_index, index_env, make, pipeline, run
 
 
 @dataclass
@@ -36,6 +36,25 @@ def released(tmp_path_factory) -> Released:
     outputs = [make(repo, "release", env, "BUMP=patch").stdout for _ in range(2)]
     yield Released(repo, env, outputs)
     pipeline(repo, env, "index-stop", check=False)
+
+
+@pytest.fixture(scope="session")
+def pip_venv(tmp_path_factory) -> t.Callable[[Path], Path]:
+    """Makes at a path what ``python -m venv`` makes there (its pip from ensurepip, nothing else)
+    and returns its python: a copy of one made once per run (see copy_venv)."""
+    template = tmp_path_factory.mktemp("pip-venv") / "venv"
+    run([PYTHON, "-m", "venv", template])
+    return lambda destination: copy_venv(template, destination)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for every page test (each start takes seconds); a test that resizes it sizes it back."""
+    from tests.integration import browser
+
+    driver = browser.start()
+    yield driver
+    driver.quit()
 
 
 # Two more datasets, each released once on its own index: scikit-learn's bundled wine data

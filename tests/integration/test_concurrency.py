@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import VENV, copy_repo, index_env, pipeline
+from tests.helpers import VENV, copy_repo, index_env, pipeline, train_quickly
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,10 @@ def start_release(repo: Path, env: dict) -> subprocess.Popen:
 
 
 def finish(processes: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
-    outputs = [p.communicate(timeout=900) for p in processes]
+    # All read at once: a release blocked on a full pipe (warnings) while holding the clone's
+    # release lock kept the one read first waiting for the lock until RELEASE_LOCK_TIMEOUT.
+    with ThreadPoolExecutor(len(processes)) as readers:
+        outputs = list(readers.map(lambda p: p.communicate(timeout=900), processes))
     return [(p.returncode, out, err) for p, (out, err) in zip(processes, outputs)]
 
 
@@ -44,6 +48,7 @@ def assert_complete_and_verifiable(env: dict, versions: list[str], clones: list[
 
 def test_four_releases_at_once_from_one_clone_are_serialised(tmp_path):
     repo = copy_repo(tmp_path / "repo")
+    train_quickly(repo)
     env = index_env(tmp_path)
     try:
         results = finish([start_release(repo, env) for _ in range(4)])

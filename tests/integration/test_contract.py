@@ -20,12 +20,18 @@ ROW = {"pclass": 1, "sex": "female", "age": 29, "sibsp": 0, "parch": 0, "fare": 
 
 @pytest.fixture()
 def installed(released, tmp_path):
-    """A fresh uv venv with mymodel 1.1.2+titanic from the index; returns its python."""
+    """A fresh uv venv with mymodel 1.1.2+titanic from the index; returns its python.
+
+    The tests edit mymodel's installed files, never its dependencies': those are hard links
+    into uv's cache (a copy of scikit-learn, scipy and pandas is seconds per test), mymodel's
+    files are copies (installed again, alone, by copying)."""
     uv, env = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
     run([uv, "venv", "--quiet", "--python", sys.executable, tmp_path / "venv"], env=env)
     python = tmp_path / "venv/bin/python"
-    run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", released.simple_url,
-         "mymodel==1.1.2+titanic"], env=env)
+    install = [uv, "pip", "install", "--quiet", "--python", python, "--index-url", released.simple_url]
+    run([*install, "--link-mode", "hardlink", "mymodel==1.1.2+titanic"], env=env)
+    run([*install, "--link-mode", "copy", "--no-deps", "--reinstall-package", "mymodel", "mymodel==1.1.2+titanic"],
+        env=env)
     return python
 
 

@@ -138,7 +138,7 @@ def printed_release_command(devpi_output: str) -> list[str]:
     return line.split()[2:]
 
 
-def test_release_twice_then_install_from_the_replica_also_with_the_primary_down(devpi, tmp_path):
+def test_release_twice_then_install_from_the_replica_also_with_the_primary_down(devpi, pip_venv, tmp_path):
     repo, env, output = devpi
     primary, replica = urls(env)
     # The command make devpi printed works as printed, without the DEVPI_* variables it was started with.
@@ -165,10 +165,10 @@ def test_release_twice_then_install_from_the_replica_also_with_the_primary_down(
     run([uv, "pip", "install", "--quiet", "--no-deps", "--python", tmp_path / "uv-venv/bin/python",
          "--index-url", replica, f"mymodel=={SECOND}"], env=uv_env)
     assert len(list((tmp_path / "uv-venv").glob("lib/python*/site-packages/mymodel-1.1.2+titanic.dist-info"))) == 1
-    install_as_printed_in_fresh_venvs(first, replica, tmp_path)
+    install_as_printed_in_fresh_venvs(first, replica, tmp_path, pip_venv)
 
 
-def install_as_printed_in_fresh_venvs(release_output: str, replica: str, tmp_path: Path) -> None:
+def install_as_printed_in_fresh_venvs(release_output: str, replica: str, tmp_path: Path, pip_venv) -> None:
     """The install lines a devpi release prints, run in fresh venvs with the dependencies from
     the installers' default index: a test index on loopback holding them stands in for it."""
     public = index_env(tmp_path / "public")
@@ -185,7 +185,7 @@ def install_as_printed_in_fresh_venvs(release_output: str, replica: str, tmp_pat
         for installer, command in lines.items():
             venv = tmp_path / f"fresh-{installer}"
             if installer == "pip":  # with the pip bundled in Python (ensurepip): nothing fetched
-                run([PYTHON, "-m", "venv", venv], env=consumer_env())
+                pip_venv(venv)
                 run([venv / "bin/python", "-m", *command, "--quiet"], env=consumer_env(PIP_INDEX_URL=default_index))
             else:
                 run([uv, "venv", "--quiet", "--python", PYTHON, venv], env=uv_env)

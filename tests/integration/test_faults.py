@@ -13,7 +13,7 @@ import pytest
 from pipeline.config import load_dataset_config
 from pipeline.steps.data import load_dataset
 from tests.helpers import (
-    assert_clean_error, copy_repo, index_env, make, pipeline,
+    assert_clean_error, copy_repo, index_env, make, pipeline, train_quickly,
 )
 
 pytestmark = pytest.mark.integration
@@ -68,6 +68,7 @@ def published(tmp_path_factory):
     """A clone that has released 1.1.1+titanic to its own index."""
     tmp = tmp_path_factory.mktemp("faults")
     repo = copy_repo(tmp / "repo")
+    train_quickly(repo)  # the module releases thirty times
     env = index_env(tmp, BUMP="patch")  # each test's release publishes 1.1.2, though nothing changed
     make(repo, "release", env)
     yield repo, env

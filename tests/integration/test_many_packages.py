@@ -74,15 +74,6 @@ def test_this_repositorys_commands_see_only_its_own_package(two_packages, releas
     assert "no channels yet" in channels and OTHER_PROJECT not in channels
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    from tests.integration import browser
-
-    driver = browser.start()
-    yield driver
-    driver.quit()
-
-
 def test_root_shows_both_packages_in_chromium_and_a_click_reaches_a_package_page(chromium, two_packages, tmp_path):
     from selenium.webdriver.common.by import By
 

@@ -12,18 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO, index_env, pipeline
-from tests.integration import browser
 from tests.integration.test_index import credentials
 from tests.registry_wheels import release_files
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    driver = browser.start()
-    yield driver
-    driver.quit()
 
 
 def yank(env, version: str, reason: str | None) -> None:

@@ -73,11 +73,10 @@ def test_a_release_of_unchanged_models_records_the_bump_that_asked_for_it(releas
                                                         ["first release of this clone"]]
 
 
-def test_pip_installs_predicts_and_rolls_back(released, titanic_rows, tmp_path):
+def test_pip_installs_predicts_and_rolls_back(released, titanic_rows, pip_venv, tmp_path):
     rows, expected = titanic_rows
-    run([sys.executable, "-m", "venv", tmp_path / "venv"])
-    pip = [tmp_path / "venv/bin/python", "-m", "pip", "install", "--quiet", "--index-url", released.simple_url]
-    python = tmp_path / "venv/bin/python"
+    python = pip_venv(tmp_path / "venv")
+    pip = [python, "-m", "pip", "install", "--quiet", "--index-url", released.simple_url]
     run([*pip, "mymodel==1.1.2+titanic"], env=consumer_env())
     report = consume(python, rows)
     assert report["version"] == report["distribution_version"] == "1.1.2+titanic"
@@ -90,12 +89,11 @@ def test_pip_installs_predicts_and_rolls_back(released, titanic_rows, tmp_path):
     assert_same_predictions(report, expected)
 
 
-def test_pip_builds_the_sdist_with_the_projects_backend_and_predicts(released, titanic_rows, tmp_path):
+def test_pip_builds_the_sdist_with_the_projects_backend_and_predicts(released, titanic_rows, pip_venv, tmp_path):
     """The sdist carries its build backend (build_backend/, pyproject's backend-path): pip builds
     it in an isolated environment with setuptools from the index."""
     rows, expected = titanic_rows
-    run([sys.executable, "-m", "venv", tmp_path / "venv"])
-    python = tmp_path / "venv/bin/python"
+    python = pip_venv(tmp_path / "venv")
     run([python, "-m", "pip", "install", "--quiet", "--index-url", released.simple_url, "--no-binary", "mymodel",
          "mymodel==1.1.2+titanic"], env=consumer_env())
     report = consume(python, rows)
@@ -106,7 +104,7 @@ def test_pip_builds_the_sdist_with_the_projects_backend_and_predicts(released, t
 def test_uv_installs_predicts_and_rolls_back(released, titanic_rows, tmp_path):
     rows, expected = titanic_rows
     uv = VENV / "bin" / "uv"
-    env = consumer_env(UV_PYTHON_DOWNLOADS="never")
+    env = consumer_env(UV_PYTHON_DOWNLOADS="never", UV_LINK_MODE="hardlink")
     run([uv, "venv", "--quiet", "--python", sys.executable, tmp_path / "venv"], env=env)
     python = tmp_path / "venv/bin/python"
     for version in ("1.1.1+titanic", "1.1.2+titanic", "1.1.1+titanic"):
@@ -214,19 +212,18 @@ def test_wheel_metadata_requires_what_the_models_import(released, tmp_path):
     assert "# mymodel 1.1.2+titanic" in metadata and "| RandomForestClassifier |" in metadata
 
 
-def seeded_uv_venv(tmp_path: Path, simple_url: str) -> Path:
-    """A uv venv with pip in it and mymodel's dependencies (via mymodel 1.1.1) from the index."""
-    uv, env = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
-    run([uv, "venv", "--quiet", "--seed", "--python", sys.executable, tmp_path / "venv"], env=env)
-    python = tmp_path / "venv/bin/python"
+def seeded_uv_venv(tmp_path: Path, simple_url: str, pip_venv) -> Path:
+    """A venv with pip in it and mymodel's dependencies (via mymodel 1.1.1) from the index, installed by uv."""
+    uv, env = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never", UV_LINK_MODE="hardlink")
+    python = pip_venv(tmp_path / "venv")
     run([uv, "pip", "install", "--quiet", "--python", python, "--index-url", simple_url, "mymodel==1.1.1+titanic"],
         env=env)
     return python
 
 
-def test_hash_locked_installs_succeed_and_refuse_a_tampered_file(released, tmp_path):
+def test_hash_locked_installs_succeed_and_refuse_a_tampered_file(released, pip_venv, tmp_path):
     lock = released.repo / "releases/mymodel-1.1.2+titanic.txt"
-    python = seeded_uv_venv(tmp_path, released.simple_url)
+    python = seeded_uv_venv(tmp_path, released.simple_url, pip_venv)
     uv, env = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
     run([python, "-m", "pip", "install", "--quiet", "--index-url", released.simple_url, "--require-hashes",
          "--no-deps", "-r", lock], env=env)
@@ -283,7 +280,7 @@ def test_private_index_release_and_consume_with_credentials(tmp_path):
         assert uploader["password"] not in out and reader["password"] not in out
         assert f"http://mymodel-reader:PASSWORD@127.0.0.1:{env['INDEX_PORT']}/simple/" in out
         assert f"{state}/reader.json" in out
-        uv, cenv = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
+        uv, cenv = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never", UV_LINK_MODE="hardlink")
         run([uv, "venv", "--quiet", "--python", sys.executable, tmp_path / "venv"], env=cenv)
         python = tmp_path / "venv/bin/python"
         anonymous = run([uv, "pip", "install", "--python", python, "--index-url",

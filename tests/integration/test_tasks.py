@@ -28,7 +28,7 @@ def clone(tmp_path):
 
 def install(env: dict, version: str, venv: Path) -> Path:
     """A fresh uv venv with mymodel==version from the test index; returns its python."""
-    uv, consumer = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
+    uv, consumer = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never", UV_LINK_MODE="hardlink")
     run([uv, "venv", "--quiet", "--python", sys.executable, venv], env=consumer)
     python = venv / "bin" / "python"
     run([uv, "pip", "install", "--quiet", "--python", python, "--index-url",

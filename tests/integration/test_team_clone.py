@@ -42,7 +42,7 @@ def test_a_clone_with_committed_releases_releases_the_next_version(tmp_path):
         assert '"1.4.3+titanic"' in (repo / "src/mymodel/version.py").read_text()
         assert sorted(p.name for p in (repo / "releases").glob("mymodel-*.txt")) == sorted(
             f"mymodel-{v}.txt" for v in (*RECORDED, "1.4.3+titanic"))
-        uv, cenv = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
+        uv, cenv = VENV / "bin" / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never", UV_LINK_MODE="hardlink")
         run([uv, "venv", "--quiet", "--python", sys.executable, tmp_path / "venv"], env=cenv)
         python = tmp_path / "venv/bin/python"
         run([uv, "pip", "install", "--quiet", "--python", python, "--index-url",
