@@ -100,6 +100,10 @@ def _last(where: Target, rollback, follow: tuple[str, ...]) -> Step:
     return Step("rollback", "roll back: pin the earlier version", tuple(rollback(where.rollback)))
 
 
+def _install_comment(where: Target) -> str:
+    return "install the exact pin, label included" if where.rollback else "install the version the channel serves"
+
+
 def _locked(add: str, lock: str, sync: str, tool: str) -> tuple[Step, ...]:
     """The project clients' add (which locks and installs), re-lock and install-the-lock steps."""
     return (Step("install", f"add the requirement as written (no range of {tool}'s own; the lock records every "
@@ -125,7 +129,7 @@ def _pip(where: Target) -> Recipe:
         "pip", f"{pkg} with pip: --index-url, never --extra-index-url (pip merges indexes, highest version wins)",
         _credential_note(where),
         (Step("list", "what the index publishes", (f"python -m pip index versions --index-url {url} {pkg}",)),
-         Step("install", "install the exact pin, label included", (install + _q(req),)),
+         Step("install", _install_comment(where), (install + _q(req),)),
          Step("lock", "lock: every file's sha256 (pylock.toml), then install exactly that",
               (f"python -m pip lock --index-url {url} {_q(req)} -o pylock.toml",)),
          Step("install-locked", "install from the lock", (f"{install}-r pylock.toml",)),
@@ -141,7 +145,7 @@ def _uv(where: Target) -> Recipe:
     return Recipe(
         "uv", f"{pkg} with uv pip: --index-url only (uv prefers an --extra-index-url to it)",
         _credential_note(where) + (("requirements.in", f"{req}\n"),),
-        (Step("install", "install the exact pin, label included", (install + _q(req),)),
+        (Step("install", _install_comment(where), (install + _q(req),)),
          Step("lock", "lock with hashes; --emit-index-url, or uv pip sync cannot find the package",
               (f"uv pip compile --generate-hashes --emit-index-url --index-url {url} requirements.in -o requirements.txt",)),
          Step("install-locked", "install exactly the lock", ("uv pip sync --require-hashes requirements.txt",)),
@@ -172,7 +176,8 @@ def _poetry(where: Target) -> Recipe:
                 f"export POETRY_HTTP_BASIC_{name}_USERNAME={where.reader} POETRY_HTTP_BASIC_{name}_PASSWORD={PASSWORD}"),)
 
     def add(requirement: str) -> str:
-        return f"poetry add {_q(pkg + '@' + (requirement.removeprefix(pkg) or '*'))} --source {SOURCE}"
+        # On a channel ">=0" (any version): poetry reads "mymodel@*" as the path "*".
+        return f"poetry add {_q(pkg + ('@' + requirement.removeprefix(pkg) if requirement != pkg else '>=0'))} --source {SOURCE}"
 
     return Recipe(
         "poetry",
@@ -219,7 +224,7 @@ def _pipx(where: Target) -> Recipe:
     return Recipe(
         "pipx", f"the {pkg} command in its own venv with pipx: --index-url only (pipx keeps no lock)",
         _credential_note(where),
-        (Step("install", "install the exact pin, label included", (f"pipx install --index-url {url} {_q(req)}",)),
+        (Step("install", _install_comment(where), (f"pipx install --index-url {url} {_q(req)}",)),
          Step("run", "use it", (f"{pkg} info",)),
          _last(where, lambda earlier: [f"pipx install --force --index-url {url} {_q(earlier)}"],
                (f"pipx install --force --index-url {url} {pkg}",))))

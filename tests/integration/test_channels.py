@@ -1,7 +1,8 @@
-"""Channels as index views on the real index with real clients: promote A, then B, then roll
-back to A; after each, pip, a uv project, a Poetry project and a pdm project pointed at the
-channel's URL with an unpinned requirement land on the promoted version. Then what must not
-be promoted, and who may not promote."""
+"""Channels as index views on the real index: promote A, then B, then roll back to A; after
+each, pip pointed at the channel's URL with an unpinned or a ranged requirement picks the
+promoted version; the history (make channels, the registry page). Then what must not be
+promoted, and who may not promote. Each client following a channel with the commands ``make
+consumer CHANNEL=`` prints: tests/integration/test_consumers.py."""
 
 from __future__ import annotations
 
@@ -14,17 +15,14 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import VENV, assert_clean_error, consumer_env, free_port, make, run
+from tests.helpers import assert_clean_error, consumer_env, free_port, make, run
 
 pytestmark = pytest.mark.integration
-
-PYTHON_SERIES = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def channel_url(released, channel: str) -> str:
@@ -38,69 +36,17 @@ def pip_would_install(index_url: str, requirement: str) -> str:
     return re.search(r"Would install .*\bmymodel-(\S+)", dry_run).group(1)
 
 
-class Projects:
-    """A uv, a Poetry and a pdm project of a service depending on an unpinned ``mymodel`` from the
-    channel (an explicit index for it), everything else from the main index, each with its own
-    caches kept across updates as a developer's are."""
-
-    def __init__(self, root: Path, channel: str, main: str) -> None:
-        self.root = root
-        project = (f'[project]\nname = "service"\nversion = "0"\nrequires-python = "=={PYTHON_SERIES}.*"\n'
-                   'dependencies = ["mymodel"]\n\n')
-        self._write("uv", project + f'[[tool.uv.index]]\nname = "channel"\nurl = "{channel}"\nexplicit = true\n\n'
-                    f'[[tool.uv.index]]\nname = "ours"\nurl = "{main}"\ndefault = true\n\n'
-                    '[tool.uv.sources]\nmymodel = { index = "channel" }\n')
-        self._write("poetry", project + '[tool.poetry]\npackage-mode = false\n\n[tool.poetry.dependencies]\n'
-                    'mymodel = { source = "channel" }\n\n'
-                    f'[[tool.poetry.source]]\nname = "channel"\nurl = "{channel}"\npriority = "explicit"\n\n'
-                    f'[[tool.poetry.source]]\nname = "ours"\nurl = "{main}"\npriority = "primary"\n')
-        self._write("pdm", project + f'[[tool.pdm.source]]\nname = "channel"\nurl = "{channel}"\n'
-                    'include_packages = ["mymodel", "mymodel-*"]\n\n'
-                    f'[[tool.pdm.source]]\nname = "pypi"\nurl = "{main}"\nexclude_packages = ["mymodel", "mymodel-*"]\n')
-        caches = root / "caches"
-        # not UV_NO_CONFIG: it makes uv ignore [tool.uv] in pyproject.toml too, the index settings included
-        self.env = {name: value for name, value in consumer_env(
-UV_CACHE_DIR=str(caches / "uv"), UV_PYTHON=sys.executable, UV_PYTHON_DOWNLOADS="never",
-                                POETRY_CACHE_DIR=str(caches / "poetry"), POETRY_CONFIG_DIR=str(caches / "poetry-config"),
-                                POETRY_VIRTUALENVS_CREATE="false", POETRY_NO_INTERACTION="1",
-                                PDM_CACHE_DIR=str(caches / "pdm"), PDM_CONFIG_FILE=str(caches / "pdm.toml"),
-                                PDM_HOME=str(caches / "pdm-home"), PDM_PYTHON=sys.executable, PDM_CHECK_UPDATE="false",
-                                PDM_USE_VENV="false", PDM_NON_INTERACTIVE="1").items() if name != "UV_NO_CONFIG"}
-
-    def _write(self, client: str, text: str) -> None:
-        (self.root / client).mkdir(parents=True)
-        (self.root / client / "pyproject.toml").write_text(text)
-
-    def update(self) -> dict[str, str]:
-        """Each client's update of its lock (the first run: its first lock); the mymodel version each locked."""
-        commands = {"uv": [VENV / "bin" / "uv", "lock", "--upgrade"],
-                    "poetry": [VENV / "bin" / "poetry", "update", "--lock"],
-                    "pdm": [VENV / "bin" / "pdm", "update", "--update-all", "--no-sync"]}
-        locked = {}
-        for client, command in commands.items():
-            run(command, cwd=self.root / client, env=self.env)
-            locked[client] = self.locked_version(client)
-        return locked
-
-    def locked_version(self, client: str) -> str:
-        """The version of the mymodel files the lock names (pdm writes the version without its label)."""
-        lock = (self.root / client / {"uv": "uv.lock", "poetry": "poetry.lock", "pdm": "pdm.lock"}[client]).read_text()
-        versions = set(re.findall(r"\bmymodel-([^-/\s]+?)(?:-py3-none-any\.whl|\.tar\.gz)", urllib.parse.unquote(lock)))
-        assert len(versions) == 1, (client, versions, lock)
-        return versions.pop()
-
-
-def test_a_channel_view_is_followed_by_pip_uv_poetry_and_pdm_through_a_rollback(released, tmp_path):
+def test_a_channel_view_serves_the_promoted_version_through_a_rollback(released):
+    """What the view offers pip after each promotion (a dry run); each client's printed recipe
+    following a channel: test_consumers.py::test_each_clients_printed_channel_recipe_follows_a_promotion_and_a_rollback."""
     old, new = released.versions
     url = channel_url(released, "staging")
-    projects = Projects(tmp_path, url, released.simple_url)
     for number, version in enumerate((old, new, old), start=1):
         promoted = make(released.repo, "promote", released.env, f"VERSION={version}", "CHANNEL=staging").stdout
         assert f"promoted mymodel {version} to staging (promotion {number})" in promoted
         assert f"pip install --index-url {url} mymodel " in promoted
         assert pip_would_install(url, "mymodel") == version
         assert pip_would_install(url, "mymodel>=1.1") == version
-        assert projects.update() == {"uv": version, "poetry": version, "pdm": version}
     assert pip_would_install(released.simple_url, "mymodel") == new  # the main index still offers every version
 
     table = make(released.repo, "channels", released.env).stdout

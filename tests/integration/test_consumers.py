@@ -233,7 +233,7 @@ def locked_pdm(project: Path) -> str:
     1.1.2, with the 1.1.2+titanic wheel's name and sha256 as the only file)."""
     model = lock_entry(project, "pdm.lock")
     assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", f["hash"]) for f in model["files"])
-    (version,) = {f["file"].split("-")[1] for f in model["files"]}
+    (version,) = {re.match(r"mymodel-(.+?)(?:-py3-none-any\.whl|\.tar\.gz)$", f["file"]).group(1) for f in model["files"]}
     return version
 
 
@@ -280,16 +280,21 @@ def test_pip_tools(models_index, tmp_path):
     assert pinned_in((project / "requirements.txt").read_text()) == [OLD] and installed(project, index) == OLD
 
 
+def info_version(info: str) -> str:
+    """The version ``mymodel info`` names on its first line (its release notes name the one before)."""
+    return re.match(r"mymodel (\S+) ", info).group(1)
+
+
 def test_pipx(models_index, tmp_path):
     index, recipe = models_index, models_index.recipe("pipx")
     project = tmp_path / "project"
     project.mkdir()
     index.run(project, recipe.step("install"))
-    assert PINNED in index.run(project, recipe.step("run"))
+    assert info_version(index.run(project, recipe.step("run"))) == PINNED
     python = index.home / "pipx" / "venvs" / "mymodel" / "bin" / "python"
     predicts(project, index, PINNED, python)
     index.run(project, recipe.step("rollback"))
-    assert OLD in index.run(project, recipe.step("run"))
+    assert info_version(index.run(project, recipe.step("run"))) == OLD
 
 
 @pytest.fixture(scope="module")
@@ -353,3 +358,74 @@ def test_make_consumer_pins_this_clones_last_release_and_rolls_back_to_the_one_b
     where = consumers.target("mymodel", released.simple_url, new, old)
     assert printed == consumers.recipe("uv", where).render()
     assert f"mymodel=={new}" in printed and f"mymodel=={old}" in printed
+
+
+CHANNEL = "follow"  # on the session's released index, where test_channels.py promotes to channels of its own
+# How each client starts following the channel, from a fresh project: the recipe's steps in this order.
+STARTS = {"pip-tools": ("lock", "install-locked")}
+LOCKED = {"uv-project": locked_uv, "poetry": locked_poetry, "pdm": locked_pdm,
+          "pip-tools": lambda project: "".join(pinned_in((project / "requirements.txt").read_text()))}
+
+
+class Follower:
+    """One client's project following a channel with the commands ``make consumer CLIENT=<client>
+    CHANNEL=<channel>`` prints (the same recipe: consumers.target with a channel)."""
+
+    def __init__(self, client: str, index: ModelsIndex, root: Path, repo: Path) -> None:
+        self.client, self.index = client, index
+        self.recipe = consumers.recipe(client, consumers.target("mymodel", index.url, None, None, CHANNEL))
+        assert make(repo, "consumer", index.env, f"CLIENT={client}", f"CHANNEL={CHANNEL}").stdout == self.recipe.render()
+        root.mkdir()
+        self.project = fresh_project(root, index, seed_pip=client in ("pip", "pip-tools"),
+                                     project_file=client in ("uv-project", "poetry", "pdm"))
+        tool = {"poetry": "\n[tool.poetry]\npackage-mode = false\n", "pdm": "\n[tool.pdm]\ndistribution = false\n"}
+        if client in tool:
+            with open(self.project / "pyproject.toml", "a", encoding="utf-8") as file:
+                file.write(tool[client])
+        if client == "poetry":  # the stand-in for the default index, as in test_poetry
+            index.run(self.project, consumers.Step("", "", (f"poetry source add --priority=primary dependencies "
+                                                            f"{index.url}",)))
+
+    def start(self) -> None:
+        self.index.paste(self.project, self.recipe)
+        for name in STARTS.get(self.client, ("configure", "install")):
+            if any(step.name == name for step in self.recipe.steps):
+                self.index.run(self.project, self.recipe.step(name))
+
+    def follow(self) -> None:
+        self.index.run(self.project, self.recipe.step("follow"))
+
+    def version(self) -> str:
+        """The version installed (pipx: the one its ``mymodel info`` names), and the one the lock holds."""
+        if self.client == "pipx":
+            return info_version(self.index.run(self.project, self.recipe.step("run")))
+        version = installed(self.project, self.index)
+        if self.client in LOCKED:
+            assert LOCKED[self.client](self.project) == version, self.client
+        return version
+
+
+def test_each_clients_printed_channel_recipe_follows_a_promotion_and_a_rollback(models_index, released, tmp_path):
+    """make consumer CLIENT=<c> CHANNEL=<channel> for every client, on the released index (both
+    versions with their sdists: make promote wants both): started while the channel serves A,
+    then each client's printed follow after promoting B, and again after promoting A back (a rollback)."""
+    old, new = released.versions
+    home = tmp_path / "home"  # its own pipx venvs (test_pipx installs mymodel there), the module's caches
+    home.mkdir()
+    (models_index.home / ".cache").mkdir(exist_ok=True)
+    (home / ".cache").symlink_to(models_index.home / ".cache")
+    index = ModelsIndex(released.env, home)
+    followers = [Follower(client, index, tmp_path / client, released.repo) for client in consumers.CLIENTS]
+
+    def promote(version: str) -> None:
+        make(released.repo, "promote", index.env, f"VERSION={version}", f"CHANNEL={CHANNEL}")
+
+    promote(old)
+    for follower in followers:
+        follower.start()
+    assert {f.client: f.version() for f in followers} == {client: old for client in consumers.CLIENTS}
+    for version in (new, old):  # a promotion, then a rollback promotion
+        promote(version)
+        for follower in followers:
+            follower.follow()
+        assert {f.client: f.version() for f in followers} == {client: version for client in consumers.CLIENTS}

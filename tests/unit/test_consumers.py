@@ -18,10 +18,10 @@ def consume_section() -> str:
     return README[README.index("## Consume\n"):README.index("\n## ", README.index("## Consume\n") + 1)]
 
 
-def readme_blocks() -> dict[str, tuple[str, str]]:
-    """Each ``make consumer CLIENT=...`` line of the Consume section -> (its variables, the block below it)."""
+def readme_blocks(form: str = "VERSION=") -> dict[str, tuple[str, str]]:
+    """Each ``make consumer CLIENT=... <form>...`` line of the Consume section -> (its variables, the block below it)."""
     found = re.findall(r"^`make consumer CLIENT=(\S+) ([^`]*)`:\n\n```\n(.*?)```\n", consume_section(), re.M | re.S)
-    return {client: (variables, block) for client, variables, block in found}
+    return {client: (variables, block) for client, variables, block in found if variables.startswith(form)}
 
 
 def printed(tmp_path, *variables: str) -> str:
@@ -42,8 +42,17 @@ def test_make_consumer_prints_the_recipe_the_readme_shows(client, tmp_path):
     assert not any("--extra-index-url" in line for line in commands)
 
 
+@pytest.mark.parametrize("client", consumers.CLIENTS)
+def test_make_consumer_prints_the_channel_recipe_the_readme_shows(client, tmp_path):
+    """The channel form, which tests/integration/test_consumers.py follows through a promotion and a rollback."""
+    variables, block = readme_blocks("CHANNEL=")[client]
+    assert variables == "CHANNEL=prod"
+    output = printed(tmp_path, f"CLIENT={client}", variables)
+    assert output == block == recipe(client, channel="prod")
+
+
 def test_the_readme_shows_every_client():
-    assert sorted(readme_blocks()) == sorted(consumers.CLIENTS)
+    assert sorted(readme_blocks()) == sorted(readme_blocks("CHANNEL=")) == sorted(consumers.CLIENTS)
 
 
 def recipe(client: str, **options) -> str:
@@ -68,7 +77,7 @@ def test_a_channel_points_at_its_view_and_follows_it(tmp_path):
         assert "http://127.0.0.1:8080/channels/prod/simple/" in output, client
         assert "127.0.0.1:8080/simple/" not in output, client
         assert "mymodel==" not in output and "follow the channel" in output, client
-    assert "poetry add 'mymodel@*' --source models" in recipe("poetry", channel="prod")
+    assert "poetry add 'mymodel>=0' --source models" in recipe("poetry", channel="prod")
     assert "uv add --raw mymodel\n" in recipe("uv-project", channel="prod")
 
 
