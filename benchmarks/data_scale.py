@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks.model_scale import peak_rss_run, vm_hwm_mb
 from benchmarks.servers import BenchError
+from benchmarks.synthetic import MODULE
 
 VERSION = "1.0.0+bigdata"
 MEMORY_TARGET_MB = 300  # each step's peak RSS, whatever the file's size
@@ -73,7 +74,7 @@ def data_steps(work: Path, megabytes: float, say) -> dict:
     say(f"    wrote {csv.name}: {result['csv_mb']:.0f} MB, {rows:,} rows ({time.perf_counter() - started:.1f} s)")
     try:
         wall, peak, _ = peak_rss_run([sys.executable, "-c", BUILD, csv, out], env, repo, base)
-        wheel = out / f"mymodel_data-{VERSION}-py3-none-any.whl"
+        wheel = out / f"{MODULE}_data-{VERSION}-py3-none-any.whl"
         from pipeline.package.own_package import store
 
         digest = store.sha256_file(wheel)

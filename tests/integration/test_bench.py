@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/titanic-survival/ latency, anonymous reads",
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
             "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data",
-            "## ONNX consumer: mymodel-onnx against mymodel (joblib)", "## A 20 MB model: release steps after training",
+            "## ONNX consumer: titanic-survival-onnx against titanic-survival (joblib)", "## A 20 MB model: release steps after training",
             "## Resolver bytes with PEP 658 core metadata", "## A large data file as a data package", "## Notes")
 
 
@@ -114,5 +114,5 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     assert 0 < data_scale["index"]["started_mb"] <= data_scale["index"]["after_mb"] < 2000
 
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    assert summary.count("\n| ") == 17  # the header and the sixteen targets
+    assert summary.count("\n| ") == 22  # the header and the twenty-one targets (five of them the ONNX consumer's)
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))
