@@ -89,6 +89,20 @@ DATA_FILE_LIMIT = 64 << 30  # the most extracted of a data wheel's file (64 GiB)
 
 TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
 
+# What a release keeps keyed on its inputs' sha256 (pipeline/cache.py): each model's training and
+# its ONNX conversion. RELEASE_CACHE=<folder> keeps it elsewhere, RELEASE_CACHE=off keeps none.
+RELEASE_CACHE_DIR = REPO / ".cache" / "release"
+RELEASE_CACHE_ENTRIES = 500  # per kind of work; the least recently used go first
+RELEASE_CACHE_BYTES = 1 << 30  # the most the stored files take (a larger model is trained every time)
+
+
+def release_cache_dir() -> Path | None:
+    """The release's cache folder (RELEASE_CACHE), None when it is off."""
+    setting = env("RELEASE_CACHE")
+    if setting is None:
+        return RELEASE_CACHE_DIR
+    return None if setting.lower() in ("off", "0", "no", "false") else Path(setting).resolve()
+
 
 @dataclass(frozen=True)
 class GateRule:
@@ -148,7 +162,7 @@ class DatasetConfig:
         return self.numeric_features + self.categorical_features
 
 
-def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> DatasetConfig:
+def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None, check: bool = True) -> DatasetConfig:
     """Read dataset.toml; a missing or malformed key is a ConfigError naming it.
 
     ``tag`` (DATA=) replaces [dataset] tag: the one data tag of a run, which training records
@@ -156,7 +170,9 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
     local label (a VersionError shows the canonical form).
 
     The [models] tables are checked by building each estimator (this imports
-    scikit-learn), so a bad one fails here, before any data is read or trained on.
+    scikit-learn), so a bad one fails here, before any data is read or trained on;
+    ``check=False`` leaves that to the caller (a release builds only the estimators it
+    trains: pipeline/steps/train_cache.py).
     """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -197,8 +213,15 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: a value has the wrong type ({exc}); fix it") from None
-    model_specs.check(config.models, config.seed, path, config.task, config.numeric_features, config.categorical_features)
+    if check:
+        check_models(config, config.models)
     return config
+
+
+def check_models(config: DatasetConfig, specs: tuple[ModelSpec, ...]) -> None:
+    """Build each of ``specs`` as training will: a bad table is a ConfigError naming its key."""
+    model_specs.check(specs, config.seed, config.path, config.task, config.numeric_features,
+                      config.categorical_features)
 
 
 def _task(data: dict, path: Path) -> str:

@@ -29,7 +29,7 @@ from pipeline.errors import BuildError
 from pipeline.steps.requirements import runtime_requirements
 from pipeline.steps.team_code import METADATA_KEY as TEAM_CODE_KEY
 from pipeline.steps.team_code import PACKAGE_SOURCES, team_code
-from pipeline.steps.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
+from pipeline.steps.model_files import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.steps.versioning import parse, version_file_text
 
 SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import importlib.resources
@@ -15,9 +16,7 @@ import pandas as pd
 
 from pipeline.config import MAX_CLASSES_WITHOUT_TASK, REGRESSION, REPO, TITANIC_SOURCE, DatasetConfig
 from pipeline.errors import DataError
-
-TITANIC_PACKAGE = "sklearn.datasets.tests.data.openml.id_40945"
-TITANIC_FILE = "data-v1-dl-16826755.arff.gz"
+from pipeline.steps.data_input import TITANIC_FILE, TITANIC_PACKAGE, DataInput, no_titanic
 
 
 @dataclass(frozen=True)
@@ -44,18 +43,21 @@ def load_dataset(config: DatasetConfig, data_file: str | Path | None = None) -> 
     return Dataset(_check(frame, config, source), config.features, config.target, source, digest)
 
 
+def load_input(data: DataInput, config: DatasetConfig) -> Dataset:
+    """The dataset a release fingerprinted, checked as load_dataset checks it; a DataError when its bytes
+    are no longer those."""
+    dataset = load_dataset(config, data.data_file)
+    if dataset.sha256 != data.sha256:
+        raise DataError(f"data file {dataset.source} changed while the release read it; run make release again")
+    return dataclasses.replace(dataset, source=data.source)
+
+
 def _read_titanic() -> tuple[pd.DataFrame, str]:
     try:
         resource = importlib.resources.files(TITANIC_PACKAGE) / TITANIC_FILE
         raw = resource.read_bytes()
     except (ModuleNotFoundError, FileNotFoundError):
-        import sklearn
-
-        raise DataError(
-            f"the offline Titanic copy ({TITANIC_PACKAGE}/{TITANIC_FILE}) is not in the installed "
-            f"scikit-learn {sklearn.__version__}; install the pinned one (make venv) or point the "
-            "pipeline at a CSV: make release DATA_FILE=path/to/titanic.csv"
-        ) from None
+        raise no_titanic() from None
     from sklearn.externals import _arff  # scikit-learn's own ARFF reader for its OpenML files
 
     arff = _arff.load(gzip.decompress(raw).decode("utf-8"))

@@ -17,7 +17,6 @@ read of it is bounded (DATA_JSON_LIMIT, DATA_FILE_LIMIT).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import shutil
@@ -33,7 +32,7 @@ from pipeline.config import (
     DATA_FIRST_VERSION, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE, PACKAGE, RELEASES_DIR, REPO, TITANIC_SOURCE,
     DatasetConfig,
 )
-from pipeline.steps.data import Dataset, load_dataset
+from pipeline.steps.data_input import DataInput, fingerprint
 from pipeline.steps.data_wheel import (
     DATA_MEMBER, PIN_KEY, build_wheel, column_change, describe, extract, parse_requirement, read_metadata, requirement,
     sha256_file, wheel_name,
@@ -80,20 +79,33 @@ class PublishedData:
     served: ServedFile | None  # its wheel
 
 
-def release_data(client: IndexClient, config: DatasetConfig, data_file: str | None) -> tuple[Dataset, DataPlan | None]:
-    """A release's dataset and the data package its models pin: from the data file (DATA_FILE or
-    [dataset] source), or from a recorded data package ([dataset] source = "<package>-data==X")."""
+def known_input(config: DatasetConfig, data_file: str | None) -> DataInput | None:
+    """A data file's fingerprint before the index is reached; None for a data package source (its bytes
+    come from the index), or a file that cannot be read (release_input says why, in the train step)."""
+    if parse_requirement(data_file or config.source) is not None:
+        return None
+    try:
+        return fingerprint(config, data_file)
+    except (DataError, OSError):
+        return None
+
+
+def release_input(client: IndexClient, config: DatasetConfig, data_file: str | None,
+                  known: DataInput | None = None) -> tuple[DataInput, DataPlan | None]:
+    """A release's training data, by its bytes' sha256 (parsed only if a model is trained), from the data
+    file (DATA_FILE or [dataset] source; ``known``: fingerprinted already) or from a recorded data package
+    ([dataset] source = "<package>-data==X"), with the DataPlan that pins that package. A data file's
+    plan comes after training (``plan``), which reads and checks the file first."""
     wanted = parse_requirement(data_file or config.source)
     if wanted is None:
-        dataset = load_dataset(config, data_file)
-        return dataset, plan(client, config, dataset.source, dataset.sha256)
+        return known or fingerprint(config, data_file), None
     folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")  # the extracted file, till the release ends
     with recorded_package(client, wanted) as found:
         path = Path(folder.name) / DATA_MEMBER
         shutil.copyfile(found.path, path)
-    dataset = dataclasses.replace(load_dataset(config, path), source=str(found.metadata.get("source")))
+    data = DataInput(str(path), str(found.metadata.get("source")), sha256_file(path))
     note = f"data: {requirement(wanted)} ([dataset] source): pinned, nothing to publish"
-    return dataset, DataPlan({**found.metadata, "version": wanted}, None, found.pin["sha256"], False, note, folder)
+    return data, DataPlan({**found.metadata, "version": wanted}, None, found.pin["sha256"], False, note, folder)
 
 
 def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: str) -> DataPlan | None:

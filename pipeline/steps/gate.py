@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import io
 import zipfile
+from collections.abc import Callable
 
 from pipeline.package.own_package import contract
 from pipeline.views import registry
@@ -85,14 +86,15 @@ def same_inputs(old: dict, new: dict) -> bool:
     return columns(old) == columns(new)
 
 
-def rescore(client: IndexClient, version: str, record: Record, models: list[TrainedModel], dataset: Dataset,
-            config: DatasetConfig) -> dict[str, tuple[float, float, int]]:
+def rescore(client: IndexClient, version: str, record: Record, models: list[TrainedModel],
+            load_data: Callable[[], Dataset], config: DatasetConfig) -> dict[str, tuple[float, float, int]]:
     """(published, new, rows) of the gated metric on the rows both versions held out, for
     ``models`` whose published twin used the same data with another split. The published
     wheel must be the one ``record`` names; its JSON files are read from those checked bytes."""
     if not models:
         return {}
     metric = (config.gate.metric,)
+    dataset = load_data()
     _, X_test, _, y_test = split(dataset, config)
     scores = {}
     with recorded_wheel(client, version, record) as archive:
@@ -113,14 +115,15 @@ def rescore(client: IndexClient, version: str, record: Record, models: list[Trai
 
             before = joblib.load(io.BytesIO(data))
             scores[model.name] = (evaluate(before, X_common, y_common, config.task, metric)[config.gate.metric],
-                                  evaluate(model.pipeline, X_common, y_common, config.task, metric)[config.gate.metric],
+                                  evaluate(model.fitted(), X_common, y_common, config.task, metric)[config.gate.metric],
                                   len(rows))
     return scores
 
 
-def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,
+def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel], load_data: Callable[[], Dataset],
             config: DatasetConfig) -> tuple[list[str], str]:
-    """Models whose gated metric got worse by more than allowed, and a side-by-side table of it."""
+    """Models whose gated metric got worse by more than allowed, and a side-by-side table of it
+    (``load_data`` gives the dataset, read only when the published models are scored again)."""
     new = {m.name: m.metadata for m in models}
     old = published.models
     failed, rule = [], config.gate
@@ -137,7 +140,7 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
                   "it (releases/, git history), and a pickle from the index could run any code; each version is "
                   "gated on its own split")
         else:
-            on_common_rows = rescore(client, published.version, record, resplit, dataset, config)
+            on_common_rows = rescore(client, published.version, record, resplit, load_data, config)
     width = max(24, *(len(name) + 2 for name in set(new) | set(old)))  # the longest name fits
     lines = [f"{'model':<{width}}{'published':>10}{'new':>9}{'gated: published':>18}{'new':>9}{'change':>9}  compared on"]
     for name in sorted(set(new) | set(old)):
@@ -170,7 +173,7 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
     return failed, "\n".join(lines)
 
 
-def check(client: IndexClient, baseline: str | None, models: list[TrainedModel], dataset: Dataset,
+def check(client: IndexClient, baseline: str | None, models: list[TrainedModel], load_data: Callable[[], Dataset],
           config: DatasetConfig, force: bool) -> dict:
     """Raise GateError on a drop unless forced; return what to record in the release notes."""
     if baseline is None:
@@ -178,7 +181,7 @@ def check(client: IndexClient, baseline: str | None, models: list[TrainedModel],
     rule = config.gate
     try:
         published = registry.published(client, baseline).snapshot
-        failed, table = compare(client, published, models, dataset, config)
+        failed, table = compare(client, published, models, load_data, config)
     except PackageIndexError as exc:
         if not force:
             raise

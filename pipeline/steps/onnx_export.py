@@ -31,14 +31,18 @@ nothing (no ``"onnx"`` key).
 from __future__ import annotations
 
 import hashlib
+import pickle
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.config import CLASSIFICATION, ONNX_OPSET, ONNX_POLICIES, ONNX_TOLERANCE, REGRESSION
+from pipeline import cache as work_cache
+from pipeline.cache import Cache
+from pipeline.config import CLASSIFICATION, ONNX_OPSET, ONNX_POLICIES, ONNX_TOLERANCE, REGRESSION, TRAIN_JOBS
 from pipeline.errors import BuildError, OnnxError
 from pipeline.steps.model_specs import one_line
 from pipeline.package.own_package import store
@@ -172,15 +176,28 @@ def session(model: bytes) -> Any:
 
 
 def exported_all(models: dict[str, Any], X: Any, task: str, numeric_features: tuple[str, ...],
-                 policy: str, tolerance: float | None = None, out=print) -> dict[str, Exported]:
+                 policy: str, tolerance: float | None = None, out=print, cache: Cache | None = None) -> dict[str, Exported]:
     """Every model's outcome (name -> fitted pipeline), one printed line each; with ``policy`` "required",
-    any model without ONNX stops the run (OnnxError) before anything is saved."""
+    any model without ONNX stops the run (OnnxError) before anything is saved. An outcome ``cache``
+    holds for the same pickle, rows, settings, libraries and code is taken from it; the others
+    are converted and checked side by side, on threads."""
     if policy not in ONNX_POLICIES:
         raise ValueError(policy)
-    exported = {name: export(name, pipeline, X, task, numeric_features, tolerance)
-                for name, pipeline in models.items()}
+    keys = {name: conversion_key(name, pipeline, X, task, numeric_features, tolerance)
+            for name, pipeline in models.items()} if cache else {}
+    exported = {name: cached_outcome(cache, keys[name]) for name in keys}
+    missing = [name for name in models if exported.get(name) is None]
+    for name in missing:
+        _register_converters(models[name])  # once, before the threads: registering is not thread-safe
+    with ThreadPoolExecutor(max_workers=max(1, min(len(missing), CONVERSION_THREADS))) as pool:
+        converted = dict(zip(missing, pool.map(
+            lambda name: export(name, models[name], X, task, numeric_features, tolerance), missing), strict=True))
+    for name, outcome in converted.items():
+        if cache:
+            remember_outcome(cache, keys[name], outcome)
+    exported = {name: exported.get(name) or converted[name] for name in models}
     for name, outcome in exported.items():
-        out(outcome.describe(name))
+        out(outcome.describe(name) + ("" if name in converted else f" {FROM_CACHE}"))
     failed = [(name, outcome) for name, outcome in exported.items() if outcome.model is None]
     if policy == "required" and failed:
         name, outcome = failed[0]
@@ -336,3 +353,66 @@ def _register_onnxmltools(library: str) -> None:
                                 options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
     update_registered_converter(getattr(estimators, regressor), alias.format(regressor),
                                 calculate_linear_regressor_output_shapes, converter)
+
+
+# -- the outcomes kept by what decides them (pipeline/cache.py)
+
+CACHE_KIND = "onnx"
+CONVERSION_THREADS = TRAIN_JOBS
+# The pipeline's code a conversion and its check follow (with the package's): keep converter code in these files.
+CONVERSION_CODE = ("pipeline/steps/onnx_*.py", "pipeline/steps/model_specs.py", "pipeline/config.py")
+FROM_CACHE = "[the same pickle, rows and settings converted and checked before: from the cache]"
+
+
+def conversion_key(name: str, pipeline: Any, X: Any, task: str, numeric_features: tuple[str, ...],
+                   tolerance: float | None) -> str:
+    """What decides a model's outcome: its pickle, the held-out rows, the settings, every installed
+    library's version (the converters' among them) and the code that converts and checks: CONVERSION_CODE
+    and the package's modules (a team module may register a converter)."""
+    return work_cache.digest({
+        "work": CACHE_KIND, "name": name, "model": pickle_sha256(pipeline), "rows": rows_sha256(X), "task": task,
+        "numeric_features": list(numeric_features), "tolerance": ONNX_TOLERANCE[task] if tolerance is None else tolerance,
+        "opset": ONNX_OPSET, "environment": work_cache.environment(), "code": work_cache.code(*CONVERSION_CODE)})
+
+
+def cached_outcome(cache: Cache, key: str) -> Exported | None:
+    entry = cache.get(CACHE_KIND, key)
+    if entry is None:
+        return None
+    record = entry.document.get("record")
+    if not isinstance(record, dict) or record.get("status") not in (CONVERTED, NOT_CONVERTED, DISAGREES):
+        return None
+    if record["status"] != CONVERTED:
+        return Exported(record)
+    model = entry.read(ONNX_FILE) if ONNX_FILE in entry.files else None
+    return Exported(record, model) if model and hashlib.sha256(model).hexdigest() == record.get("sha256") else None
+
+
+def remember_outcome(cache: Cache, key: str, outcome: Exported) -> None:
+    cache.put(CACHE_KIND, key, {"record": outcome.record}, {ONNX_FILE: outcome.model} if outcome.model else {})
+
+
+class _Sha256Writer:
+    def __init__(self) -> None:
+        self.hashed = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hashed.update(data)
+        return len(data)
+
+
+def pickle_sha256(pipeline: Any) -> str:
+    """sha256 of the fitted pipeline's pickle (streamed, never held): a fresh fit pickles to the same bytes
+    in every run (make verify relies on it), so the same pickle is the same model."""
+    writer = _Sha256Writer()
+    pickle.dump(pipeline, writer, protocol=5)
+    return writer.hashed.hexdigest()
+
+
+def rows_sha256(X: Any) -> str:
+    """sha256 of the rows the check runs on: their columns, types, index and values."""
+    import pandas as pd
+
+    hashed = hashlib.sha256(repr([(str(c), str(t)) for c, t in X.dtypes.items()]).encode())
+    hashed.update(pd.util.hash_pandas_object(X, index=True).to_numpy().tobytes())
+    return hashed.hexdigest()
