@@ -19,16 +19,19 @@ import hashlib
 import io
 import zipfile
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pipeline.package.own_package import contract
 from pipeline.views import registry
 from pipeline.steps import release_records
 from pipeline.config import IMPORT_NAME, DatasetConfig
-from pipeline.steps.data import Dataset
 from pipeline.errors import GateError, PackageIndexError
 from pipeline.indexes.base import IndexClient, ServedFile
 from pipeline.steps.release_records import Record
-from pipeline.steps.train import MODEL_FILE, TrainedModel, evaluate, split
+from pipeline.steps.model_files import MODEL_FILE, TrainedModel
+
+if TYPE_CHECKING:
+    from pipeline.steps.data import Dataset
 
 Snapshot = contract.Snapshot
 
@@ -93,6 +96,8 @@ def rescore(client: IndexClient, version: str, record: Record, models: list[Trai
     wheel must be the one ``record`` names; its JSON files are read from those checked bytes."""
     if not models:
         return {}
+    from pipeline.steps.train import evaluate, split  # scikit-learn: only to score again
+
     metric = (config.gate.metric,)
     dataset = load_data()
     _, X_test, _, y_test = split(dataset, config)

@@ -22,7 +22,7 @@ from pathlib import Path
 from pipeline.cache import open_release_cache
 from pipeline.package import onnx_names
 from pipeline.steps import build as build_step
-from pipeline.steps import data_package, faults, onnx_package, planning, provenance, publish, train_cache
+from pipeline.steps import data_package, faults, gate, onnx_package, planning, provenance, publish, train_cache
 from pipeline.views import registry
 from pipeline.config import (
     DIST_DIR, IMPORT_NAME, MODELS_DIR, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, check_models,
@@ -350,8 +350,6 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
             print(f"next version: {plan.describe()}")
             faults.point("version")
         with steps("gate"):
-            from pipeline.steps import gate  # scikit-learn, for scoring again
-
             notes = gate.check(client, plan.baseline, models, lambda: reuse.dataset(data, config), config, force)
             faults.point("gate")
         version = plan.version
@@ -387,7 +385,6 @@ def _compare_twin(client: IndexClient, version: str, rebuilt: str | None) -> boo
 def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> bool:
     """Rebuild ``version`` from this checkout and compare its wheel with the index's: trained from
     scratch, never from the release cache, so a cache could not hide a difference."""
-    from pipeline.steps import gate
     from pipeline.steps.data import load_dataset
     from pipeline.steps.train import train
 

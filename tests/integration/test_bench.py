@@ -75,6 +75,12 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     for step in ("index", "version", "train", "gate", "build", "upload", "verify"):
         assert step in warm["steps"] and warm["steps"][step] >= 0
     assert f"**{warm['wall_s']:.2f}**" in text
+    changed, noop = data["release"]["changed"], data["release"]["noop"]
+    assert warm["trained"] == [] and data["release"]["cold"]["trained"] == ["LogisticRegression", "RandomForestClassifier", "SVC"]
+    assert changed["version"] == "1.1.3+titanic" and changed["trained"] == ["LogisticRegression"] and changed["runs"] == 1
+    assert noop["version"] is None and noop["trained"] == [] and noop["runs"] == 2 and len(noop["walls_s"]) == 2
+    assert all(_positive(run["wall_s"]) and _positive(run["cpu_s"]) for run in (warm, changed, noop))
+    assert "| `make release` with nothing changed (wall, median of 2) |" in report
 
     scale = data["scale"]
     assert (scale["few"], scale["many"]) == (5, 60)
