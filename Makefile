@@ -1,5 +1,6 @@
 # make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT ONNX RELEASE_CACHE
-# INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_KIND INDEX_READ_URL INDEX=devpi DEVPI_PORT DEVPI_REPLICA_PORT (see README).
+# INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_KIND INDEX_READ_URL INDEX=devpi DEVPI_PORT DEVPI_REPLICA_PORT
+# UNIT_TESTS INTEGRATION_TESTS TEST_JOBS (see README).
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
@@ -119,18 +120,18 @@ devpi-channel: $(READY) ## create the devpi channel index mymodel/<CHANNEL=> tha
 
 UNIT_TESTS ?= pipeline index $(dir $(wildcard src/*/__init__.py)) tests
 INTEGRATION_TESTS ?= tests
+TEST_JOBS ?= 4
 
-# Each group of tests says when it starts and how long it took; the integration run's
-# last lines give every group's time (the unit run's too, through the file).
-test: $(READY) ## run the unit tests, then the integration tests (real pypiserver, twine, pip, uv), in timed groups
-	@times=$$(mktemp); trap 'rm -f "$$times"' EXIT; export MYMODEL_TEST_TIMES="$$times"; \
-	$(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory integration
+# One pytest process per group (tests/run_groups.py), TEST_JOBS at a time; each group's output is
+# printed whole when it ends, then every group's time, the wall and CPU time, and pytest's closing line.
+test: $(READY) ## run the unit and integration tests (real pypiserver, twine, pip, uv): timed groups side by side (TEST_JOBS=4)
+	$(PY) -m tests.run_groups --jobs $(TEST_JOBS) --unit "$(UNIT_TESTS)" $(INTEGRATION_TESTS)
 
 unit: $(READY) ## run only the fast unit tests and doctests
 	$(PY) -m pytest -q -m "not integration" --doctest-modules $(UNIT_TESTS)
 
-integration: $(READY) ## run only the integration tests
-	$(PY) -m pytest -q -m integration --durations=15 $(INTEGRATION_TESTS)
+integration: $(READY) ## run only the integration tests, in timed groups side by side (TEST_JOBS=4)
+	$(PY) -m tests.run_groups --jobs $(TEST_JOBS) $(INTEGRATION_TESTS)
 
 bench: $(READY) ## benchmark the index against stock pypiserver and the release; writes benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)

@@ -39,7 +39,9 @@ def clone(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("release-cache")
     repo = copy_repo(tmp / "repo")
     train_quickly(repo)
-    clone = Clone(repo, index_env(tmp))
+    env = index_env(tmp)
+    env.pop("RELEASE_CACHE", None)  # the clone's own .cache/release, not the one the test run shares
+    clone = Clone(repo, env)
     first = clone.release()
     assert "released mymodel 1.1.1+titanic" in first and "trained before" not in first
     yield clone
