@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ import numpy as np
 
 from pipeline import cache as work_cache
 from pipeline.cache import Cache
-from pipeline.config import CLASSIFICATION, ONNX_OPSET, ONNX_POLICIES, ONNX_TOLERANCE, REGRESSION, TRAIN_JOBS
+from pipeline.config import CLASSIFICATION, ONNX_OPSET, ONNX_POLICIES, ONNX_TOLERANCE, REGRESSION
 from pipeline.errors import BuildError, OnnxError
 from pipeline.steps.model_specs import one_line
 from pipeline.package.own_package import store
@@ -179,25 +178,33 @@ def exported_all(models: dict[str, Any], X: Any, task: str, numeric_features: tu
                  policy: str, tolerance: float | None = None, out=print, cache: Cache | None = None) -> dict[str, Exported]:
     """Every model's outcome (name -> fitted pipeline), one printed line each; with ``policy`` "required",
     any model without ONNX stops the run (OnnxError) before anything is saved. An outcome ``cache``
-    holds for the same pickle, rows, settings, libraries and code is taken from it; the others
-    are converted and checked side by side, on threads."""
+    holds for the same pickle, rows, settings, libraries and code is taken from it (export_kept)."""
     if policy not in ONNX_POLICIES:
         raise ValueError(policy)
-    keys = {name: conversion_key(name, pipeline, X, task, numeric_features, tolerance)
-            for name, pipeline in models.items()} if cache else {}
-    exported = {name: cached_outcome(cache, keys[name]) for name in keys}
-    missing = [name for name in models if exported.get(name) is None]
-    for name in missing:
-        _register_converters(models[name])  # once, before the threads: registering is not thread-safe
-    with ThreadPoolExecutor(max_workers=max(1, min(len(missing), CONVERSION_THREADS))) as pool:
-        converted = dict(zip(missing, pool.map(
-            lambda name: export(name, models[name], X, task, numeric_features, tolerance), missing), strict=True))
-    for name, outcome in converted.items():
-        if cache:
-            remember_outcome(cache, keys[name], outcome)
-    exported = {name: exported.get(name) or converted[name] for name in models}
-    for name, outcome in exported.items():
-        out(outcome.describe(name) + ("" if name in converted else f" {FROM_CACHE}"))
+    return settled({name: export_kept(name, pipeline, X, task, numeric_features, tolerance, cache)
+                    for name, pipeline in models.items()}, policy, out)
+
+
+def export_kept(name: str, pipeline: Any, X: Any, task: str, numeric_features: tuple[str, ...],
+                tolerance: float | None = None, cache: Cache | None = None) -> tuple[Exported, bool]:
+    """(the outcome, whether it came from ``cache``): kept there when converted and checked now."""
+    if cache is None:
+        return export(name, pipeline, X, task, numeric_features, tolerance), False
+    key = conversion_key(name, pipeline, X, task, numeric_features, tolerance)
+    found = cached_outcome(cache, key)
+    if found is not None:
+        return found, True
+    outcome = export(name, pipeline, X, task, numeric_features, tolerance)
+    remember_outcome(cache, key, outcome)
+    return outcome, False
+
+
+def settled(outcomes: dict[str, tuple[Exported, bool]], policy: str, out=print) -> dict[str, Exported]:
+    """Print each model's outcome (name -> (outcome, from the cache)); OnnxError when ``policy`` is "required"
+    and one has no ONNX copy."""
+    for name, (outcome, kept) in outcomes.items():
+        out(outcome.describe(name) + (f" {FROM_CACHE}" if kept else ""))
+    exported = {name: outcome for name, (outcome, _) in outcomes.items()}
     failed = [(name, outcome) for name, outcome in exported.items() if outcome.model is None]
     if policy == "required" and failed:
         name, outcome = failed[0]
@@ -358,7 +365,6 @@ def _register_onnxmltools(library: str) -> None:
 # -- the outcomes kept by what decides them (pipeline/cache.py)
 
 CACHE_KIND = "onnx"
-CONVERSION_THREADS = TRAIN_JOBS
 # The pipeline's code a conversion and its check follow (with the package's): keep converter code in these files.
 CONVERSION_CODE = ("pipeline/steps/onnx_*.py", "pipeline/steps/model_specs.py", "pipeline/config.py")
 FROM_CACHE = "[the same pickle, rows and settings converted and checked before: from the cache]"

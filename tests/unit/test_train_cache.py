@@ -91,14 +91,6 @@ def test_a_conversion_comes_from_the_cache_and_is_done_again_when_its_file_is_da
     assert exported() == first  # converted and checked again
 
 
-def test_models_converted_side_by_side_are_those_converted_one_by_one(titanic):
-    X_train, X_test, y_train, _ = titanic
-    models = {spec.name: fitted(spec, X_train, y_train) for spec in (LOGISTIC, DEFAULT_MODELS[2])}
-    together = onnx_export.exported_all(models, X_test, TITANIC.task, TITANIC.numeric_features, "optional", out=quiet)
-    for name, pipeline in models.items():
-        assert together[name] == onnx_export.export(name, pipeline, X_test, TITANIC.task, TITANIC.numeric_features)
-
-
 def test_models_from_the_cache_save_the_files_training_saved(tmp_path):
     """Train and save with a cache, then take every model from it: the same models folder, the commit aside."""
     config = dataclasses.replace(TITANIC, models=(LOGISTIC, dataclasses.replace(FOREST, params={"n_estimators": 10})))
