@@ -184,3 +184,26 @@ def test_prune_keeps_the_stored_files_within_the_byte_limit(tmp_path):
         _age(entry_path(cache, key), age)
     cache.prune()
     assert [cache.get("model", key) is not None for key in (KEY, OTHER, digest("c"))] == [False, True, True]
+
+
+def test_the_installed_distributions_modules_are_read_once_per_environment(tmp_path, monkeypatch):
+    """requirements._provided (every distribution's files read: 0.2 s) is kept by the installed names and versions."""
+    from pipeline.cache import environment
+    from pipeline.steps import requirements
+
+    monkeypatch.setenv("RELEASE_CACHE", str(tmp_path / "cache"))
+    requirements._provided.cache_clear()
+    try:
+        provided = requirements._provided()
+        assert "sklearn" in provided
+        key = digest({"work": requirements.PROVIDED_KIND, "environment": environment()})
+        cache = Cache(tmp_path / "cache")
+        assert cache.get(requirements.PROVIDED_KIND, key).document == {"provided": provided}
+        cache.put(requirements.PROVIDED_KIND, key, {"provided": {"sklearn": ["kept-by-an-earlier-run"]}})
+        requirements._provided.cache_clear()
+        assert requirements._provided() == {"sklearn": ["kept-by-an-earlier-run"]}
+        cache.put(requirements.PROVIDED_KIND, key, {"provided": {"sklearn": "not a list"}})
+        requirements._provided.cache_clear()
+        assert requirements._provided() == provided  # a malformed entry is read again from the distributions
+    finally:
+        requirements._provided.cache_clear()
