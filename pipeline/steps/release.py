@@ -384,7 +384,7 @@ def _compare_twin(client: IndexClient, version: str, rebuilt: str | None) -> boo
 
 def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> bool:
     """Rebuild ``version`` from this checkout and compare its wheel with the index's: trained from
-    scratch, never from the release cache, so a cache could not hide a difference."""
+    scratch (no model or conversion from the release cache), so a cache could not hide a difference."""
     from pipeline.steps.data import load_dataset
     from pipeline.steps.train import train
 

@@ -10,7 +10,7 @@ these (make verify rebuilds a release byte for byte from them), so a hit is what
 would write again: model.joblib and model.onnx as they were written, the metadata with this
 run's commit. A hit's table was built and trained once with the same code and libraries, so
 a release checks only the tables of the models it trains (config.check_models) before anything runs.
-``make verify`` never reads the cache: it rebuilds from scratch what the release published.
+``make verify`` takes no model or conversion from the cache: it trains and converts from scratch.
 """
 
 from __future__ import annotations
