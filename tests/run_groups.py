@@ -55,7 +55,7 @@ ORDER = [UNIT, *GROUPS, OTHER]
 REPO = Path(__file__).resolve().parent.parent
 TIMES_FILE = REPO / ".cache" / "test-groups.json"  # each group's last wall time: the longest starts first
 DEFAULT_JOBS = 4
-INTEGRATION_MARK = "pytest.mark.integration"
+INTEGRATION_MARK = re.compile(r"^(?:pytestmark\s*=.*|@)pytest\.mark\.integration\b", re.MULTILINE)
 
 
 def group_of_file(name: str) -> str:
@@ -163,7 +163,7 @@ def integration_groups(targets: list[str]) -> dict[str, list[str]]:
         path = Path(target.split("::", 1)[0])
         if path.is_dir():
             files = [str(f) for f in sorted(path.rglob("test_*.py"))
-                     if INTEGRATION_MARK in f.read_text(encoding="utf-8", errors="replace")]
+                     if INTEGRATION_MARK.search(f.read_text(encoding="utf-8", errors="replace"))]
         else:
             files = [target]
         for name in files:
