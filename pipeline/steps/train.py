@@ -36,10 +36,10 @@ from pipeline.steps.model_files import (  # noqa: F401
 CV_SCORING = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}  # recorded as cv_<scoring>_mean and _std
 
 
-def estimators(config: DatasetConfig) -> dict[str, object]:
-    """The models a release ships, by name: the [models.<Name>] tables of dataset.toml."""
+def estimators(config: DatasetConfig, only: Collection[str] | None = None) -> dict[str, object]:
+    """The models a release ships (or those named in ``only``), by name: the [models.<Name>] tables of dataset.toml."""
     return {spec.name: spec.build(config.seed, config.numeric_features, config.categorical_features)
-            for spec in config.models}
+            for spec in config.models if only is None or spec.name in only}
 
 
 def model_pipeline(spec: model_specs.ModelSpec, estimator: object, config: DatasetConfig) -> object:
@@ -86,7 +86,7 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
     scoring = CV_SCORING[config.task]
     schema = input_schema(X_train, config)
     facts = run_facts(config)
-    chosen = {name: estimator for name, estimator in estimators(config).items() if name in specs}
+    chosen = estimators(config, specs)
     # Every fit (the final one and the cross-validation folds) runs on a thread pool:
     # their heavy parts (trees, libsvm, BLAS) release the GIL and threads cost nothing
     # to start, unlike worker processes. Results are the same as a serial run.
