@@ -15,6 +15,7 @@ their files take more than ``max_bytes``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -126,9 +127,10 @@ class Cache:
                 if _own_file_digest(stored) != sha256:
                     return None
                 files[name], hashes[name] = stored, sha256
-            os.utime(path)  # used: the last to go
         except (OSError, ValueError):
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # used: the last to go (a cache this run cannot write is still read)
         return Entry(document["document"], files, hashes)
 
     def put(self, kind: str, key: str, document: dict, files: dict[str, Path | bytes] | None = None) -> bool:
