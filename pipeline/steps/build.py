@@ -16,6 +16,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +138,10 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     except OSError as exc:
         raise BuildError(f"cannot write the build to {out_dir} ({exc.strerror}); make dist/ a writable folder "
                          "with free space (rm -rf dist is safe: releases are on the index)") from None
-    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-build-") as tmp:
+    # The -onnx twin builds beside the package (its backend in a process of its own, on the other core).
+    with ThreadPoolExecutor(max_workers=1) as side, tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-build-") as tmp:
+        twin = side.submit(onnx_package.build_twin, version, out_dir, models_dir, metadata, release_notes or {}, epoch,
+                           tag)
         stage = Path(tmp)
         _stage(stage, models_dir, names, modules)
         package = stage / "src" / IMPORT_NAME
@@ -159,14 +163,13 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         (stage / "requirements-runtime.txt").write_text("".join(f"{n}{s}\n" for n, s in requires.items()))
         normalise_modes(stage)
         run_backend(stage, out_dir, epoch, version)
-    built = Built(version, out_dir / sdist_name(version), out_dir / wheel_name(version))
-    for path in built.files:
-        if not path.is_file():
-            raise BuildError(f"python -m build did not write {path}; run it by hand to see why")
-    reproducible_sdist(built.sdist, epoch)
-    check_contents(built, names, modules)
-    twin = onnx_package.build_twin(version, out_dir, models_dir, metadata, release_notes or {}, epoch, tag)
-    return dataclasses.replace(built, twin=twin)
+        built = Built(version, out_dir / sdist_name(version), out_dir / wheel_name(version))
+        for path in built.files:
+            if not path.is_file():
+                raise BuildError(f"python -m build did not write {path}; run it by hand to see why")
+        reproducible_sdist(built.sdist, epoch)
+        check_contents(built, names, modules)
+        return dataclasses.replace(built, twin=twin.result())
 
 
 def _team_modules_as_trained(metadata: dict[str, dict]) -> list[str]:
