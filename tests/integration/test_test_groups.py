@@ -4,6 +4,7 @@ SIGINT left ignored for a background job, and SIGTERM ending every group."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -103,11 +104,15 @@ def test_groups_run_side_by_side_and_each_output_is_printed_whole(clone, tmp_pat
     assert {sigint for _, _, sigint in ran.values()} == {"ignored"}  # a background job's groups ignore it
 
 
-def test_one_job_at_a_time_runs_the_groups_one_after_the_other(clone, tmp_path):
+def test_one_job_at_a_time_runs_the_groups_one_after_the_other_the_longest_first(clone, tmp_path):
+    times = clone / ".cache" / "test-groups.json"
+    times.parent.mkdir(exist_ok=True)
+    times.write_text(json.dumps({"index": 10.0, "releases": 600.0}))  # the last run's: releases took longer
     result = run_groups(clone, tmp_path / "notes", jobs=1)
     assert result.returncode == 1 and "2 groups, 1 at a time" in result.stdout
-    first, second = sorted(spans(tmp_path / "notes").values())
-    assert first[1] <= second[0]
+    ran = spans(tmp_path / "notes")
+    assert ran["releases"][1] <= ran["index"][0]
+    assert json.loads(times.read_text())["releases"] < 600  # this run's time, for the next
 
 
 def test_sigterm_ends_every_group(clone, tmp_path):
