@@ -6,18 +6,19 @@ import tempfile
 
 pytest_plugins = ("tests.reaper", "tests.run_groups")
 
-_SHARED_CACHE = "MYMODEL_TEST_SHARED_CACHE"  # the folder this run made (and removes), if it made one
+_SHARED_CACHE = "MYMODEL_TEST_SHARED_CACHE"  # "<pid>:<folder>": the folder the run of that pid made, and removes
 
 
 def pytest_configure(config):
     """The test clones' releases share one cache (pipeline/cache.py) for the run: a model with the same inputs
     is trained once per run, not once per clone (tests/run_groups.py gives all its groups one)."""
     if "RELEASE_CACHE" not in os.environ:
-        os.environ["RELEASE_CACHE"] = os.environ[_SHARED_CACHE] = tempfile.mkdtemp(prefix="mymodel-test-cache-")
+        os.environ["RELEASE_CACHE"] = tempfile.mkdtemp(prefix="mymodel-test-cache-")
+        os.environ[_SHARED_CACHE] = f"{os.getpid()}:{os.environ['RELEASE_CACHE']}"
 
 
 def pytest_unconfigure(config):
-    made = os.environ.pop(_SHARED_CACHE, None)
-    if made and os.environ.get("RELEASE_CACHE") == made:
-        del os.environ["RELEASE_CACHE"]
+    owner, _, made = os.environ.get(_SHARED_CACHE, "").partition(":")
+    if owner == str(os.getpid()):  # not a process that inherited it (a pytest-xdist worker, a nested run)
+        del os.environ[_SHARED_CACHE], os.environ["RELEASE_CACHE"]
         shutil.rmtree(made, ignore_errors=True)

@@ -39,6 +39,7 @@ FORMAT = 1  # of the entries; another format is a miss
 ENTRY_LIMIT = 1 << 20  # the most read of an entry's JSON
 ORPHAN_GRACE = 3600.0  # seconds a file nothing names is kept (a run may be writing the entry that names it)
 HEX = re.compile(r"[0-9a-f]{64}")
+HELD = "held"  # the runs' hard links to the files they use
 
 
 def digest(parts: Any) -> str:
@@ -110,8 +111,10 @@ class Cache:
         self.root, self.max_entries, self.max_bytes = root, max_entries, max_bytes
         self.write_problem: str | None = None  # why the last write left no entry (None: it did not fail)
 
-    def get(self, kind: str, key: str) -> Entry | None:
-        """The entry of ``key``, or None (absent, damaged, foreign or unreadable: a miss)."""
+    def get(self, kind: str, key: str, hold_in: Path | None = None) -> Entry | None:
+        """The entry of ``key``, or None (absent, damaged, foreign or unreadable: a miss). With ``hold_in``
+        (a folder of ``held()``), its files are hard links there, checked there: another run's pruning
+        or a removed cache cannot take them away before they are used."""
         path = self._entry_path(kind, key)
         try:
             document = json.loads(_read_own(path, ENTRY_LIMIT))
@@ -124,6 +127,8 @@ class Cache:
                 if not (isinstance(name, str) and isinstance(sha256, str) and HEX.fullmatch(sha256)):
                     return None
                 stored = self._file_path(sha256)
+                if hold_in is not None:
+                    stored = _held(stored, hold_in / sha256)
                 if _own_file_digest(stored) != sha256:
                     return None
                 files[name], hashes[name] = stored, sha256
@@ -146,6 +151,11 @@ class Cache:
             self.write_problem = f"{getattr(exc, 'strerror', None) or exc}: {getattr(exc, 'filename', None) or self.root}"
             return False
         return True
+
+    def held(self) -> tempfile.TemporaryDirectory:
+        """A folder of this run for ``get(hold_in=)``, inside the cache (hard links stay on its file system)."""
+        (self.root / HELD).mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(dir=self.root / HELD, prefix=f"{os.getpid()}-")
 
     def prune(self) -> None:
         """Drop the least recently used entries beyond the limits, then files no entry names."""
@@ -176,6 +186,9 @@ class Cache:
             for stored in (self.root / "files").glob("*"):
                 if stored.name not in kept and now - stored.lstat().st_mtime > ORPHAN_GRACE:
                     stored.unlink(missing_ok=True)
+            for folder in (self.root / HELD).glob("*"):  # a run that was killed before it removed its own
+                if now - folder.lstat().st_mtime > ORPHAN_GRACE:
+                    shutil.rmtree(folder, ignore_errors=True)
         except OSError:
             pass  # pruning is housekeeping: the next run tries again
 
@@ -210,6 +223,21 @@ def _read_own(path: Path, limit: int) -> bytes:
         if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_size > limit:
             raise OSError(f"{path} is not a cache file of this user")
         return handle.read(limit + 1)
+
+
+def _held(stored: Path, target: Path) -> Path:
+    """``target``: a hard link to ``stored`` (a symlink stays one, and is then refused), or a copy where
+    linking is not possible; ``stored`` itself when neither is."""
+    try:
+        os.link(stored, target, follow_symlinks=False)
+    except FileExistsError:
+        pass
+    except OSError:
+        try:
+            shutil.copyfile(stored, target, follow_symlinks=False)
+        except OSError:
+            return stored
+    return target
 
 
 def _own_file_digest(path: Path) -> str | None:

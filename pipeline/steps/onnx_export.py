@@ -390,7 +390,10 @@ def cached_outcome(cache: Cache, key: str) -> Exported | None:
         return None
     if record["status"] != CONVERTED:
         return Exported(record)
-    model = entry.read(ONNX_FILE) if ONNX_FILE in entry.files else None
+    try:
+        model = entry.read(ONNX_FILE) if ONNX_FILE in entry.files else None
+    except OSError:  # removed since (another run's pruning): converted again
+        return None
     return Exported(record, model) if model and hashlib.sha256(model).hexdigest() == record.get("sha256") else None
 
 

@@ -15,6 +15,7 @@ a release checks only the tables of the models it trains (config.check_models) b
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,14 +51,20 @@ class Reuse:
     cache: Cache | None
     keys: dict[str, str]
     hits: dict[str, work_cache.Entry]
+    _held: object = None  # the folder of the hits' files (hard links): removed with this object
     _dataset: Dataset | None = None
 
     @classmethod
     def look_up(cls, cache: Cache | None, config: DatasetConfig, data: DataInput | None) -> Reuse:
-        """What the cache holds for ``data`` (None: not known yet, nothing reused)."""
-        keys = model_keys(config, data) if cache and data else {}
-        hits = {name: entry for name, key in keys.items() if (entry := _usable(cache.get(CACHE_KIND, key)))}
-        return cls(cache, keys, hits)
+        """What the cache holds for ``data`` (None: not known yet, nothing reused), its files held for this run."""
+        if not (cache and data):
+            return cls(cache, {}, {})
+        keys, held = model_keys(config, data), None
+        with contextlib.suppress(OSError):
+            held = cache.held()
+        hits = {name: entry for name, key in keys.items()
+                if (entry := _usable(cache.get(CACHE_KIND, key, Path(held.name) if held else None)))}
+        return cls(cache, keys, hits, held)
 
     def to_train(self, config: DatasetConfig) -> tuple[model_specs.ModelSpec, ...]:
         """The tables of the models to fit: those to build (config.check_models) before anything runs."""

@@ -68,7 +68,7 @@ def test_the_suite_passes_in_a_clone_with_committed_releases_and_its_index_runni
         closing = result.stdout.splitlines()[-1]  # the groups' closing line: unit and the two integration tests
         assert re.fullmatch(r"\d+ passed(, \d+ warnings?)? in .*", closing) and "failed: " not in result.stdout, \
             result.stdout
-        for group in (r"unit: \d+", "targets: 1", r"releases: \d+"):  # each group's own footer, in its block
+        for group in (r"unit: \d+", "targets: 1", r"faults: \d+"):  # each group's own footer, in its block
             assert re.search(rf"^<== {group} ok in ", result.stdout, re.MULTILINE), result.stdout
         assert '"1.4.2+titanic"' in (repo / "src/mymodel/version.py").read_text()  # the clone's record untouched
     finally:

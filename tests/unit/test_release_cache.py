@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +209,16 @@ def test_the_installed_distributions_modules_are_read_once_per_environment(tmp_p
         assert requirements._provided() == provided  # a malformed entry is read again from the distributions
     finally:
         requirements._provided.cache_clear()
+
+
+def test_held_files_outlive_their_removal_from_the_cache_and_a_symlink_is_not_held(stored, tmp_path):
+    with stored.held() as folder:
+        entry = stored.get("model", KEY, hold_in=Path(folder))
+        assert all(Path(folder) in path.parents for path in entry.files.values())
+        shutil.rmtree(stored.root / "files")
+        assert entry.read("model.onnx") == b"onnx bytes" and entry.read("model.joblib") == b"pickle bytes" * 1000
+    assert not Path(folder).exists()
+    stored.put("model", KEY, {"metadata": {"name": "M"}}, {"model.onnx": b"onnx bytes", "model.joblib": b"p"})
+    _symlinked_file(stored)
+    with stored.held() as folder:
+        assert stored.get("model", KEY, hold_in=Path(folder)) is None
