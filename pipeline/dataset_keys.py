@@ -55,7 +55,7 @@ class Key:
 
 
 def _listed(values) -> str:
-    return ", ".join(f'"{value}"' for value in values)
+    return ", ".join(f'`"{value}"`' for value in values)
 
 
 KEYS = (
@@ -67,8 +67,8 @@ KEYS = (
     Key("dataset", "source", "string", "Where the training data comes from: the built-in Titanic passenger list, "
         "a CSV file (relative to the repository root), or a data package this clone released. `DATA_FILE=` "
         "replaces it for one run.", 'source = "data/passengers.csv"', REQUIRED,
-        f'"{TITANIC_SOURCE}" (OpenML 40945, read offline from the scikit-learn wheel), a CSV path, or '
-        '"<package>-data==X.Y.Z+tag"'),
+        f'`"{TITANIC_SOURCE}"` (OpenML 40945, read offline from the scikit-learn wheel), a CSV path, or '
+        '`"<package>-data==X.Y.Z+tag"`'),
     Key("dataset", "tag", "string", "The data tag: the PEP 440 local label of every release "
         "(`1.1.1+titanic`). `DATA=` replaces it for one run.", 'tag = "titanic"', REQUIRED,
         "a canonical PEP 440 local label: lower-case letters and digits in parts joined by `.` "
@@ -127,7 +127,7 @@ KEYS = (
     Key(MODELS, FACTORY_KEY, "string", "Instead of `estimator`: a function of a module you add to the package, "
         f"called with {', '.join(f'`{name}`' for name in FACTORY_ARGUMENTS)} and the table's other keys; it returns "
         "the whole unfitted estimator or Pipeline, preprocessing included.", 'factory = "features:make_pipeline"',
-        default_text="none", allowed='"<module>:<function>" of `src/<import name>/<module>.py`'),
+        default_text="none", allowed='`"<module>:<function>"` of `src/<import name>/<module>.py`'),
     Key(MODELS, CALIBRATED_KEY, "boolean", "Wrap the classifier in `CalibratedClassifierCV(ensemble=False)`, "
         "which gives probabilities to one without them (SVC).", "calibrated = true", False, "classifiers only"),
 )

@@ -57,8 +57,12 @@ def make_variables(makefile: str) -> list[MakeVariable]:
 
 
 def _cell(text: str) -> str:
-    """Text for a Markdown table cell: a ``|`` would end the cell."""
-    return text.replace("|", "\\|")
+    """Plain text for a Markdown table cell: a ``|`` would end the cell, a ``<package>`` would be an HTML tag.
+
+    >>> _cell("CLIENT=pip|uv for src/<package>/")
+    'CLIENT=pip\\\\|uv for src/&lt;package&gt;/'
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def make_reference(makefile: str) -> str:
