@@ -12,6 +12,7 @@ INDEX_HOST = "127.0.0.1"
 INDEX_PORT = 8080
 INDEX_DIR = REPO / "index" / "packages"
 INDEX_STATE_ROOT = REPO / "index" / ".state"
+DOCS_SITE = REPO / "site"  # the documentation make docs builds, served at /docs/
 INDEX_USER = "mymodel"  # the upload credential: releases, yanks, removals
 INDEX_READER = "mymodel-reader"  # the consumers' read-only credential (GET and HEAD only)
 # The model package an index owns, with every <package>-<channel>, when started without --package

@@ -43,6 +43,7 @@ header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px 16px; m
 h1 { font-size: 1.6rem; margin: 0; } h2 { font-size: 1.15rem; margin: 32px 0 10px; }
 a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
 .muted { color: var(--muted); }
+nav.docs { float: right; font-size: 0.9em; }
 code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 0.86em; }
 .copy { user-select: all; background: var(--soft); border: 1px solid var(--line); border-radius: 4px; padding: 2px 6px; overflow-wrap: anywhere; }
 td .copy { white-space: nowrap; }
@@ -76,10 +77,13 @@ def e(value: t.Any) -> str:
     return "-" if value is None or value == "" else html.escape(str(value))
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, root: str = "") -> str:
+    """A whole page; ``root``: the relative path back to the index root, for the link to the documentation."""
+    docs = f'<nav class="docs"><a href="{html.escape(root)}docs/" id="docs-link">Documentation</a></nav>\n'
     return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+            f"<title>{e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n<main>\n{docs}{body}\n</main>\n"
+            "</body>\n</html>\n")
 
 
 def _date(timestamp: float) -> str:
@@ -176,21 +180,21 @@ def _charts(releases: list[Release]) -> str:
     return "".join(charts)
 
 
-def empty_html(project: str, simple_url: str) -> str:
+def empty_html(project: str, simple_url: str, root: str = "") -> str:
     body = (f"<header><h1>{e(project)}</h1><span class=\"muted\">model registry</span></header>\n"
             f"<p>No version of {e(project)} is published on this index yet.</p>\n"
             "<p>Publish the first one from a clone of the repository:</p>\n"
             "<pre class=\"copy\">make release</pre>\n"
             f"<p class=\"muted\">It trains the models, builds the package and uploads it here; this page then lists it, "
             f"and <code>{e(install_line(simple_url, project, '<version>'))}</code> installs it.</p>")
-    return _page(f"{project} · registry", body)
+    return _page(f"{project} · registry", body, root)
 
 
 def registry_html(project: str, releases: list[Release], simple_url: str, root: str = "", channels: str = "") -> str:
     """A package's page: chart, channels, then every version newest first. ``root``: the relative path
     from the page back to the index root ("" at ``/``); ``channels``: what goes where the channels are."""
     if not releases:
-        return empty_html(project, simple_url)
+        return empty_html(project, simple_url, root)
     models = _models(releases)
     newest = next((r for r in releases if r.yanked is None), releases[0])
     head = "".join(f'<th>{e(m)}<br><span class="muted">{_row_heading(releases, m)}</span></th>' for m in models)
@@ -214,7 +218,7 @@ def registry_html(project: str, releases: list[Release], simple_url: str, root: 
             + '<h2>Versions</h2>\n<div class="scroll"><table id="versions">\n<thead><tr><th>version</th><th>data</th>'
             f"<th>date</th><th>bump</th><th>why</th><th>wheel</th>{head}<th>status</th><th>install</th></tr></thead>\n"
             "<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
-    return _page(f"{project} · registry", body)
+    return _page(f"{project} · registry", body, root)
 
 
 def channel_url(simple_url: str, channel: str) -> str:
@@ -327,7 +331,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
     sections += [_schema_html(first.get("input_schema")), _lineage_html(first, root), _files_html(release, root)]
     card = _MARKDOWN.render(facts.card) if facts.card.strip() else "<p class=\"muted\">This version has no model card.</p>"
     sections.append(f'<h2>Model card</h2>\n<article class="card" id="card">{card}</article>')
-    return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s))
+    return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s), root)
 
 
 def _onnx_html(models: dict[str, dict]) -> str:

@@ -1,7 +1,8 @@
 """``make consumer CLIENT=...``: what a consumer pastes to install the model package with their
 client, from this index only, pinned with its data label, and the commands that install, lock
 and roll back. The integration tests run these very commands (tests/integration/test_consumers.py)
-and a unit test checks the README's *Consume* section against them, so the three cannot drift.
+and the documentation's Consume page shows them as make docs writes them (pipeline/views/reference.py),
+checked by a unit test against make consumer's output, so the three cannot drift.
 
 Why each recipe keeps the model package on our index alone (dependency confusion): a client
 that merges indexes (pip's ``--extra-index-url``) or prefers an extra one (uv) installs a

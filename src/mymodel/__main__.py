@@ -24,15 +24,17 @@ def _package() -> Any:
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description="The packaged models.")
     commands = main_parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("info", help="version, data tag and the metrics of every model")
-    predict = commands.add_parser("predict", help="predict rows read from CSV or JSON lines")
+    for name, text in (("info", "version, data tag and the metrics of every model"),
+                       ("predict", "predict rows read from CSV or JSON lines"),
+                       ("validate", "are the installed libraries the ones the models need? exit 1 if not")):
+        commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+    predict = commands.choices["predict"]
     predict.add_argument("--model", required=True, help=f"a name from `python -m {__package__} info`")
     predict.add_argument("--input", default="-", help="a .csv or .jsonl file, or - for stdin (default)")
     predict.add_argument("--input-format", choices=("csv", "jsonl"),
                          help="default: from the file name (.csv, .jsonl, .json), else jsonl if the input "
                               "starts with '{', else csv")
     predict.add_argument("--output-format", choices=("csv", "jsonl"), default="csv")
-    commands.add_parser("validate", help="are the installed libraries the ones the models need? exit 1 if not")
     return main_parser
 
 

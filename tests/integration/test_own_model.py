@@ -1,5 +1,5 @@
-"""The README's "Your own model", run as written (COMMANDS is its shell block, FEATURES_PY and MODELS
-its files; tests/unit/test_readme.py holds them equal): a package named by the team, a custom
+"""The worked example of docs/own-model.md ("Your own model"), run as written (COMMANDS is its shell
+block, FEATURES_PY and MODELS its files; tests/unit/test_docs.py holds them equal): a package named by the team, a custom
 transformer in the team's module and a LightGBM model, released twice, installed by its name with pip
 and uv into fresh venvs that have only the wheel and its runtime dependencies, predicted, checked by
 ``validate``, rolled back by pin; the module's edit is a patch that ``make diff`` names. Then the same
@@ -111,25 +111,25 @@ print(json.dumps({"from": titanic_survival.__file__, "models": titanic_survival.
 
 
 class Readme:
-    """Runs the README's commands in order, in the clone, as a shell would (the index's port substituted)."""
+    """Runs a page's commands in order, in the clone, as a shell would (the index's port substituted)."""
 
-    def __init__(self, repo: Path, env: dict[str, str]) -> None:
-        self.repo, self.env, self.lines = repo, env, iter(COMMANDS)
+    def __init__(self, repo: Path, env: dict[str, str], commands: list[str] = COMMANDS) -> None:
+        self.repo, self.env, self.lines = repo, env, iter(commands)
 
     def next(self, starts: str, check: bool = True):
         line = next(self.lines)
-        assert line.startswith(starts), f"the README's next command is {line!r}, not {starts}..."
+        assert line.startswith(starts), f"the page's next command is {line!r}, not {starts}..."
         if line.startswith("#"):
             return None
         command = line.replace("127.0.0.1:8080", f"127.0.0.1:{self.env['INDEX_PORT']}")
         return run(["bash", "-o", "pipefail", "-ec", command], cwd=self.repo, env=self.env, check=check)
 
     def done(self) -> None:
-        assert next(self.lines, None) is None, "a README command the test did not run"
+        assert next(self.lines, None) is None, "a command of the page the test did not run"
 
 
 def shell_env(index: dict[str, str]) -> dict[str, str]:
-    """The README's shell: make finds the project venv (VENV), uv and python3 on PATH; pip and uv see
+    """The page's shell: make finds the project venv (VENV), uv and python3 on PATH; pip and uv see
     only the test index; git commits as a test identity."""
     env = consumer_env(UV_PYTHON_DOWNLOADS="never", VENV=str(VENV), PATH=f"{VENV / 'bin'}:{os.environ['PATH']}",
                        **GIT_IDENTITY)

@@ -1,4 +1,4 @@
-"""make consumer: each client's recipe as printed, the README's copy of it, and the errors."""
+"""make consumer: each client's recipe as printed, the documentation's copy of it (the Consume page), and the errors."""
 
 from __future__ import annotations
 
@@ -6,21 +6,18 @@ import re
 
 import pytest
 
-from pipeline.views import consumers
+from pipeline.views import consumers, reference
+from tests.docs_text import DOCS, page
 from tests.helpers import REPO, assert_clean_error, index_env, make
 
-README = (REPO / "README.md").read_text(encoding="utf-8")
 DEFAULT_URL = "http://127.0.0.1:8080/simple/"
 VERSION, ROLLBACK = "2.0.0+titanic.v2", "1.1.1+titanic"
 
 
-def consume_section() -> str:
-    return README[README.index("## Consume\n"):README.index("\n## ", README.index("## Consume\n") + 1)]
-
-
-def readme_blocks(form: str = "VERSION=") -> dict[str, tuple[str, str]]:
-    """Each ``make consumer CLIENT=... <form>...`` line of the Consume section -> (its variables, the block below it)."""
-    found = re.findall(r"^`make consumer CLIENT=(\S+) ([^`]*)`:\n\n```\n(.*?)```\n", consume_section(), re.M | re.S)
+def page_blocks(form: str = "VERSION=") -> dict[str, tuple[str, str]]:
+    """Each ``make consumer CLIENT=... <form>...`` line of the Consume page -> (its variables, the block below
+    it, with the generated file it includes in place)."""
+    found = re.findall(r"^`make consumer CLIENT=(\S+) ([^`]*)`:\n\n```\n(.*?)```\n", page("consume.md"), re.M | re.S)
     return {client: (variables, block) for client, variables, block in found if variables.startswith(form)}
 
 
@@ -31,8 +28,8 @@ def printed(tmp_path, *variables: str) -> str:
 
 
 @pytest.mark.parametrize("client", consumers.CLIENTS)
-def test_make_consumer_prints_the_recipe_the_readme_shows(client, tmp_path):
-    variables, block = readme_blocks()[client]
+def test_make_consumer_prints_the_recipe_the_docs_show(client, tmp_path):
+    variables, block = page_blocks()[client]
     assert variables == f"VERSION={VERSION} ROLLBACK={ROLLBACK}"
     output = printed(tmp_path, f"CLIENT={client}", *variables.split())
     assert output == block
@@ -43,16 +40,21 @@ def test_make_consumer_prints_the_recipe_the_readme_shows(client, tmp_path):
 
 
 @pytest.mark.parametrize("client", consumers.CLIENTS)
-def test_make_consumer_prints_the_channel_recipe_the_readme_shows(client, tmp_path):
+def test_make_consumer_prints_the_channel_recipe_the_docs_show(client, tmp_path):
     """The channel form, which tests/integration/test_consumers.py follows through a promotion and a rollback."""
-    variables, block = readme_blocks("CHANNEL=")[client]
+    variables, block = page_blocks("CHANNEL=")[client]
     assert variables == "CHANNEL=prod"
     output = printed(tmp_path, f"CLIENT={client}", variables)
     assert output == block == recipe(client, channel="prod")
 
 
-def test_the_readme_shows_every_client():
-    assert sorted(readme_blocks()) == sorted(readme_blocks("CHANNEL=")) == sorted(consumers.CLIENTS)
+def test_the_docs_show_every_client_from_the_generated_files():
+    assert sorted(page_blocks()) == sorted(page_blocks("CHANNEL=")) == sorted(consumers.CLIENTS)
+    for client in consumers.CLIENTS:
+        for channel in (False, True):
+            name = reference.consumer_file(client, channel)
+            assert f'```\n--8<-- "{name}"\n```' in (DOCS / "consume.md").read_text(), name
+            assert (DOCS / name).read_text() == reference.consumer_recipe(client, channel)
 
 
 def recipe(client: str, **options) -> str:
