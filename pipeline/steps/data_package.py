@@ -292,17 +292,17 @@ def _untrusted(name: str, digest: str, where: str) -> PackageIndexError:
 
 
 def data_record(version: str) -> release_records.Record | None:
-    """The sha256 this clone (releases/, or its git history) recorded for data package ``version``."""
+    """The sha256 this clone (releases/, or HEAD's git history) recorded for data package ``version``."""
     return release_records.recorded(version, RELEASES_DIR, DATA_PACKAGE)
 
 
 @contextlib.contextmanager
 def recorded_package(client: IndexClient, version: str) -> Iterator[Fetched]:
-    """``make train DATA=<package>-data==X``: a data package this clone recorded (releases/ or git history)."""
+    """``make train DATA=<package>-data==X``: a data package this clone recorded (releases/ or HEAD's git history)."""
     record = data_record(version)
     if record is None:
         raise DataError(f"this clone has no record of {requirement(version)} (releases/{DATA_PACKAGE}-{version}.txt, "
-                        "nor in git history), so its bytes cannot be checked; pull the team's releases/ records, "
+                        "nor in HEAD's git history), so its bytes cannot be checked; pull the team's releases/ records, "
                         "or train from the data file (DATA_FILE=path.csv)")
     with fetched(client, version, record.sha256, record.where) as found:
         yield found
@@ -340,7 +340,7 @@ def verification_data(client: IndexClient, version: str, wheel_sha256: str | Non
             trusted, where = record.sha256, record.where
         else:
             raise DataError(f"this clone has no record of {PACKAGE} {version} nor of {requirement(pinned_version)} "
-                            "(releases/, git history), so the data package's bytes cannot be checked; pull the team's "
+                            "(releases/, HEAD's git history), so the data package's bytes cannot be checked; pull the team's "
                             "releases/ records, or pass DATA_FILE= with the data")
         with fetched(client, pinned_version, trusted, where) as found:
             yield VerifyData(str(found.path), label or str(found.metadata.get("source")), pinned)
