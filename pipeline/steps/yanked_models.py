@@ -29,23 +29,26 @@ class Yanked:
         return f"{self.version} ({self.reason or 'no reason given'})"
 
 
-def same_models(client: IndexClient, model_sha256: dict[str, str], files: list[ServedFile] | None = None) -> list[Yanked]:
-    """The yanked versions whose models are byte-identical to ``model_sha256`` (name -> sha256), newest first."""
+def same_models(client: IndexClient, models_dir: Path = MODELS_DIR, files: list[ServedFile] | None = None) -> list[Yanked]:
+    """The yanked versions whose models are byte-identical to those in ``models_dir``, newest first."""
     files = client.files() if files is None else files
     reasons = {f.version: f.yanked for f in files if f.yanked is not None}
+    yanked = [v for v in reversed(registry.complete_versions(client, files)) if v in reasons]
+    if not yanked:
+        return []  # the trained models are not even hashed
+    trained = registry.local_snapshot(models_dir).model_sha256
     found = []
-    for version in reversed(registry.complete_versions(client, files)):
-        if version in reasons:
-            entry = registry.published_entry(client, version, files)
-            if entry.problem is None and entry.snapshot.model_sha256 == model_sha256:
-                found.append(Yanked(version, reasons[version]))
+    for version in yanked:
+        entry = registry.published_entry(client, version, files)
+        if entry.problem is None and entry.snapshot.model_sha256 == trained:
+            found.append(Yanked(version, reasons[version]))
     return found
 
 
 def check(client: IndexClient, force: bool, models_dir: Path = MODELS_DIR) -> dict:
     """Refuse (YankedModelsError) to publish the trained models when a yanked version holds the same
     bytes, unless forced; the release notes that record the override."""
-    same = same_models(client, registry.local_snapshot(models_dir).model_sha256)
+    same = same_models(client, models_dir)
     if not same:
         return {}
     newest, *others = same
