@@ -95,7 +95,7 @@ train: $(READY) ## train and evaluate the models into src/<package>/models (DATA
 version: $(READY) ## print the next version: what the trained models require, or BUMP=patch|minor|major (DATA=tag)
 	@$(PY) -m pipeline version
 
-released: $(READY) ## print the version this clone released last (src/<package>/version.py), for scripts and pip install lines
+released: $(READY) ## print the version this clone released last (src/<package>/version.py), the newest not yanked, for scripts and pip install lines
 	@$(PY) -m pipeline released
 
 build: $(READY) ## build the next version's sdist and wheel into dist/ (VERSION= to choose)

@@ -56,7 +56,8 @@ def main_parser() -> argparse.ArgumentParser:
 
     command("train", f"train and evaluate the models into src/{IMPORT_NAME}/models", "data", "data-file", "index")
     command("version", "print the next version", "bump", "data", "index")
-    command("released", "print the version this clone released last (for a shell variable)")
+    command("released", "print the version this clone released last, the newest not yanked (for a shell variable)",
+            "index")
     command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")
     command("upload", "upload a built version from dist/ and verify it", "version", "index")
     command("release", "train, version, build, upload and verify", "bump", "data", "data-file", "force", "index")

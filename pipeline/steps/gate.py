@@ -2,7 +2,7 @@
 
 Scores are compared on the same rows. When only the split changed (same data, another
 seed or test size), each model's recorded score is for other rows: if this clone
-released that version (its sha256 is in ``releases/`` or the clone's git history, records
+released that version (its sha256 is in ``releases/`` or HEAD's git history, records
 the index cannot write), the published wheel is downloaded, checked against that record
 and its model files against its manifest, and both versions are scored on the rows that
 both splits held out. A version this clone has no record of is never unpickled (anyone who
@@ -134,7 +134,7 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
         if record is None:
             not_loaded = f"{published.version} is not in this clone's release records, not loaded"
             print(f"the published wheel of {published.version} was not loaded: this clone has no record of releasing "
-                  "it (releases/, git history), and a pickle from the index could run any code; each version is "
+                  "it (releases/, HEAD's git history), and a pickle from the index could run any code; each version is "
                   "gated on its own split")
         else:
             on_common_rows = rescore(client, published.version, record, resplit, dataset, config)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipeline.package import onnx_names
 from pipeline.steps import build as build_step
-from pipeline.steps import data_package, faults, gate, onnx_package, planning, provenance, publish
+from pipeline.steps import data_package, faults, gate, onnx_package, planning, provenance, publish, yanked_models
 from pipeline.views import registry
 from pipeline.config import (
     DIST_DIR, IMPORT_NAME, MODELS_DIR, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
@@ -335,6 +335,7 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
                 print(f"{PACKAGE} {plan.version} is up to date (models byte-identical): nothing to release")
                 return None
             print(f"next version: {plan.describe()}")
+            yank_notes = yanked_models.check(client, force)
             faults.point("version")
         with steps("gate"):
             notes = gate.check(client, plan.baseline, models, dataset, config, force)
@@ -345,7 +346,8 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
                 data_package.publish(client, data)
         with staging_folder(version) as staging:
             with steps("build"):
-                built = build_step.build(version, staging, release_notes={**plan.release_notes(), "gate": config.gate.recorded(), **notes})
+                notes = {**plan.release_notes(), "gate": config.gate.recorded(), **notes, **yank_notes}
+                built = build_step.build(version, staging, release_notes=notes)
                 print(onnx_package.summary(built.twin, version, MODELS_DIR, [m.name for m in models]))
                 faults.point("build")
             lock = publish_built(client, built, steps)

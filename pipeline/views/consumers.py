@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.errors import ConfigError
 
@@ -234,17 +233,3 @@ def _pipx(where: Target) -> Recipe:
 _RECIPES = {"pip": _pip, "uv": _uv, "uv-project": _uv_project, "poetry": _poetry, "pdm": _pdm,
             "pip-tools": _pip_tools, "pipx": _pipx}
 
-
-def earlier_release(version: str, releases_dir: Path, package: str) -> str | None:
-    """The highest version below ``version`` that this clone released (releases/<package>-<v>.txt)."""
-    from packaging.version import InvalidVersion, Version
-
-    below = []
-    for lock in releases_dir.glob(f"{package}-*.txt"):
-        try:
-            candidate = Version(lock.name.removeprefix(f"{package}-").removesuffix(".txt"))
-        except InvalidVersion:
-            continue
-        if candidate < Version(version):
-            below.append(candidate)
-    return str(max(below)) if below else None

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipeline.views import consumers, reference
+from pipeline.views import consumers, pins, reference
 from tests.docs_text import DOCS, page
 from tests.helpers import REPO, assert_clean_error, index_env, make
 
@@ -96,13 +96,17 @@ def test_private_reads_carry_the_read_only_credential_never_its_password(tmp_pat
         recipe("poetry", private=True, reader="mymodel-reader", reader_file="reader.json")
 
 
-def test_the_rollback_defaults_to_the_release_before(tmp_path):
+def test_the_rollback_defaults_to_the_release_before_that_is_not_yanked(tmp_path):
     releases = tmp_path / "releases"
     releases.mkdir()
     for version in ("1.1.1+titanic", "1.1.2+titanic", "1.2.0+titanic", "not-a-version"):
         (releases / f"mymodel-{version}.txt").write_text("")
-    assert consumers.earlier_release("1.2.0+titanic", releases, "mymodel") == "1.1.2+titanic"
-    assert consumers.earlier_release("1.1.1+titanic", releases, "mymodel") is None
+    released = pins.releases(releases, "mymodel")
+    assert released == ["1.2.0+titanic", "1.1.2+titanic", "1.1.1+titanic"]
+    assert pins.rollback("1.2.0+titanic", pins.Yanks({}), released) == ("1.1.2+titanic", [])
+    assert pins.rollback("1.1.1+titanic", pins.Yanks({}), released) == (None, [])
+    assert pins.rollback("1.2.0+titanic", pins.Yanks({"1.1.2+titanic": "bad split"}), released) == (
+        "1.1.1+titanic", ["the rollback passes over mymodel 1.1.2+titanic: yanked (bad split)"])
     assert "'mymodel==<earlier X.Y.Z+tag>'" in consumers.recipe(
         "pip", consumers.target("mymodel", DEFAULT_URL, VERSION, None)).render()
 

@@ -90,6 +90,19 @@ def test_the_data_version_follows_the_data(on_index, columns, expected):
     assert data_package._next_version(on_index, new, "wine") == expected
 
 
+@pytest.mark.parametrize("taken, columns, expected", [
+    # an unrecorded 2.0.0+wine (another column) on the index: neither the number nor the bump follows it
+    ({"1.0.0+wine", "2.0.0+wine"}, [("a", "int64")], ("1.0.1+wine", "new data, same columns as 1.0.0+wine (patch)")),
+    ({"1.0.0+wine", "1.0.1+wine", "1.0.2+wine"}, [("a", "int64")],
+     ("1.0.3+wine", "new data, same columns as 1.0.0+wine (patch) (1.0.1+wine, 1.0.2+wine are taken on the index)")),
+    ({"1.0.0+wine", "1.1.0+wine"}, [("a", "int64"), ("b", "str")],
+     ("1.2.0+wine", "column 'b' added against 1.0.0+wine (minor) (1.1.0+wine is taken on the index)")),
+])
+def test_the_data_version_steps_over_numbers_taken_by_data_this_clone_did_not_record(taken, columns, expected):
+    new = {"columns": [{"name": n, "type": t} for n, t in columns]}
+    assert data_package._next_version([published("1.0.0+wine", [("a", "int64")])], new, "wine", taken) == expected
+
+
 @pytest.mark.parametrize("published_columns", [None, 3, [["a"]], [{"name": ["a"]}], [{"type": "int64"}]])
 def test_a_published_data_package_of_any_shape_is_compared_without_failing(published_columns):
     assert column_change({"columns": published_columns}, {"columns": [{"name": "a", "type": "int64"}]}) == \
