@@ -72,6 +72,7 @@ MODELS = '''\
 estimator = "lightgbm.LGBMClassifier"
 n_estimators = 30
 random_state = "seed"
+verbose = -1              # LightGBM takes it through **kwargs; without it each fit prints warnings
 
 [models.Team]
 factory = "features:make_pipeline"
@@ -173,7 +174,9 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
         readme.next("# write")
         (repo / "src/titanic_survival/features.py").write_text(FEATURES_PY)
         readme.next("git add")
-        first = readme.next("make release").stdout
+        first_release = readme.next("make release")
+        first = first_release.stdout
+        assert "[LightGBM]" not in first + first_release.stderr  # verbose = -1: LightGBM trains quietly
         assert "released titanic-survival 1.1.1+titanic" in first, first  # a new project: its first version
         assert "titanic-survival==1.1.1+titanic" in first and "mymodel" not in first, first
         assert sorted(p.name for p in packages.glob("titanic_survival-*")) == [

@@ -8,6 +8,7 @@ import importlib
 import textwrap
 import tomllib
 
+import numpy as np
 import pytest
 from lightgbm import LGBMClassifier
 from sklearn.pipeline import Pipeline
@@ -71,10 +72,25 @@ def test_an_import_path_estimator_is_built_with_its_hyperparameters_and_seed(tmp
 
 
 def test_an_import_path_estimators_unknown_parameter_is_named_with_a_close_match(tmp_path):
-    message = refused(tmp_path, '[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\nn_estimator = 20\n')
-    assert "models.Boosted.n_estimator is not a parameter of lightgbm.LGBMClassifier" in message
+    message = refused(tmp_path, '[models.Forest]\nestimator = "sklearn.ensemble.RandomForestClassifier"\n'
+                                'n_estimator = 20\n')
+    assert "models.Forest.n_estimator is not a parameter of sklearn.ensemble.RandomForestClassifier" in message
     assert "did you mean n_estimators?" in message
-    assert "num_leaves" in message  # the valid names: get_params() of an instance
+    assert "max_depth" in message  # the valid names: get_params() of an instance
+
+
+@pytest.mark.parametrize("key", ["verbose", "verbosity"])
+def test_lightgbm_takes_the_parameters_its_constructor_takes_through_kwargs(tmp_path, key, capfd):
+    """LightGBM's get_params() lacks verbose until it is set: a table may set it, and training is then quiet."""
+    config = config_with(tmp_path, f'[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\nn_estimators = 5\n'
+                                   f'min_child_samples = 400\n{key} = -1\n')
+    assert config.models[0].params[key] == -1
+    built = estimators(config)["Boosted"]
+    assert built.get_params()[key] == -1
+    X = np.arange(600, dtype=float).reshape(-1, 1)
+    capfd.readouterr()
+    built.fit(X, (X[:, 0] > 300).astype(int))  # min_child_samples too high: LightGBM would warn on every tree
+    assert "[LightGBM]" not in "".join(capfd.readouterr())
 
 
 @pytest.mark.parametrize("table, expected", [
