@@ -224,6 +224,9 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
         by_module = run([consumer / "python", "-m", "titanic_survival", "info"], cwd=outside, env=consumer_env()).stdout
         by_script = run([consumer / "titanic-survival", "info"], cwd=outside, env=consumer_env()).stdout
         assert by_module == by_script and by_module.startswith("titanic-survival 1.1.1+titanic (data tag: titanic)")
+        # The release notes as text (before: one line of raw JSON)
+        assert by_module.splitlines()[1].startswith("version: patch (logic change): first release"), by_module
+        assert "gate: accuracy, higher is better, max_accuracy_drop 0.01" in by_module and "{" not in by_module
         assert "mymodel" not in by_module + validated
 
         # The team edits its module: a logic change, released as a patch; make diff names the module.
