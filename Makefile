@@ -101,7 +101,7 @@ channels: $(READY) ## each channel's history: number, version, when, who, commit
 consumer: $(READY) ## print what a consumer pastes for CLIENT=pip|uv|uv-project|poetry|pdm|pip-tools|pipx: index settings, pin, install, lock, rollback (VERSION= ROLLBACK= CHANNEL=)
 	@$(PY) -m pipeline consumer
 
-rename: $(READY) ## give the package another name (NAME=titanic-survival): dataset.toml, src/<import name>/, pyproject.toml
+rename: $(READY) ## give the package another name (NAME=titanic-survival DESCRIPTION="..."): dataset.toml, src/<import name>/, pyproject.toml
 	@$(PY) -m pipeline rename
 
 # The package's name ([package] name in dataset.toml), read only by the recipes that use it.

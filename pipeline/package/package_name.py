@@ -18,6 +18,9 @@ from index.settings import REPO
 from pipeline.errors import ConfigError
 
 DEFAULT_PACKAGE = "mymodel"
+# The package's Summary (pip show, the index's pages) until dataset.toml's [package] description says otherwise.
+DEFAULT_DESCRIPTION = "Trained scikit-learn models shipped as a versioned Python package"
+DESCRIPTION_LIMIT = 200
 # PEP 508's name: ASCII letters and digits at both ends, any of -_. between. Spelled out, never with
 # IGNORECASE: that would let "ſ" match "s" and "İ" match "i" (and Python reads the import name ſys as sys).
 _NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
@@ -159,6 +162,39 @@ def configured(path: Path) -> str:
     if not isinstance(package, dict):
         raise PackageNameError(f'{path}: [package] must be a table with name = "..."')
     return check(package.get("name", DEFAULT_PACKAGE), f"{path}: [package] name")
+
+
+def check_description(text: object, where: str = "[package] description") -> str:
+    """A package description (its Summary: one line the index and pip show), stripped.
+
+    >>> check_description("  Titanic survival, by the data team ")
+    'Titanic survival, by the data team'
+    >>> check_description("two\\nlines")
+    Traceback (most recent call last):
+    ...
+    pipeline.package.package_name.PackageNameError: [package] description = 'two\\nlines' must be one line of at most 200 characters (no control characters); e.g. description = "Titanic survival models"
+    """
+    if isinstance(text, str) and 0 < len(text.strip()) <= DESCRIPTION_LIMIT and text.isprintable():
+        return text.strip()
+    raise PackageNameError(f"{where} = {text!r} must be one line of at most {DESCRIPTION_LIMIT} characters (no "
+                           'control characters); e.g. description = "Titanic survival models"')
+
+
+def configured_description(path: Path) -> str:
+    """``[package] description`` of dataset.toml at ``path``, checked; the template's when absent."""
+    try:
+        parsed = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return DEFAULT_DESCRIPTION
+    return description_of(parsed, f"{path}: [package] description")
+
+
+def description_of(parsed: dict, where: str = "dataset.toml: [package] description") -> str:
+    """The description a parsed dataset.toml gives, checked; the template's when it names none."""
+    package = parsed.get("package")
+    if not isinstance(package, dict) or "description" not in package:
+        return DEFAULT_DESCRIPTION
+    return check_description(package["description"], where)
 
 
 DATASET_CONFIG = REPO / "dataset.toml"

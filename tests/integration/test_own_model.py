@@ -81,7 +81,7 @@ C = 0.5
 SIMPLE = "--index-url http://127.0.0.1:8080/simple/"
 ROW = "{'pclass': 1, 'sex': 'female', 'age': 29, 'sibsp': 0, 'parch': 0, 'fare': 211.3, 'embarked': 'S'}"
 COMMANDS = [
-    "make rename NAME=titanic-survival",
+    'make rename NAME=titanic-survival DESCRIPTION="Who survived the Titanic, by the data team"',
     'git add -A && git commit -qm "Rename the package to titanic-survival"',
     "# write src/titanic_survival/features.py, and the two tables in place of dataset.toml's [models.*] ones",
     'git add -A && git commit -qm "A LightGBM model and the team\'s transformer"',
@@ -200,6 +200,7 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
         assert boosted["params"]["n_estimators"] == 30 and boosted["training_environment"]["lightgbm"] == "4.7.0"
         assert "Requires-Dist: lightgbm<4.8,>=4.7" in metadata  # derived from the pickle
         assert "Name: titanic-survival\n" in metadata  # the model card is the description
+        assert "Summary: Who survived the Titanic, by the data team\n" in metadata  # make rename DESCRIPTION=
         assert "# titanic-survival 1.1.1+titanic" in metadata and "import titanic_survival" in metadata
         assert "pip install titanic-survival==1.1.1+titanic" in metadata and "mymodel" not in metadata
         lock = (repo / "releases/titanic-survival-1.1.1+titanic.txt").read_text()
@@ -310,6 +311,7 @@ def check_two_packages_on_one_index(tmp_path: Path, index: dict[str, str], relea
         assert f"pip install --index-url {url}simple/ mymodel=={newer}" in text
         listed[1].find_element(By.LINK_TEXT, "titanic-survival").click()
         assert chromium.find_element(By.TAG_NAME, "h1").text == "titanic-survival"
+        assert chromium.find_element(By.ID, "summary").text == "Who survived the Titanic, by the data team"
         versions = chromium.find_elements(By.CSS_SELECTOR, "#versions tbody tr")
         assert [r.get_attribute("data-version") for r in versions] == ["1.1.2+titanic", "1.1.1+titanic"]
     finally:

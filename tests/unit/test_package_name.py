@@ -1,15 +1,19 @@
 """The package name: one setting ([package] name in dataset.toml), checked, and `make rename`."""
 
 import os
+import pty
+import subprocess
 import tomllib
 
 import pytest
 
 from pipeline.errors import ConfigError
+from pipeline.package.package_name import configured_description
 from pipeline.package.rename import rename
+from pipeline.steps.build import with_description
 
 from pipeline.package.package_name import PackageNameError, check, check_distinct, check_unclaimed, import_name, normalised
-from tests.helpers import VENV, assert_clean_error, copy_repo, index_env, make, run
+from tests.helpers import PYTHON, VENV, assert_clean_error, copy_repo, index_env, make, run
 
 
 @pytest.mark.parametrize("given, name, module", [
@@ -136,6 +140,36 @@ def test_make_rename_refuses_an_invalid_name_and_changes_nothing(clone, tmp_path
     result = make(clone, "rename", index_env(tmp_path), f"NAME={name}", check=False)
     assert_clean_error(result, *fragments)
     assert files_of(clone) == before
+
+
+def test_make_rename_sets_the_description_the_build_writes_as_the_summary(clone, tmp_path):
+    result = make(clone, "rename", index_env(tmp_path), "NAME=titanic-survival",
+                  'DESCRIPTION=Titanic survival: the "data" team\'s models')
+    expected = 'Titanic survival: the "data" team\'s models'
+    assert f"its description (the Summary pip show and the registry page show): {expected!r}" in result.stdout
+    config = tomllib.loads((clone / "dataset.toml").read_text())["package"]
+    assert config == {"name": "titanic-survival", "description": expected}
+    staged = with_description((clone / "pyproject.toml").read_text(), configured_description(clone / "dataset.toml"))
+    assert tomllib.loads(staged)["project"]["description"] == expected  # what make build gives setuptools
+    refused = make(clone, "rename", index_env(tmp_path), "NAME=other-name", "DESCRIPTION=two\tparts", check=False)
+    assert_clean_error(refused, "DESCRIPTION = 'two\\tparts' must be one line")
+
+
+def test_make_rename_asks_for_the_description_on_a_terminal(clone):
+    """stdin a terminal (a pty) and no DESCRIPTION=: the rename asks; the answer becomes the description."""
+    primary, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("DESCRIPTION", "NAME")}
+    process = subprocess.Popen([PYTHON, "-m", "pipeline", "rename"], cwd=clone, stdin=secondary,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**env, "NAME": "titanic-survival"})
+    os.close(secondary)
+    os.write(primary, b"Models that read a passenger list\n")
+    out, err = process.communicate(timeout=120)
+    os.close(primary)
+    assert process.returncode == 0, err
+    assert "a one-line description of titanic-survival (Enter keeps" in out
+    config = tomllib.loads((clone / "dataset.toml").read_text())["package"]
+    assert config["description"] == "Models that read a passenger list"
 
 
 def test_a_rename_that_cannot_write_a_file_changes_nothing(clone):
