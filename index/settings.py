@@ -12,6 +12,9 @@ INDEX_HOST = "127.0.0.1"
 INDEX_PORT = 8080
 INDEX_DIR = REPO / "index" / "packages"
 INDEX_STATE_ROOT = REPO / "index" / ".state"
+# The port of the index this clone last started (make index, or any target that starts one) with its state in
+# INDEX_STATE_ROOT: every target uses it while INDEX_PORT is unset, so a port is given once.
+PORT_FILE = INDEX_STATE_ROOT / "port"
 INDEX_USER = "mymodel"  # the upload credential: releases, yanks, removals
 INDEX_READER = "mymodel-reader"  # the consumers' read-only credential (GET and HEAD only)
 # The model package an index owns, with every <package>-<channel>, when started without --package
@@ -42,6 +45,14 @@ def env(name: str, default: str | None = None) -> str | None:
     """A setting from the environment; an empty value counts as unset (Make passes those)."""
     value = os.environ.get(name, "")
     return value if value != "" else default
+
+
+def remembered_port() -> str | None:
+    """The port in PORT_FILE, when this clone started an index there (None: never, or the file is gone)."""
+    try:
+        return PORT_FILE.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def looks_like_devpi(url: str) -> bool:
