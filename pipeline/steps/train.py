@@ -28,7 +28,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from pipeline.steps import model_specs, onnx_export, provenance, requirements, team_code
 from pipeline.package.own_package import contract
 from pipeline.config import CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
-from pipeline.steps.data import Dataset
+from pipeline.steps.data import Dataset, published_source
 from pipeline.errors import RequirementError, TrainingError
 
 SHOWN_METRICS = contract.SHOWN_METRICS
@@ -114,7 +114,7 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
             **({"classes": [str(c) for c in pipeline.classes_]} if config.task == CLASSIFICATION else {}),
             **({"target_units": config.target_units} if config.target_units is not None else {}),
             "input_schema": schema,
-            "data": {"tag": config.tag, "source": dataset.source, "sha256": dataset.sha256,
+            "data": {"tag": config.tag, "source": published_source(dataset.source), "sha256": dataset.sha256,
                      "rows": dataset.rows, "target": dataset.target,
                      "split": {"test_size": config.test_size, "seed": config.seed,
                                "train_rows": len(X_train), "test_rows": len(X_test)}},
