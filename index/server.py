@@ -17,7 +17,7 @@ from pathlib import Path
 from pypiserver.backend import BackendProxy
 
 from index import owned_package
-from index.settings import CHANNEL_TIMEOUT, CLEANUP_INTERVAL, CONNECTION_LIMIT, PACKAGE
+from index.settings import CHANNEL_TIMEOUT, CLEANUP_INTERVAL, CONNECTION_LIMIT, HEADER_LIMIT, PACKAGE
 
 METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
@@ -35,6 +35,7 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     import pypiserver
 
     from index.auth import CachedHtpasswdAuther, refuse_writes_by
+    from index.guard import BodyGuard
     from index import channel_routes, registry, simple
     from index.channels import CHANNELS_FOLDER, ChannelStore
     from index.digests import DigestCachingBackend, remove_stale_partials
@@ -44,11 +45,12 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
 
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(root)
+    auther = CachedHtpasswdAuther(htpasswd)
     app = pypiserver.app(
         roots=[root],
         password_file=str(htpasswd),
         authenticate=AUTH_ACTIONS[auth],
-        auther=CachedHtpasswdAuther(htpasswd),
+        auther=auther,
         disable_fallback=not fallback,
         hash_algo="sha256",
         overwrite=False,
@@ -65,6 +67,7 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     channel_routes.install(app, routes, channels)
     registry.install(app, yanks, state_dir, pages, channels=channels)
     config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
+    app.body_guard = BodyGuard(auther, {INDEX_READER})  # main() puts it in front of waitress's body reading
     return app
 
 
@@ -114,10 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="close a connection idle for this many seconds")
     args = parser.parse_args(argv)
 
+    import logging
+
     import waitress
+
+    from index.guard import guarded_channel
 
     owned_package.configure(args.package)  # before make_app imports the registry, which reads it
     app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback, digest_cache=args.digest_cache)
+    guard = app.body_guard
     if os.environ.get("INDEX_REQUEST_LOG"):
         from index.requestlog import logged
 
@@ -126,10 +134,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Idle or half-sent connections are closed after CHANNEL_TIMEOUT and cannot fill the
     # connection limit (waitress's 100, idle for 300 s, left /health unanswered); poll(),
     # unlike select(), takes descriptors past 1024.
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident=f"{owned_package.name()}-index",
-                   connection_limit=CONNECTION_LIMIT, channel_timeout=args.channel_timeout,
-                   cleanup_interval=min(CLEANUP_INTERVAL, args.channel_timeout), asyncore_use_poll=True,
-                   outbuf_overflow=OUTBUF_OVERFLOW)
+    server = waitress.create_server(
+        app, host=args.host, port=args.port, threads=args.threads, ident=f"{owned_package.name()}-index",
+        connection_limit=CONNECTION_LIMIT, channel_timeout=args.channel_timeout,
+        cleanup_interval=min(CLEANUP_INTERVAL, args.channel_timeout), asyncore_use_poll=True,
+        outbuf_overflow=OUTBUF_OVERFLOW, max_request_header_size=HEADER_LIMIT)
+    server.channel_class = guarded_channel(guard)  # a body is read only behind the upload credential
+    logging.basicConfig()  # as waitress.serve does
+    server.print_listen("Serving on http://{}:{}")
+    server.run()
     return 0
 
 

@@ -37,6 +37,9 @@ ARCHIVE_DIRECTORY_LIMIT = 4 * 2**20  # its central directory, the list of those 
 # seconds, without a request in progress, is closed; an upload or download that moves
 # is never idle, however slow. Past CONNECTION_LIMIT open connections new ones wait.
 CONNECTION_LIMIT = 1000
+# All a request may send before its credential is checked (index/guard.py): its headers; no body byte
+# is read without the upload credential. waitress's own limit is 256 KiB.
+HEADER_LIMIT = 64 * 2**10
 CHANNEL_TIMEOUT = 30
 CLEANUP_INTERVAL = 5  # how often idle connections are looked for (seconds)
 
