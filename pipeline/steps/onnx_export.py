@@ -41,7 +41,7 @@ import numpy as np
 from pipeline.config import CLASSIFICATION, ONNX_OPSET, ONNX_POLICIES, ONNX_TOLERANCE, REGRESSION
 from pipeline.errors import BuildError, OnnxError
 from pipeline.steps.model_specs import one_line
-from pipeline.package.own_package import store
+from pipeline.package.own_package import onnx_external_data, store
 
 sha256_file = store.sha256_file
 
@@ -86,6 +86,10 @@ def _exported(name: str, pipeline: Any, X: Any, inputs: list[dict], task: str, t
         model = convert(name, pipeline, inputs, task)
     except Exception as exc:  # noqa: BLE001 - any converter failure is this model's outcome, not the run's
         return Exported({"status": NOT_CONVERTED, "reason": _reason(exc)})
+    outside = onnx_external_data.external_tensor(model)
+    if outside is not None:  # a converter's doing: the -onnx runtime would refuse it, and it is never published
+        return Exported({"status": NOT_CONVERTED, "reason": f"the converted model keeps the tensor {outside!r} "
+                                                            "outside its graph (ONNX external data)"})
     try:
         difference, problem = compare(model, pipeline, X, inputs, task, ONNX_TOLERANCE[task] if tolerance is None
                                       else tolerance)
