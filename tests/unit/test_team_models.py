@@ -189,3 +189,32 @@ def test_a_factory_model_that_fails_to_fit_names_its_table_and_module():
                                         "cannot be trained (This LogisticRegression instance is not fitted yet.")
     assert str(caught.value).endswith("fix the estimator its function returns (src/mymodel/features.py) "
                                       "or the table's keys")
+
+
+def test_a_team_modules_onnx_hook_is_called_at_release_and_what_it_imports_is_no_runtime_requirement(package, tmp_path):
+    """register_onnx_converters() of a team module: called before the ONNX conversion; the skl2onnx it
+    imports inside is not required by the installed package (it never calls the hook), an import outside is."""
+    from pipeline.steps import team_code
+    from pipeline.steps.requirements import source_imports
+
+    name, write = package
+    folder = tmp_path / "src" / name
+    write("features", """
+        import numpy
+        CALLED = []
+
+        def register_onnx_converters():
+            import skl2onnx
+            from skl2onnx.algebra import onnx_ops
+            CALLED.append(skl2onnx.__name__)
+        """)
+    write("helpers", "import json\n")
+    assert team_code.register_onnx_converters(name, folder) == ["features.py"]
+    assert importlib.import_module(f"{name}.features").CALLED == ["skl2onnx"]
+    assert source_imports([folder / "features.py", folder / "helpers.py"]) == {"numpy", "json"}
+    write("outside", "import skl2onnx\n\ndef register_onnx_converters():\n    pass\n")
+    assert "skl2onnx" in source_imports([folder / "outside.py"])
+    write("broken", "def register_onnx_converters():\n    raise ValueError('no converter today')\n")
+    with pytest.raises(team_code.TeamHookError, match=rf"src/{name}/broken.py: importing it or its "
+                                                        r"register_onnx_converters\(\) raised ValueError: no converter today"):
+        team_code.register_onnx_converters(name, folder)
