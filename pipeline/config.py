@@ -87,7 +87,7 @@ DATA_CHUNK_ROWS = 100_000  # rows read at a time to count rows and infer column 
 DATA_JSON_LIMIT = 1 << 20  # the most read of a data wheel's metadata.json
 DATA_FILE_LIMIT = 64 << 30  # the most extracted of a data wheel's file (64 GiB)
 
-TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
+TRAIN_JOBS = os.cpu_count() or 1  # worker processes for the cross-validations (pipeline/steps/train.py)
 
 
 @dataclass(frozen=True)

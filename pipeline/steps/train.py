@@ -89,17 +89,19 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     code = team_code.team_code()
     chosen = estimators(config)
     specs = {spec.name: spec for spec in config.models}
-    # Every fit (the final one and the cross-validation folds) runs on a thread pool:
-    # their heavy parts (trees, libsvm, BLAS) release the GIL and threads cost nothing
-    # to start, unlike worker processes. Results are the same as a serial run.
-    with joblib.parallel_config(backend="threading"):
-        jobs = [joblib.delayed(_as_declared)(specs[n], model_pipeline(specs[n], e, config).fit, X_train, y_train)
-                for n, e in chosen.items()]
-        jobs += [joblib.delayed(_as_declared)(specs[n], cross_val_score, model_pipeline(specs[n], e, config), X_train,
-                                              y_train, cv=folds, scoring=scoring) for n, e in chosen.items()]
-        results = joblib.Parallel(n_jobs=TRAIN_JOBS)(jobs)
+    # The cross-validations run in worker processes (joblib's loky) while this process fits the final models,
+    # one after another. Not on threads of one process: scikit-learn wraps the work it parallelises in
+    # warnings.catch_warnings, which swaps the process's warning filters and is not thread-safe before Python
+    # 3.14; fits on two threads at once left the filters empty under load, and every later fit then warned that
+    # sklearn.utils.parallel.delayed should be used with its Parallel. The final models are fitted here, not
+    # sent back from a worker, so their pickles are byte for byte what they always were. Same results as serial.
+    scores = joblib.Parallel(n_jobs=TRAIN_JOBS, return_as="generator")(
+        joblib.delayed(_as_declared)(specs[n], cross_val_score, model_pipeline(specs[n], e, config), X_train, y_train,
+                                     cv=folds, scoring=scoring) for n, e in chosen.items())
+    fitted = [_as_declared(specs[n], model_pipeline(specs[n], e, config).fit, X_train, y_train)
+              for n, e in chosen.items()]
     trained = []
-    for (name, estimator), pipeline, cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):], strict=True):
+    for (name, estimator), pipeline, cv in zip(chosen.items(), fitted, list(scores), strict=True):
         spec = specs[name]
         metadata = {
             "name": name,
