@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import socket
 import time
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -134,6 +135,7 @@ class GuardedChannel(HTTPChannel):
     parser_class = GuardedParser
     discard_left = 0  # bytes still to drop after a refusal; 0: not discarding
     discard_until = 0.0
+    lingering = False  # the answer is out and the sending side shut: dropping what still comes, then closing
 
     def readable(self) -> bool:
         request = self.request
@@ -163,20 +165,30 @@ class GuardedChannel(HTTPChannel):
         except OSError:
             data = b""
         self.last_activity = time.time()
-        self.discard_left -= len(data)
         if not data or time.monotonic() > self.discard_until:
-            self.discard_left = 0  # all sent (or too much, too slow): closed once the answer is out
-        self.discard_left = max(self.discard_left, 0)
+            self.discard_left = 0  # all sent, or too slow: done
+        else:
+            self.discard_left = max(self.discard_left - len(data), 0)
+        if not self.discard_left and self.lingering:
+            super().handle_close()
+
+    def handle_close(self) -> None:
+        """A lingering close after a refusal: the answer is out, so the sending side is shut (the client reads
+        the answer to its end) and what the client still sends is dropped, then the connection closes.
+        Closed at once on unread data, the connection would be reset, the answer lost with it."""
+        if self.discard_left > 0 and not self.lingering and self.connected:
+            self.lingering, self.will_close, self.close_when_flushed = True, False, False
+            try:
+                self.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                self.discard_left = 0
+            else:
+                return
+        super().handle_close()
 
     def writable(self) -> bool:
-        if self.discard_left > 0 and not self.total_outbufs_len:
-            return False  # the answer is out: wait for the client to finish sending before closing
-        return super().writable()
-
-    def handle_write(self) -> None:
-        if self.discard_left > 0 and not self.total_outbufs_len:
-            return
-        super().handle_write()
+        # lingering: nothing more to send; will_close again (the server's idle check) closes it
+        return (not self.lingering or self.will_close) and super().writable()
 
     def _settle(self, request: GuardedParser) -> None:
         try:
