@@ -98,8 +98,13 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     scores = joblib.Parallel(n_jobs=TRAIN_JOBS, return_as="generator")(
         joblib.delayed(_as_declared)(specs[n], cross_val_score, model_pipeline(specs[n], e, config), X_train, y_train,
                                      cv=folds, scoring=scoring) for n, e in chosen.items())
-    fitted = [_as_declared(specs[n], model_pipeline(specs[n], e, config).fit, X_train, y_train)
-              for n, e in chosen.items()]
+    try:
+        fitted = [_as_declared(specs[n], model_pipeline(specs[n], e, config).fit, X_train, y_train)
+                  for n, e in chosen.items()]
+    except Exception:
+        for _ in _ignoring_errors(scores):  # let the workers finish: left running, joblib warns they were cancelled
+            pass
+        raise
     trained = []
     for (name, estimator), pipeline, cv in zip(chosen.items(), fitted, list(scores), strict=True):
         spec = specs[name]
@@ -136,6 +141,14 @@ def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig) -> list
                                         config.numeric_features, config.onnx, config.onnx_tolerance)
     return [TrainedModel(m.name, m.pipeline, {**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
                          exported[m.name].model) for m in models]
+
+
+def _ignoring_errors(results):
+    """What a generator of results yields until it ends or fails."""
+    try:
+        yield from results
+    except Exception:  # noqa: BLE001 - the caller is already raising the first error
+        return
 
 
 def _as_declared(spec: model_specs.ModelSpec, work, *args, **kwargs):
