@@ -101,13 +101,13 @@ released: $(READY) ## print the version this clone released last (src/<package>/
 build: $(READY) ## build the next version's sdist and wheel into dist/ (VERSION= to choose)
 	$(PY) -m pipeline build
 
-index: $(READY) ## start the local pypiserver on 127.0.0.1:8080 (INDEX_PORT=, INDEX_DIR=, INDEX_AUTH=read)
+index: $(READY) ## start the local pypiserver on 127.0.0.1:8080 (INDEX_PORT=, then kept for this clone's targets; INDEX_DIR=, INDEX_AUTH=read)
 	@$(PY) -m pipeline index
 
 index-stop: $(READY) ## stop the local pypiserver
 	@$(PY) -m pipeline index-stop
 
-index-status: $(READY) ## is the local pypiserver running, and where
+index-status: $(READY) ## is the local pypiserver running, and where; and every other index this clone runs
 	@$(PY) -m pipeline index-status
 
 upload: $(READY) ## upload the newest build in dist/ (or VERSION=) with twine and verify it
@@ -143,7 +143,7 @@ channels: $(READY) ## each channel's history: number, version, when, who, commit
 consumer: $(READY) ## print what a consumer pastes for CLIENT=pip|uv|uv-project|poetry|pdm|pip-tools|pipx: index settings, pin, install, lock, rollback (VERSION= ROLLBACK= CHANNEL=)
 	@$(PY) -m pipeline consumer
 
-rename: $(READY) ## give the package another name (NAME=titanic-survival): dataset.toml, src/<import name>/, pyproject.toml
+rename: $(READY) ## give the package another name (NAME=titanic-survival DESCRIPTION="..."): dataset.toml, src/<import name>/, pyproject.toml
 	@$(PY) -m pipeline rename
 
 # The package's name ([package] name in dataset.toml), read only by the recipes that use it.

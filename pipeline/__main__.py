@@ -40,8 +40,11 @@ def main_parser() -> argparse.ArgumentParser:
                                                 help="lowercase letters, digits, hyphens, e.g. prod (CHANNEL)"),
             "json": lambda: sub.add_argument("--json", action="store_true", default=env("FORMAT") == "json",
                                              help="print JSON for scripts (FORMAT=json)"),
-            "name": lambda: sub.add_argument("--name", default=env("NAME"),
-                                             help="the new package name, e.g. titanic-survival (NAME)"),
+            "name": lambda: (sub.add_argument("--name", default=env("NAME"),
+                                              help="the new package name, e.g. titanic-survival (NAME)"),
+                             sub.add_argument("--description", default=env("DESCRIPTION"),
+                                              help="its one-line description, the Summary (DESCRIPTION); asked "
+                                                   "for on a terminal")),
             "client": lambda: (sub.add_argument("--client", default=env("CLIENT"), help="|".join(CLIENTS) + " (CLIENT)"),
                                sub.add_argument("--rollback", default=env("ROLLBACK"),
                                                 help="the earlier version a rollback pins (ROLLBACK); default: the "

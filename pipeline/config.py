@@ -27,8 +27,8 @@ from pipeline.dataset_keys import (  # noqa: F401
 # The index owns its defaults and settings; re-exported here, where the pipeline looks for every default.
 from index.settings import (  # noqa: F401
     INDEX_AUTH_MODES, INDEX_DIR, INDEX_HOST, INDEX_KINDS, INDEX_PORT, INDEX_READ_TIMEOUT, INDEX_START_TIMEOUT,
-    INDEX_STATE_ROOT,
-    INDEX_READER, INDEX_USER, REPO, IndexSettings, env, install_from_replica,
+    INDEX_STATE_ROOT, PORT_FILE,
+    INDEX_READER, INDEX_USER, REPO, IndexSettings, env, install_from_replica, remembered_port,
 )
 # The model package's name ([package] name in dataset.toml), its import name and folder.
 from pipeline.package.package_name import DATASET_CONFIG, IMPORT_NAME, PACKAGE, PACKAGE_PROBLEM  # noqa: F401
@@ -82,7 +82,7 @@ DATA_CHUNK_ROWS = 100_000  # rows read at a time to count rows and infer column 
 DATA_JSON_LIMIT = 1 << 20  # the most read of a data wheel's metadata.json
 DATA_FILE_LIMIT = 64 << 30  # the most extracted of a data wheel's file (64 GiB)
 
-TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
+TRAIN_JOBS = os.cpu_count() or 1  # worker processes for the cross-validations (pipeline/steps/train.py)
 
 
 @dataclass(frozen=True)
@@ -261,12 +261,16 @@ def index_settings(
     packages_dir: str | Path | None = None,
     auth: str | None = None,
 ) -> IndexSettings:
-    raw_port = port if port is not None else env("INDEX_PORT", str(INDEX_PORT))
+    remembered = remembered_port() if port is None and env("INDEX_PORT") is None else None
+    raw_port = port if port is not None else env("INDEX_PORT") or remembered or str(INDEX_PORT)
     try:
         port_number = int(raw_port)  # type: ignore[arg-type]
         if not 0 < port_number < 65536:
             raise ValueError
     except ValueError:
+        if remembered is not None:
+            raise ConfigError(f"{PORT_FILE} (the port of the index this clone started) holds {raw_port!r}, not a "
+                              "port; delete it, or start the index again with make index INDEX_PORT=...") from None
         raise ConfigError(f"INDEX_PORT={raw_port!r} is not a port number; use e.g. INDEX_PORT=8081") from None
     mode = auth or env("INDEX_AUTH")  # None: as the running index runs
     if mode is not None and mode not in INDEX_AUTH_MODES:

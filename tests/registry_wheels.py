@@ -64,10 +64,11 @@ def small_sdist(directory: Path, package: str, version: str) -> Path:
     return sdist
 
 
-def renamed_wheel(wheel: Path, directory: Path, package: str, version: str) -> Path:
+def renamed_wheel(wheel: Path, directory: Path, package: str, version: str, requires: tuple[str, ...] = ()) -> Path:
     """A real released ``mymodel`` wheel as another team's model package (or another version of
     it): the package folder, the dist-info folder, METADATA's Name and Version, version.py, the
-    manifest's version and RECORD (paths and hashes) rewritten; the models are the same bytes."""
+    manifest's version and RECORD (paths and hashes) rewritten; the models are the same bytes.
+    ``requires``: more Requires-Dist lines (a version that adds a dependency)."""
     old_version = wheel.name.split("-")[1]
     old_info, new_info = f"mymodel-{old_version}.dist-info/", f"{package}-{version}.dist-info/"
     target = directory / f"{package}-{version}-py3-none-any.whl"
@@ -88,6 +89,8 @@ def renamed_wheel(wheel: Path, directory: Path, package: str, version: str) -> P
             elif name == new_info + "METADATA":
                 content = re.sub(rb"(?m)^Name: .*$", f"Name: {package}".encode(), content, count=1)
                 content = re.sub(rb"(?m)^Version: .*$", f"Version: {version}".encode(), content, count=1)
+                added = "".join(f"Requires-Dist: {requirement}\n" for requirement in requires).encode()
+                content = re.sub(rb"(?m)^Requires-Dist: ", lambda first: added + first[0], content, count=1)
             members[name] = content
     record = [f"{name},sha256={_urlsafe_digest(content)},{len(content)}"
               for name, content in members.items() if name != new_info + "RECORD"]

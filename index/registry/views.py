@@ -213,7 +213,8 @@ def registry_html(project: str, releases: list[Release], simple_url: str, root: 
             f'<td><code class="copy">{e(install_line(simple_url, project, release.version))}</code></td></tr>')
     body = (f'<header><h1>{e(project)}</h1><span class="muted">model registry · {len(releases)} '
             f'version{"s" if len(releases) != 1 else ""} on this index</span></header>\n'
-            f'<p>Newest: <code class="copy">{e(install_line(simple_url, project, newest.version))}</code></p>\n'
+            + (f'<p id="summary">{e(newest.facts.summary)}</p>\n' if newest.facts.summary else "")
+            + f'<p>Newest: <code class="copy">{e(install_line(simple_url, project, newest.version))}</code></p>\n'
             + _charts(releases) + channels
             + '<h2>Versions</h2>\n<div class="scroll"><table id="versions">\n<thead><tr><th>version</th><th>data</th>'
             f"<th>date</th><th>bump</th><th>why</th><th>wheel</th>{head}<th>status</th><th>install</th></tr></thead>\n"

@@ -12,6 +12,7 @@ import dataclasses
 import gzip
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -23,7 +24,8 @@ from pipeline.package.own_package import contract, store
 from pipeline.views import markdown_text as md
 from pipeline.steps import onnx_export, onnx_package, provenance
 from pipeline.steps.backend import normalise_modes, run_backend
-from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
+from pipeline.config import DATASET_CONFIG, IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
+from pipeline.package.package_name import configured_description
 from pipeline.steps.data_wheel import card_line as data_package_line
 from pipeline.errors import BuildError
 from pipeline.steps.requirements import runtime_requirements
@@ -244,10 +246,29 @@ def reproducible_sdist(path: Path, epoch: int) -> None:
         os.replace(rewritten, path)
 
 
+def with_description(pyproject: str, description: str) -> str:
+    """pyproject.toml with ``description`` (the Summary) on the line after [project]'s name.
+
+    >>> print(with_description('[project]\\nname = "m"\\nlicense = "MIT"\\n', 'Models "for" Titanic'), end="")
+    [project]
+    name = "m"
+    description = "Models \\"for\\" Titanic"
+    license = "MIT"
+    """
+    line = f"description = {json.dumps(description, ensure_ascii=False)}"  # a TOML basic string (one printable line)
+    text, count = re.subn(r'(?m)^(name = "[^"]*"\n)', lambda name: name[1] + line + "\n", pyproject, count=1)
+    if count != 1:
+        raise BuildError('pyproject.toml has no name = "..." line under [project]; restore it from git')
+    return text
+
+
 def _stage(stage: Path, models_dir: Path, names: list[str], modules: list[str]) -> None:
     for name in STAGED_FROM_REPO:
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, stage / name)
+    project = stage / "pyproject.toml"
+    project.write_text(with_description(project.read_text(encoding="utf-8"), configured_description(DATASET_CONFIG)),
+                       encoding="utf-8")
     package = stage / "src" / IMPORT_NAME
     package.mkdir(parents=True)
     for name in (*PACKAGE_SOURCES, *modules):

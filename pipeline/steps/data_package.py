@@ -39,7 +39,7 @@ from pipeline.config import (
     DATA_FIRST_VERSION, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE, PACKAGE, RELEASES_DIR, REPO, TITANIC_SOURCE,
     DatasetConfig,
 )
-from pipeline.steps.data import Dataset, load_dataset
+from pipeline.steps.data import Dataset, load_dataset, published_source
 from pipeline.steps.data_wheel import (
     DATA_MEMBER, PIN_KEY, build_wheel, column_change, describe, extract, parse_requirement, read_metadata, requirement,
     sha256_file, wheel_name,
@@ -122,7 +122,7 @@ def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: s
             return DataPlan({**found.metadata, "version": found.version}, None, found.served.sha256, False,
                             _unchanged(found, f"checked against {record.where}"))
     path = Path(source) if Path(source).is_absolute() else REPO / source
-    facts = describe(path, source, config.target, config.tag)
+    facts = describe(path, published_source(source), config.target, config.tag)
     if facts["sha256"] != data_sha256:
         raise DataError(f"data file {path} changed while the release read it; run make release again")
     folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")

@@ -321,7 +321,9 @@ def diff_text(report: dict) -> str:
         lines.append(f"required bump: {bump} ({report['required_kind']})" if bump else
                      "required bump: none (only metrics changed)")
     pins = report.get("data_package") or {}
-    if pins.get("a") or pins.get("b"):
+    if pins.get("a") == pins.get("b") and pins.get("a"):
+        lines += ["", f"data package: {pins['a']}, unchanged ({pins['url']})"]
+    elif pins.get("a") or pins.get("b"):
         lines += ["", f"data package: {pins['a'] or '(not published)'} -> {pins['b'] or '(not published)'}"
                       f" ({pins['url']})"]
     for group in GROUPS[:-1]:

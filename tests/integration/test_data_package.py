@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import sys
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 
 from pipeline.steps.data_wheel import build_wheel, describe
 from tests.helpers import (
-    VENV, assert_clean_error, consumer_env, edit_config, index_env, make, pipeline, run,
+    VENV, assert_clean_error, consumer_env, edit_config, index_env, index_url, make, pipeline, run,
 )
 from tests.integration.test_untrusted_wheels import upload
 
@@ -71,7 +72,8 @@ def test_a_csv_release_publishes_its_data_package_and_the_models_pin_it(wine_rel
     import pandas as pd
 
     assert facts["columns"] == [{"name": n, "type": str(t)} for n, t in pd.read_csv(csv).dtypes.items()]
-    assert (facts["source"], facts["target"], facts["tag"], facts["version"]) == (str(csv), "target", "wine", "1.0.0+wine")
+    # The file's name only: the release machine's path (an absolute source, here) is never published.
+    assert (facts["source"], facts["target"], facts["tag"], facts["version"]) == ("wine.csv", "target", "wine", "1.0.0+wine")
 
     pinned = model_metadata(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl")["data"]["package"]
     assert pinned["requirement"] == "mymodel-data==1.0.0+wine" and pinned["sha256"] == sha256(served)
@@ -79,6 +81,21 @@ def test_a_csv_release_publishes_its_data_package_and_the_models_pin_it(wine_rel
     with zipfile.ZipFile(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl") as archive:
         card = archive.read("mymodel-1.1.1+wine.dist-info/METADATA").decode()
     assert f"Data package: `pip install mymodel-data==1.0.0+wine` (wheel sha256 `{sha256(served)}`" in card
+    assert "source `wine.csv`" in card and model_metadata(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl")[
+        "data"]["source"] == "wine.csv"
+    # No absolute path anywhere the index shows: the wheels' JSON and cards, the registry's pages.
+    machine = str(wine_release.tmp)
+    for wheel in Path(env["INDEX_DIR"]).glob("mymodel*-1.*+wine-py3-none-any.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            for name in archive.namelist():
+                if name.endswith((".json", "METADATA")):
+                    assert machine not in archive.read(name).decode(), (wheel.name, name)
+    root = index_url(env)
+    for page in ("", "registry/mymodel/", "registry/mymodel/1.1.1+wine/"):
+        with urllib.request.urlopen(root + page, timeout=30) as response:
+            shown = response.read().decode()
+        assert "wine.csv" in shown or page != "registry/mymodel/1.1.1+wine/", page
+        assert machine not in shown, page
 
 
 def test_the_data_package_installs_in_a_fresh_venv_and_reads_back(wine_release, tmp_path):
@@ -165,7 +182,7 @@ def test_a_column_added_bumps_the_data_package_minor(data_clone, wine_release):
     trained = make(repo, "train", env, "DATA=mymodel-data==1.1.0+wine").stdout
     assert "data: mymodel-data==1.1.0+wine from" in trained
     metadata = json.loads((repo / "src/mymodel/models/LogisticRegression/metadata.json").read_text())
-    assert metadata["data"]["sha256"] == sha256(csv) and metadata["data"]["source"] == str(csv)
+    assert metadata["data"]["sha256"] == sha256(csv) and metadata["data"]["source"] == csv.name
     assert metadata["data"]["package"]["requirement"] == "mymodel-data==1.1.0+wine"
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shlex
+import tomllib
 
 import pytest
 
@@ -94,6 +96,36 @@ def test_private_reads_carry_the_read_only_credential_never_its_password(tmp_pat
         assert "reader.json" in output, client
     assert "export POETRY_HTTP_BASIC_MODELS_USERNAME=mymodel-reader POETRY_HTTP_BASIC_MODELS_PASSWORD=PASSWORD" in \
         recipe("poetry", private=True, reader="mymodel-reader", reader_file="reader.json")
+
+
+HOSTILE_URL = "http://127.0.0.1:8080/simple/?a=1&b='x\"y' $(id) z\\/"
+
+
+@pytest.mark.parametrize("channel", [None, "prod"])
+@pytest.mark.parametrize("client", consumers.CLIENTS)
+def test_an_index_url_with_shell_and_toml_characters_pastes_as_itself(client, channel):
+    """Each shell line gives the URL as one word, each TOML paste reads it back (before: unquoted and
+    unescaped, an & ended the command and a " the TOML string)."""
+    url = HOSTILE_URL.replace("/simple/", "/channels/prod/simple/") if channel else HOSTILE_URL
+    where = consumers.target("mymodel", HOSTILE_URL, VERSION, ROLLBACK, channel, channel_url=url if channel else None)
+    printed_recipe = consumers.recipe(client, where)
+    commands = [command for step in (*printed_recipe.first, *printed_recipe.steps) for command in step.commands]
+    with_url = [shlex.split(command) for command in commands if "127.0.0.1" in command]
+    assert with_url or client in ("uv-project", "pdm"), client
+    assert all(url in words for words in with_url), with_url
+    for name, text in printed_recipe.paste:
+        if name == "pyproject.toml":
+            parsed = tomllib.loads(text)
+            sources = parsed["tool"]["uv"]["index"] if client == "uv-project" else parsed["tool"]["pdm"]["source"]
+            assert sources[0]["url"] == url
+
+
+def test_a_uv_project_recipe_starts_the_project_when_there_is_none():
+    printed_recipe = consumers.recipe("uv-project", consumers.target("mymodel", DEFAULT_URL, VERSION, ROLLBACK))
+    assert printed_recipe.step("init").commands == ("uv init --bare",)
+    text = printed_recipe.render()
+    assert text.index("uv init --bare") < text.index("# pyproject.toml:")
+    assert "python -m pip install uv" in text
 
 
 def test_the_rollback_defaults_to_the_release_before_that_is_not_yanked(tmp_path):
