@@ -31,6 +31,8 @@ VERSION_FILE = PACKAGE_DIR / "version.py"
 DIST_DIR = REPO / "dist"
 RELEASES_DIR = REPO / "releases"
 RELEASE_LOCK = REPO / ".release.lock"
+# Work a warm release need not redo (evaluation numbers, figures), by digest (pipeline/steps/digest_cache.py).
+WORK_CACHE_DIR = REPO / ".cache" / "work"
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
 TASKS = (CLASSIFICATION, REGRESSION)  # [dataset] task
