@@ -44,7 +44,24 @@ def start():
     options.binary_location = CHROMIUM  # with both paths given, Selenium downloads nothing
     for flag in FLAGS:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console_errors() reads the console
     try:
         return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     except WebDriverException as exc:
         pytest.fail(f"headless Chromium did not start ({exc.msg}); reinstall it: {INSTALL}")
+
+
+def console_errors(driver) -> list[str]:
+    """The console's errors since the last call (a resource that failed to load is one)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+IMAGES = "return [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+
+
+def images(driver) -> list[list]:
+    """[src as written, loaded] of every image on the page, once the page has finished loading them."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return [...document.images].every(i => i.complete)"))
+    return driver.execute_script(IMAGES)
