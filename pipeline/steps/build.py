@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipeline.package.own_package import contract, published, store
 from pipeline.views import markdown_text as md
-from pipeline.steps import figures, onnx_export, onnx_package, provenance
+from pipeline.steps import evaluation, figures, onnx_export, onnx_package, provenance
 from pipeline.steps.backend import normalise_modes, run_backend
 from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
 from pipeline.steps.data_wheel import card_line as data_package_line
@@ -29,16 +29,15 @@ from pipeline.errors import BuildError, UnreadableRelease
 from pipeline.steps.requirements import runtime_requirements
 from pipeline.steps.team_code import METADATA_KEY as TEAM_CODE_KEY
 from pipeline.steps.team_code import PACKAGE_SOURCES, team_code
-from pipeline.steps.evaluation import EVALUATION_FILE
 from pipeline.steps.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.steps.versioning import parse, version_file_text
 
 SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
+EVALUATION_FILE = evaluation.EVALUATION_FILE
 HASH_BLOCK, sha256_of, sha256_file = store.HASH_BLOCK, store.sha256_of, store.sha256_file
 
 MANIFEST_FILE = "manifest.json"
 CARD_FILE = "MODEL_CARD.md"  # the model card, also in the package as models/MODEL_CARD.md (its figures' links are relative)
-EVALUATION_LIMIT = 16 * 2**20  # the most of a published evaluation.json make verify reads
 STAGED_FROM_REPO = ("pyproject.toml", "MANIFEST.in", "build_backend/streaming_wheel.py")
 
 
@@ -208,23 +207,13 @@ def _figures(models: Path, version: str, metadata: dict[str, dict], baselines: d
 
 def recorded_baselines(wheel: zipfile.ZipFile, models: dict[str, dict], version: str) -> dict[str, dict | None]:
     """The baseline curves each model's evaluation.json in a published wheel records (for make verify's
-    rebuild), read with a bound and validated; UnreadableRelease when one is malformed."""
-    found = {}
-    for name in models:
-        member = f"{IMPORT_NAME}/models/{name}/{EVALUATION_FILE}"
-        if member not in wheel.namelist():
-            continue
-        where = f"{name}/{EVALUATION_FILE}"
-        try:
-            with wheel.open(member) as handle:
-                raw = handle.read(EVALUATION_LIMIT + 1)
-            if len(raw) > EVALUATION_LIMIT:
-                raise published.MalformedBuild(f"{where}: more than {EVALUATION_LIMIT >> 20} MiB")
-            found[name] = published.check_evaluation(published.parse(raw, where), where).get("baseline")
-        except (published.MalformedBuild, *published.ARCHIVE_ERRORS) as exc:
-            raise UnreadableRelease(f"the wheel of {version} on the index cannot be read ({exc})",
-                                    "yank it (make yank VERSION=...) and publish a fixed version") from None
-    return found
+    rebuild); UnreadableRelease when one is malformed."""
+    try:
+        found = {name: evaluation.published(wheel, IMPORT_NAME, name) for name in models}
+    except published.MalformedBuild as exc:
+        raise UnreadableRelease(f"the wheel of {version} on the index cannot be read ({exc})",
+                                "yank it (make yank VERSION=...) and publish a fixed version") from None
+    return {name: document.get("baseline") for name, document in found.items() if document}
 
 
 def _team_modules_as_trained(metadata: dict[str, dict]) -> list[str]:
@@ -325,6 +314,7 @@ def _stage(stage: Path, models_dir: Path, names: list[str], modules: list[str]) 
         shutil.copy2(models_dir / METRICS_FILE, package / "models" / METRICS_FILE)
     for name in names:
         (package / "models" / name).mkdir()
-        for file in (MODEL_FILE, METADATA_FILE, EVALUATION_FILE):
-            if file == MODEL_FILE or file == METADATA_FILE or (models_dir / name / file).is_file():
-                shutil.copy2(models_dir / name / file, package / "models" / name / file)
+        for file in (MODEL_FILE, METADATA_FILE):
+            shutil.copy2(models_dir / name / file, package / "models" / name / file)
+        if (models_dir / name / EVALUATION_FILE).is_file():  # trained before figures: none
+            shutil.copy2(models_dir / name / EVALUATION_FILE, package / "models" / name / EVALUATION_FILE)

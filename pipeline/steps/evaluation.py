@@ -34,6 +34,7 @@ IMPORTANCE_SCORING = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}
 
 
 CACHE_KIND = "evaluation"
+PUBLISHED_LIMIT = 16 * 2**20  # the most of a published evaluation.json that is read (a build's are ~15 KB)
 
 
 def evaluated(pipeline, X, y, task: str, seed: int, libraries: dict[str, str]) -> dict:
@@ -119,8 +120,8 @@ def predictions(actual: np.ndarray, predicted: np.ndarray, seed: int) -> dict:
     rows = len(actual)
     chosen = np.arange(rows) if rows <= MAX_PREDICTIONS else \
         np.sort(np.random.default_rng(seed).choice(rows, MAX_PREDICTIONS, replace=False))
-    return {"actual": [_round(v) for v in actual[chosen]], "predicted": [_round(v) for v in np.asarray(predicted)[chosen]],
-            "of_rows": rows}
+    return {"actual": [_round(v) for v in actual[chosen]],
+            "predicted": [_round(v) for v in np.asarray(predicted)[chosen]], "of_rows": rows}
 
 
 def importance(pipeline, X, y, task: str, seed: int) -> dict:
@@ -146,3 +147,21 @@ def _points(values) -> list[float]:
 
 def _round(value) -> float:
     return round(float(value), 6)
+
+
+def published(archive, package: str, model: str) -> dict | None:
+    """``model``'s evaluation.json in a published wheel (an open zip), read with a bound and validated by the
+    package's reader; None when the wheel has none (built before figures); MalformedBuild when it is malformed."""
+    from pipeline.package.own_package import published as reader
+
+    member, where = f"{package}/models/{model}/{EVALUATION_FILE}", f"{model}/{EVALUATION_FILE}"
+    if member not in archive.namelist():
+        return None
+    try:
+        with archive.open(member) as handle:
+            raw = handle.read(PUBLISHED_LIMIT + 1)
+    except reader.ARCHIVE_ERRORS as exc:
+        raise reader.MalformedBuild(f"{where}: cannot be read from the archive ({exc})") from None
+    if len(raw) > PUBLISHED_LIMIT:
+        raise reader.MalformedBuild(f"{where}: larger than the {PUBLISHED_LIMIT:,} bytes that are read")
+    return reader.check_evaluation(reader.parse(raw, where), where)

@@ -34,7 +34,7 @@ _drawn = {"count": 0}  # figures rendered (not taken from the cache) in this pro
 STYLE = {"svg.hashsalt": "evaluation-figures", "svg.fonttype": "none", "svg.id": None, "font.family": "DejaVu Sans",
          "font.size": 9.0, "text.parse_math": False, "text.usetex": False, "figure.figsize": (5.6, 4.2),
          "figure.dpi": 72.0, "savefig.dpi": 72.0, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8.0,
-         "axes.titlesize": 10.0, "path.simplify": True}
+         "axes.titlesize": 10.0, "axes.titley": 1.0, "path.simplify": True}
 # Fixed margins (a layout engine would measure every label first: a third of the drawing time).
 MARGINS = {None: {"left": 0.12, "right": 0.97, "bottom": 0.12, "top": 0.92},
            "permutation_importance": {"left": 0.22, "right": 0.97, "bottom": 0.12, "top": 0.92}}
@@ -146,6 +146,14 @@ def _style(index: int, baseline: bool) -> dict:
             "linewidth": 1.2 if baseline else 1.8}
 
 
+def _unit_axes(axes) -> None:
+    """Quarters on both axes of a curve drawn in the unit square (fewer ticks than matplotlib picks: each costs)."""
+    from matplotlib.ticker import FixedLocator
+
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_locator(FixedLocator([0, 0.25, 0.5, 0.75, 1]))
+
+
 def _positive(numbers: dict) -> str | None:
     """The positive class of a binary task (what the axes say the curve is of)."""
     classes = numbers.get("classes", [])
@@ -158,8 +166,10 @@ def _roc(axes, numbers: dict, context: dict) -> None:
 
     for position, (index, name, curves, baseline) in enumerate(_curves(numbers, context)):
         roc = curves["roc"]
-        RocCurveDisplay(fpr=asarray(roc["fpr"]), tpr=asarray(roc["tpr"]), roc_auc=roc["auc"], name=name, pos_label=_positive(numbers)).plot(
-            ax=axes, curve_kwargs=_style(index, baseline), plot_chance_level=position == 0)
+        display = RocCurveDisplay(fpr=asarray(roc["fpr"]), tpr=asarray(roc["tpr"]), roc_auc=roc["auc"], name=name,
+                                  pos_label=_positive(numbers))
+        display.plot(ax=axes, curve_kwargs=_style(index, baseline), plot_chance_level=position == 0)
+    _unit_axes(axes)
     axes.legend(loc="lower right")
 
 
@@ -169,8 +179,10 @@ def _precision_recall(axes, numbers: dict, context: dict) -> None:
 
     for index, name, curves, baseline in _curves(numbers, context):
         pr = curves["precision_recall"]
-        PrecisionRecallDisplay(asarray(pr["precision"]), asarray(pr["recall"]), average_precision=pr["average_precision"], name=name,
-                               pos_label=_positive(numbers)).plot(ax=axes, curve_kwargs=_style(index, baseline))
+        display = PrecisionRecallDisplay(asarray(pr["precision"]), asarray(pr["recall"]), name=name,
+                                         average_precision=pr["average_precision"], pos_label=_positive(numbers))
+        display.plot(ax=axes, curve_kwargs=_style(index, baseline))
+    _unit_axes(axes)
     axes.legend(loc="lower left")
 
 
@@ -180,8 +192,10 @@ def _calibration(axes, numbers: dict, context: dict) -> None:
 
     for index, name, curves, baseline in _curves(numbers, context):
         calibration = curves["calibration"]
-        CalibrationDisplay(asarray(calibration["prob_true"]), asarray(calibration["prob_pred"]), None, pos_label=_positive(numbers)).plot(
-            ax=axes, name=name, **_style(index, baseline), marker="o" if baseline else "s", markersize=3)
+        display = CalibrationDisplay(asarray(calibration["prob_true"]), asarray(calibration["prob_pred"]), None,
+                                     pos_label=_positive(numbers))
+        display.plot(ax=axes, name=name, **_style(index, baseline), marker="o" if baseline else "s", markersize=3)
+    _unit_axes(axes)
     axes.legend(loc="upper left")
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import zipfile
 from dataclasses import dataclass, field
 
@@ -38,7 +37,6 @@ from pipeline.steps.release_records import Record
 from pipeline.steps.train import MODEL_FILE, TrainedModel, evaluate, split
 
 Snapshot, task_of = contract.Snapshot, contract.task_of
-EVALUATION_LIMIT = 16 * 2**20  # the most of a published evaluation.json the gate reads
 
 
 def published_wheel(client: IndexClient, version: str) -> zipfile.ZipFile:
@@ -208,22 +206,18 @@ def _baseline_curves(archive: zipfile.ZipFile, manifest: dict, version: str, mod
     X, y = common_rows(dataset, config, old[first.name], version, first.name)
     if y.nunique() < 2:
         return Baseline(version, not_drawn=f"the {len(y)} rows both splits held out hold one class only")
-    return Baseline(version, len(X), {m.name: evaluation.curves(_published_model(archive, manifest, m.name, version), X, y)
-                                      for m in models})
+    published = {m.name: _published_model(archive, manifest, m.name, version) for m in models}
+    return Baseline(version, len(X), {name: evaluation.curves(model, X, y) for name, model in published.items()})
 
 
 def _recorded_curves(archive: zipfile.ZipFile, name: str) -> dict | None:
-    """The curves in the published models/<name>/evaluation.json; None when it has none (built before figures)."""
-    member = f"{IMPORT_NAME}/models/{name}/{evaluation.EVALUATION_FILE}"
+    """The curves the published models/<name>/evaluation.json holds; None when it holds none (built before
+    figures) or cannot be read."""
     try:
-        with archive.open(member) as handle:
-            raw = handle.read(EVALUATION_LIMIT + 1)
-        if len(raw) > EVALUATION_LIMIT:
-            return None
-        document = published_files.check_evaluation(json.loads(raw), f"{name}/{evaluation.EVALUATION_FILE}")
-    except (KeyError, ValueError, published_files.MalformedBuild, *published_files.ARCHIVE_ERRORS):
+        document = evaluation.published(archive, IMPORT_NAME, name)
+    except published_files.MalformedBuild:
         return None
-    return document.get("curves")
+    return document.get("curves") if document else None
 
 
 def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,

@@ -104,7 +104,8 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     trained = []
     scoring_started = time.perf_counter()
     scored_by_name = {name: _as_declared(specs[name], evaluation.evaluated, pipeline, X_test, y_test, config.task,
-                                         config.seed, environment) for name, pipeline in zip(chosen, results[:len(chosen)])}
+                                         config.seed, environment)
+                      for name, pipeline in zip(chosen, results[:len(chosen)])}
     print(f"figures: the numbers of {len(chosen)} models on the {len(X_test)} held-out rows in "
           f"{time.perf_counter() - scoring_started:.2f} s", flush=True)
     for (name, estimator), pipeline, cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):], strict=True):

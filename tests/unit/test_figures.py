@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -194,3 +195,25 @@ def test_a_malformed_evaluation_file_is_refused_naming_the_field(binary, change,
     change(numbers)
     with pytest.raises(errors.MalformedBuild, match=problem):
         published.check_evaluation(numbers, "LogReg/evaluation.json")
+
+
+def test_make_verify_takes_the_baseline_a_published_wheel_recorded_or_calls_the_wheel_unreadable(binary, tmp_path,
+                                                                                                 monkeypatch):
+    from pipeline.errors import UnreadableRelease
+    from pipeline.steps.build import recorded_baselines
+
+    wheel = tmp_path / "w.whl"
+    baseline = {"version": "1.1.1+titanic", "rows": 300, "curves": binary["curves"]}
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("mymodel/models/LogReg/evaluation.json", json.dumps({**binary, "baseline": baseline}))
+        archive.writestr("mymodel/models/First/evaluation.json", json.dumps(binary))
+    with zipfile.ZipFile(wheel) as archive:
+        assert recorded_baselines(archive, {"LogReg": {}, "First": {}, "Old": {}}, "1.1.2+titanic") == {
+            "LogReg": baseline, "First": None}
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("mymodel/models/LogReg/evaluation.json", json.dumps({**binary, "baseline": {"rows": -1}}))
+    with zipfile.ZipFile(wheel) as archive, pytest.raises(UnreadableRelease, match="LogReg/evaluation.json: baseline"):
+        recorded_baselines(archive, {"LogReg": {}}, "1.1.2+titanic")
+    monkeypatch.setattr(evaluation, "PUBLISHED_LIMIT", 1000)
+    with zipfile.ZipFile(wheel) as archive, pytest.raises(UnreadableRelease, match="larger than the 1,000 bytes"):
+        recorded_baselines(archive, {"LogReg": {}}, "1.1.2+titanic")
