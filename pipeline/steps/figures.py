@@ -14,6 +14,7 @@ matplotlib when nothing changed.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import time
@@ -36,8 +37,8 @@ STYLE = {"svg.hashsalt": "evaluation-figures", "svg.fonttype": "none", "svg.id":
          "figure.dpi": 72.0, "savefig.dpi": 72.0, "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 8.0,
          "axes.titlesize": 10.0, "axes.titley": 1.0, "path.simplify": True}
 # Fixed margins (a layout engine would measure every label first: a third of the drawing time).
-MARGINS = {None: {"left": 0.12, "right": 0.97, "bottom": 0.12, "top": 0.92},
-           "permutation_importance": {"left": 0.22, "right": 0.97, "bottom": 0.12, "top": 0.92}}
+MARGINS = {"left": 0.12, "right": 0.97, "bottom": 0.12, "top": 0.92}
+LONGEST_COLUMN = 24  # characters of a column name the importance figure shows
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
 
@@ -99,14 +100,15 @@ def render(kind: str, numbers: dict, context: dict) -> bytes:
     with matplotlib.rc_context(STYLE):
         figure = Figure()
         axes = figure.subplots()
+        figure.subplots_adjust(**MARGINS)
         _DRAWERS[kind](axes, numbers, context)
         axes.set_title(f"{context['model']}: {TITLES[kind]}")
-        figure.subplots_adjust(**MARGINS.get(kind, MARGINS[None]))
         out = io.BytesIO()
         figure.savefig(out, format="svg", metadata={"Date": None})
     return out.getvalue()
 
 
+@functools.cache
 def _libraries() -> dict[str, str]:
     import importlib.metadata
 
@@ -202,11 +204,13 @@ def _calibration(axes, numbers: dict, context: dict) -> None:
 def _permutation_importance(axes, numbers: dict, context: dict) -> None:
     importance = numbers["permutation_importance"]
     columns = sorted(importance["columns"].items(), key=lambda item: (item[1]["mean"], item[0]))
-    axes.barh([name for name, _ in columns], [v["mean"] for _, v in columns], xerr=[v["std"] for _, v in columns],
-              color=COLOURS[0], alpha=0.85, error_kw={"elinewidth": 1, "capsize": 2})
+    names = [name if len(name) <= LONGEST_COLUMN else name[:LONGEST_COLUMN - 1] + "…" for name, _ in columns]
+    # room for the longest name at the left (a character at this size is about 0.0125 of the width)
+    axes.figure.subplots_adjust(left=min(0.4, 0.06 + 0.0125 * max(map(len, names), default=1)))
+    axes.barh(range(len(names)), [v["mean"] for _, v in columns], xerr=[v["std"] for _, v in columns],
+              tick_label=names, color=COLOURS[0], alpha=0.85, error_kw={"elinewidth": 1, "capsize": 2})
     axes.axvline(0, color="black", linewidth=0.8)
-    axes.set_xlabel(f"drop in {importance['scoring']} when the column is shuffled "
-                    f"(mean ± sd of {importance['repeats']} repeats)")
+    axes.set_xlabel(f"drop in {importance['scoring']} when shuffled (mean ± sd, {importance['repeats']} repeats)")
     axes.grid(axis="y", visible=False)
 
 

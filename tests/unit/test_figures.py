@@ -127,6 +127,10 @@ def test_labels_from_the_data_are_shown_as_written(binary):
         assert "<script>" not in svg
     svg = figures.render("confusion_matrix", numbers, CONTEXT).decode()
     assert "$\\frac{1" in svg and "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
+    long = "a_column_name_from_a_warehouse_table"  # shortened to fit the figure's margin
+    numbers["permutation_importance"]["columns"][long] = {"mean": 0.1, "std": 0.01}
+    svg = figures.render("permutation_importance", numbers, CONTEXT).decode()
+    assert long[:figures.LONGEST_COLUMN - 1] + "…" in svg and long not in svg
 
 
 DRAW_FROM_CACHE = """
