@@ -455,6 +455,7 @@ class Bench:
         self.release_repo = copy_repo(base / "repo")
         env = index_env(base)
         env.pop("BENCH_ARGS", None)
+        env.pop("WORK_CACHE_DIR", None)  # the copy's own cache: the first run finds it empty, as a fresh clone does
         runs = []
         try:
             for attempt in range(2):

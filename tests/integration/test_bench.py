@@ -34,7 +34,8 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     committed = repo / "benchmarks" / "RESULTS.md"
     before = _digest(committed)
     output = tmp_path / "out" / "RESULTS.md"
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "BENCH_ARGS") and not k.startswith("INDEX_")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "BENCH_ARGS", "WORK_CACHE_DIR") and not k.startswith("INDEX_")}
     make(repo, "rename", env, "NAME=titanic-survival")
     commit(repo, "Rename the package to titanic-survival")
 
