@@ -39,6 +39,9 @@ VERSION_FILE = PACKAGE_DIR / "version.py"
 DIST_DIR = REPO / "dist"
 RELEASES_DIR = REPO / "releases"
 RELEASE_LOCK = REPO / ".release.lock"
+# Work a warm release need not redo (evaluation numbers, figures), by digest (pipeline/steps/digest_cache.py);
+# WORK_CACHE_DIR= shares one between clones (entries are keyed by everything they depend on).
+WORK_CACHE_DIR = Path(env("WORK_CACHE_DIR") or REPO / ".cache" / "work")
 
 # The models when dataset.toml has no [models] tables, per task (the committed file spells out the first).
 DEFAULT_MODELS = (

@@ -33,19 +33,32 @@ def model_metadata(name: str, accuracy: float, seed: int = 0) -> dict:
 
 
 def release_files(directory: Path, version: str, accuracies: dict[str, float], card: str = "# card\n",
-                  bump: dict | None = None, seed: int = 0, package: str = "mymodel") -> tuple[Path, Path]:
-    """Write ``<package>-<version>`` wheel and sdist into ``directory``; returns (wheel, sdist)."""
+                  bump: dict | None = None, seed: int = 0, package: str = "mymodel",
+                  figures: dict[str, dict[str, bytes]] | None = None, notes: dict | None = None,
+                  class_metrics: dict[str, dict[str, float]] | None = None) -> tuple[Path, Path]:
+    """Write ``<package>-<version>`` wheel and sdist into ``directory``; returns (wheel, sdist). ``figures``:
+    model -> kind -> SVG bytes, listed in the manifest as a build lists them; ``notes``: more release notes;
+    ``class_metrics``: every model's per-class metrics."""
     directory.mkdir(parents=True, exist_ok=True)
     wheel = directory / f"{package}-{version}-py3-none-any.whl"
     info = f"{package}-{version}.dist-info"
     manifest = {"version": version, "files": {f"{name}/model.joblib": f"{version}-{name}".encode().hex()[:64].ljust(64, "0")
                                              for name in accuracies},
-                "release": {"bump": bump} if bump else {}}
+                "release": {**({"bump": bump} if bump else {}), **(notes or {})}}
+    if figures:
+        manifest["figures"] = {name: {kind: f"{name}/figures/{kind}.svg" for kind in kinds}
+                               for name, kinds in figures.items()}
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr(f"{package}/__init__.py", f"__version__ = '{version}'\n")
         archive.writestr(f"{package}/models/manifest.json", json.dumps(manifest))
         for name, accuracy in accuracies.items():
-            archive.writestr(f"{package}/models/{name}/metadata.json", json.dumps(model_metadata(name, accuracy, seed)))
+            metadata = model_metadata(name, accuracy, seed)
+            if class_metrics:
+                metadata["class_metrics"] = class_metrics
+            archive.writestr(f"{package}/models/{name}/metadata.json", json.dumps(metadata))
+        for name, kinds in (figures or {}).items():
+            for kind, svg in kinds.items():
+                archive.writestr(f"{package}/models/{name}/figures/{kind}.svg", svg)
         archive.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n"
                                              f"Summary: test models\nDescription-Content-Type: text/markdown\n\n{card}")
         archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")

@@ -27,7 +27,7 @@ GROUPS = {
                  "test_models_config.py", "test_reproducible_build.py", "test_data_tag.py", "test_team_models.py", "test_team_clone.py", "test_onnx.py", "test_targets.py", "test_own_model.py", "test_quick_start.py",
                  "test_make_venv.py", "test_data_package.py", "test_yanks_stay_decided.py"),
     "clients": ("test_contract.py", "test_tasks.py", "test_registry.py", "test_channels.py", "test_consumers.py", "test_onnx_package.py"),
-    "browser": ("test_registry_page.py", "test_registry_browser.py", "test_many_packages.py", "test_docs_site.py"),
+    "browser": ("test_registry_page.py", "test_registry_browser.py", "test_many_packages.py", "test_docs_site.py", "test_figures.py"),
 }
 TIMES_VARIABLE = "MYMODEL_TEST_TIMES"
 WORDS = {"passed": "ok"}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline.steps import model_specs, onnx_export, provenance, requirements, team_code
+from pipeline.steps import evaluation, model_specs, onnx_export, provenance, requirements, team_code
 from pipeline.package.own_package import contract
 from pipeline.config import CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
 from pipeline.steps.data import Dataset, published_source
@@ -73,6 +75,7 @@ class TrainedModel:
     pipeline: Pipeline
     metadata: dict
     onnx: bytes | None = None  # model.onnx, when it converted and agrees with the pipeline (metadata["onnx"])
+    evaluation: dict | None = None  # evaluation.json: the numbers of its figures (pipeline/steps/evaluation.py)
 
 
 def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
@@ -106,8 +109,15 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
             pass
         raise
     trained = []
-    for (name, estimator), pipeline, cv in zip(chosen.items(), fitted, list(scores), strict=True):
+    scoring_started = time.perf_counter()
+    scored_by_name = {name: _as_declared(specs[name], evaluation.evaluated, pipeline, X_test, y_test, config.task,
+                                         config.seed, environment)
+                      for name, pipeline in zip(chosen, fitted)}
+    print(f"figures: the numbers of {len(chosen)} models on the {len(X_test)} held-out rows in "
+          f"{time.perf_counter() - scoring_started:.2f} s", flush=True)
+    for (name, estimator), pipeline, cv in zip(chosen.items(), fitted, scores, strict=True):
         spec = specs[name]
+        scored = scored_by_name[name]
         metadata = {
             "name": name,
             "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
@@ -119,6 +129,7 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
                         f"cv_{scoring}_mean": _round(cv.mean()), f"cv_{scoring}_std": _round(cv.std())},
             "task": config.task,
             **({"classes": [str(c) for c in pipeline.classes_]} if config.task == CLASSIFICATION else {}),
+            **({"class_metrics": scored["class_metrics"]} if "class_metrics" in scored else {}),
             **({"target_units": config.target_units} if config.target_units is not None else {}),
             "input_schema": schema,
             "data": {"tag": config.tag, "source": published_source(dataset.source), "sha256": dataset.sha256,
@@ -128,7 +139,7 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
             "training_environment": environment,
             "git": {"commit": commit, "dirty": dirty},
         }
-        trained.append(TrainedModel(name, pipeline, metadata))
+        trained.append(TrainedModel(name, pipeline, metadata, evaluation=scored["evaluation"]))
     return with_onnx(trained, X_test, config)
 
 
@@ -139,8 +150,8 @@ def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig) -> list
         return models
     exported = onnx_export.exported_all({m.name: m.pipeline for m in models}, X_test, config.task,
                                         config.numeric_features, config.onnx, config.onnx_tolerance)
-    return [TrainedModel(m.name, m.pipeline, {**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
-                         exported[m.name].model) for m in models]
+    return [dataclasses.replace(m, metadata={**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
+                                onnx=exported[m.name].model) for m in models]
 
 
 def _ignoring_errors(results):
@@ -226,6 +237,8 @@ def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
             joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
             if model.onnx is not None:
                 (folder / onnx_export.ONNX_FILE).write_bytes(model.onnx)
+            if model.evaluation is not None:
+                write_json(folder / evaluation.EVALUATION_FILE, model.evaluation)
             record_model_libraries(model.metadata, folder / MODEL_FILE)
             write_json(folder / METADATA_FILE, model.metadata)
         write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})

@@ -138,6 +138,9 @@ def test_a_forged_upload_is_never_unpickled_by_the_next_release(clone, tmp_path)
     assert "logic change against 1.3.0+titanic" in output and "split seed 7 -> 0" in output
     assert ("the published wheel of 1.3.0+titanic was not loaded: this clone has no record of releasing it "
             "(releases/, HEAD's git history)") in output
+    # nor are its curves drawn on the new version's figures, and the release says why in one line
+    assert ("figures: no baseline drawn (1.3.0+titanic is not in this clone's release records (releases/, HEAD's git "
+            "history), so its wheel is not loaded) in ") in output
     gate = output.split("accuracy against 1.3.0+titanic:", 1)[1].split("==>", 1)[0]
     rows = [line for line in gate.splitlines() if line.startswith(("LogisticRegression", "RandomForest", "SVC"))]
     assert len(rows) == 3, gate
