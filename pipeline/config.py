@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.steps import model_specs
+from pipeline.steps import metrics as evaluation, model_specs
 from pipeline.errors import ConfigError
 from pipeline.steps.model_specs import SEED, ModelSpec
 from pipeline.steps.versioning import canonical_tag
@@ -32,7 +32,7 @@ DIST_DIR = REPO / "dist"
 RELEASES_DIR = REPO / "releases"
 RELEASE_LOCK = REPO / ".release.lock"
 
-CLASSIFICATION, REGRESSION = "classification", "regression"
+CLASSIFICATION, REGRESSION = evaluation.CLASSIFICATION, evaluation.REGRESSION
 TASKS = (CLASSIFICATION, REGRESSION)  # [dataset] task
 # The models when dataset.toml has no [models] tables, per task (the committed file spells out the first).
 DEFAULT_MODELS = (
@@ -51,9 +51,10 @@ MODEL_NAMES = tuple(spec.name for spec in DEFAULT_MODELS)
 # A numeric target with more distinct values than this, and no [dataset] task: most likely a regression.
 MAX_CLASSES_WITHOUT_TASK = 20
 
-# The release gate: held-out metrics it can compare, and which of them are better lower.
-GATE_METRICS = {CLASSIFICATION: ("accuracy", "roc_auc", "f1", "log_loss"), REGRESSION: ("r2", "rmse", "mae")}
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+# The release gate: each task's own held-out metrics it can compare (and those of [evaluation] metrics),
+# and which of them are better lower.
+GATE_METRICS = evaluation.TASK_METRICS
+LOWER_IS_BETTER = evaluation.LOWER_IS_BETTER
 DEFAULT_GATE_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}
 DEFAULT_MAX_DROP = 0.01
 TITANIC_SOURCE = "openml-titanic"
@@ -78,12 +79,13 @@ ONNX_OPSET = (("", 17), ("ai.onnx.ml", 3))
 
 HTTP_TIMEOUT = 30.0
 
-# The data package (pipeline/steps/data_package.py): the training data file published as <package>-data.
+# The data package (pipeline/steps/data_package.py): the training data, as Parquet, published as <package>-data.
 DATA_PACKAGE = f"{PACKAGE}-data"
 DATA_IMPORT_NAME = f"{IMPORT_NAME}_data"
 DATA_FIRST_VERSION = "1.0.0"  # then a column added, removed or retyped bumps the minor, any other change the patch
-DATA_REQUIRES = ("pandas>=2",)  # what frame() needs; fixed, so a data package's bytes follow its data only
-DATA_CHUNK_ROWS = 100_000  # rows read at a time to count rows and infer column types (bounded memory)
+# What frame() needs to read the Parquet file back with the dtypes the models were trained from (pandas 3's
+# str for text); fixed, so a data package's bytes follow its data only.
+DATA_REQUIRES = ("pandas>=3", "pyarrow>=17")
 DATA_JSON_LIMIT = 1 << 20  # the most read of a data wheel's metadata.json
 DATA_FILE_LIMIT = 64 << 30  # the most extracted of a data wheel's file (64 GiB)
 
@@ -96,10 +98,11 @@ class GateRule:
 
     metric: str = "accuracy"
     allowed: float = DEFAULT_MAX_DROP  # the largest change for the worse
+    lower: bool | None = None  # a team metric's declared direction; None: the task's own metric's
 
     @property
     def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER
+        return self.metric in LOWER_IS_BETTER if self.lower is None else self.lower
 
     @property
     def setting(self) -> str:
@@ -142,6 +145,7 @@ class DatasetConfig:
     onnx: str = ONNX_POLICIES[0]  # [release] onnx
     onnx_tolerance: float | None = None  # [release] onnx_tolerance; None: ONNX_TOLERANCE of the task
     publish_data: bool = True  # [dataset] publish: release the data file as <package>-data (pipeline/steps/data_package.py)
+    metrics: tuple[evaluation.Metric, ...] = ()  # [evaluation] metrics: the team's, beside the task's own
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -166,6 +170,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file") from None
     data, training, release = raw.get("dataset", {}), raw.get("training", {}), raw.get("release", {})
     task = _task(data, path)
+    declared = evaluation.parse(raw.get("evaluation", {}), task, path)
     models = model_specs.parse(raw["models"], path) if "models" in raw else DEFAULTS_BY_TASK[task]
     units = data.get("target_units")
     publish = data.get("publish", True)
@@ -183,7 +188,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
             test_size=float(training.get("test_size", 0.25)),
             seed=int(training.get("seed", 0)),
             cv_folds=int(training.get("cv_folds", 5)),
-            gate=_gate_rule(release, task, path),
+            gate=_gate_rule(release, task, path, declared),
             path=path,
             models=models,
             task=task,
@@ -192,6 +197,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
             onnx=_onnx_policy(release, path),
             onnx_tolerance=_onnx_tolerance(release, path),
             publish_data=publish,
+            metrics=declared,
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None
@@ -228,15 +234,18 @@ def _onnx_tolerance(release: dict, path: Path) -> float | None:
     return float(tolerance)
 
 
-def _gate_rule(release: dict, task: str, path: Path) -> GateRule:
-    """[release] gate_metric and its allowed change: max_drop (higher is better) or max_increase
-    (lower is better); max_accuracy_drop is max_drop for the accuracy gate."""
+def _gate_rule(release: dict, task: str, path: Path, declared: tuple[evaluation.Metric, ...] = ()) -> GateRule:
+    """[release] gate_metric (the task's own metric or one of [evaluation] metrics) and its allowed change:
+    max_drop (higher is better) or max_increase (lower is better); max_accuracy_drop is max_drop for the
+    accuracy gate."""
     metric = release.get("gate_metric", DEFAULT_GATE_METRIC[task])
-    if metric not in GATE_METRICS[task]:
+    names = [*GATE_METRICS[task], *(m.name for m in declared if m.name not in GATE_METRICS[task])]
+    if metric not in names:
         raise ConfigError(f"{path}: [release] gate_metric = {metric!r} is not a held-out metric of {task}; "
-                          f"use one of {', '.join(GATE_METRICS[task])}")
+                          f"use one of {', '.join(names)}, or add it to [evaluation] metrics")
+    lower = evaluation.lower_is_better(metric, declared)
     given = {key: release[key] for key in ("max_drop", "max_increase", "max_accuracy_drop") if key in release}
-    if metric in LOWER_IS_BETTER:
+    if lower:
         wanted = "max_increase"
     elif metric == "accuracy" and "max_accuracy_drop" in given:
         wanted = "max_accuracy_drop"  # the name before gate_metric existed
@@ -245,14 +254,14 @@ def _gate_rule(release: dict, task: str, path: Path) -> GateRule:
     wrong = [key for key in given if key != wanted]
     if wrong:
         raise ConfigError(f"{path}: [release] {wrong[0]} does not apply to gate_metric = {metric!r} "
-                          f"({'lower' if metric in LOWER_IS_BETTER else 'higher'} is better); use {wanted} = <allowed change>")
-    if wanted not in given and metric in LOWER_IS_BETTER:
+                          f"({'lower' if lower else 'higher'} is better); use {wanted} = <allowed change>")
+    if wanted not in given and lower:
         raise ConfigError(f"{path}: [release] gate_metric = {metric!r} needs max_increase = <the largest increase "
-                          "allowed, in the target's units>; add it")
+                          "allowed, in the metric's units>; add it")
     allowed = given.get(wanted, DEFAULT_MAX_DROP)
     if isinstance(allowed, bool) or not isinstance(allowed, (int, float)) or allowed < 0:
         raise ConfigError(f"{path}: [release] {wanted} = {allowed!r} must be a number of 0 or more")
-    return GateRule(metric, float(allowed))
+    return GateRule(metric, float(allowed), lower if metric not in GATE_METRICS[task] else None)
 
 
 def index_settings(

@@ -29,6 +29,7 @@ METRICS = {task: (*shown, (f"cv_{shown[0][0]}_std", f"CV {shown[0][1]} σ")) for
 _METRIC_NAMES = {key: name for shown in METRICS.values() for key, name in shown}
 # The two a version's row on the index page shows for each model, by its task.
 ROW_METRICS = {"classification": ("accuracy", "roc_auc"), "regression": ("r2", "rmse")}
+PER_CLASS_ROWS = 100  # classes a version page lists per model
 # Defence in depth for a value that escaped the escaping: the browser runs no script, loads nothing.
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -296,6 +297,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
     tasks = {release.task(name) for name in models}
     metric_names = [key for task in sorted(tasks) for key, _ in METRICS[task]
                     if any(release.metric(name, key) is not None for name in models)]
+    metric_names += release.team_metrics()  # [evaluation] metrics: the team's own
     metric_rows = "".join(
         f"<tr><td>{e(name)}</td><td class=\"mono\">{e(facts.models[name].get('estimator'))}</td>"
         + "".join(f'<td class="num">{_metric(release.metric(name, m))}</td>' for m in metric_names)
@@ -322,12 +324,36 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
                         "<th>model</th><th>estimator</th>"
                         + "".join(f"<th>{e(_METRIC_NAMES.get(m, m))}</th>" for m in metric_names)
                         + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
+    sections.append(_per_class_html(facts.models))
     sections.append(_onnx_html(facts.models))
     sections.append(_changes_html(changes, previous, project, root))
     sections += [_schema_html(first.get("input_schema")), _lineage_html(first, root), _files_html(release, root)]
     card = _MARKDOWN.render(facts.card) if facts.card.strip() else "<p class=\"muted\">This version has no model card.</p>"
     sections.append(f'<h2>Model card</h2>\n<article class="card" id="card">{card}</article>')
     return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s))
+
+
+def _per_class_html(models: dict[str, dict]) -> str:
+    """Each classifier's precision, recall, F1 and support per class (metadata "per_class"), at most
+    PER_CLASS_ROWS classes a model (a wheel is hostile input: it may name any number)."""
+    rows, more = [], []
+    for name, meta in sorted(models.items()):
+        per_class = meta.get("per_class")
+        if not isinstance(per_class, dict):
+            continue
+        for label, values in list(per_class.items())[:PER_CLASS_ROWS]:
+            values = values if isinstance(values, dict) else {}
+            rows.append(f'<tr data-model="{e(name)}" data-class="{e(label)}"><td>{e(name)}</td><td>{e(label)}</td>'
+                        + "".join(f'<td class="num">{_metric(values.get(k))}</td>' for k in ("precision", "recall", "f1"))
+                        + f'<td class="num">{e(values.get("support"))}</td></tr>')
+        if len(per_class) > PER_CLASS_ROWS:
+            more.append(f"{e(name)}: {len(per_class) - PER_CLASS_ROWS} more classes not shown")
+    if not rows:
+        return ""
+    note = f'<p class="muted">{"; ".join(more)}.</p>' if more else ""
+    return ('<h2>Per class (held-out split)</h2>\n<div class="scroll"><table id="per-class"><thead><tr><th>model</th>'
+            "<th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr></thead><tbody>"
+            + "".join(rows) + f"</tbody></table></div>{note}")
 
 
 def _onnx_html(models: dict[str, dict]) -> str:

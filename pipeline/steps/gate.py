@@ -112,9 +112,9 @@ def rescore(client: IndexClient, version: str, record: Record, models: list[Trai
             import joblib
 
             before = joblib.load(io.BytesIO(data))
-            scores[model.name] = (evaluate(before, X_common, y_common, config.task, metric)[config.gate.metric],
-                                  evaluate(model.pipeline, X_common, y_common, config.task, metric)[config.gate.metric],
-                                  len(rows))
+            scores[model.name] = tuple(
+                evaluate(fitted, X_common, y_common, config.task, metric, config.metrics, model.name)[config.gate.metric]
+                for fitted in (before, model.pipeline)) + (len(rows),)
     return scores
 
 

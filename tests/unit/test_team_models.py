@@ -5,7 +5,6 @@ imports them as ``mymodel.<module>``, and these tests leave the repository's own
 """
 
 import importlib
-import textwrap
 import tomllib
 
 import pytest
@@ -35,18 +34,9 @@ def make_pipeline(numeric_features, categorical_features, seed, C=1.0):
 
 
 @pytest.fixture
-def package(tmp_path, monkeypatch):
-    """A real package on sys.path, standing in for src/mymodel: (its name, a function writing a module)."""
-    name = f"team_{tmp_path.name}"
-    folder = tmp_path / "src" / name
-    folder.mkdir(parents=True)
-    (folder / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path / "src"))
-
-    def write(module: str, code: str) -> None:
-        (folder / f"{module}.py").write_text(textwrap.dedent(code))
-
-    return name, write
+def package(team_package):
+    """(the stand-in package's name, a function writing one of its modules)."""
+    return team_package.name, team_package.write
 
 
 def checked(table: str, package: str, path="dataset.toml", task="classification"):
@@ -68,6 +58,13 @@ def test_an_import_path_estimator_is_built_with_its_hyperparameters_and_seed(tmp
     assert isinstance(built, LGBMClassifier)
     assert (built.n_estimators, built.random_state) == (20, config.seed)
     assert model_specs.libraries(config.models) == ("lightgbm",)  # recorded, then pinned at runtime
+
+
+def test_a_keyword_lightgbm_takes_through_kwargs_is_passed_through(tmp_path):
+    config = config_with(tmp_path, '[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\nverbose = -1\n')
+    assert estimators(config)["Boosted"].get_params()["verbose"] == -1  # no warning line per tree
+    assert "models.Logistic.verbosity is not a parameter of LogisticRegression" in \
+        refused(tmp_path, '[models.Logistic]\nestimator = "LogisticRegression"\nverbosity = 1\n')
 
 
 def test_an_import_path_estimators_unknown_parameter_is_named_with_a_close_match(tmp_path):
