@@ -126,3 +126,13 @@ def test_your_own_model_is_what_its_integration_test_runs():
     section = README.split("\n### Your own model\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
     assert blocks == [("python", FEATURES_PY), ("toml", MODELS), ("", "\n".join(COMMANDS) + "\n")]
+
+
+def test_the_team_data_training_and_metrics_files_are_what_their_integration_test_releases():
+    """Sources, Your own training and Your metrics show the files test_team_data writes and releases."""
+    from tests.integration.test_team_data import BOOSTED_TOML, DATA_PY, METRICS_PY, METRICS_TOML, TRAINING_PY
+
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", README, re.MULTILINE | re.DOTALL)
+    for block in (("python", DATA_PY), ("python", TRAINING_PY), ("toml", BOOSTED_TOML), ("python", METRICS_PY),
+                  ("toml", METRICS_TOML)):
+        assert block in blocks, block[1].splitlines()[0]
