@@ -90,6 +90,9 @@ DATA_JSON_LIMIT = 1 << 20  # the most read of a data wheel's metadata.json
 DATA_FILE_LIMIT = 64 << 30  # the most extracted of a data wheel's file (64 GiB)
 
 TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
+# From this many training rows the fits run one at a time: each holds several copies of its rows
+# (the preprocessing's, the estimator's own), and the estimators use every core by themselves.
+SERIAL_TRAINING_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)

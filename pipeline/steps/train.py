@@ -20,7 +20,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from pipeline.steps import metrics as evaluation
 from pipeline.steps import model_specs, onnx_export, provenance, requirements, team_code
 from pipeline.package.own_package import contract
-from pipeline.config import CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
+from pipeline.config import (
+    CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, SERIAL_TRAINING_ROWS, TRAIN_JOBS, DatasetConfig,
+)
 from pipeline.steps.data import Dataset
 from pipeline.errors import RequirementError, TrainingError
 from pipeline.steps.team_functions import module_file, one_line
@@ -92,7 +94,7 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
                 for n, e in chosen.items()]
         jobs += [joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, folds,
                                                  scoring, config.seed) for n, e in chosen.items()]
-        results = joblib.Parallel(n_jobs=TRAIN_JOBS)(jobs)
+        results = joblib.Parallel(n_jobs=1 if len(X_train) >= SERIAL_TRAINING_ROWS else TRAIN_JOBS)(jobs)
     trained = []
     for (name, estimator), (pipeline, recorded), cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):],
                                                            strict=True):

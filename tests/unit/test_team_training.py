@@ -212,3 +212,27 @@ def test_split_rows_are_the_ones_train_test_split_holds_out():
     expected = train_test_split(dataset.frame.index, test_size=chosen.test_size, random_state=chosen.seed,
                                 stratify=dataset.frame[chosen.target])[1]
     assert sorted(X_test.index) == sorted(expected)
+
+
+def test_from_a_million_training_rows_the_fits_run_one_at_a_time(tmp_path, package, monkeypatch):
+    write, folder = package
+    write("training", """
+        import threading
+        from pathlib import Path
+
+        def fit(estimator, X, y, seed):
+            with Path(__file__).with_name("threads.txt").open("a") as out:
+                out.write(threading.current_thread().name + "\\n")
+            return estimator.fit(X, y)
+        """)
+    import pipeline.steps.train
+
+    monkeypatch.setattr(pipeline.steps.train, "TRAIN_JOBS", 2)
+    chosen = config(tmp_path, LOGISTIC + 'fit = "training:fit"\n')
+    dataset = load_dataset(chosen)
+    train(dataset, chosen)
+    assert set((folder / "threads.txt").read_text().split()) != {"MainThread"}  # 981 rows: on a thread pool
+    (folder / "threads.txt").unlink()
+    monkeypatch.setattr(pipeline.steps.train, "SERIAL_TRAINING_ROWS", 900)  # as if 981 rows were a million
+    train(dataset, chosen)
+    assert (folder / "threads.txt").read_text().split() == ["MainThread"] * (1 + chosen.cv_folds)
