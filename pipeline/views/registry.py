@@ -320,7 +320,20 @@ def diff_between(old: Snapshot, new: Snapshot) -> dict:
         "changes": {group: [c.text for c in changes if c.group == group] for group in GROUPS},
         "metrics": metrics,
         "per_class": per_class_between(old, new),
+        "fit_recorded": {name: values for name in sorted(set(old.models) | set(new.models))
+                         if (values := _pairs(_recorded(old.models.get(name, {})), _recorded(new.models.get(name, {}))))},
     }
+
+
+def _recorded(metadata: dict) -> dict:
+    """What a model's fit function recorded (metadata fit.recorded: its best iteration...)."""
+    fit = metadata.get("fit")
+    recorded = fit.get("recorded") if isinstance(fit, dict) else None
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def _pairs(before: dict, after: dict) -> dict:
+    return {key: {"a": before.get(key), "b": after.get(key)} for key in sorted({*before, *after})}
 
 
 PER_CLASS_METRICS = ("precision", "recall", "f1", "support")
@@ -361,6 +374,8 @@ def diff_text(report: dict) -> str:
         lines += ["", f"{group}:"] + [f"  {text}" for text in report["changes"][group] or ["(no change)"]]
     rows = [[model, metric, _fmt(values["a"]), _fmt(values["b"]), _change(values["a"], values["b"])]
             for model, metrics in report["metrics"].items() for metric, values in metrics.items()]
+    rows += [[model, f"fit: {key}", _fmt(values["a"]), _fmt(values["b"]), _change(values["a"], values["b"])]
+             for model, recorded in report.get("fit_recorded", {}).items() for key, values in recorded.items()]
     lines += ["", "metrics:", _indent(_table(["model", "metric", a, b, "change"], rows))]
     per_class = [[model, label, metric, _fmt(values["a"]), _fmt(values["b"]), _change(values["a"], values["b"])]
                  for model, labels in report.get("per_class", {}).items() for label, metrics in labels.items()

@@ -87,6 +87,10 @@ def test_make_diff_compares_every_class_of_each_classifier():
     assert ["SVC", "1", "recall", "0.6000", "-", "(gone)"] in [line.split() for line in per_class]
     assert ["SVC", "2", "support", "-", "3", "(new)"] in [line.split() for line in per_class]
     assert json.loads(json.dumps(report))["per_class"] == report["per_class"]
+    fitted = {**after, "fit": {"function": "training:fit", "params": {}, "recorded": {"best_iteration": 87}}}
+    report = registry.diff_between(snapshot({"SVC": after}), snapshot({"SVC": fitted}, version="1.1.2+titanic"))
+    assert report["fit_recorded"] == {"SVC": {"best_iteration": {"a": None, "b": 87}}}
+    assert ["SVC", "fit:", "best_iteration", "-", "87", "(new)"] in [line.split() for line in registry.diff_text(report).splitlines()]
     assert "per class" not in registry.diff_text(registry.diff_between(snapshot(), snapshot(version="1.1.2+titanic")))
 
 
