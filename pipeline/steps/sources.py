@@ -16,6 +16,7 @@ are read a column at a time (pipeline/steps/frames.py); CSV files are read whole
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import importlib.resources
@@ -112,7 +113,8 @@ def _load(reference: str, key: str) -> pd.DataFrame:
     where = f"{key} = {reference!r}"
     function = team_function(reference, where, f"{name}()", DataError)
     try:
-        frame = function()
+        with contextlib.chdir(REPO):  # its relative paths are the repository's, wherever the command runs
+            frame = function()
     except Exception as exc:
         raise DataError(f"{where}: {name}() raised {one_line(exc)}; fix the loader in "
                         f"{module_file(None, module)}") from None
