@@ -26,6 +26,7 @@ from pipeline.config import (
 from pipeline.errors import DataError
 from pipeline.package.own_package import store
 from pipeline.steps import frames
+from pipeline.steps.data import published_source
 
 HASH_BLOCK, sha256_file = store.HASH_BLOCK, store.sha256_file
 
@@ -74,7 +75,7 @@ def describe(data, target: str, tag: str) -> dict:
     the frame's canonical form (the models' data sha256), rows, each column's name and pandas type."""
     return {"name": DATA_PACKAGE, "file": DATA_MEMBER, "format": "parquet", "hash": frames.FORM.decode().strip(),
             "sha256": data.sha256, "rows": len(data.frame), "columns": frames.columns(data.frame),
-            "source": data.source, "target": target, "tag": tag}
+            "source": published_source(data.source), "target": target, "tag": tag}
 
 
 def write_file(data, facts: dict, folder: Path) -> tuple[Path, dict]:

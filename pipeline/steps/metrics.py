@@ -1,4 +1,4 @@
-"""The held-out metrics: each task's own, the team's (``[evaluation] metrics``), and per class.
+"""The held-out metrics: each task's own and the team's (``[evaluation] metrics``).
 
 ``[evaluation] metrics`` lists scikit-learn scorer names (``"f1_macro"``, ``"balanced_accuracy"``,
 ``"neg_mean_absolute_error"``: sklearn.metrics.get_scorer_names()) and team functions by
@@ -8,7 +8,8 @@ probabilities (``def cost(y_true, proba)``: a DataFrame with a column per class)
 its second parameter says, and returns a number. Higher is better, as for scikit-learn's scorers
 (their error metrics are negated), unless ``[evaluation] lower_is_better`` lists it. Each is
 recorded under ``metrics`` in every model's metadata.json, beside the task's own; a
-classification also records precision, recall, F1 and support for each class (``per_class``).
+classification also records precision, recall, F1 and support for each class (``per_class``:
+pipeline/steps/evaluation.py computes them, with the numbers of the figures).
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline import dataset_keys
+from pipeline.dataset_keys import LOWER_IS_BETTER, PROBABILITY_PARAMETERS, REGRESSION, setting
 from pipeline.errors import ConfigError, TrainingError
 from pipeline.steps.team_functions import is_reference, module_file, one_line, team_function
 
-CLASSIFICATION, REGRESSION = "classification", "regression"
-# Each task's own held-out metrics (computed by ``task_metrics``), and which of them are better lower.
-TASK_METRICS = {CLASSIFICATION: ("accuracy", "roc_auc", "f1", "log_loss"), REGRESSION: ("r2", "rmse", "mae")}
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
-PROBABILITY_PARAMETERS = ("proba", "y_proba", "probabilities", "y_score")  # a team metric's 2nd parameter
-PER_CLASS_KEY = "per_class"  # metadata.json: {label: {precision, recall, f1, support}}
+# Each task's own held-out metrics (computed by ``task_metrics``; LOWER_IS_BETTER: those better lower).
+TASK_METRICS = dataset_keys.GATE_METRICS
 NAME_LIMIT = 100  # characters of a metric's name
 
 
@@ -48,13 +47,14 @@ def parse(evaluation: Any, task: str, path: Path) -> tuple[Metric, ...]:
     """``[evaluation]`` of dataset.toml, checked: every name is a scorer or a team function that exists."""
     if not isinstance(evaluation, dict):
         raise ConfigError(f"{path}: [evaluation] must be a table ([evaluation] with metrics = [...])")
-    unknown = sorted(set(evaluation) - {"metrics", "lower_is_better"})
+    declared = dataset_keys.names("evaluation")
+    unknown = sorted(set(evaluation) - set(declared))
     if unknown:
-        raise ConfigError(f"{path}: [evaluation] has no key {unknown[0]!r}; it takes metrics = [...] and "
-                          "lower_is_better = [...]")
-    names, lower = evaluation.get("metrics", []), evaluation.get("lower_is_better", [])
+        raise ConfigError(f"{path}: [evaluation] has no key {unknown[0]!r}; it takes "
+                          + " and ".join(f"{name} = [...]" for name in declared))
+    names, lower = (setting(evaluation, "evaluation", name) for name in ("metrics", "lower_is_better"))
     for key, value in (("metrics", names), ("lower_is_better", lower)):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{path}: [evaluation] {key} = {value!r} must be a list of names, "
                               f'e.g. {key} = ["f1_macro", "metrics:cost"]')
     for name in lower:
@@ -178,17 +178,6 @@ def _team_value(pipeline: Any, X, y, metric: Metric) -> Any:
         second = pipeline.predict(X)
     value = function(y, second)
     return value.item() if hasattr(value, "item") and getattr(value, "shape", None) == () else value
-
-
-def per_class(pipeline: Any, X, y) -> dict[str, dict[str, float | int]]:
-    """Precision, recall, F1 and support (held-out rows) of each class a classifier predicts."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    classes = list(pipeline.classes_)
-    precision, recall, f1, support = precision_recall_fscore_support(y, pipeline.predict(X), labels=classes,
-                                                                     zero_division=0)
-    return {str(label): {"precision": rounded(p), "recall": rounded(r), "f1": rounded(f), "support": int(s)}
-            for label, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)}
 
 
 def lower_is_better(name: str, metrics: tuple[Metric, ...] = ()) -> bool:

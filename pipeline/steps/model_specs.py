@@ -60,6 +60,9 @@ FIT_PREFIX = "fit_"  # in a table with fit: a key for the fit function (fit_stop
 FIT_ARGUMENTS = ("estimator", "X", "y", "seed")  # what a fit function is called with besides those keys
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # module.Class: "lightgbm.LGBMClassifier"
 BUILT_IN_LIBRARIES = ("sklearn", IMPORT_NAME)  # import-path estimators' libraries already pinned at runtime
+# How close (difflib's ratio) a key the constructor takes through **kwargs may be to a named parameter
+# before it counts as that parameter misspelled (n_estimator: 0.96; LightGBM's closest alias: 0.8).
+MISSPELLING_CUTOFF = 0.85
 CALIBRATED_KEY = "calibrated"  # wrap in CalibratedClassifierCV(ensemble=False): probabilities for any classifier
 SEED = "seed"  # random_state = "seed" means the [training] seed
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # a folder in the package: src/mymodel/models/<Name>
@@ -287,14 +290,12 @@ def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:
     defaults = cls().get_params()
     valid = sorted(defaults)
     for key, value in spec.resolved(seed).items():
-        if key not in valid:
+        if key not in valid and not _takes(cls, key, value, valid):
             close = difflib.get_close_matches(key, valid, n=1)
-            if not close and _takes_more_keywords(cls):
-                continue  # taken through **kwargs (LightGBM's verbose = -1): the library checks it when it fits
             hint = f"did you mean {close[0]}? " if close else ""
             raise ConfigError(f"{path}: {spec.key(key)} is not a parameter of {spec.estimator}; "
                               f"{hint}its parameters: {', '.join(valid)}")
-        if isinstance(value, bool) and not isinstance(defaults[key], (bool, type(None))):
+        if key in defaults and isinstance(value, bool) and not isinstance(defaults[key], (bool, type(None))):
             # scikit-learn takes True for an int (n_estimators = true would be 1 tree)
             raise ConfigError(f"{path}: {spec.key(key)} = {str(value).lower()} is a boolean; "
                               f"{spec.estimator} expects a value like its default {defaults[key]!r}")
@@ -312,14 +313,22 @@ def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:
     _check_probabilities(spec, estimator, task, path)
 
 
-def _takes_more_keywords(cls: type) -> bool:
-    """Does the class take keywords beyond its named parameters (``**kwargs``, as LightGBM's estimators do)?"""
-    import inspect
-
-    try:
-        return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
-    except (TypeError, ValueError):
+def _takes(cls: type, key: str, value: Any, named: list[str]) -> bool:
+    """Does the constructor take ``key``, which ``named`` (get_params() of a default instance) lacks?
+    LightGBM, XGBoost and CatBoost take many documented parameters (``verbose``, ``verbosity``,
+    ``lambda_l1``) through ``**kwargs``: get_params() of one built with them has them. LightGBM keeps
+    ANY keyword that way, so a key that is a near miss of a named parameter (``n_estimator``) is a
+    misspelling however the constructor takes it (MISSPELLING_CUTOFF: none of LightGBM's own
+    parameter names or aliases is that close to another name); otherwise only what the constructor
+    refuses (or drops) is not a parameter."""
+    if difflib.get_close_matches(key, named, n=1, cutoff=MISSPELLING_CUTOFF):
         return False
+    try:
+        return key in cls(**{key: value}).get_params()
+    except TypeError:  # an unexpected keyword argument
+        return False
+    except Exception:  # noqa: BLE001 - the key is taken, its value refused: building the estimator says why
+        return True
 
 
 def _imported_class(spec: ModelSpec, path: Path) -> type:

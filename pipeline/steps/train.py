@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +19,14 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline.steps import metrics as evaluation
-from pipeline.steps import model_specs, onnx_export, provenance, requirements, team_code
+from pipeline.steps import evaluation, metrics, model_specs, onnx_export, provenance, requirements, team_code
 from pipeline.package.own_package import contract
 from pipeline.config import (
     CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, SERIAL_TRAINING_ROWS, TRAIN_JOBS, DatasetConfig,
 )
-from pipeline.steps.data import Dataset
+from pipeline.steps.data import Dataset, published_source
 from pipeline.errors import RequirementError, TrainingError
+from pipeline.steps import team_functions
 from pipeline.steps.team_functions import module_file, one_line
 
 SHOWN_METRICS = contract.SHOWN_METRICS
@@ -70,6 +72,7 @@ class TrainedModel:
     pipeline: Pipeline
     metadata: dict
     onnx: bytes | None = None  # model.onnx, when it converted and agrees with the pipeline (metadata["onnx"])
+    evaluation: dict | None = None  # evaluation.json: the numbers of its figures (pipeline/steps/evaluation.py)
 
 
 def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
@@ -86,19 +89,36 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     code = team_code.team_code()
     chosen = estimators(config)
     specs = {spec.name: spec for spec in config.models}
-    # Every fit (the final one and the cross-validation folds) runs on a thread pool:
-    # their heavy parts (trees, libsvm, BLAS) release the GIL and threads cost nothing
-    # to start, unlike worker processes. Results are the same as a serial run.
-    with joblib.parallel_config(backend="threading"):
-        jobs = [joblib.delayed(fitted)(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, config.seed)
+    # The cross-validations run in worker processes (joblib's loky) while this process fits the final models,
+    # one after another. Not on threads of one process: scikit-learn wraps the work it parallelises in
+    # warnings.catch_warnings, which swaps the process's warning filters and is not thread-safe before Python
+    # 3.14; fits on two threads at once left the filters empty under load, and every later fit then warned that
+    # sklearn.utils.parallel.delayed should be used with its Parallel. The final models are fitted here, not
+    # sent back from a worker, so their pickles are byte for byte what they always were. Same results as serial.
+    # From SERIAL_TRAINING_ROWS rows the cross-validations run here too, after the final fits: a worker would
+    # hold a copy of the rows, each fit several more. A fit function (fit = "<module>:<function>") is imported
+    # from the team's package in whichever process runs it.
+    package = team_functions.PACKAGE
+    scores = joblib.Parallel(n_jobs=1 if len(X_train) >= SERIAL_TRAINING_ROWS else TRAIN_JOBS, return_as="generator")(
+        joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, folds, scoring,
+                                        config.seed, package) for n, e in chosen.items())
+    try:
+        fits = [fitted(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, config.seed, package)
                 for n, e in chosen.items()]
-        jobs += [joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, folds,
-                                                 scoring, config.seed) for n, e in chosen.items()]
-        results = joblib.Parallel(n_jobs=1 if len(X_train) >= SERIAL_TRAINING_ROWS else TRAIN_JOBS)(jobs)
+    except Exception:
+        for _ in _ignoring_errors(scores):  # let the workers finish: left running, joblib warns they were cancelled
+            pass
+        raise
     trained = []
-    for (name, estimator), (pipeline, recorded), cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):],
-                                                           strict=True):
+    scoring_started = time.perf_counter()
+    scored_by_name = {name: _as_declared(specs[name], evaluation.evaluated, pipeline, X_test, y_test, config.task,
+                                         config.seed, environment)
+                      for name, (pipeline, _) in zip(chosen, fits)}
+    print(f"figures: the numbers of {len(chosen)} models on the {len(X_test)} held-out rows in "
+          f"{time.perf_counter() - scoring_started:.2f} s", flush=True)
+    for (name, estimator), (pipeline, recorded), cv in zip(chosen.items(), fits, scores, strict=True):
         spec = specs[name]
+        scored = scored_by_name[name]
         metadata = {
             "name": name,
             "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
@@ -110,32 +130,33 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
             **({team_code.METADATA_KEY: code} if code else {}),
             "metrics": {**_as_declared(spec, evaluate, pipeline, X_test, y_test, config.task),
                         f"cv_{scoring}_mean": _round(cv.mean()), f"cv_{scoring}_std": _round(cv.std()),
-                        **evaluation.declared_metrics(pipeline, X_test, y_test, config.task, config.metrics, name)},
-            **({evaluation.PER_CLASS_KEY: evaluation.per_class(pipeline, X_test, y_test)}
-               if config.task == CLASSIFICATION else {}),
+                        **metrics.declared_metrics(pipeline, X_test, y_test, config.task, config.metrics, name)},
             "task": config.task,
             **({"classes": [str(c) for c in pipeline.classes_]} if config.task == CLASSIFICATION else {}),
+            **({evaluation.PER_CLASS_KEY: scored[evaluation.PER_CLASS_KEY]} if evaluation.PER_CLASS_KEY in scored else {}),
             **({"target_units": config.target_units} if config.target_units is not None else {}),
             "input_schema": schema,
-            "data": {"tag": config.tag, "source": dataset.source, "sha256": dataset.sha256,
+            "data": {"tag": config.tag, "source": published_source(dataset.source), "sha256": dataset.sha256,
                      "rows": dataset.rows, "target": dataset.target,
                      "split": {"test_size": config.test_size, "seed": config.seed,
                                "train_rows": len(X_train), "test_rows": len(X_test)}},
             "training_environment": environment,
             "git": {"commit": commit, "dirty": dirty},
         }
-        trained.append(TrainedModel(name, pipeline, metadata))
+        trained.append(TrainedModel(name, pipeline, metadata, evaluation=scored["evaluation"]))
     return with_onnx(trained, X_test, config)
 
 
-def fitted(spec: model_specs.ModelSpec, estimator, X, y, seed: int) -> tuple[object, dict | None]:
+def fitted(spec: model_specs.ModelSpec, estimator, X, y, seed: int,
+           package: str | None = None) -> tuple[object, dict | None]:
     """``estimator`` fitted on the training rows ``X``, ``y``: by ``estimator.fit``, or by the table's fit
-    function (which never sees the held-out rows), with what that function recorded (None without one)."""
+    function (which never sees the held-out rows; imported from ``package``, the team's), with what that
+    function recorded (None without one)."""
     if not spec.fit:
         return _as_declared(spec, estimator.fit, X, y), None
-    function = model_specs.fit_function(spec)
+    function = model_specs.fit_function(spec, package=package)
     where = f"[{spec.key()}] fit = {spec.fit!r}"
-    fix = f"fix it in {module_file(None, spec.fit.partition(':')[0])}"
+    fix = f"fix it in {module_file(package, spec.fit.partition(':')[0])}"
     try:
         result = function(estimator, X, y, seed=seed, **spec.fit_params)
     except Exception as exc:
@@ -171,7 +192,8 @@ def _recorded(facts: object, where: str, fix: str) -> dict:
     return dict(sorted(plain.items()))
 
 
-def cross_validated(spec: model_specs.ModelSpec, estimator, X, y, folds, scoring: str, seed: int) -> np.ndarray:
+def cross_validated(spec: model_specs.ModelSpec, estimator, X, y, folds, scoring: str, seed: int,
+                    package: str | None = None) -> np.ndarray:
     """The cross-validated scores on the training rows, each fold fitted as the model is (its fit function too)."""
     if not spec.fit:
         return _as_declared(spec, cross_val_score, estimator, X, y, cv=folds, scoring=scoring)
@@ -180,7 +202,7 @@ def cross_validated(spec: model_specs.ModelSpec, estimator, X, y, folds, scoring
     scorer = get_scorer(scoring)
     scores = []
     for train_rows, test_rows in folds.split(X, y):
-        model, _ = fitted(spec, clone(estimator), X.iloc[train_rows], y.iloc[train_rows], seed)
+        model, _ = fitted(spec, clone(estimator), X.iloc[train_rows], y.iloc[train_rows], seed, package)
         scores.append(scorer(model, X.iloc[test_rows], y.iloc[test_rows]))
     return np.array(scores)
 
@@ -192,8 +214,16 @@ def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig) -> list
         return models
     exported = onnx_export.exported_all({m.name: m.pipeline for m in models}, X_test, config.task,
                                         config.numeric_features, config.onnx, config.onnx_tolerance)
-    return [TrainedModel(m.name, m.pipeline, {**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
-                         exported[m.name].model) for m in models]
+    return [dataclasses.replace(m, metadata={**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
+                                onnx=exported[m.name].model) for m in models]
+
+
+def _ignoring_errors(results):
+    """What a generator of results yields until it ends or fails."""
+    try:
+        yield from results
+    except Exception:  # noqa: BLE001 - the caller is already raising the first error
+        return
 
 
 def _as_declared(spec: model_specs.ModelSpec, work, *args, **kwargs):
@@ -223,13 +253,13 @@ def split(dataset: Dataset, config: DatasetConfig) -> list:
 
 
 def evaluate(pipeline: Pipeline, X, y, task: str = CLASSIFICATION, only: tuple[str, ...] | None = None,
-             declared: tuple[evaluation.Metric, ...] = (), model: str = "") -> dict[str, float]:
+             declared: tuple[metrics.Metric, ...] = (), model: str = "") -> dict[str, float]:
     """The held-out metrics of ``task`` (or ``only`` those, which may name ``declared`` ones: the gate's)
     of the model named ``model``."""
-    values = evaluation.task_metrics(pipeline, X, y, task, only)
+    values = metrics.task_metrics(pipeline, X, y, task, only)
     wanted = tuple(m for m in declared if only is None or m.name in only)
     if wanted:
-        values.update(evaluation.declared_metrics(pipeline, X, y, task, wanted, model))
+        values.update(metrics.declared_metrics(pipeline, X, y, task, wanted, model))
     return values
 
 
@@ -261,6 +291,8 @@ def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
             joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
             if model.onnx is not None:
                 (folder / onnx_export.ONNX_FILE).write_bytes(model.onnx)
+            if model.evaluation is not None:
+                write_json(folder / evaluation.EVALUATION_FILE, model.evaluation)
             record_model_libraries(model.metadata, folder / MODEL_FILE)
             write_json(folder / METADATA_FILE, model.metadata)
         write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})

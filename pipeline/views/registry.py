@@ -27,7 +27,7 @@ from pipeline.errors import ConfigError, TrainingError, UnreadableRelease, Versi
 from pipeline.indexes.base import IndexClient, ServedFile
 
 BUMP_KIND, GROUPS, Snapshot, task_of = contract.BUMP_KIND, contract.GROUPS, contract.Snapshot, contract.task_of
-team_metrics = contract.team_metrics
+team_metrics, PER_CLASS_KEY = contract.team_metrics, contract.PER_CLASS_KEY
 diff, identical, required_bump = contract.diff, contract.identical, contract.required_bump
 MalformedBuild = errors.MalformedBuild
 ARCHIVE_ERRORS, check_build, read_build = published.ARCHIVE_ERRORS, published.check_build, published.read_build
@@ -243,8 +243,8 @@ def version_row(version: str, entry: Published, yanked: str | None) -> dict:
                         for name, meta in sorted(entry.snapshot.models.items())},
         "gate_metric": (entry.snapshot.release.get("gate") or {}).get("metric"),
         "metrics": {name: meta.get("metrics", {}) for name, meta in sorted(entry.snapshot.models.items())},
-        "per_class": {name: meta["per_class"] for name, meta in sorted(entry.snapshot.models.items())
-                      if isinstance(meta.get("per_class"), dict)},
+        "per_class": {name: meta[PER_CLASS_KEY] for name, meta in sorted(entry.snapshot.models.items())
+                      if isinstance(meta.get(PER_CLASS_KEY), dict)},
         "bump": entry.snapshot.release.get("bump") or None,
     }
 
@@ -290,7 +290,9 @@ def diff_report(client: IndexClient, a: str, b: str | None, models_dir: Path = M
     """What changed from published ``a`` to published ``b`` (or this clone's trained models)."""
     old = published_snapshot(client, a)
     new = published_snapshot(client, b) if b else local_snapshot(models_dir)
-    return {**diff_between(old, new), "data_package": {
+    # the registry's page of both, side by side (figures too): published versions only
+    page = client.compare_url(old.version, new.version) if old.version and new.version else None
+    return {**diff_between(old, new), "compare_url": page, "data_package": {
         "a": _data_pin(old), "b": _data_pin(new), "url": client.page_url(DATA_PACKAGE)}}
 
 
@@ -353,7 +355,7 @@ def per_class_between(old: Snapshot, new: Snapshot) -> dict[str, dict[str, dict[
 
 
 def _per_class(metadata: dict) -> dict:
-    per_class = metadata.get("per_class")
+    per_class = metadata.get(PER_CLASS_KEY)
     return per_class if isinstance(per_class, dict) else {}
 
 
@@ -366,8 +368,12 @@ def diff_text(report: dict) -> str:
     else:
         lines.append(f"required bump: {bump} ({report['required_kind']})" if bump else
                      "required bump: none (only metrics changed)")
+    if report.get("compare_url"):
+        lines.append(f"side by side (metrics, per-class metrics, data, figures): {report['compare_url']}")
     pins = report.get("data_package") or {}
-    if pins.get("a") or pins.get("b"):
+    if pins.get("a") == pins.get("b") and pins.get("a"):
+        lines += ["", f"data package: {pins['a']}, unchanged ({pins['url']})"]
+    elif pins.get("a") or pins.get("b"):
         lines += ["", f"data package: {pins['a'] or '(not published)'} -> {pins['b'] or '(not published)'}"
                       f" ({pins['url']})"]
     for group in GROUPS[:-1]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.steps import team_functions
+from tests.reaper import shut_down_worker_pools
 
 
 @dataclass(frozen=True)
@@ -31,4 +32,7 @@ def team_package(tmp_path, monkeypatch) -> TeamPackage:
     (folder / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path / "src"))
     monkeypatch.setattr(team_functions, "PACKAGE", name)
+    # Training's cross-validations run in worker processes, which import the package (a fit function's module)
+    # from the sys.path they started with: workers started before this folder was on it would not find it.
+    shut_down_worker_pools()
     return TeamPackage(name, folder)

@@ -36,7 +36,8 @@ def test_the_facts_are_the_frames_its_sha256_the_one_the_models_record(tmp_path)
     assert described["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() != described["sha256"]
     assert [(c["name"], c["type"]) for c in described["columns"]] == [("a", "float64"), ("b", "str"), ("label", "str")]
     assert (described["file"], described["format"], described["hash"]) == ("data.parquet", "parquet", "canonical-frame-v1")
-    assert (described["source"], described["target"], described["tag"]) == ("data/train.parquet", "label", "tag")
+    # the file's name only: where the release machine keeps it is never published
+    assert (described["source"], described["target"], described["tag"]) == ("train.parquet", "label", "tag")
 
 
 def test_the_wheel_is_the_same_bytes_on_every_build_and_its_record_holds(tmp_path):
@@ -98,6 +99,19 @@ def published(version: str, columns: list[tuple[str, str]] | None) -> PublishedD
 def test_the_data_version_follows_the_data(on_index, columns, expected):
     new = {"columns": [{"name": n, "type": t} for n, t in columns]}
     assert data_package._next_version(on_index, new, "wine") == expected
+
+
+@pytest.mark.parametrize("taken, columns, expected", [
+    # an unrecorded 2.0.0+wine (another column) on the index: neither the number nor the bump follows it
+    ({"1.0.0+wine", "2.0.0+wine"}, [("a", "int64")], ("1.0.1+wine", "new data, same columns as 1.0.0+wine (patch)")),
+    ({"1.0.0+wine", "1.0.1+wine", "1.0.2+wine"}, [("a", "int64")],
+     ("1.0.3+wine", "new data, same columns as 1.0.0+wine (patch) (1.0.1+wine, 1.0.2+wine are taken on the index)")),
+    ({"1.0.0+wine", "1.1.0+wine"}, [("a", "int64"), ("b", "str")],
+     ("1.2.0+wine", "column 'b' added against 1.0.0+wine (minor) (1.1.0+wine is taken on the index)")),
+])
+def test_the_data_version_steps_over_numbers_taken_by_data_this_clone_did_not_record(taken, columns, expected):
+    new = {"columns": [{"name": n, "type": t} for n, t in columns]}
+    assert data_package._next_version([published("1.0.0+wine", [("a", "int64")])], new, "wine", taken) == expected
 
 
 @pytest.mark.parametrize("published_columns", [None, 3, [["a"]], [{"name": ["a"]}], [{"type": "int64"}]])

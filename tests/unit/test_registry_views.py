@@ -3,6 +3,7 @@ multiclass classification's accuracy, ROC AUC and F1, and the gated metric in th
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from index.registry import views
@@ -114,3 +115,12 @@ def test_a_hostile_per_class_or_team_metric_breaks_nothing():
     odd.facts.models["M"]["per_class"] = {"a": "not an object", "b": {"precision": "<i>high</i>"}}
     page = views.version_html("mymodel", odd, None, None, "u/", root="")
     assert "x" * 500 not in page and "<i>" not in page and "&lt;i&gt;high&lt;/i&gt;" in page
+
+
+def test_a_package_page_shows_the_newest_versions_description_escaped():
+    plain = release("1.1.2+titanic", "classification", THREE_CLASSES, ("SVC",))
+    described = dataclasses.replace(plain, facts=dataclasses.replace(plain.facts, summary="Titanic <survival> models"))
+    page = views.registry_html("titanic-survival", [described], "http://127.0.0.1:8080/simple/")
+    assert '<p id="summary">Titanic &lt;survival&gt; models</p>' in page
+    assert 'id="summary"' not in views.registry_html("mymodel", [release("1.1.1+titanic", "classification",
+                                                                          THREE_CLASSES, ("SVC",))], "u/")

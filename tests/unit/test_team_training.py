@@ -80,7 +80,7 @@ def test_the_fit_function_gets_the_training_rows_only_the_seed_and_its_keys(tmp_
 
     X_train, X_test, _, _ = split(dataset, chosen)
     calls = [json.loads(line) for line in (folder / "seen.jsonl").read_text().splitlines()]
-    assert len(calls) == 1 + chosen.cv_folds  # the model and each cross-validation fold (on threads: any order)
+    assert len(calls) == 1 + chosen.cv_folds  # the model and each cross-validation fold (in workers: any order)
     whole = [c for c in calls if len(c["rows"]) == len(X_train)]
     assert len(whole) == 1 and whole[0]["rows"] == sorted(X_train.index)
     assert all(set(c["rows"]) < set(X_train.index) for c in calls if c is not whole[0])
@@ -214,25 +214,28 @@ def test_split_rows_are_the_ones_train_test_split_holds_out():
     assert sorted(X_test.index) == sorted(expected)
 
 
-def test_from_a_million_training_rows_the_fits_run_one_at_a_time(tmp_path, package, monkeypatch):
+def test_from_a_million_training_rows_the_cross_validations_run_in_this_process(tmp_path, package, monkeypatch):
     write, folder = package
     write("training", """
-        import threading
+        import os
         from pathlib import Path
 
         def fit(estimator, X, y, seed):
-            with Path(__file__).with_name("threads.txt").open("a") as out:
-                out.write(threading.current_thread().name + "\\n")
+            with Path(__file__).with_name("processes.txt").open("a") as out:
+                out.write(f"{os.getpid()}\\n")
             return estimator.fit(X, y)
         """)
+    import os
+
     import pipeline.steps.train
 
     monkeypatch.setattr(pipeline.steps.train, "TRAIN_JOBS", 2)
     chosen = config(tmp_path, LOGISTIC + 'fit = "training:fit"\n')
     dataset = load_dataset(chosen)
     train(dataset, chosen)
-    assert set((folder / "threads.txt").read_text().split()) != {"MainThread"}  # 981 rows: on a thread pool
-    (folder / "threads.txt").unlink()
+    processes = (folder / "processes.txt").read_text().split()
+    assert len(processes) == 1 + chosen.cv_folds and processes.count(str(os.getpid())) == 1  # 981 rows: folds in workers
+    (folder / "processes.txt").unlink()
     monkeypatch.setattr(pipeline.steps.train, "SERIAL_TRAINING_ROWS", 900)  # as if 981 rows were a million
     train(dataset, chosen)
-    assert (folder / "threads.txt").read_text().split() == ["MainThread"] * (1 + chosen.cv_folds)
+    assert (folder / "processes.txt").read_text().split() == [str(os.getpid())] * (1 + chosen.cv_folds)
