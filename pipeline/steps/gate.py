@@ -184,7 +184,7 @@ def baseline(client: IndexClient, version: str | None, models: list[TrainedModel
         return Baseline(version, not_drawn=why)
     record = release_records.recorded(version)
     if record is None:
-        return Baseline(version, not_drawn=f"{version} is not in this clone's release records (releases/, git "
+        return Baseline(version, not_drawn=f"{version} is not in this clone's release records (releases/, HEAD's git "
                                            "history), so its wheel is not loaded")
     try:
         with recorded_wheel(client, version, record) as archive:
