@@ -3,6 +3,7 @@
     python -m benchmarks.run                      # the default configuration; writes benchmarks/RESULTS.md
     python -m benchmarks.run --tiny --output /tmp/RESULTS.md   # CI: every section, small and fast
     python -m benchmarks.run --only onnx          # one section: its own release, written into RESULTS.md
+    python -m benchmarks.run --only data          # the same for the 10,000,000-row Parquet source
 
 Everything runs on 127.0.0.1 in a temporary folder; every server and process started here is
 stopped at the end, also on error or interruption.
@@ -74,11 +75,11 @@ TARGET_CONFIG = (100, 20.0)
 DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, stock_requests=10,
                 stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
                 scale_versions=(100, 3000), train_rows=1_000_000, model_mb=1024, resolver_versions=3,
-                resolver_wheel_mb=20.0, data_mb=1024.0, onnx_runs=10)
+                resolver_wheel_mb=20.0, data_rows=10_000_000, onnx_runs=10)
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
             stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
             scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1,
-            data_mb=5.0, onnx_runs=3)
+            data_rows=200_000, onnx_runs=3)
 
 
 def say(text: str = "") -> None:
@@ -108,12 +109,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"versions on the index the resolvers see (default {DEFAULTS['resolver_versions']})")
     parser.add_argument("--resolver-wheel-mb", type=float,
                         help=f"size of each of their wheels in MB (default {DEFAULTS['resolver_wheel_mb']:g})")
-    parser.add_argument("--data-mb", type=float,
-                        help=f"size of the data file published as a data package, MB (default {DEFAULTS['data_mb']:.0f})")
+    parser.add_argument("--data-rows", type=int,
+                        help=f"rows of the Parquet source released (default {DEFAULTS['data_rows']:,})")
     parser.add_argument("--onnx-runs", type=int,
                         help=f"cold runs of each package in the ONNX consumer section (default {DEFAULTS['onnx_runs']})")
-    parser.add_argument("--only", choices=("onnx",), help="run this section alone (its own release) and replace it "
-                                                          "in --output, keeping the rest of the file")
+    parser.add_argument("--only", choices=("onnx", "data"), help="run this section alone (its own release) and replace "
+                                                                  "it in --output, keeping the rest of the file")
     parser.add_argument("--tiny", action="store_true", help="CI: every section on a tiny configuration (< 60 s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default benchmarks/RESULTS.md)")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: the system's)")
@@ -125,10 +126,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.small_size_mb is None:
         args.small_size_mb = args.size_mb / 10
     for key in ("versions", "requests", "stock_requests", "stock_auth_requests", "install_runs", "concurrency",
-                "load_repeats", "cold_runs", "model_mb", "resolver_versions"):
+                "load_repeats", "cold_runs", "model_mb", "resolver_versions", "data_rows"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1")
-    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0 or args.data_mb <= 0:
+    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0 or args.data_rows <= 0:
         parser.error("sizes and --budget must be positive")
     return args
 
@@ -550,7 +551,7 @@ class Bench:
 
     # -- 12. the bytes a resolver downloads, with PEP 658 core metadata
     def data_scale(self) -> None:
-        self.results["data_scale"] = data_scale.data_steps(self.work, self.args.data_mb, say)
+        self.results["data_scale"] = data_scale.data_steps(self.work, self.args.data_rows, say)
 
     def resolver(self) -> None:
         self.results["resolver"] = model_scale.resolver_bytes(
@@ -883,6 +884,16 @@ def main(argv: list[str] | None = None) -> int:
             _write(args.output, report)
             say(f"wrote the ONNX section into {args.output} ({elapsed:.0f} s)")
             return 0
+        if args.only == "data":
+            bench.data_scale()
+            existing = args.output.read_text(encoding="utf-8") if args.output.is_file() else "# Benchmark results\n"
+            report = onnx_consumer.replace_section(existing, data_scale.render(bench.results))
+            _write(args.output, with_data(report, {"data_scale": bench.results["data_scale"]},
+                                          {"data_rows": args.data_rows}))
+            for name, value, goal, state in data_scale.targets(bench.results):
+                say(f"    {name}: {value} (goal {goal}) {state}")
+            say(f"wrote the data section into {args.output} ({time.perf_counter() - started:.0f} s)")
+            return 0
         bench.projects()
         bench.anonymous()  # and installs, concurrency, authenticated reads
         bench.scale()
@@ -910,6 +921,30 @@ def main(argv: list[str] | None = None) -> int:
     _write(args.output, report)
     say(f"wrote {args.output} ({elapsed:.0f} s)")
     return 0
+
+
+def with_data(report: str, results: dict, config: dict) -> str:
+    """``report`` with ``results`` (and ``config`` settings) replacing theirs in its bench-data JSON, if it has one.
+
+    >>> print(with_data("x\\n<!-- bench-data\\n{\\"config\\": {\\"a\\": 1}, \\"b\\": 2}\\n-->\\n", {"b": 3}, {"a": 4}))
+    x
+    <!-- bench-data
+    {
+     "config": {
+      "a": 4
+     },
+     "b": 3
+    }
+    -->
+    <BLANKLINE>
+    """
+    found = re.search(r"<!-- bench-data\n(.*)\n-->", report, re.DOTALL)
+    if not found:
+        return report
+    data = json.loads(found.group(1))
+    data.update(results)
+    data["config"] = {**data.get("config", {}), **config}
+    return report[:found.start(1)] + json.dumps(data, indent=1, default=str) + report[found.end(1):]
 
 
 def _write(output: Path, report: str) -> None:

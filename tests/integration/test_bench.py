@@ -18,7 +18,8 @@ SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/titanic-
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
             "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data",
             "## ONNX consumer: titanic-survival-onnx against titanic-survival (joblib)", "## A 20 MB model: release steps after training",
-            "## Resolver bytes with PEP 658 core metadata", "## A large data file as a data package", "## Notes")
+            "## Resolver bytes with PEP 658 core metadata", "## A 200,000-row Parquet source: data package and release",
+            "## Notes")
 
 
 def _digest(path):
@@ -114,12 +115,18 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
         assert resolver[tool]["wheel_bytes"] == 0  # PEP 658: resolving reads METADATA, never the wheel
 
     data_scale = data["data_scale"]
-    assert 5 <= data_scale["csv_mb"] < 8 and data_scale["rows"] > 50_000 and 0 < data_scale["build"]["wheel_mb"] < 5
-    for step in ("build", "upload", "verify"):
-        assert _positive(data_scale[step]["wall_s"]) and 20 < data_scale[step]["peak_rss_mb"] < 2000, step
-    assert 0 < data_scale["index"]["started_mb"] <= data_scale["index"]["after_mb"] < 2000
+    assert data_scale["rows"] == data_scale["frame"]["rows"] == 200_000 and data_scale["parquet_mb"] > 0
+    frame = data_scale["frame"]["frame_mb"]
+    assert 5 < frame < data_scale["frame"]["read_peak_mb"] < 2000
+    package, release = data_scale["data_package"], data_scale["release"]
+    assert _positive(package["wall_s"]) and frame < package["peak_rss_mb"] < 2000 and 0 < package["wheel_mb"] < 20
+    assert _positive(release["wall_s"]) and frame < release["peak_rss_mb"] < 4000 and 0 < release["data_wheel_mb"] < 20
+    for step in ("index", "train", "version", "data", "build", "upload", "verify"):
+        assert step in release["steps"], (step, release["steps"])
+    assert f"| data package: read, canonical sha256, Parquet file, wheel | {package['wall_s']:.1f} |" in text
 
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    # the header and the twenty-four targets (five of them the ONNX consumer's, two the figures', one the compare page's)
-    assert summary.count("\n| ") == 25
+    # the header and the twenty-five targets (five of them the ONNX consumer's, two the figures', one the compare
+    # page's, two the 10,000,000-row data source's)
+    assert summary.count("\n| ") == 26
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))
