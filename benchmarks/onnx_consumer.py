@@ -207,11 +207,13 @@ def render(result: dict, when: str, load: tuple[float, ...]) -> list[str]:
 
 
 def replace_section(text: str, section: list[str]) -> str:
-    """``text`` (a RESULTS.md) with this section replaced, or added before the Notes."""
-    block = "\n".join(section) + "\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        end = text.find("\n## ", start + len(SECTION))
+    """``text`` (a RESULTS.md) with the section whose heading (its first ``## `` line) ``section`` has
+    replaced by it, or added before the Notes."""
+    heading = next(line for line in section if line.startswith("## "))
+    block = "\n".join(section[section.index(heading):]) + "\n"
+    if heading in text:
+        start = text.index(heading)
+        end = text.find("\n## ", start + len(heading))
         return text[:start] + block + (text[end + 1:] if end >= 0 else "")
     if "\n## Notes" in text:
         at = text.index("\n## Notes") + 1

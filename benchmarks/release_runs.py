@@ -7,7 +7,8 @@
 4. nothing changed, median of ``noop_runs``: "up to date", nothing trained or published.
 
 Each run's wall time, its CPU time (``getrusage(RUSAGE_CHILDREN)`` around it: make, the pipeline and the
-build backend it waits for; the index is not its child) and the step times the release prints.
+build backend it waits for; the index is not its child), the step times the release prints and, for a
+release that published, what its evaluation figures cost (benchmarks/figures.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import statistics
 import time
 from pathlib import Path
 
+from benchmarks import figures
 from benchmarks.servers import BenchError
-from benchmarks.synthetic import PROJECT
+from benchmarks.synthetic import MODULE, PROJECT
 
 CHANGED_MODEL = "LogisticRegression"
 WARM_TARGET_S, CHANGED_TARGET_S, NOOP_TARGET_S = 5.0, 5.0, 2.0
@@ -76,7 +78,9 @@ def run(repo: Path, env: dict, *args: str, published: bool = True) -> dict:
             "steps": steps, "version": released.group(1) if released else None,
             "release_total_s": float(released.group(2)) if released else sum(steps.values()),
             "trained": [m.group(1) for m in re.finditer(r"^onnx: (\S+) ", output, re.MULTILINE)
-                        if f"trained before: {m.group(1)} (" not in output]}
+                        if f"trained before: {m.group(1)} (" not in output],
+            **({"figures": figures.costs(output, repo / "dist" / f"{MODULE}-{released.group(1)}-py3-none-any.whl")}
+               if released else {})}
 
 
 def change_one_model(repo: Path, attempt: int) -> None:
@@ -136,8 +140,8 @@ def render(release: dict) -> list[str]:
         walls = ", ".join(f"{w:.2f}" for w in release[key]["walls_s"])
         cpus = ", ".join(f"{c:.2f}" for c in release[key]["cpus_s"])
         lines.append(f"Every run, {label}: wall {walls} s; CPU {cpus} s.")
-    lines += ["", "The cache (`.cache/release/`, pipeline/cache.py) keeps each model's training and each conversion "
-              "by the sha256 of its inputs; the first run fills it. A run's CPU time next to its wall time shows how "
+    lines += ["", "The cache (`.cache/release/`, pipeline/cache.py) keeps each model's training, conversion, "
+              "evaluation numbers and figures by the sha256 of their inputs; the first run fills it. A run's CPU time next to its wall time shows how "
               "much of the wall time was waiting for a CPU other work held."]
     return lines
 

@@ -3,6 +3,7 @@
     python -m benchmarks.run                      # the default configuration; writes benchmarks/RESULTS.md
     python -m benchmarks.run --tiny --output /tmp/RESULTS.md   # CI: every section, small and fast
     python -m benchmarks.run --only onnx          # one section: its own release, written into RESULTS.md
+    python -m benchmarks.run --only data          # the same for the 10,000,000-row Parquet source
 
 Everything runs on 127.0.0.1 in a temporary folder; every server and process started here is
 stopped at the end, also on error or interruption.
@@ -30,7 +31,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks import data_scale, model_scale, onnx_consumer, release_runs, synthetic
+from benchmarks import data_scale, figures, model_scale, onnx_consumer, release_runs, synthetic
 from benchmarks.synthetic import MODULE, PROJECT
 from benchmarks.servers import (
     REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
@@ -74,11 +75,11 @@ TARGET_CONFIG = (100, 20.0)
 DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, stock_requests=10,
                 stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
                 scale_versions=(100, 3000), train_rows=1_000_000, model_mb=1024, resolver_versions=3,
-                resolver_wheel_mb=20.0, data_mb=1024.0, onnx_runs=10, changed_runs=3, noop_runs=5)
+                resolver_wheel_mb=20.0, data_rows=10_000_000, onnx_runs=10, changed_runs=3, noop_runs=5)
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
             stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
             scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1,
-            data_mb=5.0, onnx_runs=3, changed_runs=1, noop_runs=2)
+            data_rows=200_000, onnx_runs=3, changed_runs=1, noop_runs=2)
 
 
 def say(text: str = "") -> None:
@@ -108,16 +109,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"versions on the index the resolvers see (default {DEFAULTS['resolver_versions']})")
     parser.add_argument("--resolver-wheel-mb", type=float,
                         help=f"size of each of their wheels in MB (default {DEFAULTS['resolver_wheel_mb']:g})")
-    parser.add_argument("--data-mb", type=float,
-                        help=f"size of the data file published as a data package, MB (default {DEFAULTS['data_mb']:.0f})")
+    parser.add_argument("--data-rows", type=int,
+                        help=f"rows of the Parquet source released (default {DEFAULTS['data_rows']:,})")
     parser.add_argument("--onnx-runs", type=int,
                         help=f"cold runs of each package in the ONNX consumer section (default {DEFAULTS['onnx_runs']})")
     parser.add_argument("--changed-runs", type=int,
                         help=f"releases with one model changed, for their median (default {DEFAULTS['changed_runs']})")
     parser.add_argument("--noop-runs", type=int,
                         help=f"releases with nothing changed, for their median (default {DEFAULTS['noop_runs']})")
-    parser.add_argument("--only", choices=("onnx",), help="run this section alone (its own release) and replace it "
-                                                          "in --output, keeping the rest of the file")
+    parser.add_argument("--only", choices=("onnx", "data"), help="run this section alone (its own release) and replace "
+                                                                  "it in --output, keeping the rest of the file")
     parser.add_argument("--tiny", action="store_true", help="CI: every section on a tiny configuration (< 60 s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default benchmarks/RESULTS.md)")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: the system's)")
@@ -129,10 +130,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.small_size_mb is None:
         args.small_size_mb = args.size_mb / 10
     for key in ("versions", "requests", "stock_requests", "stock_auth_requests", "install_runs", "concurrency",
-                "load_repeats", "cold_runs", "model_mb", "resolver_versions", "changed_runs", "noop_runs"):
+                "load_repeats", "cold_runs", "model_mb", "resolver_versions", "data_rows", "changed_runs", "noop_runs"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1")
-    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0 or args.data_mb <= 0:
+    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0 or args.data_rows <= 0:
         parser.error("sizes and --budget must be positive")
     return args
 
@@ -412,6 +413,8 @@ class Bench:
             page, = measure([(servers[few].url, None)], self.args.requests, self.args.budget)
             version_page, = measure([(servers[few].url + f"registry/{PROJECT}/1.0.{few - 1}+bench/", None)],
                                     self.args.requests, self.args.budget)
+            compare_page, = measure([(servers[few].url + f"registry/{PROJECT}/compare/1.0.{few - 2}%2Bbench/"
+                                      f"1.0.{few - 1}%2Bbench/", None)], self.args.requests, self.args.budget)
         finally:
             for server in servers.values():
                 self.processes.stop(server.process)
@@ -419,7 +422,8 @@ class Bench:
         self.results["scale"] = {"few": few, "many": many, "simple_few": at_few.as_dict(),
                                  "simple_many": at_many.as_dict(), "ratio": at_many.median / at_few.median,
                                  "first_byte_ratio": server_ratio,
-                                 "registry_page": page.as_dict(), "version_page": version_page.as_dict()}
+                                 "registry_page": page.as_dict(), "version_page": version_page.as_dict(),
+                                 "compare_page": compare_page.as_dict()}
         say(f"    /simple/{PROJECT}/: {few} versions median {at_few.median * 1e3:.2f} ms, {many} versions "
             f"{at_many.median * 1e3:.2f} ms ({at_many.median / at_few.median:.2f}x, the page is "
             f"{at_many.page_bytes / at_few.page_bytes:.0f}x the bytes); until the headers: "
@@ -523,7 +527,7 @@ class Bench:
 
     # -- 12. the bytes a resolver downloads, with PEP 658 core metadata
     def data_scale(self) -> None:
-        self.results["data_scale"] = data_scale.data_steps(self.work, self.args.data_mb, say)
+        self.results["data_scale"] = data_scale.data_steps(self.work, self.args.data_rows, say)
 
     def resolver(self) -> None:
         self.results["resolver"] = model_scale.resolver_bytes(
@@ -621,6 +625,11 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     registry = scale["registry_page"]["median_ms"]
     rows.append((f"registry page `/` median at {scale['few']} versions, after the first request", f"{ms(registry)} ms",
                  "< 100 ms", status(registry < 100)))
+    rows += [(name, value, goal, "met" if ok else "MISSED")
+             for name, value, goal, ok in figures.targets(results["release"]["warm"]["figures"])]
+    compare = scale["compare_page"]["median_ms"]
+    rows.append((f"compare page of two versions, median at {scale['few']} versions", f"{ms(compare)} ms", "< 100 ms",
+                 status(compare < 100)))
     rows += [(name, value, goal, "met" if ok else "MISSED") for name, value, goal, ok in onnx_consumer.targets(results["onnx"])]
     return rows + model_scale.targets(results) + data_scale.targets(results)
 
@@ -760,6 +769,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
               f"(stock authenticated/anonymous: {auth['stock_auth_over_anonymous']:.2f}x)."]
 
     lines += release_runs.render(results["release"])
+    lines += figures.render(results["release"]["warm"]["figures"])
 
     cons = results["consumer"]
     lines += ["", f"## Consumer: loading {MODEL} from the released wheel {cons['wheel']}", "",
@@ -777,7 +787,8 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for label, key, count in ((f"/simple/{PROJECT}/", "simple_few", scale["few"]), (f"/simple/{PROJECT}/", "simple_many", scale["many"]),
                               ("registry page `/`", "registry_page", scale["few"]),
-                              ("a version page", "version_page", scale["few"])):
+                              ("a version page", "version_page", scale["few"]),
+                              ("the compare page of two versions", "compare_page", scale["few"])):
         row = scale[key]
         lines.append(f"| {label} | {count} | {row['page_bytes']:,} | {ms(row['first_ms'])} | {ms(row['median_ms'])} | "
                      f"{ms(row['first_byte_median_ms'])} | {ms(row['p95_ms'])} | {row['n']} |")
@@ -832,6 +843,16 @@ def main(argv: list[str] | None = None) -> int:
             _write(args.output, report)
             say(f"wrote the ONNX section into {args.output} ({elapsed:.0f} s)")
             return 0
+        if args.only == "data":
+            bench.data_scale()
+            existing = args.output.read_text(encoding="utf-8") if args.output.is_file() else "# Benchmark results\n"
+            report = onnx_consumer.replace_section(existing, data_scale.render(bench.results))
+            _write(args.output, with_data(report, {"data_scale": bench.results["data_scale"]},
+                                          {"data_rows": args.data_rows}))
+            for name, value, goal, state in data_scale.targets(bench.results):
+                say(f"    {name}: {value} (goal {goal}) {state}")
+            say(f"wrote the data section into {args.output} ({time.perf_counter() - started:.0f} s)")
+            return 0
         bench.projects()
         bench.anonymous()  # and installs, concurrency, authenticated reads
         bench.scale()
@@ -859,6 +880,30 @@ def main(argv: list[str] | None = None) -> int:
     _write(args.output, report)
     say(f"wrote {args.output} ({elapsed:.0f} s)")
     return 0
+
+
+def with_data(report: str, results: dict, config: dict) -> str:
+    """``report`` with ``results`` (and ``config`` settings) replacing theirs in its bench-data JSON, if it has one.
+
+    >>> print(with_data("x\\n<!-- bench-data\\n{\\"config\\": {\\"a\\": 1}, \\"b\\": 2}\\n-->\\n", {"b": 3}, {"a": 4}))
+    x
+    <!-- bench-data
+    {
+     "config": {
+      "a": 4
+     },
+     "b": 3
+    }
+    -->
+    <BLANKLINE>
+    """
+    found = re.search(r"<!-- bench-data\n(.*)\n-->", report, re.DOTALL)
+    if not found:
+        return report
+    data = json.loads(found.group(1))
+    data.update(results)
+    data["config"] = {**data.get("config", {}), **config}
+    return report[:found.start(1)] + json.dumps(data, indent=1, default=str) + report[found.end(1):]
 
 
 def _write(output: Path, report: str) -> None:

@@ -1,8 +1,10 @@
 """Work a release keeps, keyed on the sha256 of everything that decides its result (as ccache and Bazel do).
 
-A key is the sha256 of a canonical JSON document naming every input of the work (a model's
-pickle, the data's bytes, the settings, the libraries' versions, the pipeline's code); an
-entry is what that work produced: a JSON document and files, the files stored once by their
+One cache for every kind of deterministic work: a model's training and ONNX conversion
+(pipeline/steps/train_cache.py, onnx_export.py), its evaluation numbers (evaluation.py) and
+the figures drawn from them (figures.py). A key is the sha256 of a canonical JSON document
+naming every input of the work (a model's pickle, the data's bytes, the settings, the
+libraries' versions, the pipeline's code); an entry is what that work produced: a JSON document and files, the files stored once by their
 own sha256. The folder (``.cache/release/``, gitignored; ``RELEASE_CACHE=`` moves it, ``off``
 turns it off) is local state this clone made and trusts. Nothing is trusted blindly: an entry
 that is not a regular file of this user, does not parse, names another key or format, or
@@ -20,6 +22,7 @@ import functools
 import hashlib
 import json
 import os
+import pickle
 import platform
 import re
 import shutil
@@ -43,14 +46,22 @@ HELD = "held"  # the runs' hard links to the files they use
 
 
 def digest(parts: Any) -> str:
-    """The key of a document of inputs: sha256 of its canonical JSON (sorted keys; what JSON cannot
-    hold, by its repr).
+    """The key of a document of inputs: sha256 of its canonical JSON (sorted keys; bytes by their sha256,
+    anything else JSON cannot hold by its repr).
 
     >>> digest({"b": 1, "a": [1.5, "x"]}) == digest({"a": [1.5, "x"], "b": 1})
     True
+    >>> digest([b"pickle"]) == digest([b"pickle"]) != digest([b"pickles"])
+    True
     """
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=repr, ensure_ascii=True)
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_key_part, ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _key_part(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(value).hexdigest()
+    return repr(value)
 
 
 def sources_digest(*patterns: str) -> str:
@@ -90,6 +101,46 @@ def open_release_cache() -> Cache | None:
     """The release's cache (RELEASE_CACHE), None when it is off."""
     folder = release_cache_dir()
     return Cache(folder, RELEASE_CACHE_ENTRIES, RELEASE_CACHE_BYTES) if folder else None
+
+
+class _Sha256Writer:
+    def __init__(self) -> None:
+        self.hashed = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hashed.update(data)
+        return len(data)
+
+
+def pickle_sha256(pipeline: Any) -> str:
+    """sha256 of the fitted pipeline's pickle (streamed, never held): a fresh fit pickles to the same bytes
+    in every run (make verify relies on it), so the same pickle is the same model."""
+    writer = _Sha256Writer()
+    pickle.dump(pipeline, writer, protocol=5)
+    return writer.hashed.hexdigest()
+
+
+def rows_sha256(X: Any) -> str:
+    """sha256 of the rows the check runs on: their columns, types, index and values."""
+    import pandas as pd
+
+    hashed = hashlib.sha256(repr([(str(c), str(t)) for c, t in X.dtypes.items()]).encode())
+    hashed.update(pd.util.hash_pandas_object(X, index=True).to_numpy().tobytes())
+    return hashed.hexdigest()
+
+
+def recall(kind: str, key: str) -> Entry | None:
+    """The release cache's entry of ``key``; None on a miss or with the cache off."""
+    cache = open_release_cache()
+    return cache.get(kind, key) if cache else None
+
+
+def keep(kind: str, key: str, document: dict, files: dict[str, Path | bytes] | None = None) -> None:
+    """Store a result under ``key`` in the release cache; best effort: a cache that cannot be written (or is
+    off) costs the work again next time, never the run."""
+    cache = open_release_cache()
+    if cache:
+        cache.put(kind, key, document, files)
 
 
 @dataclass(frozen=True)

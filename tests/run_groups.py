@@ -40,17 +40,17 @@ OTHER = "other"
 GROUPS = {
     "index": ("test_index.py", "test_core_metadata.py", "test_simple_json.py", "test_page_cache.py", "test_yank.py",
               "test_index_uploads.py", "test_index_resources.py", "test_reader.py", "test_untrusted_wheels.py",
-              "test_test_run.py", "test_test_groups.py"),
+              "test_test_run.py", "test_test_groups.py", "test_index_port.py"),
     "bench": ("test_bench.py",),
     "devpi": ("test_devpi.py", "test_scale.py"),
     "releases": ("test_release.py", "test_release_cache.py", "test_reproducible_build.py", "test_data_tag.py"),
     "faults": ("test_faults.py", "test_concurrency.py", "test_models_config.py", "test_make_venv.py"),
-    "targets": ("test_targets.py", "test_team_models.py"),
+    "targets": ("test_targets.py", "test_team_models.py", "test_quick_start.py"),
     "clone": ("test_team_clone.py",),
-    "data": ("test_versioning_rules.py", "test_data_package.py"),
+    "data": ("test_versioning_rules.py", "test_data_package.py", "test_team_data.py", "test_yanks_stay_decided.py"),
     "onnx": ("test_onnx.py", "test_own_model.py"),
     "clients": ("test_contract.py", "test_tasks.py", "test_registry.py", "test_channels.py", "test_consumers.py", "test_onnx_package.py"),
-    "browser": ("test_registry_page.py", "test_registry_browser.py", "test_many_packages.py"),
+    "browser": ("test_registry_page.py", "test_registry_browser.py", "test_many_packages.py", "test_docs_site.py", "test_figures.py"),
 }
 # Seconds each group took in a run of make test here (2026-12-07, four at a time, other work on the machine): the
 # order a clone without .cache/test-groups.json (CI) starts them in, longest first. A group not here starts last.

@@ -1,12 +1,13 @@
-"""Load the training data (the offline Titanic copy or a CSV) and fingerprint it."""
+"""Load the training data ([dataset] source: pipeline/steps/sources.py), fingerprint it, check it for training.
+
+The fingerprint is the sha256 of the frame's canonical form (pipeline/steps/frames.py), whatever
+the source: the data package's Parquet file gives back a frame with the same sha256. Versions
+released before recorded a CSV file's sha256 instead; ``file_sha256`` is that, for ``make verify``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import hashlib
-import importlib.resources
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,19 @@ import pandas as pd
 
 from pipeline.config import MAX_CLASSES_WITHOUT_TASK, REGRESSION, REPO, TITANIC_SOURCE, DatasetConfig
 from pipeline.errors import DataError
-from pipeline.steps.data_input import TITANIC_FILE, TITANIC_PACKAGE, DataInput, no_titanic
+from pipeline.steps.data_input import DataInput, fingerprint, published_source  # noqa: F401 (named here too)
+from pipeline.package.own_package import store
+from pipeline.steps import frames, sources
+
+
+@dataclass(frozen=True)
+class Data:
+    """The data as read from its source, every column: what the data package publishes."""
+
+    frame: pd.DataFrame
+    source: str
+    sha256: str  # of the canonical form
+    file_sha256: str | None = None  # of the file's bytes, for a source that is one CSV file
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,7 @@ class Dataset:
     target: str
     source: str
     sha256: str
+    file_sha256: str | None = None  # of the source file's bytes, when it is one CSV file (releases before Parquet)
 
     @property
     def rows(self) -> int:
@@ -34,49 +48,41 @@ class Dataset:
 
 def load_dataset(config: DatasetConfig, data_file: str | Path | None = None) -> Dataset:
     """The configured dataset (or ``data_file``), checked for what training needs."""
+    return checked(read_data(config, data_file), config)
+
+
+def read_data(config: DatasetConfig, data_file: str | Path | None = None) -> Data:
+    """The configured source (or ``data_file``) as read, with its fingerprint."""
     source = str(data_file) if data_file else config.source
-    if source == TITANIC_SOURCE:
-        frame, digest = _read_titanic()
-    else:
-        path = Path(source)
-        frame, digest = _read_csv(path if path.is_absolute() else REPO / path)
-    return Dataset(_check(frame, config, source), config.features, config.target, source, digest)
+    frame = sources.read_source(source, "DATA_FILE" if data_file else "[dataset] source")
+    path = Path(source) if Path(source).is_absolute() else REPO / source
+    single_csv = source != TITANIC_SOURCE and path.is_file() and not frames.is_parquet(path)
+    return Data(frame, source, frames.frame_sha256(frame), store.sha256_file(path) if single_csv else None)
 
 
-def load_input(data: DataInput, config: DatasetConfig) -> Dataset:
-    """The dataset a release fingerprinted, checked as load_dataset checks it; a DataError when its bytes
-    are no longer those."""
-    dataset = load_dataset(config, data.data_file)
-    if dataset.sha256 != data.sha256:
-        raise DataError(f"data file {dataset.source} changed while the release read it; run make release again")
-    return dataclasses.replace(dataset, source=data.source)
+def loaded_input(config: DatasetConfig, data_file: str | Path | None = None) -> DataInput:
+    """A team loader's rows (``[dataset] source = "<module>:<function>"``), read now and known by their frame's
+    sha256: nothing else tells what it returns."""
+    read = read_data(config, data_file)
+    return DataInput(str(data_file) if data_file else None, read.source, read.sha256, read)
 
 
-def _read_titanic() -> tuple[pd.DataFrame, str]:
-    try:
-        resource = importlib.resources.files(TITANIC_PACKAGE) / TITANIC_FILE
-        raw = resource.read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError):
-        raise no_titanic() from None
-    from sklearn.externals import _arff  # scikit-learn's own ARFF reader for its OpenML files
+def read_input(data: DataInput, config: DatasetConfig) -> Data:
+    """The data a release fingerprinted, read (a team loader's rows were read then); a DataError when its
+    files are no longer those it fingerprinted."""
+    if data.read is not None:
+        return data.read
+    read = read_data(config, data.data_file)
+    again = fingerprint(config, data.data_file)
+    if again is None or again.sha256 != data.sha256:
+        raise DataError(f"data {read.source} changed while the release read it; run make release again")
+    return dataclasses.replace(read, source=data.source)
 
-    arff = _arff.load(gzip.decompress(raw).decode("utf-8"))
-    frame = pd.DataFrame(arff["data"], columns=[name for name, _ in arff["attributes"]])
-    return frame, hashlib.sha256(raw).hexdigest()
 
-
-def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist; check DATA_FILE or [dataset] source in dataset.toml")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataError(f"data file {path} is empty; give a CSV with a header row and data rows")
-    try:
-        frame = pd.read_csv(io.BytesIO(raw))  # the bytes just fingerprinted, read once
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"data file {path} is not a readable CSV ({reason}); give a comma-separated file with a header row") from None
-    return frame, hashlib.sha256(raw).hexdigest()
+def checked(data: Data, config: DatasetConfig) -> Dataset:
+    """The feature columns and the target of ``data``, typed for training."""
+    return Dataset(_check(data.frame, config, data.source), config.features, config.target, data.source, data.sha256,
+                   data.file_sha256)
 
 
 def _check(frame: pd.DataFrame, config: DatasetConfig, source: str) -> pd.DataFrame:
@@ -88,8 +94,9 @@ def _check(frame: pd.DataFrame, config: DatasetConfig, source: str) -> pd.DataFr
     if missing:
         raise DataError(f"{source}: feature columns {', '.join(missing)} are missing; "
                         "add them to the data or change the feature lists in dataset.toml")
-    frame = frame.loc[:, list(wanted)].copy()
-    frame = frame[frame[config.target].notna()]
+    frame = frame.loc[:, list(wanted)]  # copy-on-write: the columns are copied only where they are converted
+    if frame[config.target].isna().any():
+        frame = frame[frame[config.target].notna()]
     if len(frame) < 2 * max(config.cv_folds, 2):
         raise DataError(f"{source}: only {len(frame)} rows have a target value; training needs at least {2 * max(config.cv_folds, 2)}")
     if config.task == REGRESSION:
@@ -108,10 +115,25 @@ def _check(frame: pd.DataFrame, config: DatasetConfig, source: str) -> pd.DataFr
                             "fix the value or list the column under categorical_features")
         frame[column] = converted.astype("float64")
     for column in config.categorical_features:
-        frame[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v)).astype("object")
+        frame[column] = as_text(frame[column])
     if config.task != REGRESSION:
-        frame[config.target] = frame[config.target].astype(str)
+        frame[config.target] = as_text(frame[config.target].astype(str))
     return frame.reset_index(drop=True)
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """An object column of the values as text (``str(value)``), missing values NaN: what the models are
+    trained on. Each distinct text is one Python object, shared by its rows (through a categorical),
+    so 10,000,000 rows of a few labels hold 80 MB of references, not 10,000,000 strings.
+
+    >>> as_text(pd.Series([1.0, None, 2.5])).tolist(), as_text(pd.Series(["a", "b", "a"])).dtype
+    (['1.0', nan, '2.5'], dtype('O'))
+    """
+    categories = column.astype("category")
+    labels = [str(label) for label in categories.cat.categories]
+    if len(set(labels)) < len(labels):  # values that read the same (1 and "1"): one by one
+        return column.map(lambda v: v if pd.isna(v) else str(v)).astype("object")
+    return categories.cat.rename_categories(labels).astype("object")
 
 
 def _numeric_target(target: pd.Series, name: str, source: str) -> pd.Series:

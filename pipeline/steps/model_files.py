@@ -1,5 +1,5 @@
 """The trained models as files: ``src/<import name>/models/<Name>/`` holds model.joblib, model.onnx (when it
-converted) and metadata.json, and ``metrics.json`` all models' metrics side by side; written all or nothing.
+converted), evaluation.json and metadata.json, and ``metrics.json`` all models' metrics side by side; written all or nothing.
 
 Apart from pipeline/steps/train.py so that what reads or writes these files (the build, a release whose
 models all come from the cache) does not import scikit-learn.
@@ -17,6 +17,7 @@ from pipeline.config import MODELS_DIR
 from pipeline.errors import RequirementError, TrainingError
 from pipeline.package.own_package import contract
 from pipeline.steps import requirements
+from pipeline.steps.evaluation import EVALUATION_FILE
 from pipeline.steps.onnx_export import ONNX_FILE
 
 SHOWN_METRICS = contract.SHOWN_METRICS
@@ -32,7 +33,8 @@ class TrainedModel:
     pipeline: Any | None  # None: not unpickled (a model from the cache: fitted() loads it)
     metadata: dict
     onnx: bytes | None = None  # model.onnx, when it converted and agrees with the pipeline (metadata["onnx"])
-    files: dict[str, Path] = field(default_factory=dict)  # model.joblib (and model.onnx) as the cache keeps them
+    evaluation: dict | None = None  # evaluation.json: the numbers of its figures (pipeline/steps/evaluation.py)
+    files: dict[str, Path] = field(default_factory=dict)  # model.joblib, evaluation.json (and model.onnx) as the cache keeps them
 
     def fitted(self) -> Any:
         """The fitted pipeline; a cached model's is unpickled from the file the cache checked."""
@@ -63,6 +65,8 @@ def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
                 joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
                 if model.onnx is not None:
                     (folder / ONNX_FILE).write_bytes(model.onnx)
+                if model.evaluation is not None:
+                    write_json(folder / EVALUATION_FILE, model.evaluation)
                 record_model_libraries(model.metadata, folder / MODEL_FILE)
             write_json(folder / METADATA_FILE, model.metadata)
         write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})
@@ -96,11 +100,14 @@ def write_json(path: Path, document: dict) -> None:
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    """Each model's headline metrics, those of its task (the keys it has)."""
-    names = [key for shown in SHOWN_METRICS.values() for key, _ in shown
-             if any(key in values for values in metrics.values())]
+    """Each model's headline metrics, those of its task (the keys it has), then those of [evaluation] metrics."""
+    shown = [key for task in SHOWN_METRICS.values() for key, _ in task]
+    names = [key for key in shown if any(key in values for values in metrics.values())]
+    names += sorted({key for values in metrics.values() for key in values
+                     if key not in shown and not key.startswith("cv_")})
     width = max(24, *(len(model) + 2 for model in metrics))
-    lines = [f"{'model':<{width}}" + "".join(f"{n:>18}" for n in names)]
+    widths = [max(18, len(n) + 2) for n in names]
+    lines = [f"{'model':<{width}}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths))]
     for model, values in metrics.items():
-        lines.append(f"{model:<{width}}" + "".join(f"{values.get(n, float('nan')):>18.4f}" for n in names))
+        lines.append(f"{model:<{width}}" + "".join(f"{values.get(n, float('nan')):>{w}.4f}" for n, w in zip(names, widths)))
     return "\n".join(lines)

@@ -31,7 +31,6 @@ nothing (no ``"onnx"`` key).
 from __future__ import annotations
 
 import hashlib
-import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +42,9 @@ from pipeline import cache as work_cache
 from pipeline.cache import Cache
 from pipeline.config import CLASSIFICATION, ONNX_OPSET, ONNX_POLICIES, ONNX_TOLERANCE, REGRESSION
 from pipeline.errors import BuildError, OnnxError
-from pipeline.steps.model_specs import one_line
-from pipeline.package.own_package import store
+from pipeline.steps import team_code
+from pipeline.steps.team_functions import one_line
+from pipeline.package.own_package import onnx_external_data, store
 
 sha256_file = store.sha256_file
 
@@ -88,7 +88,11 @@ def _exported(name: str, pipeline: Any, X: Any, inputs: list[dict], task: str, t
     try:
         model = convert(name, pipeline, inputs, task)
     except Exception as exc:  # noqa: BLE001 - any converter failure is this model's outcome, not the run's
-        return Exported({"status": NOT_CONVERTED, "reason": _reason(exc)})
+        return Exported({"status": NOT_CONVERTED, "reason": _reason(exc, pipeline)})
+    outside = onnx_external_data.external_tensor(model)
+    if outside is not None:  # a converter's doing: the -onnx runtime would refuse it, and it is never published
+        return Exported({"status": NOT_CONVERTED, "reason": f"the converted model keeps the tensor {outside!r} "
+                                                            "outside its graph (ONNX external data)"})
     try:
         difference, problem = compare(model, pipeline, X, inputs, task, ONNX_TOLERANCE[task] if tolerance is None
                                       else tolerance)
@@ -233,15 +237,42 @@ def packaged_files(models_dir: Path, metadata: dict[str, dict]) -> dict[str, str
     return files
 
 
-def _reason(exc: BaseException) -> str:
-    from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
-
-    if isinstance(exc, (MissingShapeCalculator, MissingConverter)):
-        text = str(exc)
-        start, end = text.find("<class '"), text.find("'>")
-        if 0 <= start < end:
-            return f"skl2onnx has no converter for {text[start + len('<class '):end].strip(chr(39))}"
+def _reason(exc: BaseException, pipeline: Any) -> str:
+    """Why ``pipeline`` did not convert: the class skl2onnx has no converter for, when there is one (skl2onnx
+    itself often fails later, on column names), and the way out; else skl2onnx's own error."""
+    if isinstance(exc, team_code.TeamHookError):
+        return str(exc)
+    missing = without_converter(pipeline)
+    if missing:
+        return (f"skl2onnx has no converter for {missing[0]}"
+                + (f" (nor for {', '.join(missing[1:])})" if len(missing) > 1 else "")
+                + f"; register one in its module: def {team_code.ONNX_HOOK}() calling "
+                "skl2onnx.update_registered_converter (docs/onnx.md)")
     return f"skl2onnx cannot convert it ({one_line(exc)})"
+
+
+def without_converter(estimator: Any) -> list[str]:
+    """The classes inside a fitted ``estimator`` that skl2onnx has no converter for, as module.qualname;
+    a pipeline, column transformer or feature union is looked into (skl2onnx converts their parts)."""
+    from skl2onnx import get_model_alias
+
+    missing, pending = [], [estimator]
+    while pending:
+        step = pending.pop()
+        if step is None or isinstance(step, str):  # "passthrough", "drop"
+            continue
+        try:
+            get_model_alias(type(step))
+        except RuntimeError:
+            missing.append(f"{type(step).__module__}.{type(step).__qualname__}")
+            continue
+        if hasattr(step, "steps"):
+            pending += [part for _, part in step.steps]
+        elif hasattr(step, "transformers_") or hasattr(step, "transformers"):
+            pending += [part for _, part, _ in getattr(step, "transformers_", step.transformers)]
+        elif hasattr(step, "transformer_list"):
+            pending += [part for _, part in step.transformer_list]
+    return sorted(set(missing))
 
 
 def _restore_input_names(model: Any, columns: list[str]) -> None:
@@ -277,11 +308,13 @@ _registered: set[str] = set()
 
 
 def _register_converters(pipeline: Any) -> None:
-    """What stock skl2onnx lacks for the pipeline's own preprocessing and for the estimators by import path."""
+    """What stock skl2onnx lacks for the pipeline's own preprocessing and for the estimators by import path,
+    and the converters the team's modules register for their own classes (each call: a module may change)."""
     if "pipeline" not in _registered:
         _register_missing_category_imputer()
         _integer_missing_flags()
         _registered.add("pipeline")
+    team_code.register_onnx_converters()
     for library in ONNXMLTOOLS_CONVERTERS:
         if library not in _registered and _uses(pipeline, library):
             _register_onnxmltools(library)
@@ -376,7 +409,8 @@ def conversion_key(name: str, pipeline: Any, X: Any, task: str, numeric_features
     library's version (the converters' among them) and the code that converts and checks: CONVERSION_CODE
     and the package's modules (a team module may register a converter)."""
     return work_cache.digest({
-        "work": CACHE_KIND, "name": name, "model": pickle_sha256(pipeline), "rows": rows_sha256(X), "task": task,
+        "work": CACHE_KIND, "name": name, "model": work_cache.pickle_sha256(pipeline),
+        "rows": work_cache.rows_sha256(X), "task": task,
         "numeric_features": list(numeric_features), "tolerance": ONNX_TOLERANCE[task] if tolerance is None else tolerance,
         "opset": ONNX_OPSET, "environment": work_cache.environment(), "code": work_cache.code(*CONVERSION_CODE)})
 
@@ -399,29 +433,3 @@ def cached_outcome(cache: Cache, key: str) -> Exported | None:
 
 def remember_outcome(cache: Cache, key: str, outcome: Exported) -> None:
     cache.put(CACHE_KIND, key, {"record": outcome.record}, {ONNX_FILE: outcome.model} if outcome.model else {})
-
-
-class _Sha256Writer:
-    def __init__(self) -> None:
-        self.hashed = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.hashed.update(data)
-        return len(data)
-
-
-def pickle_sha256(pipeline: Any) -> str:
-    """sha256 of the fitted pipeline's pickle (streamed, never held): a fresh fit pickles to the same bytes
-    in every run (make verify relies on it), so the same pickle is the same model."""
-    writer = _Sha256Writer()
-    pickle.dump(pipeline, writer, protocol=5)
-    return writer.hashed.hexdigest()
-
-
-def rows_sha256(X: Any) -> str:
-    """sha256 of the rows the check runs on: their columns, types, index and values."""
-    import pandas as pd
-
-    hashed = hashlib.sha256(repr([(str(c), str(t)) for c, t in X.dtypes.items()]).encode())
-    hashed.update(pd.util.hash_pandas_object(X, index=True).to_numpy().tobytes())
-    return hashed.hexdigest()

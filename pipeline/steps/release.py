@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import os
 import shutil
 import signal
@@ -22,7 +23,9 @@ from pathlib import Path
 from pipeline.cache import open_release_cache
 from pipeline.package import onnx_names
 from pipeline.steps import build as build_step
-from pipeline.steps import data_package, faults, gate, onnx_package, planning, provenance, publish, train_cache
+from pipeline.steps import (
+    data_package, faults, gate, onnx_package, planning, provenance, publish, train_cache, yanked_models,
+)
 from pipeline.views import registry
 from pipeline.config import (
     DIST_DIR, IMPORT_NAME, MODELS_DIR, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, check_models,
@@ -336,7 +339,10 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
             if known is None:  # a data package's bytes: known now (every table was built above)
                 reuse = train_cache.Reuse.look_up(cache, config, data)
             models = reuse.train(data, config)
-            data_plan = pinned if pinned is not None else data_package.plan(client, config, data.source, data.sha256)
+            load_data = functools.partial(reuse.dataset, data, config)  # read only if the gate or the figures need it
+            frame_sha256 = models[0].metadata["data"]["sha256"]  # what every model recorded of the data read
+            data_plan = pinned if pinned is not None else data_package.plan(
+                client, config, data.source, frame_sha256, functools.partial(reuse.data, data, config))
             data_package.pin(models, data_plan and data_plan.pin)
             save(models)
             reuse.remember(models, MODELS_DIR)
@@ -348,9 +354,15 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
                 print(f"{PACKAGE} {plan.version} is up to date (models byte-identical): nothing to release")
                 return None
             print(f"next version: {plan.describe()}")
+            yank_notes = yanked_models.check(client, force)
             faults.point("version")
         with steps("gate"):
-            notes = gate.check(client, plan.baseline, models, lambda: reuse.dataset(data, config), config, force)
+            notes = gate.check(client, plan.baseline, models, load_data, config, force)
+            baseline_started = time.perf_counter()
+            baseline = gate.baseline(client, plan.baseline, models, load_data, config)
+            if baseline is not None:
+                print(baseline.describe(time.perf_counter() - baseline_started))
+                notes = {**notes, **baseline.notes}
             faults.point("gate")
         version = plan.version
         if data_plan is not None:
@@ -358,7 +370,9 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
                 data_package.publish(client, data_plan)
         with staging_folder(version) as staging:
             with steps("build"):
-                built = build_step.build(version, staging, release_notes={**plan.release_notes(), "gate": config.gate.recorded(), **notes})
+                notes = {**plan.release_notes(), "gate": config.gate.recorded(), **notes, **yank_notes}
+                built = build_step.build(version, staging, release_notes=notes,
+                                         baselines={m.name: baseline.of(m.name) for m in models} if baseline else None)
                 print(onnx_package.summary(built.twin, version, MODELS_DIR, [m.name for m in models]))
                 faults.point("build")
             lock = publish_built(client, built, steps)
@@ -395,12 +409,15 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
         raise PackageIndexError(f"{version} has no wheel on {client.url}; published: {', '.join(client.versions()) or 'none'}")
     with gate.published_wheel(client, version) as wheel:
         manifest, models = registry.wheel_json(wheel, version)
+        baselines = build_step.recorded_baselines(wheel, models, version)
     meta = next(iter(models.values()), {})
     config = load_dataset_config(tag=parse(version).local)
     with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-verify-") as tmp, \
             data_package.verification_data(client, version, served[wheel_name].sha256, meta, config, data_file) as data:
         dataset = dataclasses.replace(load_dataset(config, data.path), source=data.label)
         trained_on = meta.get("data", {}).get("sha256")
+        if trained_on is not None and trained_on == dataset.file_sha256:  # released before frames were hashed
+            dataset = dataclasses.replace(dataset, sha256=trained_on)
         if dataset.sha256 != trained_on:
             raise DataError(f"the data read from {data.path} has sha256 {dataset.sha256}, {version} was trained on "
                             f"{trained_on}; pass DATA_FILE= with that data")
@@ -408,7 +425,8 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
         trained = train(dataset, config)
         data_package.pin(trained, data.pin)
         save(trained, models_dir)
-        built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"))
+        built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"),
+                                 baselines=baselines)
         local = build_step.sha256_file(built.wheel)
         local_twin = built.twin and build_step.sha256_file(built.twin)
     remote = served[wheel_name].sha256

@@ -7,7 +7,7 @@ other tables add to every model's training_environment, the package name (pickle
 classes by module path), every installed distribution's version, Python's, and the code of
 pipeline/ and of the package (the team's modules included). Training is deterministic for
 these (make verify rebuilds a release byte for byte from them), so a hit is what training
-would write again: model.joblib and model.onnx as they were written, the metadata with this
+would write again: model.joblib, model.onnx and evaluation.json as they were written, the metadata with this
 run's commit. A hit's table was built and trained once with the same code and libraries, so
 a release checks only the tables of the models it trains (config.check_models) before anything runs.
 ``make verify`` takes no model or conversion from the cache: it trains and converts from scratch.
@@ -26,10 +26,11 @@ from pipeline.config import IMPORT_NAME, PACKAGE, DatasetConfig
 from pipeline.steps import model_specs, onnx_export, provenance
 from pipeline.steps.data_input import DataInput
 from pipeline.steps.data_package import PIN_KEY
+from pipeline.steps.evaluation import EVALUATION_FILE
 from pipeline.steps.model_files import MODEL_FILE, ONNX_FILE, TrainedModel
 
 if TYPE_CHECKING:
-    from pipeline.steps.data import Dataset
+    from pipeline.steps.data import Data, Dataset
 
 CACHE_KIND = "model"
 
@@ -52,7 +53,7 @@ class Reuse:
     keys: dict[str, str]
     hits: dict[str, work_cache.Entry]
     _held: object = None  # the folder of the hits' files (hard links): removed with this object
-    _dataset: Dataset | None = None
+    _data: Data | None = None
 
     @classmethod
     def look_up(cls, cache: Cache | None, config: DatasetConfig, data: DataInput | None) -> Reuse:
@@ -91,16 +92,22 @@ class Reuse:
             if onnx_export.METADATA_KEY in metadata:
                 out(onnx_export.Exported(metadata[onnx_export.METADATA_KEY]).describe(spec.name))
             models.append(TrainedModel(spec.name, None, metadata, entry.read(ONNX_FILE) if ONNX_FILE in entry.files
-                                       else None, dict(entry.files)))
+                                       else None, files=dict(entry.files)))
         return models
 
-    def dataset(self, data: DataInput, config: DatasetConfig) -> Dataset:
-        """The data as a table, parsed once (pandas: imported only then)."""
-        if self._dataset is None:
-            from pipeline.steps.data import load_input
+    def data(self, data: DataInput, config: DatasetConfig) -> Data:
+        """The data as read from its source, read once (pandas: imported only then)."""
+        if self._data is None:
+            from pipeline.steps.data import read_input
 
-            self._dataset = load_input(data, config)
-        return self._dataset
+            self._data = read_input(data, config)
+        return self._data
+
+    def dataset(self, data: DataInput, config: DatasetConfig) -> Dataset:
+        """The data's features and target, checked for training."""
+        from pipeline.steps.data import checked
+
+        return checked(self.data(data, config), config)
 
     def remember(self, models: list[TrainedModel], models_dir: Path) -> None:
         """Keep the models trained in this run as ``save`` wrote them into ``models_dir``."""
@@ -112,7 +119,7 @@ class Reuse:
             folder = models_dir / model.name
             metadata = {key: value for key, value in model.metadata.items() if key != "git"}
             metadata["data"] = {key: value for key, value in metadata["data"].items() if key != PIN_KEY}
-            files = {name: folder / name for name in (MODEL_FILE, ONNX_FILE) if (folder / name).is_file()}
+            files = {name: folder / name for name in (MODEL_FILE, ONNX_FILE, EVALUATION_FILE) if (folder / name).is_file()}
             if not self.cache.put(CACHE_KIND, self.keys[model.name], {"metadata": metadata}, files):
                 print(f"note: the release cache could not be written ({self.cache.write_problem}); "
                       "the next release trains these models again")
@@ -122,7 +129,8 @@ class Reuse:
 
 def _usable(entry: work_cache.Entry | None) -> work_cache.Entry | None:
     """A model entry with its metadata and model file (and its ONNX file when the metadata says it converted)."""
-    if entry is None or not isinstance(entry.document.get("metadata"), dict) or MODEL_FILE not in entry.files:
+    if (entry is None or not isinstance(entry.document.get("metadata"), dict) or MODEL_FILE not in entry.files
+            or EVALUATION_FILE not in entry.files):
         return None
     metadata = entry.document["metadata"]
     record = metadata.get(onnx_export.METADATA_KEY)

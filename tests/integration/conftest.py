@@ -60,7 +60,7 @@ def chromium():
 # Two more datasets, each released once on its own index: scikit-learn's bundled wine data
 # (three classes, named) and diabetes data (a regression), written to the session's tmp folder.
 WINE_LABELS = {0: "barolo", 1: "grignolino", 2: "barbera"}
-# As the README's worked regression example: its gate compares RMSE.
+# As the worked regression example of docs/own-model.md: its gate compares RMSE.
 DIABETES_GATE = '[release]\ngate_metric = "rmse"\nmax_increase = 1.0\n'
 
 

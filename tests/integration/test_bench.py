@@ -18,7 +18,8 @@ SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/titanic-
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
             "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data",
             "## ONNX consumer: titanic-survival-onnx against titanic-survival (joblib)", "## A 20 MB model: release steps after training",
-            "## Resolver bytes with PEP 658 core metadata", "## A large data file as a data package", "## Notes")
+            "## Resolver bytes with PEP 658 core metadata", "## A 200,000-row Parquet source: data package and release",
+            "## Notes")
 
 
 def _digest(path):
@@ -34,7 +35,8 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     committed = repo / "benchmarks" / "RESULTS.md"
     before = _digest(committed)
     output = tmp_path / "out" / "RESULTS.md"
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "BENCH_ARGS") and not k.startswith("INDEX_")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "BENCH_ARGS", "RELEASE_CACHE") and not k.startswith("INDEX_")}
     make(repo, "rename", env, "NAME=titanic-survival")
     commit(repo, "Rename the package to titanic-survival")
 
@@ -82,10 +84,16 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     assert noop["version"] is None and noop["trained"] == [] and noop["runs"] == 2 and len(noop["walls_s"]) == 2
     assert all(_positive(run["wall_s"]) and _positive(run["cpu_s"]) for run in (warm, changed, noop))
     assert "| `make release` with nothing changed (wall, median of 2) |" in report
+    # the evaluation figures' share: three models' five SVG and evaluation.json, and the packaged card
+    figures = warm["figures"]
+    assert figures["files"] == 3 * 6 + 1 and 10_000 < figures["wheel_bytes"] < 300_000, figures
+    # the baseline and the drawing (the numbers come from the cache with the models, not scored again)
+    assert _positive(figures["seconds"]) and len(figures["lines"]) == 2, figures
+    assert "| evaluation figures in the wheel (19 files) |" in text
 
     scale = data["scale"]
     assert (scale["few"], scale["many"]) == (5, 60)
-    for key in ("simple_few", "simple_many", "registry_page", "version_page"):
+    for key in ("simple_few", "simple_many", "registry_page", "version_page", "compare_page"):
         assert _positive(scale[key]["median_ms"]) and scale[key]["median_ms"] <= scale[key]["p95_ms"], key
     assert _positive(scale["ratio"])
 
@@ -115,11 +123,18 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
         assert resolver[tool]["wheel_bytes"] == 0  # PEP 658: resolving reads METADATA, never the wheel
 
     data_scale = data["data_scale"]
-    assert 5 <= data_scale["csv_mb"] < 8 and data_scale["rows"] > 50_000 and 0 < data_scale["build"]["wheel_mb"] < 5
-    for step in ("build", "upload", "verify"):
-        assert _positive(data_scale[step]["wall_s"]) and 20 < data_scale[step]["peak_rss_mb"] < 2000, step
-    assert 0 < data_scale["index"]["started_mb"] <= data_scale["index"]["after_mb"] < 2000
+    assert data_scale["rows"] == data_scale["frame"]["rows"] == 200_000 and data_scale["parquet_mb"] > 0
+    frame = data_scale["frame"]["frame_mb"]
+    assert 5 < frame < data_scale["frame"]["read_peak_mb"] < 2000
+    package, release = data_scale["data_package"], data_scale["release"]
+    assert _positive(package["wall_s"]) and frame < package["peak_rss_mb"] < 2000 and 0 < package["wheel_mb"] < 20
+    assert _positive(release["wall_s"]) and frame < release["peak_rss_mb"] < 4000 and 0 < release["data_wheel_mb"] < 20
+    for step in ("index", "train", "version", "data", "build", "upload", "verify"):
+        assert step in release["steps"], (step, release["steps"])
+    assert f"| data package: read, canonical sha256, Parquet file, wheel | {package['wall_s']:.1f} |" in text
 
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    assert summary.count("\n| ") == 24  # the header and the twenty-three targets (five the ONNX consumer's, three the release's)
+    # the header and the twenty-seven targets (five of them the ONNX consumer's, three the release's, two the
+    # figures', one the compare page's, two the 10,000,000-row data source's)
+    assert summary.count("\n| ") == 28
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))

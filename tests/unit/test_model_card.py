@@ -17,6 +17,7 @@ LINK = "[x](http://evil.example)"
 HEADING = "# heading"
 HOSTILE = (LINK, HEADING, "a|b", "`tick` ``two``", "<b>bold</b>", "*em* _u_ &amp; \\")
 CARD_HEADINGS = ["h1", "h2", "h2"]  # the card's own: "# mymodel <version>", "## Models", "## Use"
+PER_CLASS_HEADING = "\n## Per class (held-out rows)\n"  # a classification's, after "## Models"
 
 
 class Rendered(HTMLParser):
@@ -36,7 +37,8 @@ class Rendered(HTMLParser):
 def assert_shown_as_text(card: str, *values: str) -> None:
     rendered = Rendered(card)
     assert "a" not in rendered.tags and "img" not in rendered.tags and "b" not in rendered.tags, rendered.tags
-    assert [t for t in rendered.tags if t in ("h1", "h2", "h3", "h4", "h5", "h6")] == CARD_HEADINGS
+    own = CARD_HEADINGS + (["h2"] if PER_CLASS_HEADING in card else [])
+    assert [t for t in rendered.tags if t in ("h1", "h2", "h3", "h4", "h5", "h6")] == own
     for value in values:
         assert value in rendered.text, (value, rendered.text)
 
@@ -57,16 +59,18 @@ def test_labels_and_column_names_of_a_csv_show_as_text_in_the_rendered_card(tmp_
     rows = 24 * len(HOSTILE)
     frame = pd.DataFrame({column: [(i * (n + 3)) % 11 for i in range(rows)] for n, column in enumerate(columns)})
     frame[target] = [HOSTILE[i % len(HOSTILE)] for i in range(rows)]
-    folder = tmp_path / "[s](http://evil.example)"
-    folder.mkdir(parents=True)  # "[s](http:" / "evil.example)"
-    csv = folder / "data.csv"
+    folder = tmp_path / "[s](http:" / "evil.example)"
+    folder.mkdir(parents=True)
+    csv = folder / "[d](http:evil.example) data.csv"
     frame.to_csv(csv, index=False)
     config = write_config(tmp_path, csv, target, columns)
     (model,) = train(load_dataset(config), config)
     assert sorted(model.metadata["classes"]) == sorted(HOSTILE)
 
     card = model_card("1.1.1+t", {model.name: model.metadata})
-    assert_shown_as_text(card, *HOSTILE, target, str(csv), ", ".join(columns))
+    assert PER_CLASS_HEADING in card  # the labels are in its table too
+    assert_shown_as_text(card, *HOSTILE, target, csv.name, ", ".join(columns))
+    assert str(folder) not in card and model.metadata["data"]["source"] == csv.name  # the file's name, not its path
 
 
 def test_the_target_units_of_a_regression_show_as_text_in_the_rendered_card(tmp_path):

@@ -24,3 +24,10 @@ def test_every_integration_file_runs_in_one_group_and_an_unlisted_one_in_other(t
     assert integration_groups([str(tmp_path), f"{tmp_path}/test_release.py::test_one"]) == {
         "index": [str(tmp_path / "test_index.py")], "releases": [f"{tmp_path}/test_release.py::test_one"],
         OTHER: [str(tmp_path / "test_new_thing.py")]}
+
+
+def test_no_integration_file_is_left_to_other():
+    """A new integration file gets a named group: "other" is started last, outside the balance by last run's times."""
+    groups = integration_groups([str(INTEGRATION)])
+    assert OTHER not in groups, ("put " + ", ".join(Path(name).name for name in groups.get(OTHER, []))
+                                 + " into a group of GROUPS in tests/run_groups.py")

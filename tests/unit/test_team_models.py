@@ -5,9 +5,9 @@ imports them as ``mymodel.<module>``, and these tests leave the repository's own
 """
 
 import importlib
-import textwrap
 import tomllib
 
+import numpy as np
 import pytest
 from lightgbm import LGBMClassifier
 from sklearn.pipeline import Pipeline
@@ -35,18 +35,9 @@ def make_pipeline(numeric_features, categorical_features, seed, C=1.0):
 
 
 @pytest.fixture
-def package(tmp_path, monkeypatch):
-    """A real package on sys.path, standing in for src/mymodel: (its name, a function writing a module)."""
-    name = f"team_{tmp_path.name}"
-    folder = tmp_path / "src" / name
-    folder.mkdir(parents=True)
-    (folder / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path / "src"))
-
-    def write(module: str, code: str) -> None:
-        (folder / f"{module}.py").write_text(textwrap.dedent(code))
-
-    return name, write
+def package(team_package):
+    """(the stand-in package's name, a function writing one of its modules)."""
+    return team_package.name, team_package.write
 
 
 def checked(table: str, package: str, path="dataset.toml", task="classification"):
@@ -70,11 +61,41 @@ def test_an_import_path_estimator_is_built_with_its_hyperparameters_and_seed(tmp
     assert model_specs.libraries(config.models) == ("lightgbm",)  # recorded, then pinned at runtime
 
 
-def test_an_import_path_estimators_unknown_parameter_is_named_with_a_close_match(tmp_path):
+def test_a_near_miss_of_a_named_parameter_is_refused_even_where_kwargs_would_take_it(tmp_path):
+    """One check for every estimator: a key get_params() lacks is taken when the constructor keeps it (LightGBM's
+    **kwargs keep any keyword) and it is no near miss of a named parameter; LightGBM's own parameter names and
+    aliases pass, whatever named parameter they resemble, and a class without **kwargs refuses any other key."""
     message = refused(tmp_path, '[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\nn_estimator = 20\n')
     assert "models.Boosted.n_estimator is not a parameter of lightgbm.LGBMClassifier" in message
+    assert "did you mean n_estimators?" in message and "num_leaves" in message  # the valid names: get_params()
+    aliases = {"lambda_l1": 0.5, "num_threads": 1, "max_leaves": 15, "colsample_bynode": 0.9, "verbosity": -1}
+    config = config_with(tmp_path, '[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\n'
+                         + "".join(f"{key} = {value}\n" for key, value in aliases.items()))
+    assert {key: estimators(config)["Boosted"].get_params()[key] for key in aliases} == aliases
+    assert "models.Logistic.verbosity is not a parameter of LogisticRegression" in \
+        refused(tmp_path, '[models.Logistic]\nestimator = "LogisticRegression"\nverbosity = 1\n')
+
+
+def test_an_import_path_estimators_unknown_parameter_is_named_with_a_close_match(tmp_path):
+    message = refused(tmp_path, '[models.Forest]\nestimator = "sklearn.ensemble.RandomForestClassifier"\n'
+                                'n_estimator = 20\n')
+    assert "models.Forest.n_estimator is not a parameter of sklearn.ensemble.RandomForestClassifier" in message
     assert "did you mean n_estimators?" in message
-    assert "num_leaves" in message  # the valid names: get_params() of an instance
+    assert "max_depth" in message  # the valid names: get_params() of an instance
+
+
+@pytest.mark.parametrize("key", ["verbose", "verbosity"])
+def test_lightgbm_takes_the_parameters_its_constructor_takes_through_kwargs(tmp_path, key, capfd):
+    """LightGBM's get_params() lacks verbose until it is set: a table may set it, and training is then quiet."""
+    config = config_with(tmp_path, f'[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\nn_estimators = 5\n'
+                                   f'min_child_samples = 400\n{key} = -1\n')
+    assert config.models[0].params[key] == -1
+    built = estimators(config)["Boosted"]
+    assert built.get_params()[key] == -1
+    X = np.arange(600, dtype=float).reshape(-1, 1)
+    capfd.readouterr()
+    built.fit(X, (X[:, 0] > 300).astype(int))  # min_child_samples too high: LightGBM would warn on every tree
+    assert "[LightGBM]" not in "".join(capfd.readouterr())
 
 
 @pytest.mark.parametrize("table, expected", [
@@ -173,3 +194,32 @@ def test_a_factory_model_that_fails_to_fit_names_its_table_and_module():
                                         "cannot be trained (This LogisticRegression instance is not fitted yet.")
     assert str(caught.value).endswith("fix the estimator its function returns (src/mymodel/features.py) "
                                       "or the table's keys")
+
+
+def test_a_team_modules_onnx_hook_is_called_at_release_and_what_it_imports_is_no_runtime_requirement(package, tmp_path):
+    """register_onnx_converters() of a team module: called before the ONNX conversion; the skl2onnx it
+    imports inside is not required by the installed package (it never calls the hook), an import outside is."""
+    from pipeline.steps import team_code
+    from pipeline.steps.requirements import source_imports
+
+    name, write = package
+    folder = tmp_path / "src" / name
+    write("features", """
+        import numpy
+        CALLED = []
+
+        def register_onnx_converters():
+            import skl2onnx
+            from skl2onnx.algebra import onnx_ops
+            CALLED.append(skl2onnx.__name__)
+        """)
+    write("helpers", "import json\n")
+    assert team_code.register_onnx_converters(name, folder) == ["features.py"]
+    assert importlib.import_module(f"{name}.features").CALLED == ["skl2onnx"]
+    assert source_imports([folder / "features.py", folder / "helpers.py"]) == {"numpy", "json"}
+    write("outside", "import skl2onnx\n\ndef register_onnx_converters():\n    pass\n")
+    assert "skl2onnx" in source_imports([folder / "outside.py"])
+    write("broken", "def register_onnx_converters():\n    raise ValueError('no converter today')\n")
+    with pytest.raises(team_code.TeamHookError, match=rf"src/{name}/broken.py: importing it or its "
+                                                        r"register_onnx_converters\(\) raised ValueError: no converter today"):
+        team_code.register_onnx_converters(name, folder)
