@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from collections.abc import Collection
 
@@ -139,6 +140,17 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
         }
         trained.append(TrainedModel(name, pipeline, metadata, evaluation=scored["evaluation"]))
     return with_onnx(trained, X_test, config, cache)
+
+
+def stop_workers() -> None:
+    """End the cross-validations' worker processes now (joblib keeps its loky pool for reuse, 300 s idle).
+    A process that trains once calls it when training is done: the workers hold its stdout and stderr, so
+    after a SIGKILL (no exit handler runs) whatever reads its output (make, a pipe, a CI log, a test) would
+    wait for them to time out."""
+    reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(reusable, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def fitted(spec: model_specs.ModelSpec, estimator, X, y, seed: int,

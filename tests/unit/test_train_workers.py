@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from pipeline.config import DATASET_CONFIG, load_dataset_config
 from pipeline.steps.data import load_dataset
-from pipeline.steps.train import train
+from pipeline.steps.train import stop_workers, train
 
 PAUSE = 0.4
 
@@ -62,3 +62,17 @@ def test_fits_in_parallel_leave_the_trainings_warning_filters_as_they_were(tmp_p
 
         cross_val_score(LogisticRegression(), np.arange(20.0).reshape(-1, 1), [0, 1] * 10, cv=2)
     assert not [w for w in caught if "delayed" in str(w.message)]
+
+
+def test_training_leaves_no_worker_once_stopped():
+    """A release ends its workers when training is done (stop_workers): a SIGKILL later leaves none holding its
+    output for loky's 300 s idle timeout (test_faults.py::test_a_release_killed_between_its_uploads_...)."""
+    import joblib
+    from joblib.externals.loky import reusable_executor
+
+    joblib.Parallel(n_jobs=2)(joblib.delayed(abs)(n) for n in (-1, -2))
+    workers = list(reusable_executor._executor._processes.values())
+    assert workers and all(w.is_alive() for w in workers)
+    stop_workers()
+    assert not any(w.is_alive() for w in workers)
+    stop_workers()  # nothing left: nothing to do
