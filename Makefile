@@ -11,8 +11,8 @@ REQUIREMENTS ?= requirements.lock
 BENCH_ARGS ?=
 
 # Make variables reach the pipeline as environment variables (empty = unset).
-export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT ONNX INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
-export INDEX_KIND INDEX_READ_URL INDEX_READ_TIMEOUT INDEX_CHANNEL_TIMEOUT INDEX_CREDENTIALS DEVPI_PORT DEVPI_REPLICA_PORT DEVPI_STATE
+export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL NOTE PAGE ALL CLIENT ROLLBACK A B FORMAT ONNX INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
+export INDEX_KIND INDEX_READ_URL INDEX_READ_TIMEOUT INDEX_CHANNEL_TIMEOUT INDEX_ABANDONED_AFTER INDEX_CREDENTIALS DEVPI_PORT DEVPI_REPLICA_PORT DEVPI_STATE
 
 # INDEX=devpi: the primary and replica of make devpi, with the credentials it generated.
 ifeq ($(INDEX),devpi)
@@ -92,10 +92,10 @@ yank: $(READY) ## yank VERSION= with REASON="...": pip/uv ranges skip it, an exa
 unyank: $(READY) ## undo make yank VERSION=: the version is installable by ranges again
 	@$(PY) -m pipeline unyank
 
-promote: $(READY) ## make VERSION= the one version the CHANNEL= view <index>/channels/<CHANNEL>/simple/ serves (a rollback: promote an older one)
+promote: $(READY) ## make VERSION= the one version the CHANNEL= view <index>/channels/<CHANNEL>/simple/ serves, its files pinned by sha256 (a rollback: promote an older one; NOTE= recorded beside it)
 	@$(PY) -m pipeline promote
 
-channels: $(READY) ## each channel's history: number, version, when, who, commit
+channels: $(READY) ## each channel's newest promotions: number, version, when, who, commit, note (PAGE=2 older, ALL=1 every one, CHANNEL=)
 	@$(PY) -m pipeline channels
 
 consumer: $(READY) ## print what a consumer pastes for CLIENT=pip|uv|uv-project|poetry|pdm|pip-tools|pipx: index settings, pin, install, lock, rollback (VERSION= ROLLBACK= CHANNEL=)
