@@ -27,8 +27,8 @@ from packaging.utils import canonicalize_name
 from pypiserver.bottle_wrapper import Bottle, request, response
 
 from index import owned_package
-from index.settings import INDEX_READER
 from index.numbers import SEALED, TAKEN_BACK, VersionStates, in_release, when
+from index.settings import INDEX_READER
 from index.statedb import StateError
 from index.yanks import canonical_version
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import typing as t
 from collections.abc import Sequence
 from pathlib import Path
@@ -176,9 +177,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import waitress
 
+    from index.statedb import StateError
+
     owned_package.configure(args.package)  # before make_app imports the registry, which reads it
-    app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback, digest_cache=args.digest_cache,
-                   abandoned_after=control.abandoned_after() if args.abandoned_after is None else args.abandoned_after)
+    try:
+        app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback,
+                       digest_cache=args.digest_cache,
+                       abandoned_after=control.abandoned_after() if args.abandoned_after is None else args.abandoned_after)
+    except StateError as exc:  # one line in server.log, which make index shows
+        print(f"index: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     if os.environ.get("INDEX_REQUEST_LOG"):
         from index.requestlog import logged
 

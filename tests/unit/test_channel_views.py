@@ -31,7 +31,7 @@ BUILT_FROM = "c0ffee" * 6 + "abcd"  # the commit tests/registry_wheels.py's mode
 class Index:
     def __init__(self, tmp: Path) -> None:
         self.packages, self.state = tmp / "packages", tmp / "state"
-        self.packages.mkdir()
+        self.packages.mkdir(exist_ok=True)  # a folder that holds files already: the index's first start over it
         htpasswd = HtpasswdFile(str(tmp / "htpasswd"), new=True, default_scheme="sha256_crypt")
         for user, password in (UPLOADER, READER):
             htpasswd.set_password(user, password)

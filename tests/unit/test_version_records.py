@@ -1,0 +1,60 @@
+"""The index's version records from its real WSGI app over a folder of wheels (no server process):
+what an index whose folder predates the records serves after its first start, and the records'
+rules for uploads (index/numbers.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from index.numbers import SEALED, STAGED, TAKEN_BACK, VersionStates
+from index.statedb import StateDB
+from index.uploads import UploadRefused
+from tests.registry_wheels import release_files
+from tests.unit.test_channel_views import JSON, UPLOADER, Index, filenames
+
+
+def test_a_folder_from_before_the_records_is_recorded_once_complete_versions_sealed_half_ones_hidden(tmp_path):
+    packages = tmp_path / "packages"
+    wheel, _ = release_files(packages, "1.1.1+titanic", {"LogReg": 0.8})
+    shutil.copy(wheel, packages / "mymodel_onnx-1.1.1+titanic-py3-none-any.whl")
+    _, sdist = release_files(tmp_path / "half", "1.1.2+titanic", {"LogReg": 0.8})
+    shutil.copy(sdist, packages)  # a release killed after its sdist, on an index without records
+    shutil.copy(wheel, packages / "mymodel_data-1.0.0+titanic-py3-none-any.whl")
+    index = Index(tmp_path)
+    assert filenames(index.get("/simple/mymodel/", JSON)[1]) == [
+        "mymodel-1.1.1+titanic-py3-none-any.whl", "mymodel-1.1.1+titanic.tar.gz"]  # 1.1.2's sdist hidden
+    assert index.get("/packages/mymodel-1.1.2+titanic.tar.gz")[0] == 404
+    assert filenames(index.get("/simple/mymodel-onnx/", JSON)[1]) == ["mymodel_onnx-1.1.1+titanic-py3-none-any.whl"]
+    assert filenames(index.get("/simple/mymodel-data/", JSON)[1]) == ["mymodel_data-1.0.0+titanic-py3-none-any.whl"]
+    status, _, body = index.call("GET", "/+versions", auth=UPLOADER)
+    assert status == 200, body
+    records = {r["version"]: r for r in json.loads(body)["versions"] if r["project"] == "mymodel"}
+    assert records["1.1.1+titanic"]["state"] == SEALED and records["1.1.2+titanic"]["state"] == STAGED
+    assert list(records["1.1.2+titanic"]["files"]) == ["mymodel-1.1.2+titanic.tar.gz"]
+    # files put there by hand later are none of the records' business: served as pypiserver serves them
+    later, _ = release_files(tmp_path / "later", "1.1.3+titanic", {"LogReg": 0.8})
+    shutil.copy(later, packages)
+    index.app = Index(tmp_path).app  # a restart records nothing again
+    assert "mymodel-1.1.3+titanic-py3-none-any.whl" in filenames(index.get("/simple/mymodel/", JSON)[1])
+    assert "mymodel-1.1.2+titanic.tar.gz" not in filenames(index.get("/simple/mymodel/", JSON)[1])
+
+
+def test_an_upload_of_a_burned_number_or_into_a_sealed_release_is_refused_with_its_reason(tmp_path):
+    states = VersionStates(StateDB(tmp_path))
+    states.stored("mymodel", "1.1.1+titanic")
+    states.check_upload("mymodel", "1.1.1+titanic")  # staged: the release's next file is welcome
+    states.seal([("mymodel", "1.1.1+titanic")])
+    with pytest.raises(UploadRefused) as sealed:
+        states.check_upload("mymodel-onnx", "1.1.1+titanic")  # a twin after a seal without one
+    assert sealed.value.status == 409 and "version 1.1.1+titanic was sealed on" in sealed.value.reason
+    states.take_back("mymodel", "1.1.1+titanic")
+    with pytest.raises(UploadRefused) as burned:
+        states.check_upload("mymodel", "1.1.1+titanic")
+    assert "was taken back on" in burned.value.reason and "1.1.1+titanic is burned" in burned.value.reason
+    states.stored("mymodel-data", "1.0.0+titanic")  # the data package's one wheel: complete on arrival
+    assert [(r.project, r.state) for r in states.records(version="1.0.0+titanic")] == [("mymodel-data", SEALED)]
+    assert {(r.project, r.state) for r in states.records()} >= {("mymodel", TAKEN_BACK)}
+    assert states.hidden() == frozenset({("mymodel", "1.1.1+titanic")})
