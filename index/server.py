@@ -118,12 +118,7 @@ def _built_from(facts: t.Any, backend: t.Any, wheel: t.Any) -> str:
     digest = (backend.digest(wheel) or "").removeprefix("sha256=")
     package = import_name(Path(wheel.fn).name)
     found = facts.of(wheel.fn, digest, package) if digest and package else None
-    commits = set()
-    for metadata in (found.models.values() if found else []):
-        git = metadata.get("git") if isinstance(metadata, dict) else None
-        if isinstance(git, dict) and isinstance(git.get("commit"), str):
-            commits.add(git["commit"] + (" (uncommitted changes)" if git.get("dirty") else ""))
-    return ", ".join(sorted(commits)) or "unknown (its wheel records no commit)"
+    return owned_package.module("published").built_from(found.models if found else {})
 
 
 class _ForgettingPages(BackendProxy):

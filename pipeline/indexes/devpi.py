@@ -4,10 +4,9 @@ Same questions as the embedded index, devpi's answers: simple pages under ``+sim
 a file it already held answered with HTTP 200 (not 409), and no yanking on private indexes.
 
 A number is used once here too, kept by the pipeline since devpi accepts a file name again
-after a forced delete: a version is taken back by deleting its files one by one
-(``DELETE <index>/+f/...?force`` as the index owner, a token from ``POST /+login``), which
-leaves the version registered, with "taken back by make release on <when>" as its
-description. Every registered version without files is a used number (``used_versions``),
+after a forced delete: a version is taken back with ``DELETE <index>/<project>/<version>?force``
+as the index owner (a token from ``POST /+login``), then registered again without files, with
+"taken back by make release on <when>" as its description. Every registered version without files is a used number (``used_versions``),
 which no clone's release publishes again. devpi serves each file as it arrives: there is no
 seal, and a release killed between two uploads leaves a half version that pip can see until
 that clone's next release takes it back.
@@ -79,8 +78,8 @@ class DevpiClient(IndexClient):
         return base64.b64encode(f"{self.username}:{token}".encode()).decode()
 
     def remove_version(self, version: str, project: str = PACKAGE) -> None:
-        """Delete every file of ``version`` (``?force``: the index is non-volatile), keeping the version
-        registered and marked taken back: devpi would take the same file names again, so the registered
+        """Delete every file of ``version`` (``?force``: the index is non-volatile), then register the version
+        again without files, marked taken back: devpi would take the same file names again, so the registered
         version is what tells every clone the number is used."""
         url = f"{self.url}{project}/{urllib.parse.quote(version)}"
         try:
@@ -91,11 +90,9 @@ class DevpiClient(IndexClient):
                 if exc.code == 404:
                     return
                 raise
-            for link in versiondata.get("+links", []):
-                if link.get("rel") == "releasefile" and link.get("href"):
-                    self._devpi_call("DELETE", f"{link['href']}?force", auth=auth)
+            self._devpi_call("DELETE", f"{url}?force", auth=auth)  # its files, and the version with its last one
             taken = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            self._describe(self.url.rstrip("/").removeprefix(self.server).strip("/"), project, version,
+            self._register(self.url.rstrip("/").removeprefix(self.server).strip("/"), versiondata,
                            TAKEN_BACK + taken, auth)
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
@@ -222,8 +219,11 @@ class DevpiClient(IndexClient):
         """Set the description of ``version`` in ``index`` (devpi's register action overwrites a version's
         metadata: the metadata it holds is sent back with the new description)."""
         metadata = json.loads(self._devpi_call("GET", f"{self.server}/{index}/{project}/{urllib.parse.quote(version)}"))
-        form = {key: value for key, value in metadata["result"].items()
-                if not key.startswith("+") and value not in (None, "", [])}
+        self._register(index, metadata["result"], description, auth)
+
+    def _register(self, index: str, metadata: dict, description: str, auth: str) -> None:
+        """devpi's register action: ``metadata`` (a version's, as devpi answers it) with ``description``."""
+        form = {key: value for key, value in metadata.items() if not key.startswith("+") and value not in (None, "", [])}
         form.update({":action": "submit", "description_content_type": "text/plain", "description": description})
         request = urllib.request.Request(f"{self.server}/{index}/", method="POST",
                                          data=urllib.parse.urlencode(form, doseq=True).encode(),

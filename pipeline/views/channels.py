@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from index.channels import Promotion
+from pipeline.package.own_package import published
 from pipeline.views import registry
 from pipeline.config import PACKAGE
 from pipeline.errors import ConfigError, PackageIndexError, VersionError
@@ -64,12 +65,9 @@ def _built_from(client: IndexClient, version: str) -> str:
     """The commit ``version``'s wheel records (read from its JSON files, never unpickled), for an index that
     keeps no record of promotions itself (devpi)."""
     try:
-        models = registry.published(client, version).snapshot.models
+        return published.built_from(registry.published(client, version).snapshot.models)
     except PackageIndexError:
         return "unknown (its wheel cannot be read)"
-    commits = {m["git"]["commit"] + (" (uncommitted changes)" if m["git"].get("dirty") else "")
-               for m in models.values() if isinstance(m.get("git"), dict) and isinstance(m["git"].get("commit"), str)}
-    return ", ".join(sorted(commits)) or "unknown (its wheel records no commit)"
 
 
 def page_number(value: str | None) -> int:
