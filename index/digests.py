@@ -194,15 +194,12 @@ class DigestCachingBackend(SimpleFileBackend):
                     check_room(place, self._held())  # again: an upload may have taken the slot meanwhile
                     if self.states is not None:
                         self.states.check_upload(place.project, str(place.version))
+                        # Recorded before it is placed: a file without a record is served (one put there
+                        # by hand), so a reader must never find this one before its version is staged.
+                        self.states.stored(place.project, str(place.version))
                 # A hard link never replaces: of two uploads that both passed pypiserver's
                 # exists-check, exactly one places its file.
                 os.link(partial, destination)
-                if place is not None and self.states is not None:
-                    try:
-                        self.states.stored(place.project, str(place.version))
-                    except BaseException:
-                        destination.unlink(missing_ok=True)  # unrecorded, it would be served unsealed
-                        raise
         except FileExistsError:
             raise HTTPError(409, f"Package {filename!r} already exists!") from None
         except UploadRefused as refused:

@@ -25,7 +25,7 @@ def check_not_published(client: IndexClient, version: str, twin: bool = False) -
         taken = sorted({*client.versions(), *used}, key=parse)
         raise VersionError(f"{version} was used before ({used[version].describe()}): a number is used once; "
                            f"release {next_version(taken, None, 'patch', parse(version).local or 'data')} instead "
-                           "(make release picks it)")
+                           "(make release picks it; or make build, then make upload)")
     check_publishable(version, client.versions())
     if twin and version in client.versions(onnx_names.TWIN):
         raise PackageIndexError(f"{onnx_names.TWIN} {version} is already on the index although {PACKAGE} {version} "

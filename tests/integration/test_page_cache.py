@@ -121,4 +121,4 @@ def test_concurrent_reads_during_a_release_see_the_page_before_or_after_never_be
         assert served_hashes(index) == after  # at once, on the first request after the seal
         done.set()
         seen = [page for reader in readers for page in reader.result()]
-    assert seen and all(page in (before, after) for page in seen), [p for p in seen if p not in (before, after)]
+    assert seen and all(page in (before, after) for page in seen), ([p for p in seen if p not in (before, after)], after)
