@@ -15,6 +15,7 @@ A file that is not a database this module can read (a disk fault, edited by hand
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import typing as t
@@ -60,6 +61,7 @@ class StateDB:
         self._local = threading.local()
         self._watch_lock = threading.Lock()
         self._watcher: sqlite3.Connection | None = None  # reads only: data_version moves with every other commit
+        self._watcher_pid: int | None = None
         self._seen: int | None = None
         self._generation = 0
         try:
@@ -74,12 +76,15 @@ class StateDB:
         return connection
 
     def connection(self) -> sqlite3.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
+        """This thread's connection; a new one in a forked process (gunicorn --preload): SQLite connections
+        must not cross a fork."""
+        connection, pid = getattr(self._local, "connection", None), getattr(self._local, "pid", None)
+        if connection is None or pid != os.getpid():
             try:
                 connection = self._local.connection = self._connect()
             except sqlite3.Error as exc:
                 raise _failed(exc) from None
+            self._local.pid = os.getpid()
         return connection
 
     def read(self, sql: str, parameters: t.Sequence = ()) -> list[tuple]:
@@ -111,8 +116,8 @@ class StateDB:
         workers); read on every page request, so it costs one pragma."""
         with self._watch_lock:
             try:
-                if self._watcher is None:
-                    self._watcher = self._connect()
+                if self._watcher is None or self._watcher_pid != os.getpid():
+                    self._watcher, self._watcher_pid, self._seen = self._connect(), os.getpid(), None
                 version = self._watcher.execute("PRAGMA data_version").fetchone()[0]
             except sqlite3.Error as exc:
                 raise _failed(exc) from None
