@@ -11,8 +11,8 @@ package and its ``<package>-*`` siblings) any file of which it stored, in its st
 - **sealed**: served; a sealed version takes no other file (a twin uploaded after a release
   sealed without one is refused). The data package's one wheel is complete on arrival: it is
   sealed as it is stored. Versions on the index before these records (a state folder of an
-  earlier index) are recorded at the first start: complete ones sealed, a model version with
-  only its sdist or only its wheel staged.
+  earlier index) are recorded at the first start: sealed, but for a model version with its
+  sdist and no wheel (what a release killed between its uploads left), which is staged.
 - **taken back**: removed through the index (a failed release, an abandoned one); its number
   is burned: a later upload of it is refused with 409, whatever its bytes.
 
@@ -148,9 +148,10 @@ class VersionStates:
     def record_existing(self, found: t.Callable[[], list[tuple[str, str, str, float]]]) -> None:
         """At the first start with these records: the versions already in the package folder.
 
-        ``found`` lists (project, version, kind, mtime) of the owned files; a model version with
-        both its sdist and wheel is sealed (and every sibling file of that version), one with
-        only one of them staged (with its siblings), any other owned version sealed."""
+        ``found`` lists (project, version, kind, mtime) of the owned files. A model version with an sdist
+        and no wheel is what a release killed between its uploads left (the sdist goes first): staged,
+        with its siblings' files of that version, so nothing installs it and a release takes it back.
+        Everything else stays served: sealed."""
         if self.db.meta(MIGRATED) is not None:
             return
         package = owned_package.name()
@@ -162,7 +163,7 @@ class VersionStates:
             for project, version, kind, _ in files:
                 if project == package:
                     kinds.setdefault(version, set()).add(kind)
-            incomplete = {version for version, held in kinds.items() if held != {"sdist", "wheel"}}
+            incomplete = {version for version, held in kinds.items() if held == {"sdist"}}
             for project, version, _, mtime in files:
                 state = STAGED if version in incomplete and in_release(project) else SEALED
                 db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?) ON CONFLICT (project, version) DO UPDATE "

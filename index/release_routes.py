@@ -5,7 +5,9 @@
   at once. The index checks that ``files`` is exactly what it holds for that version of the
   package and its siblings (an sdist and a wheel of the package, a ``-onnx`` twin when the
   release built one), with those sha256, and refuses anything else with 409 and one line.
-  Sealing a sealed version with the same files again answers 200 (a retried request).
+  Sealing a sealed version with the same files again answers 200 (a retried request); a seal of
+  a project the index does not own answers 200 and changes nothing (its files were served as
+  they arrived).
 - ``GET /+versions`` (``name`` optional): every version of the index's own projects it stored a
   file of, its state (staged, sealed, taken back), when, and the files of those not sealed with
   their sha256; a staged one whose last upload is older than ``abandoned_after`` seconds
@@ -30,6 +32,7 @@ from index import owned_package
 from index.numbers import SEALED, TAKEN_BACK, VersionStates, in_release, when
 from index.settings import INDEX_READER
 from index.statedb import StateError
+from index.uploads import owned
 from index.yanks import canonical_version
 
 SEAL_FILES_LIMIT = 16  # files a seal may name (a release has three)
@@ -77,6 +80,9 @@ class ReleaseRoutes:
         project = canonicalize_name(request.forms.get("name") or "")
         version = canonical_version(request.forms.get("version") or "")
         named = _named_files(request.forms.get("files") or "")
+        if not owned(project):  # pypiserver's rule: served as it arrived, nothing to seal
+            return _answer(200, {"name": project, "version": version, "sealed": [],
+                                 "served": f"as uploaded: this index does not own {project[:80]}"})
         if project != package:
             return _answer(400, {"error": f"this index seals releases of {package}, not {project[:80]!r}"})
         if named is None:

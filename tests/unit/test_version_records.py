@@ -16,16 +16,18 @@ from tests.registry_wheels import release_files
 from tests.unit.test_channel_views import JSON, UPLOADER, Index, filenames
 
 
-def test_a_folder_from_before_the_records_is_recorded_once_complete_versions_sealed_half_ones_hidden(tmp_path):
+def test_a_folder_from_before_the_records_is_recorded_once_served_as_before_but_a_killed_releases_sdist(tmp_path):
     packages = tmp_path / "packages"
     wheel, _ = release_files(packages, "1.1.1+titanic", {"LogReg": 0.8})
+    shutil.copy(wheel, packages / "mymodel-1.1.0+titanic-py3-none-any.whl")  # a wheel alone: installable, kept
     shutil.copy(wheel, packages / "mymodel_onnx-1.1.1+titanic-py3-none-any.whl")
     _, sdist = release_files(tmp_path / "half", "1.1.2+titanic", {"LogReg": 0.8})
     shutil.copy(sdist, packages)  # a release killed after its sdist, on an index without records
     shutil.copy(wheel, packages / "mymodel_data-1.0.0+titanic-py3-none-any.whl")
     index = Index(tmp_path)
     assert filenames(index.get("/simple/mymodel/", JSON)[1]) == [
-        "mymodel-1.1.1+titanic-py3-none-any.whl", "mymodel-1.1.1+titanic.tar.gz"]  # 1.1.2's sdist hidden
+        "mymodel-1.1.0+titanic-py3-none-any.whl", "mymodel-1.1.1+titanic-py3-none-any.whl",
+        "mymodel-1.1.1+titanic.tar.gz"]  # 1.1.2's sdist alone (a release killed after it) hidden
     assert index.get("/packages/mymodel-1.1.2+titanic.tar.gz")[0] == 404
     assert filenames(index.get("/simple/mymodel-onnx/", JSON)[1]) == ["mymodel_onnx-1.1.1+titanic-py3-none-any.whl"]
     assert filenames(index.get("/simple/mymodel-data/", JSON)[1]) == ["mymodel_data-1.0.0+titanic-py3-none-any.whl"]
