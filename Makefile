@@ -1,5 +1,5 @@
-# make help lists every target. Variables: BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT ONNX
-# INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_KIND INDEX_READ_URL INDEX=devpi DEVPI_PORT DEVPI_REPLICA_PORT (see README).
+# make help lists every target and variable; the documentation's Make reference (docs/reference/make.md) is
+# written from the same lines: a target's "## " comment, and each variable's "#= NAME=<default>  what it does".
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
@@ -9,6 +9,50 @@ PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 REQUIREMENTS ?= requirements.lock
 BENCH_ARGS ?=
+DOCS_PORT ?= 8000
+
+# The variables a target reads (command line or environment; empty means unset).
+#= BUMP=                  major, minor or patch (or release, interface, logic): a higher bump than the change requires
+#= DATA=                  the data tag of the run (default: [dataset] tag); for train also <package>-data==X.Y.Z+tag
+#= DATA_FILE=             a CSV to train on for this run (default: [dataset] source)
+#= FORCE=0                1: release although the gate fails or BUMP is below what the change requires (recorded)
+#= VERSION=               X.Y.Z+tag: the version to build, upload, verify, lock, yank, unyank, promote or print for
+#= REASON=                why a version is yanked (shown by pip and uv on an exact pin)
+#= CHANNEL=               a channel name (lowercase letters, digits, hyphens), e.g. prod
+#= NOTE=                  the promoter's own words, recorded beside a promotion (make promote)
+#= PAGE=1                 which page of each channel's promotions make channels shows, newest first (20 a page)
+#= ALL=0                  1: make channels shows every promotion
+#= CLIENT=                pip, uv, uv-project, poetry, pdm, pip-tools or pipx
+#= ROLLBACK=              the earlier version a recipe rolls back to (default: the one released before VERSION)
+#= A=                     the older published version make diff compares
+#= B=                     the newer one (default: this clone's make train output)
+#= FORMAT=text            json: machine-readable output
+#= ONNX=0                 1: the <package>-onnx wheel's hash-locked requirement
+#= NAME=                  the package's new name, e.g. titanic-survival
+#= INDEX_PORT=8080        the local index's port, for every target that uses the index
+#= INDEX_DIR=index/packages   the folder of package files the local index serves
+#= INDEX_AUTH=            update (credentials to upload) or read (to read too); default: as the index runs, update to start one
+#= INDEX_STATE=           the index's state folder: credentials, digests, yanks, channels (default: index/.state/port-<port>)
+#= INDEX_FALLBACK=on      off: the local index answers 404 for projects it does not hold instead of redirecting
+#= INDEX_CHANNEL_TIMEOUT=30   seconds after which the local index closes an idle connection
+#= INDEX_ABANDONED_AFTER=600  seconds after its last upload that a version no release sealed is abandoned (taken back by the next make release)
+#= INDEX_URL=             an index this project does not run (http://host:port/, devpi: http://host:port/<user>/<index>/)
+#= INDEX_KIND=            pypiserver or devpi (default: detected from INDEX_URL)
+#= INDEX_READ_URL=        a replica's simple URL, for read-back and consumers' install lines
+#= INDEX_READ_TIMEOUT=30  seconds a release waits for INDEX_READ_URL to serve the new version
+#= INDEX_USERNAME=        the upload user of INDEX_URL (TWINE_USERNAME works too)
+#= INDEX_PASSWORD=        its password (TWINE_PASSWORD works too)
+#= INDEX_CREDENTIALS=     a credentials.json with the upload user and password (INDEX=devpi: make devpi's)
+#= INDEX_REQUEST_LOG=     a file where the local index logs each request and the bytes sent
+#= RELEASE_LOCK_TIMEOUT=900   seconds a release waits for another release of this clone to finish
+#= INDEX=                 devpi: use the primary and replica of make devpi, with the credentials it generated
+#= DEVPI_PORT=3141        make devpi's primary port
+#= DEVPI_REPLICA_PORT=3142    make devpi's replica port
+#= DEVPI_STATE=           make devpi's state folder (default: index/.state/devpi)
+#= DOCS_PORT=8000         the port of make docs-serve (on 127.0.0.1)
+#= BENCH_ARGS=            arguments of python -m benchmarks.run, e.g. --versions 20 --size-mb 1
+#= VENV=.venv             the virtual environment every target creates and uses
+#= PYTHON=python3         the Python that creates VENV
 
 # Make variables reach the pipeline as environment variables (empty = unset).
 export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL NOTE PAGE ALL CLIENT ROLLBACK A B FORMAT ONNX INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
@@ -21,10 +65,12 @@ INDEX_READ_URL := $(or $(INDEX_READ_URL),http://127.0.0.1:$(or $(DEVPI_REPLICA_P
 INDEX_CREDENTIALS := $(or $(INDEX_CREDENTIALS),$(or $(DEVPI_STATE),$(CURDIR)/index/.state/devpi)/credentials.json)
 endif
 
-.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels consumer rename devpi devpi-stop devpi-channel test unit integration bench clean
+.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels consumer rename devpi devpi-stop devpi-channel docs docs-serve test unit integration bench clean
 
-help: ## list the targets
+help: ## list the targets and the variables they read
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "Variables (make <target> NAME=value, or the environment):"
+	@awk '/^#= / {name = $$2; sub(/^#= +[^ ]+ +/, ""); printf "  %-24s %s\n", name, $$0}' $(MAKEFILE_LIST)
 
 # On stderr, so that `make version` or `make lock > file` print only their answer on a first run;
 # pip's progress on a terminal, quiet otherwise (CI logs).
@@ -53,19 +99,19 @@ train: $(READY) ## train and evaluate the models into src/<package>/models (DATA
 version: $(READY) ## print the next version: what the trained models require, or BUMP=patch|minor|major (DATA=tag)
 	@$(PY) -m pipeline version
 
-released: $(READY) ## print the version this clone released last (src/<package>/version.py), for scripts and pip install lines
+released: $(READY) ## print the version this clone released last (src/<package>/version.py), the newest not yanked, for scripts and pip install lines
 	@$(PY) -m pipeline released
 
 build: $(READY) ## build the next version's sdist and wheel into dist/ (VERSION= to choose)
 	$(PY) -m pipeline build
 
-index: $(READY) ## start the local pypiserver on 127.0.0.1:8080 (INDEX_PORT=, INDEX_DIR=, INDEX_AUTH=read)
+index: $(READY) ## start the local pypiserver on 127.0.0.1:8080 (INDEX_PORT=, then kept for this clone's targets; INDEX_DIR=, INDEX_AUTH=read)
 	@$(PY) -m pipeline index
 
 index-stop: $(READY) ## stop the local pypiserver
 	@$(PY) -m pipeline index-stop
 
-index-status: $(READY) ## is the local pypiserver running, and where
+index-status: $(READY) ## is the local pypiserver running, and where; and every other index this clone runs
 	@$(PY) -m pipeline index-status
 
 upload: $(READY) ## upload the newest build in dist/ (or VERSION=) with twine and verify it
@@ -101,7 +147,7 @@ channels: $(READY) ## each channel's newest promotions: number, version, when, w
 consumer: $(READY) ## print what a consumer pastes for CLIENT=pip|uv|uv-project|poetry|pdm|pip-tools|pipx: index settings, pin, install, lock, rollback (VERSION= ROLLBACK= CHANNEL=)
 	@$(PY) -m pipeline consumer
 
-rename: $(READY) ## give the package another name (NAME=titanic-survival): dataset.toml, src/<import name>/, pyproject.toml
+rename: $(READY) ## give the package another name (NAME=titanic-survival DESCRIPTION="..."): dataset.toml, src/<import name>/, pyproject.toml
 	@$(PY) -m pipeline rename
 
 # The package's name ([package] name in dataset.toml), read only by the recipes that use it.
@@ -115,6 +161,14 @@ devpi-stop: $(READY) ## stop the devpi primary and replica of make devpi
 
 devpi-channel: $(READY) ## create the devpi channel index mymodel/<CHANNEL=> that make promote INDEX=devpi pushes to (make devpi makes prod)
 	@$(PY) -m index.devpi channel
+
+# The site: MkDocs with the Material theme (mkdocs.yml); docs/hooks.py first writes the generated reference
+# (docs/generated/) from the code. Material's notice about its successor is no build warning: silenced.
+docs: $(READY) ## build the documentation into site/ (strict: a broken link, a missing page or any warning fails it)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: $(READY) ## serve the documentation on 127.0.0.1:8000 (DOCS_PORT=), rebuilt and reloaded on every change
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT) --livereload
 
 UNIT_TESTS ?= pipeline index $(dir $(wildcard src/*/__init__.py)) tests
 INTEGRATION_TESTS ?= tests
@@ -134,5 +188,5 @@ integration: $(READY) ## run only the integration tests
 bench: $(READY) ## benchmark the index against stock pypiserver and the release; writes benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
-clean: ## remove build outputs and trained models (keeps .venv, the index and its packages)
-	rm -rf dist build src/*/models src/*.egg-info .pytest_cache
+clean: ## remove build outputs, trained models and the built documentation (keeps .venv, the index and its packages)
+	rm -rf dist build site src/*/models src/*.egg-info .pytest_cache

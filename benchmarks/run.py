@@ -30,7 +30,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks import channel_history, data_scale, model_scale, onnx_consumer, synthetic
+from benchmarks import channel_history, data_scale, figures, model_scale, onnx_consumer, synthetic
 from benchmarks.synthetic import MODULE, PROJECT
 from benchmarks.servers import (
     REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
@@ -412,6 +412,8 @@ class Bench:
             page, = measure([(servers[few].url, None)], self.args.requests, self.args.budget)
             version_page, = measure([(servers[few].url + f"registry/{PROJECT}/1.0.{few - 1}+bench/", None)],
                                     self.args.requests, self.args.budget)
+            compare_page, = measure([(servers[few].url + f"registry/{PROJECT}/compare/1.0.{few - 2}%2Bbench/"
+                                      f"1.0.{few - 1}%2Bbench/", None)], self.args.requests, self.args.budget)
         finally:
             for server in servers.values():
                 self.processes.stop(server.process)
@@ -419,7 +421,8 @@ class Bench:
         self.results["scale"] = {"few": few, "many": many, "simple_few": at_few.as_dict(),
                                  "simple_many": at_many.as_dict(), "ratio": at_many.median / at_few.median,
                                  "first_byte_ratio": server_ratio,
-                                 "registry_page": page.as_dict(), "version_page": version_page.as_dict()}
+                                 "registry_page": page.as_dict(), "version_page": version_page.as_dict(),
+                                 "compare_page": compare_page.as_dict()}
         say(f"    /simple/{PROJECT}/: {few} versions median {at_few.median * 1e3:.2f} ms, {many} versions "
             f"{at_many.median * 1e3:.2f} ms ({at_many.median / at_few.median:.2f}x, the page is "
             f"{at_many.page_bytes / at_few.page_bytes:.0f}x the bytes); until the headers: "
@@ -462,6 +465,7 @@ class Bench:
         self.release_repo = copy_repo(base / "repo")
         env = index_env(base)
         env.pop("BENCH_ARGS", None)
+        env.pop("WORK_CACHE_DIR", None)  # the copy's own cache: the first run finds it empty, as a fresh clone does
         runs = []
         try:
             for attempt in range(2):
@@ -477,7 +481,9 @@ class Bench:
                 if not steps or not released:
                     raise BenchError(f"could not read the step times from make release:\n{output[-3000:]}")
                 runs.append({"wall_s": wall, "steps": steps, "version": released.group(1),
-                             "release_total_s": float(released.group(2))})
+                             "release_total_s": float(released.group(2)),
+                             "figures": figures.costs(output, self.release_repo / "dist" /
+                                                      f"{MODULE}-{released.group(1)}-py3-none-any.whl")})
                 say(f"    run {attempt + 1}: {released.group(1)} in {wall:.2f} s wall ("
                     + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()) + ")")
         finally:
@@ -654,6 +660,11 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     rows.append((f"registry page `/` median at {scale['few']} versions, after the first request", f"{ms(registry)} ms",
                  "< 100 ms", status(registry < 100)))
     rows += channel_history.targets(results)
+    rows += [(name, value, goal, "met" if ok else "MISSED")
+             for name, value, goal, ok in figures.targets(results["release"]["warm"]["figures"])]
+    compare = scale["compare_page"]["median_ms"]
+    rows.append((f"compare page of two versions, median at {scale['few']} versions", f"{ms(compare)} ms", "< 100 ms",
+                 status(compare < 100)))
     rows += [(name, value, goal, "met" if ok else "MISSED") for name, value, goal, ok in onnx_consumer.targets(results["onnx"])]
     return rows + model_scale.targets(results) + data_scale.targets(results)
 
@@ -809,6 +820,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
     lines += [f"| {name} | {cold['steps'].get(name, 0):.2f} | {warm['steps'].get(name, 0):.2f} |" for name in names]
     lines += [f"| all steps (as printed by the release) | {cold['release_total_s']:.2f} | {warm['release_total_s']:.2f} |",
               f"| **`make release` wall time** | {cold['wall_s']:.2f} | **{warm['wall_s']:.2f}** |"]
+    lines += figures.render(warm["figures"])
 
     cons = results["consumer"]
     lines += ["", f"## Consumer: loading {MODEL} from the released wheel {cons['wheel']}", "",
@@ -826,7 +838,8 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for label, key, count in ((f"/simple/{PROJECT}/", "simple_few", scale["few"]), (f"/simple/{PROJECT}/", "simple_many", scale["many"]),
                               ("registry page `/`", "registry_page", scale["few"]),
-                              ("a version page", "version_page", scale["few"])):
+                              ("a version page", "version_page", scale["few"]),
+                              ("the compare page of two versions", "compare_page", scale["few"])):
         row = scale[key]
         lines.append(f"| {label} | {count} | {row['page_bytes']:,} | {ms(row['first_ms'])} | {ms(row['median_ms'])} | "
                      f"{ms(row['first_byte_median_ms'])} | {ms(row['p95_ms'])} | {row['n']} |")

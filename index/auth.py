@@ -49,17 +49,35 @@ class CachedHtpasswdAuther:
         self._generation = 0  # bumped on every reload of the file
         self._lock = threading.Lock()
 
-    def __call__(self, username: str, password: str) -> bool:
-        token = hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+    def _token(self, username: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+
+    def _reload_if_changed(self) -> bool:
+        """Read the file again if it changed (the cache emptied); False while it is missing. Holds the lock."""
+        seen = _signature(self._path)
+        if seen != self._seen:
+            self._seen = seen
+            self._generation += 1
+            self._verified.clear()
+            if seen is not None:
+                self._file.load()
+        return seen is not None
+
+    def knows(self, username: str) -> bool:
+        """Is ``username`` a user of the htpasswd file (no password checked: cheap)?"""
         with self._lock:
-            seen = _signature(self._path)
-            if seen != self._seen:
-                self._seen = seen
-                self._generation += 1
-                self._verified.clear()
-                if seen is not None:
-                    self._file.load()
-            if seen is None:  # removed: nobody is let in until it is back
+            return self._reload_if_changed() and username in self._file.users()
+
+    def remembered(self, username: str, password: str) -> bool:
+        """Was this very pair verified against the current file (no bcrypt: cheap)?"""
+        token = self._token(username, password)
+        with self._lock:
+            return self._reload_if_changed() and token in self._verified
+
+    def __call__(self, username: str, password: str) -> bool:
+        token = self._token(username, password)
+        with self._lock:
+            if not self._reload_if_changed():  # removed: nobody is let in until it is back
                 return False
             if token in self._verified:
                 return True

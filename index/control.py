@@ -17,8 +17,9 @@ from pathlib import Path
 
 from index import credentials
 from index.errors import IndexServerError
-from index.settings import (ABANDONED_AFTER, CHANNEL_TIMEOUT, INDEX_READER, INDEX_START_TIMEOUT, INDEX_USER, REPO,
-                            IndexSettings, env, looks_like_devpi)
+from index.settings import (ABANDONED_AFTER, CHANNEL_TIMEOUT, INDEX_HOST, INDEX_READER, INDEX_START_TIMEOUT,
+                            INDEX_STATE_ROOT, INDEX_USER, PORT_FILE, REPO, IndexSettings, env, looks_like_devpi,
+                            remembered_port)
 
 PID_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -37,6 +38,33 @@ class Status:
         if not self.running:
             return f"index: not running (would serve {self.url})"
         return f"index: running at {self.url} (pid {self.pid}, auth={self.auth}, serving {self.packages_dir})"
+
+
+def running_here() -> list[Status]:
+    """The indexes this clone started that still run (each state folder INDEX_STATE_ROOT/port-<N>), by port."""
+    found = []
+    for state in sorted(INDEX_STATE_ROOT.glob("port-*"), key=lambda folder: folder.name):
+        port = state.name.removeprefix("port-")
+        if not (port.isascii() and port.isdigit()):
+            continue
+        here = IndexSettings(INDEX_HOST, int(port), Path(), state.resolve(), None, None)
+        if (current := status(here)).running:
+            found.append(current)
+    return sorted(found, key=lambda s: s.url)
+
+
+def remember(settings: IndexSettings) -> bool:
+    """Make the port of an index started with this clone's own state folder the one every target uses
+    while INDEX_PORT is unset (PORT_FILE); True when that changed it."""
+    if settings.external_url or settings.state_dir != (INDEX_STATE_ROOT / f"port-{settings.port}").resolve():
+        return False  # INDEX_STATE elsewhere (a test's, a second index's): not this clone's default
+    if remembered_port() == str(settings.port):
+        return False
+    INDEX_STATE_ROOT.mkdir(parents=True, exist_ok=True)
+    temporary = PORT_FILE.with_name(f".{PORT_FILE.name}.{os.getpid()}")
+    temporary.write_text(f"{settings.port}\n", encoding="utf-8")
+    os.replace(temporary, PORT_FILE)
+    return True
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
@@ -141,6 +169,7 @@ def start(settings: IndexSettings) -> Status:
             raise IndexServerError(
                 f"the index on port {settings.port} runs with {'; and '.join(differ)}; run make index-stop first "
                 f"to restart it with your settings, or use another INDEX_PORT")
+        remember(settings)
         return current
     if not port_free(settings.host, settings.port):
         raise IndexServerError(
@@ -170,6 +199,7 @@ def start(settings: IndexSettings) -> Status:
         if process.poll() is not None:
             break
         if healthy(settings.url, timeout=1.0):
+            remember(settings)
             return Status(True, process.pid, settings.url, settings.packages_dir, auth)
         time.sleep(0.1)
     process.kill()

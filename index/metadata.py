@@ -77,7 +77,7 @@ def upload_problem(path: Path, filename: str) -> str | None:
     try:
         read_metadata(path)
     except TooLarge as exc:
-        problem = f"{filename} refused: {exc}; see \"Bounded reads of uploads\" in the README"
+        problem = f"{filename} refused: {exc}; see \"Bounded reads of uploads\" in docs/running-the-index.md"
         _log.warning("index: upload of %s", problem)
         return problem
     return None

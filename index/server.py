@@ -3,7 +3,7 @@
 ``python -m index.server --port 8080 --root index/packages --htpasswd FILE``.
 Usually started by ``python -m index start`` (``make index``), which also
 makes the credentials and waits for /health. For several worker processes
-under gunicorn, use the WSGI factory: see README ("The index").
+under gunicorn, use the WSGI factory: see docs/running-the-index.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 from pypiserver.backend import BackendProxy
 
 from index import control, owned_package
-from index.settings import ABANDONED_AFTER, CHANNEL_TIMEOUT, CLEANUP_INTERVAL, CONNECTION_LIMIT, PACKAGE
+from index.settings import (ABANDONED_AFTER, CHANNEL_TIMEOUT, CLEANUP_INTERVAL, CONNECTION_LIMIT, DOCS_SITE,
+                            HEADER_LIMIT, PACKAGE)
 
 METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
@@ -28,18 +29,21 @@ OUTBUF_OVERFLOW = 16 * 2**20
 
 
 def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = True,
-             digest_cache: Path | None = None, state_dir: Path | None = None,
+             digest_cache: Path | None = None, state_dir: Path | None = None, docs: Path = DOCS_SITE,
              abandoned_after: float = ABANDONED_AFTER):
-    """The pypiserver WSGI app serving ``root``, with our backend, auther, pages and registry page.
+    """The pypiserver WSGI app serving ``root``, with our backend, auther, pages, registry page and
+    the documentation site ``docs`` (make docs's site/) at /docs/.
 
     ``state_dir`` keeps the yanks, the version records and channels (index/statedb.py) and the wheels'
     core metadata (default: the digest cache's folder); without one, uploads are served as they
     arrive and there are no channels. ``abandoned_after``: seconds after its last upload that an
     unsealed version counts as abandoned (index/release_routes.py)."""
     import pypiserver
+    from pypiserver.config import Config
 
     from index.auth import CachedHtpasswdAuther, refuse_writes_by
-    from index import channel_routes, registry, release_routes, simple
+    from index.guard import BodyGuard
+    from index import channel_routes, docs as docs_routes, registry, release_routes, simple
     from index.channels import CHANNELS_FOLDER, ChannelStore
     from index.digests import DigestCachingBackend, remove_stale_partials
     from index.metadata import MetadataCache
@@ -51,17 +55,16 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
 
     root.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(root)
-    app = pypiserver.app(
-        roots=[root],
-        password_file=str(htpasswd),
-        authenticate=AUTH_ACTIONS[auth],
-        auther=CachedHtpasswdAuther(htpasswd),
-        disable_fallback=not fallback,
-        hash_algo="sha256",
-        overwrite=False,
-    )
+    # pypiserver.app(**settings) first builds a default config whose "auto" backend starts watchdog's observer
+    # thread when watchdog is installed (MkDocs needs it): start from the plain folder backend instead, which
+    # our own replaces below anyway.
+    auther = CachedHtpasswdAuther(htpasswd)
+    settings = dict(roots=[root], password_file=str(htpasswd), authenticate=AUTH_ACTIONS[auth],
+                    auther=auther, disable_fallback=not fallback, hash_algo="sha256",
+                    overwrite=False)
+    config = Config.from_args(["run", "--backend", "simple-dir"]).with_updates(**settings)
+    app = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
     app.add_hook("before_request", refuse_writes_by({INDEX_READER}))
-    config = app._pypiserver_config
     state_dir = state_dir or (digest_cache.parent if digest_cache else None)
     db = StateDB(state_dir) if state_dir else None
     states = VersionStates(db) if db else None
@@ -80,7 +83,9 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     registry.install(app, yanks, state_dir, pages, channels=channels, records=routes.records, facts=facts)
     if states is not None:
         release_routes.install(app, backend, states, pages.forget, abandoned_after)
+    docs_routes.install(app, docs)
     config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
+    app.body_guard = BodyGuard(auther, {INDEX_READER})  # main() puts it in front of waitress's body reading
     return app
 
 
@@ -163,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--digest-cache", type=Path, help="a JSON file that keeps the digests across restarts")
     parser.add_argument("--package", default=PACKAGE,
                         help="the model package this index owns (and its <package>-<channel> projects)")
+    parser.add_argument("--docs", type=Path, default=DOCS_SITE, help="the built documentation site, served at /docs/")
     parser.add_argument("--channel-timeout", type=int, default=CHANNEL_TIMEOUT,
                         help="close a connection idle for this many seconds")
     parser.add_argument("--abandoned-after", type=float, default=None,
@@ -170,18 +176,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"(default: INDEX_ABANDONED_AFTER, else {ABANDONED_AFTER})")
     args = parser.parse_args(argv)
 
+    import logging
+
     import waitress
 
+    from index.guard import guarded_channel
     from index.statedb import StateError
 
     owned_package.configure(args.package)  # before make_app imports the registry, which reads it
     try:
         app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback,
-                       digest_cache=args.digest_cache,
+                       digest_cache=args.digest_cache, docs=args.docs,
                        abandoned_after=control.abandoned_after() if args.abandoned_after is None else args.abandoned_after)
     except StateError as exc:  # one line in server.log, which make index shows
         print(f"index: cannot start: {exc}", file=sys.stderr, flush=True)
         return 1
+    guard = app.body_guard
     if os.environ.get("INDEX_REQUEST_LOG"):
         from index.requestlog import logged
 
@@ -190,10 +200,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Idle or half-sent connections are closed after CHANNEL_TIMEOUT and cannot fill the
     # connection limit (waitress's 100, idle for 300 s, left /health unanswered); poll(),
     # unlike select(), takes descriptors past 1024.
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident=f"{owned_package.name()}-index",
-                   connection_limit=CONNECTION_LIMIT, channel_timeout=args.channel_timeout,
-                   cleanup_interval=min(CLEANUP_INTERVAL, args.channel_timeout), asyncore_use_poll=True,
-                   outbuf_overflow=OUTBUF_OVERFLOW)
+    server = waitress.create_server(
+        app, host=args.host, port=args.port, threads=args.threads, ident=f"{owned_package.name()}-index",
+        connection_limit=CONNECTION_LIMIT, channel_timeout=args.channel_timeout,
+        cleanup_interval=min(CLEANUP_INTERVAL, args.channel_timeout), asyncore_use_poll=True,
+        outbuf_overflow=OUTBUF_OVERFLOW, max_request_header_size=HEADER_LIMIT)
+    server.channel_class = guarded_channel(guard)  # a body is read only behind the upload credential
+    logging.basicConfig()  # as waitress.serve does
+    server.print_listen("Serving on http://{}:{}")
+    server.run()
     return 0
 
 

@@ -12,6 +12,10 @@ INDEX_HOST = "127.0.0.1"
 INDEX_PORT = 8080
 INDEX_DIR = REPO / "index" / "packages"
 INDEX_STATE_ROOT = REPO / "index" / ".state"
+DOCS_SITE = REPO / "site"  # the documentation make docs builds, served at /docs/
+# The port of the index this clone last started (make index, or any target that starts one) with its state in
+# INDEX_STATE_ROOT: every target uses it while INDEX_PORT is unset, so a port is given once.
+PORT_FILE = INDEX_STATE_ROOT / "port"
 INDEX_USER = "mymodel"  # the upload credential: releases, yanks, removals
 INDEX_READER = "mymodel-reader"  # the consumers' read-only credential (GET and HEAD only)
 # The model package an index owns, with every <package>-<channel>, when started without --package
@@ -38,6 +42,9 @@ ARCHIVE_DIRECTORY_LIMIT = 4 * 2**20  # its central directory, the list of those 
 # seconds, without a request in progress, is closed; an upload or download that moves
 # is never idle, however slow. Past CONNECTION_LIMIT open connections new ones wait.
 CONNECTION_LIMIT = 1000
+# All a request may send before its credential is checked (index/guard.py): its headers; no body byte
+# is read without the upload credential. waitress's own limit is 256 KiB.
+HEADER_LIMIT = 64 * 2**10
 CHANNEL_TIMEOUT = 30
 CLEANUP_INTERVAL = 5  # how often idle connections are looked for (seconds)
 
@@ -46,6 +53,14 @@ def env(name: str, default: str | None = None) -> str | None:
     """A setting from the environment; an empty value counts as unset (Make passes those)."""
     value = os.environ.get(name, "")
     return value if value != "" else default
+
+
+def remembered_port() -> str | None:
+    """The port in PORT_FILE, when this clone started an index there (None: never, or the file is gone)."""
+    try:
+        return PORT_FILE.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def looks_like_devpi(url: str) -> bool:

@@ -76,10 +76,22 @@ def load(name: str, *, check_environment: bool = True):
         from .environment import require_compatible
 
         require_compatible()
+    from .external_data import NotAModel, external_tensor
     from .onnx_model import session
 
     with store.opened_verified(f"{name}/{store.MODEL_FILE}") as stream:
-        return session(stream.read())
+        model = stream.read()
+    try:
+        outside = external_tensor(model)
+    except NotAModel as exc:
+        raise IntegrityError(f"{name}/{store.MODEL_FILE} is not an ONNX model ({exc}); it is not loaded") from None
+    if outside is not None:
+        raise IntegrityError(
+            f"{name}/{store.MODEL_FILE} keeps the tensor {outside!r} outside the file (ONNX external data, which "
+            f"onnxruntime would read from a path relative to this process's working directory); it is not loaded: "
+            f"a release of {store.DISTRIBUTION} never publishes such a model, so do not use this copy; install it "
+            "again from the index you trust")
+    return session(model)
 
 
 @functools.cache

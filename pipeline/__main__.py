@@ -46,8 +46,11 @@ def main_parser() -> argparse.ArgumentParser:
                                                help="every promotion (ALL=1)")),
             "json": lambda: sub.add_argument("--json", action="store_true", default=env("FORMAT") == "json",
                                              help="print JSON for scripts (FORMAT=json)"),
-            "name": lambda: sub.add_argument("--name", default=env("NAME"),
-                                             help="the new package name, e.g. titanic-survival (NAME)"),
+            "name": lambda: (sub.add_argument("--name", default=env("NAME"),
+                                              help="the new package name, e.g. titanic-survival (NAME)"),
+                             sub.add_argument("--description", default=env("DESCRIPTION"),
+                                              help="its one-line description, the Summary (DESCRIPTION); asked "
+                                                   "for on a terminal")),
             "client": lambda: (sub.add_argument("--client", default=env("CLIENT"), help="|".join(CLIENTS) + " (CLIENT)"),
                                sub.add_argument("--rollback", default=env("ROLLBACK"),
                                                 help="the earlier version a rollback pins (ROLLBACK); default: the "
@@ -62,7 +65,8 @@ def main_parser() -> argparse.ArgumentParser:
 
     command("train", f"train and evaluate the models into src/{IMPORT_NAME}/models", "data", "data-file", "index")
     command("version", "print the next version", "bump", "data", "index")
-    command("released", "print the version this clone released last (for a shell variable)")
+    command("released", "print the version this clone released last, the newest not yanked (for a shell variable)",
+            "index")
     command("build", "build the next version's sdist and wheel into dist/", "bump", "data", "version", "index")
     command("upload", "upload a built version from dist/ and verify it", "version", "index")
     command("release", "train, version, build, upload and verify", "bump", "data", "data-file", "force", "index")

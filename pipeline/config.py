@@ -11,16 +11,24 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import dataset_keys
 from pipeline.steps import model_specs
 from pipeline.errors import ConfigError
 from pipeline.steps.model_specs import SEED, ModelSpec
 from pipeline.steps.versioning import canonical_tag
 
+# dataset.toml's keys, their defaults and allowed values (pipeline/dataset_keys.py), re-exported here.
+from pipeline.dataset_keys import setting
+from pipeline.dataset_keys import (  # noqa: F401
+    CLASSIFICATION, DEFAULT_GATE_METRIC, DEFAULT_MAX_DROP, GATE_METRICS, LOWER_IS_BETTER, ONNX_POLICIES,
+    ONNX_TOLERANCE, REGRESSION, TASKS, TITANIC_SOURCE,
+)
+
 # The index owns its defaults and settings; re-exported here, where the pipeline looks for every default.
 from index.settings import (  # noqa: F401
     INDEX_AUTH_MODES, INDEX_DIR, INDEX_HOST, INDEX_KINDS, INDEX_PORT, INDEX_READ_TIMEOUT, INDEX_START_TIMEOUT,
-    INDEX_STATE_ROOT,
-    INDEX_READER, INDEX_USER, REPO, IndexSettings, env, install_from_replica,
+    INDEX_STATE_ROOT, PORT_FILE,
+    INDEX_READER, INDEX_USER, REPO, IndexSettings, env, install_from_replica, remembered_port,
 )
 # The model package's name ([package] name in dataset.toml), its import name and folder.
 from pipeline.package.package_name import DATASET_CONFIG, IMPORT_NAME, PACKAGE, PACKAGE_PROBLEM  # noqa: F401
@@ -31,9 +39,10 @@ VERSION_FILE = PACKAGE_DIR / "version.py"
 DIST_DIR = REPO / "dist"
 RELEASES_DIR = REPO / "releases"
 RELEASE_LOCK = REPO / ".release.lock"
+# Work a warm release need not redo (evaluation numbers, figures), by digest (pipeline/steps/digest_cache.py);
+# WORK_CACHE_DIR= shares one between clones (entries are keyed by everything they depend on).
+WORK_CACHE_DIR = Path(env("WORK_CACHE_DIR") or REPO / ".cache" / "work")
 
-CLASSIFICATION, REGRESSION = "classification", "regression"
-TASKS = (CLASSIFICATION, REGRESSION)  # [dataset] task
 # The models when dataset.toml has no [models] tables, per task (the committed file spells out the first).
 DEFAULT_MODELS = (
     ModelSpec("LogisticRegression", "LogisticRegression", {"max_iter": 1000}),
@@ -51,12 +60,6 @@ MODEL_NAMES = tuple(spec.name for spec in DEFAULT_MODELS)
 # A numeric target with more distinct values than this, and no [dataset] task: most likely a regression.
 MAX_CLASSES_WITHOUT_TASK = 20
 
-# The release gate: held-out metrics it can compare, and which of them are better lower.
-GATE_METRICS = {CLASSIFICATION: ("accuracy", "roc_auc", "f1", "log_loss"), REGRESSION: ("r2", "rmse", "mae")}
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
-DEFAULT_GATE_METRIC = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}
-DEFAULT_MAX_DROP = 0.01
-TITANIC_SOURCE = "openml-titanic"
 
 # The range each runtime requirement allows around the version the models were trained with
 # (pipeline/steps/requirements.py): "patch-floor" >=X.Y.Z,<X.(Y+1) (scikit-learn warns on loading a pickle
@@ -67,11 +70,6 @@ REQUIREMENT_RANGES = {"scikit-learn": "patch-floor", "numpy": "major", "scipy": 
 # Needed by the package's own code for an API, whatever version the models were trained with.
 REQUIREMENT_FLOORS = {"packaging": ">=22"}
 
-# ONNX copies of the models (pipeline/steps/onnx_export.py): [release] onnx = one of ONNX_POLICIES, the
-# first the default; the agreement with scikit-learn each task needs on every held-out row
-# (probabilities: absolute; regression: relative, absolute below 1), replaced by [release] onnx_tolerance.
-ONNX_POLICIES = ("optional", "required", "off")
-ONNX_TOLERANCE = {CLASSIFICATION: 1e-5, REGRESSION: 1e-6}
 # The opsets the models are converted for: fixed, so a consumer's ONNX Runtime (1.14 or later)
 # runs them and a newer skl2onnx does not change the bytes by itself.
 ONNX_OPSET = (("", 17), ("ai.onnx.ml", 3))
@@ -87,7 +85,7 @@ DATA_CHUNK_ROWS = 100_000  # rows read at a time to count rows and infer column 
 DATA_JSON_LIMIT = 1 << 20  # the most read of a data wheel's metadata.json
 DATA_FILE_LIMIT = 64 << 30  # the most extracted of a data wheel's file (64 GiB)
 
-TRAIN_JOBS = os.cpu_count() or 1  # threads for the cross-validation folds
+TRAIN_JOBS = os.cpu_count() or 1  # worker processes for the cross-validations (pipeline/steps/train.py)
 
 
 @dataclass(frozen=True)
@@ -130,9 +128,9 @@ class DatasetConfig:
     target: str
     numeric_features: tuple[str, ...]
     categorical_features: tuple[str, ...]
-    test_size: float = 0.25
-    seed: int = 0
-    cv_folds: int = 5
+    test_size: float = dataset_keys.key("training", "test_size").default
+    seed: int = dataset_keys.key("training", "seed").default
+    cv_folds: int = dataset_keys.key("training", "cv_folds").default
     gate: GateRule = GateRule()
     path: Path = field(default=DATASET_CONFIG)
     models: tuple[ModelSpec, ...] = DEFAULT_MODELS
@@ -141,7 +139,7 @@ class DatasetConfig:
     target_units: str | None = None  # what a regression predicts in, for the model card
     onnx: str = ONNX_POLICIES[0]  # [release] onnx
     onnx_tolerance: float | None = None  # [release] onnx_tolerance; None: ONNX_TOLERANCE of the task
-    publish_data: bool = True  # [dataset] publish: release the data file as <package>-data (pipeline/steps/data_package.py)
+    publish_data: bool = dataset_keys.key("dataset", "publish").default  # [dataset] publish: release the data file as <package>-data (pipeline/steps/data_package.py)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -167,22 +165,22 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
     data, training, release = raw.get("dataset", {}), raw.get("training", {}), raw.get("release", {})
     task = _task(data, path)
     models = model_specs.parse(raw["models"], path) if "models" in raw else DEFAULTS_BY_TASK[task]
-    units = data.get("target_units")
-    publish = data.get("publish", True)
+    units = setting(data, "dataset", "target_units", None)
+    publish = setting(data, "dataset", "publish")
     if not isinstance(publish, bool):
         raise ConfigError(f"{path}: [dataset] publish = {publish!r} must be true or false")
     if units is not None and not isinstance(units, str):
         raise ConfigError(f"{path}: [dataset] target_units = {units!r} must be text, e.g. target_units = \"USD\"")
     try:
         config = DatasetConfig(
-            source=str(data["source"]),
-            tag=canonical_tag(tag or str(data["tag"])),
-            target=str(data["target"]),
-            numeric_features=tuple(data.get("numeric_features", ())),
-            categorical_features=tuple(data.get("categorical_features", ())),
-            test_size=float(training.get("test_size", 0.25)),
-            seed=int(training.get("seed", 0)),
-            cv_folds=int(training.get("cv_folds", 5)),
+            source=str(setting(data, "dataset", "source")),
+            tag=canonical_tag(tag or str(setting(data, "dataset", "tag"))),
+            target=str(setting(data, "dataset", "target")),
+            numeric_features=tuple(setting(data, "dataset", "numeric_features")),
+            categorical_features=tuple(setting(data, "dataset", "categorical_features")),
+            test_size=float(setting(training, "training", "test_size")),
+            seed=int(setting(training, "training", "seed")),
+            cv_folds=int(setting(training, "training", "cv_folds")),
             gate=_gate_rule(release, task, path),
             path=path,
             models=models,
@@ -197,12 +195,17 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: a value has the wrong type ({exc}); fix it") from None
+    if not 0 < config.test_size < 1:
+        raise ConfigError(f"{path}: [training] test_size = {config.test_size!r} must be a share of the rows, above 0 "
+                          "and below 1 (e.g. test_size = 0.25)")
+    if config.cv_folds < 2:
+        raise ConfigError(f"{path}: [training] cv_folds = {config.cv_folds!r} must be 2 or more (e.g. cv_folds = 5)")
     model_specs.check(config.models, config.seed, path, config.task, config.numeric_features, config.categorical_features)
     return config
 
 
 def _task(data: dict, path: Path) -> str:
-    task = data.get("task", CLASSIFICATION)
+    task = setting(data, "dataset", "task")
     if task not in TASKS:
         raise ConfigError(f"{path}: [dataset] task = {task!r} is not a task; use one of "
                           + ", ".join(f'task = "{t}"' for t in TASKS))
@@ -210,7 +213,7 @@ def _task(data: dict, path: Path) -> str:
 
 
 def _onnx_policy(release: dict, path: Path) -> str:
-    policy = release.get("onnx", ONNX_POLICIES[0])
+    policy = setting(release, "release", "onnx")
     if policy not in ONNX_POLICIES:
         raise ConfigError(f"{path}: [release] onnx = {policy!r} is not one of "
                           + ", ".join(f'"{p}"' for p in ONNX_POLICIES) + '; "required" fails a release whose '
@@ -219,7 +222,7 @@ def _onnx_policy(release: dict, path: Path) -> str:
 
 
 def _onnx_tolerance(release: dict, path: Path) -> float | None:
-    tolerance = release.get("onnx_tolerance")
+    tolerance = setting(release, "release", "onnx_tolerance", None)
     if tolerance is None:
         return None
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 < tolerance < 1:
@@ -231,11 +234,12 @@ def _onnx_tolerance(release: dict, path: Path) -> float | None:
 def _gate_rule(release: dict, task: str, path: Path) -> GateRule:
     """[release] gate_metric and its allowed change: max_drop (higher is better) or max_increase
     (lower is better); max_accuracy_drop is max_drop for the accuracy gate."""
-    metric = release.get("gate_metric", DEFAULT_GATE_METRIC[task])
+    metric = setting(release, "release", "gate_metric", DEFAULT_GATE_METRIC[task])
     if metric not in GATE_METRICS[task]:
         raise ConfigError(f"{path}: [release] gate_metric = {metric!r} is not a held-out metric of {task}; "
                           f"use one of {', '.join(GATE_METRICS[task])}")
-    given = {key: release[key] for key in ("max_drop", "max_increase", "max_accuracy_drop") if key in release}
+    given = {key: setting(release, "release", key) for key in ("max_drop", "max_increase", "max_accuracy_drop")
+             if key in release}
     if metric in LOWER_IS_BETTER:
         wanted = "max_increase"
     elif metric == "accuracy" and "max_accuracy_drop" in given:
@@ -249,7 +253,7 @@ def _gate_rule(release: dict, task: str, path: Path) -> GateRule:
     if wanted not in given and metric in LOWER_IS_BETTER:
         raise ConfigError(f"{path}: [release] gate_metric = {metric!r} needs max_increase = <the largest increase "
                           "allowed, in the target's units>; add it")
-    allowed = given.get(wanted, DEFAULT_MAX_DROP)
+    allowed = given.get(wanted, dataset_keys.key("release", "max_drop").default)
     if isinstance(allowed, bool) or not isinstance(allowed, (int, float)) or allowed < 0:
         raise ConfigError(f"{path}: [release] {wanted} = {allowed!r} must be a number of 0 or more")
     return GateRule(metric, float(allowed))
@@ -260,12 +264,16 @@ def index_settings(
     packages_dir: str | Path | None = None,
     auth: str | None = None,
 ) -> IndexSettings:
-    raw_port = port if port is not None else env("INDEX_PORT", str(INDEX_PORT))
+    remembered = remembered_port() if port is None and env("INDEX_PORT") is None else None
+    raw_port = port if port is not None else env("INDEX_PORT") or remembered or str(INDEX_PORT)
     try:
         port_number = int(raw_port)  # type: ignore[arg-type]
         if not 0 < port_number < 65536:
             raise ValueError
     except ValueError:
+        if remembered is not None:
+            raise ConfigError(f"{PORT_FILE} (the port of the index this clone started) holds {raw_port!r}, not a "
+                              "port; delete it, or start the index again with make index INDEX_PORT=...") from None
         raise ConfigError(f"INDEX_PORT={raw_port!r} is not a port number; use e.g. INDEX_PORT=8081") from None
     mode = auth or env("INDEX_AUTH")  # None: as the running index runs
     if mode is not None and mode not in INDEX_AUTH_MODES:

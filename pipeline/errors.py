@@ -56,6 +56,10 @@ class UnreadableRelease(PackageIndexError):
         self.problem = problem
 
 
+class YankedModelsError(PipelineError):
+    """The trained models are byte-identical to those of a yanked version."""
+
+
 class GateError(PipelineError):
     """The new models are worse than the published ones."""
 

@@ -27,6 +27,10 @@ from pathlib import Path
 import pytest
 
 RUNS_VARIABLE = "MYMODEL_TEST_RUNS"  # space-separated: a nested run (make test in a test) adds its own
+# Spared: the resource trackers of multiprocessing and of joblib's loky (training's worker processes) end as
+# soon as the process that started them does, after its exit handlers have told them what to clean up;
+# killed first, those handlers start a new one that prints a KeyError for every resource it never saw.
+SPARED = (b"resource_tracker import main",)
 GRACE_SECONDS = 10  # after SIGTERM, before SIGKILL
 _REAPER = pytest.StashKey[subprocess.Popen]()
 
@@ -47,11 +51,19 @@ def tagged(tag: str) -> dict[int, int]:
         except OSError:
             environment = []
         runs = next((v[len(wanted):].decode(errors="replace").split() for v in environment if v.startswith(wanted)), [])
-        if tag in runs:
+        if tag in runs and not _spared(entry):
             found[int(entry.name)] = pidfd
         else:
             os.close(pidfd)
     return found
+
+
+def _spared(process: Path) -> bool:
+    try:
+        command = (process / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return any(pattern in command for pattern in SPARED)
 
 
 def reap(tag: str) -> None:
@@ -94,8 +106,18 @@ def pytest_configure(config) -> None:
     os.environ[RUNS_VARIABLE] = " ".join(filter(None, (os.environ.get(RUNS_VARIABLE), tag)))
 
 
+def _shut_down_worker_pools() -> None:
+    """joblib's loky workers (training's cross-validations, run in this process by unit tests) are shut down
+    by their executor: killed by the reaper, the executor's threads report each one and its children."""
+    reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(reusable, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
+
+
 def pytest_unconfigure(config) -> None:
     """The run is done: what it left running ends before pytest exits."""
+    _shut_down_worker_pools()
     reaper = config.stash.get(_REAPER, None)
     if reaper is not None:
         reaper.stdin.close()

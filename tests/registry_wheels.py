@@ -33,19 +33,32 @@ def model_metadata(name: str, accuracy: float, seed: int = 0) -> dict:
 
 
 def release_files(directory: Path, version: str, accuracies: dict[str, float], card: str = "# card\n",
-                  bump: dict | None = None, seed: int = 0, package: str = "mymodel") -> tuple[Path, Path]:
-    """Write ``<package>-<version>`` wheel and sdist into ``directory``; returns (wheel, sdist)."""
+                  bump: dict | None = None, seed: int = 0, package: str = "mymodel",
+                  figures: dict[str, dict[str, bytes]] | None = None, notes: dict | None = None,
+                  class_metrics: dict[str, dict[str, float]] | None = None) -> tuple[Path, Path]:
+    """Write ``<package>-<version>`` wheel and sdist into ``directory``; returns (wheel, sdist). ``figures``:
+    model -> kind -> SVG bytes, listed in the manifest as a build lists them; ``notes``: more release notes;
+    ``class_metrics``: every model's per-class metrics."""
     directory.mkdir(parents=True, exist_ok=True)
     wheel = directory / f"{package}-{version}-py3-none-any.whl"
     info = f"{package}-{version}.dist-info"
     manifest = {"version": version, "files": {f"{name}/model.joblib": f"{version}-{name}".encode().hex()[:64].ljust(64, "0")
                                              for name in accuracies},
-                "release": {"bump": bump} if bump else {}}
+                "release": {**({"bump": bump} if bump else {}), **(notes or {})}}
+    if figures:
+        manifest["figures"] = {name: {kind: f"{name}/figures/{kind}.svg" for kind in kinds}
+                               for name, kinds in figures.items()}
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr(f"{package}/__init__.py", f"__version__ = '{version}'\n")
         archive.writestr(f"{package}/models/manifest.json", json.dumps(manifest))
         for name, accuracy in accuracies.items():
-            archive.writestr(f"{package}/models/{name}/metadata.json", json.dumps(model_metadata(name, accuracy, seed)))
+            metadata = model_metadata(name, accuracy, seed)
+            if class_metrics:
+                metadata["class_metrics"] = class_metrics
+            archive.writestr(f"{package}/models/{name}/metadata.json", json.dumps(metadata))
+        for name, kinds in (figures or {}).items():
+            for kind, svg in kinds.items():
+                archive.writestr(f"{package}/models/{name}/figures/{kind}.svg", svg)
         archive.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n"
                                              f"Summary: test models\nDescription-Content-Type: text/markdown\n\n{card}")
         archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
@@ -64,10 +77,11 @@ def small_sdist(directory: Path, package: str, version: str) -> Path:
     return sdist
 
 
-def renamed_wheel(wheel: Path, directory: Path, package: str, version: str) -> Path:
+def renamed_wheel(wheel: Path, directory: Path, package: str, version: str, requires: tuple[str, ...] = ()) -> Path:
     """A real released ``mymodel`` wheel as another team's model package (or another version of
     it): the package folder, the dist-info folder, METADATA's Name and Version, version.py, the
-    manifest's version and RECORD (paths and hashes) rewritten; the models are the same bytes."""
+    manifest's version and RECORD (paths and hashes) rewritten; the models are the same bytes.
+    ``requires``: more Requires-Dist lines (a version that adds a dependency)."""
     old_version = wheel.name.split("-")[1]
     old_info, new_info = f"mymodel-{old_version}.dist-info/", f"{package}-{version}.dist-info/"
     target = directory / f"{package}-{version}-py3-none-any.whl"
@@ -88,6 +102,8 @@ def renamed_wheel(wheel: Path, directory: Path, package: str, version: str) -> P
             elif name == new_info + "METADATA":
                 content = re.sub(rb"(?m)^Name: .*$", f"Name: {package}".encode(), content, count=1)
                 content = re.sub(rb"(?m)^Version: .*$", f"Version: {version}".encode(), content, count=1)
+                added = "".join(f"Requires-Dist: {requirement}\n" for requirement in requires).encode()
+                content = re.sub(rb"(?m)^Requires-Dist: ", lambda first: added + first[0], content, count=1)
             members[name] = content
     record = [f"{name},sha256={_urlsafe_digest(content)},{len(content)}"
               for name, content in members.items() if name != new_info + "RECORD"]

@@ -1,12 +1,15 @@
 """The registry pages on the index: the model packages, every version of each, its metrics, status and install line.
 
 ``GET /registry/<project>/`` lists a model package's complete versions newest first
-with a chart of each model's accuracy; ``GET /registry/<project>/<version>/`` shows one
-version (card, metrics, schema, lineage, files, the contract diff to the previous
-version). ``GET /`` lists the model packages (name, newest version, data tag, headline
-metric, status, install line) when the index holds several, and is the one package's
-page when it holds one (or none: how to publish the first). Read-only, and guarded
-like the simple pages: with INDEX_AUTH=read they need the credentials.
+with a chart of each model's gated metric (``?metric=`` any other it recorded);
+``GET /registry/<project>/<version>/`` shows one version (card, metrics, evaluation
+figures, schema, lineage, files, the contract diff to the previous version), its figures
+at ``<version>/<model>/figures/<kind>.svg`` (index/registry/figures.py);
+``GET /registry/<project>/compare/<A>/<B>/`` shows two versions side by side
+(index/registry/compare.py). ``GET /`` lists the model packages (name, newest version,
+data tag, headline metric, status, install line) when the index holds several, and is
+the one package's page when it holds one (or none: how to publish the first). Read-only,
+and guarded like the simple pages: with INDEX_AUTH=read they need the credentials.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response  # no
 
 from index.channels import PAGE_SIZE, ChannelStore  # noqa: E402
 from index.pagecache import PageCache  # noqa: E402
-from index.registry import views  # noqa: E402
+from index.registry import compare, figures, views  # noqa: E402
 from index.registry.facts import FactsCache  # noqa: E402
 from index.registry.releases import ModelPackage, Release, model_packages, releases  # noqa: E402
 from index.statedb import StateError  # noqa: E402
@@ -36,7 +39,7 @@ from packaging.utils import canonicalize_name  # noqa: E402
 from index import owned_package  # noqa: E402
 
 contract = owned_package.module("contract")
-Snapshot, diff = contract.Snapshot, contract.diff
+Snapshot, diff, required_bump = contract.Snapshot, contract.diff, contract.required_bump
 FACTS_FOLDER = "registry"  # in the state folder: each wheel's facts by the wheel's sha256
 # Where the page's own address goes: one kept page answers every Host a client names
 # (a page kept per Host would let any client grow the index's memory). Escaping leaves it as it is.
@@ -103,17 +106,24 @@ class RegistryRoutes:
         parts = request.urlparts
         return f"{parts.scheme}://{parts.netloc}{request.script_name}simple/"
 
+    def _chart_metric(self, releases: list[Release]) -> str | None:
+        """The ``?metric=`` a package page charts: one its versions recorded (no other is kept), else None."""
+        wanted = request.query.get("metric")
+        return wanted if wanted and wanted in views.recorded_metrics(releases) else None
+
     def registry_page(self) -> bytes:
         """``/``: the list of model packages, or the one package's page."""
         simple_url = self._respond()
+        found = self.packages()
+        metric = self._chart_metric(found[0].releases) if len(found) == 1 else None
 
         def render(found: list[ModelPackage]) -> bytes:
             if len(found) > 1:
                 return views.packages_html(found, ADDRESS).encode()
             project, listed = (found[0].project, found[0].releases) if found else (self.project, [])
-            return views.registry_html(project, listed, ADDRESS,
-                                      channels=CHANNELS if project == self.project else "").encode()
-        return self._filled(self._kept_packages("registry page", render), simple_url)
+            return views.registry_html(project, listed, ADDRESS, channels=CHANNELS if project == self.project else "",
+                                       metric=metric).encode()
+        return self._filled(self._kept_packages(f"registry page {metric or ''}", render), simple_url)
 
     def _filled(self, page: bytes, simple_url: str) -> bytes:
         """A kept page with this request's address and the channels as they are now."""
@@ -142,17 +152,51 @@ class RegistryRoutes:
     def package_page(self, project: str) -> bytes:
         simple_url = self._respond()
         project = self._model_package(project)
-        page = self._kept(project, "package page", lambda releases: views.registry_html(
-            project, releases, ADDRESS, root="../../", channels=CHANNELS if project == self.project else "").encode())
+        metric = self._chart_metric(self.releases(project))
+        page = self._kept(project, f"package page {metric or ''}", lambda releases: views.registry_html(
+            project, releases, ADDRESS, root="../../", channels=CHANNELS if project == self.project else "",
+            metric=metric).encode())
         return self._filled(page, simple_url)
 
-    def version_page(self, project: str, version: str) -> str:
-        project = self._model_package(project)
-        found = self.releases(project)
+    def _release(self, project: str, version: str) -> tuple[list[Release], int]:
+        """The complete versions of ``project`` (a model package, else 404) and the position of ``version`` (404)."""
+        found = self.releases(self._model_package(project))
         wanted = canonical_version(version)
         index = next((i for i, release in enumerate(found) if release.version == wanted), None)
         if index is None:
             raise HTTPError(404, f"{project} {version} is not on this index")
+        return found, index
+
+    def figure(self, project: str, version: str, model: str, filename: str) -> bytes:
+        """One figure a version's wheel lists, as an image that runs nothing (index/registry/figures.py)."""
+        found, index = self._release(project, version)
+        content = figures.read(found[index], model, filename)
+        if content is None:
+            raise HTTPError(404, f"{version} has no figure {model}/figures/{filename}")
+        response.content_type = "image/svg+xml"
+        response.set_header("Content-Security-Policy", figures.FIGURE_POLICY)
+        response.set_header("X-Content-Type-Options", "nosniff")
+        response.set_header("Cache-Control", "no-cache")
+        return content
+
+    def compare_page(self, project: str, a: str, b: str) -> str:
+        """Two versions side by side (index/registry/compare.py)."""
+        project = self._model_package(project)
+        (found, first), (_, second) = self._release(project, a), self._release(project, b)
+        self._respond()
+        old, new = found[first], found[second]
+        unreadable = next((r for r in (old, new) if r.facts.problem), None)
+        if unreadable is not None:
+            changes: list[tuple[str, str]] | str = f"no diff: {unreadable.version} cannot be read"
+            bump = None
+        else:
+            found_changes = diff(snapshot(old), snapshot(new))
+            changes, bump = [(c.group, c.text) for c in found_changes], required_bump(found_changes)
+        return compare.compare_html(project, old, new, changes, bump, root="../../../../../")
+
+    def version_page(self, project: str, version: str) -> str:
+        project = self._model_package(project)
+        found, index = self._release(project, version)
         simple_url = self._respond()
         release = found[index]
         previous = found[index + 1] if index + 1 < len(found) else None
@@ -180,4 +224,6 @@ def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages:
     app.route("/", "GET", protected(config, "list")(routes.registry_page))
     app.route("/registry/<project>/", "GET", protected(config, "list")(routes.package_page))
     app.route("/registry/<project>/<version>/", "GET", protected(config, "list")(routes.version_page))
+    app.route("/registry/<project>/compare/<a>/<b>/", "GET", protected(config, "list")(routes.compare_page))
+    app.route("/registry/<project>/<version>/<model>/figures/<filename>", "GET", protected(config, "list")(routes.figure))
     return routes

@@ -20,12 +20,17 @@ def colour(index: int) -> str:
     return COLOURS[index % len(COLOURS)]
 
 
-def metric_svg(versions: list[str], series: dict[str, list[float | None]], metric: str = "accuracy") -> str:
-    """``series``: model name -> the metric per version (oldest first, None where absent).
+def metric_svg(versions: list[str], series: dict[str, list[float | None]], metric: str = "accuracy",
+               yanked: frozenset[int] = frozenset()) -> str:
+    """``series``: model name -> the metric per version (oldest first, None where absent); ``yanked``: the
+    positions of yanked versions, drawn as hollow points whose tooltip and axis label say so.
 
     >>> svg = metric_svg(["1.0.0", "1.0.1"], {"M": [0.8, 0.85]})
     >>> svg.startswith("<svg") and svg.count("<circle") == 2 and "0.8500" in svg
     True
+    >>> svg = metric_svg(["1.0.0", "1.0.1"], {"M": [0.8, 0.85]}, yanked=frozenset({0}))
+    >>> svg.count('class="yanked"'), "M 1.0.0 (yanked): 0.8000" in svg, "1.0.0 (yanked)</text>" in svg
+    (1, True, True)
     """
     values = [v for points in series.values() for v in points if v is not None]
     if not values:
@@ -46,17 +51,20 @@ def metric_svg(versions: list[str], series: dict[str, list[float | None]], metri
                      f'<text class="tick" x="{LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.3f}</text>')
     step = max(1, math.ceil(len(versions) / MAX_LABELS))
     for i, version in enumerate(versions):
-        if i % step == 0 or i == len(versions) - 1:
+        if i % step == 0 or i == len(versions) - 1 or i in yanked:
             parts.append(f'<text class="tick" transform="translate({x(i):.1f},{HEIGHT - BOTTOM + 12}) rotate(35)">'
-                         f'{html.escape(version)}</text>')
+                         f'{html.escape(version)}{" (yanked)" if i in yanked else ""}</text>')
     for index, (model, points) in enumerate(series.items()):
         stroke = colour(index)
         line = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(points) if v is not None)
         parts.append(f'<polyline fill="none" stroke="{stroke}" stroke-width="2" points="{line}"/>')
         for i, value in enumerate(points):
             if value is not None:
-                parts.append(f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="3.5" fill="{stroke}">'
-                             f'<title>{html.escape(model)} {html.escape(versions[i])}: {value:.4f}</title></circle>')
+                mark = (f' class="yanked" fill="#fff" stroke="{stroke}" stroke-width="2"' if i in yanked
+                        else f' fill="{stroke}"')
+                parts.append(f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="3.5"{mark}>'
+                             f'<title>{html.escape(model)} {html.escape(versions[i])}'
+                             f'{" (yanked)" if i in yanked else ""}: {value:.4f}</title></circle>')
     parts.append("</svg>")
     return "".join(parts)
 

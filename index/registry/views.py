@@ -1,20 +1,22 @@
 """The registry pages as HTML text: pure functions of the releases, every package value escaped.
 
 No script and nothing from outside the page: styles inline, the system's fonts, the
-chart as inline SVG. The model card is Markdown rendered with raw HTML disabled, so
-a ``<script>`` in a card shows as text.
+chart as inline SVG, a version's evaluation figures as ``<img>`` from this index only
+(index/registry/figures.py). The model card is Markdown rendered with raw HTML disabled,
+so a ``<script>`` in a card shows as text, and its only images are its version's figures.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import typing as t
 from datetime import datetime, timezone
 from urllib.parse import quote
 
 from markdown_it import MarkdownIt
 
-from index.registry import chart
+from index.registry import chart, figures
 from index.registry.releases import ModelPackage, Release
 from index import owned_package
 
@@ -23,6 +25,21 @@ SHOWN_METRICS = contract.SHOWN_METRICS
 
 # Raw HTML off: a card's tags are text. Links keep markdown-it's own scheme check (no javascript:).
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def _card_image(self, tokens, idx, options, env) -> str:
+    """A card's image shows when it is one of its version's figures (the path the build writes, relative to the
+    page); any other is its alt text, so a card loads nothing from elsewhere."""
+    token = tokens[idx]
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    source = token.attrGet("src") or ""
+    shown = env.get("figures", set()) if isinstance(env, dict) else set()
+    if source in shown:
+        return f'<img src="{e(source)}" alt="{e(alt)}" class="figure">'
+    return f'<span class="muted">[image: {e(alt)}]</span>'
+
+
+_MARKDOWN.add_render_rule("image", _card_image)
 # Each task's metrics as the package shows them (python -m mymodel info, the model card), plus the
 # cross-validation spread: a version's Metrics table has the columns of its models' tasks.
 METRICS = {task: (*shown, (f"cv_{shown[0][0]}_std", f"CV {shown[0][1]} σ")) for task, shown in SHOWN_METRICS.items()}
@@ -30,7 +47,9 @@ _METRIC_NAMES = {key: name for shown in METRICS.values() for key, name in shown}
 # The two a version's row on the index page shows for each model, by its task.
 ROW_METRICS = {"classification": ("accuracy", "roc_auc"), "regression": ("r2", "rmse")}
 # Defence in depth for a value that escaped the escaping: the browser runs no script, loads nothing.
-CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+# Images: the chart's data: URIs and this index's own figures (served with their own policy, figures.FIGURE_POLICY).
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
+                           "form-action 'none'")
 
 _STYLE = """
 :root { color-scheme: light; --ink: #1f2937; --muted: #6b7280; --line: #e5e7eb; --soft: #f9fafb;
@@ -43,6 +62,7 @@ header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px 16px; m
 h1 { font-size: 1.6rem; margin: 0; } h2 { font-size: 1.15rem; margin: 32px 0 10px; }
 a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
 .muted { color: var(--muted); }
+nav.docs { float: right; font-size: 0.9em; }
 code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 0.86em; }
 .copy { user-select: all; background: var(--soft); border: 1px solid var(--line); border-radius: 4px; padding: 2px 6px; overflow-wrap: anywhere; }
 td .copy { white-space: nowrap; }
@@ -65,6 +85,16 @@ tr.is-yanked td { background: #fffbeb; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 4px 18px; overflow-x: auto; }
 .card table { width: auto; }
 ul.changes { padding-left: 20px; } .group { font-weight: 600; text-transform: capitalize; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; margin: 0 0 8px; }
+.figures figure, .pair figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 6px; background: #fff; }
+img.figure { display: block; width: 100%; height: auto; }
+.card img.figure { display: inline-block; width: 32%; min-width: 240px; }
+figcaption { font-size: 0.85em; color: var(--muted); margin-top: 2px; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; margin: 0 0 12px; }
+.pair .none { border: 1px dashed var(--line); border-radius: 6px; padding: 16px; color: var(--muted); }
+.choices { display: flex; flex-wrap: wrap; gap: 4px 12px; font-size: 0.85em; margin: -4px 0 8px; }
+.choices .chosen { font-weight: 600; color: var(--ink); }
+tr.differs td { background: #fffbeb; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 @media (max-width: 640px) { main { padding: 16px 12px 32px; } body { font-size: 14px; } dl.facts { grid-template-columns: 1fr; } }
@@ -76,10 +106,14 @@ def e(value: t.Any) -> str:
     return "-" if value is None or value == "" else html.escape(str(value))
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, root: str = "") -> str:
+    """A whole page; ``root``: the relative path back to the index root, for the link to the documentation."""
+    docs = f'<nav class="docs"><a href="{html.escape(root)}docs/" id="docs-link">Documentation</a></nav>\n'
     return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+            '<link rel="icon" href="data:,">\n'  # no favicon: a browser would ask for /favicon.ico, a 404
+            f"<title>{e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n<main>\n{docs}{body}\n</main>\n"
+            "</body>\n</html>\n")
 
 
 def _date(timestamp: float) -> str:
@@ -155,42 +189,75 @@ def _row_scores(release: Release, model: str) -> str:
     return " / ".join(_metric(release.metric(model, key)) for key in ROW_METRICS[release.task(model)])
 
 
-def _charts(releases: list[Release]) -> str:
-    """One chart per metric the release gate compared (accuracy, R², RMSE...), each with the
-    versions it gated, oldest first: an index with a classification and a regression has two."""
+MAX_CHOICES = 40  # metrics offered to chart: a wheel could record any number
+_METRIC_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def recorded_metrics(releases: list[Release]) -> list[str]:
+    """The metrics the versions' models recorded, those the pages name first, as the chart can plot them."""
+    keys = {key for release in releases for meta in release.facts.models.values()
+            if isinstance(meta, dict) and isinstance(meta.get("metrics"), dict)
+            for key in meta["metrics"] if _METRIC_KEY.fullmatch(key)}
+    order = list(_METRIC_NAMES)
+    return sorted(keys, key=lambda key: (order.index(key) if key in order else len(order), key))[:MAX_CHOICES]
+
+
+def _charts(releases: list[Release], metric: str | None = None) -> str:
+    """The chart of ``metric`` (one of recorded_metrics) for every model across versions, oldest first, yanked
+    versions marked; without one, a chart per metric the release gate compared (accuracy, R², RMSE...): an index
+    with a classification and a regression has two. Above them, links that chart any other recorded metric."""
     gated: dict[str, list[Release]] = {}
-    for release in releases:  # newest first: the newest version's chart comes first
-        gated.setdefault(release.gate[0], []).append(release)
+    if metric:
+        gated[metric] = [r for r in releases if any(r.metric(m, metric) is not None for m in r.facts.models)]
+    else:
+        for release in releases:  # newest first: the newest version's chart comes first
+            gated.setdefault(release.gate[0], []).append(release)
     charts = []
-    for metric, group in gated.items():
+    for shown, group in gated.items():
         oldest_first = list(reversed(group))
         models = _models(group)
+        yanked = frozenset(i for i, r in enumerate(oldest_first) if r.yanked is not None)
         svg = chart.metric_svg([r.version for r in oldest_first],
-                               {m: [r.metric(m, metric) for r in oldest_first] for m in models}, metric)
+                               {m: [r.metric(m, shown) for r in oldest_first] for m in models}, shown, yanked)
         if not svg:
             continue
-        lower = " (lower is better)" if group[0].gate[1] else ""
+        lower = " (lower is better)" if group[0].gate == (shown, True) else ""
         legend = "".join(f'<li><i style="background:{chart.colour(i)}"></i>{e(m)}</li>' for i, m in enumerate(models))
-        charts.append(f'<h2>Held-out {e(_METRIC_NAMES.get(metric, metric))} across versions{lower}</h2>\n'
-                      f'<figure style="margin:0" data-metric="{e(metric)}">{svg}<ul class="legend">{legend}</ul></figure>\n')
-    return "".join(charts)
+        if yanked:
+            legend += '<li><i style="background:#fff;border:2px solid var(--muted);height:8px;width:8px;border-radius:50%">' \
+                      '</i>yanked</li>'
+        charts.append(f'<h2>Held-out {e(_METRIC_NAMES.get(shown, shown))} across versions{lower}</h2>\n'
+                      f'<figure style="margin:0" data-metric="{e(shown)}">{svg}<ul class="legend">{legend}</ul></figure>\n')
+    return _metric_choices(releases, metric) + "".join(charts)
 
 
-def empty_html(project: str, simple_url: str) -> str:
+def _metric_choices(releases: list[Release], chosen: str | None) -> str:
+    choices = recorded_metrics(releases)
+    if len(choices) < 2:
+        return ""
+    links = [f'<a href="." class="{"" if chosen else "chosen"}">gated</a>']
+    links += [f'<a href="?metric={quote(key)}" class="{"chosen" if key == chosen else ""}" data-metric="{e(key)}">'
+              f'{e(_METRIC_NAMES.get(key, key))}</a>' for key in choices]
+    return f'<nav class="choices" id="chart-metrics"><span class="muted">Chart:</span>{"".join(links)}</nav>\n'
+
+
+def empty_html(project: str, simple_url: str, root: str = "") -> str:
     body = (f"<header><h1>{e(project)}</h1><span class=\"muted\">model registry</span></header>\n"
             f"<p>No version of {e(project)} is published on this index yet.</p>\n"
             "<p>Publish the first one from a clone of the repository:</p>\n"
             "<pre class=\"copy\">make release</pre>\n"
             f"<p class=\"muted\">It trains the models, builds the package and uploads it here; this page then lists it, "
             f"and <code>{e(install_line(simple_url, project, '<version>'))}</code> installs it.</p>")
-    return _page(f"{project} · registry", body)
+    return _page(f"{project} · registry", body, root)
 
 
-def registry_html(project: str, releases: list[Release], simple_url: str, root: str = "", channels: str = "") -> str:
+def registry_html(project: str, releases: list[Release], simple_url: str, root: str = "", channels: str = "",
+                  metric: str | None = None) -> str:
     """A package's page: chart, channels, then every version newest first. ``root``: the relative path
-    from the page back to the index root ("" at ``/``); ``channels``: what goes where the channels are."""
+    from the page back to the index root ("" at ``/``); ``channels``: what goes where the channels are;
+    ``metric``: the one to chart (one of recorded_metrics), else those the release gate compared."""
     if not releases:
-        return empty_html(project, simple_url)
+        return empty_html(project, simple_url, root)
     models = _models(releases)
     newest = next((r for r in releases if r.yanked is None), releases[0])
     head = "".join(f'<th>{e(m)}<br><span class="muted">{_row_heading(releases, m)}</span></th>' for m in models)
@@ -209,12 +276,13 @@ def registry_html(project: str, releases: list[Release], simple_url: str, root: 
             f'<td><code class="copy">{e(install_line(simple_url, project, release.version))}</code></td></tr>')
     body = (f'<header><h1>{e(project)}</h1><span class="muted">model registry · {len(releases)} '
             f'version{"s" if len(releases) != 1 else ""} on this index</span></header>\n'
-            f'<p>Newest: <code class="copy">{e(install_line(simple_url, project, newest.version))}</code></p>\n'
-            + _charts(releases) + channels
+            + (f'<p id="summary">{e(newest.facts.summary)}</p>\n' if newest.facts.summary else "")
+            + f'<p>Newest: <code class="copy">{e(install_line(simple_url, project, newest.version))}</code></p>\n'
+            + _charts(releases, metric) + channels
             + '<h2>Versions</h2>\n<div class="scroll"><table id="versions">\n<thead><tr><th>version</th><th>data</th>'
             f"<th>date</th><th>bump</th><th>why</th><th>wheel</th>{head}<th>status</th><th>install</th></tr></thead>\n"
             "<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
-    return _page(f"{project} · registry", body)
+    return _page(f"{project} · registry", body, root)
 
 
 def channel_url(simple_url: str, channel: str) -> str:
@@ -329,12 +397,44 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
                         "<th>model</th><th>estimator</th>"
                         + "".join(f"<th>{e(_METRIC_NAMES.get(m, m))}</th>" for m in metric_names)
                         + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
+    sections.append(figures_html(release))
     sections.append(_onnx_html(facts.models))
-    sections.append(_changes_html(changes, previous, project, root))
+    sections.append(_changes_html(changes, previous, project, root, release.version))
     sections += [_schema_html(first.get("input_schema")), _lineage_html(first, root), _files_html(release, root)]
-    card = _MARKDOWN.render(facts.card) if facts.card.strip() else "<p class=\"muted\">This version has no model card.</p>"
+    shown = {figures.href(model, kind) for model, kinds in figures.listed(release).items() for kind in kinds}
+    card = (_MARKDOWN.render(facts.card, {"figures": shown}) if facts.card.strip()
+            else "<p class=\"muted\">This version has no model card.</p>")
     sections.append(f'<h2>Model card</h2>\n<article class="card" id="card">{card}</article>')
-    return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s))
+    return _page(f"{project} {release.version} · registry", "\n".join(s for s in sections if s), root)
+
+
+def figure_html(src: str, model: str, kind: str) -> str:
+    """One figure as an image (never inline: an SVG from a wheel runs nothing as an ``<img>``)."""
+    return (f'<figure data-model="{e(model)}" data-kind="{e(kind)}"><img class="figure" src="{e(src)}" '
+            f'alt="{e(model)}: {e(figures.title(kind))}" width="403" height="302">'
+            f"<figcaption>{e(figures.title(kind))}</figcaption></figure>")
+
+
+def baseline_note(release: Release) -> str:
+    """Whose curves the figures show dashed, or why none, as the release recorded it."""
+    recorded = release.facts.release.get("figures_baseline")
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("version"), str):
+        return ""
+    if recorded.get("not_drawn"):
+        return f'<p class="muted baseline">No baseline drawn against {e(recorded["version"])}: {e(recorded["not_drawn"])}.</p>'
+    return (f'<p class="muted baseline">Dashed curves: {e(recorded["version"])}, the version this one was gated '
+            f'against, on the {e(recorded.get("rows"))} held-out rows both scored.</p>')
+
+
+def figures_html(release: Release) -> str:
+    """A version's evaluation figures, model by model, as its wheel lists them (index/registry/figures.py)."""
+    shown = figures.listed(release)
+    if not shown:
+        return ""
+    blocks = [f'<h3>{e(model)}</h3>\n<div class="figures">'
+              + "".join(figure_html(figures.href(model, kind), model, kind) for kind in kinds) + "</div>"
+              for model, kinds in shown.items()]
+    return '<h2>Figures (held-out rows)</h2>\n<div id="figures">' + baseline_note(release) + "\n".join(blocks) + "</div>"
 
 
 def _onnx_html(models: dict[str, dict]) -> str:
@@ -359,16 +459,25 @@ def _gate_note(release: Release) -> str:
             f'with the previous version\'s ({"lower" if lower else "higher"} is better).</p>')
 
 
-def _changes_html(changes: list[tuple[str, str]] | str | None, previous: str | None, project: str, root: str) -> str:
+def compare_href(project: str, a: str, b: str) -> str:
+    """The page showing ``a`` and ``b`` side by side, relative to the index root."""
+    return f"{package_href(project)}compare/{quote(a, safe='')}/{quote(b, safe='')}/"
+
+
+def _changes_html(changes: list[tuple[str, str]] | str | None, previous: str | None, project: str, root: str,
+                  version: str = "") -> str:
     if previous is None:
         return "<h2>Diff against the previous version</h2>\n<p class=\"muted\">The first version on this index.</p>"
     link = f'<a href="{e(root + version_href(project, previous))}">{e(previous)}</a>'
+    side_by_side = (f'<p><a id="compare" href="{e(root + compare_href(project, previous, version))}">Compare '
+                    f'{e(previous)} and {e(version)} side by side</a>: metrics, per-class metrics, data and figures.</p>'
+                    if version else "")
     if isinstance(changes, str):
-        return f"<h2>Diff against {link}</h2>\n<p class=\"muted\">{e(changes)}.</p>"
+        return f"<h2>Diff against {link}</h2>\n{side_by_side}<p class=\"muted\">{e(changes)}.</p>"
     if not changes:
-        return f"<h2>Diff against {link}</h2>\n<p class=\"muted\">Nothing changed.</p>"
+        return f"<h2>Diff against {link}</h2>\n{side_by_side}<p class=\"muted\">Nothing changed.</p>"
     items = "".join(f'<li><span class="group">{e(group)}</span>: {e(text)}</li>' for group, text in changes)
-    return f'<h2>Diff against {link}</h2>\n<ul class="changes" id="changes">{items}</ul>'
+    return f'<h2>Diff against {link}</h2>\n{side_by_side}<ul class="changes" id="changes">{items}</ul>'
 
 
 def _schema_html(schema: t.Any) -> str:

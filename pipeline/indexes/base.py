@@ -386,6 +386,10 @@ class IndexClient(abc.ABC):
         """Each channel's promotions (``channel``: that one only): page ``page`` of ``limit`` (None: all),
         the newest first page, oldest first within it; and how many each has."""
 
+    def compare_url(self, a: str, b: str, project: str = PACKAGE) -> str | None:
+        """The page that shows versions ``a`` and ``b`` side by side; None where the index has no registry pages."""
+        return None
+
     def yanked(self, project: str = PACKAGE) -> dict[str, str]:
         """Yanked version -> reason (PEP 592)."""
         return {served.version: served.yanked for served in self.files(project) if served.yanked is not None}

@@ -26,6 +26,11 @@ class PypiserverClient(IndexClient):
     def page_url(self, project: str = "") -> str:
         return f"{self.url}simple/{project + '/' if project else ''}"
 
+    def compare_url(self, a: str, b: str, project: str = PACKAGE) -> str:
+        """The registry's compare page (index/registry/)."""
+        return f"{self.url}registry/{urllib.parse.quote(project, safe='')}/compare/" \
+               f"{urllib.parse.quote(a, safe='')}/{urllib.parse.quote(b, safe='')}/"
+
     def remove_version(self, version: str, project: str = PACKAGE) -> None:
         """Delete every file of ``version`` (pypiserver's remove_pkg action)."""
         # pypiserver matches the name as its file names spell it, which is how builds spell it:

@@ -11,14 +11,19 @@ import importlib.metadata
 import re
 import sys
 import tomllib
+import unicodedata
 from pathlib import Path
 
 from index.settings import REPO
 from pipeline.errors import ConfigError
 
 DEFAULT_PACKAGE = "mymodel"
-# PEP 508's name: letters and digits at both ends, any of -_. between.
-_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# The package's Summary (pip show, the index's pages) until dataset.toml's [package] description says otherwise.
+DEFAULT_DESCRIPTION = "Trained scikit-learn models shipped as a versioned Python package"
+DESCRIPTION_LIMIT = 200
+# PEP 508's name: ASCII letters and digits at both ends, any of -_. between. Spelled out, never with
+# IGNORECASE: that would let "ſ" match "s" and "İ" match "i" (and Python reads the import name ſys as sys).
+_NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
 # This repository's own top-level folders: a package by one of these names would shadow them.
 REPOSITORY_MODULES = frozenset({"pipeline", "index", "tests", "benchmarks", "build_backend", "conftest", "onnx_runtime"})
 # A package's sibling distributions are <name>-<suffix> (its ONNX models, its data; channel packages
@@ -54,8 +59,11 @@ def suggestion(name: str) -> str:
 
     >>> suggestion("Titanic Survival!"), suggestion("2024 model"), suggestion("9lives"), suggestion("??")
     ('titanic-survival', 'model-2024', 'lives-9', 'mymodel')
+    >>> suggestion("Café model"), suggestion("İo")
+    ('cafe-model', 'io')
     """
-    words = "-".join(re.findall(r"[a-z0-9]+", name.lower()))
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # café -> cafe
+    words = "-".join(re.findall(r"[a-z0-9]+", folded.lower()))
     moved = ""
     while words[:1].isdigit():
         digits, words = re.match(r"([0-9]+)-?(.*)", words).groups()
@@ -72,15 +80,19 @@ def check(name: object, where: str = "[package] name", valid: str = 'name = "{}"
     >>> check("titanic survival")
     Traceback (most recent call last):
     ...
-    pipeline.package.package_name.PackageNameError: [package] name = 'titanic survival' is not a package name (letters, digits and - _ . between them); use e.g. name = "titanic-survival"
+    pipeline.package.package_name.PackageNameError: [package] name = 'titanic survival' is not a package name (ASCII letters, digits and - _ . between them); use e.g. name = "titanic-survival"
+    >>> check("ſys")
+    Traceback (most recent call last):
+    ...
+    pipeline.package.package_name.PackageNameError: [package] name = 'ſys' is not a package name (ASCII letters, digits and - _ . between them); use e.g. name = "sys"
     >>> check("2024-model")
     Traceback (most recent call last):
     ...
     pipeline.package.package_name.PackageNameError: [package] name = '2024-model' gives the import name 2024_model, which Python cannot import; use e.g. name = "model-2024"
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         shown = name if isinstance(name, str) else str(name)
-        raise PackageNameError(f"{where} = {name!r} is not a package name (letters, digits and - _ . between them); "
+        raise PackageNameError(f"{where} = {name!r} is not a package name (ASCII letters, digits and - _ . between them); "
                                f"use e.g. {valid.format(suggestion(shown))}")
     module = import_name(name)
     if not module.isidentifier():
@@ -92,7 +104,7 @@ def check(name: object, where: str = "[package] name", valid: str = 'name = "{}"
 def check_unclaimed(name: str) -> None:
     """A new name must not shadow a module Python or this environment already has: the standard
     library's, this repository's, or an installed distribution's (by its name or its import name)."""
-    module = import_name(name)
+    module = unicodedata.normalize("NFKC", import_name(name))  # the name ``import`` looks up
     installed = importlib.metadata.packages_distributions()
     owner = (f"the standard library's {module}" if module in sys.stdlib_module_names
              else f"this repository's {module}/" if module in REPOSITORY_MODULES
@@ -150,6 +162,39 @@ def configured(path: Path) -> str:
     if not isinstance(package, dict):
         raise PackageNameError(f'{path}: [package] must be a table with name = "..."')
     return check(package.get("name", DEFAULT_PACKAGE), f"{path}: [package] name")
+
+
+def check_description(text: object, where: str = "[package] description") -> str:
+    """A package description (its Summary: one line the index and pip show), stripped.
+
+    >>> check_description("  Titanic survival, by the data team ")
+    'Titanic survival, by the data team'
+    >>> check_description("two\\nlines")
+    Traceback (most recent call last):
+    ...
+    pipeline.package.package_name.PackageNameError: [package] description = 'two\\nlines' must be one line of at most 200 characters (no control characters); e.g. description = "Titanic survival models"
+    """
+    if isinstance(text, str) and 0 < len(text.strip()) <= DESCRIPTION_LIMIT and text.isprintable():
+        return text.strip()
+    raise PackageNameError(f"{where} = {text!r} must be one line of at most {DESCRIPTION_LIMIT} characters (no "
+                           'control characters); e.g. description = "Titanic survival models"')
+
+
+def configured_description(path: Path) -> str:
+    """``[package] description`` of dataset.toml at ``path``, checked; the template's when absent."""
+    try:
+        parsed = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return DEFAULT_DESCRIPTION
+    return description_of(parsed, f"{path}: [package] description")
+
+
+def description_of(parsed: dict, where: str = "dataset.toml: [package] description") -> str:
+    """The description a parsed dataset.toml gives, checked; the template's when it names none."""
+    package = parsed.get("package")
+    if not isinstance(package, dict) or "description" not in package:
+        return DEFAULT_DESCRIPTION
+    return check_description(package["description"], where)
 
 
 DATASET_CONFIG = REPO / "dataset.toml"

@@ -12,6 +12,7 @@ import dataclasses
 import gzip
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -19,13 +20,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.package.own_package import contract, store
+from pipeline.package.own_package import contract, published, store
 from pipeline.views import markdown_text as md
-from pipeline.steps import onnx_export, onnx_package, provenance
+from pipeline.steps import evaluation, figures, onnx_export, onnx_package, provenance
 from pipeline.steps.backend import normalise_modes, run_backend
-from pipeline.config import IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
+from pipeline.config import DATASET_CONFIG, IMPORT_NAME, MODELS_DIR, PACKAGE, PACKAGE_DIR, REPO
+from pipeline.package.package_name import configured_description
 from pipeline.steps.data_wheel import card_line as data_package_line
-from pipeline.errors import BuildError
+from pipeline.errors import BuildError, UnreadableRelease
 from pipeline.steps.requirements import runtime_requirements
 from pipeline.steps.team_code import METADATA_KEY as TEAM_CODE_KEY
 from pipeline.steps.team_code import PACKAGE_SOURCES, team_code
@@ -33,9 +35,11 @@ from pipeline.steps.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_
 from pipeline.steps.versioning import parse, version_file_text
 
 SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
+EVALUATION_FILE = evaluation.EVALUATION_FILE
 HASH_BLOCK, sha256_of, sha256_file = store.HASH_BLOCK, store.sha256_of, store.sha256_file
 
 MANIFEST_FILE = "manifest.json"
+CARD_FILE = "MODEL_CARD.md"  # the model card, also in the package as models/MODEL_CARD.md (its figures' links are relative)
 STAGED_FROM_REPO = ("pyproject.toml", "MANIFEST.in", "build_backend/streaming_wheel.py")
 
 
@@ -70,8 +74,11 @@ def models_requirements(models_dir: Path, metadata: dict[str, dict], team_module
                                 [PACKAGE_DIR / name for name in sources])
 
 
-def model_card(version: str, metadata: dict[str, dict]) -> str:
-    """The package's long description: what pip show -v and the index display.
+def model_card(version: str, metadata: dict[str, dict], figure_files: dict[str, dict[str, str]] | None = None,
+               baseline: str | None = None) -> str:
+    """The package's long description: what pip show -v and the index display; the package ships it as
+    models/MODEL_CARD.md too, where the links to each model's figures (``figure_files``: model -> kind ->
+    path relative to models/) open the installed files; ``baseline``: the version whose curves they show dashed.
 
     Every value from the data (labels, column names, target, units, source) goes through
     pipeline.views.markdown_text: it reads as itself and never becomes a link or a heading."""
@@ -109,14 +116,31 @@ def model_card(version: str, metadata: dict[str, dict]) -> str:
         lines.append(f"| {md.text(name)} | `{meta['estimator']}` | " + " | ".join(cells) + " |")
     # Inside the fenced block nothing is Markdown: kept on one line, a name cannot close the fence.
     columns = md.one_line(", ".join(c["name"] for c in first["input_schema"]["columns"]))
+    lines += _figures_section(figure_files or {}, baseline)
     lines += ["", "## Use", "", "```python", f"import {IMPORT_NAME}", f"{IMPORT_NAME}.list_models()",
               f"{IMPORT_NAME}.predict({json.dumps(next(iter(metadata)))}, rows)  # rows with columns: {columns}", "```",
               "", f"`python -m {IMPORT_NAME} info | predict | validate`, or `{PACKAGE} info | ...`, from the command line.", ""]
     return "\n".join(lines)
 
 
-def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_notes: dict | None = None) -> Built:
-    """Build ``version`` into ``out_dir`` and check the exact contents of both files."""
+def _figures_section(figure_files: dict[str, dict[str, str]], baseline: str | None) -> list[str]:
+    """Each model's figures as images, linked relative to the card's place in the package (models/)."""
+    if not figure_files:
+        return []
+    dashed = f"; dashed curves are {md.code(baseline)}'s, on the same rows" if baseline else ""
+    lines = ["", "## Figures", "", f"Drawn from the held-out rows at release (the numbers are in each model's "
+             f"`evaluation.json`){dashed}.", ""]
+    for model, files in figure_files.items():
+        lines += [f"### {md.text(model)}", ""]
+        lines += [f"![{md.text(model)}: {figures.TITLES[kind]}]({path})" for kind, path in files.items()]
+        lines.append("")
+    return lines[:-1]
+
+
+def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_notes: dict | None = None,
+          baselines: dict[str, dict | None] | None = None) -> Built:
+    """Build ``version`` into ``out_dir`` and check the exact contents of both files. ``baselines``: the published
+    baseline's curves for each model's figures (pipeline/steps/gate.py; make verify: what the published wheel recorded)."""
     version = str(parse(version))
     names = trained_models(models_dir)
     if not names:
@@ -144,6 +168,10 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         for name in retagged:
             write_json(package / "models" / name / METADATA_FILE, metadata[name])
         (package / "version.py").write_text(version_file_text(version))
+        drawn = _figures(package / "models", version, metadata, baselines or {})
+        shown = sorted({b["version"] for b in (baselines or {}).values() if b})
+        card = model_card(version, metadata, drawn, shown[0] if shown else None)
+        (package / "models" / CARD_FILE).write_text(card)
         manifest = {
             "version": version,
             "data_tag": tag,
@@ -153,9 +181,10 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
                       for p in sorted((package / "models").rglob("*")) if p.is_file()},
             # model.onnx files stay beside the models, for the <name>-onnx distribution: not in this wheel
             **({"onnx": onnx} if onnx else {}),
+            **({"figures": drawn} if drawn else {}),
         }
         (package / "models" / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        (stage / "MODEL_CARD.md").write_text(model_card(version, metadata))
+        (stage / CARD_FILE).write_text(card)
         (stage / "requirements-runtime.txt").write_text("".join(f"{n}{s}\n" for n, s in requires.items()))
         normalise_modes(stage)
         run_backend(stage, out_dir, epoch, version)
@@ -164,9 +193,29 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         if not path.is_file():
             raise BuildError(f"python -m build did not write {path}; run it by hand to see why")
     reproducible_sdist(built.sdist, epoch)
-    check_contents(built, names, modules)
+    check_contents(built, names, modules, drawn)
     twin = onnx_package.build_twin(version, out_dir, models_dir, metadata, release_notes or {}, epoch, tag)
     return dataclasses.replace(built, twin=twin)
+
+
+def _figures(models: Path, version: str, metadata: dict[str, dict], baselines: dict[str, dict | None]) -> dict:
+    """Each staged model's evaluation.json with its baseline's curves, and the figures drawn from it."""
+    for name, baseline in baselines.items():
+        source = models / name / EVALUATION_FILE
+        if baseline and source.is_file():
+            write_json(source, {**json.loads(source.read_text(encoding="utf-8")), "baseline": baseline})
+    return figures.draw_all(models, version, metadata)
+
+
+def recorded_baselines(wheel: zipfile.ZipFile, models: dict[str, dict], version: str) -> dict[str, dict | None]:
+    """The baseline curves each model's evaluation.json in a published wheel records (for make verify's
+    rebuild); UnreadableRelease when one is malformed."""
+    try:
+        found = {name: evaluation.published(wheel, IMPORT_NAME, name) for name in models}
+    except published.MalformedBuild as exc:
+        raise UnreadableRelease(f"the wheel of {version} on the index cannot be read ({exc})",
+                                "yank it (make yank VERSION=...) and publish a fixed version") from None
+    return {name: document.get("baseline") for name, document in found.items() if document}
 
 
 def _team_modules_as_trained(metadata: dict[str, dict]) -> list[str]:
@@ -189,18 +238,24 @@ def wheel_name(version: str) -> str:
     return f"{IMPORT_NAME}-{version}-py3-none-any.whl"
 
 
-def expected_wheel_files(version: str, names: list[str], modules: list[str] = ()) -> list[str]:
+def expected_wheel_files(version: str, names: list[str], modules: list[str] = (),
+                         drawn: dict[str, dict[str, str]] | None = None) -> list[str]:
+    """``drawn``: the figures of each model that has them (it ships its evaluation.json too)."""
     package = [f"{IMPORT_NAME}/{f}" for f in (*PACKAGE_SOURCES, *modules)]
-    models = [f"{IMPORT_NAME}/models/{MANIFEST_FILE}", f"{IMPORT_NAME}/models/{METRICS_FILE}"]
+    models = [f"{IMPORT_NAME}/models/{f}" for f in (MANIFEST_FILE, METRICS_FILE, CARD_FILE)]
     models += [f"{IMPORT_NAME}/models/{n}/{f}" for n in names for f in (METADATA_FILE, MODEL_FILE)]
+    models += [f"{IMPORT_NAME}/models/{path}" for name, files in (drawn or {}).items()
+               for path in (f"{name}/{EVALUATION_FILE}", *files.values())]
     info = [f"{IMPORT_NAME}-{version}.dist-info/{f}"
             for f in ("METADATA", "WHEEL", "entry_points.txt", "top_level.txt", "RECORD")]
     return sorted(package + models + info)
 
 
-def expected_sdist_files(version: str, names: list[str], modules: list[str] = ()) -> list[str]:
+def expected_sdist_files(version: str, names: list[str], modules: list[str] = (),
+                         drawn: dict[str, dict[str, str]] | None = None) -> list[str]:
     root = f"{IMPORT_NAME}-{version}"
-    wheel_package = [f for f in expected_wheel_files(version, names, modules) if not f.startswith(f"{IMPORT_NAME}-")]
+    wheel_package = [f for f in expected_wheel_files(version, names, modules, drawn)
+                     if not f.startswith(f"{IMPORT_NAME}-")]
     egg = [f"src/{IMPORT_NAME}.egg-info/{f}" for f in
            ("PKG-INFO", "SOURCES.txt", "dependency_links.txt", "entry_points.txt", "requires.txt", "top_level.txt")]
     top = ["MANIFEST.in", "MODEL_CARD.md", "PKG-INFO", "pyproject.toml", "requirements-runtime.txt", "setup.cfg",
@@ -208,14 +263,15 @@ def expected_sdist_files(version: str, names: list[str], modules: list[str] = ()
     return sorted(f"{root}/{f}" for f in top + egg + [f"src/{f}" for f in wheel_package])
 
 
-def check_contents(built: Built, names: list[str], modules: list[str] = ()) -> None:
-    """The exact file lists: models, metadata and the team's modules in; no caches, training code or secrets."""
+def check_contents(built: Built, names: list[str], modules: list[str] = (),
+                   drawn: dict[str, dict[str, str]] | None = None) -> None:
+    """The exact file lists: models, metadata, figures and the team's modules in; no caches, training code or secrets."""
     with zipfile.ZipFile(built.wheel) as wheel:
         in_wheel = sorted(wheel.namelist())
     with tarfile.open(built.sdist) as sdist:
         in_sdist = sorted(m.name for m in sdist.getmembers() if m.isfile())
-    for label, actual, expected in (("wheel", in_wheel, expected_wheel_files(built.version, names, modules)),
-                                    ("sdist", in_sdist, expected_sdist_files(built.version, names, modules))):
+    for label, actual, expected in (("wheel", in_wheel, expected_wheel_files(built.version, names, modules, drawn)),
+                                    ("sdist", in_sdist, expected_sdist_files(built.version, names, modules, drawn))):
         if actual != expected:
             extra, missing = sorted(set(actual) - set(expected)), sorted(set(expected) - set(actual))
             raise BuildError(f"the {label} for {built.version} has unexpected contents (extra: {extra}, "
@@ -244,10 +300,29 @@ def reproducible_sdist(path: Path, epoch: int) -> None:
         os.replace(rewritten, path)
 
 
+def with_description(pyproject: str, description: str) -> str:
+    """pyproject.toml with ``description`` (the Summary) on the line after [project]'s name.
+
+    >>> print(with_description('[project]\\nname = "m"\\nlicense = "MIT"\\n', 'Models "for" Titanic'), end="")
+    [project]
+    name = "m"
+    description = "Models \\"for\\" Titanic"
+    license = "MIT"
+    """
+    line = f"description = {json.dumps(description, ensure_ascii=False)}"  # a TOML basic string (one printable line)
+    text, count = re.subn(r'(?m)^(name = "[^"]*"\n)', lambda name: name[1] + line + "\n", pyproject, count=1)
+    if count != 1:
+        raise BuildError('pyproject.toml has no name = "..." line under [project]; restore it from git')
+    return text
+
+
 def _stage(stage: Path, models_dir: Path, names: list[str], modules: list[str]) -> None:
     for name in STAGED_FROM_REPO:
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, stage / name)
+    project = stage / "pyproject.toml"
+    project.write_text(with_description(project.read_text(encoding="utf-8"), configured_description(DATASET_CONFIG)),
+                       encoding="utf-8")
     package = stage / "src" / IMPORT_NAME
     package.mkdir(parents=True)
     for name in (*PACKAGE_SOURCES, *modules):
@@ -262,3 +337,5 @@ def _stage(stage: Path, models_dir: Path, names: list[str], modules: list[str]) 
         (package / "models" / name).mkdir()
         for file in (MODEL_FILE, METADATA_FILE):
             shutil.copy2(models_dir / name / file, package / "models" / name / file)
+        if (models_dir / name / EVALUATION_FILE).is_file():  # trained before figures: none
+            shutil.copy2(models_dir / name / EVALUATION_FILE, package / "models" / name / EVALUATION_FILE)

@@ -33,6 +33,17 @@ class Dataset:
         return len(self.frame)
 
 
+def published_source(source: str) -> str:
+    """What a release publishes of where its data came from: the built-in source's name, or a file's
+    name alone. A path (``/home/ana/data/mydata.csv``, a DATA_FILE written out in full) says where the
+    release machine keeps its files: the data's identity is its sha256, published beside this.
+
+    >>> published_source("/home/ana/data/mydata.csv"), published_source("data/wine.csv"), published_source("openml-titanic")
+    ('mydata.csv', 'wine.csv', 'openml-titanic')
+    """
+    return source if source == TITANIC_SOURCE else Path(source).name
+
+
 def load_dataset(config: DatasetConfig, data_file: str | Path | None = None) -> Dataset:
     """The configured dataset (or ``data_file``), checked for what training needs."""
     source = str(data_file) if data_file else config.source

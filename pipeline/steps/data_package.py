@@ -9,6 +9,13 @@ added, removed or retyped bumps the minor, anything else the patch; the data tag
 (``mymodel-data==1.0.1+wine``). Every model records the pin (requirement and wheel sha256) in
 its metadata.
 
+The next data version and its bump come from the data versions this clone recorded (releases/
+or HEAD's git history, or pinned by sha256 in a model wheel it recorded), never from a data
+wheel nobody here recorded: anyone with the upload credential can put one on the index, with any
+version and columns. Those are reported in one line and not followed; their numbers are only
+stepped over, and so are the numbers the index saw used and no longer serves (a data version
+removed through the index is burned: index/numbers.py, ``GET /+versions``).
+
 A data wheel from the index is hostile input: it is never imported by the pipeline, its sha256
 is checked against a record the index cannot write before a byte of it is read, and what is
 read of it is bounded (DATA_JSON_LIMIT, DATA_FILE_LIMIT).
@@ -33,13 +40,14 @@ from pipeline.config import (
     DATA_FIRST_VERSION, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE, PACKAGE, RELEASES_DIR, REPO, TITANIC_SOURCE,
     DatasetConfig,
 )
-from pipeline.steps.data import Dataset, load_dataset
+from pipeline.steps.data import Dataset, load_dataset, published_source
 from pipeline.steps.data_wheel import (
     DATA_MEMBER, PIN_KEY, build_wheel, column_change, describe, extract, parse_requirement, read_metadata, requirement,
     sha256_file, wheel_name,
 )
 from pipeline.errors import DataError, PackageIndexError, RecordError
 from pipeline.indexes.base import IndexClient, ServedFile
+from pipeline.views import registry
 from pipeline.views.registry import CACHE_FOLDER
 
 
@@ -106,15 +114,16 @@ def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: s
         print(f"data: {TITANIC_SOURCE} ships inside the pinned scikit-learn wheel; no data package")
         return None
     published = published_data(client)
+    records = recorded_data(client, published)
     same = [found for found in published if found.metadata is not None and found.served is not None
             and found.metadata.get("sha256") == data_sha256]
     for found in same:  # a wheel this clone recorded: ours, nothing to read or build
-        record = data_record(found.version)
+        record = records.get(found.version)
         if record is not None and found.served.sha256 in record.sha256:
             return DataPlan({**found.metadata, "version": found.version}, None, found.served.sha256, False,
-                            _unchanged(found, f"recorded in {record.where}"))
+                            _unchanged(found, f"checked against {record.where}"))
     path = Path(source) if Path(source).is_absolute() else REPO / source
-    facts = describe(path, source, config.target, config.tag)
+    facts = describe(path, published_source(source), config.target, config.tag)
     if facts["sha256"] != data_sha256:
         raise DataError(f"data file {path} changed while the release read it; run make release again")
     folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")
@@ -127,7 +136,15 @@ def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: s
             return DataPlan({**facts, **labels}, wheel, found.served.sha256, False,
                             _unchanged(found, "rebuilt byte for byte"), folder)
         wheel.unlink()
-    version, why = _next_version(published, facts, config.tag)
+    unrecorded = [found.version for found in published if found.version not in records]
+    if unrecorded:
+        more = f" and {len(unrecorded) - 5} more" if len(unrecorded) > 5 else ""
+        print(f"data: {DATA_PACKAGE} {', '.join(unrecorded[:5])}{more} on the index: no record of "
+              f"{'it' if len(unrecorded) == 1 else 'them'} in this clone (releases/, HEAD's git history, a recorded "
+              "model's pin), so not followed")
+    trusted = [_trusted(found, records[found.version]) for found in published if found.version in records]
+    taken = {found.version for found in published} | used_numbers(client)
+    version, why = _next_version(trusted, facts, config.tag, taken)
     wheel = build_wheel(path, {**facts, "version": version}, out)
     return DataPlan({**facts, "version": version}, wheel, sha256_file(wheel), True,
                     f"data: {why} -> publishes {requirement(version)}", folder)
@@ -138,18 +155,45 @@ def _unchanged(found: PublishedData, how: str) -> str:
             "is already published: pinned, nothing to publish")
 
 
-def _next_version(published: list[PublishedData], facts: dict, tag: str) -> tuple[str, str]:
-    if not published:
-        return str(Version(f"{DATA_FIRST_VERSION}+{tag}")), "first data package"
-    highest = max(published, key=lambda p: Version(p.version))
-    readable = [p for p in published if p.metadata is not None]
-    compared = max(readable, key=lambda p: Version(p.version)) if readable else None
-    change = column_change(compared.metadata, facts) if compared else "no readable data package to compare with"
-    major, minor, patch = (Version(highest.version).release + (0, 0))[:3]
-    number = f"{major}.{minor + 1}.0" if change else f"{major}.{minor}.{patch + 1}"
-    against = compared.version if compared else highest.version
-    why = f"{change} against {against} (minor)" if change else f"new data, same columns as {against} (patch)"
-    return str(Version(f"{number}+{tag}")), why
+def _trusted(found: PublishedData, record: release_records.Record) -> PublishedData:
+    """``found`` with its metadata only when the index serves the recorded bytes."""
+    served = found.served.sha256 if found.served is not None else None
+    return found if served in record.sha256 else dataclasses.replace(found, metadata=None)
+
+
+def _next_version(recorded: list[PublishedData], facts: dict, tag: str, taken: set[str] = frozenset()) -> tuple[str, str]:
+    """The version of new data ``facts``, and why: numbered from the highest of the ``recorded`` data
+    versions, compared with the highest of them whose metadata is known; a number ``taken`` on the
+    index (any file of it, recorded or not) is stepped over, never reused.
+
+    >>> _next_version([], {"columns": []}, "wine", {"1.0.0+wine"})
+    ('1.0.1+wine', 'first data package (1.0.0+wine is taken on the index)')
+    """
+    if not recorded:
+        number, part, why = DATA_FIRST_VERSION, "patch", "first data package"
+    else:
+        highest = max(recorded, key=lambda p: Version(p.version))
+        readable = [p for p in recorded if p.metadata is not None]
+        compared = max(readable, key=lambda p: Version(p.version)) if readable else None
+        change = column_change(compared.metadata, facts) if compared else "no readable data package to compare with"
+        major, minor, patch = (Version(highest.version).release + (0, 0))[:3]
+        part = "minor" if change else "patch"
+        number = f"{major}.{minor + 1}.0" if change else f"{major}.{minor}.{patch + 1}"
+        against = compared.version if compared else highest.version
+        why = f"{change} against {against} (minor)" if change else f"new data, same columns as {against} (patch)"
+    skipped = []
+    while (version := str(Version(f"{number}+{tag}"))) in taken:
+        skipped.append(version)
+        major, minor, patch = Version(number).release
+        number = f"{major}.{minor + 1}.0" if part == "minor" else f"{major}.{minor}.{patch + 1}"
+    taken_note = f" ({', '.join(skipped)} {'is' if len(skipped) == 1 else 'are'} taken on the index)" if skipped else ""
+    return version, why + taken_note
+
+
+def used_numbers(client: IndexClient) -> set[str]:
+    """Data versions whose number the index saw used and does not serve (taken back: burned, any
+    later upload of it refused), which a new data package steps over like a published one."""
+    return {used.version for used in client.used_versions(DATA_PACKAGE)}
 
 
 def published_data(client: IndexClient) -> list[PublishedData]:
@@ -292,17 +336,60 @@ def _untrusted(name: str, digest: str, where: str) -> PackageIndexError:
 
 
 def data_record(version: str) -> release_records.Record | None:
-    """The sha256 this clone (releases/, or its git history) recorded for data package ``version``."""
+    """The sha256 this clone (releases/, or HEAD's git history) recorded for data package ``version``."""
     return release_records.recorded(version, RELEASES_DIR, DATA_PACKAGE)
+
+
+def recorded_data(client: IndexClient, published: list[PublishedData]) -> dict[str, release_records.Record]:
+    """The data versions in ``published`` this clone recorded: its own record (data_record), else the
+    sha256 a model wheel it recorded pins (read from that wheel's JSON only once its bytes are checked)."""
+    records = {found.version: record for found in published if (record := data_record(found.version)) is not None}
+    if len(records) < len(published):
+        pinned = pinned_by_recorded_models(client)
+        records.update({found.version: pinned[found.version] for found in published
+                        if found.version not in records and found.version in pinned})
+    return records
+
+
+def pinned_by_recorded_models(client: IndexClient) -> dict[str, release_records.Record]:
+    """Data version -> the sha256 that the model wheels this clone recorded pin (their served bytes
+    are the recorded ones: the pins are this clone's, not the index's)."""
+    files = client.files()
+    pinned: dict[str, release_records.Record] = {}
+    for version in reversed(registry.complete_versions(client, files)):
+        record = release_records.recorded(version)
+        wheel = next((f for f in files if f.version == version and f.filename.endswith(".whl")), None)
+        if record is None or wheel is None or wheel.sha256 not in record.sha256:
+            continue
+        entry = registry.published_entry(client, version, files)  # refused unless the download has that sha256
+        if entry.problem or entry.wheel_sha256 not in record.sha256:
+            continue
+        for data_version, sha256 in filter(None, map(_pin, entry.snapshot.models.values())):
+            earlier = pinned.get(data_version)
+            pinned[data_version] = release_records.Record(
+                (earlier.sha256 if earlier else frozenset()) | {sha256},
+                earlier.where if earlier else f"the pin of the wheel {record.where} records")
+    return pinned
+
+
+def _pin(metadata: dict) -> tuple[str, str] | None:
+    """(data version, wheel sha256) a model's metadata pins; None if it pins none (or not in the form we write)."""
+    pin = metadata.get("data", {}).get(PIN_KEY) if isinstance(metadata.get("data"), dict) else None
+    if not (isinstance(pin, dict) and isinstance(pin.get("version"), str) and isinstance(pin.get("sha256"), str)):
+        return None
+    try:
+        return str(Version(pin["version"])), pin["sha256"]
+    except InvalidVersion:
+        return None
 
 
 @contextlib.contextmanager
 def recorded_package(client: IndexClient, version: str) -> Iterator[Fetched]:
-    """``make train DATA=<package>-data==X``: a data package this clone recorded (releases/ or git history)."""
+    """``make train DATA=<package>-data==X``: a data package this clone recorded (releases/ or HEAD's git history)."""
     record = data_record(version)
     if record is None:
         raise DataError(f"this clone has no record of {requirement(version)} (releases/{DATA_PACKAGE}-{version}.txt, "
-                        "nor in git history), so its bytes cannot be checked; pull the team's releases/ records, "
+                        "nor in HEAD's git history), so its bytes cannot be checked; pull the team's releases/ records, "
                         "or train from the data file (DATA_FILE=path.csv)")
     with fetched(client, version, record.sha256, record.where) as found:
         yield found
@@ -340,7 +427,7 @@ def verification_data(client: IndexClient, version: str, wheel_sha256: str | Non
             trusted, where = record.sha256, record.where
         else:
             raise DataError(f"this clone has no record of {PACKAGE} {version} nor of {requirement(pinned_version)} "
-                            "(releases/, git history), so the data package's bytes cannot be checked; pull the team's "
+                            "(releases/, HEAD's git history), so the data package's bytes cannot be checked; pull the team's "
                             "releases/ records, or pass DATA_FILE= with the data")
         with fetched(client, pinned_version, trusted, where) as found:
             yield VerifyData(str(found.path), label or str(found.metadata.get("source")), pinned)

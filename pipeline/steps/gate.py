@@ -1,8 +1,9 @@
-"""The metric gate: the new models against those of the highest published version.
+"""The metric gate: the new models against those of the highest published version, and that
+version's curves for the new version's figures.
 
 Scores are compared on the same rows. When only the split changed (same data, another
 seed or test size), each model's recorded score is for other rows: if this clone
-released that version (its sha256 is in ``releases/`` or the clone's git history, records
+released that version (its sha256 is in ``releases/`` or HEAD's git history, records
 the index cannot write), the published wheel is downloaded, checked against that record
 and its model files against its manifest, and both versions are scored on the rows that
 both splits held out. A version this clone has no record of is never unpickled (anyone who
@@ -10,6 +11,11 @@ can upload could have put any pickle in it): each version is gated on its own sp
 the table says so. When the data changed, the published models cannot be scored on rows
 they never saw (they may have trained on any of the new held-out rows): each is gated on
 its own split, and the table says so.
+
+The same rule decides the baseline drawn on the new version's ROC, precision-recall and
+calibration figures (``baseline``): its curves come from the published wheel only when this
+clone recorded that wheel's bytes, and only on the rows both versions held out; otherwise
+no baseline is drawn, and the release says why in one line.
 """
 
 from __future__ import annotations
@@ -18,18 +24,19 @@ import dataclasses
 import hashlib
 import io
 import zipfile
+from dataclasses import dataclass, field
 
-from pipeline.package.own_package import contract
+from pipeline.package.own_package import contract, published as published_files
 from pipeline.views import registry
-from pipeline.steps import release_records
-from pipeline.config import IMPORT_NAME, DatasetConfig
+from pipeline.steps import evaluation, release_records
+from pipeline.config import CLASSIFICATION, IMPORT_NAME, DatasetConfig
 from pipeline.steps.data import Dataset
 from pipeline.errors import GateError, PackageIndexError
 from pipeline.indexes.base import IndexClient, ServedFile
 from pipeline.steps.release_records import Record
 from pipeline.steps.train import MODEL_FILE, TrainedModel, evaluate, split
 
-Snapshot = contract.Snapshot
+Snapshot, task_of = contract.Snapshot, contract.task_of
 
 
 def published_wheel(client: IndexClient, version: str) -> zipfile.ZipFile:
@@ -93,29 +100,124 @@ def rescore(client: IndexClient, version: str, record: Record, models: list[Trai
     if not models:
         return {}
     metric = (config.gate.metric,)
-    _, X_test, _, y_test = split(dataset, config)
     scores = {}
     with recorded_wheel(client, version, record) as archive:
         manifest, released = registry.wheel_json(archive, version)
-        old_split = released.get(models[0].name, {}).get("data", {}).get("split", {})
-        if "seed" not in old_split or "test_size" not in old_split:
-            raise PackageIndexError(f"the published {version} records no split seed and test size for "
-                                    f"{models[0].name}; pass FORCE=1 to release without the gate")
-        old_config = dataclasses.replace(config, test_size=old_split["test_size"], seed=old_split["seed"])
-        rows = X_test.index.intersection(split(dataset, old_config)[1].index)
-        X_common, y_common = X_test.loc[rows], y_test.loc[rows]
+        X_common, y_common = common_rows(dataset, config, released.get(models[0].name, {}), version, models[0].name)
         for model in models:
-            data = archive.read(f"{IMPORT_NAME}/models/{model.name}/{MODEL_FILE}")
-            if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get(f"{model.name}/{MODEL_FILE}"):
-                raise PackageIndexError(f"{model.name}'s model in the published {version} does not match "
-                                        "its manifest; it is not loaded: check the index folder")
-            import joblib
-
-            before = joblib.load(io.BytesIO(data))
+            before = _published_model(archive, manifest, model.name, version)
             scores[model.name] = (evaluate(before, X_common, y_common, config.task, metric)[config.gate.metric],
                                   evaluate(model.pipeline, X_common, y_common, config.task, metric)[config.gate.metric],
-                                  len(rows))
+                                  len(X_common))
     return scores
+
+
+def common_rows(dataset: Dataset, config: DatasetConfig, old: dict, version: str, name: str):
+    """(X, y) of the new split's held-out rows that the published model's split (its metadata ``old``) held out too."""
+    _, X_test, _, y_test = split(dataset, config)
+    old_split = old.get("data", {}).get("split", {})
+    if "seed" not in old_split or "test_size" not in old_split:
+        raise PackageIndexError(f"the published {version} records no split seed and test size for "
+                                f"{name}; pass FORCE=1 to release without the gate")
+    old_config = dataclasses.replace(config, test_size=old_split["test_size"], seed=old_split["seed"])
+    rows = X_test.index.intersection(split(dataset, old_config)[1].index)
+    return X_test.loc[rows], y_test.loc[rows]
+
+
+def _published_model(archive: zipfile.ZipFile, manifest: dict, name: str, version: str):
+    """The pipeline of model ``name`` from a published wheel the caller checked against this clone's record,
+    unpickled only when its bytes are those its manifest names."""
+    data = archive.read(f"{IMPORT_NAME}/models/{name}/{MODEL_FILE}")
+    if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get(f"{name}/{MODEL_FILE}"):
+        raise PackageIndexError(f"{name}'s model in the published {version} does not match "
+                                "its manifest; it is not loaded: check the index folder")
+    import joblib
+
+    return joblib.load(io.BytesIO(data))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The published baseline's curves on the new version's held-out rows, for its figures
+    (pipeline/steps/figures.py draws them dashed), or why there are none."""
+
+    version: str
+    rows: int = 0
+    curves: dict[str, dict] = field(default_factory=dict)  # model -> class label -> roc, precision_recall, calibration
+    not_drawn: str | None = None
+
+    def of(self, model: str) -> dict | None:
+        """What the build records under ``baseline`` in ``model``'s evaluation.json."""
+        curves = self.curves.get(model)
+        return {"version": self.version, "rows": self.rows, "curves": curves} if curves else None
+
+    @property
+    def notes(self) -> dict:
+        """For the release notes (manifest.json "release"): whose curves the figures show, or why none."""
+        if self.curves:
+            return {"figures_baseline": {"version": self.version, "rows": self.rows, "models": sorted(self.curves)}}
+        return {"figures_baseline": {"version": self.version, "not_drawn": self.not_drawn}}
+
+    def describe(self, seconds: float) -> str:
+        if self.curves:
+            return (f"figures: {self.version}'s curves drawn dashed for {', '.join(sorted(self.curves))} "
+                    f"(the {self.rows} held-out rows both versions scored) in {seconds:.2f} s")
+        return f"figures: no baseline drawn ({self.not_drawn}) in {seconds:.2f} s"
+
+
+def baseline(client: IndexClient, version: str | None, models: list[TrainedModel], dataset: Dataset,
+             config: DatasetConfig) -> Baseline | None:
+    """The curves of published ``version`` (the gate's baseline) for the new classifiers' figures;
+    None when there is nothing to draw them on (the first release, a regression)."""
+    if version is None or config.task != CLASSIFICATION:
+        return None
+    try:
+        old = registry.published(client, version).snapshot.models
+    except PackageIndexError as exc:
+        return Baseline(version, not_drawn=getattr(exc, "problem", str(exc)))
+    named = [m for m in models if m.name in old and task_of(old[m.name]) == CLASSIFICATION]
+    drawn = [m for m in named if same_data(old[m.name], m.metadata) and same_inputs(old[m.name], m.metadata)]
+    if not drawn:
+        why = ("no classifier of it has a name the new models have" if not named
+               else "the data changed, so its models may have trained on these held-out rows"
+               if not any(same_data(old[m.name], m.metadata) for m in named) else "the input columns changed")
+        return Baseline(version, not_drawn=why)
+    record = release_records.recorded(version)
+    if record is None:
+        return Baseline(version, not_drawn=f"{version} is not in this clone's release records (releases/, git "
+                                           "history), so its wheel is not loaded")
+    try:
+        with recorded_wheel(client, version, record) as archive:
+            manifest, _ = registry.wheel_json(archive, version)
+            return _baseline_curves(archive, manifest, version, drawn, old, dataset, config)
+    except PackageIndexError as exc:
+        return Baseline(version, not_drawn=getattr(exc, "problem", str(exc)).split("; ")[0])
+
+
+def _baseline_curves(archive: zipfile.ZipFile, manifest: dict, version: str, models: list[TrainedModel],
+                     old: dict[str, dict], dataset: Dataset, config: DatasetConfig) -> Baseline:
+    """On the same held-out rows, the curves the published version recorded (its evaluation.json);
+    on the rows both splits held out, the curves of its unpickled models."""
+    first = models[0]
+    if same_rows(old[first.name], first.metadata):
+        recorded = {m.name: _recorded_curves(archive, m.name) for m in models}
+        if all(curves is not None for curves in recorded.values()):
+            return Baseline(version, first.metadata["data"]["split"]["test_rows"], recorded)
+    X, y = common_rows(dataset, config, old[first.name], version, first.name)
+    if y.nunique() < 2:
+        return Baseline(version, not_drawn=f"the {len(y)} rows both splits held out hold one class only")
+    published = {m.name: _published_model(archive, manifest, m.name, version) for m in models}
+    return Baseline(version, len(X), {name: evaluation.curves(model, X, y) for name, model in published.items()})
+
+
+def _recorded_curves(archive: zipfile.ZipFile, name: str) -> dict | None:
+    """The curves the published models/<name>/evaluation.json holds; None when it holds none (built before
+    figures) or cannot be read."""
+    try:
+        document = evaluation.published(archive, IMPORT_NAME, name)
+    except published_files.MalformedBuild:
+        return None
+    return document.get("curves") if document else None
 
 
 def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,
@@ -134,7 +236,7 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
         if record is None:
             not_loaded = f"{published.version} is not in this clone's release records, not loaded"
             print(f"the published wheel of {published.version} was not loaded: this clone has no record of releasing "
-                  "it (releases/, git history), and a pickle from the index could run any code; each version is "
+                  "it (releases/, HEAD's git history), and a pickle from the index could run any code; each version is "
                   "gated on its own split")
         else:
             on_common_rows = rescore(client, published.version, record, resplit, dataset, config)

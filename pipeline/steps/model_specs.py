@@ -243,12 +243,12 @@ def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:
     defaults = cls().get_params()
     valid = sorted(defaults)
     for key, value in spec.resolved(seed).items():
-        if key not in valid:
+        if key not in valid and not _takes(cls, key, value):
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
             raise ConfigError(f"{path}: {spec.key(key)} is not a parameter of {spec.estimator}; "
                               f"{hint}its parameters: {', '.join(valid)}")
-        if isinstance(value, bool) and not isinstance(defaults[key], (bool, type(None))):
+        if key in defaults and isinstance(value, bool) and not isinstance(defaults[key], (bool, type(None))):
             # scikit-learn takes True for an int (n_estimators = true would be 1 tree)
             raise ConfigError(f"{path}: {spec.key(key)} = {str(value).lower()} is a boolean; "
                               f"{spec.estimator} expects a value like its default {defaults[key]!r}")
@@ -264,6 +264,18 @@ def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:
         raise ConfigError(f"{path}: [{spec.key()}] cannot create {spec.estimator} with its hyperparameters "
                           f"({one_line(exc)}); fix them") from None
     _check_probabilities(spec, estimator, task, path)
+
+
+def _takes(cls: type, key: str, value: Any) -> bool:
+    """Does the constructor take ``key``? LightGBM, XGBoost and CatBoost take many documented parameters
+    (``verbose``, ``verbosity``) through ``**kwargs``: get_params() of a default instance lacks them, of
+    one built with them has them. Only what the constructor refuses (or drops) is not a parameter."""
+    try:
+        return key in cls(**{key: value}).get_params()
+    except TypeError:  # an unexpected keyword argument
+        return False
+    except Exception:  # noqa: BLE001 - the key is taken, its value refused: building the estimator says why
+        return True
 
 
 def _imported_class(spec: ModelSpec, path: Path) -> type:

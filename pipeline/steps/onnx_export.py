@@ -40,8 +40,9 @@ import numpy as np
 
 from pipeline.config import CLASSIFICATION, ONNX_OPSET, ONNX_POLICIES, ONNX_TOLERANCE, REGRESSION
 from pipeline.errors import BuildError, OnnxError
+from pipeline.steps import team_code
 from pipeline.steps.model_specs import one_line
-from pipeline.package.own_package import store
+from pipeline.package.own_package import onnx_external_data, store
 
 sha256_file = store.sha256_file
 
@@ -85,7 +86,11 @@ def _exported(name: str, pipeline: Any, X: Any, inputs: list[dict], task: str, t
     try:
         model = convert(name, pipeline, inputs, task)
     except Exception as exc:  # noqa: BLE001 - any converter failure is this model's outcome, not the run's
-        return Exported({"status": NOT_CONVERTED, "reason": _reason(exc)})
+        return Exported({"status": NOT_CONVERTED, "reason": _reason(exc, pipeline)})
+    outside = onnx_external_data.external_tensor(model)
+    if outside is not None:  # a converter's doing: the -onnx runtime would refuse it, and it is never published
+        return Exported({"status": NOT_CONVERTED, "reason": f"the converted model keeps the tensor {outside!r} "
+                                                            "outside its graph (ONNX external data)"})
     try:
         difference, problem = compare(model, pipeline, X, inputs, task, ONNX_TOLERANCE[task] if tolerance is None
                                       else tolerance)
@@ -209,15 +214,42 @@ def packaged_files(models_dir: Path, metadata: dict[str, dict]) -> dict[str, str
     return files
 
 
-def _reason(exc: BaseException) -> str:
-    from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
-
-    if isinstance(exc, (MissingShapeCalculator, MissingConverter)):
-        text = str(exc)
-        start, end = text.find("<class '"), text.find("'>")
-        if 0 <= start < end:
-            return f"skl2onnx has no converter for {text[start + len('<class '):end].strip(chr(39))}"
+def _reason(exc: BaseException, pipeline: Any) -> str:
+    """Why ``pipeline`` did not convert: the class skl2onnx has no converter for, when there is one (skl2onnx
+    itself often fails later, on column names), and the way out; else skl2onnx's own error."""
+    if isinstance(exc, team_code.TeamHookError):
+        return str(exc)
+    missing = without_converter(pipeline)
+    if missing:
+        return (f"skl2onnx has no converter for {missing[0]}"
+                + (f" (nor for {', '.join(missing[1:])})" if len(missing) > 1 else "")
+                + f"; register one in its module: def {team_code.ONNX_HOOK}() calling "
+                "skl2onnx.update_registered_converter (docs/onnx.md)")
     return f"skl2onnx cannot convert it ({one_line(exc)})"
+
+
+def without_converter(estimator: Any) -> list[str]:
+    """The classes inside a fitted ``estimator`` that skl2onnx has no converter for, as module.qualname;
+    a pipeline, column transformer or feature union is looked into (skl2onnx converts their parts)."""
+    from skl2onnx import get_model_alias
+
+    missing, pending = [], [estimator]
+    while pending:
+        step = pending.pop()
+        if step is None or isinstance(step, str):  # "passthrough", "drop"
+            continue
+        try:
+            get_model_alias(type(step))
+        except RuntimeError:
+            missing.append(f"{type(step).__module__}.{type(step).__qualname__}")
+            continue
+        if hasattr(step, "steps"):
+            pending += [part for _, part in step.steps]
+        elif hasattr(step, "transformers_") or hasattr(step, "transformers"):
+            pending += [part for _, part, _ in getattr(step, "transformers_", step.transformers)]
+        elif hasattr(step, "transformer_list"):
+            pending += [part for _, part in step.transformer_list]
+    return sorted(set(missing))
 
 
 def _restore_input_names(model: Any, columns: list[str]) -> None:
@@ -253,11 +285,13 @@ _registered: set[str] = set()
 
 
 def _register_converters(pipeline: Any) -> None:
-    """What stock skl2onnx lacks for the pipeline's own preprocessing and for the estimators by import path."""
+    """What stock skl2onnx lacks for the pipeline's own preprocessing and for the estimators by import path,
+    and the converters the team's modules register for their own classes (each call: a module may change)."""
     if "pipeline" not in _registered:
         _register_missing_category_imputer()
         _integer_missing_flags()
         _registered.add("pipeline")
+    team_code.register_onnx_converters()
     for library in ONNXMLTOOLS_CONVERTERS:
         if library not in _registered and _uses(pipeline, library):
             _register_onnxmltools(library)

@@ -23,7 +23,7 @@ from pipeline.config import PACKAGE, PACKAGE_DIR, REPO
 from pipeline.errors import BuildError
 from pipeline.steps.onnx_export import METADATA_KEY, ONNX_FILE, packaged_files
 from pipeline.package.onnx_names import TWIN, TWIN_IMPORT, twin_wheel_name
-from pipeline.package.own_package import store
+from pipeline.package.own_package import onnx_external_data, store
 from pipeline.steps.backend import normalise_modes, run_backend
 from pipeline.steps.requirements import installed_version, requirement
 from pipeline.steps.train import METADATA_FILE, MODEL_FILE, write_json
@@ -31,7 +31,7 @@ from pipeline.steps.versioning import version_file_text
 
 MANIFEST_FILE = "manifest.json"
 TEMPLATE_DIR = REPO / "onnx_runtime"
-TEMPLATE_SOURCES = ("__init__.py", "onnx_model.py")
+TEMPLATE_SOURCES = ("__init__.py", "onnx_model.py", "external_data.py")
 # The package's own modules the runtime shares (checks, errors, the command line), copied as they are.
 SHARED_SOURCES = ("store.py", "schema.py", "errors.py", "contract.py", "environment.py", "__main__.py", "py.typed")
 
@@ -75,6 +75,8 @@ def build_twin(version: str, out_dir: Path, models_dir: Path, metadata: dict[str
     converted, missing = plan(models_dir, metadata)
     if not converted:
         return None
+    for name in converted:
+        refuse_external_data(models_dir / name / ONNX_FILE)
     with tempfile.TemporaryDirectory(prefix=f"{TWIN_IMPORT}-build-") as tmp:
         stage = Path(tmp)
         package = stage / "src" / TWIN_IMPORT
@@ -105,6 +107,19 @@ def build_twin(version: str, out_dir: Path, models_dir: Path, metadata: dict[str
         raise BuildError(f"the build did not write {wheel}; run python -m build --wheel in a staged copy to see why")
     check_twin_contents(wheel, version, converted)
     return wheel
+
+
+def refuse_external_data(path: Path) -> None:
+    """A model.onnx whose tensors lie outside it (ONNX external data) is never published: the runtime
+    refuses it too (onnx_runtime/external_data.py), and onnxruntime would read it from a consumer's folder."""
+    try:
+        outside = onnx_external_data.external_tensor(path.read_bytes())
+    except onnx_external_data.NotAModel as exc:
+        raise BuildError(f"{path} is not an ONNX model ({exc}); run make train (make release does it)") from None
+    if outside is not None:
+        raise BuildError(f"{path} keeps the tensor {outside!r} outside the file (ONNX external data); {TWIN} "
+                         "publishes self-contained models only: keep every tensor inside (a converter writing "
+                         "external data), then run make train")
 
 
 def expected_twin_files(version: str, converted: list[str]) -> list[str]:

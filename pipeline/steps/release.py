@@ -21,7 +21,8 @@ from pathlib import Path
 
 from pipeline.package import onnx_names
 from pipeline.steps import build as build_step
-from pipeline.steps import data_package, faults, gate, onnx_package, planning, provenance, publish, used_numbers
+from pipeline.steps import (data_package, faults, gate, onnx_package, planning, provenance, publish, used_numbers,
+                            yanked_models)
 from pipeline.views import registry
 from pipeline.config import (
     DIST_DIR, IMPORT_NAME, MODELS_DIR, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
@@ -341,9 +342,15 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
             if plan.skipped:
                 print(plan.skipped)
             print(f"next version: {plan.describe()}")
+            yank_notes = yanked_models.check(client, force)
             faults.point("version")
         with steps("gate"):
             notes = gate.check(client, plan.baseline, models, dataset, config, force)
+            baseline_started = time.perf_counter()
+            baseline = gate.baseline(client, plan.baseline, models, dataset, config)
+            if baseline is not None:
+                print(baseline.describe(time.perf_counter() - baseline_started))
+                notes = {**notes, **baseline.notes}
             faults.point("gate")
         version = plan.version
         if data is not None:
@@ -351,7 +358,9 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
                 data_package.publish(client, data)
         with staging_folder(version) as staging:
             with steps("build"):
-                built = build_step.build(version, staging, release_notes={**plan.release_notes(), "gate": config.gate.recorded(), **notes})
+                notes = {**plan.release_notes(), "gate": config.gate.recorded(), **notes, **yank_notes}
+                built = build_step.build(version, staging, release_notes=notes,
+                                         baselines={m.name: baseline.of(m.name) for m in models} if baseline else None)
                 print(onnx_package.summary(built.twin, version, MODELS_DIR, [m.name for m in models]))
                 faults.point("build")
             lock = publish_built(client, built, steps)
@@ -384,6 +393,7 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
         raise PackageIndexError(f"{version} has no wheel on {client.url}; published: {', '.join(client.versions()) or 'none'}")
     with gate.published_wheel(client, version) as wheel:
         manifest, models = registry.wheel_json(wheel, version)
+        baselines = build_step.recorded_baselines(wheel, models, version)
     meta = next(iter(models.values()), {})
     config = load_dataset_config(tag=parse(version).local)
     with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-verify-") as tmp, \
@@ -397,7 +407,8 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
         trained = train(dataset, config)
         data_package.pin(trained, data.pin)
         save(trained, models_dir)
-        built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"))
+        built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"),
+                                 baselines=baselines)
         local = build_step.sha256_file(built.wheel)
         local_twin = built.twin and build_step.sha256_file(built.twin)
     remote = served[wheel_name].sha256

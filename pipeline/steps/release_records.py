@@ -5,6 +5,10 @@ the sha256 of the wheel and the sdist, and the team commits it. The index cannot
 these records, so they are what decides whether a published wheel may be unpickled
 (the gate's rescoring): a version this clone never recorded, or whose served bytes are
 not the recorded ones, is never loaded.
+
+Only the history of the commit being released counts (``HEAD`` and its ancestors): a record on
+another branch, a remote-tracking ref, a tag or the stash is anyone's (a branch pushed to the team
+remote and never merged arrives with a plain ``git fetch``) and authorises nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pipeline.config import PACKAGE, RELEASES_DIR
 from pipeline.steps.provenance import git_output
 
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})\b")
-HISTORY_DEPTH = 50  # commits that touched the lock file, newest first, searched for one that holds it
+HISTORY_DEPTH = 50  # commits of HEAD's history that touched the lock file, newest first, searched for one that holds it
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ def lock_file(version: str, releases_dir: Path = RELEASES_DIR, package: str = PA
 
 def recorded(version: str, releases_dir: Path = RELEASES_DIR, package: str = PACKAGE) -> Record | None:
     """The sha256 this clone recorded when it released ``version`` (normalised): from the lock
-    file in ``releases_dir``, else from that file in any commit of the clone's git history."""
+    file in ``releases_dir``, else from that file in a commit of HEAD's history (never another ref's)."""
     lock = lock_file(version, releases_dir, package)
     shown = f"{releases_dir.name}/{lock.name}"
     try:
@@ -43,7 +47,7 @@ def recorded(version: str, releases_dir: Path = RELEASES_DIR, package: str = PAC
     if found:
         return Record(found, shown)
     repo = releases_dir.parent
-    commits = git_output("log", "--all", f"-{HISTORY_DEPTH}", "--format=%H", "--", shown, cwd=repo) or ""
+    commits = git_output("log", "HEAD", f"-{HISTORY_DEPTH}", "--format=%H", "--", shown, cwd=repo) or ""
     for commit in commits.split():
         found = frozenset(_HASH.findall(git_output("show", f"{commit}:./{shown}", cwd=repo) or ""))
         if found:

@@ -29,6 +29,7 @@ from typing import IO, Any, Iterator
 
 from pipeline.config import IMPORT_NAME, REQUIREMENT_RANGES, REQUIREMENT_FLOORS
 from pipeline.errors import RequirementError
+from pipeline.steps.team_code import ONNX_HOOK
 
 ARRAY_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
 SKIP_BLOCK = 1 << 20  # array bytes are skipped in blocks: memory stays flat whatever the array's size
@@ -289,10 +290,16 @@ def needed_modules(references: set[Global]) -> dict[str, Global]:
 
 
 def source_imports(sources: list[Path]) -> set[str]:
-    """The top-level modules the package's own code imports (at module level or inside functions)."""
+    """The top-level modules the package's own code imports (at module level or inside functions), except
+    inside a team module's ONNX_HOOK: the release calls that, the installed package never does."""
     modules = set()
     for source in sources:
-        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"), str(source))):
+        tree = ast.parse(source.read_text(encoding="utf-8"), str(source))
+        release_only = {id(node) for hook in ast.walk(tree) if isinstance(hook, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and hook.name == ONNX_HOOK for node in ast.walk(hook)}
+        for node in ast.walk(tree):
+            if id(node) in release_only:
+                continue
             if isinstance(node, ast.Import):
                 modules.update(alias.name.partition(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +27,10 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline.steps import model_specs, onnx_export, provenance, requirements, team_code
+from pipeline.steps import evaluation, model_specs, onnx_export, provenance, requirements, team_code
 from pipeline.package.own_package import contract
 from pipeline.config import CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
-from pipeline.steps.data import Dataset
+from pipeline.steps.data import Dataset, published_source
 from pipeline.errors import RequirementError, TrainingError
 
 SHOWN_METRICS = contract.SHOWN_METRICS
@@ -73,6 +75,7 @@ class TrainedModel:
     pipeline: Pipeline
     metadata: dict
     onnx: bytes | None = None  # model.onnx, when it converted and agrees with the pipeline (metadata["onnx"])
+    evaluation: dict | None = None  # evaluation.json: the numbers of its figures (pipeline/steps/evaluation.py)
 
 
 def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
@@ -89,18 +92,32 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     code = team_code.team_code()
     chosen = estimators(config)
     specs = {spec.name: spec for spec in config.models}
-    # Every fit (the final one and the cross-validation folds) runs on a thread pool:
-    # their heavy parts (trees, libsvm, BLAS) release the GIL and threads cost nothing
-    # to start, unlike worker processes. Results are the same as a serial run.
-    with joblib.parallel_config(backend="threading"):
-        jobs = [joblib.delayed(_as_declared)(specs[n], model_pipeline(specs[n], e, config).fit, X_train, y_train)
-                for n, e in chosen.items()]
-        jobs += [joblib.delayed(_as_declared)(specs[n], cross_val_score, model_pipeline(specs[n], e, config), X_train,
-                                              y_train, cv=folds, scoring=scoring) for n, e in chosen.items()]
-        results = joblib.Parallel(n_jobs=TRAIN_JOBS)(jobs)
+    # The cross-validations run in worker processes (joblib's loky) while this process fits the final models,
+    # one after another. Not on threads of one process: scikit-learn wraps the work it parallelises in
+    # warnings.catch_warnings, which swaps the process's warning filters and is not thread-safe before Python
+    # 3.14; fits on two threads at once left the filters empty under load, and every later fit then warned that
+    # sklearn.utils.parallel.delayed should be used with its Parallel. The final models are fitted here, not
+    # sent back from a worker, so their pickles are byte for byte what they always were. Same results as serial.
+    scores = joblib.Parallel(n_jobs=TRAIN_JOBS, return_as="generator")(
+        joblib.delayed(_as_declared)(specs[n], cross_val_score, model_pipeline(specs[n], e, config), X_train, y_train,
+                                     cv=folds, scoring=scoring) for n, e in chosen.items())
+    try:
+        fitted = [_as_declared(specs[n], model_pipeline(specs[n], e, config).fit, X_train, y_train)
+                  for n, e in chosen.items()]
+    except Exception:
+        for _ in _ignoring_errors(scores):  # let the workers finish: left running, joblib warns they were cancelled
+            pass
+        raise
     trained = []
-    for (name, estimator), pipeline, cv in zip(chosen.items(), results[:len(chosen)], results[len(chosen):], strict=True):
+    scoring_started = time.perf_counter()
+    scored_by_name = {name: _as_declared(specs[name], evaluation.evaluated, pipeline, X_test, y_test, config.task,
+                                         config.seed, environment)
+                      for name, pipeline in zip(chosen, fitted)}
+    print(f"figures: the numbers of {len(chosen)} models on the {len(X_test)} held-out rows in "
+          f"{time.perf_counter() - scoring_started:.2f} s", flush=True)
+    for (name, estimator), pipeline, cv in zip(chosen.items(), fitted, scores, strict=True):
         spec = specs[name]
+        scored = scored_by_name[name]
         metadata = {
             "name": name,
             "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
@@ -112,16 +129,17 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
                         f"cv_{scoring}_mean": _round(cv.mean()), f"cv_{scoring}_std": _round(cv.std())},
             "task": config.task,
             **({"classes": [str(c) for c in pipeline.classes_]} if config.task == CLASSIFICATION else {}),
+            **({"class_metrics": scored["class_metrics"]} if "class_metrics" in scored else {}),
             **({"target_units": config.target_units} if config.target_units is not None else {}),
             "input_schema": schema,
-            "data": {"tag": config.tag, "source": dataset.source, "sha256": dataset.sha256,
+            "data": {"tag": config.tag, "source": published_source(dataset.source), "sha256": dataset.sha256,
                      "rows": dataset.rows, "target": dataset.target,
                      "split": {"test_size": config.test_size, "seed": config.seed,
                                "train_rows": len(X_train), "test_rows": len(X_test)}},
             "training_environment": environment,
             "git": {"commit": commit, "dirty": dirty},
         }
-        trained.append(TrainedModel(name, pipeline, metadata))
+        trained.append(TrainedModel(name, pipeline, metadata, evaluation=scored["evaluation"]))
     return with_onnx(trained, X_test, config)
 
 
@@ -132,8 +150,16 @@ def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig) -> list
         return models
     exported = onnx_export.exported_all({m.name: m.pipeline for m in models}, X_test, config.task,
                                         config.numeric_features, config.onnx, config.onnx_tolerance)
-    return [TrainedModel(m.name, m.pipeline, {**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
-                         exported[m.name].model) for m in models]
+    return [dataclasses.replace(m, metadata={**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
+                                onnx=exported[m.name].model) for m in models]
+
+
+def _ignoring_errors(results):
+    """What a generator of results yields until it ends or fails."""
+    try:
+        yield from results
+    except Exception:  # noqa: BLE001 - the caller is already raising the first error
+        return
 
 
 def _as_declared(spec: model_specs.ModelSpec, work, *args, **kwargs):
@@ -211,6 +237,8 @@ def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
             joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
             if model.onnx is not None:
                 (folder / onnx_export.ONNX_FILE).write_bytes(model.onnx)
+            if model.evaluation is not None:
+                write_json(folder / evaluation.EVALUATION_FILE, model.evaluation)
             record_model_libraries(model.metadata, folder / MODEL_FILE)
             write_json(folder / METADATA_FILE, model.metadata)
         write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})

@@ -1,7 +1,8 @@
 """``make consumer CLIENT=...``: what a consumer pastes to install the model package with their
 client, from this index only, pinned with its data label, and the commands that install, lock
 and roll back. The integration tests run these very commands (tests/integration/test_consumers.py)
-and a unit test checks the README's *Consume* section against them, so the three cannot drift.
+and the documentation's Consume page shows them as make docs writes them (pipeline/views/reference.py),
+checked by a unit test against make consumer's output, so the three cannot drift.
 
 Why each recipe keeps the model package on our index alone (dependency confusion): a client
 that merges indexes (pip's ``--extra-index-url``) or prefers an extra one (uv) installs a
@@ -12,9 +13,9 @@ index for the package at all.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.errors import ConfigError
 
@@ -36,12 +37,15 @@ class Recipe:
     summary: str
     paste: tuple[tuple[str, str], ...]  # (where it goes, the text)
     steps: tuple[Step, ...]
+    first: tuple[Step, ...] = ()  # before the pasted files (a project file to create)
 
     def step(self, name: str) -> Step:
-        return next(step for step in self.steps if step.name == name)
+        return next(step for step in (*self.first, *self.steps) if step.name == name)
 
     def render(self) -> str:
         lines = [f"# {self.summary}"]
+        for step in self.first:
+            lines += ["", f"# {step.comment}", *step.commands]
         for where, text in self.paste:
             lines += ["", f"# {where}:", *text.rstrip("\n").splitlines()]
         for step in self.steps:
@@ -89,7 +93,18 @@ def recipe(client: str, where: Target) -> Recipe:
 
 
 def _q(text: str) -> str:
+    """A shell word: a URL holding ``&``, ``'`` or a space pastes as one argument."""
     return shlex.quote(text)
+
+
+def _toml(text: str) -> str:
+    r"""A TOML basic string: quotes, backslashes and control characters escaped.
+
+    >>> print(_toml('http://h/simple/?a=1&b="x"\\'))
+    "http://h/simple/?a=1&b=\"x\"\\"
+    """
+    return '"' + re.sub(r'["\\\x00-\x1f\x7f]', lambda m: {'"': '\\"', "\\": "\\\\"}.get(m[0], f"\\u{ord(m[0]):04x}"),
+                        text) + '"'
 
 
 def _last(where: Target, rollback, follow: tuple[str, ...]) -> Step:
@@ -123,7 +138,7 @@ def _credential_note(where: Target) -> tuple[tuple[str, str], ...]:
 
 
 def _pip(where: Target) -> Recipe:
-    url, req, pkg = where.simple_url, where.requirement, where.package
+    url, req, pkg = _q(where.simple_url), where.requirement, where.package
     install = f"python -m pip install --index-url {url} "
     return Recipe(
         "pip", f"{pkg} with pip: --index-url, never --extra-index-url (pip merges indexes, highest version wins)",
@@ -133,14 +148,16 @@ def _pip(where: Target) -> Recipe:
          Step("lock", "lock: every file's sha256 (pylock.toml), then install exactly that",
               (f"python -m pip lock --index-url {url} {_q(req)} -o pylock.toml",)),
          Step("install-locked", "install from the lock", (f"{install}-r pylock.toml",)),
+         # --force-reinstall --no-deps takes the channel's version even when it is older (a rollback); the
+         # plain install after it adds the dependencies that version requires and the installed one did not.
          _last(where, lambda earlier: [install + _q(earlier)],
-               (f"python -m pip install --force-reinstall --no-deps --index-url {url} {pkg}",)),
+               (f"python -m pip install --force-reinstall --no-deps --index-url {url} {pkg}", install + pkg)),
          Step("download", "or fetch the wheel only",
               (f"python -m pip download --no-deps --index-url {url} {_q(req)} -d wheels",))))
 
 
 def _uv(where: Target) -> Recipe:
-    url, req, pkg = where.simple_url, where.requirement, where.package
+    url, req, pkg = _q(where.simple_url), where.requirement, where.package
     install = f"uv pip install --index-url {url} "
     return Recipe(
         "uv", f"{pkg} with uv pip: --index-url only (uv prefers an --extra-index-url to it)",
@@ -155,7 +172,7 @@ def _uv(where: Target) -> Recipe:
 
 def _uv_project(where: Target) -> Recipe:
     req, pkg, name = where.requirement, where.package, SOURCE.upper()
-    config = (f'[[tool.uv.index]]\nname = "{SOURCE}"\nurl = "{where.simple_url}"\nexplicit = true\n\n'
+    config = (f'[[tool.uv.index]]\nname = "{SOURCE}"\nurl = {_toml(where.simple_url)}\nexplicit = true\n\n'
               f'[tool.uv.sources]\n{pkg} = {{ index = "{SOURCE}" }}\n')
     private = ((f"your environment (private reads; PASSWORD from {where.reader_file})",
                 f"export UV_INDEX_{name}_USERNAME={where.reader} UV_INDEX_{name}_PASSWORD={PASSWORD}"),)
@@ -166,7 +183,9 @@ def _uv_project(where: Target) -> Recipe:
         (("pyproject.toml", config),) + (private if where.private else ()),
         (*_locked(f"uv add --raw {_q(req)}", "uv lock", "uv sync --locked", "uv"),
          _last(where, lambda earlier: [f"uv add --raw {_q(earlier)}"],
-               (f"uv lock --upgrade-package {pkg}", "uv sync --locked"))))
+               (f"uv lock --upgrade-package {pkg}", "uv sync --locked"))),
+        (Step("init", "no pyproject.toml yet? create one first (uv itself: python -m pip install uv)",
+              ("uv init --bare",)),))
 
 
 def _poetry(where: Target) -> Recipe:
@@ -185,7 +204,7 @@ def _poetry(where: Target) -> Recipe:
         f"(poetry add {pkg} writes ^X.Y.Z, which drops the label)",
         private if where.private else (),
         (Step("configure", "our index as an explicit source",
-              (f"poetry source add --priority=explicit {SOURCE} {where.simple_url}",)),
+              (f"poetry source add --priority=explicit {SOURCE} {_q(where.simple_url)}",)),
          *_locked(add(where.requirement), "poetry lock", "poetry sync", "Poetry"),
          _last(where, lambda earlier: [add(earlier)], (f"poetry update {pkg}",))))
 
@@ -195,7 +214,7 @@ def _pdm(where: Target) -> Recipe:
     if where.private:
         scheme, rest = url.split("://", 1)
         url = f"{scheme}://{where.reader}:${{MYMODEL_READER_PASSWORD}}@{rest}"
-    config = f'[[tool.pdm.source]]\nname = "{SOURCE}"\nurl = "{url}"\ninclude_packages = ["{pkg}", "{pkg}-*"]\n'
+    config = f'[[tool.pdm.source]]\nname = "{SOURCE}"\nurl = {_toml(url)}\ninclude_packages = ["{pkg}", "{pkg}-*"]\n'
     private = ((f"your environment (private reads; PASSWORD from {where.reader_file})",
                 f"export MYMODEL_READER_PASSWORD={PASSWORD}"),)
     return Recipe(
@@ -206,7 +225,7 @@ def _pdm(where: Target) -> Recipe:
 
 
 def _pip_tools(where: Target) -> Recipe:
-    url, req, pkg = where.simple_url, where.requirement, where.package
+    url, req, pkg = _q(where.simple_url), where.requirement, where.package
     # --no-emit-index-url: the lock names no index (a URL written there could carry a credential).
     compile_ = f"pip-compile --generate-hashes --no-emit-index-url --index-url {url} requirements.in -o requirements.txt"
     sync = f"python -m pip install --require-hashes --index-url {url} -r requirements.txt"
@@ -220,7 +239,7 @@ def _pip_tools(where: Target) -> Recipe:
 
 
 def _pipx(where: Target) -> Recipe:
-    url, req, pkg = where.simple_url, where.requirement, where.package
+    url, req, pkg = _q(where.simple_url), where.requirement, where.package
     return Recipe(
         "pipx", f"the {pkg} command in its own venv with pipx: --index-url only (pipx keeps no lock)",
         _credential_note(where),
@@ -233,17 +252,3 @@ def _pipx(where: Target) -> Recipe:
 _RECIPES = {"pip": _pip, "uv": _uv, "uv-project": _uv_project, "poetry": _poetry, "pdm": _pdm,
             "pip-tools": _pip_tools, "pipx": _pipx}
 
-
-def earlier_release(version: str, releases_dir: Path, package: str) -> str | None:
-    """The highest version below ``version`` that this clone released (releases/<package>-<v>.txt)."""
-    from packaging.version import InvalidVersion, Version
-
-    below = []
-    for lock in releases_dir.glob(f"{package}-*.txt"):
-        try:
-            candidate = Version(lock.name.removeprefix(f"{package}-").removesuffix(".txt"))
-        except InvalidVersion:
-            continue
-        if candidate < Version(version):
-            below.append(candidate)
-    return str(max(below)) if below else None

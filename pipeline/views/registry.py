@@ -279,7 +279,9 @@ def diff_report(client: IndexClient, a: str, b: str | None, models_dir: Path = M
     """What changed from published ``a`` to published ``b`` (or this clone's trained models)."""
     old = published_snapshot(client, a)
     new = published_snapshot(client, b) if b else local_snapshot(models_dir)
-    return {**diff_between(old, new), "data_package": {
+    # the registry's page of both, side by side (figures too): published versions only
+    page = client.compare_url(old.version, new.version) if old.version and new.version else None
+    return {**diff_between(old, new), "compare_url": page, "data_package": {
         "a": _data_pin(old), "b": _data_pin(new), "url": client.page_url(DATA_PACKAGE)}}
 
 
@@ -320,8 +322,12 @@ def diff_text(report: dict) -> str:
     else:
         lines.append(f"required bump: {bump} ({report['required_kind']})" if bump else
                      "required bump: none (only metrics changed)")
+    if report.get("compare_url"):
+        lines.append(f"side by side (metrics, per-class metrics, data, figures): {report['compare_url']}")
     pins = report.get("data_package") or {}
-    if pins.get("a") or pins.get("b"):
+    if pins.get("a") == pins.get("b") and pins.get("a"):
+        lines += ["", f"data package: {pins['a']}, unchanged ({pins['url']})"]
+    elif pins.get("a") or pins.get("b"):
         lines += ["", f"data package: {pins['a'] or '(not published)'} -> {pins['b'] or '(not published)'}"
                       f" ({pins['url']})"]
     for group in GROUPS[:-1]:

@@ -24,23 +24,25 @@ def _package() -> Any:
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog=f"python -m {__package__}", description="The packaged models.")
     commands = main_parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("info", help="version, data tag and the metrics of every model")
-    predict = commands.add_parser("predict", help="predict rows read from CSV or JSON lines")
+    for name, text in (("info", "version, data tag and the metrics of every model"),
+                       ("predict", "predict rows read from CSV or JSON lines"),
+                       ("validate", "are the installed libraries the ones the models need? exit 1 if not")):
+        commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+    predict = commands.choices["predict"]
     predict.add_argument("--model", required=True, help=f"a name from `python -m {__package__} info`")
     predict.add_argument("--input", default="-", help="a .csv or .jsonl file, or - for stdin (default)")
     predict.add_argument("--input-format", choices=("csv", "jsonl"),
                          help="default: from the file name (.csv, .jsonl, .json), else jsonl if the input "
                               "starts with '{', else csv")
     predict.add_argument("--output-format", choices=("csv", "jsonl"), default="csv")
-    commands.add_parser("validate", help="are the installed libraries the ones the models need? exit 1 if not")
     return main_parser
 
 
 def info(out: TextIO) -> int:
     meta = _package().metadata()
     out.write(f"{store.DISTRIBUTION} {_package().__version__} (data tag: {meta['data_tag'] or '-'})\n")
-    if meta["release"]:
-        out.write(f"release notes: {json.dumps(meta['release'], sort_keys=True)}\n")
+    for line in release_lines(meta["release"]):
+        out.write(f"{line}\n")
     by_task: dict[str, dict[str, dict]] = {}
     for name, model in meta["models"].items():
         by_task.setdefault(task_of(model), {})[name] = model
@@ -52,6 +54,46 @@ def info(out: TextIO) -> int:
         for name, model in models.items():
             out.write(f"{name:<{width}}" + "".join(f"{model['metrics'].get(key, float('nan')):>18.4f}" for key, _ in shown) + "\n")
     return 0
+
+
+def release_lines(notes: Any) -> list[str]:
+    """The release notes the build recorded (why this version number, the gate), as lines of text."""
+    if not isinstance(notes, dict):
+        return []
+    lines = []
+    for key, value in notes.items():
+        facts = value if isinstance(value, dict) else {}
+        against = f" against {facts['against']}" if facts.get("against") else ""
+        if key == "bump" and facts:
+            kind = f" ({facts['kind']} change)" if facts.get("kind") else ""
+            reasons = _plain(facts.get("reasons"))
+            lines.append(f"version: {facts.get('part', '?')}{kind}{against}" + (f": {reasons}" if reasons else ""))
+        elif key == "bump_overridden" and facts:
+            lines.append(f"bump overridden (FORCE=1): {facts.get('used')} instead of the required "
+                         f"{facts.get('required')}{against}")
+        elif key == "gate" and facts:
+            better = "lower" if facts.get("lower_is_better") else "higher"
+            limits = _plain({k: v for k, v in facts.items() if k not in ("metric", "lower_is_better")})
+            lines.append(f"gate: {facts.get('metric')}, {better} is better" + (f", {limits}" if limits else ""))
+        elif key in ("gate_skipped", "comparison_skipped") and facts:
+            what = "gate" if key == "gate_skipped" else "contract"
+            lines.append(f"{what} not compared{against}: {facts.get('reason')}")
+        elif key == "gate_overridden" and facts:
+            limits = _plain({k: v for k, v in facts.items() if k not in ("against", "models")})
+            lines.append(f"gate overridden (FORCE=1){against}: {_plain(facts.get('models'))}"
+                         + (f" ({limits})" if limits else ""))
+        else:
+            lines.append(f"{key.replace('_', ' ')}: {_plain(value)}")
+    return lines
+
+
+def _plain(value: Any) -> str:
+    """A JSON value as words: lists joined with '; ', objects as 'key value' pairs."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}".rstrip() for k, v in value.items())
+    if isinstance(value, list):
+        return "; ".join(_plain(v) for v in value)
+    return "" if value is None else str(value)
 
 
 def describe_target(model: dict[str, Any]) -> str:

@@ -32,7 +32,8 @@ BUMP_KIND = {"major": "release", "minor": "interface", "patch": "logic"}
 _BUMP_OF_GROUP = {"interface": "minor", "logic": "patch", "data": "patch", "environment": "patch"}
 # Metadata keys compared below; any other key that differs is a logic change (e.g. "preprocessing").
 _KNOWN_KEYS = {"name", "estimator", "params", "metrics", "classes", "input_schema", "data",
-               "training_environment", "git", "task", "target_units", "factory", "package_code", "onnx"}
+               "training_environment", "git", "task", "target_units", "factory", "package_code", "onnx",
+               "class_metrics"}
 _MISSING = object()
 # Metadata a build's models share (one dataset, one environment), compared when no model is in both builds.
 _BUILD_KEYS = ("input_schema", "target_units", "data", "training_environment", "package_code")
@@ -42,6 +43,16 @@ SHOWN_METRICS = {
                        ("cv_accuracy_mean", "CV accuracy")),
     "regression": (("r2", "R²"), ("rmse", "RMSE"), ("mae", "MAE"), ("cv_r2_mean", "CV R²")),
 }
+
+# The evaluation figures a build ships for each model (models/<name>/figures/<kind>.svg), by task, with their titles.
+FIGURES = {
+    "classification": (("confusion_matrix", "confusion matrix"), ("roc", "ROC curve"),
+                       ("precision_recall", "precision-recall curve"), ("calibration", "calibration curve"),
+                       ("permutation_importance", "permutation importance")),
+    "regression": (("predicted_vs_actual", "predicted against actual"), ("residuals", "residuals"),
+                   ("permutation_importance", "permutation importance")),
+}
+FIGURE_TITLES = {kind: title for shown in FIGURES.values() for kind, title in shown}
 
 
 def task_of(metadata: Mapping[str, Any]) -> str:
@@ -221,6 +232,22 @@ def _model_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[t
     for metric, before, after in _changed(old.get("metrics", {}), new.get("metrics", {})):
         change = f" ({after - before:+.4f})" if _number(before) and _number(after) else ""
         yield "metrics", f"{metric} {_show(before)} -> {_show(after)}{change}"
+    yield from _class_metric_changes(old.get("class_metrics", {}), new.get("class_metrics", {}))
+
+
+def _class_metric_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """One line for the classes whose precision, recall, F1 or support moved (the compare page shows the numbers).
+
+    >>> list(_class_metric_changes({"0": {"recall": 0.8}, "1": {"recall": 0.7}}, {"0": {"recall": 0.8}, "1": {"recall": 0.75}}))
+    [('metrics', "per-class metrics changed for class '1'")]
+    >>> list(_class_metric_changes({}, {"0": {"recall": 0.8}}))
+    []
+    """
+    if not old or not new:
+        return  # a build from before per-class metrics: nothing to compare with
+    changed = [label for label, _, _ in _changed(old, new)]
+    if changed:
+        yield "metrics", f"per-class metrics changed for class{'es' if len(changed) > 1 else ''} {_listed(changed)}"
 
 
 def _onnx_changes(old: Any, new: Any) -> Iterator[tuple[str, str]]:

@@ -31,6 +31,8 @@ from typing import Any
 from .errors import MalformedBuild
 from .store import MANIFEST_FILE, METADATA_FILE, PACKAGE
 
+EVALUATION_FILE = "evaluation.json"  # models/<name>/evaluation.json: the numbers of a model's figures
+
 MAX_NUMBER = 1e15  # beyond any metric, count or seed a build writes; larger ones break tables and arithmetic
 MAX_DEPTH = 32  # a build nests 4 levels; deeper documents would overflow the recursive readers
 # What reading a member of a damaged or hostile zip archive can raise, besides OSError.
@@ -112,6 +114,11 @@ def check_metadata(document: Any, where: str) -> dict:
     return _checked(document, _METADATA, where)
 
 
+def check_evaluation(document: Any, where: str) -> dict:
+    """A model's evaluation.json: curves, confusion matrix, predictions, importance, the baseline's curves."""
+    return _checked(document, _EVALUATION, where)
+
+
 def _checked(document: Any, check: Check, where: str) -> dict:
     _check_depth(document, where)
     try:
@@ -189,6 +196,16 @@ def _map_of(check: Check) -> Check:
     return map_of
 
 
+def _same_length(check: Check, *keys: str) -> Check:
+    """``check``, and the lists under ``keys`` (the coordinates of one curve) are as long as each other."""
+    def same_length(value: Any, path: str) -> None:
+        check(value, path)
+        lengths = {len(value[key]) for key in keys if key in value}
+        if len(lengths) > 1:
+            raise _Wrong(f"{path}: {' and '.join(keys)} have different lengths")
+    return same_length
+
+
 def _object(required: Iterable[str] = (), **fields: Check) -> Check:
     """An object whose ``fields`` that are present pass their checks; the ``required`` ones must be."""
     def check(value: Any, path: str) -> None:
@@ -206,6 +223,7 @@ def _object(required: Iterable[str] = (), **fields: Check) -> Check:
 _COLUMN = _object(required=("name", "dtype"), name=_text, dtype=_text, allows_missing=_flag, categories=_list_of(_text))
 _METADATA = _object(
     name=_text, estimator=_text, params=_map_of(_anything), metrics=_map_of(_number), task=_text,
+    class_metrics=_map_of(_map_of(_number)),
     classes=_list_of(_text), target_units=_optional(_text),
     input_schema=_object(columns=_list_of(_COLUMN), unseen_categories=_optional(_text)),
     data=_object(sha256=_optional(_text), source=_optional(_text), tag=_optional(_text), target=_optional(_text),
@@ -217,6 +235,24 @@ _METADATA = _object(
 _MANIFEST = _object(
     version=_text, data_tag=_optional(_text), requires=_map_of(_text), files=_map_of(_sha256), onnx=_map_of(_sha256),
     release=_object(bump=_optional(_object(part=_optional(_text), kind=_optional(_text), reasons=_list_of(_text)))),
+    figures=_map_of(_map_of(_text)),  # model -> figure kind -> its file, relative to models/
+)
+_NUMBERS = _list_of(_number)
+_CURVES = _object(
+    roc=_same_length(_object(required=("fpr", "tpr"), fpr=_NUMBERS, tpr=_NUMBERS, auc=_number), "fpr", "tpr"),
+    precision_recall=_same_length(_object(required=("precision", "recall"), precision=_NUMBERS, recall=_NUMBERS,
+                                          average_precision=_number, prevalence=_number), "precision", "recall"),
+    calibration=_same_length(_object(required=("prob_true", "prob_pred"), prob_true=_NUMBERS, prob_pred=_NUMBERS),
+                             "prob_true", "prob_pred"),
+)
+_EVALUATION = _object(
+    required=("task",), task=_text, rows=_count, classes=_list_of(_text), confusion_matrix=_list_of(_list_of(_count)),
+    curves=_map_of(_CURVES),
+    predictions=_same_length(_object(required=("actual", "predicted", "of_rows"), actual=_NUMBERS, predicted=_NUMBERS,
+                                     of_rows=_count), "actual", "predicted"),
+    permutation_importance=_object(required=("columns",), scoring=_text, repeats=_count,
+                                   columns=_map_of(_object(required=("mean", "std"), mean=_number, std=_number))),
+    baseline=_object(required=("version", "rows", "curves"), version=_text, rows=_count, curves=_map_of(_CURVES)),
 )
 
 

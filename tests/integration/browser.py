@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +45,35 @@ def start():
     options.binary_location = CHROMIUM  # with both paths given, Selenium downloads nothing
     for flag in FLAGS:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console_errors() reads the console
     try:
         return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     except WebDriverException as exc:
         pytest.fail(f"headless Chromium did not start ({exc.msg}); reinstall it: {INSTALL}")
+
+
+def console_errors(driver) -> list[str]:
+    """The console's errors since the last call (a resource that failed to load is one)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+IMAGES = "return [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+
+
+def images(driver) -> list[list]:
+    """[src as written, loaded] of every image on the page, once the page has finished loading them."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return [...document.images].every(i => i.complete)"))
+    return driver.execute_script(IMAGES)
+
+
+def screenshot(driver, name: str, folder) -> None:
+    """Save the page as ``name`` in ``folder`` and, with SCREENSHOTS=<folder> set (``SCREENSHOTS=docs/images
+    make integration`` refreshes the documentation's pictures), there too: a test run never rewrites files
+    of the checkout by itself (a changed tracked file would make the clone's next release dirty)."""
+    path = Path(folder) / name
+    driver.save_screenshot(str(path))
+    assert path.stat().st_size > 0
+    if os.environ.get("SCREENSHOTS"):
+        shutil.copy(path, Path(os.environ["SCREENSHOTS"]) / name)

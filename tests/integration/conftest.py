@@ -26,6 +26,19 @@ class Released:
         return f"http://127.0.0.1:{self.env['INDEX_PORT']}/simple/"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_work_cache(tmp_path_factory) -> t.Iterator[None]:
+    """One cache of evaluation numbers and figures (pipeline/steps/digest_cache.py) for every clone the tests
+    make: the same models trained in many clones are scored and drawn once. Tests of the cache itself, and
+    make bench, set their own."""
+    if "WORK_CACHE_DIR" in os.environ:
+        yield
+        return
+    os.environ["WORK_CACHE_DIR"] = str(tmp_path_factory.mktemp("work-cache"))
+    yield
+    os.environ.pop("WORK_CACHE_DIR", None)
+
+
 @pytest.fixture(scope="session")
 def released(tmp_path_factory) -> Released:
     tmp = tmp_path_factory.mktemp("released")
@@ -60,7 +73,7 @@ def chromium():
 # Two more datasets, each released once on its own index: scikit-learn's bundled wine data
 # (three classes, named) and diabetes data (a regression), written to the session's tmp folder.
 WINE_LABELS = {0: "barolo", 1: "grignolino", 2: "barbera"}
-# As the README's worked regression example: its gate compares RMSE.
+# As the worked regression example of docs/own-model.md: its gate compares RMSE.
 DIABETES_GATE = '[release]\ngate_metric = "rmse"\nmax_increase = 1.0\n'
 
 

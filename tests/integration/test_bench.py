@@ -35,7 +35,8 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     committed = repo / "benchmarks" / "RESULTS.md"
     before = _digest(committed)
     output = tmp_path / "out" / "RESULTS.md"
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "BENCH_ARGS") and not k.startswith("INDEX_")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "BENCH_ARGS", "WORK_CACHE_DIR") and not k.startswith("INDEX_")}
     make(repo, "rename", env, "NAME=titanic-survival")
     commit(repo, "Rename the package to titanic-survival")
 
@@ -76,10 +77,15 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     for step in ("index", "version", "train", "gate", "build", "upload", "verify"):
         assert step in warm["steps"] and warm["steps"][step] >= 0
     assert f"**{warm['wall_s']:.2f}**" in text
+    # the evaluation figures' share: three models' five SVG and evaluation.json, and the packaged card
+    figures = warm["figures"]
+    assert figures["files"] == 3 * 6 + 1 and 10_000 < figures["wheel_bytes"] < 300_000, figures
+    assert _positive(figures["seconds"]) and len(figures["lines"]) == 3, figures  # numbers, baseline, drawing
+    assert "| evaluation figures in the wheel (19 files) |" in text
 
     scale = data["scale"]
     assert (scale["few"], scale["many"]) == (5, 60)
-    for key in ("simple_few", "simple_many", "registry_page", "version_page"):
+    for key in ("simple_few", "simple_many", "registry_page", "version_page", "compare_page"):
         assert _positive(scale[key]["median_ms"]) and scale[key]["median_ms"] <= scale[key]["p95_ms"], key
     assert _positive(scale["ratio"])
 
@@ -124,5 +130,7 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     assert 0 < data_scale["index"]["started_mb"] <= data_scale["index"]["after_mb"] < 2000
 
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    assert summary.count("\n| ") == 24  # the header and the twenty-three targets (five of them the ONNX consumer's)
+    # the header and the twenty-six targets (five of them the ONNX consumer's, two the figures', one the compare
+    # page's, two the channel history's)
+    assert summary.count("\n| ") == 27
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))

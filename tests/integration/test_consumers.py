@@ -24,7 +24,7 @@ import pytest
 
 from pipeline.views import consumers
 from tests.helpers import VENV, consumer_env, fill_index, index_env, index_url, make, pipeline, run
-from tests.registry_wheels import renamed_wheel
+from tests.registry_wheels import renamed_wheel, small_sdist
 
 pytestmark = pytest.mark.integration
 
@@ -238,7 +238,10 @@ def locked_pdm(project: Path) -> str:
 
 
 def test_uv_project(models_index, tmp_path):
-    project = fresh_project(tmp_path, models_index, project_file=True)
+    """From a folder with no pyproject.toml: the recipe's uv init first."""
+    project = fresh_project(tmp_path, models_index)
+    models_index.run(project, models_index.recipe("uv-project").step("init"))
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"] == []
     project_client(models_index, project, "uv-project", locked_uv, f"mymodel=={PINNED}")
 
 
@@ -429,3 +432,36 @@ def test_each_clients_printed_channel_recipe_follows_a_promotion_and_a_rollback(
         for follower in followers:
             follower.follow()
         assert {f.client: f.version() for f in followers} == {client: version for client in consumers.CLIENTS}
+
+
+def test_pips_channel_follow_installs_a_dependency_the_promoted_version_adds(models_index, released, tmp_path):
+    """pip's printed follow command after a promotion to a version that requires one more library
+    (lightgbm): installed with it (--force-reinstall --no-deps alone left it out), and back after a rollback."""
+    old, new = released.versions[0], "1.1.4+titanic"
+    env = index_env(tmp_path)
+    packages = Path(env["INDEX_DIR"])
+    fill_index(packages)
+    served = Path(released.env["INDEX_DIR"])
+    for name in (f"mymodel-{old}-py3-none-any.whl", f"mymodel-{old}.tar.gz"):
+        os.link(served / name, packages / name)
+    renamed_wheel(served / f"mymodel-{released.versions[1]}-py3-none-any.whl", packages, "mymodel", new,
+                  requires=("lightgbm>=4.7,<4.8",))
+    small_sdist(packages, "mymodel", new)
+    pipeline(released.repo, env, "index")
+    try:
+        index = ModelsIndex(env, models_index.home)  # the module's caches
+        recipe = consumers.recipe("pip", consumers.target("mymodel", index.url, None, None, "deps"))
+        project = fresh_project(tmp_path, index, seed_pip=True)
+        python = project / ".venv" / "bin" / "python"
+
+        def has_lightgbm() -> bool:
+            return run([python, "-c", "import lightgbm"], env=index.client_env(project), check=False).returncode == 0
+
+        for version, requires_lightgbm in ((old, False), (new, True), (old, True)):
+            make(released.repo, "promote", env, f"VERSION={version}", "CHANNEL=deps")
+            index.run(project, recipe.step("install" if version == old and not requires_lightgbm else "follow"))
+            assert installed(project, index) == version
+            assert has_lightgbm() == requires_lightgbm  # a rollback keeps what the newer version brought
+        run([python, "-m", "pip", "check"], env=index.client_env(project))
+    finally:
+        pipeline(released.repo, env, "index-stop", check=False)

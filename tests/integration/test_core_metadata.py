@@ -7,7 +7,10 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -97,6 +100,19 @@ def test_resolving_a_range_downloads_no_wheel_bytes(released, tmp_path):
         assert wheel_bytes_served(log) == {}
         pages = [line for line in log.read_text().splitlines() if line.startswith("GET /simple/mymodel/ 200 ")]
         assert len(pages) == 2 and all(line.endswith(" application/vnd.pypi.simple.v1+json") for line in pages)
+
+        # A path with %0A writes one escaped line, not a forged one (before: "GET /fake 200 1 text/plain" on its own).
+        lines = len(log.read_text().splitlines())
+        forged = "%0AGET%20/packages/forged.whl%20200%2099999%20application/octet-stream%0D%0A"
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{released.simple_url}x{forged}/", timeout=30)
+        deadline = time.monotonic() + 10  # the line is written once the response is sent
+        while len(log.read_text().splitlines()) == lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        written = log.read_text().splitlines()[lines:]
+        assert len(written) == 1 and "forged.whl" in written[0], written
+        assert written[0].startswith("GET /simple/x\\x0aGET\\x20/packages/forged.whl\\x20200"), written
+        assert wheel_bytes_served(log) == {}  # and every line still parses as five fields
     finally:
         pipeline(released.repo, released.env, "index-stop")
         pipeline(released.repo, released.env, "index")

@@ -10,14 +10,17 @@ import hashlib
 import json
 import shutil
 import sys
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from pipeline.steps.data_wheel import build_wheel, describe
 from tests.helpers import (
-    VENV, assert_clean_error, consumer_env, edit_config, index_env, make, pipeline, run,
+    VENV, assert_clean_error, consumer_env, edit_config, index_env, index_url, make, pipeline, run,
 )
+from tests.integration.test_untrusted_wheels import upload
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +40,11 @@ def model_metadata(wheel: Path) -> dict:
         return json.loads(archive.read("mymodel/models/LogisticRegression/metadata.json"))
 
 
-def team_clone(source: Path, destination: Path, records: str = "*.txt") -> Path:
-    """A teammate's clone: the release commit, and the releases/ ``records`` the team commits."""
+def team_clone(source: Path, destination: Path, records: str | None = "*.txt") -> Path:
+    """A teammate's clone: the release commit, and the releases/ ``records`` the team commits (None: none)."""
     run(["git", "clone", "-q", source, destination])
     (destination / "releases").mkdir(exist_ok=True)
-    for record in (source / "releases").glob(records):
+    for record in (source / "releases").glob(records) if records else ():
         shutil.copy2(record, destination / "releases" / record.name)
     return destination
 
@@ -69,7 +72,8 @@ def test_a_csv_release_publishes_its_data_package_and_the_models_pin_it(wine_rel
     import pandas as pd
 
     assert facts["columns"] == [{"name": n, "type": str(t)} for n, t in pd.read_csv(csv).dtypes.items()]
-    assert (facts["source"], facts["target"], facts["tag"], facts["version"]) == (str(csv), "target", "wine", "1.0.0+wine")
+    # The file's name only: the release machine's path (an absolute source, here) is never published.
+    assert (facts["source"], facts["target"], facts["tag"], facts["version"]) == ("wine.csv", "target", "wine", "1.0.0+wine")
 
     pinned = model_metadata(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl")["data"]["package"]
     assert pinned["requirement"] == "mymodel-data==1.0.0+wine" and pinned["sha256"] == sha256(served)
@@ -77,6 +81,21 @@ def test_a_csv_release_publishes_its_data_package_and_the_models_pin_it(wine_rel
     with zipfile.ZipFile(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl") as archive:
         card = archive.read("mymodel-1.1.1+wine.dist-info/METADATA").decode()
     assert f"Data package: `pip install mymodel-data==1.0.0+wine` (wheel sha256 `{sha256(served)}`" in card
+    assert "source `wine.csv`" in card and model_metadata(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl")[
+        "data"]["source"] == "wine.csv"
+    # No absolute path anywhere the index shows: the wheels' JSON and cards, the registry's pages.
+    machine = str(wine_release.tmp)
+    for wheel in Path(env["INDEX_DIR"]).glob("mymodel*-1.*+wine-py3-none-any.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            for name in archive.namelist():
+                if name.endswith((".json", "METADATA")):
+                    assert machine not in archive.read(name).decode(), (wheel.name, name)
+    root = index_url(env)
+    for page in ("", "registry/mymodel/", "registry/mymodel/1.1.1+wine/"):
+        with urllib.request.urlopen(root + page, timeout=30) as response:
+            shown = response.read().decode()
+        assert "wine.csv" in shown or page != "registry/mymodel/1.1.1+wine/", page
+        assert machine not in shown, page
 
 
 def test_the_data_package_installs_in_a_fresh_venv_and_reads_back(wine_release, tmp_path):
@@ -107,15 +126,21 @@ def test_a_fresh_clone_without_the_data_verifies_from_the_data_package(wine_rele
     assert "reproducible: the rebuilt wheel is byte-identical to the published one" in out
 
 
-@pytest.fixture(scope="module")
-def data_clone(wine_release, tmp_path_factory):
-    """A teammate's clone of the wine release with its own index, holding the wine release's files; the
-    clone has the models' record, not the data package's."""
-    tmp = tmp_path_factory.mktemp("data-clone")
-    repo, env = team_clone(wine_release.repo, tmp / "repo", "mymodel-1*.txt"), index_env(tmp)
+def teammate(wine_release, tmp: Path, records: str | None) -> tuple[Path, dict[str, str]]:
+    """A teammate's clone of the wine release with its own index, holding the wine release's files, and
+    the wine release's ``records`` (a glob in releases/; None: none)."""
+    repo, env = team_clone(wine_release.repo, tmp / "repo", records), index_env(tmp)
     Path(env["INDEX_DIR"]).mkdir()
     for published in Path(wine_release.env["INDEX_DIR"]).glob("mymodel*"):
         shutil.copy2(published, Path(env["INDEX_DIR"]) / published.name)
+    return repo, env
+
+
+@pytest.fixture(scope="module")
+def data_clone(wine_release, tmp_path_factory):
+    """No record of the wine release's versions: its data package is recognised by rebuilding it."""
+    tmp = tmp_path_factory.mktemp("data-clone")
+    repo, env = teammate(wine_release, tmp, None)
     yield repo, env, tmp
     pipeline(repo, env, "index-stop", check=False)
 
@@ -157,7 +182,7 @@ def test_a_column_added_bumps_the_data_package_minor(data_clone, wine_release):
     trained = make(repo, "train", env, "DATA=mymodel-data==1.1.0+wine").stdout
     assert "data: mymodel-data==1.1.0+wine from" in trained
     metadata = json.loads((repo / "src/mymodel/models/LogisticRegression/metadata.json").read_text())
-    assert metadata["data"]["sha256"] == sha256(csv) and metadata["data"]["source"] == str(csv)
+    assert metadata["data"]["sha256"] == sha256(csv) and metadata["data"]["source"] == csv.name
     assert metadata["data"]["package"]["requirement"] == "mymodel-data==1.1.0+wine"
 
 
@@ -213,3 +238,40 @@ def test_a_data_package_the_clone_has_no_record_of_or_that_changed_is_refused(da
                        "not the one releases/mymodel-data-1.0.0+wine.txt records")
     assert_clean_error(make(repo, "train", env, "DATA=mymodel-data==not-a-version", check=False),
                        "does not pin a version of mymodel-data")
+
+
+def forged_data_wheel(frame, change, version: str, out: Path) -> Path:
+    """A data wheel built as the pipeline builds one, of data nobody released: what anyone holding the upload
+    credential can publish under any version."""
+    csv = changed_data(frame, out / f"forged-{version}.csv", change)
+    return build_wheel(csv, {**describe(csv, str(csv), "target", "wine"), "version": version}, out)
+
+
+def test_a_forged_unrecorded_data_wheel_changes_neither_the_data_version_nor_its_bump(wine_release, tmp_path):
+    """Issue 27.6: the next data version and its bump come from the data this clone recorded, never from a
+    data wheel on the index that nobody here recorded, which is reported in one line and not followed."""
+    # the models' record only: the data version 1.0.0+wine is this clone's through the models' pin
+    repo, env = teammate(wine_release, tmp_path, "mymodel-1*.txt")
+    frame = wine_release.frame
+    pipeline(repo, env, "index")
+    try:
+        # a column more (which the old numbering read as "column 'pclass' removed", a minor: 2.1.0)
+        upload(env, forged_data_wheel(frame, lambda f: f.assign(pclass=1), "2.0.0+wine", tmp_path))
+        one_value = changed_data(frame, tmp_path / "one-value.csv", lambda f: f.assign(
+            alcohol=f["alcohol"].where(f.index != 0, f["alcohol"] + 0.01)))
+        out = make(repo, "release", env, f"DATA_FILE={one_value}", "DATA=wine").stdout
+        assert "data: new data, same columns as 1.0.0+wine (patch) -> publishes mymodel-data==1.0.1+wine" in out
+        assert ("data: mymodel-data 2.0.0+wine on the index: no record of it in this clone (releases/, HEAD's git "
+                "history, a recorded model's pin), so not followed") in out
+        assert "released mymodel 1.1.2+wine" in out
+
+        # a forged wheel (other data) that already has the column cannot hide a real column change as a patch
+        upload(env, forged_data_wheel(frame, lambda f: f.assign(batch="forged"), "3.0.0+wine", tmp_path))
+        batch = changed_data(frame, tmp_path / "batch.csv", lambda f: f.assign(batch="b1"))
+        out = make(repo, "release", env, f"DATA_FILE={batch}", "DATA=wine").stdout
+        assert "data: column 'batch' added against 1.0.1+wine (minor) -> publishes mymodel-data==1.1.0+wine" in out
+        assert "data: mymodel-data 3.0.0+wine, 2.0.0+wine on the index: no record of them in this clone" in out
+        assert data_wheels(env) == [DATA_WHEEL.format(v) for v in ("1.0.0+wine", "1.0.1+wine", "1.1.0+wine",
+                                                                    "2.0.0+wine", "3.0.0+wine")]
+    finally:
+        pipeline(repo, env, "index-stop", check=False)

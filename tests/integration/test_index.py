@@ -177,6 +177,72 @@ def test_uploads_need_the_right_credentials_and_never_overwrite(index, tmp_path)
     assert served_hashes(index, project=OTHER) == first
 
 
+def largest_open_file(pid: int) -> int:
+    """The size of the largest regular file the process holds open (waitress spools a body to a deleted
+    temporary file: this sees it where the file system's listing cannot)."""
+    sizes = [0]
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            stat = os.stat(fd)
+        except OSError:
+            continue
+        if stat.st_mode & 0o170000 == 0o100000:
+            sizes.append(stat.st_size)
+    return max(sizes)
+
+
+def raw_post(env, size: int, authorization: str = "", watch=None, path: str = "/") -> tuple[int, str]:
+    """POST ``size`` bytes (streamed from a generator, never held) to ``path`` (the upload route): (bytes the
+    server let in before it answered, its status line). ``watch()`` runs after every 16 MB sent."""
+    block = b"x" * 2**20
+
+    def body():
+        for sent in range(0, size, len(block)):
+            if watch and sent % (16 << 20) == 0:
+                watch()
+            yield block[:min(len(block), size - sent)]
+
+    with socket.create_connection(("127.0.0.1", int(env["INDEX_PORT"])), timeout=30) as connection:
+        connection.sendall(f"POST {path} HTTP/1.1\r\nHost: index\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                           f"Content-Length: {size}\r\n{authorization}\r\n".encode())
+        sent = 0
+        try:
+            for chunk in body():
+                connection.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # the server closed the connection: it reads no more
+            pass
+        answer = connection.recv(4096).decode("latin-1")
+    return sent, answer.split("\r\n", 1)[0]
+
+
+def test_an_anonymous_900_mb_post_is_refused_on_its_headers_and_never_stored(index):
+    """Before: waitress spooled up to 1 GiB of an anonymous body to disk, then pypiserver answered 401."""
+    pid = json.loads((Path(index["INDEX_STATE"]) / "server.json").read_text())["pid"]
+    held = []
+    sent, status = raw_post(index, 900 << 20, watch=lambda: held.append(largest_open_file(pid)))
+    assert status == "HTTP/1.1 401 Unauthorized"
+    assert sent < 100 << 20, sent  # cut off: what a refused client may still send is read and dropped, bounded
+    assert max(held) < 1 << 20, held  # nothing of the body was spooled to a file
+    reader = json.loads((Path(index["INDEX_STATE"]) / "reader.json").read_text())
+
+    def basic(user: str, password: str) -> str:
+        return "Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() + "\r\n"
+
+    # Refused on the headers too: the read-only credential, a user the index does not have, a wrong password.
+    assert raw_post(index, 2 << 20, basic(reader["username"], reader["password"]))[1] == "HTTP/1.1 403 Forbidden"
+    assert raw_post(index, 2 << 20, basic("eve", "x"))[1] == "HTTP/1.1 403 Forbidden"
+    assert raw_post(index, 2 << 20, basic(credentials(index)[0], "wrong"))[1] == "HTTP/1.1 403 Forbidden"
+    # The release's other writes (a seal, a take-back, a promotion) are guarded alike: refused before the body.
+    for path in ("/+seal", "/+take-back", "/+promote"):
+        sent, status = raw_post(index, 128 << 20, path=path, watch=lambda: held.append(largest_open_file(pid)))
+        assert status == "HTTP/1.1 401 Unauthorized" and sent < 100 << 20, (path, sent, status)
+        assert raw_post(index, 2 << 20, basic(reader["username"], reader["password"]), path=path)[1] == \
+            "HTTP/1.1 403 Forbidden", path
+    assert max(held) < 1 << 20, held
+    assert get(f"http://127.0.0.1:{index['INDEX_PORT']}/health") == (200, b"Ok")
+
+
 def test_served_hashes_follow_files_replaced_added_and_removed_behind_the_index(index):
     packages = Path(index["INDEX_DIR"])
     a = fake_wheel(packages, "1.0.0+a", b"first")

@@ -5,6 +5,8 @@ held-out rows of Titanic (binary), wine (three classes) and diabetes (a regressi
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 import sys
@@ -139,3 +141,60 @@ def test_an_installed_onnx_file_that_was_changed_is_refused(diabetes_release, on
                            "pip install --force-reinstall mymodel-onnx==1.1.1+diabetes")
     finally:
         model.write_bytes(original)
+
+
+def _record_line(record: Path, member: str, content: bytes) -> None:
+    """RECORD's line for ``member`` rewritten for ``content``, as an installer writes it."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
+    lines = [f"{member},sha256={digest},{len(content)}" if line.startswith(f"{member},") else line
+             for line in record.read_text().splitlines()]
+    record.write_text("\n".join(lines) + "\n")
+
+
+def test_an_onnx_model_with_external_data_is_refused_at_load(released, onnx_venv, tmp_path):
+    """A consistent forgery (model.onnx, manifest and RECORD agree) whose weights onnxruntime would read from
+    a file in the consumer's working directory: refused before onnxruntime sees it."""
+    import onnx
+
+    version = released.versions[-1]
+    install_onnx(onnx_venv, released.env, version)
+    site = Path(run([onnx_venv, "-c", "import mymodel_onnx, os; print(os.path.dirname(mymodel_onnx.__file__))"],
+                    env=consumer_env()).stdout.strip())
+    model, manifest = site / "models" / "LogisticRegression" / "model.onnx", site / "models" / "manifest.json"
+    record = next(site.parent.glob(f"mymodel_onnx-{version}.dist-info")) / "RECORD"
+    originals = {path: path.read_bytes() for path in (model, manifest, record)}
+    from onnx import numpy_helper
+
+    forged = onnx.load_model_from_string(originals[model])
+    first = forged.graph.initializer[0]  # its bytes move to weights.bin, which the model names
+    outside = numpy_helper.from_array(numpy_helper.to_array(first), first.name)
+    consumer = tmp_path / "consumer"  # the service's working directory: where onnxruntime looks for weights.bin
+    consumer.mkdir()
+    (consumer / "weights.bin").write_bytes(outside.raw_data)
+    onnx.external_data_helper.set_external_data(outside, location="weights.bin", length=len(outside.raw_data))
+    outside.ClearField("raw_data")
+    outside.data_location = onnx.TensorProto.EXTERNAL
+    first.CopyFrom(outside)
+    forged_bytes = forged.SerializeToString()
+    try:
+        model.write_bytes(forged_bytes)
+        listed = json.loads(originals[manifest])
+        listed["files"]["LogisticRegression/model.onnx"] = hashlib.sha256(forged_bytes).hexdigest()
+        manifest.write_text(json.dumps(listed, indent=2, sort_keys=True) + "\n")
+        _record_line(record, "mymodel_onnx/models/LogisticRegression/model.onnx", forged_bytes)
+        _record_line(record, "mymodel_onnx/models/manifest.json", manifest.read_bytes())
+        # onnxruntime alone loads it (unoptimised: the optimiser may stop at it), reading weights.bin from the
+        # working directory: from another folder the same bytes fail to load
+        load = ("import onnxruntime as o, sys; options = o.SessionOptions(); options.graph_optimization_level = "
+                "o.GraphOptimizationLevel.ORT_DISABLE_ALL; o.InferenceSession(open(sys.argv[1], 'rb').read(), options)")
+        run([onnx_venv, "-c", load, model], env=consumer_env(), cwd=consumer)
+        assert run([onnx_venv, "-c", load, model], env=consumer_env(), cwd=tmp_path, check=False).returncode != 0
+        row = json.dumps({"pclass": 1, "sex": "female", "age": 29, "sibsp": 0, "parch": 0, "fare": 211.3, "embarked": "S"})
+        refused = run([onnx_venv, "-m", "mymodel_onnx", "predict", "--model", "LogisticRegression", "--input", "-"],
+                      env=consumer_env(), cwd=consumer, input=row, check=False)
+        assert_clean_error(refused, "LogisticRegression/model.onnx keeps the tensor", "outside the file (ONNX external data",
+                           "it is not loaded")
+        assert refused.stdout == ""
+    finally:
+        for path, content in originals.items():
+            path.write_bytes(content)

@@ -1,5 +1,5 @@
-"""The README's "Your own model", run as written (COMMANDS is its shell block, FEATURES_PY and MODELS
-its files; tests/unit/test_readme.py holds them equal): a package named by the team, a custom
+"""The worked example of docs/own-model.md ("Your own model"), run as written (COMMANDS is its shell
+block, FEATURES_PY and MODELS its files; tests/unit/test_docs.py holds them equal): a package named by the team, a custom
 transformer in the team's module and a LightGBM model, released twice, installed by its name with pip
 and uv into fresh venvs that have only the wheel and its runtime dependencies, predicted, checked by
 ``validate``, rolled back by pin; the module's edit is a patch that ``make diff`` names. Then the same
@@ -18,6 +18,7 @@ import pytest
 
 from tests.helpers import (
     GIT_IDENTITY,
+    REPO,
     VENV,
     assert_clean_error,
     commit,
@@ -31,6 +32,7 @@ from tests.helpers import (
     run,
 )
 from tests.integration.test_index import get
+from tests.integration.test_onnx_package import assert_same, held_out, onnx_venv  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -66,12 +68,31 @@ def make_pipeline(numeric_features, categorical_features, seed, C=1.0):
     columns = ColumnTransformer([("numeric", numeric, numeric_features),
                                  ("categorical", categorical, categorical_features)])
     return Pipeline([("columns", columns), ("model", LogisticRegression(C=C, max_iter=1000, random_state=seed))])
+
+
+def register_onnx_converters():
+    """Called by the release before it converts the models to ONNX, never by the installed package (so
+    skl2onnx is no requirement of it): LogFare as ONNX operators, and the Team model ships in -onnx too."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.algebra.onnx_ops import OnnxAdd, OnnxClip, OnnxLog
+
+    def shape(operator):  # as many columns out as in
+        operator.outputs[0].type = operator.inputs[0].type.__class__(operator.inputs[0].type.shape)
+
+    def convert(scope, operator, container):  # log(OFFSET + clip(x, 0))
+        opset = container.target_opset
+        clipped = OnnxClip(operator.inputs[0], np.array(0, dtype=np.float32), op_version=opset)
+        shifted = OnnxAdd(clipped, np.array([OFFSET], dtype=np.float32), op_version=opset)
+        OnnxLog(shifted, op_version=opset, output_names=operator.outputs[:1]).add_to(scope, container)
+
+    update_registered_converter(LogFare, "TitanicSurvivalLogFare", shape, convert)
 '''
 MODELS = '''\
 [models.Boosted]
 estimator = "lightgbm.LGBMClassifier"
 n_estimators = 30
 random_state = "seed"
+verbose = -1              # LightGBM takes it through **kwargs; without it each fit prints warnings
 
 [models.Team]
 factory = "features:make_pipeline"
@@ -80,7 +101,7 @@ C = 0.5
 SIMPLE = "--index-url http://127.0.0.1:8080/simple/"
 ROW = "{'pclass': 1, 'sex': 'female', 'age': 29, 'sibsp': 0, 'parch': 0, 'fare': 211.3, 'embarked': 'S'}"
 COMMANDS = [
-    "make rename NAME=titanic-survival",
+    'make rename NAME=titanic-survival DESCRIPTION="Who survived the Titanic, by the data team"',
     'git add -A && git commit -qm "Rename the package to titanic-survival"',
     "# write src/titanic_survival/features.py, and the two tables in place of dataset.toml's [models.*] ones",
     'git add -A && git commit -qm "A LightGBM model and the team\'s transformer"',
@@ -111,25 +132,25 @@ print(json.dumps({"from": titanic_survival.__file__, "models": titanic_survival.
 
 
 class Readme:
-    """Runs the README's commands in order, in the clone, as a shell would (the index's port substituted)."""
+    """Runs a page's commands in order, in the clone, as a shell would (the index's port substituted)."""
 
-    def __init__(self, repo: Path, env: dict[str, str]) -> None:
-        self.repo, self.env, self.lines = repo, env, iter(COMMANDS)
+    def __init__(self, repo: Path, env: dict[str, str], commands: list[str] = COMMANDS) -> None:
+        self.repo, self.env, self.lines = repo, env, iter(commands)
 
     def next(self, starts: str, check: bool = True):
         line = next(self.lines)
-        assert line.startswith(starts), f"the README's next command is {line!r}, not {starts}..."
+        assert line.startswith(starts), f"the page's next command is {line!r}, not {starts}..."
         if line.startswith("#"):
             return None
         command = line.replace("127.0.0.1:8080", f"127.0.0.1:{self.env['INDEX_PORT']}")
         return run(["bash", "-o", "pipefail", "-ec", command], cwd=self.repo, env=self.env, check=check)
 
     def done(self) -> None:
-        assert next(self.lines, None) is None, "a README command the test did not run"
+        assert next(self.lines, None) is None, "a command of the page the test did not run"
 
 
 def shell_env(index: dict[str, str]) -> dict[str, str]:
-    """The README's shell: make finds the project venv (VENV), uv and python3 on PATH; pip and uv see
+    """The page's shell: make finds the project venv (VENV), uv and python3 on PATH; pip and uv see
     only the test index; git commits as a test identity."""
     env = consumer_env(UV_PYTHON_DOWNLOADS="never", VENV=str(VENV), PATH=f"{VENV / 'bin'}:{os.environ['PATH']}",
                        **GIT_IDENTITY)
@@ -149,7 +170,28 @@ def installed_version(python: Path, cwd: Path) -> str:
                cwd=cwd, env=consumer_env()).stdout.strip()
 
 
-def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
+TEAM_PREDICTIONS = """import json, sys, {package}
+rows = json.load(open(sys.argv[1]))
+result = {package}.predict("Team", rows)
+print(json.dumps(result.to_dict(orient="records") if hasattr(result, "to_dict") else result))
+"""
+
+
+def check_the_onnx_twin_predicts_as_the_package(python: Path, onnx_python: Path, index: dict[str, str],
+                                                tmp_path: Path) -> None:
+    """titanic-survival-onnx (onnxruntime and numpy only) predicts the Team model, the team's LogFare
+    included, as titanic-survival does, on every held-out row."""
+    run([VENV / "bin" / "uv", "pip", "install", "--quiet", "--python", onnx_python, "--index-url",
+         f"http://127.0.0.1:{index['INDEX_PORT']}/simple/", "titanic-survival-onnx==1.1.1+titanic"], env=consumer_env())
+    rows = tmp_path / "held-out.json"
+    rows.write_text(json.dumps(held_out(REPO)))  # this clone's dataset and split (the renamed one kept them)
+    predicted = {package: json.loads(run([interpreter, "-c", TEAM_PREDICTIONS.format(package=package), rows],
+                                         cwd=tmp_path, env=consumer_env()).stdout)
+                 for package, interpreter in (("titanic_survival", python), ("titanic_survival_onnx", onnx_python))}
+    assert_same(predicted["titanic_survival_onnx"], predicted["titanic_survival"], "classification")
+
+
+def test_your_own_model_as_the_readme_shows_it(tmp_path, released, onnx_venv):
     repo, index = copy_repo(tmp_path / "repo"), index_env(tmp_path)
     packages = Path(index["INDEX_DIR"])
     fill_index(packages)
@@ -173,19 +215,21 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
         readme.next("# write")
         (repo / "src/titanic_survival/features.py").write_text(FEATURES_PY)
         readme.next("git add")
-        first = readme.next("make release").stdout
+        first_release = readme.next("make release")
+        first = first_release.stdout
+        assert "[LightGBM]" not in first + first_release.stderr  # verbose = -1: LightGBM trains quietly
         assert "released titanic-survival 1.1.1+titanic" in first, first  # a new project: its first version
         assert "titanic-survival==1.1.1+titanic" in first and "mymodel" not in first, first
         assert sorted(p.name for p in packages.glob("titanic_survival-*")) == [
             "titanic_survival-1.1.1+titanic-py3-none-any.whl", "titanic_survival-1.1.1+titanic.tar.gz"]
-        # The team's transformer has no ONNX converter: the -onnx twin ships without that model, and says why.
-        assert "ONNX: titanic-survival-onnx 1.1.1+titanic ships Boosted; without ONNX (in titanic-survival only): " \
-               "Team (not converted: " in first, first
+        # The team's module registers a converter for LogFare (register_onnx_converters): Team ships as ONNX too.
+        assert "onnx: Team converted (" in first and \
+               "ONNX: titanic-survival-onnx 1.1.1+titanic ships Boosted, Team\n" in first, first
         with zipfile.ZipFile(packages / "titanic_survival_onnx-1.1.1+titanic-py3-none-any.whl") as twin:
             shipped = twin.namelist()
             manifest = json.loads(twin.read("titanic_survival_onnx/models/manifest.json"))
-        assert "titanic_survival_onnx/models/Boosted/model.onnx" in shipped and not [n for n in shipped if "/Team/" in n]
-        assert "LogFare" in manifest["not_converted"]["Team"]
+        assert {f"titanic_survival_onnx/models/{name}/model.onnx" for name in ("Boosted", "Team")} <= set(shipped)
+        assert manifest["not_converted"] == {}
         with zipfile.ZipFile(packages / "titanic_survival-1.1.1+titanic-py3-none-any.whl") as wheel:
             assert wheel.read("titanic_survival/features.py").decode() == FEATURES_PY
             team = json.loads(wheel.read("titanic_survival/models/Team/metadata.json"))
@@ -196,7 +240,9 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
         assert boosted["estimator"] == "lightgbm.sklearn.LGBMClassifier"
         assert boosted["params"]["n_estimators"] == 30 and boosted["training_environment"]["lightgbm"] == "4.7.0"
         assert "Requires-Dist: lightgbm<4.8,>=4.7" in metadata  # derived from the pickle
+        assert "skl2onnx" not in metadata  # imported only inside register_onnx_converters, which the release calls
         assert "Name: titanic-survival\n" in metadata  # the model card is the description
+        assert "Summary: Who survived the Titanic, by the data team\n" in metadata  # make rename DESCRIPTION=
         assert "# titanic-survival 1.1.1+titanic" in metadata and "import titanic_survival" in metadata
         assert "pip install titanic-survival==1.1.1+titanic" in metadata and "mymodel" not in metadata
         lock = (repo / "releases/titanic-survival-1.1.1+titanic.txt").read_text()
@@ -215,12 +261,16 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released):
         for name, prediction in report["predictions"].items():
             assert prediction["prediction"] in ("0", "1", 0, 1), (name, prediction)
             assert 0.5 < prediction["probability_1"] <= 1, (name, prediction)  # a first-class woman survives
+        check_the_onnx_twin_predicts_as_the_package(consumer / "python", onnx_venv, index, tmp_path)
         validated = readme.next("../consumer/bin/titanic-survival validate").stdout
         lightgbm = next(line.split() for line in validated.splitlines() if line.startswith("lightgbm "))
         assert lightgbm == ["lightgbm", "4.7.0", ">=4.7,<4.8", "4.7.0", "yes"], validated
         by_module = run([consumer / "python", "-m", "titanic_survival", "info"], cwd=outside, env=consumer_env()).stdout
         by_script = run([consumer / "titanic-survival", "info"], cwd=outside, env=consumer_env()).stdout
         assert by_module == by_script and by_module.startswith("titanic-survival 1.1.1+titanic (data tag: titanic)")
+        # The release notes as text (before: one line of raw JSON)
+        assert by_module.splitlines()[1].startswith("version: patch (logic change): first release"), by_module
+        assert "gate: accuracy, higher is better, max_accuracy_drop 0.01" in by_module and "{" not in by_module
         assert "mymodel" not in by_module + validated
 
         # The team edits its module: a logic change, released as a patch; make diff names the module.
@@ -305,6 +355,7 @@ def check_two_packages_on_one_index(tmp_path: Path, index: dict[str, str], relea
         assert f"pip install --index-url {url}simple/ mymodel=={newer}" in text
         listed[1].find_element(By.LINK_TEXT, "titanic-survival").click()
         assert chromium.find_element(By.TAG_NAME, "h1").text == "titanic-survival"
+        assert chromium.find_element(By.ID, "summary").text == "Who survived the Titanic, by the data team"
         versions = chromium.find_elements(By.CSS_SELECTOR, "#versions tbody tr")
         assert [r.get_attribute("data-version") for r in versions] == ["1.1.2+titanic", "1.1.1+titanic"]
     finally:

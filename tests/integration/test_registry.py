@@ -182,6 +182,8 @@ def test_diff_names_the_new_column_as_an_interface_change_requiring_minor(histor
 def test_diff_shows_the_seed_change_under_data_as_a_patch(history):
     out = make(history.repo, "diff", history.env, "A=1.1.1+titanic", "B=1.1.2+titanic").stdout
     assert "required bump: patch (logic)" in out, out
+    assert (f"side by side (metrics, per-class metrics, data, figures): http://127.0.0.1:{history.env['INDEX_PORT']}"
+            "/registry/mymodel/compare/1.1.1%2Btitanic/1.1.2%2Btitanic/") in out, out
     data = out.split("\ndata:\n")[1].split("\n\n")[0]
     assert "split seed 0 -> 1" in data, out
     assert "interface:\n  (no change)" in out, out
@@ -191,6 +193,21 @@ def test_diff_shows_the_seed_change_under_data_as_a_patch(history):
     assert "SVC: estimator__random_state 0 -> 1" in logic and "SVC: estimator SVC(" not in logic, out
     metrics = out.split("\nmetrics:\n")[1]
     assert re.search(r"SVC\s+accuracy\s+0\.\d{4}\s+0\.\d{4}\s+([+-]0\.\d{4}|=)", metrics), out
+
+
+def test_each_release_draws_its_baselines_curves_only_on_rows_and_inputs_both_share(history):
+    # The split changed: 1.1.1's models, from the wheel this clone recorded, scored on the rows both splits held out.
+    notes = history.wheel_json("1.1.2+titanic", "manifest.json")["release"]["figures_baseline"]
+    assert notes["version"] == "1.1.1+titanic" and 0 < notes["rows"] < 328, notes
+    for model in ("LogisticRegression", "RandomForestClassifier", "SVC"):
+        baseline = history.wheel_json("1.1.2+titanic", f"{model}/evaluation.json")["baseline"]
+        own = history.wheel_json("1.1.1+titanic", f"{model}/evaluation.json")["curves"]["1"]
+        assert baseline["rows"] == notes["rows"] and list(baseline["curves"]) == ["1"]
+        assert baseline["curves"]["1"]["roc"] != own["roc"]  # other rows than 1.1.1's own 328
+    # A new input column: no curves of 1.1.2 on the new version's figures.
+    assert history.wheel_json("1.2.0+titanic", "manifest.json")["release"]["figures_baseline"] == {
+        "version": "1.1.2+titanic", "not_drawn": "the input columns changed"}
+    assert "baseline" not in history.wheel_json("1.2.0+titanic", "SVC/evaluation.json")
 
 
 def test_diff_without_b_compares_with_this_clones_trained_models(history):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO, index_env, pipeline
+from tests.integration.browser import screenshot
 from tests.integration.test_index import credentials
 from tests.registry_wheels import release_files
 
@@ -45,7 +46,7 @@ def test_released_versions_their_metrics_status_and_version_pages_in_chromium(ch
         assert rows[0].find_element(By.CSS_SELECTOR, "td.num + td.num").text.count("/") == 1  # accuracy / ROC AUC
         assert "LogisticRegression" in text and "accuracy / ROC AUC" in text
         assert len(chromium.find_elements(By.CSS_SELECTOR, "svg.chart circle")) >= 2
-        chromium.save_screenshot(str(tmp_path / "registry.png"))
+        screenshot(chromium, "registry-page.png", tmp_path)  # the docs' picture of the page (SCREENSHOTS=docs/images)
 
         rows[0].find_element(By.LINK_TEXT, newer).click()
         card = chromium.find_element(By.ID, "card")
@@ -60,7 +61,7 @@ def test_released_versions_their_metrics_status_and_version_pages_in_chromium(ch
         assert older in chromium.find_element(By.XPATH, "//h2[starts-with(., 'Diff against')]").text
         assert "pclass" in chromium.find_element(By.ID, "schema").text
         assert "scikit-learn" in chromium.find_element(By.ID, "environment").text
-        chromium.save_screenshot(str(tmp_path / "version.png"))
+        screenshot(chromium, "version-page.png", tmp_path)
     finally:
         yank(released.env, older, None)
 

@@ -115,10 +115,17 @@ def test_uv_installs_predicts_and_rolls_back(released, titanic_rows, tmp_path):
         assert_same_predictions(report, expected)
 
 
+# Each model's evaluation numbers and figures (pipeline/steps/figures.py), under models/.
+FIGURE_FILES = [f"{model}/{name}" for model in ("LogisticRegression", "RandomForestClassifier", "SVC")
+                for name in ("evaluation.json", *(f"figures/{kind}.svg" for kind in (
+                    "calibration", "confusion_matrix", "permutation_importance", "precision_recall", "roc")))]
+
+
 def test_built_files_have_exactly_the_expected_contents(released):
     dist = released.repo / "dist"
     with zipfile.ZipFile(dist / "mymodel-1.1.2+titanic-py3-none-any.whl") as wheel:
-        assert sorted(wheel.namelist()) == [
+        assert sorted(wheel.namelist()) == sorted([
+            *(f"mymodel/models/{name}" for name in FIGURE_FILES), "mymodel/models/MODEL_CARD.md",
             "mymodel-1.1.2+titanic.dist-info/METADATA",
             "mymodel-1.1.2+titanic.dist-info/RECORD",
             "mymodel-1.1.2+titanic.dist-info/WHEEL",
@@ -142,11 +149,12 @@ def test_built_files_have_exactly_the_expected_contents(released):
             "mymodel/schema.py",
             "mymodel/store.py",
             "mymodel/version.py",
-        ]
+        ])
         assert wheel.read("mymodel/version.py").decode().endswith('__version__ = "1.1.2+titanic"\n')
     with tarfile.open(dist / "mymodel-1.1.2+titanic.tar.gz") as sdist:
         root = "mymodel-1.1.2+titanic/"
-        assert sorted(m.name.removeprefix(root) for m in sdist.getmembers() if m.isfile()) == [
+        assert sorted(m.name.removeprefix(root) for m in sdist.getmembers() if m.isfile()) == sorted([
+            *(f"src/mymodel/models/{name}" for name in FIGURE_FILES), "src/mymodel/models/MODEL_CARD.md",
             "MANIFEST.in",
             "MODEL_CARD.md",
             "PKG-INFO",
@@ -178,7 +186,7 @@ def test_built_files_have_exactly_the_expected_contents(released):
             "src/mymodel/schema.py",
             "src/mymodel/store.py",
             "src/mymodel/version.py",
-        ]
+        ])
 
 
 def test_wheel_metadata_requires_what_the_models_import(released, tmp_path):

@@ -83,7 +83,7 @@ def test_a_regression_csv_releases_regressors_predicting_numbers(diabetes_releas
     # task unset: refused, the fix named
     assert_clean_error(diabetes_release.refused, "is numeric with", 'set [dataset] task = "regression"')
     assert "released mymodel 1.1.1+diabetes" in diabetes_release.output
-    assert make(repo, "released", env).stdout.strip() == "1.1.1+diabetes"  # the README's V=$(make -s released)
+    assert make(repo, "released", env).stdout.strip() == "1.1.1+diabetes"  # the docs' V=$(make -s released)
 
     python = install(env, "1.1.1+diabetes", tmp / "venv")
     raw = frame.drop(columns="target").iloc[:4]

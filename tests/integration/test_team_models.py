@@ -1,5 +1,5 @@
 """make requirements: the training libraries' lock, as a team adds one (lightgbm) to the train group.
-The team's own models released, installed and edited: test_own_model.py (the README's "Your own model")."""
+The team's own models released, installed and edited: test_own_model.py (the worked example of docs/own-model.md)."""
 
 import json
 import sys

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from tests.helpers import PYTHON, assert_clean_error, copy_repo, index_env, index_url, make, pipeline, run
+from pipeline.steps.publish import format_lock
+from tests.helpers import PYTHON, assert_clean_error, commit, copy_repo, index_env, index_url, make, pipeline, run
 from tests.integration.test_index import credentials, get
 
 pytestmark = pytest.mark.integration
@@ -141,7 +142,10 @@ def test_a_forged_upload_is_never_unpickled_by_the_next_release(clone, tmp_path)
     assert result.returncode == 0 and "Traceback" not in output, output
     assert "logic change against 1.3.0+titanic" in output and "split seed 7 -> 0" in output
     assert ("the published wheel of 1.3.0+titanic was not loaded: this clone has no record of releasing it "
-            "(releases/, git history)") in output
+            "(releases/, HEAD's git history)") in output
+    # nor are its curves drawn on the new version's figures, and the release says why in one line
+    assert ("figures: no baseline drawn (1.3.0+titanic is not in this clone's release records (releases/, HEAD's git "
+            "history), so its wheel is not loaded) in ") in output
     gate = output.split("accuracy against 1.3.0+titanic:", 1)[1].split("==>", 1)[0]
     rows = [line for line in gate.splitlines() if line.startswith(("LogisticRegression", "RandomForest", "SVC"))]
     assert len(rows) == 3, gate
@@ -212,3 +216,37 @@ def test_a_malformed_wheel_shows_as_unreadable_in_every_reader(clone, tmp_path):
     assert index_files(env) == before and (repo / "src/mymodel/version.py").read_text() == recorded
     make(repo, "yank", env, f"VERSION={version}", "REASON=malformed metadata")
     check_readers(yanked="malformed metadata")  # yanking it changes nothing else
+
+
+def test_a_record_on_a_fetched_unmerged_branch_does_not_let_the_gate_unpickle(clone, tmp_path):
+    """Anyone who can push to the team remote (issue 27.5): a second clone commits a record of the forged
+    wheel on a branch nobody merges and pushes it; ours only fetches. The forged upload is gated on its own
+    split, never unpickled: records count only in HEAD's history, not on a remote-tracking ref."""
+    repo, env = clone
+    version, marker = "1.6.0+titanic", tmp_path / "ran"
+    real = repo / "dist/mymodel-1.1.1+titanic"
+    forged = [sdist(Path(f"{real}.tar.gz"), version, tmp_path), forge(Path(f"{real}-py3-none-any.whl"), version,
+                                                                        tmp_path, poisoned(marker, 11))]
+    team = tmp_path / "team.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", team])
+    run(["git", "remote", "add", "team", team], cwd=repo)
+    run(["git", "push", "-q", "team", "HEAD:main"], cwd=repo)
+    other = tmp_path / "other"
+    run(["git", "clone", "-q", team, other])
+    run(["git", "switch", "-q", "-c", "records"], cwd=other)
+    (other / "releases").mkdir(exist_ok=True)
+    (other / f"releases/mymodel-{version}.txt").write_text(
+        format_lock(version, {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in forged},
+                    f"{index_url(env)}simple/"))
+    commit(other, f"releases: {version}")
+    run(["git", "push", "-q", "origin", "records"], cwd=other)
+    run(["git", "fetch", "-q", "team"], cwd=repo)
+    assert f"releases/mymodel-{version}.txt" in run(["git", "log", "--all", "--name-only", "--format="], cwd=repo).stdout
+    upload(env, *forged)
+
+    result = make(repo, "release", env, check=False)
+    output = result.stdout + result.stderr
+    assert not marker.exists(), f"the forged model ran: {marker.read_text()}"
+    assert result.returncode == 0 and "Traceback" not in output, output
+    assert f"the published wheel of {version} was not loaded: this clone has no record of releasing it" in output
+    assert "released mymodel 1.6.1+titanic" in output

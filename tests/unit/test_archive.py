@@ -69,7 +69,7 @@ def test_a_wheel_whose_metadata_is_over_the_limit_has_none_and_is_refused_at_upl
     assert extract(wheel) is None
     assert upload_problem(wheel, wheel.name) == (
         "mymodel-1.0.0-py3-none-any.whl refused: mymodel-1.0.0.dist-info/METADATA is 64 MiB, more than the "
-        '4 MiB the index reads; see "Bounded reads of uploads" in the README')
+        '4 MiB the index reads; see "Bounded reads of uploads" in docs/running-the-index.md')
     small = archive_with(tmp_path / "mymodel-1.0.1-py3-none-any.whl", {"mymodel-1.0.1.dist-info/METADATA": 1000})
     assert extract(small) == bytes(1000) and upload_problem(small, small.name) is None
     assert upload_problem(wheel, "mymodel-1.0.0.tar.gz") is None  # only wheels carry core metadata to serve

@@ -49,5 +49,5 @@ def test_released_prints_only_the_last_release_or_says_there_is_none(env, tmp_pa
     (repo / "src/mymodel/version.py").write_text(version_file_text("1.1.2+titanic"))
     assert_clean_error(make(repo, "released", env, check=False), "releases/ has no mymodel-1.1.2+titanic.txt")
     (repo / "releases/mymodel-1.1.2+titanic.txt").write_text("mymodel==1.1.2+titanic --hash=sha256:00\n")
-    # What the README's V=$(make -s released) captures: the version alone.
+    # What the docs' V=$(make -s released) captures: the version alone.
     assert run(["make", "-s", "-C", repo, "released", f"VENV={VENV}"], env=env).stdout == "1.1.2+titanic\n"

@@ -25,6 +25,7 @@ def test_every_target_is_exercised_by_a_test():
     ci = (REPO / ".ci" / "run").read_text()
     for target in phony:
         runs_it = re.search(rf"""make\(\S+, ["']{re.escape(target)}["']""", tests) or \
+            re.search(rf"""\[["']make["'][^\]]*["']{re.escape(target)}["']""", tests) or \
             (target == "test" and "make test" in ci) or (target == "help" and '"help"' in tests)
         assert runs_it, f"no test runs make {target}"
 

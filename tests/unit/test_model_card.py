@@ -57,16 +57,17 @@ def test_labels_and_column_names_of_a_csv_show_as_text_in_the_rendered_card(tmp_
     rows = 24 * len(HOSTILE)
     frame = pd.DataFrame({column: [(i * (n + 3)) % 11 for i in range(rows)] for n, column in enumerate(columns)})
     frame[target] = [HOSTILE[i % len(HOSTILE)] for i in range(rows)]
-    folder = tmp_path / "[s](http://evil.example)"
-    folder.mkdir(parents=True)  # "[s](http:" / "evil.example)"
-    csv = folder / "data.csv"
+    folder = tmp_path / "[s](http:" / "evil.example)"
+    folder.mkdir(parents=True)
+    csv = folder / "[d](http:evil.example) data.csv"
     frame.to_csv(csv, index=False)
     config = write_config(tmp_path, csv, target, columns)
     (model,) = train(load_dataset(config), config)
     assert sorted(model.metadata["classes"]) == sorted(HOSTILE)
 
     card = model_card("1.1.1+t", {model.name: model.metadata})
-    assert_shown_as_text(card, *HOSTILE, target, str(csv), ", ".join(columns))
+    assert_shown_as_text(card, *HOSTILE, target, csv.name, ", ".join(columns))
+    assert str(folder) not in card and model.metadata["data"]["source"] == csv.name  # the file's name, not its path
 
 
 def test_the_target_units_of_a_regression_show_as_text_in_the_rendered_card(tmp_path):

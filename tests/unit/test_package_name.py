@@ -1,11 +1,19 @@
 """The package name: one setting ([package] name in dataset.toml), checked, and `make rename`."""
 
+import os
+import pty
+import subprocess
 import tomllib
 
 import pytest
 
+from pipeline.errors import ConfigError
+from pipeline.package.package_name import configured_description
+from pipeline.package.rename import rename
+from pipeline.steps.build import with_description
+
 from pipeline.package.package_name import PackageNameError, check, check_distinct, check_unclaimed, import_name, normalised
-from tests.helpers import VENV, assert_clean_error, copy_repo, index_env, make, run
+from tests.helpers import PYTHON, VENV, assert_clean_error, copy_repo, index_env, make, run
 
 
 @pytest.mark.parametrize("given, name, module", [
@@ -78,10 +86,19 @@ def test_make_rename_renames_everything_and_says_what_to_commit(clone, tmp_path)
     trained = clone / "src/mymodel/models/SVC/model.joblib"  # make train's output: ignored by git, moved along
     trained.parent.mkdir(parents=True)
     trained.write_bytes(b"model")
+    lock = clone / "requirements.lock"
+    locked, lock_mtime = lock.read_text(), lock.stat().st_mtime_ns
     result = make(clone, "rename", index_env(tmp_path), "NAME=Titanic_Survival")
     assert "renamed the package mymodel -> titanic-survival" in result.stdout
-    assert "git add -A dataset.toml pyproject.toml MANIFEST.in src" in result.stdout
+    assert "git add -A dataset.toml pyproject.toml MANIFEST.in requirements.lock src" in result.stdout
     assert "first version" in result.stdout
+    assert "channels are" not in result.stdout  # channel packages are no longer published
+    # The lock's "# via" comments name the project as make requirements writes them; only comments change,
+    # so its time is kept and the venv is not reinstalled.
+    assert lock.read_text() == locked.replace("mymodel (pyproject.toml:", "titanic-survival (pyproject.toml:")
+    assert "mymodel (pyproject.toml:" in locked and "mymodel" not in lock.read_text()
+    assert lock.stat().st_mtime_ns == lock_mtime
+    assert not [p.name for p in clone.iterdir() if ".rename-" in p.name]  # no temporary file left
     assert not (clone / "src" / "mymodel").exists()
     package = clone / "src" / "titanic_survival"
     assert (package / "__init__.py").is_file() and (package / "store.py").is_file()
@@ -113,12 +130,58 @@ def test_make_rename_renames_everything_and_says_what_to_commit(clone, tmp_path)
     ("titanic-onnx", ("the name titanic-onnx ends in -onnx", "NAME=titanic-model")),
     ("mymodel-prod", ("the name mymodel-prod starts with mymodel-", "a name of the package mymodel's own")),
     ("", ("make rename NAME=titanic-survival",)),
+    # Non-ASCII letters that read as ASCII ones (IGNORECASE matched them): ſys would be the standard library's sys
+    ("ſys", ("NAME = 'ſys' is not a package name (ASCII letters", "NAME=sys")),
+    ("İo", ("NAME = 'İo' is not a package name",)),
+    ("titanic\n", ("is not a package name",)),
 ])
 def test_make_rename_refuses_an_invalid_name_and_changes_nothing(clone, tmp_path, name, fragments):
     before = files_of(clone)
     result = make(clone, "rename", index_env(tmp_path), f"NAME={name}", check=False)
     assert_clean_error(result, *fragments)
     assert files_of(clone) == before
+
+
+def test_make_rename_sets_the_description_the_build_writes_as_the_summary(clone, tmp_path):
+    result = make(clone, "rename", index_env(tmp_path), "NAME=titanic-survival",
+                  'DESCRIPTION=Titanic survival: the "data" team\'s models')
+    expected = 'Titanic survival: the "data" team\'s models'
+    assert f"its description (the Summary pip show and the registry page show): {expected!r}" in result.stdout
+    config = tomllib.loads((clone / "dataset.toml").read_text())["package"]
+    assert config == {"name": "titanic-survival", "description": expected}
+    staged = with_description((clone / "pyproject.toml").read_text(), configured_description(clone / "dataset.toml"))
+    assert tomllib.loads(staged)["project"]["description"] == expected  # what make build gives setuptools
+    refused = make(clone, "rename", index_env(tmp_path), "NAME=other-name", "DESCRIPTION=two\tparts", check=False)
+    assert_clean_error(refused, "DESCRIPTION = 'two\\tparts' must be one line")
+
+
+def test_make_rename_asks_for_the_description_on_a_terminal(clone):
+    """stdin a terminal (a pty) and no DESCRIPTION=: the rename asks; the answer becomes the description."""
+    primary, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("DESCRIPTION", "NAME")}
+    process = subprocess.Popen([PYTHON, "-m", "pipeline", "rename"], cwd=clone, stdin=secondary,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**env, "NAME": "titanic-survival"})
+    os.close(secondary)
+    os.write(primary, b"Models that read a passenger list\n")
+    out, err = process.communicate(timeout=120)
+    os.close(primary)
+    assert process.returncode == 0, err
+    assert "a one-line description of titanic-survival (Enter keeps" in out
+    config = tomllib.loads((clone / "dataset.toml").read_text())["package"]
+    assert config["description"] == "Models that read a passenger list"
+
+
+def test_a_rename_that_cannot_write_a_file_changes_nothing(clone):
+    """Every file is written beside its target first: one that cannot be (here a folder stands where
+    the lock's temporary file goes) stops the rename with nothing moved or rewritten."""
+    before = files_of(clone)
+    (clone / f".requirements.lock.rename-{os.getpid()}").mkdir()
+    with pytest.raises(ConfigError, match="cannot write beside .*requirements.lock .*nothing was changed"):
+        rename(clone, "mymodel", "titanic-survival")
+    (clone / f".requirements.lock.rename-{os.getpid()}").rmdir()
+    assert files_of(clone) == before
+    assert run(["git", "status", "--porcelain"], cwd=clone).stdout == ""
 
 
 def test_a_hand_edited_name_without_its_folder_is_a_clean_error(clone, tmp_path):

@@ -3,6 +3,7 @@ multiclass classification's accuracy, ROC AUC and F1, and the gated metric in th
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from index.registry import views
@@ -89,3 +90,12 @@ def test_a_version_page_says_how_to_install_mymodel_onnx_when_a_model_has_onnx()
     without = views.version_html("mymodel", release("1.1.0+wine", "classification", THREE_CLASSES, ("SVC",)),
                                  None, None, "u/", root="")
     assert "mymodel-onnx" not in without
+
+
+def test_a_package_page_shows_the_newest_versions_description_escaped():
+    plain = release("1.1.2+titanic", "classification", THREE_CLASSES, ("SVC",))
+    described = dataclasses.replace(plain, facts=dataclasses.replace(plain.facts, summary="Titanic <survival> models"))
+    page = views.registry_html("titanic-survival", [described], "http://127.0.0.1:8080/simple/")
+    assert '<p id="summary">Titanic &lt;survival&gt; models</p>' in page
+    assert 'id="summary"' not in views.registry_html("mymodel", [release("1.1.1+titanic", "classification",
+                                                                          THREE_CLASSES, ("SVC",))], "u/")

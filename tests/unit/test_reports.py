@@ -82,6 +82,20 @@ def test_a_diff_across_builds_with_no_model_in_common_lists_the_data_task_and_ta
     assert "task classification -> regression (what prediction holds)" in changes["interface"]
 
 
+def test_a_data_pin_both_versions_share_is_printed_as_unchanged():
+    """Two versions trained on the same published data: one line, no arrow (before: A -> A, read as a change)."""
+    report = registry.diff_between(snapshot({"SVC": metadata("SVC")}, version="1.1.1+mydata"),
+                                   snapshot({"SVC": metadata("SVC")}, version="1.1.2+mydata"))
+    url = "http://127.0.0.1:8080/simple/mymodel-data/"
+    same = registry.diff_text({**report, "data_package": {"a": "mymodel-data==1.0.0+mydata",
+                                                          "b": "mymodel-data==1.0.0+mydata", "url": url}})
+    assert f"data package: mymodel-data==1.0.0+mydata, unchanged ({url})" in same.splitlines()
+    assert "->" not in next(line for line in same.splitlines() if line.startswith("data package:"))
+    changed = registry.diff_text({**report, "data_package": {"a": "mymodel-data==1.0.0+mydata",
+                                                             "b": "mymodel-data==1.1.0+mydata", "url": url}})
+    assert f"data package: mymodel-data==1.0.0+mydata -> mymodel-data==1.1.0+mydata ({url})" in changed.splitlines()
+
+
 # the gate's and the train step's tables
 
 

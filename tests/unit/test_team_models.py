@@ -8,6 +8,7 @@ import importlib
 import textwrap
 import tomllib
 
+import numpy as np
 import pytest
 from lightgbm import LGBMClassifier
 from sklearn.pipeline import Pipeline
@@ -71,10 +72,25 @@ def test_an_import_path_estimator_is_built_with_its_hyperparameters_and_seed(tmp
 
 
 def test_an_import_path_estimators_unknown_parameter_is_named_with_a_close_match(tmp_path):
-    message = refused(tmp_path, '[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\nn_estimator = 20\n')
-    assert "models.Boosted.n_estimator is not a parameter of lightgbm.LGBMClassifier" in message
+    message = refused(tmp_path, '[models.Forest]\nestimator = "sklearn.ensemble.RandomForestClassifier"\n'
+                                'n_estimator = 20\n')
+    assert "models.Forest.n_estimator is not a parameter of sklearn.ensemble.RandomForestClassifier" in message
     assert "did you mean n_estimators?" in message
-    assert "num_leaves" in message  # the valid names: get_params() of an instance
+    assert "max_depth" in message  # the valid names: get_params() of an instance
+
+
+@pytest.mark.parametrize("key", ["verbose", "verbosity"])
+def test_lightgbm_takes_the_parameters_its_constructor_takes_through_kwargs(tmp_path, key, capfd):
+    """LightGBM's get_params() lacks verbose until it is set: a table may set it, and training is then quiet."""
+    config = config_with(tmp_path, f'[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\nn_estimators = 5\n'
+                                   f'min_child_samples = 400\n{key} = -1\n')
+    assert config.models[0].params[key] == -1
+    built = estimators(config)["Boosted"]
+    assert built.get_params()[key] == -1
+    X = np.arange(600, dtype=float).reshape(-1, 1)
+    capfd.readouterr()
+    built.fit(X, (X[:, 0] > 300).astype(int))  # min_child_samples too high: LightGBM would warn on every tree
+    assert "[LightGBM]" not in "".join(capfd.readouterr())
 
 
 @pytest.mark.parametrize("table, expected", [
@@ -173,3 +189,32 @@ def test_a_factory_model_that_fails_to_fit_names_its_table_and_module():
                                         "cannot be trained (This LogisticRegression instance is not fitted yet.")
     assert str(caught.value).endswith("fix the estimator its function returns (src/mymodel/features.py) "
                                       "or the table's keys")
+
+
+def test_a_team_modules_onnx_hook_is_called_at_release_and_what_it_imports_is_no_runtime_requirement(package, tmp_path):
+    """register_onnx_converters() of a team module: called before the ONNX conversion; the skl2onnx it
+    imports inside is not required by the installed package (it never calls the hook), an import outside is."""
+    from pipeline.steps import team_code
+    from pipeline.steps.requirements import source_imports
+
+    name, write = package
+    folder = tmp_path / "src" / name
+    write("features", """
+        import numpy
+        CALLED = []
+
+        def register_onnx_converters():
+            import skl2onnx
+            from skl2onnx.algebra import onnx_ops
+            CALLED.append(skl2onnx.__name__)
+        """)
+    write("helpers", "import json\n")
+    assert team_code.register_onnx_converters(name, folder) == ["features.py"]
+    assert importlib.import_module(f"{name}.features").CALLED == ["skl2onnx"]
+    assert source_imports([folder / "features.py", folder / "helpers.py"]) == {"numpy", "json"}
+    write("outside", "import skl2onnx\n\ndef register_onnx_converters():\n    pass\n")
+    assert "skl2onnx" in source_imports([folder / "outside.py"])
+    write("broken", "def register_onnx_converters():\n    raise ValueError('no converter today')\n")
+    with pytest.raises(team_code.TeamHookError, match=rf"src/{name}/broken.py: importing it or its "
+                                                        r"register_onnx_converters\(\) raised ValueError: no converter today"):
+        team_code.register_onnx_converters(name, folder)

@@ -4,6 +4,7 @@ rules for uploads (index/numbers.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -60,3 +61,30 @@ def test_an_upload_of_a_burned_number_or_into_a_sealed_release_is_refused_with_i
     assert [(r.project, r.state) for r in states.records(version="1.0.0+titanic")] == [("mymodel-data", SEALED)]
     assert {(r.project, r.state) for r in states.records()} >= {("mymodel", TAKEN_BACK)}
     assert states.hidden() == frozenset({("mymodel", "1.1.1+titanic")})
+
+
+def test_figures_and_the_compare_page_show_a_version_only_while_it_is_sealed(tmp_path):
+    """The registry's figure route and compare page (issue 31) read the releases every page reads: a staged
+    version is on none of them until its seal, and a taken-back one on none after."""
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
+    release_files(tmp_path / "packages", "1.1.1+titanic", {"LogReg": 0.8}, figures={"LogReg": {"roc": svg}})
+    index = Index(tmp_path)  # its first start: 1.1.1 recorded sealed
+    staged = release_files(tmp_path / "staged", "1.1.2+titanic", {"LogReg": 0.9}, figures={"LogReg": {"roc": svg}})
+    for path in staged:
+        index.upload(path)
+    new, figure = "/registry/mymodel/1.1.2+titanic/", "/registry/mymodel/1.1.2+titanic/LogReg/figures/roc.svg"
+    compare = "/registry/mymodel/compare/1.1.1+titanic/1.1.2+titanic/"
+    assert index.get("/registry/mymodel/1.1.1+titanic/LogReg/figures/roc.svg") == (200, svg.decode())
+    assert index.get(compare)[0] == index.get(new)[0] == index.get(figure)[0] == 404
+    assert "1.1.2+titanic" not in index.get("/registry/mymodel/")[1]
+    files = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in staged}
+    status, _, body = index.call("POST", "/+seal", form={"name": "mymodel", "version": "1.1.2+titanic",
+                                                         "files": json.dumps(files)}, auth=UPLOADER)
+    assert status == 200, body
+    assert index.get(figure) == (200, svg.decode()) and index.get(new)[0] == 200
+    status, page = index.get(compare)
+    assert status == 200 and "1.1.1+titanic" in page and "1.1.2+titanic" in page
+    status, _, body = index.call("POST", "/", form={":action": "remove_pkg", "name": "mymodel",
+                                                    "version": "1.1.2+titanic"}, auth=UPLOADER)
+    assert status == 200, body  # taken back through the index: its number burned, its pages gone
+    assert index.get(compare)[0] == index.get(new)[0] == index.get(figure)[0] == 404

@@ -1,0 +1,89 @@
+"""Does an ONNX model keep tensors outside its own bytes (ONNX "external data")?
+
+onnxruntime reads such a tensor from a file named in the model, relative to the process's
+working directory when the model comes as bytes: a forged ``model.onnx`` could read a
+consumer's ``.env`` into its predictions. Models a release publishes never have external
+data; the -onnx runtime refuses any that does before onnxruntime sees it, and the release
+refuses to publish one (the pipeline loads this very file).
+
+Standard library only (the runtime has no ``onnx`` package): the model's protobuf is walked
+by its wire format, following only the fields that can hold a tensor (onnx/onnx.proto).
+"""
+
+from __future__ import annotations
+
+# Where a message of ONNX's protobuf holds messages that may hold tensors: field number -> their kind.
+HOLDS = {
+    "model": {7: "graph", 20: "training", 25: "function"},  # ModelProto: graph, training_info, functions
+    "training": {1: "graph", 2: "graph"},  # TrainingInfoProto: initialization, algorithm
+    "function": {7: "node", 11: "attribute"},  # FunctionProto: node, attribute_proto
+    "graph": {1: "node", 5: "tensor", 15: "sparse"},  # GraphProto: node, initializer, sparse_initializer
+    "node": {5: "attribute"},  # NodeProto: attribute
+    "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},  # t g tensors graphs ...
+    "sparse": {1: "tensor", 2: "tensor"},  # SparseTensorProto: values, indices
+    "tensor": {},
+}
+TENSOR_NAME, TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION, EXTERNAL = 8, 13, 14, 1
+DEPTH_LIMIT = 100  # nested messages followed (protobuf's own default recursion limit)
+VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
+
+
+class NotAModel(ValueError):
+    """The bytes are not a protobuf message this walk can follow."""
+
+
+def external_tensor(model: bytes) -> str | None:
+    """The name of the first tensor whose data lies outside ``model`` ("" if unnamed); None if every
+    tensor's data is inside. NotAModel for bytes that are no protobuf message."""
+    pending = [("model", memoryview(model), 0)]
+    while pending:
+        kind, data, depth = pending.pop()
+        if depth > DEPTH_LIMIT:
+            raise NotAModel(f"messages nested deeper than {DEPTH_LIMIT}")
+        name, outside = "", False
+        for field, wire, value in fields(data):
+            if kind == "tensor":
+                if field == TENSOR_NAME and wire == LENGTH_DELIMITED:
+                    name = bytes(value).decode("utf-8", "replace")
+                elif field == TENSOR_EXTERNAL_DATA or (field == TENSOR_DATA_LOCATION and value == EXTERNAL):
+                    outside = True
+            elif field in HOLDS[kind]:
+                if wire != LENGTH_DELIMITED:
+                    raise NotAModel(f"field {field} of a {kind} is not a message")
+                pending.append((HOLDS[kind][field], value, depth + 1))
+        if outside:
+            return name
+    return None
+
+
+def fields(data: memoryview):
+    """(field number, wire type, value) of each field of one message: an int, or a view of the bytes."""
+    position, end = 0, len(data)
+    while position < end:
+        key, position = _varint(data, position)
+        field, wire = key >> 3, key & 7
+        if wire == VARINT:
+            value, position = _varint(data, position)
+        elif wire in (FIXED64, FIXED32):
+            size = 8 if wire == FIXED64 else 4
+            value, position = data[position:position + size], position + size
+        elif wire == LENGTH_DELIMITED:
+            size, position = _varint(data, position)
+            value, position = data[position:position + size], position + size
+        else:
+            raise NotAModel(f"wire type {wire} (groups are not ONNX)")
+        if position > end or field == 0:
+            raise NotAModel("a field runs past the end of its message")
+        yield field, wire, value
+
+
+def _varint(data: memoryview, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise NotAModel("a number runs past the end of its message")
+        byte = data[position]
+        result |= (byte & 0x7F) << shift
+        position, shift = position + 1, shift + 7
+        if not byte & 0x80:
+            return result, position
