@@ -211,9 +211,17 @@ def start(settings: IndexSettings) -> Status:
 
 def _exited(pid: int) -> bool:
     """Gone, or a zombie: it exited, and only the process that adopted it (an init, which in a
-    container may reap late or never) has yet to collect its status."""
+    container may reap late or never) has yet to collect its status. A zombie leader whose other
+    threads still exit has not: they share its open files (the port, the state folder's records)."""
     fields = _stat_fields(pid)
-    return fields is None or fields[0] in ("Z", "X")
+    if fields is None:
+        return True
+    if fields[0] not in ("Z", "X"):
+        return False
+    try:
+        return all(task == str(pid) for task in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return True  # reaped meanwhile
 
 
 def channel_timeout() -> int:
