@@ -19,6 +19,9 @@ DOCS_PORT ?= 8000
 #= VERSION=               X.Y.Z+tag: the version to build, upload, verify, lock, yank, unyank, promote or print for
 #= REASON=                why a version is yanked (shown by pip and uv on an exact pin)
 #= CHANNEL=               a channel name (lowercase letters, digits, hyphens), e.g. prod
+#= NOTE=                  the promoter's own words, recorded beside a promotion (make promote)
+#= PAGE=1                 which page of each channel's promotions make channels shows, newest first (20 a page)
+#= ALL=0                  1: make channels shows every promotion
 #= CLIENT=                pip, uv, uv-project, poetry, pdm, pip-tools or pipx
 #= ROLLBACK=              the earlier version a recipe rolls back to (default: the one released before VERSION)
 #= A=                     the older published version make diff compares
@@ -32,6 +35,7 @@ DOCS_PORT ?= 8000
 #= INDEX_STATE=           the index's state folder: credentials, digests, yanks, channels (default: index/.state/port-<port>)
 #= INDEX_FALLBACK=on      off: the local index answers 404 for projects it does not hold instead of redirecting
 #= INDEX_CHANNEL_TIMEOUT=30   seconds after which the local index closes an idle connection
+#= INDEX_ABANDONED_AFTER=600  seconds after its last upload that a version no release sealed is abandoned (taken back by the next make release)
 #= INDEX_URL=             an index this project does not run (http://host:port/, devpi: http://host:port/<user>/<index>/)
 #= INDEX_KIND=            pypiserver or devpi (default: detected from INDEX_URL)
 #= INDEX_READ_URL=        a replica's simple URL, for read-back and consumers' install lines
@@ -53,9 +57,9 @@ DOCS_PORT ?= 8000
 #= PYTHON=python3         the Python that creates VENV
 
 # Make variables reach the pipeline as environment variables (empty = unset).
-export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL CLIENT ROLLBACK A B FORMAT ONNX INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
+export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL NOTE PAGE ALL CLIENT ROLLBACK A B FORMAT ONNX INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
 export RELEASE_CACHE
-export INDEX_KIND INDEX_READ_URL INDEX_READ_TIMEOUT INDEX_CHANNEL_TIMEOUT INDEX_CREDENTIALS DEVPI_PORT DEVPI_REPLICA_PORT DEVPI_STATE
+export INDEX_KIND INDEX_READ_URL INDEX_READ_TIMEOUT INDEX_CHANNEL_TIMEOUT INDEX_ABANDONED_AFTER INDEX_CREDENTIALS DEVPI_PORT DEVPI_REPLICA_PORT DEVPI_STATE
 
 # INDEX=devpi: the primary and replica of make devpi, with the credentials it generated.
 ifeq ($(INDEX),devpi)
@@ -137,10 +141,10 @@ yank: $(READY) ## yank VERSION= with REASON="...": pip/uv ranges skip it, an exa
 unyank: $(READY) ## undo make yank VERSION=: the version is installable by ranges again
 	@$(PY) -m pipeline unyank
 
-promote: $(READY) ## make VERSION= the one version the CHANNEL= view <index>/channels/<CHANNEL>/simple/ serves (a rollback: promote an older one)
+promote: $(READY) ## make VERSION= the one version the CHANNEL= view <index>/channels/<CHANNEL>/simple/ serves, its files pinned by sha256 (a rollback: promote an older one; NOTE= recorded beside it)
 	@$(PY) -m pipeline promote
 
-channels: $(READY) ## each channel's history: number, version, when, who, commit
+channels: $(READY) ## each channel's newest promotions: number, version, when, who, commit, note (PAGE=2 older, ALL=1 every one, CHANNEL=)
 	@$(PY) -m pipeline channels
 
 consumer: $(READY) ## print what a consumer pastes for CLIENT=pip|uv|uv-project|poetry|pdm|pip-tools|pipx: index settings, pin, install, lock, rollback (VERSION= ROLLBACK= CHANNEL=)

@@ -31,7 +31,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks import data_scale, figures, model_scale, onnx_consumer, release_runs, synthetic
+from benchmarks import channel_history, data_scale, figures, model_scale, onnx_consumer, release_runs, synthetic
 from benchmarks.synthetic import MODULE, PROJECT
 from benchmarks.servers import (
     REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
@@ -75,11 +75,12 @@ TARGET_CONFIG = (100, 20.0)
 DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, stock_requests=10,
                 stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
                 scale_versions=(100, 3000), train_rows=1_000_000, model_mb=1024, resolver_versions=3,
-                resolver_wheel_mb=20.0, data_rows=10_000_000, onnx_runs=10, changed_runs=3, noop_runs=5)
+                resolver_wheel_mb=20.0, data_rows=10_000_000, onnx_runs=10, channel_promotions=100_000, promote_runs=30,
+                changed_runs=3, noop_runs=5)
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
             stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
             scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1,
-            data_rows=200_000, onnx_runs=3, changed_runs=1, noop_runs=2)
+            data_rows=200_000, onnx_runs=3, channel_promotions=2_000, promote_runs=5, changed_runs=1, noop_runs=2)
 
 
 def say(text: str = "") -> None:
@@ -117,6 +118,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"releases with one model changed, for their median (default {DEFAULTS['changed_runs']})")
     parser.add_argument("--noop-runs", type=int,
                         help=f"releases with nothing changed, for their median (default {DEFAULTS['noop_runs']})")
+    parser.add_argument("--channel-promotions", type=int,
+                        help=f"promotions in the long channel history (default {DEFAULTS['channel_promotions']:,})")
+    parser.add_argument("--promote-runs", type=int,
+                        help=f"timed promotions at each history length (default {DEFAULTS['promote_runs']})")
     parser.add_argument("--only", choices=("onnx", "data"), help="run this section alone (its own release) and replace "
                                                                   "it in --output, keeping the rest of the file")
     parser.add_argument("--tiny", action="store_true", help="CI: every section on a tiny configuration (< 60 s)")
@@ -130,7 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.small_size_mb is None:
         args.small_size_mb = args.size_mb / 10
     for key in ("versions", "requests", "stock_requests", "stock_auth_requests", "install_runs", "concurrency",
-                "load_repeats", "cold_runs", "model_mb", "resolver_versions", "data_rows", "changed_runs", "noop_runs"):
+                "load_repeats", "cold_runs", "model_mb", "resolver_versions", "data_rows",
+                "channel_promotions", "promote_runs", "changed_runs", "noop_runs"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1")
     if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0 or args.data_rows <= 0:
@@ -430,6 +436,12 @@ class Bench:
             f"{at_few.first_byte_median * 1e3:.2f} ms and {at_many.first_byte_median * 1e3:.2f} ms ({server_ratio:.2f}x); "
             f"registry page at {few}: first {page.first * 1e3:.0f} ms, median {page.median * 1e3:.2f} ms")
 
+    # -- 8b. a channel's history: its view and a promotion at one promotion and at many
+    def channel_history(self) -> None:
+        self.results["channel_history"] = channel_history.history_steps(
+            self.work, self.processes, self.htpasswd, USER, self.password, self.logs, self.args.channel_promotions,
+            self.args.requests, self.args.promote_runs, self.args.budget, say)
+
     # -- 9. training on big data, with the model set dataset.toml suggests for it
     def big_training(self) -> None:
         from tests.helpers import copy_repo, pipeline
@@ -625,6 +637,7 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     registry = scale["registry_page"]["median_ms"]
     rows.append((f"registry page `/` median at {scale['few']} versions, after the first request", f"{ms(registry)} ms",
                  "< 100 ms", status(registry < 100)))
+    rows += channel_history.targets(results)
     rows += [(name, value, goal, "met" if ok else "MISSED")
              for name, value, goal, ok in figures.targets(results["release"]["warm"]["figures"])]
     compare = scale["compare_page"]["median_ms"]
@@ -801,6 +814,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
               f"the ratio the target is on. Reading the whole page takes {scale['ratio']:.2f}x as long, because "
               f"the page itself is {many['page_bytes'] / few['page_bytes']:.0f}x the bytes (every file is a link "
               "with its sha256 and its metadata's sha256); that part is the transfer, not the index's work."]
+    lines += channel_history.render(results)
 
     training = results["training"]
     lines += ["", "## Training on big data", "",
@@ -856,6 +870,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.projects()
         bench.anonymous()  # and installs, concurrency, authenticated reads
         bench.scale()
+        bench.channel_history()
         bench.big_training()
         bench.release()
         bench.consumer()

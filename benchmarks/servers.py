@@ -101,7 +101,8 @@ class Server:
 
 
 def start_server(processes: Processes, kind: str, root: Path, htpasswd: Path, auth: str, logs: Path,
-                 timeout: float = 60.0, extra_env: dict[str, str] | None = None) -> Server:
+                 timeout: float = 60.0, extra_env: dict[str, str] | None = None, state: Path | None = None) -> Server:
+    """``state``: ours keeps its records (yanks, versions, channels) and digests there; without one it has none."""
     server = Server(kind, free_port(), root, auth)
     server.log = logs / f"{kind}-{auth}-{root.name}-{server.port}.log"
     if kind == "stock":
@@ -112,6 +113,8 @@ def start_server(processes: Processes, kind: str, root: Path, htpasswd: Path, au
     else:
         command = [sys.executable, "-m", "index.server", "--host", HOST, "--port", str(server.port),
                    "--root", root, "--htpasswd", htpasswd, "--auth", auth, "--no-fallback", "--package", PROJECT]
+        if state is not None:
+            command += ["--digest-cache", state / "digests.json"]
         server.process = processes.start(command, server.log, cwd=REPO,
                                          env=clean_env(PYTHONPATH=str(REPO), **(extra_env or {})))
     deadline = time.monotonic() + timeout

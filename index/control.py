@@ -17,8 +17,9 @@ from pathlib import Path
 
 from index import credentials
 from index.errors import IndexServerError
-from index.settings import (CHANNEL_TIMEOUT, INDEX_HOST, INDEX_READER, INDEX_START_TIMEOUT, INDEX_STATE_ROOT,
-                            INDEX_USER, PORT_FILE, REPO, IndexSettings, env, looks_like_devpi, remembered_port)
+from index.settings import (ABANDONED_AFTER, CHANNEL_TIMEOUT, INDEX_HOST, INDEX_READER, INDEX_START_TIMEOUT,
+                            INDEX_STATE_ROOT, INDEX_USER, PORT_FILE, REPO, IndexSettings, env, looks_like_devpi,
+                            remembered_port)
 
 PID_FILE = "server.json"
 LOG_FILE = "server.log"
@@ -175,7 +176,7 @@ def start(settings: IndexSettings) -> Status:
             f"port {settings.port} on {settings.host} is taken by another program; "
             f"stop it or choose another port, e.g. make release INDEX_PORT={settings.port + 1}")
     auth = settings.auth or "update"
-    idle_seconds = channel_timeout()
+    idle_seconds, abandoned = channel_timeout(), abandoned_after()
     credentials.ensure(settings.state_dir, INDEX_USER, INDEX_READER)
     settings.packages_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "index.server", "--host", settings.host, "--port", str(settings.port),
@@ -184,7 +185,7 @@ def start(settings: IndexSettings) -> Status:
     command += ["--package", settings.package]
     if env("INDEX_FALLBACK") == "off":
         command.append("--no-fallback")
-    command += ["--channel-timeout", str(idle_seconds)]
+    command += ["--channel-timeout", str(idle_seconds), "--abandoned-after", str(abandoned)]
     log = open(settings.state_dir / LOG_FILE, "ab")
     process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -210,9 +211,17 @@ def start(settings: IndexSettings) -> Status:
 
 def _exited(pid: int) -> bool:
     """Gone, or a zombie: it exited, and only the process that adopted it (an init, which in a
-    container may reap late or never) has yet to collect its status."""
+    container may reap late or never) has yet to collect its status. A zombie leader whose other
+    threads still exit has not: they share its open files (the port, the state folder's records)."""
     fields = _stat_fields(pid)
-    return fields is None or fields[0] in ("Z", "X")
+    if fields is None:
+        return True
+    if fields[0] not in ("Z", "X"):
+        return False
+    try:
+        return all(task == str(pid) for task in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return True  # reaped meanwhile
 
 
 def channel_timeout() -> int:
@@ -222,6 +231,19 @@ def channel_timeout() -> int:
         raise IndexServerError(f"INDEX_CHANNEL_TIMEOUT={value!r} is not a whole number of seconds; "
                                f"set it to one, e.g. INDEX_CHANNEL_TIMEOUT={CHANNEL_TIMEOUT} (the default)")
     return int(value)
+
+
+def abandoned_after() -> float:
+    """INDEX_ABANDONED_AFTER: seconds after its last upload that a version nobody sealed is abandoned."""
+    value = env("INDEX_ABANDONED_AFTER", str(ABANDONED_AFTER))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise IndexServerError(f"INDEX_ABANDONED_AFTER={value!r} is not a number of seconds; set it to one, "
+                               f"e.g. INDEX_ABANDONED_AFTER={ABANDONED_AFTER} (the default)")
+    return seconds
 
 
 def stop(settings: IndexSettings) -> bool:

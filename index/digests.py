@@ -13,6 +13,11 @@ checked and placed under a lock on the folder, so two uploads racing for one
 version's wheel store one. Symbolic links in the folder are neither listed nor
 served: their target can change without the folder (or its watch) seeing it.
 
+With the index's version records (index/numbers.py), a file of a staged or taken-back
+version is listed nowhere (``get_all_packages``, which every page and download reads),
+while uploads, removals and seals see every file (``listed``); an upload of a burned or
+sealed version is refused, and a removal records the version as taken back.
+
 With a cache file, the digests also survive a restart: the file is read at
 start-up (entries are checked against the files like any other; a damaged
 file is ignored) and rewritten after a request that had to hash something. A
@@ -35,7 +40,10 @@ from pypiserver.bottle_wrapper import HTTPError
 from pypiserver.core import PkgFile
 
 from index.metadata import upload_problem
-from index.uploads import UploadRefused, check_room, slot
+from index.numbers import VersionStates
+from index.statedb import StateError
+from index.uploads import UploadRefused, check_room, owned, slot
+from index.yanks import canonical_version
 
 
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
@@ -59,8 +67,9 @@ def _remove_file(path: Path) -> None:
 
 
 class DigestCachingBackend(SimpleFileBackend):
-    def __init__(self, config: t.Any, cache_file: Path | None = None) -> None:
+    def __init__(self, config: t.Any, cache_file: Path | None = None, states: VersionStates | None = None) -> None:
         super().__init__(config)
+        self.states = states
         self._digests: dict[str, tuple[tuple[int, int, int, int], str]] = {}
         self._lock = threading.Lock()
         self._cache_file = cache_file
@@ -141,6 +150,24 @@ class DigestCachingBackend(SimpleFileBackend):
         return value
 
     def get_all_packages(self) -> t.Iterable[PkgFile]:
+        """What the index serves: every file but those of staged or taken-back versions."""
+        packages = self.listed()
+        try:
+            hidden = self.states.hidden() if self.states is not None else frozenset()
+        except StateError as exc:  # what is sealed is unknown: serve none of it rather than a half
+            raise HTTPError(500, str(exc)) from None
+        if not hidden:
+            return packages
+        projects = {project for project, _ in hidden}
+        return [pkg for pkg in packages if pkg.pkgname_norm not in projects
+                or (pkg.pkgname_norm, canonical_version(pkg.version)) not in hidden]
+
+    def find_version(self, name: str, version: str) -> t.Iterable[PkgFile]:
+        """pypiserver's ``remove_pkg`` finds the files to remove here: staged ones too."""
+        return [pkg for pkg in self.listed() if pkg.pkgname == name and pkg.version == version]
+
+    def listed(self) -> list[PkgFile]:
+        """Every file in the folder (no symbolic link), served or not."""
         packages = [pkg for pkg in super().get_all_packages() if not os.path.islink(pkg.fn)]
         present = {pkg.fn for pkg in packages}
         with self._lock:
@@ -156,13 +183,20 @@ class DigestCachingBackend(SimpleFileBackend):
             place = slot(filename)
             if place is not None:
                 check_room(place, self._held())  # before copying the bytes: a refusal costs nothing
+                if self.states is not None:
+                    self.states.check_upload(place.project, str(place.version))
             write_file(stream, partial)
             problem = upload_problem(partial, filename)
             if problem:
                 raise HTTPError(400, problem)
-            with self._placing():
+            with self.placing():
                 if place is not None:
                     check_room(place, self._held())  # again: an upload may have taken the slot meanwhile
+                    if self.states is not None:
+                        self.states.check_upload(place.project, str(place.version))
+                        # Recorded before it is placed: a file without a record is served (one put there
+                        # by hand), so a reader must never find this one before its version is staged.
+                        self.states.stored(place.project, str(place.version))
                 # A hard link never replaces: of two uploads that both passed pypiserver's
                 # exists-check, exactly one places its file.
                 os.link(partial, destination)
@@ -170,16 +204,33 @@ class DigestCachingBackend(SimpleFileBackend):
             raise HTTPError(409, f"Package {filename!r} already exists!") from None
         except UploadRefused as refused:
             raise HTTPError(f"{refused.status} {refused.reason}", refused.reason) from None
+        except StateError as exc:
+            raise HTTPError(500, str(exc)) from None
         finally:
             partial.unlink(missing_ok=True)
         self.digest(PkgFile(pkgname="", version="", fn=str(destination), root=str(self.roots[0]),
                             relfn=filename))
 
     def _held(self) -> list[str]:
-        return [Path(pkg.fn).name for pkg in self.get_all_packages()]
+        return [Path(pkg.fn).name for pkg in self.listed()]
+
+    def remove_package(self, pkg: PkgFile) -> None:
+        """Remove a file through the index: its version is taken back, its number burned."""
+        try:
+            with self.placing():
+                self.remove_placed(pkg)
+        except StateError as exc:
+            raise HTTPError(500, str(exc)) from None
+
+    def remove_placed(self, pkg: PkgFile) -> None:
+        """``remove_package`` for a caller that holds ``placing()``. Recorded first: a removal that
+        fails then leaves a burned version's file, served nowhere, never a removed one unrecorded."""
+        if self.states is not None and owned(pkg.pkgname):
+            self.states.take_back(pkg.pkgname_norm, canonical_version(pkg.version))
+        super().remove_package(pkg)
 
     @contextlib.contextmanager
-    def _placing(self) -> t.Iterator[None]:
+    def placing(self) -> t.Iterator[None]:
         """An exclusive lock on the package folder: threads and processes (gunicorn workers)
         serving it check and place one upload at a time."""
         folder = os.open(self.roots[0], os.O_RDONLY)

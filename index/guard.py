@@ -3,9 +3,9 @@
 waitress reads a whole request body before it calls the application, spooling it to a
 temporary file past 512 KB, up to 1 GiB: an anonymous POST used to reach the disk before
 pypiserver's 401 (four 900 MB ones added 3.6 GB in 14 s). Every request that writes (an
-upload, a removal, a yank, a promotion) needs the upload credential, and no read sends a
-body, so the server's parser decides as soon as the headers are in, before the first body
-byte is read:
+upload, a removal, a yank, a seal ``/+seal``, a take-back ``/+take-back``, a promotion
+``/+promote``) needs the upload credential, and no read sends a body, so the server's parser
+decides as soon as the headers are in, before the first body byte is read, whatever the path:
 
 - no body (Content-Length 0 or none, not chunked): the request goes on as before;
 - no Basic credentials: 401 at once; a user htpasswd does not hold, or a read-only one (the
@@ -37,7 +37,8 @@ from waitress.utilities import Error
 # After a refusal: what the client may still send (read and dropped) before the connection is closed.
 DISCARD_LIMIT = 32 * 2**20
 DISCARD_SECONDS = 10.0
-READ_WITHOUT_BODY = "the index takes a request body (an upload, a removal, a yank, a promotion) only with the upload credential"
+READ_WITHOUT_BODY = ("the index takes a request body (an upload, a removal, a yank, a seal, a take-back, a promotion) "
+                     "only with the upload credential")
 
 
 class Unauthorized(Error):

@@ -4,7 +4,9 @@ Listing, parsing and hashing every file of a project on each request costs ~42 u
 file (263 ms at 6,000 files). A rendered page is kept with the signature of what it
 was rendered from: the folders pypiserver lists (a file added, removed or renamed
 changes its folder's mtime), each of the project's files (size, mtime, ctime, inode:
-a file rewritten in place) and the project's yanks. A request whose signature differs
+a file rewritten in place), the project's yanks and the generation of the index's version
+records (index/numbers.py: a seal or a take-back changes what is served without changing the
+folder, possibly in another worker process). A request whose signature differs
 renders afresh, so any change is on the next page. The signature is taken before the
 render: a change during a render leaves a page that the next request replaces.
 
@@ -29,6 +31,7 @@ from pathlib import Path
 from index.watch import FolderWatch, WatchUnavailable
 
 RACY_WINDOW_NS = 2_000_000_000
+_RECORDS = "\x00records"  # beside the yanks of a kept page: no version holds a NUL
 
 Stat = tuple[int, int, int, int]
 Body = t.TypeVar("Body")  # what a render makes: a page, or the registry's list of releases
@@ -112,13 +115,14 @@ class PageCache:
             return self._generation
 
     def page(self, project: str, form: str, yanked: dict[str, str],
-             render: t.Callable[[], tuple[list[str], Body | None]]) -> Body | None:
-        """The page ``form`` of ``project``; ``render`` returns (the files it listed, the body or None).
+             render: t.Callable[[], tuple[list[str], Body | None]], records: int | None = None) -> Body | None:
+        """The page ``form`` of ``project``; ``render`` returns (the files it listed, the body or None);
+        ``records``: the version records' generation the page shows.
 
         None (no such project here) is not kept: pypiserver answers those."""
         generation = self._current_generation()
         forgotten = self._forgotten
-        yanks = tuple(sorted(yanked.items()))
+        yanks = tuple(sorted(yanked.items())) + (() if records is None else ((_RECORDS, str(records)),))
         with self._lock:
             entry = self._entries.get(project)
         if entry is not None and form in entry.bodies and entry.yanked == yanks and entry.generation == generation:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import typing as t
 from collections.abc import Sequence
 from pathlib import Path
 
 from pypiserver.backend import BackendProxy
 
-from index import owned_package
-from index.settings import CHANNEL_TIMEOUT, CLEANUP_INTERVAL, CONNECTION_LIMIT, DOCS_SITE, HEADER_LIMIT, PACKAGE
+from index import control, owned_package
+from index.settings import (ABANDONED_AFTER, CHANNEL_TIMEOUT, CLEANUP_INTERVAL, CONNECTION_LIMIT, DOCS_SITE,
+                            HEADER_LIMIT, PACKAGE)
 
 METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
@@ -27,22 +29,28 @@ OUTBUF_OVERFLOW = 16 * 2**20
 
 
 def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = True,
-             digest_cache: Path | None = None, state_dir: Path | None = None, docs: Path = DOCS_SITE):
+             digest_cache: Path | None = None, state_dir: Path | None = None, docs: Path = DOCS_SITE,
+             abandoned_after: float = ABANDONED_AFTER):
     """The pypiserver WSGI app serving ``root``, with our backend, auther, pages, registry page and
     the documentation site ``docs`` (make docs's site/) at /docs/.
 
-    ``state_dir`` keeps the yanks, the channels' histories and the wheels' core metadata
-    (default: the digest cache's folder)."""
+    ``state_dir`` keeps the yanks, the version records and channels (index/statedb.py) and the wheels'
+    core metadata (default: the digest cache's folder); without one, uploads are served as they
+    arrive and there are no channels. ``abandoned_after``: seconds after its last upload that an
+    unsealed version counts as abandoned (index/release_routes.py)."""
     import pypiserver
     from pypiserver.config import Config
 
     from index.auth import CachedHtpasswdAuther, refuse_writes_by
     from index.guard import BodyGuard
-    from index import channel_routes, docs as docs_routes, registry, simple
+    from index import channel_routes, docs as docs_routes, registry, release_routes, simple
     from index.channels import CHANNELS_FOLDER, ChannelStore
     from index.digests import DigestCachingBackend, remove_stale_partials
     from index.metadata import MetadataCache
+    from index.numbers import VersionStates
+    from index.registry.facts import FactsCache
     from index.settings import INDEX_READER
+    from index.statedb import StateDB
     from index.yanks import YANKS_FILE, YankStore
 
     root.mkdir(parents=True, exist_ok=True)
@@ -57,19 +65,65 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     config = Config.from_args(["run", "--backend", "simple-dir"]).with_updates(**settings)
     app = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
     app.add_hook("before_request", refuse_writes_by({INDEX_READER}))
-    backend = DigestCachingBackend(config, digest_cache)
-    app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
     state_dir = state_dir or (digest_cache.parent if digest_cache else None)
+    db = StateDB(state_dir) if state_dir else None
+    states = VersionStates(db) if db else None
+    backend = DigestCachingBackend(config, digest_cache, states)
+    app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
+    if states is not None:
+        states.record_existing(lambda: _owned_files(backend))
     yanks = YankStore(state_dir / YANKS_FILE) if state_dir else None
-    routes = simple.install(app, yanks, MetadataCache(state_dir / METADATA_FOLDER if state_dir else None))
+    routes = simple.install(app, yanks, MetadataCache(state_dir / METADATA_FOLDER if state_dir else None), states)
     pages = routes.cache
-    channels = ChannelStore(state_dir / CHANNELS_FOLDER) if state_dir else None
-    channel_routes.install(app, routes, channels)
-    registry.install(app, yanks, state_dir, pages, channels=channels)
+    facts = FactsCache(state_dir / registry.FACTS_FOLDER if state_dir else None, owned_package.import_name())
+    channels = ChannelStore(db) if db else None
+    if channels is not None:
+        channels.copy_histories(state_dir / CHANNELS_FOLDER, lambda version: _pins(backend, version))
+    channel_routes.install(app, routes, channels, states, lambda wheel: _built_from(facts, backend, wheel))
+    registry.install(app, yanks, state_dir, pages, channels=channels, records=routes.records, facts=facts)
+    if states is not None:
+        release_routes.install(app, backend, states, pages.forget, abandoned_after)
     docs_routes.install(app, docs)
     config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
     app.body_guard = BodyGuard(auther, {INDEX_READER})  # main() puts it in front of waitress's body reading
     return app
+
+
+def _owned_files(backend: t.Any) -> list[tuple[str, str, str, float]]:
+    """(project, version, kind, mtime) of every file of the index's own projects in the folder."""
+    from index.uploads import UploadRefused, slot
+
+    found = []
+    for pkg in backend.listed():
+        try:
+            place = slot(Path(pkg.fn).name)
+        except UploadRefused:
+            continue  # placed by hand under a name no upload has: nothing to record
+        if place is not None:
+            found.append((place.project, str(place.version), place.kind, os.stat(pkg.fn).st_mtime))
+    return found
+
+
+def _pins(backend: t.Any, version: str) -> dict[str, dict[str, str]]:
+    """Project -> {file: sha256} of what a release of ``version`` has on the index now."""
+    from index.numbers import in_release
+    from index.yanks import canonical_version
+
+    pins: dict[str, dict[str, str]] = {}
+    for pkg in backend.get_all_packages():
+        if in_release(pkg.pkgname_norm) and canonical_version(pkg.version) == version:
+            pins.setdefault(pkg.pkgname_norm, {})[Path(pkg.fn).name] = (backend.digest(pkg) or "").removeprefix("sha256=")
+    return pins
+
+
+def _built_from(facts: t.Any, backend: t.Any, wheel: t.Any) -> str:
+    """The commit a wheel's models were built from, as their metadata records it."""
+    from index.registry.releases import import_name
+
+    digest = (backend.digest(wheel) or "").removeprefix("sha256=")
+    package = import_name(Path(wheel.fn).name)
+    found = facts.of(wheel.fn, digest, package) if digest and package else None
+    return owned_package.module("published").built_from(found.models if found else {})
 
 
 class _ForgettingPages(BackendProxy):
@@ -99,7 +153,7 @@ def wsgi_app():
     owned_package.configure(os.environ.get("INDEX_PACKAGE") or PACKAGE)
     return make_app(Path(os.environ["INDEX_DIR"]), Path(os.environ["INDEX_HTPASSWD"]),
                     os.environ.get("INDEX_AUTH", "update"), os.environ.get("INDEX_FALLBACK", "on") != "off",
-                    state_dir=Path(state) if state else None)
+                    state_dir=Path(state) if state else None, abandoned_after=control.abandoned_after())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--docs", type=Path, default=DOCS_SITE, help="the built documentation site, served at /docs/")
     parser.add_argument("--channel-timeout", type=int, default=CHANNEL_TIMEOUT,
                         help="close a connection idle for this many seconds")
+    parser.add_argument("--abandoned-after", type=float, default=None,
+                        help="seconds after its last upload that an unsealed version is abandoned "
+                             f"(default: INDEX_ABANDONED_AFTER, else {ABANDONED_AFTER})")
     args = parser.parse_args(argv)
 
     import logging
@@ -124,10 +181,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     import waitress
 
     from index.guard import guarded_channel
+    from index.statedb import StateError
 
     owned_package.configure(args.package)  # before make_app imports the registry, which reads it
-    app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback, digest_cache=args.digest_cache,
-                   docs=args.docs)
+    try:
+        app = make_app(args.root, args.htpasswd, args.auth, fallback=not args.no_fallback,
+                       digest_cache=args.digest_cache, docs=args.docs,
+                       abandoned_after=control.abandoned_after() if args.abandoned_after is None else args.abandoned_after)
+    except StateError as exc:  # one line in server.log, which make index shows
+        print(f"index: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     guard = app.body_guard
     if os.environ.get("INDEX_REQUEST_LOG"):
         from index.requestlog import logged

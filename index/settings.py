@@ -25,6 +25,10 @@ INDEX_AUTH_MODES = ("update", "read")  # who needs credentials: uploads, or ever
 INDEX_KINDS = ("pypiserver", "devpi")  # INDEX_KIND: the embedded index's protocol, or devpi-server's
 INDEX_START_TIMEOUT = 20.0
 INDEX_READ_TIMEOUT = 30.0  # how long a release waits for INDEX_READ_URL (a replica) to serve it
+# INDEX_ABANDONED_AFTER: seconds after its last upload that a version nobody sealed counts as abandoned (a
+# release killed between its uploads): reported by make versions, taken back by the next make release.
+# Longer than the slowest upload of one file (a release in progress is left alone).
+ABANDONED_AFTER = 600
 
 # What the index reads from an uploaded wheel (index/archive.py): a zip member of a few
 # hundred KB can inflate to GBs, so each is read as a stream that stops at its limit.

@@ -29,6 +29,7 @@ from pypiserver.pkg_helpers import normalize_pkgname_for_url
 
 from index import pages
 from index.metadata import CoreMetadata, MetadataCache
+from index.numbers import VersionStates
 from index.pagecache import PageCache
 from index.uploads import owned
 from index.watch import FolderWatch
@@ -62,17 +63,35 @@ def _versions(packages: t.Iterable[t.Any]) -> list[str]:
 
 
 class SimpleRoutes:
-    def __init__(self, config: t.Any, yanks: YankStore | None, metadata: MetadataCache) -> None:
+    def __init__(self, config: t.Any, yanks: YankStore | None, metadata: MetadataCache,
+                 states: VersionStates | None = None) -> None:
         self.config = config
         self.yanks = yanks
         self.metadata = metadata
+        self.states = states  # what is sealed: a seal or a take-back changes the pages, not the folder
         self.cache = PageCache((Path(root).resolve() for root in config.roots), watch=FolderWatch.open())
         self.pypiserver: dict[str, t.Callable] = {}  # its handlers of the routes below, by install()
 
-    def packages(self, project: str, version: str | None = None) -> list[t.Any]:
-        """The files of ``project``; with ``version`` (a channel's view), of that version only."""
+    def records(self) -> int | None:
+        """The generation of the version records, which every kept page depends on."""
+        return self.states.generation() if self.states is not None else None
+
+    def packages(self, project: str, pinned: dict[str, str] | None = None) -> list[t.Any]:
+        """The files of ``project`` the index serves; with ``pinned`` (file name -> sha256: what a channel
+        promoted), exactly those, each with that sha256, else PinBroken."""
         found = sorted(self.config.backend.find_project_packages(project), key=lambda p: (p.parsed_version, p.relfn))
-        return found if version is None else [pkg for pkg in found if canonical_version(pkg.version) == version]
+        if pinned is None:
+            return found
+        by_name = {pkg.relfn_unix.rsplit("/", 1)[-1]: pkg for pkg in found}
+        for filename, sha256 in sorted(pinned.items()):
+            pkg = by_name.get(filename)
+            if pkg is None:
+                raise PinBroken(f"{filename} is gone")
+            digest = pkg.digest or self.config.backend.digest(pkg)
+            if digest != f"sha256={sha256}":
+                raise PinBroken(f"{filename} changed (sha256 {(digest or '').removeprefix('sha256=')[:16]}..., "
+                                f"promoted {sha256[:16]}...)")
+        return [pkg for pkg in found if pkg.relfn_unix.rsplit("/", 1)[-1] in pinned]
 
     def core_metadata(self, pkg: t.Any) -> CoreMetadata | None:
         """A wheel's metadata, keyed by the digest the backend already knows (no hashing here)."""
@@ -119,24 +138,24 @@ class SimpleRoutes:
             return _not_here(project) if owned(project) else fallback(project)  # pypiserver's fallback or 404
         return body
 
-    def page(self, project: str, version: str | None = None) -> bytes | None:
-        """The page of ``project`` (``version``: of that version's files only) in the form the
+    def page(self, project: str, pinned: dict[str, str] | None = None, key: str | None = None) -> bytes | None:
+        """The page of ``project`` (``pinned``: of those files only, kept under ``key``) in the form the
         request's Accept header prefers, from the cache; None when it lists no file."""
         form = "json" if pages.wants_json(request.headers.get("Accept")) else "html"
         yanked = self.yanks.reasons(project) if self.yanks else {}
-        key = project if version is None else f"{project}\x00{version}"  # no project name holds a NUL
-        body = self.cache.page(key, form, yanked, lambda: self.render(project, form, version))
+        key = key or project
+        body = self.cache.page(key, form, yanked, lambda: self.render(project, form, pinned), self.records())
         if body is not None:
             response.set_header("Vary", "Accept")
             if form == "json":
                 response.content_type = pages.JSON_TYPE
         return body
 
-    def render(self, project: str, form: str, version: str | None = None) -> tuple[list[str], bytes | None]:
+    def render(self, project: str, form: str, pinned: dict[str, str] | None = None) -> tuple[list[str], bytes | None]:
         """(the files listed, the page; None when the index holds no file of ``project``).
 
         Encoded once here, so a cached page of thousands of versions goes out as it is kept."""
-        packages = self.packages(project, version)
+        packages = self.packages(project, pinned)
         if not packages:
             return [], None
         files = self.files(project, packages)
@@ -144,11 +163,11 @@ class SimpleRoutes:
                 else pages.project_html(project, files))
         return [pkg.fn for pkg in packages], body.encode()
 
-    def legacy_json(self, project: str, fallback: t.Callable, version: str | None = None) -> t.Any:
+    def legacy_json(self, project: str, fallback: t.Callable, pinned: dict[str, str] | None = None) -> t.Any:
         """Rendered on each request: pip-compile asks it once per project it pins."""
         if project != normalize_pkgname_for_url(project):
             return fallback(project)  # pypiserver's redirect to the normalised name
-        packages = self.packages(project, version)
+        packages = self.packages(project, pinned)
         if not packages:
             return _not_here(project)
         releases: dict[str, list[pages.File]] = {}
@@ -192,14 +211,19 @@ class SimpleRoutes:
                            "not_yanked": [v for v in published if v not in yanked]})
 
 
+class PinBroken(Exception):
+    """A file a channel promoted is gone or has other bytes: the channel serves nothing of it."""
+
+
 def _not_here(project: str) -> HTTPError:
     return HTTPError(404, f"Not Found ({project} is not on this index, and the index never looks it up elsewhere)")
 
 
-def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache) -> SimpleRoutes:
+def install(app: Bottle, yanks: YankStore | None, metadata: MetadataCache,
+            states: VersionStates | None = None) -> SimpleRoutes:
     """Add our pages and actions to pypiserver's app (built by ``pypiserver.app``)."""
     config = app._pypiserver_config
-    routes = SimpleRoutes(config, yanks, metadata)
+    routes = SimpleRoutes(config, yanks, metadata, states)
     pypiserver_project_page = _original(app, "/simple/:project/")
     pypiserver_file = _original(app, "/packages/:filename#.*#")
     pypiserver_index = _original(app, "/simple/")

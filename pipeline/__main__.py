@@ -38,6 +38,12 @@ def main_parser() -> argparse.ArgumentParser:
                                                     "a version already yanked keeps its reason"),
             "channel": lambda: sub.add_argument("--channel", default=env("CHANNEL"),
                                                 help="lowercase letters, digits, hyphens, e.g. prod (CHANNEL)"),
+            "note": lambda: sub.add_argument("--note", default=env("NOTE"),
+                                             help="a note recorded beside the promotion, e.g. why (NOTE)"),
+            "pages": lambda: (sub.add_argument("--page", default=env("PAGE"),
+                                               help="which page of promotions: 1 the newest (PAGE)"),
+                              sub.add_argument("--all", action="store_true", default=env("ALL", "0") not in ("0", ""),
+                                               help="every promotion (ALL=1)")),
             "json": lambda: sub.add_argument("--json", action="store_true", default=env("FORMAT") == "json",
                                              help="print JSON for scripts (FORMAT=json)"),
             "name": lambda: (sub.add_argument("--name", default=env("NAME"),
@@ -72,8 +78,9 @@ def main_parser() -> argparse.ArgumentParser:
             "index")
     command("unyank", "undo make yank: the version is installable by ranges again", "version", "index")
     command("promote", f"make VERSION the one version of {PACKAGE} the channel's index view serves", "version",
-            "channel", "index")
-    command("channels", "each channel's promotions: number, version, when, who, commit", "index")
+            "channel", "note", "index")
+    command("channels", "each channel's newest promotions: number, version, when, who, commit, note", "channel",
+            "pages", "index")
     command("consumer", "what a consumer pastes: index settings, the exact pin, install, lock and rollback commands",
             "client", "version", "channel", "index")
     command("index", "start the local index (no-op when it runs)", "index")

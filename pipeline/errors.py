@@ -42,6 +42,10 @@ class PackageIndexError(PipelineError, IndexServerError):
     """The package index is unreachable, refused us, or serves the wrong bytes."""
 
 
+class CredentialsRefused(PackageIndexError):
+    """The index answered 401 or 403 to the credentials sent (or to none)."""
+
+
 class UnreadableRelease(PackageIndexError):
     """A published version's wheel holds no models this pipeline can compare with.
 

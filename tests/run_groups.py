@@ -43,7 +43,7 @@ GROUPS = {
               "test_test_run.py", "test_test_groups.py", "test_index_port.py"),
     "bench": ("test_bench.py",),
     "devpi": ("test_devpi.py", "test_scale.py"),
-    "releases": ("test_release.py", "test_release_cache.py", "test_reproducible_build.py", "test_data_tag.py"),
+    "releases": ("test_release.py", "test_release_cache.py", "test_sealed_releases.py", "test_reproducible_build.py", "test_data_tag.py"),
     "faults": ("test_faults.py", "test_concurrency.py", "test_models_config.py", "test_make_venv.py"),
     "targets": ("test_targets.py", "test_team_models.py", "test_quick_start.py"),
     "clone": ("test_team_clone.py",),

@@ -27,11 +27,12 @@ if _SRC not in sys.path:
 
 from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response  # noqa: E402
 
-from index.channels import ChannelStore, DamagedHistory  # noqa: E402
+from index.channels import PAGE_SIZE, ChannelStore  # noqa: E402
 from index.pagecache import PageCache  # noqa: E402
 from index.registry import compare, figures, views  # noqa: E402
 from index.registry.facts import FactsCache  # noqa: E402
 from index.registry.releases import ModelPackage, Release, model_packages, releases  # noqa: E402
+from index.statedb import StateError  # noqa: E402
 from index.yanks import YankStore, canonical_version  # noqa: E402
 from packaging.utils import canonicalize_name  # noqa: E402
 
@@ -61,8 +62,10 @@ class RegistryRoutes:
     registry page rendered once per change of the index folder or of the yanks."""
 
     def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, pages: PageCache,
-                 project: str | None = None, channels: ChannelStore | None = None) -> None:
+                 project: str | None = None, channels: ChannelStore | None = None,
+                 records: t.Callable[[], int | None] = lambda: None) -> None:
         self.config = config
+        self.records = records  # the version records' generation: a seal shows a version without a folder change
         self.channels = channels  # the promotions, shown on the package's page
         self.yanks = yanks
         self.facts = facts
@@ -75,7 +78,7 @@ class RegistryRoutes:
         def listed() -> tuple[list[str], t.Any]:
             found = releases(self.config.backend, project, self.yanks, self.facts)
             return [p for r in found for p in (r.wheel.fn, r.sdist.fn)], render(found)
-        return self.pages.page(project, form, yanked, listed)
+        return self.pages.page(project, form, yanked, listed, self.records())
 
     def releases(self, project: str | None = None) -> list[Release]:
         return self._kept(project or self.project, "registry releases", lambda found: found)
@@ -87,7 +90,7 @@ class RegistryRoutes:
         def listed() -> tuple[list[str], t.Any]:
             found = model_packages(self.config.backend, self.yanks, self.facts, self.project)
             return [p for package in found for r in package.releases for p in (r.wheel.fn, r.sdist.fn)], render(found)
-        return self.pages.page(PACKAGES_KEY, form, yanked, listed)
+        return self.pages.page(PACKAGES_KEY, form, yanked, listed, self.records())
 
     def packages(self) -> list[ModelPackage]:
         return self._kept_packages("model packages", lambda found: found)
@@ -124,17 +127,19 @@ class RegistryRoutes:
 
     def _filled(self, page: bytes, simple_url: str) -> bytes:
         """A kept page with this request's address and the channels as they are now."""
+        histories, totals = self._histories()
         return page.replace(ADDRESS.encode(), views.e(simple_url).encode()).replace(
-            CHANNELS.encode(), views.channels_html(self._histories(), simple_url, self.project).encode())
+            CHANNELS.encode(), views.channels_html(histories, simple_url, self.project, totals).encode())
 
-    def _histories(self) -> dict[str, list] | str:
-        """Each channel's promotions, or why they cannot be shown."""
+    def _histories(self) -> tuple[dict[str, list] | str, dict[str, int]]:
+        """Each channel's newest promotions and how many it has, or why they cannot be shown."""
         if self.channels is None:
-            return {}
+            return {}, {}
         try:
-            return {name: self.channels.history(name) for name in self.channels.channels()}
-        except DamagedHistory as exc:
-            return str(exc)
+            totals = self.channels.totals()
+            return {name: self.channels.history(name, PAGE_SIZE) for name in totals}, totals
+        except StateError as exc:
+            return str(exc), {}
 
     def _model_package(self, project: str) -> str:
         """``project``'s canonical name when it is this index's package or a model package on it (else: 404,
@@ -206,15 +211,16 @@ class RegistryRoutes:
 
 
 def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages: PageCache,
-            project: str | None = None, channels: ChannelStore | None = None) -> RegistryRoutes:
+            project: str | None = None, channels: ChannelStore | None = None,
+            records: t.Callable[[], int | None] = lambda: None, facts: FactsCache | None = None) -> RegistryRoutes:
     """Serve the registry pages on pypiserver's app: ``/`` replaces its welcome text."""
     from index.simple import protected
 
     config = app._pypiserver_config
     project = project or owned_package.name()
     folder = project.replace("-", "_")  # the package's folder in its wheels
-    routes = RegistryRoutes(config, yanks, FactsCache(state_dir / FACTS_FOLDER if state_dir else None, folder),
-                            pages, project, channels)
+    facts = facts or FactsCache(state_dir / FACTS_FOLDER if state_dir else None, folder)
+    routes = RegistryRoutes(config, yanks, facts, pages, project, channels, records)
     app.route("/", "GET", protected(config, "list")(routes.registry_page))
     app.route("/registry/<project>/", "GET", protected(config, "list")(routes.package_page))
     app.route("/registry/<project>/<version>/", "GET", protected(config, "list")(routes.version_page))

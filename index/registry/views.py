@@ -294,9 +294,11 @@ def channel_url(simple_url: str, channel: str) -> str:
     return f"{simple_url.removesuffix('simple/')}channels/{quote(channel, safe='')}/simple/"
 
 
-def channels_html(histories: dict[str, list] | str, simple_url: str, project: str) -> str:
-    """Each channel: the version it serves, how to follow it, and every promotion newest first
-    (``histories``: channel -> index.channels.Promotion list, or why they cannot be read)."""
+def channels_html(histories: dict[str, list] | str, simple_url: str, project: str,
+                  totals: dict[str, int] | None = None) -> str:
+    """Each channel: the version it serves, how to follow it, and its newest promotions newest first
+    (``histories``: channel -> index.channels.Promotion list, oldest first, or why they cannot be read;
+    ``totals``: how many each channel has, for the line that says how to see the older ones)."""
     if isinstance(histories, str):
         return f'<h2>Channels</h2>\n<p class="muted">The channels cannot be shown: {e(histories)}</p>\n'
     if not histories:
@@ -307,14 +309,19 @@ def channels_html(histories: dict[str, list] | str, simple_url: str, project: st
             continue
         rows = "".join(f'<tr data-channel="{e(channel)}" data-number="{p.number}"><td class="num">{p.number}</td>'
                        f'<td class="nowrap">{e(p.version)}</td><td class="nowrap">{e(p.when)}</td>'
-                       f"<td>{e(p.by)} ({e(p.user)})</td><td><code>{e(p.commit)}</code></td></tr>"
+                       f"<td>{e(p.user)}</td><td><code>{e(p.commit)}</code></td><td>{e(p.note)}</td></tr>"
                        for p in reversed(promotions))
+        older = (totals or {}).get(channel, len(promotions)) - len(promotions)
+        more = (f'<p class="muted">{older:,} older promotions: <code>make channels CHANNEL={e(channel)} PAGE=2</code>, '
+                f'or <a href="{e(simple_url.removesuffix("simple/"))}channels/?channel={e(channel)}&amp;page=2">'
+                f"the next page as JSON</a></p>\n" if older > 0 else "")
         sections.append(
             f'<h3>{e(channel)}: {e(promotions[-1].version)}</h3>\n'
             f'<p><code class="copy">pip install --index-url {e(channel_url(simple_url, channel))} '
             f'{e(project)}</code></p>\n'
             f'<div class="scroll"><table class="channel"><thead><tr><th>#</th><th>version</th><th>promoted</th>'
-            f"<th>by</th><th>commit</th></tr></thead>\n<tbody>{rows}</tbody></table></div>\n")
+            f"<th>by (credential)</th><th>built from</th><th>note</th></tr></thead>\n<tbody>{rows}</tbody></table></div>\n"
+            + more)
     return "<h2>Channels</h2>\n" + "".join(sections) if sections else ""
 
 

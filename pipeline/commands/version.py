@@ -9,7 +9,7 @@ from index.control import healthy
 from pipeline.commands.common import settings
 from pipeline.config import MODELS_DIR, IndexSettings, load_dataset_config
 from pipeline.indexes.connect import index_client
-from pipeline.steps import planning, release, versioning
+from pipeline.steps import planning, release, used_numbers, versioning
 
 
 def next_version(args: argparse.Namespace) -> str:
@@ -26,8 +26,15 @@ def _computed(index: IndexSettings, bump: str | None, tag: str) -> str:
         return versioning.next_version([], recorded, bump or "patch", tag)
     client = index_client(index)
     if not any(MODELS_DIR.glob("*/metadata.json")):
-        return versioning.next_version(client.versions(), recorded, bump or "patch", tag)
-    return planning.plan(client, recorded, bump, tag, force=False, allow_unchanged=True).version
+        served, used = client.versions(), used_numbers.used(client)
+        version = versioning.next_version([*served, *used], recorded, bump or "patch", tag)
+        skipped = used_numbers.skipped(versioning.next_version(served, recorded, bump or "patch", tag), version, used)
+    else:
+        plan = planning.plan(client, recorded, bump, tag, force=False, allow_unchanged=True)
+        version, skipped = plan.version, plan.skipped
+    if skipped:
+        print(skipped, file=sys.stderr)
+    return version
 
 
 def main(args: argparse.Namespace) -> int:

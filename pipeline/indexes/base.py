@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO
@@ -27,13 +27,14 @@ from typing import IO
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
 from index import credentials as index_credentials
-from index.channels import Promotion
+from index.channels import PAGE_SIZE, Promotion
 from pipeline import progress
 from pipeline.config import HTTP_TIMEOUT, INDEX_READ_TIMEOUT, PACKAGE, IndexSettings, env
-from pipeline.errors import ConfigError, PackageIndexError
+from pipeline.errors import ConfigError, CredentialsRefused, PackageIndexError
 
 
 JSON_PAGE = "application/vnd.pypi.simple.v1+json"
+CHANNEL_PAGE = PAGE_SIZE  # promotions of a channel make channels shows at once
 ACCEPT_PAGES = f"{JSON_PAGE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 
 
@@ -44,6 +45,47 @@ class ServedFile:
     sha256: str | None  # from the link's #sha256= fragment (JSON: its hashes)
     version: str
     yanked: str | None = None  # the reason (PEP 592); None: not yanked
+
+
+@dataclass(frozen=True)
+class Histories:
+    """Channel -> one page of its promotions (oldest first), and channel -> how many it has."""
+
+    promotions: dict[str, list[Promotion]]
+    totals: dict[str, int]
+
+
+@dataclass(frozen=True)
+class UsedVersion:
+    """A version of one of the package's projects the index stored a file of (the index's records)."""
+
+    project: str
+    version: str
+    state: str  # "staged" (uploaded, not sealed: served nowhere), "sealed" or "taken back" (its number burned)
+    changed: str  # when its last file was stored, it was sealed or taken back (ISO 8601, the index's clock)
+    age_seconds: float = 0.0  # since ``changed``
+    abandoned: bool = False  # staged, and older than the index's bound: a release that died
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256 (of a version not sealed)
+
+    @property
+    def ago(self) -> str:
+        return _ago(self.age_seconds)
+
+    def describe(self) -> str:
+        """e.g. ``taken back on 2026-12-07T10:00:00Z``, ``uploaded 12 min ago, not sealed``"""
+        if self.state == "staged":
+            return f"uploaded {self.ago}, not sealed"
+        return f"{self.state} on {self.changed}"
+
+
+def _ago(seconds: float) -> str:
+    """
+    >>> _ago(5), _ago(720), _ago(7200)
+    ('5 s ago', '12 min ago', '2.0 h ago')
+    """
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    return f"{seconds / 60:.0f} min ago" if seconds < 7200 else f"{seconds / 3600:.1f} h ago"
 
 
 class _Links(HTMLParser):
@@ -97,6 +139,10 @@ class IndexClient(abc.ABC):
     """A client of one index; ``pipeline.indexes.connect.index_client(settings)`` gives the one
     ``settings`` name (a ``PypiserverClient`` or a ``DevpiClient``)."""
 
+    # Does the index record a promotion itself (who from the request's authentication, the commit from the
+    # wheel it holds)? Otherwise the client writes the record (devpi) and reads the commit from the wheel.
+    records_promotions = False
+
     def __init__(self, settings: IndexSettings) -> None:
         self.settings = settings
         self.url = settings.url.rstrip("/") + "/"
@@ -131,7 +177,7 @@ class IndexClient(abc.ABC):
                 yield response
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
-                raise PackageIndexError(
+                raise CredentialsRefused(
                     f"the index at {self.url} refused our credentials (HTTP {exc.code}); "
                     f"check {self.settings.state_dir}/credentials.json or INDEX_USERNAME/INDEX_PASSWORD") from None
             raise
@@ -288,7 +334,29 @@ class IndexClient(abc.ABC):
 
     @abc.abstractmethod
     def remove_version(self, version: str, project: str = PACKAGE) -> None:
-        """Delete every file of ``version``."""
+        """Take ``version`` back: delete every file of it; its number is used (``used_versions``)."""
+
+    def used_versions(self, project: str | None = None) -> list[UsedVersion]:
+        """Every version of ``project`` (default: the package and its siblings) whose number the index
+        has seen used and does not serve: staged, taken back. An index that keeps no such records: []."""
+        return []
+
+    def seal(self, version: str, files: dict[str, str]) -> None:
+        """Serve the release ``version``'s uploaded ``files`` (name -> sha256), all at once. An index that
+        serves each file as it arrives needs nothing."""
+
+    def take_back_abandoned(self, version: str) -> list[str]:
+        """Take back ``version`` that a release left staged and never sealed, older than the index's bound;
+        the files removed."""
+        raise PackageIndexError(f"{self.url} keeps no staged versions; nothing to take back")
+
+    def held(self, version: str, project: str = PACKAGE) -> dict[str, str | None]:
+        """File name -> sha256 of everything the index holds of ``project`` ``version``: served or staged."""
+        found: dict[str, str | None] = {f.filename: f.sha256 for f in self.files(project) if f.version == version}
+        for used in self.used_versions(project):
+            if used.version == version:
+                found.update(used.files)
+        return found
 
     def held_already(self, answer: str) -> bool:
         """Does an upload's successful answer (reason and body) say the index already held the file?"""
@@ -305,12 +373,18 @@ class IndexClient(abc.ABC):
         """The simple index that serves ``channel``'s promoted version, for consumers."""
 
     @abc.abstractmethod
-    def promote(self, channel: str, version: str, commit: str, by: str, project: str = PACKAGE) -> Promotion:
-        """Make ``version`` the one ``channel`` serves, recording who, when and ``commit``."""
+    def promote(self, channel: str, version: str, note: str = "", project: str = PACKAGE,
+                built_from: str = "unknown") -> Promotion:
+        """Make ``version`` the one ``channel`` serves; recorded with who promoted (the credential), when,
+        the commit the version was built from, the files it serves and ``note``. ``built_from``: the commit
+        the caller read from the version's wheel, for an index that keeps no record itself (devpi); the
+        embedded index reads it from the wheel it holds."""
 
     @abc.abstractmethod
-    def channel_histories(self) -> dict[str, list[Promotion]]:
-        """Each channel's promotions, oldest first."""
+    def channel_histories(self, channel: str | None = None, page: int = 1,
+                          limit: int | None = CHANNEL_PAGE) -> Histories:
+        """Each channel's promotions (``channel``: that one only): page ``page`` of ``limit`` (None: all),
+        the newest first page, oldest first within it; and how many each has."""
 
     def compare_url(self, a: str, b: str, project: str = PACKAGE) -> str | None:
         """The page that shows versions ``a`` and ``b`` side by side; None where the index has no registry pages."""

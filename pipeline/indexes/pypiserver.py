@@ -2,7 +2,10 @@
 ``simple/``, a version taken back with pypiserver's ``remove_pkg`` action, yanking (PEP 592)
 through the index's ``+yank``/``+unyank``, and a file it already holds refused with HTTP 409
 (so ``held_already`` keeps the base's answer: never); channels are the index's views
-(``+promote``, ``channels/<channel>/simple/``)."""
+(``+promote``, ``channels/<channel>/simple/``). A release's uploads are served once it seals
+them (``+seal``); the index's records of used numbers (``+versions``) and of abandoned releases
+(``+take-back``) are read with the upload credential (index/release_routes.py). An index that
+answers none of these (an older one, or stock pypiserver at INDEX_URL) serves files as they arrive."""
 
 from __future__ import annotations
 
@@ -12,11 +15,14 @@ import urllib.parse
 
 from index.channels import Promotion
 from pipeline.config import PACKAGE
-from pipeline.errors import PackageIndexError
-from pipeline.indexes.base import IndexClient
+from pipeline.errors import CredentialsRefused, PackageIndexError
+from pipeline.indexes.base import CHANNEL_PAGE, Histories, IndexClient, UsedVersion
+
+NOT_OFFERED = (404, 405, 501)  # an index without the action: stock pypiserver, or the index before it had it
 
 
 class PypiserverClient(IndexClient):
+    records_promotions = True
     def page_url(self, project: str = "") -> str:
         return f"{self.url}simple/{project + '/' if project else ''}"
 
@@ -63,23 +69,75 @@ class PypiserverClient(IndexClient):
         """The simple index of ``channel``'s view (index/channel_routes.py), for consumers."""
         return f"{self.url}channels/{channel}/simple/"
 
-    def promote(self, channel: str, version: str, commit: str, by: str, project: str = PACKAGE) -> Promotion:
-        """Make ``version`` the one ``channel`` serves (the index records who, when and ``commit``)."""
+    def promote(self, channel: str, version: str, note: str = "", project: str = PACKAGE,
+                built_from: str = "unknown") -> Promotion:
+        """Make ``version`` the one ``channel`` serves (the index records who, when, the commit and the files)."""
         form = urllib.parse.urlencode({"channel": channel, "name": project, "version": version,
-                                       "commit": commit, "by": by}).encode()
+                                       "note": note}).encode()
         try:
-            return Promotion(**json.loads(self._request(self.url + "+promote", data=form))["promotion"])
+            return Promotion.from_json(json.loads(self._request(self.url + "+promote", data=form))["promotion"])
         except urllib.error.HTTPError as exc:
             raise self._channel_error(exc, f"{self.url}+promote") from None
 
-    def channel_histories(self) -> dict[str, list[Promotion]]:
-        """Each channel's promotions, oldest first."""
+    def channel_histories(self, channel: str | None = None, page: int = 1,
+                          limit: int | None = CHANNEL_PAGE) -> Histories:
+        query = {"page": page, **({"channel": channel} if channel else {}),
+                 **({"limit": limit} if limit is not None else {"all": 1})}
+        url = f"{self.url}channels/?{urllib.parse.urlencode(query)}"
         try:
-            answer = json.loads(self._request(self.url + "channels/"))
+            answer = json.loads(self._request(url))
         except urllib.error.HTTPError as exc:
             raise self._channel_error(exc, f"{self.url}channels/") from None
-        return {name: [Promotion(**fields) for fields in promotions]
-                for name, promotions in answer.get("channels", {}).items()}
+        promotions = {name: [Promotion.from_json(fields) for fields in listed]
+                      for name, listed in answer.get("channels", {}).items()}
+        return Histories(promotions, answer.get("totals") or {name: len(listed) for name, listed in promotions.items()})
+
+    def seal(self, version: str, files: dict[str, str]) -> None:
+        """Ask the index to serve the release's uploaded files, all at once (it checks they are exactly
+        what it holds for ``version``, with these sha256)."""
+        form = urllib.parse.urlencode({"name": PACKAGE, "version": version, "files": json.dumps(files)}).encode()
+        try:
+            self._request(self.url + "+seal", data=form)
+        except urllib.error.HTTPError as exc:
+            if exc.code in NOT_OFFERED:
+                return  # the index served each file as it arrived
+            raise PackageIndexError(f"the index at {self.url} did not seal {PACKAGE} {version}: "
+                                    f"{self._reason(exc)}") from None
+
+    def used_versions(self, project: str | None = None) -> list[UsedVersion]:
+        """The index's records of versions it stored but does not serve: staged (with their files and
+        whether they are abandoned) and taken back."""
+        url = self.url + "+versions" + (f"?{urllib.parse.urlencode({'name': project})}" if project else "")
+        try:
+            answer = json.loads(self._request(url))
+        except CredentialsRefused:
+            return []  # the read-only credential (make versions as a consumer): the served versions are all it sees
+        except urllib.error.HTTPError as exc:
+            if exc.code in NOT_OFFERED:
+                return []
+            raise PackageIndexError(f"{self.url}+versions answered HTTP {exc.code}: {self._reason(exc)}") from None
+        return [UsedVersion(entry["project"], entry["version"], entry["state"], entry["changed"],
+                            float(entry.get("age_seconds", 0)), bool(entry.get("abandoned")), dict(entry.get("files", {})))
+                for entry in answer.get("versions", []) if entry.get("state") != "sealed"]
+
+    def take_back_abandoned(self, version: str) -> list[str]:
+        form = urllib.parse.urlencode({"name": PACKAGE, "version": version}).encode()
+        try:
+            return json.loads(self._request(self.url + "+take-back", data=form)).get("removed", [])
+        except urllib.error.HTTPError as exc:
+            raise PackageIndexError(f"the index at {self.url} did not take back {PACKAGE} {version}: "
+                                    f"{self._reason(exc)}") from None
+
+    @staticmethod
+    def _reason(exc: urllib.error.HTTPError) -> str:
+        """The one line an index action answered with: its JSON error, else the HTTP status."""
+        answer = exc.read(64 * 1024)
+        if answer.startswith(b"{"):
+            try:
+                return str(json.loads(answer).get("error") or f"HTTP {exc.code}")
+            except ValueError:
+                pass
+        return f"HTTP {exc.code}"
 
     def _channel_error(self, exc: urllib.error.HTTPError, url: str) -> PackageIndexError:
         answer = exc.read(64 * 1024)

@@ -13,7 +13,8 @@ The next data version and its bump come from the data versions this clone record
 or HEAD's git history, or pinned by sha256 in a model wheel it recorded), never from a data
 wheel nobody here recorded: anyone with the upload credential can put one on the index, with any
 version and columns. Those are reported in one line and not followed; their numbers are only
-stepped over.
+stepped over, and so are the numbers the index saw used and no longer serves (a data version
+removed through the index is burned: index/numbers.py, ``GET /+versions``).
 
 A data wheel from the index is hostile input: it is never imported by the pipeline, its sha256
 is checked against a record the index cannot write before a byte of it is read, and what is
@@ -165,7 +166,8 @@ def plan(client: IndexClient, config: DatasetConfig, source: str, sha256: str,
               f"{'it' if len(unrecorded) == 1 else 'them'} in this clone (releases/, HEAD's git history, a recorded "
               "model's pin), so not followed")
     trusted = [_trusted(found, records[found.version]) for found in published if found.version in records]
-    version, why = _next_version(trusted, facts, config.tag, {found.version for found in published})
+    taken = {found.version for found in published} | used_numbers(client)
+    version, why = _next_version(trusted, facts, config.tag, taken)
     wheel = build_wheel(path, {**facts, "version": version}, out)
     path.unlink()  # in the wheel now
     return DataPlan({**facts, "version": version}, wheel, sha256_file(wheel), True,
@@ -210,6 +212,12 @@ def _next_version(recorded: list[PublishedData], facts: dict, tag: str, taken: s
         number = f"{major}.{minor + 1}.0" if part == "minor" else f"{major}.{minor}.{patch + 1}"
     taken_note = f" ({', '.join(skipped)} {'is' if len(skipped) == 1 else 'are'} taken on the index)" if skipped else ""
     return version, why + taken_note
+
+
+def used_numbers(client: IndexClient) -> set[str]:
+    """Data versions whose number the index saw used and does not serve (taken back: burned, any
+    later upload of it refused), which a new data package steps over like a published one."""
+    return {used.version for used in client.used_versions(DATA_PACKAGE)}
 
 
 def published_data(client: IndexClient) -> list[PublishedData]:

@@ -2,7 +2,9 @@
 
 ``RELEASE_FAULT=<point>`` makes the release fail at that point with the real
 components around it: ``<step>`` (index, version, train, gate, build, upload,
-verify, record) fails when that step's work is done; ``after-first-upload``
+verify, record) fails when that step's work is done (``upload``: after the
+seal); ``sdist-upload``, ``wheel-upload`` and ``onnx-upload`` are right after
+that file went up (the last one before the seal); ``after-first-upload``
 fails between the sdist and the wheel upload; ``before-upload`` is after the
 check that the version is free, before its first file goes up (where a racing
 release slips in); ``record-commit`` is the moment the release lock is written

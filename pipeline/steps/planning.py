@@ -16,6 +16,7 @@ from pipeline.views import registry
 from pipeline.config import MODELS_DIR
 from pipeline.errors import PackageIndexError, UnreadableRelease, VersionError
 from pipeline.indexes.base import IndexClient
+from pipeline.steps import used_numbers
 from pipeline.steps.versioning import INITIAL_VERSION, bump_part, check_publishable, highest, next_version, parse
 
 (BUMP_KIND, Change, diff, identical, required_bump, with_data_tag) = (
@@ -38,6 +39,7 @@ class Plan:
     unreadable: str | None = None  # why the baseline could not be compared (released with FORCE=1)
     asked: str | None = None  # what asked for a release that no change requires: "BUMP=major", "FORCE=1"
     first: str = FIRST_RELEASE  # the reason of a release with no baseline (see first_release_reason)
+    skipped: str | None = None  # why the number is not the next one: used before (taken back, being released)
 
     @property
     def reasons(self) -> list[str]:
@@ -89,23 +91,30 @@ def plan(client: IndexClient, recorded: str | None, bump: str | None, tag: str, 
          models_dir: Path = MODELS_DIR, allow_unchanged: bool = False) -> Plan:
     """The version to release the trained models in ``models_dir`` as.
 
-    Numbering counts every version with a file on the index (a number is never reused);
-    the comparison is with the highest complete version that is not yanked. ``allow_unchanged`` plans a
+    Numbering counts every version with a file on the index and every number the index has seen
+    used (taken back, or uploaded by a release not sealed yet: a number is never reused); the
+    comparison is with the highest complete version that is not yanked. ``allow_unchanged`` plans a
     patch for unchanged models instead of reporting them up to date (make version)."""
     files = client.files()
-    taken = sorted({f.version for f in files})  # yanked numbers included: never reused
+    served = sorted({f.version for f in files})  # yanked numbers included: never reused
+    used = used_numbers.used(client)
+    taken = sorted({*served, *used}, key=parse)
     yanked = {f.version for f in files if f.yanked is not None}
     baseline = highest(v for v in registry.complete_versions(client, files) if v not in yanked)
     asked = bump_part(bump) if bump else None
+    skipped: list[str] = []
 
     def numbered(part: str) -> str:
         version = next_version(taken, recorded, part, tag)
         check_publishable(version, taken)
+        line = used_numbers.skipped(next_version(served, recorded, part, tag), version, used)
+        if line:
+            skipped.append(line)
         return version
 
     if baseline is None:
         return Plan(numbered(asked or "patch"), asked or "patch", "patch", None,
-                    first=first_release_reason(recorded, taken))
+                    first=first_release_reason(recorded, served), skipped=next(iter(skipped), None))
     try:
         published = registry.published(client, baseline, files).snapshot
     except UnreadableRelease as exc:
@@ -114,7 +123,8 @@ def plan(client: IndexClient, recorded: str | None, bump: str | None, tag: str, 
                                     f"{exc.problem}; yank it (make yank VERSION={baseline} REASON=...) to compare "
                                     "with the version before it, or pass FORCE=1 to release without comparing") from None
         print(f"cannot compare with {baseline} ({exc.problem}): FORCE=1 releases without comparing")
-        return Plan(numbered(asked or "patch"), asked or "patch", None, baseline, unreadable=exc.problem)
+        version = numbered(asked or "patch")
+        return Plan(version, asked or "patch", None, baseline, unreadable=exc.problem, skipped=next(iter(skipped), None))
     local = registry.local_snapshot(models_dir)
     changes = diff(published, local)
     required = required_bump(changes)
@@ -130,7 +140,9 @@ def plan(client: IndexClient, recorded: str | None, bump: str | None, tag: str, 
                                "unset (FORCE=1 releases it anyway and records the override)")
         forced = True
     requested = f"BUMP={bump}" if bump else "FORCE=1" if force else None
-    return Plan(numbered(part), part, required, baseline, changes, forced=forced, asked=requested)
+    version = numbered(part)
+    return Plan(version, part, required, baseline, changes, forced=forced, asked=requested,
+                skipped=next(iter(skipped), None))
 
 
 def first_release_reason(recorded: str | None, taken: list[str]) -> str:

@@ -8,16 +8,24 @@ from pipeline.package import onnx_names
 from pipeline.steps import faults
 from pipeline.steps.build import Built
 from pipeline.config import INDEX_READER, PACKAGE, IndexSettings, install_from_replica
-from pipeline.errors import PackageIndexError
+from pipeline.errors import PackageIndexError, VersionError
 from pipeline.indexes.base import IndexClient
 from pipeline.steps.intent import Intent
+from pipeline.steps import used_numbers
 from pipeline.steps.uploading import send, upload_settings
-from pipeline.steps.versioning import check_publishable
+from pipeline.steps.versioning import check_publishable, next_version, parse
 
 
 def check_not_published(client: IndexClient, version: str, twin: bool = False) -> None:
     """twine's --skip-existing does not work on private indexes, so ask first (``twin``: the
-    -onnx distribution goes up too, and must not hold the version either)."""
+    -onnx distribution goes up too, and must not hold the version either). A number the index has
+    seen used (taken back, or uploaded by a release that has not sealed it) is refused too."""
+    used = used_numbers.used(client)
+    if version in used:
+        taken = sorted({*client.versions(), *used}, key=parse)
+        raise VersionError(f"{version} was used before ({used[version].describe()}): a number is used once; "
+                           f"release {next_version(taken, None, 'patch', parse(version).local or 'data')} instead "
+                           "(make release picks it; or make build, then make upload)")
     check_publishable(version, client.versions())
     if twin and version in client.versions(onnx_names.TWIN):
         raise PackageIndexError(f"{onnx_names.TWIN} {version} is already on the index although {PACKAGE} {version} "
@@ -55,12 +63,15 @@ def upload(client: IndexClient, built: Built, intent: Intent) -> None:
                                         "check INDEX_USERNAME/INDEX_PASSWORD or the index's credentials.json") from None
             if code in (400, 409):
                 intent.refuse(path.name)
+                why = (exc.response.reason or "").strip() if exc.response is not None else ""
+                if "used once" in why or "was sealed on" in why:  # the index's own refusal (index/numbers.py)
+                    raise PackageIndexError(f"the index refused {path.name} (HTTP {code}): {why}") from None
                 raise PackageIndexError(f"the index refused {path.name} (HTTP {code}): that file is already there, "
                                         "probably from a concurrent release; run make release again") from None
             if not _stored_as_ours(client, path, intent):
                 raise PackageIndexError(f"uploading {path.name} to {client.url} failed (HTTP {code}); "
                                         "check the index log and retry") from None
-            print(f"the index answered HTTP {code} to {path.name} but serves it with our sha256: upload kept")
+            print(f"the index answered HTTP {code} to {path.name} but holds it with our sha256: upload kept")
         except requests.ConnectionError:
             raise PackageIndexError(f"the index at {client.url} went away during the upload of {path.name}; "
                                     "restart it (make index) and run make release again") from None
@@ -73,7 +84,7 @@ def upload(client: IndexClient, built: Built, intent: Intent) -> None:
 
 def _stored_as_ours(client: IndexClient, path: Path, intent: Intent) -> bool:
     try:
-        served = {f.filename: f.sha256 for f in client.files() if f.version == intent.version}
+        served = client.held(intent.version, onnx_names.TWIN if onnx_names.is_twin_file(path.name) else PACKAGE)
     except PackageIndexError:
         return False
     return path.name in intent.owned(served)

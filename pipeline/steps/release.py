@@ -24,7 +24,7 @@ from pipeline.cache import open_release_cache
 from pipeline.package import onnx_names
 from pipeline.steps import build as build_step
 from pipeline.steps import (
-    data_package, faults, gate, onnx_package, planning, provenance, publish, train_cache, yanked_models,
+    data_package, faults, gate, onnx_package, planning, provenance, publish, train_cache, used_numbers, yanked_models,
 )
 from pipeline.views import registry
 from pipeline.config import (
@@ -109,9 +109,10 @@ def ensure_index(settings: IndexSettings) -> IndexSettings:
 
 
 def undo_upload(client: IndexClient, built: build_step.Built, intent: Intent) -> str:
-    """Take ``built.version`` off the index if this run owns it (its sdist went up first)."""
+    """Take ``built.version`` off the index if this run owns it (its sdist went up first): its number is
+    then burned (index/numbers.py), so no release publishes other bytes under it."""
     try:
-        served = {f.filename: f.sha256 for f in client.files() if f.version == built.version}
+        served = client.held(built.version)
     except PackageIndexError:
         served = None
     if served is not None and intent.sdist not in intent.owned(served):
@@ -132,7 +133,7 @@ def _undo_twin(client: IndexClient, version: str, intent: Intent) -> None:
     """Take this run's -onnx wheel of ``version`` off the index too (it goes up last), and say so."""
     if not any(onnx_names.is_twin_file(name) for name in intent.started):
         return
-    served = {f.filename: f.sha256 for f in client.files(onnx_names.TWIN) if f.version == version}
+    served = client.held(version, onnx_names.TWIN)
     if any(onnx_names.is_twin_file(name) for name in intent.owned(served)):
         client.remove_version(version, onnx_names.TWIN)
         print(f"removed the partial {onnx_names.TWIN} {version} from the index too", flush=True)
@@ -205,6 +206,7 @@ def publish_built(client: IndexClient, built: build_step.Built, steps: Steps) ->
         with steps("upload"):
             publish.check_not_published(client, built.version, twin=built.twin is not None)
             publish.upload(client, built, intent)
+            client.seal(built.version, intent.files)  # served from here on, every file at once
             faults.point("upload")
         with steps("verify"):
             publish.verify(client, built, intent.files)
@@ -287,6 +289,7 @@ def upload_from_dist(settings: IndexSettings, version: str | None) -> tuple[Inde
         settings = ensure_index(settings)
         client = index_client(settings)
         recover_leftovers(client)
+        used_numbers.take_back_abandoned(client)
         with staging_folder(version) as staging:
             staging.mkdir()
             staged = build_step.Built(version, staging / built.sdist.name, staging / built.wheel.name,
@@ -333,6 +336,7 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
             settings = ensure_index(settings)
             client = index_client(settings)
             recover_leftovers(client)
+            used_numbers.take_back_abandoned(client)
             faults.point("index")
         with steps("train"):
             data, pinned = data_package.release_input(client, config, data_file, known)
@@ -353,6 +357,8 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
             if plan.up_to_date:
                 print(f"{PACKAGE} {plan.version} is up to date (models byte-identical): nothing to release")
                 return None
+            if plan.skipped:
+                print(plan.skipped)
             print(f"next version: {plan.describe()}")
             yank_notes = yanked_models.check(client, force)
             faults.point("version")

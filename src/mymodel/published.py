@@ -89,6 +89,23 @@ def check_build(manifest: Any, models: Any) -> None:
         check_metadata(metadata, f"{name}/{METADATA_FILE}")
 
 
+def built_from(models: Any) -> str:
+    """The commit a build's models were trained at, as their metadata records it (a channel's history
+    shows it): one commit, several (a build mixing them), or why there is none.
+
+    >>> built_from({"SVC": {"git": {"commit": "abc", "dirty": True}}, "LR": {"git": {"commit": "abc"}}})
+    'abc, abc (uncommitted changes)'
+    >>> built_from({"SVC": {"git": None}}), built_from(None)
+    ('unknown (its wheel records no commit)', 'unknown (its wheel records no commit)')
+    """
+    commits = set()
+    for metadata in models.values() if isinstance(models, dict) else ():
+        git = metadata.get("git") if isinstance(metadata, dict) else None
+        if isinstance(git, dict) and isinstance(git.get("commit"), str):
+            commits.add(git["commit"] + (" (uncommitted changes)" if git.get("dirty") is True else ""))
+    return ", ".join(sorted(commits)) or "unknown (its wheel records no commit)"
+
+
 def check_manifest(document: Any, where: str = MANIFEST_FILE) -> dict:
     return _checked(document, _MANIFEST, where)
 

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/titanic-survival/ latency, anonymous reads",
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
-            "## Consumer", "## Versions: the cached simple page and the registry page", "## Training on big data",
+            "## Consumer", "## Versions: the cached simple page and the registry page",
+            "## A channel with 2,000 promotions", "## Training on big data",
             "## ONNX consumer: titanic-survival-onnx against titanic-survival (joblib)", "## A 20 MB model: release steps after training",
             "## Resolver bytes with PEP 658 core metadata", "## A 200,000-row Parquet source: data package and release",
             "## Notes")
@@ -97,6 +98,15 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
         assert _positive(scale[key]["median_ms"]) and scale[key]["median_ms"] <= scale[key]["p95_ms"], key
     assert _positive(scale["ratio"])
 
+    history = data["channel_history"]
+    assert history["promotions"] == 2_000
+    for length in ("one", "many"):
+        figures = history[length]
+        assert _positive(figures["page"]["median_ms"]) and figures["page"]["median_ms"] <= figures["page"]["p95_ms"]
+        assert _positive(figures["promote_median_ms"]) and figures["promote_runs"] == 5, (length, figures)
+        assert f"| {figures['page']['median_ms']:.2f} |" in text and f"| {figures['promote_median_ms']:.2f} |" in text
+    assert "| `POST /+promote` median at 2,000 promotions |" in text
+
     training = data["training"]
     assert training["rows"] == 20_000 and _positive(training["wall_s"])
     assert set(training["accuracy"]) == {"LogisticRegression", "HistGradientBoostingClassifier"}
@@ -134,7 +144,7 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     assert f"| data package: read, canonical sha256, Parquet file, wheel | {package['wall_s']:.1f} |" in text
 
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    # the header and the twenty-seven targets (five of them the ONNX consumer's, three the release's, two the
-    # figures', one the compare page's, two the 10,000,000-row data source's)
-    assert summary.count("\n| ") == 28
+    # the header and the twenty-nine targets (five of them the ONNX consumer's, three the release's, two the
+    # figures', one the compare page's, two the 10,000,000-row data source's, two the channel history's)
+    assert summary.count("\n| ") == 30
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))

@@ -42,7 +42,8 @@ def test_a_channel_view_serves_the_promoted_version_through_a_rollback(released)
     old, new = released.versions
     url = channel_url(released, "staging")
     for number, version in enumerate((old, new, old), start=1):
-        promoted = make(released.repo, "promote", released.env, f"VERSION={version}", "CHANNEL=staging").stdout
+        note = ["NOTE=rollback"] if number == 3 else []
+        promoted = make(released.repo, "promote", released.env, f"VERSION={version}", "CHANNEL=staging", *note).stdout
         assert f"promoted mymodel {version} to staging (promotion {number})" in promoted
         assert f"pip install --index-url {url} mymodel " in promoted
         assert pip_would_install(url, "mymodel") == version
@@ -51,16 +52,41 @@ def test_a_channel_view_serves_the_promoted_version_through_a_rollback(released)
 
     table = make(released.repo, "channels", released.env).stdout
     rows = [line.split() for line in table.splitlines() if line.startswith("staging ")]
-    assert [(row[1], row[2]) for row in rows] == [("1", old), ("2", new), ("3", old)]
-    # who: the promoter's git identity (or login name), then the credential
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row[3]) and "(mymodel)" in row[4:-1]
-               and re.fullmatch(r"[0-9a-f]{12}", row[-1]) for row in rows), table
+    assert [(row[1], row[2], row[6]) for row in rows] == [("1", old, "-"), ("2", new, "-"), ("3", old, "rollback")]
+    # who: the user of the credential the index authenticated; built from: the commit the wheel records
+    built_from = run(["git", "rev-parse", "HEAD"], cwd=released.repo).stdout.strip()
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row[3]) and row[4] == "mymodel"
+               and row[5] == built_from for row in rows), table
     assert f"staging: pip install --index-url {url} mymodel" in table
 
     with urllib.request.urlopen(released.simple_url.removesuffix("simple/")) as response:
         page = response.read().decode()
     assert "<h2>Channels</h2>" in page and f"<h3>staging: {old}</h3>" in page
     assert [int(n) for n in re.findall(r'data-channel="staging" data-number="(\d+)"', page)] == [3, 2, 1]
+
+
+def test_make_channels_shows_the_newest_promotions_and_pages_to_the_older_ones(released):
+    """Promotions straight to the index (the upload credential), then make channels: the newest 20 of the
+    channel, a line saying how to see the older ones, PAGE=2 and ALL=1."""
+    creds = json.loads((Path(released.env["INDEX_STATE"]) / "credentials.json").read_text())
+    token = base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
+    old, new = released.versions
+    for number in range(1, 23):
+        request = urllib.request.Request(released.simple_url.removesuffix("simple/") + "+promote",
+                                         data=f"channel=paged&name=mymodel&version={new if number % 2 else old}"
+                                              f"&note=n{number}".encode().replace(b"+", b"%2B"),
+                                         headers={"Authorization": f"Basic {token}"})
+        urllib.request.urlopen(request, timeout=30).close()
+
+    def numbers(*variables: str) -> tuple[list[int], str]:
+        table = make(released.repo, "channels", released.env, "CHANNEL=paged", *variables).stdout
+        return [int(line.split()[1]) for line in table.splitlines() if line.startswith("paged ")], table
+    shown, table = numbers()
+    assert shown == list(range(3, 23)) and "paged: 2 older promotions: make channels CHANNEL=paged PAGE=2" in table
+    assert numbers("PAGE=2")[0] == [1, 2]
+    assert numbers("ALL=1")[0] == list(range(1, 23))
+    assert "staging" not in table  # CHANNEL= shows that channel only
+    assert_clean_error(make(released.repo, "channels", released.env, "PAGE=0", check=False), "PAGE='0' is not a page")
 
 
 def test_the_read_only_credential_cannot_promote(released):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO, VENV, consumer_env, pipeline, run
-from tests.integration.test_index import credentials, get, index, real_wheel, twine  # noqa: F401 (fixture)
+from tests.integration.test_index import credentials, get, index, publish_wheel  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +35,7 @@ def wheel_links(page_url: str, auth=None) -> dict[str, dict[str, str]]:
 
 def test_a_wheel_uploaded_while_the_index_runs_gets_its_metadata_at_once(index, tmp_path):
     page_url = f"http://127.0.0.1:{index['INDEX_PORT']}/simple/mymodel/"
-    user, password = credentials(index)
-    wheel = real_wheel(tmp_path, "1.0.0", "Requires-Python: >=3.11\nRequires-Dist: numpy<3\n")
-    assert twine(index, wheel, username=user, password=password).returncode == 0
+    wheel = publish_wheel(index, tmp_path, "1.0.0", "Requires-Python: >=3.11\nRequires-Dist: numpy<3\n")
     link = wheel_links(page_url)[wheel.name]
     assert link["data-requires-python"] == "&gt;=3.11"
     announced = link["data-core-metadata"]
@@ -63,8 +61,7 @@ def test_private_reads_protect_the_metadata_files(tmp_path):
     pipeline(REPO, env, "index")
     try:
         auth = credentials(env)
-        wheel = real_wheel(tmp_path, "1.0.0")
-        assert twine(env, wheel, username=auth[0], password=auth[1]).returncode == 0
+        wheel = publish_wheel(env, tmp_path, "1.0.0")
         url = f"http://127.0.0.1:{env['INDEX_PORT']}/packages/{wheel.name}.metadata"
         assert get(url)[0] == 401
         assert get(url, ("mymodel", "wrong"))[0] == 403

@@ -105,13 +105,20 @@ def test_no_process_of_make_devpi_shows_a_password_on_its_command_line(devpi, de
         assert not any(creds[name].encode() in line for line in seen), f"{name} on a command line"
 
 
-def test_a_fault_mid_upload_takes_the_version_back_on_devpi(devpi):
+def test_a_fault_mid_upload_takes_the_version_back_on_devpi_and_its_number_is_never_used_again(devpi, tmp_path):
     repo, env, _ = devpi
-    failed = make(repo, "release", {**env, "RELEASE_FAULT": "after-first-upload"}, "INDEX=devpi", check=False)
+    release_env, primary, _ = fresh_index(repo, env, "faults")
+    failed = make(repo, "release", {**release_env, "RELEASE_FAULT": "after-first-upload"}, check=False)
     assert failed.returncode != 0 and f"removed the partial {FIRST}" in failed.stdout + failed.stderr
-    assert served_versions(urls(env)[0] + "+simple/") == set()
-    log = (repo / "index/.state/devpi/primary.log").read_text()
-    assert f"DELETE /mymodel/dev/mymodel/{FIRST}" in log and "deleted 'releasefile' link" in log
+    assert served_versions(primary + "+simple/") == set()
+    # devpi would take the file name again after a forced delete: the take-back deleted the files only and
+    # left the version registered, marked taken back, which every clone's release numbers past
+    registered = json.loads(run(["curl", "-sf", "-H", "Accept: application/json", f"{primary}mymodel"]).stdout)["result"]
+    assert registered[FIRST]["description"].startswith("taken back by make release on ")
+    other = copy_repo(tmp_path / "other", repo)
+    numbered = make(other, "version", release_env)
+    assert numbered.stdout.strip() == SECOND
+    assert f"{FIRST} was used before (taken back on " in numbered.stderr and f"releasing {SECOND}" in numbered.stderr
 
 
 def test_yanking_on_devpi_is_refused_in_one_line(devpi):
@@ -122,13 +129,13 @@ def test_yanking_on_devpi_is_refused_in_one_line(devpi):
 
 def test_a_replica_that_never_serves_the_release_fails_it_and_takes_it_back(devpi):
     repo, env, _ = devpi
-    dead_replica = f"http://127.0.0.1:{free_port()}/mymodel/dev/+simple/"
-    failed = make(repo, "release", env, "INDEX=devpi", f"INDEX_READ_URL={dead_replica}", "INDEX_READ_TIMEOUT=1",
-                  check=False)
+    release_env, primary, _ = fresh_index(repo, env, "unreplicated")
+    dead_replica = f"http://127.0.0.1:{free_port()}/mymodel/unreplicated/+simple/"
+    failed = make(repo, "release", release_env, f"INDEX_READ_URL={dead_replica}", "INDEX_READ_TIMEOUT=1", check=False)
     assert_clean_error(failed, f"{dead_replica}mymodel/ (INDEX_READ_URL) did not serve mymodel {FIRST}",
                        f"removed the partial {FIRST}")
     assert f"waiting up to 1 s for {dead_replica}mymodel/" in failed.stdout
-    assert served_versions(urls(env)[0] + "+simple/") == set()
+    assert served_versions(primary + "+simple/") == set()
 
 
 def printed_release_command(devpi_output: str) -> list[str]:
@@ -333,7 +340,11 @@ def test_verify_lock_versions_diff_promote_and_the_gate_against_devpi(devpi, tmp
     table = make(clone, "channels", release_env).stdout
     rows = [line.split() for line in table.splitlines() if line.startswith("prod ")]
     assert [(row[1], row[2]) for row in rows] == [("1", FIRST), ("2", SECOND), ("3", FIRST)], table
-    assert all("(mymodel)" in row for row in rows) and f"prod: pip install --index-url {channel} mymodel" in table
+    # who: the credential's user; built from: the commit each version's wheel records (the seed edit is HEAD)
+    built_from = {FIRST: run(["git", "rev-parse", "HEAD~1"], cwd=clone).stdout.strip(),
+                  SECOND: run(["git", "rev-parse", "HEAD"], cwd=clone).stdout.strip()}
+    assert all(row[4] == "mymodel" and row[5] == built_from[row[2]] for row in rows), table
+    assert f"prod: pip install --index-url {channel} mymodel" in table
     assert_clean_error(make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=canary", check=False),
                        "has no channel index mymodel/canary", "make devpi-channel CHANNEL=canary")
     assert_clean_error(make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=targets", check=False),

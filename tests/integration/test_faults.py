@@ -30,20 +30,33 @@ def snapshot(repo: Path, env: dict) -> dict:
     }
 
 
-def assert_released_whole(result, repo: Path, env: dict, before: dict) -> dict:
-    """The run released 1.1.2 with both its files, next to what was there, and left no partial folder;
-    the snapshot after it."""
-    assert "released mymodel 1.1.2+titanic" in result.stdout
+def assert_released_whole(result, repo: Path, env: dict, before: dict, version: str = "1.1.2+titanic") -> dict:
+    """The run released ``version`` with all its files, next to what was there, and left no partial
+    folder; the snapshot after it."""
+    assert f"released mymodel {version}" in result.stdout
     after = snapshot(repo, env)
-    assert sorted(after["index"]) == sorted([*before["index"], "mymodel-1.1.2+titanic.tar.gz",
-                                             "mymodel-1.1.2+titanic-py3-none-any.whl",
-                                             "mymodel_onnx-1.1.2+titanic-py3-none-any.whl"])
+    assert sorted(after["index"]) == sorted([*before["index"], f"mymodel-{version}.tar.gz",
+                                             f"mymodel-{version}-py3-none-any.whl",
+                                             f"mymodel_onnx-{version}-py3-none-any.whl"])
     assert not list((repo / "dist").glob(".partial-*"))
     return after
 
 
+def forget_numbers(env: dict, kept: str = "1.1.1+titanic") -> None:
+    """Test set-up, not a release: make the index forget every number but ``kept`` it saw used, so each
+    test of this module finds an index that saw one release and publishes 1.1.2 (a taken-back number
+    is burned for good otherwise: index/numbers.py)."""
+    import sqlite3
+
+    from index.statedb import STATE_FILE
+
+    with sqlite3.connect(Path(env["INDEX_STATE"]) / STATE_FILE, timeout=30) as db:
+        db.execute("DELETE FROM versions WHERE version != ?", (kept,))
+
+
 def unpublish(repo: Path, env: dict, version: str, before: dict) -> None:
-    """Take a test's extra release back off the index and out of the clone."""
+    """Take a test's extra release back off the index and out of the clone (the ``unchanged`` fixture
+    then makes the index forget its number)."""
     import base64
     import urllib.request
 
@@ -84,6 +97,7 @@ def unchanged(published):
                                     "mymodel_onnx-1.1.1+titanic-py3-none-any.whl"}
     yield repo, env
     assert snapshot(repo, env) == before
+    forget_numbers(env)
 
 
 @pytest.mark.parametrize("fault", ["index", "version", "train", "gate", "build", "upload", "after-first-upload",
@@ -111,18 +125,22 @@ def test_index_killed_during_upload_then_the_next_release_recovers(published):
     status = pipeline(repo, env, "index-status").stdout
     assert "not running" in status
 
-    pipeline(repo, env, "index")  # the half-published 1.1.2 (sdist only) is still served...
-    assert pipeline(repo, env, "lock", "--version", "1.1.2+titanic").stdout.count("--hash") == 1
+    pipeline(repo, env, "index")  # the half-published 1.1.2 (sdist only) is served nowhere: never sealed
+    assert_clean_error(pipeline(repo, env, "lock", "--version", "1.1.2+titanic", check=False),
+                       "mymodel 1.1.2+titanic is not on")
     pipeline(repo, env, "index-stop")
-    recovered = make(repo, "release", env)  # ...until the next release, which starts the index again
+    recovered = make(repo, "release", env)  # the next release starts the index again, takes it back...
     assert "removed the partial 1.1.2+titanic" in recovered.stdout
-    after = assert_released_whole(recovered, repo, env, before)
+    # ...and never publishes its number again (a number is used once)
+    assert "1.1.2+titanic was used before (taken back on " in recovered.stdout
+    after = assert_released_whole(recovered, repo, env, before, "1.1.3+titanic")
     for name, digest in before["index"].items():  # nothing published before was touched
         assert after["index"][name] == digest
     # Put the clone back to one release for the other tests of this module.
     pipeline(repo, env, "index")
-    unpublish(repo, env, "1.1.2+titanic", before)
+    unpublish(repo, env, "1.1.3+titanic", before)
     assert snapshot(repo, env) == before
+    forget_numbers(env)
 
 
 @pytest.mark.parametrize("variables, fragments", [
@@ -231,8 +249,9 @@ def test_a_release_killed_between_its_uploads_is_taken_back_by_the_next(unchange
     assert snapshot(repo, env)["version_file"] == before["version_file"]
     recovered = make(repo, "release", env)
     assert "recovering an interrupted release: removed the partial 1.1.2+titanic from the index" in recovered.stdout
-    assert_released_whole(recovered, repo, env, before)
-    unpublish(repo, env, "1.1.2+titanic", before)
+    assert "1.1.2+titanic was used before (taken back on " in recovered.stdout
+    assert_released_whole(recovered, repo, env, before, "1.1.3+titanic")
+    unpublish(repo, env, "1.1.3+titanic", before)
 
 
 @pytest.mark.parametrize("fault", ["after-first-upload:sigterm", "verify:sigterm", "verify:sigint"])
@@ -298,7 +317,7 @@ def test_an_upload_stored_but_answered_500_is_recognised_as_ours(unchanged):
     repo, env = unchanged
     before = snapshot(repo, env)
     result = make(repo, "release", {**env, "RELEASE_FAULT": "sdist-upload:answer-500"})
-    assert ("the index answered HTTP 500 to mymodel-1.1.2+titanic.tar.gz but serves it with our sha256: "
+    assert ("the index answered HTTP 500 to mymodel-1.1.2+titanic.tar.gz but holds it with our sha256: "
             "upload kept") in result.stdout
     assert "released mymodel 1.1.2+titanic" in result.stdout
     unpublish(repo, env, "1.1.2+titanic", before)

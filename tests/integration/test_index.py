@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,8 +38,8 @@ def get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def served_hashes(env, auth=None) -> dict[str, str]:
-    status, page = get(f"http://127.0.0.1:{env['INDEX_PORT']}/simple/mymodel/", auth)
+def served_hashes(env, auth=None, project: str = "mymodel") -> dict[str, str]:
+    status, page = get(f"http://127.0.0.1:{env['INDEX_PORT']}/simple/{project}/", auth)
     if status == 404:
         return {}
     assert status == 200, page
@@ -58,8 +59,13 @@ def index(tmp_path):
     pipeline(REPO, env, "index-stop", check=False)
 
 
-def fake_wheel(directory: Path, version: str, payload: bytes = b"x") -> Path:
-    path = directory / f"mymodel-{version}-py3-none-any.whl"
+# A project this index does not own: its uploads are served as they arrive (pypiserver's rule), for the
+# tests of what every project gets alike (digests, overwrite refusal); the model package's are sealed.
+OTHER = "othermodel"
+
+
+def fake_wheel(directory: Path, version: str, payload: bytes = b"x", project: str = "mymodel") -> Path:
+    path = directory / f"{project}-{version}-py3-none-any.whl"
     path.write_bytes(payload)
     return path
 
@@ -72,18 +78,70 @@ def twine(env, *files: Path, username: str | None = None, password: str | None =
                 "--repository-url", f"http://127.0.0.1:{env['INDEX_PORT']}/", *files], env=twine_env, check=False)
 
 
-def real_wheel(directory: Path, version: str, metadata: str = "", tag: str = "py3-none-any") -> Path:
+def real_wheel(directory: Path, version: str, metadata: str = "", tag: str = "py3-none-any",
+               project: str = "mymodel") -> Path:
     """A minimal valid wheel (twine checks the metadata); ``metadata``: more METADATA header lines."""
     import zipfile
 
-    path = directory / f"mymodel-{version}-{tag}.whl"
-    info = f"mymodel-{version}.dist-info"
+    path = directory / f"{project}-{version}-{tag}.whl"
+    info = f"{project}-{version}.dist-info"
     with zipfile.ZipFile(path, "w") as wheel:
-        wheel.writestr("mymodel/__init__.py", f"__version__ = '{version}'\n")
-        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: mymodel\nVersion: {version}\n{metadata}")
+        wheel.writestr(f"{project}/__init__.py", f"__version__ = '{version}'\n")
+        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\n{metadata}")
         wheel.writestr(f"{info}/WHEEL", f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n")
         wheel.writestr(f"{info}/RECORD", "")
     return path
+
+
+def real_sdist(directory: Path, version: str) -> Path:
+    """A minimal sdist twine accepts (it reads PKG-INFO)."""
+    import io
+    import tarfile
+
+    path = directory / f"mymodel-{version}.tar.gz"
+    info = f"Metadata-Version: 2.1\nName: mymodel\nVersion: {version}\n".encode()
+    with tarfile.open(path, "w:gz") as sdist:
+        for name, content in (("PKG-INFO", info), ("setup.cfg", b"")):
+            member = tarfile.TarInfo(f"mymodel-{version}/{name}")
+            member.size = len(content)
+            sdist.addfile(member, io.BytesIO(content))
+    return path
+
+
+def publish_wheel(env, directory: Path, version: str, metadata: str = "") -> Path:
+    """A release of ``mymodel`` as the index serves one: an sdist and a wheel, uploaded, then sealed;
+    the wheel (``metadata``: more of its METADATA header lines)."""
+    wheel = real_wheel(directory, version, metadata)
+    publish(env, version, real_sdist(directory, version), wheel)
+    return wheel
+
+
+def post_form(env, action: str, fields: dict, auth: tuple[str, str] | None) -> tuple[int, dict]:
+    """POST ``fields`` to the index's ``+<action>``: the status and the JSON answer."""
+    request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/+{action}", method="POST",
+                                     data=urllib.parse.urlencode(fields).encode())
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        return exc.code, json.loads(body) if body.startswith(b"{") else {"body": body.decode(errors="replace")}
+
+
+def seal(env, version: str, *files: Path, name: str = "mymodel") -> tuple[int, dict]:
+    """What a release sends once its files are up: ``POST /+seal`` naming each file with its sha256."""
+    named = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+    return post_form(env, "seal", {"name": name, "version": version, "files": json.dumps(named)}, credentials(env))
+
+
+def publish(env, version: str, *files: Path) -> None:
+    """Upload ``files`` with twine, then seal them: a release, as the index serves it."""
+    uploaded = twine(env, *files, username=credentials(env)[0], password=credentials(env)[1])
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+    status, answer = seal(env, version, *files)
+    assert status == 200, answer
 
 
 def test_health_credentials_and_owner_only_files(index):
@@ -100,7 +158,7 @@ def test_health_credentials_and_owner_only_files(index):
 
 
 def test_uploads_need_the_right_credentials_and_never_overwrite(index, tmp_path):
-    wheel = real_wheel(tmp_path, "1.0.0+test")
+    wheel = real_wheel(tmp_path, "1.0.0+test", project=OTHER)
     # twine will not even try without credentials, so post the upload form by hand.
     anonymous = urllib.request.Request(f"http://127.0.0.1:{index['INDEX_PORT']}/", method="POST",
                                        data=b":action=file_upload&name=mymodel&version=1.0.0%2Btest")
@@ -109,14 +167,14 @@ def test_uploads_need_the_right_credentials_and_never_overwrite(index, tmp_path)
     assert refused.value.code == 401
     wrong = twine(index, wheel, username="mymodel", password="wrong")
     assert wrong.returncode != 0 and "403" in wrong.stdout + wrong.stderr
-    assert served_hashes(index) == {}
+    assert served_hashes(index, project=OTHER) == {}
     assert twine(index, wheel, username=credentials(index)[0], password=credentials(index)[1]).returncode == 0
-    first = served_hashes(index)
+    first = served_hashes(index, project=OTHER)
     assert first == {wheel.name: hashlib.sha256(wheel.read_bytes()).hexdigest()}
-    real_wheel(tmp_path, "1.0.0+test").write_bytes(wheel.read_bytes() + b"changed")
+    real_wheel(tmp_path, "1.0.0+test", project=OTHER).write_bytes(wheel.read_bytes() + b"changed")
     again = twine(index, wheel, username=credentials(index)[0], password=credentials(index)[1])
     assert again.returncode != 0 and "400" in again.stdout + again.stderr
-    assert served_hashes(index) == first
+    assert served_hashes(index, project=OTHER) == first
 
 
 def largest_open_file(pid: int) -> int:
@@ -133,8 +191,8 @@ def largest_open_file(pid: int) -> int:
     return max(sizes)
 
 
-def raw_post(env, size: int, authorization: str = "", watch=None) -> tuple[int, str]:
-    """POST ``size`` bytes (streamed from a generator, never held) to the index's upload route: (bytes the
+def raw_post(env, size: int, authorization: str = "", watch=None, path: str = "/") -> tuple[int, str]:
+    """POST ``size`` bytes (streamed from a generator, never held) to ``path`` (the upload route): (bytes the
     server let in before it answered, its status line). ``watch()`` runs after every 16 MB sent."""
     block = b"x" * 2**20
 
@@ -145,7 +203,7 @@ def raw_post(env, size: int, authorization: str = "", watch=None) -> tuple[int, 
             yield block[:min(len(block), size - sent)]
 
     with socket.create_connection(("127.0.0.1", int(env["INDEX_PORT"])), timeout=30) as connection:
-        connection.sendall(f"POST / HTTP/1.1\r\nHost: index\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        connection.sendall(f"POST {path} HTTP/1.1\r\nHost: index\r\nContent-Type: multipart/form-data; boundary=b\r\n"
                            f"Content-Length: {size}\r\n{authorization}\r\n".encode())
         sent = 0
         try:
@@ -175,6 +233,13 @@ def test_an_anonymous_900_mb_post_is_refused_on_its_headers_and_never_stored(ind
     assert raw_post(index, 2 << 20, basic(reader["username"], reader["password"]))[1] == "HTTP/1.1 403 Forbidden"
     assert raw_post(index, 2 << 20, basic("eve", "x"))[1] == "HTTP/1.1 403 Forbidden"
     assert raw_post(index, 2 << 20, basic(credentials(index)[0], "wrong"))[1] == "HTTP/1.1 403 Forbidden"
+    # The release's other writes (a seal, a take-back, a promotion) are guarded alike: refused before the body.
+    for path in ("/+seal", "/+take-back", "/+promote"):
+        sent, status = raw_post(index, 128 << 20, path=path, watch=lambda: held.append(largest_open_file(pid)))
+        assert status == "HTTP/1.1 401 Unauthorized" and sent < 100 << 20, (path, sent, status)
+        assert raw_post(index, 2 << 20, basic(reader["username"], reader["password"]), path=path)[1] == \
+            "HTTP/1.1 403 Forbidden", path
+    assert max(held) < 1 << 20, held
     assert get(f"http://127.0.0.1:{index['INDEX_PORT']}/health") == (200, b"Ok")
 
 
@@ -292,11 +357,11 @@ def status_of(request: urllib.request.Request, auth: tuple[str, str]) -> int:
 
 def test_concurrent_uploads_of_one_file_name_store_exactly_one(index):
     auth = credentials(index)
-    name = "mymodel-1.0.0+race-py3-none-any.whl"
+    name = f"{OTHER}-1.0.0+race-py3-none-any.whl"
     # Two uploads of 64 MB: checking for the file and writing it are far apart, both got 200 before.
     contents = [bytes([n]) * (64 << 20) for n in range(2)]
     start = threading.Barrier(len(contents))
-    assert post_upload(index, "mymodel-0.0.1+warm-py3-none-any.whl", b"warm", auth) == 200  # auth now cached
+    assert post_upload(index, f"{OTHER}-0.0.1+warm-py3-none-any.whl", b"warm", auth) == 200  # auth now cached
 
     def upload(content: bytes) -> int:
         start.wait()
@@ -308,13 +373,13 @@ def test_concurrent_uploads_of_one_file_name_store_exactly_one(index):
     winner = contents[statuses.index(200)]
     stored = Path(index["INDEX_DIR"]) / name
     assert hashlib.sha256(stored.read_bytes()).digest() == hashlib.sha256(winner).digest()
-    assert served_hashes(index)[name] == hashlib.sha256(winner).hexdigest()
+    assert served_hashes(index, project=OTHER)[name] == hashlib.sha256(winner).hexdigest()
     assert get(f"http://127.0.0.1:{index['INDEX_PORT']}/packages/{name}") == (200, winner)
     assert sorted(p.name for p in Path(index["INDEX_DIR"]).iterdir() if "race" in p.name) == [name]  # no partial
 
 
 def upload_real_wheel(env, directory: Path, version: str) -> Path:
-    wheel = real_wheel(directory, version)
+    wheel = real_wheel(directory, version, project=OTHER)
     user, password = credentials(env)
     result = twine(env, wheel, username=user, password=password)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -331,7 +396,7 @@ def test_a_digest_cache_blocked_by_a_directory_never_fails_an_upload(index, tmp_
     (state / "digests.json").mkdir()  # the cache file cannot be put in place
     wheel = upload_real_wheel(index, tmp_path, "1.0.0+blocked")
     sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    assert served_hashes(index) == {wheel.name: sha256}
+    assert served_hashes(index, project=OTHER) == {wheel.name: sha256}
     assert cache_temporaries(state) == []
     assert "cannot write the digest cache" in (state / "server.log").read_text()
     (state / "digests.json").rmdir()
@@ -340,11 +405,13 @@ def test_a_digest_cache_blocked_by_a_directory_never_fails_an_upload(index, tmp_
     assert [digest for _, digest in cache.values()] == [f"sha256={sha256}"]
 
 
-def test_a_full_disk_under_the_digest_cache_never_fails_an_upload(tmp_path):
+def test_a_full_state_folder_refuses_an_upload_it_cannot_record_and_takes_it_once_there_is_room(tmp_path):
+    """The digest cache only saves hashing, but the record of a stored version is what keeps its number
+    from being used twice (index/numbers.py): an upload the index cannot record is refused, not stored."""
     env = index_env(tmp_path)
     state = Path(env["INDEX_STATE"])
     state.mkdir()
-    mounted = run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", state], check=False)
+    mounted = run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", state], check=False)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
     try:
@@ -353,14 +420,19 @@ def test_a_full_disk_under_the_digest_cache_never_fails_an_upload(tmp_path):
         with open(filler, "wb", buffering=0) as handle, pytest.raises(OSError):  # ENOSPC: the folder is full
             while True:
                 handle.write(b"\0" * 4096)
-        wheel = upload_real_wheel(env, tmp_path, "1.0.0+full")
-        sha256 = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        assert served_hashes(env) == {wheel.name: sha256}
+        sdist, wheel = real_sdist(tmp_path, "1.0.0+full"), real_wheel(tmp_path, "1.0.0+full")
+        refused = twine(env, sdist, username=credentials(env)[0], password=credentials(env)[1])
+        output = refused.stdout + refused.stderr
+        assert refused.returncode != 0 and "500" in output, output
+        assert not list(Path(env["INDEX_DIR"]).iterdir())  # nothing stored, no partial file
         assert cache_temporaries(state) == []
         filler.unlink()
+        publish(env, "1.0.0+full", sdist, wheel)
+        assert served_hashes(env) == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (sdist, wheel)}
         assert get(f"http://127.0.0.1:{env['INDEX_PORT']}/health")[0] == 200
         cache = json.loads((state / "digests.json").read_text())
-        assert [digest for _, digest in cache.values()] == [f"sha256={sha256}"]
+        assert sorted(digest for _, digest in cache.values()) == sorted(
+            f"sha256={hashlib.sha256(p.read_bytes()).hexdigest()}" for p in (sdist, wheel))
     finally:
         pipeline(REPO, env, "index-stop", check=False)
         run(["umount", state])
@@ -374,10 +446,10 @@ def test_a_damaged_digest_cache_is_rebuilt(tmp_path, damaged):
     (state / "digests.json").write_text(damaged)
     packages = Path(env["INDEX_DIR"])
     packages.mkdir()
-    wheel = fake_wheel(packages, "1.0.0+a", b"served")
+    wheel = fake_wheel(packages, "1.0.0+a", b"served", project=OTHER)
     pipeline(REPO, env, "index")
     try:
-        assert served_hashes(env) == {wheel.name: hashlib.sha256(b"served").hexdigest()}
+        assert served_hashes(env, project=OTHER) == {wheel.name: hashlib.sha256(b"served").hexdigest()}
         cache = json.loads((state / "digests.json").read_text())
         assert [digest for _, digest in cache.values()] == [f"sha256={hashlib.sha256(b'served').hexdigest()}"]
     finally:

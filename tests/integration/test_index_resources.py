@@ -17,7 +17,7 @@ import pytest
 from index.registry.facts import FACTS_FORMAT
 from tests.helpers import REPO, assert_clean_error, index_env, pipeline
 from tests.integration.test_index import (  # noqa: F401 (index: a fixture)
-    credentials, get, index, post_upload, real_wheel, served_hashes, twine, upload_form)
+    OTHER, credentials, get, index, post_upload, publish_wheel, real_sdist, real_wheel, seal, served_hashes, upload_form)
 from tests.integration.test_registry_page import peak_rss_mb
 from tests.registry_wheels import release_files
 
@@ -95,9 +95,7 @@ def test_a_zip_bomb_wheel_is_refused_at_upload_and_bounded_when_dropped_in_by_ha
 
 def test_a_kept_oversized_metadata_is_removed_not_read(index, tmp_path):
     """A METADATA kept by an index without the limit (801 MB, read whole after each restart)."""
-    wheel = real_wheel(tmp_path, "1.0.0")
-    user, password = credentials(index)
-    assert twine(index, wheel, username=user, password=password).returncode == 0
+    publish_wheel(index, tmp_path, "1.0.0")
     page_url = f"http://127.0.0.1:{index['INDEX_PORT']}/simple/mymodel/"
     assert b"data-core-metadata" in get(page_url)[1]
     kept = next((Path(index["INDEX_STATE"]) / "core-metadata").glob("*.metadata"))
@@ -141,7 +139,7 @@ def test_an_idle_connection_is_closed_and_a_slow_upload_that_moves_is_not(tmp_pa
             started = time.monotonic()
             assert idle.recv(100) == b""  # closed by the server
             assert time.monotonic() - started < 10
-        wheel = real_wheel(tmp_path, "1.0.0+slow")
+        wheel = real_wheel(tmp_path, "1.0.0+slow", project=OTHER)
         content_type, body = upload_form(wheel.name, wheel.read_bytes())
         user, password = credentials(env)
         upload = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -159,7 +157,7 @@ def test_an_idle_connection_is_closed_and_a_slow_upload_that_moves_is_not(tmp_pa
             assert upload.getresponse().status == 200
         finally:
             upload.close()
-        assert wheels(env) == [wheel.name]
+        assert wheels(env, OTHER) == [wheel.name]
     finally:
         pipeline(REPO, env, "index-stop", check=False)
 
@@ -182,8 +180,10 @@ def test_pages_follow_a_packages_folder_moved_aside_and_recreated(index, tmp_pat
     packages.mkdir()
     by_hand, _ = release_files(packages, "1.0.1+a", {"LogReg": 0.8})
     assert wheels(index) == [by_hand.name]
-    uploaded = real_wheel(tmp_path, "1.0.2+a")
-    assert post_upload(index, uploaded.name, uploaded.read_bytes(), credentials(index)) == 200
+    uploaded, sdist = real_wheel(tmp_path, "1.0.2+a"), real_sdist(tmp_path, "1.0.2+a")
+    for path in (sdist, uploaded):
+        assert post_upload(index, path.name, path.read_bytes(), credentials(index)) == 200
+    assert seal(index, "1.0.2+a", sdist, uploaded)[0] == 200
     assert wheels(index) == [by_hand.name, uploaded.name]
     added, _ = release_files(packages, "1.0.3+a", {"LogReg": 0.8})  # by hand, after the upload
     assert wheels(index) == [by_hand.name, uploaded.name, added.name]
@@ -195,8 +195,8 @@ def test_pages_follow_a_packages_folder_moved_aside_and_recreated(index, tmp_pat
     assert 'data-version="1.0.3+a"' in registry and 'data-version="1.0.1+a"' not in registry
 
 
-def wheels(env) -> list[str]:
-    return sorted(name for name in served_hashes(env) if name.endswith(".whl"))
+def wheels(env, project: str = "mymodel") -> list[str]:
+    return sorted(name for name in served_hashes(env, project=project) if name.endswith(".whl"))
 
 
 def test_the_model_card_shows_its_unicode_as_written(index):

@@ -1,15 +1,18 @@
-"""What the embedded index refuses to store or serve: files added to a published version,
-hidden names and symbolic links; names it owns never sent to the fallback index; a
-legacy JSON that tells the newest version not yanked and each file's digest."""
+"""What the embedded index refuses to store or serve: a release's files before its seal, files added
+to a sealed version, a burned number, hidden names and symbolic links; names it owns never sent to
+the fallback index; a legacy JSON that tells the newest version not yanked and each file's digest;
+promotions of versions that are not published whole, and channels that fail closed."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import io
 import json
-import tarfile
+import shutil
+import subprocess
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import PYTHON, REPO, consumer_env, index_env, pipeline, run
-from tests.integration.test_index import credentials, get, post_upload, real_wheel, served_hashes, twine
+from tests.integration.test_index import (credentials, get, post_form, post_upload, publish, real_sdist, real_wheel,
+                                          seal, served_hashes, status_of, twine, upload_form)
 from tests.integration.test_simple_json import PIP_ACCEPT, fetch, post_yank
 
 pytestmark = pytest.mark.integration
@@ -42,18 +46,6 @@ def stored(env, fragment: str) -> list[str]:
 
 def listed(env, fragment: str) -> dict[str, str]:
     return {name: digest for name, digest in served_hashes(env).items() if fragment in name}
-
-
-def real_sdist(directory: Path, version: str) -> Path:
-    """A minimal sdist twine accepts (it reads PKG-INFO)."""
-    path = directory / f"mymodel-{version}.tar.gz"
-    info = f"Metadata-Version: 2.1\nName: mymodel\nVersion: {version}\n".encode()
-    with tarfile.open(path, "w:gz") as sdist:
-        for name, content in (("PKG-INFO", info), ("setup.cfg", b"")):
-            member = tarfile.TarInfo(f"mymodel-{version}/{name}")
-            member.size = len(content)
-            sdist.addfile(member, io.BytesIO(content))
-    return path
 
 
 def get_json(url: str) -> bytes:
@@ -81,12 +73,34 @@ def no_redirect(url: str, accept: str | None = None) -> tuple[int, str | None, b
         return exc.code, exc.headers.get("Location"), exc.read()
 
 
+def twin_wheel(directory: Path, version: str) -> Path:
+    """A minimal ``mymodel-onnx`` wheel, as a release with ONNX copies uploads last."""
+    import zipfile
+
+    path = directory / f"mymodel_onnx-{version}-py3-none-any.whl"
+    info = f"mymodel_onnx-{version}.dist-info"
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr("mymodel_onnx/__init__.py", "")
+        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: mymodel-onnx\nVersion: {version}\n")
+        wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def onnx_listed(env) -> dict[str, str]:
+    status, page = get(f"http://127.0.0.1:{env['INDEX_PORT']}/simple/mymodel-onnx/")
+    return {} if status == 404 else {e["filename"]: e["hashes"]["sha256"] for e in json.loads(get_json(
+        f"http://127.0.0.1:{env['INDEX_PORT']}/simple/mymodel-onnx/"))["files"]}
+
+
 def test_a_published_version_gains_no_file_and_pip_installs_the_released_wheel(index, tmp_path):
     sdist, wheel = real_sdist(tmp_path, VERSION), real_wheel(tmp_path, VERSION)
-    # A release's order: the sdist, then the wheel of a version that has only its sdist.
+    # A release's order: the sdist, then the wheel of a version that has only its sdist; then its seal.
     for released in (sdist, wheel):
         result = upload(index, released)
         assert result.returncode == 0, result.stdout + result.stderr
+    assert listed(index, "1.1.1") == {}  # served nowhere until sealed
+    assert seal(index, VERSION, sdist, wheel)[0] == 200
     published = listed(index, "1.1.1")
     assert sorted(published) == sorted([sdist.name, wheel.name])
 
@@ -179,8 +193,9 @@ def test_names_the_index_owns_are_never_redirected_to_the_fallback_index(index):
 
 def test_the_legacy_json_names_the_newest_version_not_yanked_with_each_files_digest(index, tmp_path):
     old = [real_sdist(tmp_path, "9.0.0+titanic"), real_wheel(tmp_path, "9.0.0+titanic", "Requires-Python: >=3.9\n")]
-    yanked = real_wheel(tmp_path, "9.1.0+titanic")
-    assert upload(index, *old, yanked).returncode == 0
+    yanked = [real_sdist(tmp_path, "9.1.0+titanic"), real_wheel(tmp_path, "9.1.0+titanic")]
+    publish(index, "9.0.0+titanic", *old)
+    publish(index, "9.1.0+titanic", *yanked)
     post_yank(index, "9.1.0+titanic", "bad")
     base = f"http://127.0.0.1:{index['INDEX_PORT']}/"
     status, body = get(f"{base}mymodel/json")
@@ -198,9 +213,172 @@ def test_the_legacy_json_names_the_newest_version_not_yanked_with_each_files_dig
         assert entry["packagetype"] == ("sdist" if path.name.endswith(".tar.gz") else "bdist_wheel")
         assert entry["size"] == path.stat().st_size and entry["yanked"] is False
     assert entries[old[1].name]["requires_python"] == ">=3.9"
-    [yanked_entry] = project["releases"]["9.1.0+titanic"]
-    assert (yanked_entry["yanked"], yanked_entry["yanked_reason"]) == (True, "bad")
+    assert [(e["yanked"], e["yanked_reason"]) for e in project["releases"]["9.1.0+titanic"]] == [(True, "bad")] * 2
     simple_page = json.loads(get_json(f"{base}simple/mymodel/"))  # every file the pages list, same digests
     assert sorted((f["filename"], f["hashes"]["sha256"]) for f in simple_page["files"]) == sorted(
         (e["filename"], e["digests"]["sha256"]) for files in project["releases"].values() for e in files)
     assert get(f"{base}mymodel-staging/json")[0] == 404
+
+
+def test_a_release_is_served_nowhere_until_it_is_sealed_then_all_at_once(index, tmp_path):
+    version = "5.0.0+titanic"
+    sdist, wheel, twin = real_sdist(tmp_path, version), real_wheel(tmp_path, version), twin_wheel(tmp_path, version)
+    assert upload(index, sdist, wheel, twin).returncode == 0
+    base = f"http://127.0.0.1:{index['INDEX_PORT']}/"
+    status, _, page = fetch(f"{base}simple/mymodel/", PIP_ACCEPT)  # 404 when the index serves no mymodel yet
+    assert status == 404 or version not in json.loads(page)["versions"]
+    assert listed(index, "5.0.0") == {} and onnx_listed(index) == {}
+    for path in (sdist, wheel, twin):
+        assert get(f"{base}packages/{path.name}")[0] == 404, path.name
+    assert get(f"{base}packages/{wheel.name}.metadata")[0] == 404
+    status, legacy = get(f"{base}mymodel/json")
+    assert status == 404 or version not in json.loads(legacy)["releases"]
+    assert version not in get(f"{base}registry/mymodel/")[1].decode()
+    # the index's records say what it holds and why it serves none of it, to the upload credential only
+    status, records = get(f"{base}+versions?name=mymodel", credentials(index))
+    [staged] = [r for r in json.loads(records)["versions"] if r["version"] == version]
+    assert staged["state"] == "staged" and staged["abandoned"] is False
+    assert staged["files"] == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (sdist, wheel)}
+    reader = json.loads((Path(index["INDEX_STATE"]) / "reader.json").read_text())
+    assert get(f"{base}+versions", (reader["username"], reader["password"]))[0] == 403
+    # a seal is exactly what the index holds, with those sha256, or nothing is served
+    status, answer = seal(index, version, sdist, wheel)
+    assert status == 409 and f"also holds {twin.name}, which the release did not name" in answer["error"]
+    (tmp_path / "elsewhere").mkdir()
+    status, answer = seal(index, version, sdist, wheel, twin, real_sdist(tmp_path / "elsewhere", "5.0.1"))
+    assert status == 409 and "does not hold mymodel-5.0.1.tar.gz" in answer["error"]
+    named = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (sdist, wheel, twin)}
+    status, answer = post_form(index, "seal", {"name": "mymodel", "version": version,
+                                               "files": json.dumps({**named, twin.name: "0" * 64})}, credentials(index))
+    assert status == 409 and f"{twin.name} has sha256 {named[twin.name]} on the index, not {'0' * 64}" in answer["error"]
+    assert post_form(index, "seal", {"name": "mymodel", "version": version, "files": json.dumps(named)}, None)[0] == 401
+    assert listed(index, "5.0.0") == {} and onnx_listed(index) == {}
+    assert seal(index, version, sdist, wheel, twin)[0] == 200
+    assert listed(index, "5.0.0") == {p.name: named[p.name] for p in (sdist, wheel)}
+    assert onnx_listed(index) == {twin.name: named[twin.name]}
+    assert get(f"{base}packages/{twin.name}") == (200, twin.read_bytes())
+    assert seal(index, version, sdist, wheel, twin)[0] == 200  # a retried seal
+
+
+def test_a_sealed_version_takes_no_file_and_a_taken_back_number_is_burned_for_good(index, tmp_path):
+    version = "6.0.0+titanic"
+    sdist, wheel = real_sdist(tmp_path, version), real_wheel(tmp_path, version)
+    publish(index, version, sdist, wheel)  # sealed without an -onnx twin
+    forged = upload(index, twin_wheel(tmp_path, version))
+    output = forged.stdout + forged.stderr
+    assert forged.returncode != 0 and "409" in output, output
+    assert post_upload(index, twin_wheel(tmp_path, version).name, b"forged", credentials(index)) == 409
+    assert onnx_listed(index) == {} or all("6.0.0" not in name for name in onnx_listed(index))
+    pipeline_client_remove(index, version)  # taken back through the index, as a failed release does
+    assert listed(index, "6.0.0") == {}
+    other = tmp_path / "other"
+    other.mkdir()
+    again = upload(index, real_sdist(other, version), real_wheel(other, version, "Summary: other bytes\n"))
+    output = again.stdout + again.stderr
+    assert again.returncode != 0 and "409" in output, output
+    request = upload_status_and_reason(index, sdist.name, b"other bytes")
+    assert request[0] == 409 and f"mymodel {version} was taken back on" in request[1] and "is burned" in request[1]
+    # the record outlives a restart and a package folder replaced by an empty one
+    pipeline(REPO, index, "index-stop")
+    packages = Path(index["INDEX_DIR"])
+    packages.rename(packages.with_name("packages.before"))
+    try:
+        pipeline(REPO, index, "index")
+        status, reason = upload_status_and_reason(index, sdist.name, b"other bytes")
+        assert status == 409 and "is burned" in reason
+        assert upload_status_and_reason(index, "mymodel-6.0.1+titanic.tar.gz", b"a new number")[0] == 200
+    finally:
+        pipeline(REPO, index, "index-stop")
+        shutil.rmtree(packages)
+        packages.with_name("packages.before").rename(packages)
+        pipeline(REPO, index, "index")
+
+
+def pipeline_client_remove(env, version: str) -> None:
+    """pypiserver's ``remove_pkg``, as ``make release`` sends it to take a failed release back."""
+    form = urllib.parse.urlencode({":action": "remove_pkg", "name": "mymodel", "version": version}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/", data=form, method="POST")
+    assert status_of(request, credentials(env)) == 200
+
+
+def upload_status_and_reason(env, filename: str, content: bytes) -> tuple[int, str]:
+    """The upload form posted by hand: the status and the reason line the index answered with."""
+    content_type, body = upload_form(filename, content)
+    request = urllib.request.Request(f"http://127.0.0.1:{env['INDEX_PORT']}/", data=body, method="POST")
+    request.add_header("Content-Type", content_type)
+    request.add_header("Authorization", "Basic " + base64.b64encode(":".join(credentials(env)).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.reason
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.reason
+
+
+def test_the_index_refuses_to_promote_an_unsealed_an_sdist_only_a_yanked_or_an_unknown_version(index, tmp_path):
+    def promote(version: str) -> tuple[int, dict]:
+        return post_form(index, "promote", {"channel": "refusals", "name": "mymodel", "version": version},
+                         credentials(index))
+
+    staged = "7.0.0+titanic"
+    assert upload(index, real_sdist(tmp_path, staged)).returncode == 0  # a release killed after its sdist
+    status, answer = promote(staged)
+    assert status == 409 and f"mymodel {staged} is not sealed" in answer["error"]
+    half = "7.0.1+titanic"
+    shutil.copy(real_sdist(tmp_path, half), Path(index["INDEX_DIR"]))  # only an sdist, put there by hand
+    status, answer = promote(half)
+    assert status == 409 and "is incomplete (the index serves only mymodel-7.0.1+titanic.tar.gz)" in answer["error"]
+    status, answer = promote("7.9.9+titanic")
+    assert status == 404 and "is not on this index" in answer["error"]
+    yanked = "7.1.0+titanic"
+    publish(index, yanked, real_sdist(tmp_path, yanked), real_wheel(tmp_path, yanked))
+    post_yank(index, yanked, "bad split")
+    status, answer = promote(yanked)
+    assert status == 409 and "is yanked (bad split)" in answer["error"]
+    status, history = get(f"http://127.0.0.1:{index['INDEX_PORT']}/channels/?channel=refusals")
+    assert json.loads(history)["channels"] == {}
+
+
+def test_a_channel_pins_the_promoted_bytes_and_fails_closed_when_they_change(index, tmp_path, pip_venv):
+    old, new = "8.0.0+titanic", "8.0.1+titanic"
+    files = {}
+    for version in (old, new):
+        files[version] = [real_sdist(tmp_path, version), real_wheel(tmp_path, version), twin_wheel(tmp_path, version)]
+        publish(index, version, *files[version])
+    status, answer = post_form(index, "promote", {"channel": "pinned", "name": "mymodel", "version": new,
+                                                  "note": "ann: train 12", "by": "mallory", "commit": "forged"},
+                               credentials(index))
+    assert status == 200, answer
+    promotion = answer["promotion"]
+    assert (promotion["user"], promotion["note"]) == ("mymodel", "ann: train 12")
+    assert promotion["commit"] == "unknown (its wheel records no commit)"  # these wheels hold no models
+    assert promotion["files"] == {
+        "mymodel": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files[new][:2]},
+        "mymodel-onnx": {files[new][2].name: hashlib.sha256(files[new][2].read_bytes()).hexdigest()}}
+    channel = f"http://127.0.0.1:{index['INDEX_PORT']}/channels/pinned/"
+    python = pip_venv(tmp_path / "venv")
+
+    def pip_download(requirement: str = "mymodel") -> subprocess.CompletedProcess:
+        return run([python, "-m", "pip", "download", "--no-deps", "--retries", "0", "--dest", tmp_path / "got",
+                    "--index-url", channel + "simple/", requirement], env=consumer_env(), check=False)
+    assert pip_download().returncode == 0 and (tmp_path / "got" / files[new][1].name).exists()
+    # channel views serve only what they list (issue 28, item 14)
+    for unlisted in files[old]:
+        status, body = get(f"{channel}packages/{unlisted.name}")
+        assert status == 404 and b"not in channel pinned" in body, unlisted.name
+    # the promoted wheel removed behind the index's back: the channel serves nothing
+    wheel = Path(index["INDEX_DIR"]) / files[new][1].name
+    original = wheel.read_bytes()
+    wheel.unlink()
+    status, body = get(f"{channel}simple/mymodel/")
+    assert status == 404 and f"{wheel.name} is gone".encode() in body
+    assert b"serves nothing rather than other bytes" in body
+    shutil.rmtree(tmp_path / "got")
+    assert pip_download().returncode != 0 and not list((tmp_path / "got").glob("*"))
+    # the same name with other bytes: never served under the channel
+    wheel.write_bytes(original + b"\0")
+    status, body = get(f"{channel}simple/mymodel/")
+    assert status == 404 and f"{wheel.name} changed".encode() in body
+    assert get(f"{channel}packages/{wheel.name}")[0] == 404
+    assert pip_download(f"mymodel=={new}").returncode != 0
+    wheel.write_bytes(original)
+    assert pip_download().returncode == 0

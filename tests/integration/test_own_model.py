@@ -306,8 +306,9 @@ def test_your_own_model_as_the_readme_shows_it(tmp_path, released, onnx_venv):
         served = json.loads(urllib.request.urlopen(request, timeout=30).read())
         assert served["versions"] == ["1.1.2+titanic"]
         channels = make(repo, "channels", index).stdout
-        by = "(mymodel)"  # the upload credential's user (INDEX_USER), not the package
-        assert "prod" in channels and "1.1.2+titanic" in channels and "mymodel" not in channels.replace(by, ""), channels
+        [row] = [line.split() for line in channels.splitlines() if line.startswith("prod ")]
+        assert row[:3] == ["prod", "1", "1.1.2+titanic"] and row[4] == "mymodel", channels  # the upload credential's user
+        assert "mymodel" not in channels.replace(" mymodel ", " "), channels  # (INDEX_USER), never the package
         assert not list(packages.glob("titanic_survival_prod-*"))  # a view, no channel package
 
         # A module edited after training: make build refuses to ship code the models were not trained with.

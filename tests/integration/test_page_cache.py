@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from index.pagecache import RACY_WINDOW_NS
-from tests.integration.test_index import credentials, fake_wheel, get, index, post_upload, served_hashes  # noqa: F401
+from tests.integration.test_index import (credentials, fake_wheel, get, index, post_form, post_upload,  # noqa: F401
+                                          served_hashes)
 
 pytestmark = pytest.mark.integration
 
@@ -72,8 +73,11 @@ def test_files_changed_by_hand_an_upload_and_a_yank_show_on_the_next_request(ind
     assert [f["filename"] for f in json_page(index)["files"]] == [b.name]
     settle()
     served_hashes(index), json_page(index)
-    uploaded = "mymodel-1.0.2+a-py3-none-any.whl"
-    assert post_upload(index, uploaded, b"uploaded", credentials(index)) == 200
+    uploaded, sdist = "mymodel-1.0.2+a-py3-none-any.whl", "mymodel-1.0.2+a.tar.gz"
+    for name, content in ((sdist, b"its sdist"), (uploaded, b"uploaded")):
+        assert post_upload(index, name, content, credentials(index)) == 200
+    assert uploaded not in served_hashes(index)  # staged: served once sealed
+    sealed(index, "1.0.2+a", {sdist: sha(b"its sdist"), uploaded: sha(b"uploaded")})
     assert served_hashes(index)[uploaded] == sha(b"uploaded")
     assert json_page(index)["versions"] == ["1.0.1+a", "1.0.2+a"]
     settle()
@@ -81,17 +85,26 @@ def test_files_changed_by_hand_an_upload_and_a_yank_show_on_the_next_request(ind
     yank(index, "1.0.1+a", "broken")
     status, html_page = get(f"http://127.0.0.1:{index['INDEX_PORT']}/simple/mymodel/")
     assert status == 200 and html_page.count(b'data-yanked="broken"') == 1
-    assert [f.get("yanked") for f in json_page(index)["files"]] == ["broken", False]
+    assert [f.get("yanked") for f in json_page(index)["files"]] == ["broken", False, False]
 
 
-def test_concurrent_reads_during_an_upload_see_the_page_before_or_after_never_between(index):
+def sealed(env, version: str, files: dict[str, str]) -> None:
+    status, answer = post_form(env, "seal", {"name": "mymodel", "version": version, "files": json.dumps(files)},
+                               credentials(env))
+    assert status == 200, answer
+
+
+def test_concurrent_reads_during_a_release_see_the_page_before_or_after_never_between(index):
+    """Its sdist, then a 32 MB wheel, then its seal while pages are read in a loop: a reader sees the
+    release whole or not at all, never one file of it."""
     packages = Path(index["INDEX_DIR"])
     first = fake_wheel(packages, "1.0.0+a", b"first")
     settle()
     served_hashes(index)
     before = {first.name: sha(first.read_bytes())}
     name, content = "mymodel-1.0.1+a-py3-none-any.whl", os.urandom(32 << 20)
-    after = {**before, name: sha(content)}
+    sdist = "mymodel-1.0.1+a.tar.gz"
+    after = {**before, name: sha(content), sdist: sha(b"its sdist")}
     done = threading.Event()
 
     def read_pages() -> list[dict[str, str]]:
@@ -102,8 +115,10 @@ def test_concurrent_reads_during_an_upload_see_the_page_before_or_after_never_be
 
     with ThreadPoolExecutor(3) as pool:
         readers = [pool.submit(read_pages) for _ in range(2)]
+        assert post_upload(index, sdist, b"its sdist", credentials(index)) == 200
         assert post_upload(index, name, content, credentials(index)) == 200
-        assert served_hashes(index) == after  # at once, on the first request after the upload
+        sealed(index, "1.0.1+a", {sdist: sha(b"its sdist"), name: sha(content)})
+        assert served_hashes(index) == after  # at once, on the first request after the seal
         done.set()
         seen = [page for reader in readers for page in reader.result()]
-    assert seen and all(page in (before, after) for page in seen), [p for p in seen if p not in (before, after)]
+    assert seen and all(page in (before, after) for page in seen), ([p for p in seen if p not in (before, after)], after)

@@ -15,7 +15,7 @@ import pytest
 from passlib.apache import HtpasswdFile
 
 from tests.helpers import REPO, index_env, pipeline
-from tests.integration.test_index import get, post_upload, real_wheel, status_of, twine
+from tests.integration.test_index import get, post_upload, publish, real_sdist, real_wheel, status_of
 from tests.integration.test_simple_json import PIP_ACCEPT, fetch
 
 pytestmark = pytest.mark.integration
@@ -54,8 +54,8 @@ def test_the_reader_reads_everything_and_changes_nothing_the_uploader_still_can(
         assert json.loads((state / "credentials.json").read_text())["password"] == OLD_PASSWORD
         assert reader[0] == "mymodel-reader" and len(reader[1]) >= 24 and reader[1] not in started
         wheel = real_wheel(tmp_path, "1.0.0+a", "Requires-Python: >=3.9\n")
-        uploaded = twine(env, wheel, username=uploader[0], password=uploader[1])
-        assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+        sdist = real_sdist(tmp_path, "1.0.0+a")
+        publish(env, "1.0.0+a", sdist, wheel)  # as the uploader: credentials.json
 
         url = f"http://127.0.0.1:{env['INDEX_PORT']}"
         for path in ("/simple/", "/simple/mymodel/", f"/packages/{wheel.name}", f"/packages/{wheel.name}.metadata",
@@ -74,7 +74,7 @@ def test_the_reader_reads_everything_and_changes_nothing_the_uploader_still_can(
                    "remove": lambda auth: post_form(env, "/", {":action": "remove_pkg", **version}, auth)}
         for name, change in changes.items():
             assert change(reader) == 403, name
-        assert [p.name for p in Path(env["INDEX_DIR"]).iterdir()] == [wheel.name]
+        assert sorted(p.name for p in Path(env["INDEX_DIR"]).iterdir()) == sorted([sdist.name, wheel.name])
         for name, change in changes.items():
             assert change(uploader) == 200, name
         assert sorted(p.name for p in Path(env["INDEX_DIR"]).iterdir()) == ["mymodel-1.0.1+a-py3-none-any.whl"]

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from tests.helpers import REPO, index_env, pipeline
-from tests.integration.test_index import credentials, get, index, real_wheel, twine  # noqa: F401 (fixture)
+from tests.integration.test_index import credentials, get, index, publish_wheel, real_sdist  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +39,8 @@ def post_yank(env, version: str, reason: str) -> None:
 
 
 def test_the_project_page_answers_pep_691_json_when_preferred(index, tmp_path):
-    user, password = credentials(index)
-    old = real_wheel(tmp_path, "1.0.0")
-    new = real_wheel(tmp_path, "1.1.0", "Requires-Python: >=3.11\n")
-    assert twine(index, old, new, username=user, password=password).returncode == 0
+    old = publish_wheel(index, tmp_path, "1.0.0")
+    new = publish_wheel(index, tmp_path, "1.1.0", "Requires-Python: >=3.11\n")
     post_yank(index, "1.1.0", "bad")
     page_url = f"http://127.0.0.1:{index['INDEX_PORT']}/simple/mymodel/"
 
@@ -52,7 +50,8 @@ def test_the_project_page_answers_pep_691_json_when_preferred(index, tmp_path):
     assert page["meta"] == {"api-version": "1.1"} and page["name"] == "mymodel"
     assert page["versions"] == ["1.0.0", "1.1.0"]
     files = {f["filename"]: f for f in page["files"]}
-    assert sorted(files) == [old.name, new.name]
+    assert sorted(files) == sorted([old.name, new.name, real_sdist(tmp_path, "1.0.0").name,
+                                    real_sdist(tmp_path, "1.1.0").name])
     for wheel in (old, new):
         served = files[wheel.name]
         assert served["hashes"] == {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}
@@ -81,7 +80,7 @@ def test_private_reads_protect_the_json_pages(tmp_path):
     pipeline(REPO, env, "index")
     try:
         auth = credentials(env)
-        assert twine(env, real_wheel(tmp_path, "1.0.0"), username=auth[0], password=auth[1]).returncode == 0
+        publish_wheel(env, tmp_path, "1.0.0")
         for url in (f"http://127.0.0.1:{env['INDEX_PORT']}/simple/", f"http://127.0.0.1:{env['INDEX_PORT']}/simple/mymodel/"):
             assert fetch(url, PIP_ACCEPT)[0] == 401
             assert fetch(url, PIP_ACCEPT, ("mymodel", "wrong"))[0] == 403

@@ -53,26 +53,32 @@ def test_step_by_step_targets(clone):
     assert_clean_error(failed, "injected fault at onnx-upload", "removed the partial 1.1.1+titanic from the index",
                        "removed the partial mymodel-onnx 1.1.1+titanic from the index too")
     assert not list(Path(env["INDEX_DIR"]).glob("mymodel*1.1.1*")) and not list(repo.glob("releases/*1.1.1*"))
+    # Its number is burned: the build of 1.1.1 in dist/ is never published; the next build is 1.1.2.
+    assert_clean_error(make(repo, "upload", env, check=False), "1.1.1+titanic was used before (taken back on ",
+                       "a number is used once; release 1.1.2+titanic instead")
+    rebuilt = make(repo, "build", env)
+    assert "1.1.1+titanic was used before (taken back on " in rebuilt.stdout + rebuilt.stderr
+    assert "mymodel-1.1.2+titanic.tar.gz and mymodel-1.1.2+titanic-py3-none-any.whl" in rebuilt.stdout
     uploaded = make(repo, "upload", env).stdout
-    assert "published 1.1.1+titanic" in uploaded
-    assert '"1.1.1+titanic"' in (repo / "src/mymodel/version.py").read_text()
-    assert_clean_error(make(repo, "upload", env, check=False), "1.1.1+titanic is already on the index")
+    assert "published 1.1.2+titanic" in uploaded
+    assert '"1.1.2+titanic"' in (repo / "src/mymodel/version.py").read_text()
+    assert_clean_error(make(repo, "upload", env, check=False), "1.1.2+titanic is already on the index")
 
-    lock = make(repo, "lock", env, "VERSION=1.1.1+titanic").stdout
-    assert lock == (repo / "releases/mymodel-1.1.1+titanic.txt").read_text()
+    lock = make(repo, "lock", env, "VERSION=1.1.2+titanic").stdout
+    assert lock == (repo / "releases/mymodel-1.1.2+titanic.txt").read_text()
     assert lock.count("--hash=sha256:") == 2
-    onnx_lock = make(repo, "lock", env, "VERSION=1.1.1+titanic", "ONNX=1").stdout
-    wheel = repo / "dist" / "mymodel_onnx-1.1.1+titanic-py3-none-any.whl"
-    assert f"mymodel-onnx==1.1.1+titanic \\\n    --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}\n" in onnx_lock
+    onnx_lock = make(repo, "lock", env, "VERSION=1.1.2+titanic", "ONNX=1").stdout
+    wheel = repo / "dist" / "mymodel_onnx-1.1.2+titanic-py3-none-any.whl"
+    assert f"mymodel-onnx==1.1.2+titanic \\\n    --hash=sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}\n" in onnx_lock
     assert onnx_lock.count("--hash=sha256:") == 1 and sorted(p.name for p in repo.glob("releases/*.txt")) == [
-        "mymodel-1.1.1+titanic.txt"]  # the release records mymodel's lock only
+        "mymodel-1.1.2+titanic.txt"]  # the release records mymodel's lock only
     assert_clean_error(make(repo, "lock", env, "VERSION=9.9.9+titanic", check=False), "is not on")
 
     # A yank covers the -onnx twin of the version, and so does unyank.
-    yanked = make(repo, "yank", env, "VERSION=1.1.1+titanic", "REASON=bad data").stdout
-    assert "yanked mymodel 1.1.1+titanic: bad data" in yanked and "yanked mymodel-onnx 1.1.1+titanic: bad data" in yanked
+    yanked = make(repo, "yank", env, "VERSION=1.1.2+titanic", "REASON=bad data").stdout
+    assert "yanked mymodel 1.1.2+titanic: bad data" in yanked and "yanked mymodel-onnx 1.1.2+titanic: bad data" in yanked
     assert onnx_yanks(env) == ["bad data"]
-    assert "unyanked mymodel-onnx 1.1.1+titanic" in make(repo, "unyank", env, "VERSION=1.1.1+titanic").stdout
+    assert "unyanked mymodel-onnx 1.1.2+titanic" in make(repo, "unyank", env, "VERSION=1.1.2+titanic").stdout
     assert onnx_yanks(env) == [False]
 
     status = make(repo, "index-status", env).stdout
@@ -85,14 +91,14 @@ def test_verify_rebuilds_a_published_version_byte_for_byte(clone):
     repo, env = clone
     make(repo, "index", env)
     published = make(repo, "release", env).stdout
-    assert "released mymodel 1.1.2+titanic" in published
-    same = make(repo, "verify", env, "VERSION=1.1.2+titanic")
+    assert "released mymodel 1.1.3+titanic" in published
+    same = make(repo, "verify", env, "VERSION=1.1.3+titanic")
     assert "reproducible: the rebuilt wheel is byte-identical" in same.stdout
     assert "and so is the mymodel-onnx wheel" in same.stdout
 
     # Another commit (different seed): the rebuilt wheel differs, and make verify says why.
     edit_config(repo, "seed = 0", "seed = 1")
-    different = make(repo, "verify", env, "VERSION=1.1.2+titanic", check=False)
+    different = make(repo, "verify", env, "VERSION=1.1.3+titanic", check=False)
     assert different.returncode != 0 and "verify] Error 1" in different.stderr  # the pipeline exited 1
     assert "NOT reproducible" in different.stdout and "git checkout" in different.stdout
     run(["git", "reset", "-q", "--hard", "HEAD~1"], cwd=repo)
@@ -128,12 +134,12 @@ def test_ambiguous_and_backward_versions_are_refused(clone):
     repo, env = clone
     make(repo, "index", env)
     make(repo, "train", env)
-    published = make(repo, "version", env).stdout  # the index already has 1.1.1 and 1.1.2
-    assert published.strip() == "1.1.3+titanic"
-    for version, fragment in (("1.1.2+iris", "pip install mymodel==1.1.2 would pick one silently; release 1.1.3+iris"),
-                              ("1.0.5+titanic", "lower than 1.1.2+titanic")):
+    published = make(repo, "version", env).stdout  # the index has 1.1.2 and 1.1.3 (1.1.1 was taken back)
+    assert published.strip() == "1.1.4+titanic"
+    for version, fragment in (("1.1.3+iris", "pip install mymodel==1.1.3 would pick one silently; release 1.1.4+iris"),
+                              ("1.0.5+titanic", "lower than 1.1.3+titanic")):
         make(repo, "build", env, f"VERSION={version}")
         assert_clean_error(make(repo, "upload", env, f"VERSION={version}", check=False), fragment)
     assert sorted(p.name for p in Path(env["INDEX_DIR"]).glob("mymodel-*")) == [
-        "mymodel-1.1.1+titanic-py3-none-any.whl", "mymodel-1.1.1+titanic.tar.gz",
-        "mymodel-1.1.2+titanic-py3-none-any.whl", "mymodel-1.1.2+titanic.tar.gz"]
+        "mymodel-1.1.2+titanic-py3-none-any.whl", "mymodel-1.1.2+titanic.tar.gz",
+        "mymodel-1.1.3+titanic-py3-none-any.whl", "mymodel-1.1.3+titanic.tar.gz"]

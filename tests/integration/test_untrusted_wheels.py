@@ -100,11 +100,16 @@ def sdist(real: Path, version: str, out_dir: Path) -> Path:
 
 
 def upload(env: dict, *files: Path) -> None:
-    """As the upload user, with twine: what anyone holding the upload credentials can do."""
+    """As the upload user, with twine, then sealed: what anyone holding the upload credentials can do."""
+    from pipeline.indexes.base import version_of
+    from tests.integration.test_index import seal
+
     username, password = credentials(env)
     run([PYTHON, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
          "--repository-url", index_url(env), *files],
         env={**os.environ, "TWINE_USERNAME": username, "TWINE_PASSWORD": password})
+    status, answer = seal(env, version_of(files[0].name), *files)
+    assert status == 200, answer
 
 
 def poisoned(marker: Path, seed: int) -> Change:

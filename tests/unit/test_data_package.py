@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import hashlib
 import json
+import threading
 import zipfile
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import pandas as pd
 import pytest
 
-from index import uploads
+from index import credentials, uploads
 from index.registry import views
-import pandas as pd
-
+from index.server import make_app
+from pipeline.config import INDEX_READER, INDEX_USER, IndexSettings, load_dataset_config
+from pipeline.indexes.pypiserver import PypiserverClient
 from pipeline.steps import data_package, data_wheel, frames
 from pipeline.steps.data import Data
 from pipeline.steps.data_package import PublishedData
@@ -112,6 +118,52 @@ def test_the_data_version_follows_the_data(on_index, columns, expected):
 def test_the_data_version_steps_over_numbers_taken_by_data_this_clone_did_not_record(taken, columns, expected):
     new = {"columns": [{"name": n, "type": t} for n, t in columns]}
     assert data_package._next_version([published("1.0.0+wine", [("a", "int64")])], new, "wine", taken) == expected
+
+
+@contextlib.contextmanager
+def served_index(tmp_path):
+    """The index's real WSGI app (index/server.py's make_app, records in a state folder) on a free loopback
+    port in a thread, and a pipeline client of it with the upload credential."""
+    state, packages = tmp_path / "state", tmp_path / "packages"
+    credentials.ensure(state, INDEX_USER, INDEX_READER)
+    app = make_app(packages, state / credentials.HTPASSWD_FILE, state_dir=state)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app, PypiserverClient(IndexSettings("127.0.0.1", server.server_port, packages, state, None, None))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_data_number_the_index_burned_is_stepped_over(tmp_path):
+    """Before: a data version removed through the index (its number burned: any upload of it refused, 409) was
+    planned again, so every later release failed at its data upload. Numbered past it, and said why."""
+    path, described = facts(tmp_path)
+    with served_index(tmp_path) as (app, client):
+        for version in ("1.0.0+wine", "1.0.1+wine"):
+            (tmp_path / version).mkdir()
+            wheel = data_wheel.build_wheel(path, {**described, "version": version}, tmp_path / version)
+            with open(wheel, "rb") as stream:  # what pypiserver's upload handler does with an upload it accepted
+                app._pypiserver_config.backend.add_package(wheel.name, stream)
+        client.remove_version("1.0.1+wine", "mymodel-data")  # through the index: 1.0.1+wine is burned
+        assert client.versions("mymodel-data") == ["1.0.0+wine"]
+        assert data_package.used_numbers(client) == {"1.0.1+wine"}
+        config = dataclasses.replace(load_dataset_config(), source="data/train.parquet", tag="wine", target="label",
+                                     publish_data=True)
+        grown = frames.normalised(pd.concat([FRAME, FRAME.iloc[[0]]], ignore_index=True), "data/train.parquet")
+        # new data, same columns
+        data = Data(grown, "data/train.parquet", frames.frame_sha256(grown))
+        planned = data_package.plan(client, config, data.source, data.sha256, lambda: data)
+    assert planned.new and planned.version == "1.0.2+wine", planned.note
+    assert "1.0.0+wine, 1.0.1+wine are taken on the index" in planned.note
 
 
 @pytest.mark.parametrize("published_columns", [None, 3, [["a"]], [{"name": ["a"]}], [{"type": "int64"}]])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 
-from index.control import terminate
+from index.control import _exited, _stat_fields, terminate
 
 # A process that adopts orphans (PR_SET_CHILD_SUBREAPER, as an init does) and never collects
 # their exit status, as a container's PID 1 that does not reap: it starts a server-like
@@ -34,3 +35,32 @@ def test_an_index_adopted_by_a_process_that_never_reaps_is_stopped_at_once():
         adopter.kill()
         adopter.wait()
 
+
+
+# A process whose main thread has exited (its leader shows Z in /proc) while another of its threads still
+# runs, holding the open files all its threads share: what a server under SIGTERM is for a moment while its
+# threads exit (a loaded machine made that moment long enough for make index-stop to return inside it).
+LEADER_GONE_FIRST = r"""
+import ctypes, threading, time
+threading.Thread(target=time.sleep, args=(2,), daemon=True).start()
+print(flush=True)
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def test_a_process_is_not_taken_for_exited_while_a_thread_of_it_still_runs():
+    child = subprocess.Popen([sys.executable, "-c", LEADER_GONE_FIRST], stdout=subprocess.PIPE, text=True)
+    try:
+        child.stdout.readline()
+        deadline = time.monotonic() + 1
+        while _stat_fields(child.pid)[0] != "Z" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _stat_fields(child.pid)[0] == "Z" and len(os.listdir(f"/proc/{child.pid}/task")) == 2
+        assert not _exited(child.pid)  # its thread still holds what the process opened
+        deadline = time.monotonic() + 10
+        while not _exited(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _exited(child.pid) and time.monotonic() < deadline
+    finally:
+        child.kill()
+        child.wait()
