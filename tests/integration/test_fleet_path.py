@@ -154,3 +154,15 @@ def test_a_range_request_is_answered_by_the_copy_path_with_the_right_bytes(priva
         "Range": "bytes=100-199", "Authorization": "Basic " + base64.b64encode(":".join(reader).encode()).decode()})
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 206 and response.read() == wheel.read_bytes()[100:200]
+
+
+def test_a_yanked_version_is_still_sent_to_an_exact_pin_and_its_page_says_yanked(private_index):
+    """PEP 592: a yank hides a version from ranges, not from ``==`` pins, whose download must still work."""
+    env, files, reader = private_index
+    status, answer = post_form(env, "yank", {"name": "mymodel", "version": "1.0.1+a", "reason": "bad split"},
+                               credentials(env))
+    assert status == 200 and answer["yanked"] == "bad split", answer
+    status, page = get(url(env, "simple/mymodel/"), reader)
+    assert status == 200 and page.decode().count('data-yanked="bad split"') == 2  # its sdist and its wheel
+    wheel = files["1.0.1+a"][1]
+    assert_sent_by_sendfile(env, f"packages/{wheel.name}", reader, wheel)
