@@ -50,7 +50,7 @@ DOCS_PORT ?= 8000
 #= DEVPI_REPLICA_PORT=3142    make devpi's replica port
 #= DEVPI_STATE=           make devpi's state folder (default: index/.state/devpi)
 #= DOCS_PORT=8000         the port of make docs-serve (on 127.0.0.1)
-#= BENCH_ARGS=            arguments of python -m benchmarks.run, e.g. --versions 20 --size-mb 1
+#= BENCH_ARGS=            arguments of python -m benchmarks.run, e.g. --only fleet (one section), --versions 20 --size-mb 1
 #= RELEASE_CACHE=         the folder of the work a release keeps by its inputs' sha256 (default: .cache/release); off: none
 #= TEST_JOBS=4            how many groups of tests make test and make integration run side by side
 #= VENV=.venv             the virtual environment every target creates and uses
@@ -188,7 +188,7 @@ unit: $(READY) ## run only the fast unit tests and doctests
 integration: $(READY) ## run only the integration tests, in timed groups side by side (TEST_JOBS=4)
 	$(PY) -m tests.run_groups --jobs $(TEST_JOBS) $(INTEGRATION_TESTS)
 
-bench: $(READY) ## benchmark the index against stock pypiserver and the release; writes benchmarks/RESULTS.md
+bench: $(READY) ## benchmark the index against stock pypiserver and nginx, and the release; writes benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean: ## remove build outputs, trained models and the built documentation (keeps .venv, the index and its packages)

@@ -204,18 +204,3 @@ def render(result: dict, when: str, load: tuple[float, ...]) -> list[str]:
               "time); the venv size counts every file once. The two packages alternate, so background load "
               "falls on both alike."]
     return lines
-
-
-def replace_section(text: str, section: list[str]) -> str:
-    """``text`` (a RESULTS.md) with the section whose heading (its first ``## `` line) ``section`` has
-    replaced by it, or added before the Notes."""
-    heading = next(line for line in section if line.startswith("## "))
-    block = "\n".join(section[section.index(heading):]) + "\n"
-    if heading in text:
-        start = text.index(heading)
-        end = text.find("\n## ", start + len(heading))
-        return text[:start] + block + (text[end + 1:] if end >= 0 else "")
-    if "\n## Notes" in text:
-        at = text.index("\n## Notes") + 1
-        return text[:at] + block + "\n" + text[at:]
-    return text.rstrip("\n") + "\n\n" + block

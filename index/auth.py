@@ -5,7 +5,10 @@ random key made at start-up: nothing weaker than the htpasswd file is ever
 written to disk, and a changed htpasswd file empties the memory. Wrong
 credentials are never remembered, so each one is checked in full. A check
 still running when the file changes is answered but not remembered: it was
-made against the old file (a removed user, a rotated password).
+made against the old file (a removed user, a rotated password). Requests
+that bring a pair while that same pair is being checked wait for the check
+instead of running bcrypt each: a fleet of replicas starting at once with the
+consumers' credential pays for one check, not hundreds.
 
 The file counts as changed when its inode, size, mtime or ctime differ: passlib
 alone compares the mtime, and a file replaced with the same mtime kept an old
@@ -46,6 +49,7 @@ class CachedHtpasswdAuther:
         self._file = HtpasswdFile(str(htpasswd))
         self._key = secrets.token_bytes(32)
         self._verified: set[bytes] = set()
+        self._checking: dict[bytes, threading.Event] = {}  # pairs being checked now: the same pair waits for it
         self._generation = 0  # bumped on every reload of the file
         self._lock = threading.Lock()
 
@@ -76,18 +80,31 @@ class CachedHtpasswdAuther:
 
     def __call__(self, username: str, password: str) -> bool:
         token = self._token(username, password)
-        with self._lock:
-            if not self._reload_if_changed():  # removed: nobody is let in until it is back
+        while True:
+            with self._lock:
+                if not self._reload_if_changed():  # removed: nobody is let in until it is back
+                    return False
+                if token in self._verified:
+                    return True
+                running = self._checking.get(token)
+                if running is None:
+                    running = self._checking[token] = threading.Event()
+                    checked_against = self._generation
+                    break
+            # A fleet arriving at once with one credential: the pair is checked once while the others wait,
+            # then they find it remembered (or, if it was wrong or the file changed meanwhile, check it in turn).
+            running.wait()
+        try:
+            if not self._file.check_password(username, password):
                 return False
-            if token in self._verified:
-                return True
-            checked_against = self._generation
-        if not self._file.check_password(username, password):
-            return False
-        with self._lock:
-            if self._generation == checked_against:
-                self._verified.add(token)
-        return True
+            with self._lock:
+                if self._generation == checked_against:
+                    self._verified.add(token)
+            return True
+        finally:
+            with self._lock:
+                del self._checking[token]
+            running.set()
 
 
 def refuse_writes_by(read_only: t.Collection[str]) -> t.Callable[[], None]:

@@ -110,10 +110,10 @@ def shut_down_worker_pools() -> None:
     """joblib's loky workers (training's cross-validations, run in this process by unit tests) are shut down
     by their executor: killed by the reaper, the executor's threads report each one and its children. The
     next training starts new ones, which take this process's sys.path as it is then."""
-    if "joblib.externals.loky.reusable_executor" in sys.modules:
-        from pipeline.steps.train import stop_workers
-
-        stop_workers()
+    reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(reusable, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 def pytest_unconfigure(config) -> None:

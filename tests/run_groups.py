@@ -41,7 +41,7 @@ GROUPS = {
     "index": ("test_index.py", "test_core_metadata.py", "test_simple_json.py", "test_page_cache.py", "test_yank.py",
               "test_index_uploads.py", "test_index_resources.py", "test_reader.py", "test_untrusted_wheels.py",
               "test_test_run.py", "test_test_groups.py", "test_index_port.py"),
-    "bench": ("test_bench.py",),
+    "bench": ("test_bench.py", "test_fleet_path.py"),
     "devpi": ("test_devpi.py", "test_scale.py"),
     "releases": ("test_release.py", "test_release_cache.py", "test_sealed_releases.py", "test_reproducible_build.py", "test_data_tag.py"),
     "faults": ("test_faults.py", "test_concurrency.py", "test_models_config.py", "test_make_venv.py"),

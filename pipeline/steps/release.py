@@ -406,7 +406,7 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
     """Rebuild ``version`` from this checkout and compare its wheel with the index's: trained from
     scratch (no model or conversion from the release cache), so a cache could not hide a difference."""
     from pipeline.steps.data import load_dataset
-    from pipeline.steps.train import stop_workers, train
+    from pipeline.steps.train import train
 
     client = index_client(settings)
     served = {f.filename: f for f in client.files() if f.version == version}
@@ -429,7 +429,6 @@ def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> b
                             f"{trained_on}; pass DATA_FILE= with that data")
         models_dir = Path(tmp) / "models"
         trained = train(dataset, config)
-        stop_workers()
         data_package.pin(trained, data.pin)
         save(trained, models_dir)
         built = build_step.build(version, Path(tmp) / "dist", models_dir, release_notes=manifest.get("release"),

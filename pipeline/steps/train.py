@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Collection
 
@@ -96,16 +95,21 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
     # hold a copy of the rows, each fit several more. A fit function (fit = "<module>:<function>") is imported
     # from the team's package in whichever process runs it.
     package = team_functions.PACKAGE
-    scores = joblib.Parallel(n_jobs=1 if len(X_train) >= SERIAL_TRAINING_ROWS else TRAIN_JOBS, return_as="generator")(
+    jobs = 1 if len(X_train) >= SERIAL_TRAINING_ROWS else TRAIN_JOBS
+    scores = joblib.Parallel(n_jobs=jobs, return_as="generator")(
         joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, folds, scoring,
                                         config.seed, package) for n, e in chosen.items())
     try:
         fits = [fitted(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, config.seed, package)
                 for n, e in chosen.items()]
+        scores = list(scores)
     except Exception:
         for _ in _ignoring_errors(scores):  # let the workers finish: left running, joblib warns they were cancelled
             pass
         raise
+    finally:
+        if jobs > 1:
+            stop_workers()
     trained = []
     scoring_started = time.perf_counter()
     scored_by_name = {name: _as_declared(specs[name], evaluation.evaluated, pipeline, X_test, y_test, config.task,
@@ -140,17 +144,6 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
         }
         trained.append(TrainedModel(name, pipeline, metadata, evaluation=scored["evaluation"]))
     return with_onnx(trained, X_test, config, cache)
-
-
-def stop_workers() -> None:
-    """End the cross-validations' worker processes now (joblib keeps its loky pool for reuse, 300 s idle).
-    A process that trains once calls it when training is done: the workers hold its stdout and stderr, so
-    after a SIGKILL (no exit handler runs) whatever reads its output (make, a pipe, a CI log, a test) would
-    wait for them to time out."""
-    reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
-    executor = getattr(reusable, "_executor", None)
-    if executor is not None:
-        executor.shutdown(wait=True)
 
 
 def fitted(spec: model_specs.ModelSpec, estimator, X, y, seed: int,
@@ -223,6 +216,15 @@ def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig, cache: 
                                         config.numeric_features, config.onnx, config.onnx_tolerance, cache=cache)
     return [dataclasses.replace(m, metadata={**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
                                 onnx=exported[m.name].model) for m in models]
+
+
+def stop_workers() -> None:
+    """Stop joblib's worker processes now. Left idle they live 300 s after their last task, or after this
+    process is killed, holding its stdout and stderr: whoever reads the release's output to its end (a CI
+    log, a test, ``make ... | tee``) waited five minutes after a release that was killed or failed."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
 
 
 def _ignoring_errors(results):

@@ -76,10 +76,9 @@ class Reuse:
         missing = [spec.name for spec in config.models if spec.name not in self.hits]
         trained = {}
         if missing:
-            from pipeline.steps.train import stop_workers, train  # scikit-learn: imported only when a model is fitted
+            from pipeline.steps.train import train  # scikit-learn: imported only when a model is fitted
 
             trained = {m.name: m for m in train(self.dataset(data, config), config, only=missing, cache=self.cache)}
-            stop_workers()  # the release trains nothing more; a SIGKILL later must leave no worker behind
         git = provenance.git_state() if self.hits else {}
         models = []
         for spec in config.models:
