@@ -90,13 +90,13 @@ class CachedHtpasswdAuther:
         return True
 
 
-def refuse_writes_by(read_only: t.Collection[str]) -> t.Callable[[], None]:
-    """A bottle ``before_request`` hook: the users in ``read_only`` may only GET and HEAD."""
+def refuse_writes_by(read_only: t.Callable[[str], bool]) -> t.Callable[[], None]:
+    """A bottle ``before_request`` hook: the users ``read_only`` says are may only GET and HEAD."""
     from pypiserver.bottle_wrapper import HTTPError, request
 
     def refuse() -> None:
         credentials = request.auth
-        if credentials and credentials[0] in read_only and request.method not in READ_METHODS:
-            raise HTTPError(403, f"{credentials[0]} is a read-only credential: use the upload credential "
-                                 "(credentials.json) to change the index")
+        if credentials and request.method not in READ_METHODS and read_only(credentials[0]):
+            raise HTTPError(403, f"{credentials[0]} is a read-only credential: use an upload credential "
+                                 "(credentials.json, or one make credential made) to change the index")
     return refuse
