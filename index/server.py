@@ -87,12 +87,13 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     if channels is not None:
         channels.copy_histories(state_dir / CHANNELS_FOLDER, lambda version: _pins(backend, version))
     channel_routes.install(app, routes, channels, states, lambda wheel: _built_from(facts, backend, wheel))
-    registry.install(app, yanks, state_dir, pages, channels=channels, records=routes.records, facts=facts)
+    audit = AuditLog(db) if db else None
+    registry.install(app, yanks, state_dir, pages, channels=channels, records=routes.records, facts=facts, audit=audit)
     if states is not None:
         release_routes.install(app, backend, states, pages.forget, abandoned_after)
     docs_routes.install(app, docs)
     if db is not None:
-        enforce.install(app, auther, db, AuditLog(db))
+        enforce.install(app, auther, db, audit)
     config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
     app.body_guard = BodyGuard(auther, read_only)  # main() puts it in front of waitress's body reading
     return app

@@ -149,6 +149,10 @@ def test_every_write_is_audited_once_with_its_credential_and_kept_across_a_resta
     wheel = Path(env["INDEX_DIR"]) / real_wheel(files, VERSION).name  # the bytes the index stored
     assert f"sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}" in " ".join(entries("a-ci", "upload"))
     assert all("127.0.0.1" in line for line in entries("upload"))
+    status, page = get(url(env) + "/registry/mymodel/", made["watcher"])  # the package's recent changes
+    recent = page.decode().split('<table id="audit">')[1]
+    assert status == 200 and "<td>a-lead</td><td>promote</td>" in recent and "<td>a-ci</td><td>upload</td>" in recent
+    assert "fraud-model" not in recent
     fraud_only = audit_lines(env, "PACKAGE=fraud-model")
     assert fraud_only[:-1] and all("fraud-model" in line for line in fraud_only[:-1])
 

@@ -74,3 +74,16 @@ def test_an_edited_or_removed_entry_breaks_the_chain_where_it_was(db):
     with sqlite3.connect(db.path) as connection:
         connection.execute("DELETE FROM audit WHERE seq = 3")
     assert log.verify() == (3, 4)
+
+
+def test_the_package_page_shows_recent_entries_newest_first_and_escaped(db):
+    from index.registry.views import audit_html
+
+    log = AuditLog(db)
+    log.append("a", "127.0.0.1", "upload", "churn-model", "1.0.0", {"sha256": "f" * 64, "file": "<b>x.whl"})
+    log.append("<script>", "127.0.0.1", "yank", "churn-model", "1.0.0", {"reason": "a & b"})
+    shown = audit_html(log.entries("churn-model"))
+    assert shown.index('data-seq="2"') < shown.index('data-seq="1"')
+    assert "<script>" not in shown and "&lt;script&gt;" in shown and "&lt;b&gt;x.whl" in shown and "a &amp; b" in shown
+    assert "f" * 13 not in shown  # the digest is shortened
+    assert audit_html([]) == "" and "cannot be shown" in audit_html("locked")
