@@ -54,6 +54,7 @@ DOCS_PORT ?= 8000
 #= INDEX=                 devpi: use the primary and replica of make devpi, with the credentials it generated
 #= DEVPI_PORT=3141        make devpi's primary port
 #= DEVPI_REPLICA_PORT=3142    make devpi's replica port
+#= DEVPI_TEAMS=            make devpi: teams (comma-separated), each with its index <team>/dev and users <team> and <team>-ci
 #= DEVPI_STATE=           make devpi's state folder (default: index/.state/devpi)
 #= DOCS_PORT=8000         the port of make docs-serve (on 127.0.0.1)
 #= BENCH_ARGS=            arguments of python -m benchmarks.run, e.g. --versions 20 --size-mb 1
@@ -165,7 +166,7 @@ rename: $(READY) ## give the package another name (NAME=titanic-survival DESCRIP
 # The package's name ([package] name in dataset.toml), read only by the recipes that use it.
 PACKAGE_NAME = $(shell $(PY) -c 'from pipeline.package.package_name import PACKAGE; print(PACKAGE)')
 
-devpi: $(READY) ## start a devpi-server primary and replica on 127.0.0.1:3141/3142 (DEVPI_PORT= DEVPI_REPLICA_PORT=)
+devpi: $(READY) ## start a devpi-server primary and replica on 127.0.0.1:3141/3142 (DEVPI_PORT= DEVPI_REPLICA_PORT=; DEVPI_TEAMS= a user pair and index per team)
 	@$(PY) -m index.devpi start --package $(PACKAGE_NAME)
 
 devpi-stop: $(READY) ## stop the devpi primary and replica of make devpi
