@@ -4,7 +4,7 @@ Each credential (the ``credentials`` table of index/statedb.py) has a name, a bc
 its secret (never the secret), a role and a scope:
 
 - ``read``: list, download, metadata, the registry page (GET and HEAD only);
-- ``upload``: that, and publish new versions (upload, seal);
+- ``upload``: that, and publish new versions (upload, seal; remove or take back a version not sealed);
 - ``maintain``: that, and yank, unyank, promote, take back, remove;
 - ``admin``: everything, on every package; one per index (creates and revokes credentials).
 
@@ -276,10 +276,22 @@ def owner(db: StateDB, package: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def refusal(db: StateDB, credential: Credential, action: str, project: str) -> str | None:
+def unsealed(db: StateDB, project: str, version: str) -> bool:
+    """Is ``version`` of ``project`` stored but not sealed (a release in progress, or one that died)?"""
+    states = {state for (state,) in db.read("SELECT state FROM versions WHERE project = ? AND version = ?",
+                                            (canonicalize_name(project), version))}
+    return states == {"staged"}  # index/numbers.py's STAGED
+
+
+def refusal(db: StateDB, credential: Credential, action: str, project: str, version: str = "") -> str | None:
     """Why ``credential`` may not do ``action`` on ``project`` (one line), or None. An upload by a
-    non-admin credential of a package nobody owns claims it for the credential's scope."""
+    non-admin credential of a package nobody owns claims it for the credential's scope. An upload
+    credential may remove or take back a version that is not sealed: a failed release takes its own
+    files back (only a sealed version needs maintain)."""
     needed = NEEDS.get(action, "admin")
+    if action in ("remove", "take-back") and needed != credential.role and credential.role == "upload" \
+            and version and unsealed(db, project, version):
+        needed = "upload"
     if not credential.at_least(needed):
         return (f"{credential.name} is a {credential.role} credential; {action} needs {needed} or more "
                 f"(the admin makes one: make credential NAME=... PACKAGES=... ROLE={needed})")

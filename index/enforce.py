@@ -76,14 +76,15 @@ def install(app: Bottle, auther: CredentialAuther, db: StateDB, audit: AuditLog)
             credential = auther.credential(request.auth[0])
             action, project, version = _what(rule)
             project = canonicalize_name(project) if project else ""
-            why = refusal(db, credential, action, project) if credential else "the credential was revoked"
+            version = canonical_version(version) if version else ""
+            why = refusal(db, credential, action, project, version) if credential else "the credential was revoked"
             if why is not None:
                 raise HTTPError(403, why)
             request.environ[CREDENTIAL_KEY] = credential.name
             answer = handler(*args, **kwargs)
             if response.status_code < 400 and action in (*ROUTES.values(), *PYPISERVER_ACTIONS.values()):
                 audit.append(credential.name, request.environ.get("REMOTE_ADDR") or "unknown", action, project,
-                             canonical_version(version) if version else "", _detail(action))
+                             version, _detail(action))
             return answer
         return checked
 

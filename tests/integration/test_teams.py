@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers import REPO, assert_clean_error, index_env, make, pipeline
 from tests.integration.test_index import get, post_form, post_upload, real_sdist, real_wheel, seal, twine
+from tests.integration.test_reader import post_form as post_path
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +57,11 @@ def upload(env, auth: tuple[str, str], *paths: Path):
     return twine(env, *paths, username=auth[0], password=auth[1])
 
 
+def remove(env, name: str, version: str, auth: tuple[str, str]) -> int:
+    """pypiserver's removal, as twine's users (and a failed make release) send it."""
+    return post_path(env, "/", {":action": "remove_pkg", "name": name, "version": version}, auth)
+
+
 def version_of(name: str, version: str, reason: str | None = None) -> dict[str, str]:
     return {"name": name, "version": version, **({"reason": reason} if reason else {})}
 
@@ -80,7 +86,12 @@ def test_each_credential_acts_only_on_its_packages_within_its_role(teams):
     assert post_form(env, "promote", {"channel": "prod", **version_of("mymodel", VERSION)}, b_lead)[0] == 403
     assert post_form(env, "promote", {"channel": "prod", **version_of("mymodel", VERSION)}, a_ci)[0] == 403  # role
     assert post_form(env, "yank", version_of("mymodel", VERSION, "bad"), a_ci)[0] == 403
-    assert post_form(env, "take-back", version_of("mymodel", VERSION), a_ci)[0] == 403
+    assert post_form(env, "take-back", version_of("mymodel", VERSION), a_ci)[0] == 403  # sealed: maintain only
+    assert remove(env, "mymodel", VERSION, a_ci) == 403
+    unfinished = real_sdist(files, "1.0.1+a")  # a release that failed after its first upload takes it back
+    assert upload(env, a_ci, unfinished).returncode == 0
+    assert remove(env, "mymodel", "1.0.1+a", a_ci) == 200
+    assert not (Path(env["INDEX_DIR"]) / unfinished.name).exists()
 
     assert post_form(env, "yank", version_of("fraud-model", "2.0.0", "broken scores"), b_lead)[0] == 200
     assert post_form(env, "unyank", version_of("fraud-model", "2.0.0"), b_lead)[0] == 200
@@ -135,6 +146,7 @@ def test_every_write_is_audited_once_with_its_credential_and_kept_across_a_resta
         return [line for line in lines if all(f"  {word}" in line for word in words)]
 
     assert len(entries("a-ci", "upload", f"mymodel {VERSION}")) == 2
+    assert len(entries("a-ci", "remove", "mymodel 1.0.1+a")) == 1
     assert len(entries("mymodel", "seal", f"mymodel {VERSION}")) == 1
     assert len(entries("b-ci", "upload", "fraud-model 2.0.0")) == 1
     assert len(entries("b-lead", "yank", "fraud-model 2.0.0")) == 1
