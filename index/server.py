@@ -88,7 +88,8 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
         channels.copy_histories(state_dir / CHANNELS_FOLDER, lambda version: _pins(backend, version))
     channel_routes.install(app, routes, channels, states, lambda wheel: _built_from(facts, backend, wheel))
     audit = AuditLog(db) if db else None
-    registry.install(app, yanks, state_dir, pages, channels=channels, records=routes.records, facts=facts, audit=audit)
+    registry.install(app, yanks, state_dir, pages, channels=channels, records=routes.records, facts=facts, audit=audit,
+                     hidden=states.hidden if states is not None else frozenset)
     if states is not None:
         release_routes.install(app, backend, states, pages.forget, abandoned_after)
     docs_routes.install(app, docs)

@@ -66,9 +66,11 @@ class RegistryRoutes:
 
     def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, pages: PageCache,
                  project: str | None = None, channels: ChannelStore | None = None,
-                 records: t.Callable[[], int | None] = lambda: None, audit: AuditLog | None = None) -> None:
+                 records: t.Callable[[], int | None] = lambda: None, audit: AuditLog | None = None,
+                 hidden: t.Callable[[], frozenset[tuple[str, str]]] = frozenset) -> None:
         self.config = config
         self.audit = audit  # the recent writes shown on a package's page
+        self.hidden = hidden  # (project, version) served nowhere yet (staged) or any more (taken back)
         self.records = records  # the version records' generation: a seal shows a version without a folder change
         self.channels = channels  # the promotions, shown on the package's page
         self.yanks = yanks
@@ -141,11 +143,14 @@ class RegistryRoutes:
         return page.replace(AUDIT.encode(), views.audit_html(self._recent(project)).encode())
 
     def _recent(self, project: str) -> list | str:
-        """``project``'s newest audit entries (its twins' too), or why they cannot be read."""
+        """``project``'s newest audit entries (its twins' too) of versions the index serves, or why they cannot
+        be read."""
         if self.audit is None:
             return []
         try:
-            return self.audit.entries(project, limit=RECENT)
+            hidden = self.hidden()  # a release in progress shows nowhere, its audit entries neither
+            return [entry for entry in self.audit.entries(project, limit=RECENT)
+                    if (entry.project, entry.version) not in hidden]
         except StateError as exc:
             return str(exc)
 
@@ -231,7 +236,8 @@ class RegistryRoutes:
 def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages: PageCache,
             project: str | None = None, channels: ChannelStore | None = None,
             records: t.Callable[[], int | None] = lambda: None, facts: FactsCache | None = None,
-            audit: AuditLog | None = None) -> RegistryRoutes:
+            audit: AuditLog | None = None,
+            hidden: t.Callable[[], frozenset[tuple[str, str]]] = frozenset) -> RegistryRoutes:
     """Serve the registry pages on pypiserver's app: ``/`` replaces its welcome text."""
     from index.simple import protected
 
@@ -239,7 +245,7 @@ def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages:
     project = project or owned_package.name()
     folder = project.replace("-", "_")  # the package's folder in its wheels
     facts = facts or FactsCache(state_dir / FACTS_FOLDER if state_dir else None, folder)
-    routes = RegistryRoutes(config, yanks, facts, pages, project, channels, records, audit)
+    routes = RegistryRoutes(config, yanks, facts, pages, project, channels, records, audit, hidden)
     app.route("/", "GET", protected(config, "list")(routes.registry_page))
     app.route("/registry/<project>/", "GET", protected(config, "list")(routes.package_page))
     app.route("/registry/<project>/<version>/", "GET", protected(config, "list")(routes.version_page))
