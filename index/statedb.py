@@ -79,6 +79,8 @@ class StateDB:
             self.connection().executescript(SCHEMA)  # each statement idempotent: workers may race here
         except sqlite3.Error as exc:
             raise _failed(exc) from None
+        with contextlib.suppress(OSError):  # credential hashes and the audit log: owner-only, as SQLite's -wal follows
+            os.chmod(self.path, 0o600)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)

@@ -177,6 +177,7 @@ def test_every_write_is_audited_once_with_its_credential_and_kept_across_a_resta
 
     state = Path(env["INDEX_STATE"])
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "index.sqlite3").stat().st_mode) == 0o600
     secrets = [secret for _, secret in made.values()]
     records = (state / "index.sqlite3").read_bytes()
     assert not any(secret.encode() in records for secret in secrets)  # only bcrypt hashes
