@@ -57,7 +57,7 @@ DOCS_PORT ?= 8000
 #= DEVPI_TEAMS=            make devpi: teams (comma-separated), each with its index <team>/dev and users <team> and <team>-ci
 #= DEVPI_STATE=           make devpi's state folder (default: index/.state/devpi)
 #= DOCS_PORT=8000         the port of make docs-serve (on 127.0.0.1)
-#= BENCH_ARGS=            arguments of python -m benchmarks.run, e.g. --versions 20 --size-mb 1
+#= BENCH_ARGS=            arguments of python -m benchmarks.run, e.g. --only fleet (one section), --versions 20 --size-mb 1
 #= VENV=.venv             the virtual environment every target creates and uses
 #= PYTHON=python3         the Python that creates VENV
 
@@ -198,7 +198,7 @@ unit: $(READY) ## run only the fast unit tests and doctests
 integration: $(READY) ## run only the integration tests
 	$(PY) -m pytest -q -m integration --durations=15 $(INTEGRATION_TESTS)
 
-bench: $(READY) ## benchmark the index against stock pypiserver and the release; writes benchmarks/RESULTS.md
+bench: $(READY) ## benchmark the index against stock pypiserver and nginx, and the release; writes benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean: ## remove build outputs, trained models and the built documentation (keeps .venv, the index and its packages)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks import synthetic
 from benchmarks.synthetic import MODULE, PROJECT
-from benchmarks.servers import HOST, BenchError, clean_env, start_server, timed_run
+from benchmarks.servers import HOST, BenchError, clean_env, proc_status_mb, start_server, timed_run
 
 BIG = "Big"  # the large model's name in the package
 BASE_MODEL = "LogisticRegression"  # the trained model the large one is made from
@@ -57,12 +57,9 @@ LOAD = (f"import json, sys, joblib, numpy, pandas, {MODULE} as package\n"
 
 def vm_hwm_mb(pid: int) -> float:
     """A running process's peak RSS so far."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    peak = proc_status_mb(pid, "VmHWM")
+    if peak is not None:
+        return peak
     raise BenchError(f"cannot read the peak memory of pid {pid} (/proc/{pid}/status); is it still running?")
 
 

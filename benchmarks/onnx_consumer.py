@@ -204,16 +204,3 @@ def render(result: dict, when: str, load: tuple[float, ...]) -> list[str]:
               "time); the venv size counts every file once. The two packages alternate, so background load "
               "falls on both alike."]
     return lines
-
-
-def replace_section(text: str, section: list[str]) -> str:
-    """``text`` (a RESULTS.md) with this section replaced, or added before the Notes."""
-    block = "\n".join(section) + "\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        end = text.find("\n## ", start + len(SECTION))
-        return text[:start] + block + (text[end + 1:] if end >= 0 else "")
-    if "\n## Notes" in text:
-        at = text.index("\n## Notes") + 1
-        return text[:at] + block + "\n" + text[at:]
-    return text.rstrip("\n") + "\n\n" + block

@@ -3,6 +3,8 @@
     python -m benchmarks.run                      # the default configuration; writes benchmarks/RESULTS.md
     python -m benchmarks.run --tiny --output /tmp/RESULTS.md   # CI: every section, small and fast
     python -m benchmarks.run --only onnx          # one section: its own release, written into RESULTS.md
+    python -m benchmarks.run --only data          # the same for the 10,000,000-row Parquet source
+    python -m benchmarks.run --only fleet         # the fleet deploy against nginx, written into RESULTS.md
 
 Everything runs on 127.0.0.1 in a temporary folder; every server and process started here is
 stopped at the end, also on error or interruption.
@@ -30,7 +32,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from benchmarks import channel_history, data_scale, figures, model_scale, onnx_consumer, synthetic
+from benchmarks import channel_history, data_scale, figures, fleet, model_scale, onnx_consumer, synthetic
 from benchmarks.synthetic import MODULE, PROJECT
 from benchmarks.servers import (
     REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
@@ -71,14 +73,17 @@ ROWS = [
 # The targets of the issue, stated at this configuration.
 TARGET_CONFIG = (100, 20.0)
 
+ONLY = ("onnx", "data", "fleet")  # the sections --only runs alone
 DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, stock_requests=10,
                 stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
                 scale_versions=(100, 3000), train_rows=1_000_000, model_mb=1024, resolver_versions=3,
-                resolver_wheel_mb=20.0, data_mb=1024.0, onnx_runs=10, channel_promotions=100_000, promote_runs=30)
+                resolver_wheel_mb=20.0, data_rows=10_000_000, onnx_runs=10, channel_promotions=100_000, promote_runs=30,
+                fleet=("50x200", "200x200", "1000x5"), fleet_rounds=3)
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
             stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
             scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1,
-            data_mb=5.0, onnx_runs=3, channel_promotions=2_000, promote_runs=5)
+            data_rows=200_000, onnx_runs=3, channel_promotions=2_000, promote_runs=5,
+            fleet=("3x1", "12x0.2"), fleet_rounds=1)
 
 
 def say(text: str = "") -> None:
@@ -108,16 +113,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"versions on the index the resolvers see (default {DEFAULTS['resolver_versions']})")
     parser.add_argument("--resolver-wheel-mb", type=float,
                         help=f"size of each of their wheels in MB (default {DEFAULTS['resolver_wheel_mb']:g})")
-    parser.add_argument("--data-mb", type=float,
-                        help=f"size of the data file published as a data package, MB (default {DEFAULTS['data_mb']:.0f})")
+    parser.add_argument("--data-rows", type=int,
+                        help=f"rows of the Parquet source released (default {DEFAULTS['data_rows']:,})")
     parser.add_argument("--onnx-runs", type=int,
                         help=f"cold runs of each package in the ONNX consumer section (default {DEFAULTS['onnx_runs']})")
     parser.add_argument("--channel-promotions", type=int,
                         help=f"promotions in the long channel history (default {DEFAULTS['channel_promotions']:,})")
     parser.add_argument("--promote-runs", type=int,
                         help=f"timed promotions at each history length (default {DEFAULTS['promote_runs']})")
-    parser.add_argument("--only", choices=("onnx",), help="run this section alone (its own release) and replace it "
-                                                          "in --output, keeping the rest of the file")
+    parser.add_argument("--fleet", nargs="+", metavar="CLIENTSxMB",
+                        help=f"fleets: clients downloading one wheel of MB at once (default {' '.join(DEFAULTS['fleet'])})")
+    parser.add_argument("--fleet-rounds", type=int,
+                        help=f"rounds of each fleet against each server (default {DEFAULTS['fleet_rounds']})")
+    parser.add_argument("--only", choices=ONLY, help="run this section alone (onnx: with its own release) and replace "
+                                                     "it in --output, keeping the rest of the file")
     parser.add_argument("--tiny", action="store_true", help="CI: every section on a tiny configuration (< 60 s)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results file (default benchmarks/RESULTS.md)")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temporary folder (default: the system's)")
@@ -129,11 +138,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.small_size_mb is None:
         args.small_size_mb = args.size_mb / 10
     for key in ("versions", "requests", "stock_requests", "stock_auth_requests", "install_runs", "concurrency",
-                "load_repeats", "cold_runs", "model_mb", "resolver_versions", "channel_promotions", "promote_runs"):
+                "load_repeats", "cold_runs", "model_mb", "resolver_versions", "data_rows", "channel_promotions", "promote_runs",
+                "fleet_rounds"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1")
-    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0 or args.data_mb <= 0:
+    if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0 or args.data_rows <= 0:
         parser.error("sizes and --budget must be positive")
+    try:
+        args.fleets = fleet.parse_fleets(list(args.fleet))
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -437,6 +451,11 @@ class Bench:
             self.work, self.processes, self.htpasswd, USER, self.password, self.logs, self.args.channel_promotions,
             self.args.requests, self.args.promote_runs, self.args.budget, say)
 
+    # -- 8c. a fleet deploy: many clients downloading one wheel at once, ours against nginx
+    def fleet(self) -> None:
+        self.results["fleet"] = fleet.fleet_steps(self.work, self.processes, self.htpasswd, USER, self.password, self.logs,
+                                                  self.args.fleets, self.args.fleet_rounds, say)
+
     # -- 9. training on big data, with the model set dataset.toml suggests for it
     def big_training(self) -> None:
         from tests.helpers import copy_repo, pipeline
@@ -562,7 +581,7 @@ class Bench:
 
     # -- 12. the bytes a resolver downloads, with PEP 658 core metadata
     def data_scale(self) -> None:
-        self.results["data_scale"] = data_scale.data_steps(self.work, self.args.data_mb, say)
+        self.results["data_scale"] = data_scale.data_steps(self.work, self.args.data_rows, say)
 
     def resolver(self) -> None:
         self.results["resolver"] = model_scale.resolver_bytes(
@@ -662,6 +681,7 @@ def targets(results: dict) -> list[tuple[str, str, str, str]]:
     rows.append((f"registry page `/` median at {scale['few']} versions, after the first request", f"{ms(registry)} ms",
                  "< 100 ms", status(registry < 100)))
     rows += channel_history.targets(results)
+    rows += [(name, value, goal, "met" if ok else "MISSED") for name, value, goal, ok in fleet.targets(results)]
     rows += [(name, value, goal, "met" if ok else "MISSED")
              for name, value, goal, ok in figures.targets(results["release"]["warm"]["figures"])]
     compare = scale["compare_page"]["median_ms"]
@@ -855,6 +875,7 @@ def render(results: dict, machine_info: dict, elapsed: float) -> str:
               f"the page itself is {many['page_bytes'] / few['page_bytes']:.0f}x the bytes (every file is a link "
               "with its sha256 and its metadata's sha256); that part is the transfer, not the index's work."]
     lines += channel_history.render(results)
+    lines += [""] + fleet.render(results, machine_info["date"], machine_info["load_average_at_start"])
 
     training = results["training"]
     lines += ["", "## Training on big data", "",
@@ -888,19 +909,27 @@ def main(argv: list[str] | None = None) -> int:
         bench.results["load_average_at_start"] = info["load_average_at_start"]
         if args.only == "onnx":
             bench.onnx_alone()
-            elapsed = time.perf_counter() - started
             section = onnx_consumer.render(bench.results["onnx"], info["date"], info["load_average_at_start"])
+            return _write_alone(args.output, section, onnx_consumer.targets(bench.results["onnx"]), "ONNX", started)
+        if args.only == "fleet":
+            bench.fleet()
+            section = fleet.render(bench.results, info["date"], info["load_average_at_start"])
+            return _write_alone(args.output, section, fleet.targets(bench.results), "fleet", started)
+        if args.only == "data":
+            bench.data_scale()
             existing = args.output.read_text(encoding="utf-8") if args.output.is_file() else "# Benchmark results\n"
-            report = onnx_consumer.replace_section(existing, section)
-            for name, value, goal, ok in onnx_consumer.targets(bench.results["onnx"]):
-                say(f"    {name}: {value} (goal {goal}) {'met' if ok else 'MISSED'}")
-            _write(args.output, report)
-            say(f"wrote the ONNX section into {args.output} ({elapsed:.0f} s)")
+            report = replace_section(existing, data_scale.render(bench.results))
+            _write(args.output, with_data(report, {"data_scale": bench.results["data_scale"]},
+                                          {"data_rows": args.data_rows}))
+            for name, value, goal, state in data_scale.targets(bench.results):
+                say(f"    {name}: {value} (goal {goal}) {state}")
+            say(f"wrote the data section into {args.output} ({time.perf_counter() - started:.0f} s)")
             return 0
         bench.projects()
         bench.anonymous()  # and installs, concurrency, authenticated reads
         bench.scale()
         bench.channel_history()
+        bench.fleet()
         bench.big_training()
         bench.release()
         bench.consumer()
@@ -925,6 +954,56 @@ def main(argv: list[str] | None = None) -> int:
     _write(args.output, report)
     say(f"wrote {args.output} ({elapsed:.0f} s)")
     return 0
+
+
+def with_data(report: str, results: dict, config: dict) -> str:
+    """``report`` with ``results`` (and ``config`` settings) replacing theirs in its bench-data JSON, if it has one.
+
+    >>> print(with_data("x\\n<!-- bench-data\\n{\\"config\\": {\\"a\\": 1}, \\"b\\": 2}\\n-->\\n", {"b": 3}, {"a": 4}))
+    x
+    <!-- bench-data
+    {
+     "config": {
+      "a": 4
+     },
+     "b": 3
+    }
+    -->
+    <BLANKLINE>
+    """
+    found = re.search(r"<!-- bench-data\n(.*)\n-->", report, re.DOTALL)
+    if not found:
+        return report
+    data = json.loads(found.group(1))
+    data.update(results)
+    data["config"] = {**data.get("config", {}), **config}
+    return report[:found.start(1)] + json.dumps(data, indent=1, default=str) + report[found.end(1):]
+
+
+def _write_alone(output: Path, section: list[str], goals: list[tuple[str, str, str, bool]], label: str,
+                 started: float) -> int:
+    """``--only``: ``section`` replaces its heading's section in ``output`` (or is added before the Notes)."""
+    existing = output.read_text(encoding="utf-8") if output.is_file() else "# Benchmark results\n"
+    for name, value, goal, ok in goals:
+        say(f"    {name}: {value} (goal {goal}) {'met' if ok else 'MISSED'}")
+    _write(output, replace_section(existing, section))
+    say(f"wrote the {label} section into {output} ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def replace_section(text: str, section: list[str]) -> str:
+    """``text`` (a RESULTS.md) with the section whose heading (its first ``## `` line) ``section`` has
+    replaced by it, or added before the Notes."""
+    heading = next(line for line in section if line.startswith("## "))
+    block = "\n".join(section[section.index(heading):]) + "\n"
+    if heading in text:
+        start = text.index(heading)
+        end = text.find("\n## ", start + len(heading))
+        return text[:start] + block + (text[end + 1:] if end >= 0 else "")
+    if "\n## Notes" in text:
+        at = text.index("\n## Notes") + 1
+        return text[:at] + block + "\n" + text[at:]
+    return text.rstrip("\n") + "\n\n" + block
 
 
 def _write(output: Path, report: str) -> None:

@@ -33,6 +33,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def proc_status_mb(pid: int, field: str) -> float | None:
+    """A memory figure of a running process from /proc/<pid>/status (``VmRSS``, ``VmHWM``) in MB; None if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """No pip/uv configuration, no virtualenv, no PYTHONPATH, no INDEX_* from the caller."""
     env = {k: v for k, v in os.environ.items()

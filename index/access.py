@@ -24,8 +24,6 @@ moved: in every worker process serving the state folder, on its next request.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import threading
 import time
@@ -36,6 +34,7 @@ from pathlib import Path
 import bcrypt
 from packaging.utils import canonicalize_name
 
+from index.auth import VerifiedPairs
 from index.statedb import StateDB
 
 ROLES = ("read", "upload", "maintain", "admin")
@@ -111,12 +110,10 @@ class CredentialAuther:
 
     def __init__(self, db: StateDB) -> None:
         self.db = db
-        self._key = secrets.token_bytes(32)
         self._lock = threading.Lock()
+        self._pairs = VerifiedPairs(self._lock)
         self._seen: tuple[int, str | None] | None = None  # (db generation, meta.credentials) last read
         self._credentials: dict[str, tuple[Credential, bytes]] = {}
-        self._verified: set[bytes] = set()
-        self._generation = 0  # bumped on every reload
 
     def _current(self) -> dict[str, tuple[Credential, bytes]]:
         """The live credentials, reloaded when they changed. Holds the lock."""
@@ -125,13 +122,9 @@ class CredentialAuther:
             version = self.db.meta("credentials")
             if self._seen is None or self._seen[1] != version:
                 self._credentials = _load(self.db)
-                self._verified.clear()
-                self._generation += 1
+                self._pairs.forget()
             self._seen = (generation, version)
         return self._credentials
-
-    def _token(self, username: str, password: str) -> bytes:
-        return hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
 
     def credential(self, username: str) -> Credential | None:
         with self._lock:
@@ -146,25 +139,13 @@ class CredentialAuther:
         return found is not None and found.role == "read"
 
     def remembered(self, username: str, password: str) -> bool:
-        token = self._token(username, password)
+        token = self._pairs.token(username, password)
         with self._lock:
-            return username in self._current() and token in self._verified
+            return username in self._current() and self._pairs.remembered(token)
 
     def __call__(self, username: str, password: str) -> bool:
-        token = self._token(username, password)
-        with self._lock:
-            found = self._current().get(username)
-            if found is None:
-                return False
-            if token in self._verified:
-                return True
-            checked_against = self._generation
-        valid = matches(password, found[1])
-        if valid:
-            with self._lock:
-                if self._generation == checked_against:
-                    self._verified.add(token)
-        return valid
+        return self._pairs.check(self._pairs.token(username, password), lambda: self._current().get(username),
+                                 lambda found: matches(password, found[1]))
 
 
 def matches(secret: str, digest: bytes) -> bool:

@@ -30,9 +30,10 @@ import time
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.utilities import Error
+
+from index.sendfile import SendfileChannel
 
 # After a refusal: what the client may still send (read and dropped) before the connection is closed.
 DISCARD_LIMIT = 32 * 2**20
@@ -130,7 +131,7 @@ class GuardedParser(HTTPRequestParser):
         self.error, self.completed, self.expect_continue, self.refused = error, True, False, True
 
 
-class GuardedChannel(HTTPChannel):
+class GuardedChannel(SendfileChannel):
     """A connection whose request waits, unread, while its credential is checked off the event loop, and
     which after a refusal drops what its client still sends (bounded) before it closes."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import dataset_keys
-from pipeline.steps import model_specs
+from pipeline.steps import metrics, model_specs
 from pipeline.errors import ConfigError
 from pipeline.steps.model_specs import SEED, ModelSpec
 from pipeline.steps.versioning import canonical_tag
@@ -76,16 +76,21 @@ ONNX_OPSET = (("", 17), ("ai.onnx.ml", 3))
 
 HTTP_TIMEOUT = 30.0
 
-# The data package (pipeline/steps/data_package.py): the training data file published as <package>-data.
+# The data package (pipeline/steps/data_package.py): the training data, as Parquet, published as <package>-data.
 DATA_PACKAGE = f"{PACKAGE}-data"
 DATA_IMPORT_NAME = f"{IMPORT_NAME}_data"
 DATA_FIRST_VERSION = "1.0.0"  # then a column added, removed or retyped bumps the minor, any other change the patch
-DATA_REQUIRES = ("pandas>=2",)  # what frame() needs; fixed, so a data package's bytes follow its data only
-DATA_CHUNK_ROWS = 100_000  # rows read at a time to count rows and infer column types (bounded memory)
+# What frame() needs to read the Parquet file back with the dtypes the models were trained from (pandas 3's
+# str for text); fixed, so a data package's bytes follow its data only.
+DATA_REQUIRES = ("pandas>=3", "pyarrow>=17")
 DATA_JSON_LIMIT = 1 << 20  # the most read of a data wheel's metadata.json
 DATA_FILE_LIMIT = 64 << 30  # the most extracted of a data wheel's file (64 GiB)
 
 TRAIN_JOBS = os.cpu_count() or 1  # worker processes for the cross-validations (pipeline/steps/train.py)
+# From this many training rows the cross-validations run in this process, after the final fits: a worker
+# would hold its own copy of the rows, each fit several more (the preprocessing's, the estimator's own),
+# and the estimators use every core by themselves.
+SERIAL_TRAINING_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -94,10 +99,11 @@ class GateRule:
 
     metric: str = "accuracy"
     allowed: float = DEFAULT_MAX_DROP  # the largest change for the worse
+    lower: bool | None = None  # a team metric's declared direction; None: the task's own metric's
 
     @property
     def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER
+        return self.metric in LOWER_IS_BETTER if self.lower is None else self.lower
 
     @property
     def setting(self) -> str:
@@ -140,6 +146,7 @@ class DatasetConfig:
     onnx: str = ONNX_POLICIES[0]  # [release] onnx
     onnx_tolerance: float | None = None  # [release] onnx_tolerance; None: ONNX_TOLERANCE of the task
     publish_data: bool = dataset_keys.key("dataset", "publish").default  # [dataset] publish: release the data file as <package>-data (pipeline/steps/data_package.py)
+    metrics: tuple[metrics.Metric, ...] = ()  # [evaluation] metrics: the team's, beside the task's own
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -164,6 +171,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file") from None
     data, training, release = raw.get("dataset", {}), raw.get("training", {}), raw.get("release", {})
     task = _task(data, path)
+    declared = metrics.parse(raw.get("evaluation", {}), task, path)
     models = model_specs.parse(raw["models"], path) if "models" in raw else DEFAULTS_BY_TASK[task]
     units = setting(data, "dataset", "target_units", None)
     publish = setting(data, "dataset", "publish")
@@ -181,7 +189,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
             test_size=float(setting(training, "training", "test_size")),
             seed=int(setting(training, "training", "seed")),
             cv_folds=int(setting(training, "training", "cv_folds")),
-            gate=_gate_rule(release, task, path),
+            gate=_gate_rule(release, task, path, declared),
             path=path,
             models=models,
             task=task,
@@ -190,6 +198,7 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
             onnx=_onnx_policy(release, path),
             onnx_tolerance=_onnx_tolerance(release, path),
             publish_data=publish,
+            metrics=declared,
         )
     except KeyError as exc:
         raise ConfigError(f"{path}: [dataset] needs the key {exc.args[0]!r}; add it") from None
@@ -231,16 +240,19 @@ def _onnx_tolerance(release: dict, path: Path) -> float | None:
     return float(tolerance)
 
 
-def _gate_rule(release: dict, task: str, path: Path) -> GateRule:
-    """[release] gate_metric and its allowed change: max_drop (higher is better) or max_increase
-    (lower is better); max_accuracy_drop is max_drop for the accuracy gate."""
+def _gate_rule(release: dict, task: str, path: Path, declared: tuple[metrics.Metric, ...] = ()) -> GateRule:
+    """[release] gate_metric (the task's own metric or one of [evaluation] metrics) and its allowed change:
+    max_drop (higher is better) or max_increase (lower is better); max_accuracy_drop is max_drop for the
+    accuracy gate."""
     metric = setting(release, "release", "gate_metric", DEFAULT_GATE_METRIC[task])
-    if metric not in GATE_METRICS[task]:
+    names = [*GATE_METRICS[task], *(m.name for m in declared if m.name not in GATE_METRICS[task])]
+    if metric not in names:
         raise ConfigError(f"{path}: [release] gate_metric = {metric!r} is not a held-out metric of {task}; "
-                          f"use one of {', '.join(GATE_METRICS[task])}")
+                          f"use one of {', '.join(names)}, or add it to [evaluation] metrics")
+    lower = metrics.lower_is_better(metric, declared)
     given = {key: setting(release, "release", key) for key in ("max_drop", "max_increase", "max_accuracy_drop")
              if key in release}
-    if metric in LOWER_IS_BETTER:
+    if lower:
         wanted = "max_increase"
     elif metric == "accuracy" and "max_accuracy_drop" in given:
         wanted = "max_accuracy_drop"  # the name before gate_metric existed
@@ -249,14 +261,14 @@ def _gate_rule(release: dict, task: str, path: Path) -> GateRule:
     wrong = [key for key in given if key != wanted]
     if wrong:
         raise ConfigError(f"{path}: [release] {wrong[0]} does not apply to gate_metric = {metric!r} "
-                          f"({'lower' if metric in LOWER_IS_BETTER else 'higher'} is better); use {wanted} = <allowed change>")
-    if wanted not in given and metric in LOWER_IS_BETTER:
+                          f"({'lower' if lower else 'higher'} is better); use {wanted} = <allowed change>")
+    if wanted not in given and lower:
         raise ConfigError(f"{path}: [release] gate_metric = {metric!r} needs max_increase = <the largest increase "
-                          "allowed, in the target's units>; add it")
+                          "allowed, in the metric's units>; add it")
     allowed = given.get(wanted, dataset_keys.key("release", "max_drop").default)
     if isinstance(allowed, bool) or not isinstance(allowed, (int, float)) or allowed < 0:
         raise ConfigError(f"{path}: [release] {wanted} = {allowed!r} must be a number of 0 or more")
-    return GateRule(metric, float(allowed))
+    return GateRule(metric, float(allowed), lower if metric not in GATE_METRICS[task] else None)
 
 
 def index_settings(

@@ -20,8 +20,9 @@ VENV = PYTHON.parent.parent
 WHEELHOUSE = REPO / ".cache" / "wheelhouse"
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
                 "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
-# lightgbm: the runtime dependency of a model named by import path (test_own_model).
-RUNTIME_DEPENDENCIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "packaging", "lightgbm")
+# lightgbm: the runtime dependency of a model named by import path (test_own_model); pyarrow: the data
+# package's (its frame() reads Parquet).
+RUNTIME_DEPENDENCIES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "packaging", "lightgbm", "pyarrow")
 # The -onnx distribution's runtime (pipeline/steps/onnx_package.py): pip download brings its own dependencies too.
 ONNX_RUNTIME_DEPENDENCIES = ("onnxruntime", "flatbuffers", "protobuf")
 BUILD_DEPENDENCIES = ("setuptools",)  # what pip needs to build mymodel's sdist (pyproject.toml's build-system)

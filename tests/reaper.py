@@ -106,9 +106,10 @@ def pytest_configure(config) -> None:
     os.environ[RUNS_VARIABLE] = " ".join(filter(None, (os.environ.get(RUNS_VARIABLE), tag)))
 
 
-def _shut_down_worker_pools() -> None:
+def shut_down_worker_pools() -> None:
     """joblib's loky workers (training's cross-validations, run in this process by unit tests) are shut down
-    by their executor: killed by the reaper, the executor's threads report each one and its children."""
+    by their executor: killed by the reaper, the executor's threads report each one and its children. The
+    next training starts new ones, which take this process's sys.path as it is then."""
     reusable = sys.modules.get("joblib.externals.loky.reusable_executor")
     executor = getattr(reusable, "_executor", None)
     if executor is not None:
@@ -117,7 +118,7 @@ def _shut_down_worker_pools() -> None:
 
 def pytest_unconfigure(config) -> None:
     """The run is done: what it left running ends before pytest exits."""
-    _shut_down_worker_pools()
+    shut_down_worker_pools()
     reaper = config.stash.get(_REAPER, None)
     if reaper is not None:
         reaper.stdin.close()

@@ -35,10 +35,10 @@ def model_metadata(name: str, accuracy: float, seed: int = 0) -> dict:
 def release_files(directory: Path, version: str, accuracies: dict[str, float], card: str = "# card\n",
                   bump: dict | None = None, seed: int = 0, package: str = "mymodel",
                   figures: dict[str, dict[str, bytes]] | None = None, notes: dict | None = None,
-                  class_metrics: dict[str, dict[str, float]] | None = None) -> tuple[Path, Path]:
+                  per_class: dict[str, dict[str, float]] | None = None) -> tuple[Path, Path]:
     """Write ``<package>-<version>`` wheel and sdist into ``directory``; returns (wheel, sdist). ``figures``:
     model -> kind -> SVG bytes, listed in the manifest as a build lists them; ``notes``: more release notes;
-    ``class_metrics``: every model's per-class metrics."""
+    ``per_class``: every model's per-class metrics."""
     directory.mkdir(parents=True, exist_ok=True)
     wheel = directory / f"{package}-{version}-py3-none-any.whl"
     info = f"{package}-{version}.dist-info"
@@ -53,8 +53,8 @@ def release_files(directory: Path, version: str, accuracies: dict[str, float], c
         archive.writestr(f"{package}/models/manifest.json", json.dumps(manifest))
         for name, accuracy in accuracies.items():
             metadata = model_metadata(name, accuracy, seed)
-            if class_metrics:
-                metadata["class_metrics"] = class_metrics
+            if per_class:
+                metadata["per_class"] = per_class
             archive.writestr(f"{package}/models/{name}/metadata.json", json.dumps(metadata))
         for name, kinds in (figures or {}).items():
             for kind, svg in kinds.items():

@@ -14,10 +14,10 @@ from index.registry import figures
 from index.registry.releases import Release
 from index.registry.views import (
     METRICS, _METRIC_NAMES, _data_package_facts, _metric, _page, _status, _task_text, e, figure_html, baseline_note,
-    package_href, version_href,
+    package_href, per_class, version_href,
 )
 
-CLASS_METRICS = (("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
+PER_CLASS_METRICS = (("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
 
 
 def compare_html(project: str, a: Release, b: Release, changes: list[tuple[str, str]] | str, bump: str | None,
@@ -30,7 +30,7 @@ def compare_html(project: str, a: Release, b: Release, changes: list[tuple[str, 
         f"<header><h1>{e(project)} {e(a.version)} → {e(b.version)}</h1></header>",
         f'<p class="muted">{e(a.version)}: {_status(a)} · {e(b.version)}: {_status(b)}</p>',
         _metrics_html(a, b),
-        _class_metrics_html(a, b),
+        _per_class_html(a, b),
         _changes_html(changes, bump, a.version, b.version),
         _data_html(a, b, root),
         _figures_html(project, a, b, root),
@@ -71,26 +71,22 @@ def _metrics_html(a: Release, b: Release) -> str:
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def _class_metrics(release: Release, model: str) -> dict:
-    found = release.facts.models.get(model, {}).get("class_metrics")
-    return found if isinstance(found, dict) else {}
-
-
-def _class_metrics_html(a: Release, b: Release) -> str:
-    """Each class's precision, recall and F1 of each model, ``a → b (change)``, and its support in both."""
+def _per_class_html(a: Release, b: Release) -> str:
+    """Each class's precision, recall and F1 of each model, ``a → b (change)``, and its support in both (the
+    classes each version recorded under ``per_class``, at most views.PER_CLASS_ROWS of each)."""
     rows = []
     for model in sorted(set(a.facts.models) | set(b.facts.models)):
-        before, after = _class_metrics(a, model), _class_metrics(b, model)
+        (before, _), (after, _) = (per_class(release.facts.models.get(model, {})) for release in (a, b))
         for label in sorted(set(before) | set(after)):
             old, new = before.get(label) or {}, after.get(label) or {}
             cells = "".join(f'<td class="num">{_metric(old.get(key))} → {_metric(new.get(key))} '
                             f'<span class="muted">({_change(old.get(key), new.get(key))})</span></td>'
-                            for key, _ in CLASS_METRICS)
+                            for key, _ in PER_CLASS_METRICS)
             rows.append(f'<tr data-model="{e(model)}" data-class="{e(label)}"><td>{e(model)}</td><td>{e(label)}</td>'
                         f'{cells}<td class="num">{e(old.get("support"))} → {e(new.get("support"))}</td></tr>')
     if not rows:
         return ""
-    head = "".join(f"<th>{name}</th>" for _, name in CLASS_METRICS)
+    head = "".join(f"<th>{name}</th>" for _, name in PER_CLASS_METRICS)
     return (f'<h2>Per-class metrics ({e(a.version)} → {e(b.version)})</h2>\n<div class="scroll">'
             f'<table id="compare-classes"><thead><tr><th>model</th><th>class</th>{head}<th>support</th></tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")

@@ -23,6 +23,8 @@ SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
 
 _IMPORT_NAME = re.compile(r"[a-z_][a-z0-9_]{0,99}")
 KNOWN_METRICS = frozenset(key for shown in SHOWN_METRICS.values() for key, _ in shown)
+TEAM_METRICS = 20  # of [evaluation] metrics, the most a page shows
+METRIC_NAME_LIMIT = 100  # characters
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,20 @@ class Release:
         task = task_of(self.facts.models.get(model, {}))
         return task if isinstance(task, str) and task in SHOWN_METRICS else "classification"
 
+    def team_metrics(self) -> list[str]:
+        """The metrics of ``[evaluation] metrics`` the models record (``f1_macro``, ``metrics:cost``), at most
+        TEAM_METRICS of at most METRIC_NAME_LIMIT characters (a wheel is hostile input)."""
+        names = sorted({key for meta in self.facts.models.values() if isinstance(meta, dict)
+                        for key in contract.team_metrics(meta) if len(key) <= METRIC_NAME_LIMIT})
+        return names[:TEAM_METRICS]
+
     @property
     def gate(self) -> tuple[str, bool]:
-        """(metric, lower is better) the release gate compared: as the wheel recorded it, else
-        the task's default (accuracy, or R² when every model is a regressor)."""
+        """(metric, lower is better) the release gate compared: as the wheel recorded it (a task's own
+        metric or one of the team's), else the task's default (accuracy, or R² when every model is a regressor)."""
         recorded = self.facts.release.get("gate")
         metric = recorded.get("metric") if isinstance(recorded, dict) else None
-        if isinstance(metric, str) and metric in KNOWN_METRICS:
+        if isinstance(metric, str) and (metric in KNOWN_METRICS or metric in self.team_metrics()):
             return metric, recorded.get("lower_is_better") is True
         regression = bool(self.facts.models) and all(self.task(m) == "regression" for m in self.facts.models)
         return ("r2" if regression else "accuracy"), False

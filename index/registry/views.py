@@ -46,6 +46,7 @@ METRICS = {task: (*shown, (f"cv_{shown[0][0]}_std", f"CV {shown[0][1]} σ")) for
 _METRIC_NAMES = {key: name for shown in METRICS.values() for key, name in shown}
 # The two a version's row on the index page shows for each model, by its task.
 ROW_METRICS = {"classification": ("accuracy", "roc_auc"), "regression": ("r2", "rmse")}
+PER_CLASS_ROWS = 100  # classes a version page lists per model
 # Defence in depth for a value that escaped the escaping: the browser runs no script, loads nothing.
 # Images: the chart's data: URIs and this index's own figures (served with their own policy, figures.FIGURE_POLICY).
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
@@ -394,6 +395,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
     tasks = {release.task(name) for name in models}
     metric_names = [key for task in sorted(tasks) for key, _ in METRICS[task]
                     if any(release.metric(name, key) is not None for name in models)]
+    metric_names += release.team_metrics()  # [evaluation] metrics: the team's own
     metric_rows = "".join(
         f"<tr><td>{e(name)}</td><td class=\"mono\">{e(facts.models[name].get('estimator'))}</td>"
         + "".join(f'<td class="num">{_metric(release.metric(name, m))}</td>' for m in metric_names)
@@ -420,6 +422,7 @@ def version_html(project: str, release: Release, changes: list[tuple[str, str]] 
                         "<th>model</th><th>estimator</th>"
                         + "".join(f"<th>{e(_METRIC_NAMES.get(m, m))}</th>" for m in metric_names)
                         + f"</tr></thead><tbody>{metric_rows}</tbody></table></div>" + _gate_note(release))
+    sections.append(_per_class_html(facts.models))
     sections.append(figures_html(release))
     sections.append(_onnx_html(facts.models))
     sections.append(_changes_html(changes, previous, project, root, release.version))
@@ -458,6 +461,36 @@ def figures_html(release: Release) -> str:
               + "".join(figure_html(figures.href(model, kind), model, kind) for kind in kinds) + "</div>"
               for model, kinds in shown.items()]
     return '<h2>Figures (held-out rows)</h2>\n<div id="figures">' + baseline_note(release) + "\n".join(blocks) + "</div>"
+
+
+def per_class(meta: dict) -> tuple[dict[str, dict], int]:
+    """A model's precision, recall, F1 and support per class (metadata "per_class"), at most PER_CLASS_ROWS
+    classes (a wheel is hostile input: it may name any number), and how many more it recorded."""
+    recorded = meta.get(contract.PER_CLASS_KEY) if isinstance(meta, dict) else None
+    if not isinstance(recorded, dict):
+        return {}, 0
+    shown = {str(label): values if isinstance(values, dict) else {}
+             for label, values in list(recorded.items())[:PER_CLASS_ROWS]}
+    return shown, len(recorded) - len(shown)
+
+
+def _per_class_html(models: dict[str, dict]) -> str:
+    """Each classifier's precision, recall, F1 and support per class (``per_class``)."""
+    rows, more = [], []
+    for name, meta in sorted(models.items()):
+        shown, hidden = per_class(meta)
+        for label, values in shown.items():
+            rows.append(f'<tr data-model="{e(name)}" data-class="{e(label)}"><td>{e(name)}</td><td>{e(label)}</td>'
+                        + "".join(f'<td class="num">{_metric(values.get(k))}</td>' for k in ("precision", "recall", "f1"))
+                        + f'<td class="num">{e(values.get("support"))}</td></tr>')
+        if hidden:
+            more.append(f"{e(name)}: {hidden} more classes not shown")
+    if not rows:
+        return ""
+    note = f'<p class="muted">{"; ".join(more)}.</p>' if more else ""
+    return ('<h2>Per class (held-out split)</h2>\n<div class="scroll"><table id="per-class"><thead><tr><th>model</th>'
+            "<th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr></thead><tbody>"
+            + "".join(rows) + f"</tbody></table></div>{note}")
 
 
 def _onnx_html(models: dict[str, dict]) -> str:

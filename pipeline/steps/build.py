@@ -92,6 +92,7 @@ def model_card(version: str, metadata: dict[str, dict], figure_files: dict[str, 
         classes = ", ".join(md.text(label) for label in first.get("classes", []))
         what = f"- Task: classification: classifiers predicting {target}, one of {classes}"
     shown = SHOWN_METRICS[task]
+    team = sorted({key for meta in metadata.values() for key in contract.team_metrics(meta)})
     lines = [
         f"# {PACKAGE} {version}",
         "",
@@ -106,14 +107,16 @@ def model_card(version: str, metadata: dict[str, dict], figure_files: dict[str, 
         "",
         "## Models",
         "",
-        "| model | estimator | " + " | ".join(label for _, label in shown) + " |",
-        "|---|---|" + "---|" * len(shown),
+        "| model | estimator | " + " | ".join([*(label for _, label in shown), *(md.text(key) for key in team)]) + " |",
+        "|---|---|" + "---|" * (len(shown) + len(team)),
     ]
     for name, meta in metadata.items():
         m = meta["metrics"]
         cells = [f"{m[key]:.4f}" for key, _ in shown]
         cells[-1] += f" ± {m[shown[-1][0].replace('_mean', '_std')]:.4f}"  # the cross-validated mean ± its std
+        cells += [f"{m[key]:.4f}" if key in m else "-" for key in team]
         lines.append(f"| {md.text(name)} | `{meta['estimator']}` | " + " | ".join(cells) + " |")
+    lines += _per_class_lines(metadata)
     # Inside the fenced block nothing is Markdown: kept on one line, a name cannot close the fence.
     columns = md.one_line(", ".join(c["name"] for c in first["input_schema"]["columns"]))
     lines += _figures_section(figure_files or {}, baseline)
@@ -121,6 +124,17 @@ def model_card(version: str, metadata: dict[str, dict], figure_files: dict[str, 
               f"{IMPORT_NAME}.predict({json.dumps(next(iter(metadata)))}, rows)  # rows with columns: {columns}", "```",
               "", f"`python -m {IMPORT_NAME} info | predict | validate`, or `{PACKAGE} info | ...`, from the command line.", ""]
     return "\n".join(lines)
+
+
+def _per_class_lines(metadata: dict[str, dict]) -> list[str]:
+    """The card's per-class table: each classifier's precision, recall, F1 and support on the held-out rows."""
+    rows = [f"| {md.text(name)} | {md.text(label)} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | "
+            f"{v['support']} |" for name, meta in metadata.items()
+            for label, v in (meta.get(contract.PER_CLASS_KEY) or {}).items()]
+    if not rows:
+        return []
+    return ["", "## Per class (held-out rows)", "", "| model | class | precision | recall | F1 | support |",
+            "|---|---|---|---|---|---|", *rows]
 
 
 def _figures_section(figure_files: dict[str, dict[str, str]], baseline: str | None) -> list[str]:

@@ -1,11 +1,12 @@
-"""Load the training data (the offline Titanic copy or a CSV) and fingerprint it."""
+"""Load the training data ([dataset] source: pipeline/steps/sources.py), fingerprint it, check it for training.
+
+The fingerprint is the sha256 of the frame's canonical form (pipeline/steps/frames.py), whatever
+the source: the data package's Parquet file gives back a frame with the same sha256. Versions
+released before recorded a CSV file's sha256 instead; ``file_sha256`` is that, for ``make verify``.
+"""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import importlib.resources
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,18 @@ import pandas as pd
 
 from pipeline.config import MAX_CLASSES_WITHOUT_TASK, REGRESSION, REPO, TITANIC_SOURCE, DatasetConfig
 from pipeline.errors import DataError
+from pipeline.package.own_package import store
+from pipeline.steps import frames, sources
 
-TITANIC_PACKAGE = "sklearn.datasets.tests.data.openml.id_40945"
-TITANIC_FILE = "data-v1-dl-16826755.arff.gz"
+
+@dataclass(frozen=True)
+class Data:
+    """The data as read from its source, every column: what the data package publishes."""
+
+    frame: pd.DataFrame
+    source: str
+    sha256: str  # of the canonical form
+    file_sha256: str | None = None  # of the file's bytes, for a source that is one CSV file
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class Dataset:
     target: str
     source: str
     sha256: str
+    file_sha256: str | None = None  # of the source file's bytes, when it is one CSV file (releases before Parquet)
 
     @property
     def rows(self) -> int:
@@ -46,46 +57,22 @@ def published_source(source: str) -> str:
 
 def load_dataset(config: DatasetConfig, data_file: str | Path | None = None) -> Dataset:
     """The configured dataset (or ``data_file``), checked for what training needs."""
+    return checked(read_data(config, data_file), config)
+
+
+def read_data(config: DatasetConfig, data_file: str | Path | None = None) -> Data:
+    """The configured source (or ``data_file``) as read, with its fingerprint."""
     source = str(data_file) if data_file else config.source
-    if source == TITANIC_SOURCE:
-        frame, digest = _read_titanic()
-    else:
-        path = Path(source)
-        frame, digest = _read_csv(path if path.is_absolute() else REPO / path)
-    return Dataset(_check(frame, config, source), config.features, config.target, source, digest)
+    frame = sources.read_source(source, "DATA_FILE" if data_file else "[dataset] source")
+    path = Path(source) if Path(source).is_absolute() else REPO / source
+    single_csv = source != TITANIC_SOURCE and path.is_file() and not frames.is_parquet(path)
+    return Data(frame, source, frames.frame_sha256(frame), store.sha256_file(path) if single_csv else None)
 
 
-def _read_titanic() -> tuple[pd.DataFrame, str]:
-    try:
-        resource = importlib.resources.files(TITANIC_PACKAGE) / TITANIC_FILE
-        raw = resource.read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError):
-        import sklearn
-
-        raise DataError(
-            f"the offline Titanic copy ({TITANIC_PACKAGE}/{TITANIC_FILE}) is not in the installed "
-            f"scikit-learn {sklearn.__version__}; install the pinned one (make venv) or point the "
-            "pipeline at a CSV: make release DATA_FILE=path/to/titanic.csv"
-        ) from None
-    from sklearn.externals import _arff  # scikit-learn's own ARFF reader for its OpenML files
-
-    arff = _arff.load(gzip.decompress(raw).decode("utf-8"))
-    frame = pd.DataFrame(arff["data"], columns=[name for name, _ in arff["attributes"]])
-    return frame, hashlib.sha256(raw).hexdigest()
-
-
-def _read_csv(path: Path) -> tuple[pd.DataFrame, str]:
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist; check DATA_FILE or [dataset] source in dataset.toml")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataError(f"data file {path} is empty; give a CSV with a header row and data rows")
-    try:
-        frame = pd.read_csv(io.BytesIO(raw))  # the bytes just fingerprinted, read once
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"data file {path} is not a readable CSV ({reason}); give a comma-separated file with a header row") from None
-    return frame, hashlib.sha256(raw).hexdigest()
+def checked(data: Data, config: DatasetConfig) -> Dataset:
+    """The feature columns and the target of ``data``, typed for training."""
+    return Dataset(_check(data.frame, config, data.source), config.features, config.target, data.source, data.sha256,
+                   data.file_sha256)
 
 
 def _check(frame: pd.DataFrame, config: DatasetConfig, source: str) -> pd.DataFrame:
@@ -97,8 +84,9 @@ def _check(frame: pd.DataFrame, config: DatasetConfig, source: str) -> pd.DataFr
     if missing:
         raise DataError(f"{source}: feature columns {', '.join(missing)} are missing; "
                         "add them to the data or change the feature lists in dataset.toml")
-    frame = frame.loc[:, list(wanted)].copy()
-    frame = frame[frame[config.target].notna()]
+    frame = frame.loc[:, list(wanted)]  # copy-on-write: the columns are copied only where they are converted
+    if frame[config.target].isna().any():
+        frame = frame[frame[config.target].notna()]
     if len(frame) < 2 * max(config.cv_folds, 2):
         raise DataError(f"{source}: only {len(frame)} rows have a target value; training needs at least {2 * max(config.cv_folds, 2)}")
     if config.task == REGRESSION:
@@ -117,10 +105,25 @@ def _check(frame: pd.DataFrame, config: DatasetConfig, source: str) -> pd.DataFr
                             "fix the value or list the column under categorical_features")
         frame[column] = converted.astype("float64")
     for column in config.categorical_features:
-        frame[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v)).astype("object")
+        frame[column] = as_text(frame[column])
     if config.task != REGRESSION:
-        frame[config.target] = frame[config.target].astype(str)
+        frame[config.target] = as_text(frame[config.target].astype(str))
     return frame.reset_index(drop=True)
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """An object column of the values as text (``str(value)``), missing values NaN: what the models are
+    trained on. Each distinct text is one Python object, shared by its rows (through a categorical),
+    so 10,000,000 rows of a few labels hold 80 MB of references, not 10,000,000 strings.
+
+    >>> as_text(pd.Series([1.0, None, 2.5])).tolist(), as_text(pd.Series(["a", "b", "a"])).dtype
+    (['1.0', nan, '2.5'], dtype('O'))
+    """
+    categories = column.astype("category")
+    labels = [str(label) for label in categories.cat.categories]
+    if len(set(labels)) < len(labels):  # values that read the same (1 and "1"): one by one
+        return column.map(lambda v: v if pd.isna(v) else str(v)).astype("object")
+    return categories.cat.rename_categories(labels).astype("object")
 
 
 def _numeric_target(target: pd.Series, name: str, source: str) -> pd.Series:

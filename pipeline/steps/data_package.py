@@ -1,9 +1,9 @@
 """The training data as a package: ``<package>-data``, pinned by the models trained on it.
 
-``make release`` publishes the data file as read (a CSV) in a wheel with ``metadata.json``
-(sha256, rows, columns and types, source, target, tag) and a small API (``path()``,
-``frame()``, ``metadata()``: pipeline/steps/templates/data_package_init.py), built by
-pipeline/steps/data_wheel.py. Its version follows the data, not the models: the same bytes are never
+``make release`` publishes the data as read from its source, as a Parquet file, in a wheel with
+``metadata.json`` (the frame's canonical sha256, the file's, rows, columns and types, source,
+target, tag) and a small API (``path()``, ``frame()``, ``metadata()``:
+pipeline/steps/templates/data_package_init.py), built by pipeline/steps/data_wheel.py. Its version follows the data, not the models: the same bytes are never
 published twice (a release whose data a published version holds pins that version), a column
 added, removed or retyped bumps the minor, anything else the patch; the data tag is its label
 (``mymodel-data==1.0.1+wine``). Every model records the pin (requirement and wheel sha256) in
@@ -37,13 +37,13 @@ from packaging.version import InvalidVersion, Version
 
 from pipeline.steps import release_records
 from pipeline.config import (
-    DATA_FIRST_VERSION, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE, PACKAGE, RELEASES_DIR, REPO, TITANIC_SOURCE,
+    DATA_FIRST_VERSION, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE, PACKAGE, RELEASES_DIR, TITANIC_SOURCE,
     DatasetConfig,
 )
-from pipeline.steps.data import Dataset, load_dataset, published_source
+from pipeline.steps.data import Data, Dataset, checked, load_dataset, read_data
 from pipeline.steps.data_wheel import (
-    DATA_MEMBER, PIN_KEY, build_wheel, column_change, describe, extract, parse_requirement, read_metadata, requirement,
-    sha256_file, wheel_name,
+    METADATA_MEMBER, PIN_KEY, build_wheel, column_change, data_member, describe, extract, file_sha256, parse_requirement,
+    read_metadata, requirement, sha256_file, wheel_name, write_file,
 )
 from pipeline.errors import DataError, PackageIndexError, RecordError
 from pipeline.indexes.base import IndexClient, ServedFile
@@ -93,41 +93,40 @@ def release_data(client: IndexClient, config: DatasetConfig, data_file: str | No
     [dataset] source), or from a recorded data package ([dataset] source = "<package>-data==X")."""
     wanted = parse_requirement(data_file or config.source)
     if wanted is None:
-        dataset = load_dataset(config, data_file)
-        return dataset, plan(client, config, dataset.source, dataset.sha256)
+        data = read_data(config, data_file)
+        dataset = checked(data, config)
+        return dataset, plan(client, config, data)
     folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")  # the extracted file, till the release ends
     with recorded_package(client, wanted) as found:
-        path = Path(folder.name) / DATA_MEMBER
+        path = Path(folder.name) / found.path.name
         shutil.copyfile(found.path, path)
     dataset = dataclasses.replace(load_dataset(config, path), source=str(found.metadata.get("source")))
     note = f"data: {requirement(wanted)} ([dataset] source): pinned, nothing to publish"
     return dataset, DataPlan({**found.metadata, "version": wanted}, None, found.pin["sha256"], False, note, folder)
 
 
-def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: str) -> DataPlan | None:
-    """The data package of a release trained on ``source`` (whose bytes have ``data_sha256``); None
-    when the data is not published ([dataset] publish = false, or the built-in Titanic copy)."""
+def plan(client: IndexClient, config: DatasetConfig, data: Data) -> DataPlan | None:
+    """The data package of a release trained on ``data``; None when the data is not published
+    ([dataset] publish = false, or the built-in Titanic copy). Its Parquet file is written only when
+    no data package this clone recorded holds the same frame."""
     if not config.publish_data:
         print(f"data: not published as {DATA_PACKAGE} ([dataset] publish = false); the models record its sha256 only")
         return None
-    if source == TITANIC_SOURCE:
+    if data.source == TITANIC_SOURCE:
         print(f"data: {TITANIC_SOURCE} ships inside the pinned scikit-learn wheel; no data package")
         return None
     published = published_data(client)
     records = recorded_data(client, published)
     same = [found for found in published if found.metadata is not None and found.served is not None
-            and found.metadata.get("sha256") == data_sha256]
+            and found.metadata.get("sha256") == data.sha256]
     for found in same:  # a wheel this clone recorded: ours, nothing to read or build
         record = records.get(found.version)
         if record is not None and found.served.sha256 in record.sha256:
             return DataPlan({**found.metadata, "version": found.version}, None, found.served.sha256, False,
                             _unchanged(found, f"checked against {record.where}"))
-    path = Path(source) if Path(source).is_absolute() else REPO / source
-    facts = describe(path, published_source(source), config.target, config.tag)
-    if facts["sha256"] != data_sha256:
-        raise DataError(f"data file {path} changed while the release read it; run make release again")
     folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")
     out = Path(folder.name)
+    path, facts = write_file(data, describe(data, config.target, config.tag), out)
     for found in same:  # published by another clone: ours too if our build of it gives its bytes
         # Its labels, to rebuild its wheel from our file; the version is the file name's, never the document's.
         labels = {**{k: found.metadata.get(k) for k in ("source", "target", "tag")}, "version": found.version}
@@ -146,6 +145,7 @@ def plan(client: IndexClient, config: DatasetConfig, source: str, data_sha256: s
     taken = {found.version for found in published} | used_numbers(client)
     version, why = _next_version(trusted, facts, config.tag, taken)
     wheel = build_wheel(path, {**facts, "version": version}, out)
+    path.unlink()  # in the wheel now
     return DataPlan({**facts, "version": version}, wheel, sha256_file(wheel), True,
                     f"data: {why} -> publishes {requirement(version)}", folder)
 
@@ -317,14 +317,15 @@ def fetched(client: IndexClient, version: str, trusted: frozenset[str], where: s
         size = download.seek(0, 2)
         download.seek(0)
         metadata = read_metadata(download)
-        if metadata is None or not isinstance(metadata.get("sha256"), str):
+        member = data_member(metadata) if metadata is not None else None
+        if member is None or not isinstance(file_sha256(metadata), str):
             raise DataError(f"{name} (recorded in {where}) has no readable {METADATA_MEMBER}; it is no data package "
                             "this pipeline built")
-        path = Path(tmp) / DATA_MEMBER
-        extracted = extract(download, path, name)
-        if extracted != metadata["sha256"]:
-            raise DataError(f"{name}: its {DATA_MEMBER} has sha256 {extracted}, its {METADATA_MEMBER} says "
-                            f"{metadata['sha256']}; the data package is damaged")
+        path = Path(tmp) / member
+        extracted = extract(download, path, name, member)
+        if extracted != file_sha256(metadata):
+            raise DataError(f"{name}: its {member} has sha256 {extracted}, its {METADATA_MEMBER} says "
+                            f"{file_sha256(metadata)}; the data package is damaged")
         pin = pin_of({**metadata, "version": version}, digest)
         print(f"data: {requirement(version)} from {client.url} ({size} bytes, sha256 checked against {where})")
         yield Fetched(path, metadata, pin)
@@ -434,10 +435,13 @@ def verification_data(client: IndexClient, version: str, wheel_sha256: str | Non
         return
     source = config.source
     if source != TITANIC_SOURCE:
-        path = Path(source) if Path(source).is_absolute() else REPO / source
-        if not path.is_file() or sha256_file(path) != data.get("sha256"):
-            state = "is not there" if not path.is_file() else "holds other data"
+        try:
+            found = read_data(config)
+            state = None if data.get("sha256") in (found.sha256, found.file_sha256) else "holds other data"
+        except DataError:
+            state = "cannot be read"
+        if state:
             raise DataError(f"make verify needs the data of {version} (sha256 {data.get('sha256')}): it was not "
-                            f"published as {DATA_PACKAGE} ([dataset] publish = false) and {path} ([dataset] source) "
-                            f"{state}; put the data file there or pass DATA_FILE=path.csv")
+                            f"published as {DATA_PACKAGE} ([dataset] publish = false) and {source} ([dataset] "
+                            f"source) {state}; put the data there or pass DATA_FILE=path.csv")
     yield VerifyData(source, label or source, None)

@@ -1,7 +1,11 @@
-"""The data package's wheel: what the data is (facts read in chunks of rows), the wheel written with
-zipfile (no build backend: it holds no code to build), streamed block by block with fixed times and
-modes, so the same data and labels give the same bytes on any machine and day, and the bounded
-reading of such a wheel back. pipeline/steps/data_package.py decides what a release publishes and pins.
+"""The data package's wheel: what the data is (its frame's facts), its Parquet file (pipeline/steps/frames.py,
+written a row group at a time), the wheel written with zipfile (no build backend: it holds no code to
+build), the file streamed in block by block with fixed times and modes, so the same frame and labels
+give the same bytes on any machine and day (with the same pandas and pyarrow), and the bounded reading
+of such a wheel back. pipeline/steps/data_package.py decides what a release publishes and pins.
+
+Data packages published before the Parquet file hold the CSV file as it was read (``data.csv``,
+whose ``sha256`` is the file's): they are read back the same way.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pipeline.config import (
-    DATA_CHUNK_ROWS, DATA_FILE_LIMIT, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE, DATA_REQUIRES, PACKAGE,
+    DATA_FILE_LIMIT, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE, DATA_REQUIRES, PACKAGE,
 )
 from pipeline.errors import DataError
 from pipeline.package.own_package import store
+from pipeline.steps import frames
+from pipeline.steps.data import published_source
 
 HASH_BLOCK, sha256_file = store.HASH_BLOCK, store.sha256_file
 
 TEMPLATE = Path(__file__).with_name("templates") / "data_package_init.py"
-DATA_MEMBER = "data.csv"
+DATA_MEMBER = "data.parquet"
+DATA_MEMBERS = (DATA_MEMBER, "data.csv")  # the data file of a data package: now, and before Parquet
 METADATA_MEMBER = "metadata.json"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 PIN_KEY = "package"  # metadata["data"]["package"] of every model: the data package it was trained on
@@ -63,35 +70,19 @@ def parse_requirement(text: str | None) -> str | None:
 
 # --- what the data is --------------------------------------------------------------------------------------------
 
-def describe(path: Path, source: str, target: str, tag: str) -> dict:
-    """metadata.json of the data file at ``path`` (no version yet), read in chunks of rows."""
-    import pandas as pd
-
-    digest, size = sha256_file(path), path.stat().st_size
-    try:
-        names = [str(c) for c in pd.read_csv(path, nrows=0).columns]
-        types: dict[str, str] = {}
-        rows = 0
-        for chunk in pd.read_csv(path, chunksize=DATA_CHUNK_ROWS):
-            rows += len(chunk)
-            for column, dtype in chunk.dtypes.items():
-                types[str(column)] = _merged(types.get(str(column)), str(dtype))
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError, OSError) as exc:
-        raise DataError(f"data file {path} cannot be read for the data package ({exc}); fix the file") from None
-    return {"name": DATA_PACKAGE, "file": DATA_MEMBER, "sha256": digest, "size": size, "rows": rows,
-            "columns": [{"name": n, "type": types.get(n, "object")} for n in names],
-            "source": source, "target": target, "tag": tag}
+def describe(data, target: str, tag: str) -> dict:
+    """metadata.json of ``data`` (a pipeline.steps.data.Data) without its file and version: the sha256 of
+    the frame's canonical form (the models' data sha256), rows, each column's name and pandas type."""
+    return {"name": DATA_PACKAGE, "file": DATA_MEMBER, "format": "parquet", "hash": frames.FORM.decode().strip(),
+            "sha256": data.sha256, "rows": len(data.frame), "columns": frames.columns(data.frame),
+            "source": published_source(data.source), "target": target, "tag": tag}
 
 
-def _merged(before: str | None, now: str) -> str:
-    """The type of a column across chunks, as reading it whole would infer it.
-
-    >>> _merged(None, "int64"), _merged("int64", "float64"), _merged("float64", "object"), _merged("bool", "bool")
-    ('int64', 'float64', 'object', 'bool')
-    """
-    if before is None or before == now:
-        return now
-    return "float64" if {before, now} <= {"int64", "float64"} else "object"
+def write_file(data, facts: dict, folder: Path) -> tuple[Path, dict]:
+    """The data file of ``facts`` (from ``describe``) in ``folder``, and the facts with its size and sha256."""
+    path = folder / DATA_MEMBER
+    frames.write_parquet(data.frame, path)
+    return path, {**facts, "size": path.stat().st_size, "file_sha256": sha256_file(path)}
 
 
 def column_change(old: dict, new: dict) -> str | None:
@@ -118,7 +109,8 @@ def column_change(old: dict, new: dict) -> str | None:
 # --- the wheel ---------------------------------------------------------------------------------------------------
 
 def build_wheel(path: Path, metadata: dict, out_dir: Path) -> Path:
-    """``<import name>_data-<version>-py3-none-any.whl`` in ``out_dir``: the data file streamed in, compressed."""
+    """``<import name>_data-<version>-py3-none-any.whl`` in ``out_dir``: the data file (``metadata["file"]``,
+    whose sha256 is ``metadata["file_sha256"]``) streamed in, compressed."""
     version = metadata["version"]
     dist_info = f"{DATA_IMPORT_NAME}-{version}.dist-info"
     wheel = out_dir / wheel_name(version)
@@ -130,7 +122,7 @@ def build_wheel(path: Path, metadata: dict, out_dir: Path) -> Path:
 
         add(member("__init__.py"), TEMPLATE.read_bytes())
         add(member(METADATA_MEMBER), (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode())
-        entry = _entry(member(DATA_MEMBER))
+        entry = _entry(member(metadata["file"]))
         entry.file_size = metadata["size"]  # zipfile chooses ZIP64 for a large file from it
         digest, size = hashlib.sha256(), 0
         with open(path, "rb") as source, archive.open(entry, "w") as target:
@@ -138,15 +130,31 @@ def build_wheel(path: Path, metadata: dict, out_dir: Path) -> Path:
                 digest.update(block)
                 size += len(block)
                 target.write(block)
-        if digest.hexdigest() != metadata["sha256"]:
+        if digest.hexdigest() != file_sha256(metadata):
             raise DataError(f"data file {path} changed while the data package was built; run make release again")
-        record.append(f"{member(DATA_MEMBER)},sha256={_b64(digest.digest())},{size}")
+        record.append(f"{member(metadata['file'])},sha256={_b64(digest.digest())},{size}")
         add(f"{dist_info}/METADATA", core_metadata(metadata).encode())
         add(f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: mymodel-pipeline\nRoot-Is-Purelib: true\n"
                                   b"Tag: py3-none-any\n")
         record.append(f"{dist_info}/RECORD,,")
         archive.writestr(_entry(f"{dist_info}/RECORD"), "\n".join(record) + "\n")
     return wheel
+
+
+def file_sha256(metadata: dict) -> str | None:
+    """The sha256 of a data package's file: ``file_sha256``; before Parquet, the file was the data and
+    ``sha256`` was its.
+
+    >>> file_sha256({"sha256": "a", "file_sha256": "b"}), file_sha256({"sha256": "a", "file": "data.csv"})
+    ('b', 'a')
+    """
+    return metadata.get("file_sha256", metadata.get("sha256"))
+
+
+def data_member(metadata: dict) -> str | None:
+    """The data file a data package's metadata.json names, if it is one a data package holds."""
+    file = metadata.get("file", "data.csv")
+    return file if file in DATA_MEMBERS else None
 
 
 def _entry(name: str) -> zipfile.ZipInfo:
@@ -200,10 +208,11 @@ def read_metadata(download) -> dict | None:
     return document if isinstance(document, dict) else None
 
 
-def extract(download, path: Path, name: str) -> str:
+def extract(download, path: Path, name: str, file: str = DATA_MEMBER) -> str:
+    """The data file ``file`` of the data wheel ``download`` (named ``name``) written to ``path``; its sha256."""
     try:
         with zipfile.ZipFile(download) as archive:
-            info = archive.getinfo(member(DATA_MEMBER))
+            info = archive.getinfo(member(file))
             if info.file_size > DATA_FILE_LIMIT:
                 raise DataError(f"{name}: its data file is {info.file_size} bytes, more than the {DATA_FILE_LIMIT} "
                                 "this pipeline reads (DATA_FILE_LIMIT in pipeline/config.py); raise it to read the file")

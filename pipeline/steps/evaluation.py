@@ -10,7 +10,10 @@ permutation importance of each input column. Curves hold at most MAX_POINTS poin
 every number is rounded: the file stays small whatever the number of rows.
 
 The gate computes the published baseline's curves on the same rows with ``curves``; the
-build records them under ``baseline`` in the new version's file.
+build records them under ``baseline`` in the new version's file. A classification's
+precision, recall, F1 and support per class (``per_class``, recorded in metadata.json and
+shown by the card, ``make diff`` and the registry pages) are computed here too, and kept
+with the rest.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pickle
 import numpy as np
 
 from pipeline.config import CLASSIFICATION, REGRESSION
+from pipeline.package.own_package import contract
 from pipeline.steps import digest_cache
 
 EVALUATION_FILE = "evaluation.json"
@@ -33,12 +37,13 @@ IMPORTANCE_ROWS = 10_000  # rows each permutation repeat scores, at most
 IMPORTANCE_SCORING = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}
 
 
+PER_CLASS_KEY = contract.PER_CLASS_KEY
 CACHE_KIND = "evaluation"
 PUBLISHED_LIMIT = 16 * 2**20  # the most of a published evaluation.json that is read (a build's are ~15 KB)
 
 
 def evaluated(pipeline, X, y, task: str, seed: int, libraries: dict[str, str]) -> dict:
-    """``{"evaluation": evaluation(...), "class_metrics": ...}`` (no class metrics for a regression), kept by
+    """``{"evaluation": evaluation(...), "per_class": per_class(...)}`` (no per-class metrics for a regression), kept by
     the digest of the model's pickle, the rows, the settings and ``libraries`` (the training environment):
     a warm release scores no model twice."""
     import pandas as pd
@@ -55,7 +60,7 @@ def evaluated(pipeline, X, y, task: str, seed: int, libraries: dict[str, str]) -
             pass  # a damaged entry: score again
     result = {"evaluation": evaluation(pipeline, X, y, task, seed)}
     if task != REGRESSION:
-        result["class_metrics"] = class_metrics(pipeline, X, y)
+        result[PER_CLASS_KEY] = per_class(pipeline, X, y)
     digest_cache.write(CACHE_KIND, key, json.dumps(result, sort_keys=True).encode())
     return result
 
@@ -76,8 +81,9 @@ def evaluation(pipeline, X, y, task: str, seed: int) -> dict:
     return numbers
 
 
-def class_metrics(pipeline, X, y) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support of each class on the held-out rows (metadata.json "class_metrics")."""
+def per_class(pipeline, X, y) -> dict[str, dict[str, float | int]]:
+    """Precision, recall, F1 and support of each class a classifier predicts, on the held-out rows
+    (metadata.json "per_class"): the one place they are computed."""
     from sklearn.metrics import precision_recall_fscore_support
 
     classes = list(pipeline.classes_)

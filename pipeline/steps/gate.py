@@ -106,9 +106,9 @@ def rescore(client: IndexClient, version: str, record: Record, models: list[Trai
         X_common, y_common = common_rows(dataset, config, released.get(models[0].name, {}), version, models[0].name)
         for model in models:
             before = _published_model(archive, manifest, model.name, version)
-            scores[model.name] = (evaluate(before, X_common, y_common, config.task, metric)[config.gate.metric],
-                                  evaluate(model.pipeline, X_common, y_common, config.task, metric)[config.gate.metric],
-                                  len(X_common))
+            scores[model.name] = tuple(
+                evaluate(fitted, X_common, y_common, config.task, metric, config.metrics, model.name)[config.gate.metric]
+                for fitted in (before, model.pipeline)) + (len(X_common),)
     return scores
 
 
@@ -184,7 +184,7 @@ def baseline(client: IndexClient, version: str | None, models: list[TrainedModel
         return Baseline(version, not_drawn=why)
     record = release_records.recorded(version)
     if record is None:
-        return Baseline(version, not_drawn=f"{version} is not in this clone's release records (releases/, git "
+        return Baseline(version, not_drawn=f"{version} is not in this clone's release records (releases/, HEAD's git "
                                            "history), so its wheel is not loaded")
     try:
         with recorded_wheel(client, version, record) as archive:

@@ -19,6 +19,8 @@ from typing import Any
 
 from pipeline.package.package_name import IMPORT_NAME
 from pipeline.errors import ConfigError
+from pipeline.steps import team_functions
+from pipeline.steps.team_functions import is_reference, module_file, one_line, team_function
 
 # The estimators a [models.<Name>] table may name, with their modules: the one list
 # to extend. Classifiers serve task = "classification", regressors task = "regression".
@@ -53,10 +55,14 @@ ESTIMATOR_KEY = "estimator"
 FACTORY_KEY = "factory"  # "<module>:<function>" of the package, instead of an estimator
 # What a factory is called with besides the table's other keys.
 FACTORY_ARGUMENTS = ("numeric_features", "categorical_features", "seed")
+FIT_KEY = "fit"  # "<module>:<function>" of the package, called to fit the built estimator
+FIT_PREFIX = "fit_"  # in a table with fit: a key for the fit function (fit_stopping_rounds -> stopping_rounds)
+FIT_ARGUMENTS = ("estimator", "X", "y", "seed")  # what a fit function is called with besides those keys
 IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")  # module.Class: "lightgbm.LGBMClassifier"
-FACTORY_PATH = re.compile(r"(?P<module>[A-Za-z_]\w*):(?P<function>[A-Za-z_]\w*)")
 BUILT_IN_LIBRARIES = ("sklearn", IMPORT_NAME)  # import-path estimators' libraries already pinned at runtime
-ERROR_LINE_LIMIT = 200  # characters of a library's own error shown in a message
+# How close (difflib's ratio) a key the constructor takes through **kwargs may be to a named parameter
+# before it counts as that parameter misspelled (n_estimator: 0.96; LightGBM's closest alias: 0.8).
+MISSPELLING_CUTOFF = 0.85
 CALIBRATED_KEY = "calibrated"  # wrap in CalibratedClassifierCV(ensemble=False): probabilities for any classifier
 SEED = "seed"  # random_state = "seed" means the [training] seed
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")  # a folder in the package: src/mymodel/models/<Name>
@@ -72,6 +78,8 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=dict, hash=False)
     calibrated: bool = False
     factory: str = ""
+    fit: str = ""  # "<module>:<function>" that fits the built estimator; "" for estimator.fit(X, y)
+    fit_params: dict[str, Any] = field(default_factory=dict, hash=False)  # the fit_* keys, without fit_
 
     def key(self, suffix: str = "") -> str:
         """How dataset.toml spells this table (or one of its keys) in messages."""
@@ -83,7 +91,7 @@ class ModelSpec:
         return self.estimator or f"factory {self.factory}"
 
     def build(self, seed: int, numeric_features: tuple[str, ...] = (), categorical_features: tuple[str, ...] = (),
-              package: str = IMPORT_NAME) -> Any:
+              package: str | None = None) -> Any:
         """A fresh, unfitted estimator as the table declares it (a factory's takes the raw feature columns)."""
         if self.factory:
             estimator = factory_function(self.factory, package)(
@@ -114,11 +122,11 @@ def estimator_class(name: str) -> type:
     return getattr(importlib.import_module(module), class_name)
 
 
-def factory_function(factory: str, package: str = IMPORT_NAME) -> Any:
+def factory_function(factory: str, package: str | None = None) -> Any:
     """The function "module:function" names in the package (imported as <package>.<module>, so the
     classes it pickles load from the installed package)."""
     module, _, function = factory.partition(":")
-    return getattr(importlib.import_module(f"{package}.{module}"), function)
+    return getattr(importlib.import_module(f"{package or team_functions.PACKAGE}.{module}"), function)
 
 
 def is_tree_model(estimator: Any) -> bool:
@@ -177,8 +185,10 @@ def _parse_table(name: str, table: Any, path: Path) -> ModelSpec:
     calibrated = params.pop(CALIBRATED_KEY, False)
     if not isinstance(calibrated, bool):
         raise ConfigError(f"{path}: models.{name}.calibrated = {calibrated!r} must be true or false")
+    fit, fit_params = _parsed_fit(name, params, path)
     if factory is not None:
-        return ModelSpec(name, "", params, calibrated, _parsed_factory(name, factory, estimator, params, path))
+        return ModelSpec(name, "", params, calibrated, _parsed_factory(name, factory, estimator, params, path), fit,
+                         fit_params)
     if estimator is None:
         raise ConfigError(f"{path}: [models.{name}] needs the key 'estimator' (the scikit-learn class); "
                           f"add estimator = one of {', '.join(ESTIMATORS)}, an import path such as "
@@ -187,14 +197,30 @@ def _parse_table(name: str, table: Any, path: Path) -> ModelSpec:
         raise ConfigError(f"{path}: models.{name}.estimator = {estimator!r} is not an allowed estimator; "
                           f"use one of {', '.join(ESTIMATORS)}, or a class by import path "
                           '(estimator = "lightgbm.LGBMClassifier")')
-    return ModelSpec(name, estimator, params, calibrated)
+    return ModelSpec(name, estimator, params, calibrated, "", fit, fit_params)
+
+
+def _parsed_fit(name: str, params: dict, path: Path) -> tuple[str, dict[str, Any]]:
+    """The table's fit function and its fit_* keys (taken out of ``params``); none without fit."""
+    fit = params.pop(FIT_KEY, None)
+    if fit is None:
+        return "", {}
+    if not isinstance(fit, str) or not is_reference(fit):
+        raise ConfigError(f"{path}: models.{name}.fit = {fit!r} is not \"<module>:<function>\"; name a function of "
+                          f'a module of the package: fit = "training:fit" for fit in src/{IMPORT_NAME}/training.py')
+    keys = {key.removeprefix(FIT_PREFIX): params.pop(key) for key in list(params) if key.startswith(FIT_PREFIX)}
+    reserved = [key for key in FIT_ARGUMENTS if key in keys]
+    if reserved:
+        raise ConfigError(f"{path}: models.{name}.{FIT_PREFIX}{reserved[0]}: {reserved[0]} is passed to the fit "
+                          "function by the pipeline; remove the key")
+    return fit, keys
 
 
 def _parsed_factory(name: str, factory: Any, estimator: Any, params: dict, path: Path) -> str:
     if estimator is not None:
         raise ConfigError(f"{path}: [models.{name}] has both estimator and factory; keep one (a factory "
                           "returns the whole estimator, preprocessing included)")
-    if not isinstance(factory, str) or not FACTORY_PATH.fullmatch(factory):
+    if not isinstance(factory, str) or not is_reference(factory):
         raise ConfigError(f"{path}: models.{name}.factory = {factory!r} is not \"<module>:<function>\"; "
                           f'name a function of a module of the package: factory = "features:make_pipeline" '
                           f"for make_pipeline in src/{IMPORT_NAME}/features.py")
@@ -207,7 +233,7 @@ def _parsed_factory(name: str, factory: Any, estimator: Any, params: dict, path:
 
 def check(specs: tuple[ModelSpec, ...], seed: int, path: Path, task: str = "classification",
           numeric_features: tuple[str, ...] = (), categorical_features: tuple[str, ...] = (),
-          package: str = IMPORT_NAME) -> None:
+          package: str | None = None) -> None:
     """Build every model as training will, so a bad parameter, an estimator of the other
     task or a failing factory fails now, naming its key."""
     for spec in specs:
@@ -217,6 +243,27 @@ def check(specs: tuple[ModelSpec, ...], seed: int, path: Path, task: str = "clas
             _check_probabilities(spec, built, task, path)
         else:
             _check_estimator(spec, seed, path, task)
+        if spec.fit:
+            fit_function(spec, path, package)
+
+
+def fit_function(spec: ModelSpec, path: Path | str = "dataset.toml", package: str | None = None) -> Any:
+    """The table's fit function, checked to take the estimator, X, y, seed and the table's fit_* keys."""
+    import inspect
+
+    function_name = spec.fit.partition(":")[2]
+    key = f"{path}: {spec.key(FIT_KEY)} = {spec.fit!r}"
+    signature = f"{function_name}(estimator, X, y, seed" + "".join(f", {k}" for k in spec.fit_params) + ")"
+    function = team_function(spec.fit, key, signature, ConfigError, package)
+    try:
+        inspect.signature(function).bind(None, None, None, seed=0, **spec.fit_params)
+    except TypeError as exc:
+        raise ConfigError(f"{key}: {function_name} cannot be called as {signature} ({exc}); define "
+                          f"def {signature} in {module_file(package, spec.fit.partition(':')[0])}, or fix the "
+                          f"table's {FIT_PREFIX}* keys") from None
+    except ValueError:
+        pass  # no signature to read (a builtin): its call says what is wrong
+    return function
 
 
 def _check_task(spec: ModelSpec, kind: str, task: str, path: Path) -> None:
@@ -243,7 +290,7 @@ def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:
     defaults = cls().get_params()
     valid = sorted(defaults)
     for key, value in spec.resolved(seed).items():
-        if key not in valid and not _takes(cls, key, value):
+        if key not in valid and not _takes(cls, key, value, valid):
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
             raise ConfigError(f"{path}: {spec.key(key)} is not a parameter of {spec.estimator}; "
@@ -266,10 +313,16 @@ def _check_estimator(spec: ModelSpec, seed: int, path: Path, task: str) -> None:
     _check_probabilities(spec, estimator, task, path)
 
 
-def _takes(cls: type, key: str, value: Any) -> bool:
-    """Does the constructor take ``key``? LightGBM, XGBoost and CatBoost take many documented parameters
-    (``verbose``, ``verbosity``) through ``**kwargs``: get_params() of a default instance lacks them, of
-    one built with them has them. Only what the constructor refuses (or drops) is not a parameter."""
+def _takes(cls: type, key: str, value: Any, named: list[str]) -> bool:
+    """Does the constructor take ``key``, which ``named`` (get_params() of a default instance) lacks?
+    LightGBM, XGBoost and CatBoost take many documented parameters (``verbose``, ``verbosity``,
+    ``lambda_l1``) through ``**kwargs``: get_params() of one built with them has them. LightGBM keeps
+    ANY keyword that way, so a key that is a near miss of a named parameter (``n_estimator``) is a
+    misspelling however the constructor takes it (MISSPELLING_CUTOFF: none of LightGBM's own
+    parameter names or aliases is that close to another name); otherwise only what the constructor
+    refuses (or drops) is not a parameter."""
+    if difflib.get_close_matches(key, named, n=1, cutoff=MISSPELLING_CUTOFF):
+        return False
     try:
         return key in cls(**{key: value}).get_params()
     except TypeError:  # an unexpected keyword argument
@@ -318,29 +371,11 @@ def _checked_factory(spec: ModelSpec, seed: int, numeric_features: tuple[str, ..
     unfitted scikit-learn estimator, is a ConfigError naming the table and the module's file."""
     from sklearn.base import clone
 
-    module_name, _, function_name = spec.factory.partition(":")
+    function_name = spec.factory.partition(":")[2]
     key = f"{path}: {spec.key(FACTORY_KEY)} = {spec.factory!r}"
-    where = _module_file(package, module_name)
-    try:
-        module = importlib.import_module(f"{package}.{module_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"{package}.{module_name}":
-            raise ConfigError(f"{key}: there is no module {where}; add it to the package folder "
-                              "or fix the module name") from None
-        raise ConfigError(f"{key}: {where} cannot be imported ({one_line(exc)}); fix the module, or add the "
-                          "missing library to the train group of pyproject.toml and run make requirements") from None
-    except Exception as exc:
-        raise ConfigError(f"{key}: {where} cannot be imported ({one_line(exc)}); fix the module") from None
-    function = getattr(module, function_name, None)
-    if function is None:
-        names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-        close = difflib.get_close_matches(function_name, names, n=1)
-        hint = f"did you mean {module_name}:{close[0]}? " if close else ""
-        raise ConfigError(f"{key}: {where} has no function {function_name}; {hint}define "
-                          f"def {function_name}(numeric_features, categorical_features, seed, **params) there") from None
-    if not callable(function):
-        raise ConfigError(f"{key}: {module_name}.{function_name} in {where} is a {type(function).__name__}, not a "
-                          f"function; define def {function_name}(numeric_features, categorical_features, seed, **params)")
+    where = module_file(package, spec.factory.partition(":")[0])
+    team_function(spec.factory, key, f"{function_name}(numeric_features, categorical_features, seed, **params)",
+                  ConfigError, package)
     try:
         built = spec.build(seed, numeric_features, categorical_features, package)
     except Exception as exc:
@@ -357,23 +392,6 @@ def _checked_factory(spec: ModelSpec, seed: int, numeric_features: tuple[str, ..
                           f"estimator ({one_line(exc)}); return an unfitted estimator or Pipeline "
                           "that takes the raw feature columns") from None
     return built
-
-
-def _module_file(package: str, module: str) -> str:
-    """Where a module of the package is (or would be), as the repository spells it: src/mymodel/features.py."""
-    folder = Path(importlib.import_module(package).__file__).parent
-    file = folder / f"{module}.py"
-    try:
-        return str(file.relative_to(folder.parent.parent))
-    except ValueError:
-        return str(file)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as ``Type: first line``, bounded: messages stay one line."""
-    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return text if len(text) <= ERROR_LINE_LIMIT else text[:ERROR_LINE_LIMIT] + "…"
 
 
 def large_data_warnings(specs: tuple[ModelSpec, ...], rows: int) -> list[str]:

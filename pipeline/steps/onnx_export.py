@@ -41,7 +41,7 @@ import numpy as np
 from pipeline.config import CLASSIFICATION, ONNX_OPSET, ONNX_POLICIES, ONNX_TOLERANCE, REGRESSION
 from pipeline.errors import BuildError, OnnxError
 from pipeline.steps import team_code
-from pipeline.steps.model_specs import one_line
+from pipeline.steps.team_functions import one_line
 from pipeline.package.own_package import onnx_external_data, store
 
 sha256_file = store.sha256_file

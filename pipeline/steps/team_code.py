@@ -42,7 +42,7 @@ class TeamHookError(Exception):
 def register_onnx_converters(package: str = IMPORT_NAME, package_dir: Path = PACKAGE_DIR) -> list[str]:
     """Call every team module's ONNX_HOOK (imported as ``<package>.<module>``, as training imports it);
     the file names of the modules that have one."""
-    from pipeline.steps.model_specs import one_line
+    from pipeline.steps.team_functions import one_line
 
     called = []
     for name in team_modules(package_dir):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass
@@ -14,24 +15,19 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    log_loss,
-    mean_absolute_error,
-    r2_score,
-    roc_auc_score,
-    root_mean_squared_error,
-)
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline.steps import evaluation, model_specs, onnx_export, provenance, requirements, team_code
+from pipeline.steps import evaluation, metrics, model_specs, onnx_export, provenance, requirements, team_code
 from pipeline.package.own_package import contract
-from pipeline.config import CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, TRAIN_JOBS, DatasetConfig
+from pipeline.config import (
+    CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, SERIAL_TRAINING_ROWS, TRAIN_JOBS, DatasetConfig,
+)
 from pipeline.steps.data import Dataset, published_source
 from pipeline.errors import RequirementError, TrainingError
+from pipeline.steps import team_functions
+from pipeline.steps.team_functions import module_file, one_line
 
 SHOWN_METRICS = contract.SHOWN_METRICS
 
@@ -39,6 +35,7 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"  # all models' metrics side by side, at the top of models/
 CV_SCORING = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}  # recorded as cv_<scoring>_mean and _std
+FIT_KEY = "fit"  # metadata.json: {"function", "params", "recorded"} of a model fitted by the team's function
 
 
 def estimators(config: DatasetConfig) -> dict[str, object]:
@@ -98,24 +95,33 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     # 3.14; fits on two threads at once left the filters empty under load, and every later fit then warned that
     # sklearn.utils.parallel.delayed should be used with its Parallel. The final models are fitted here, not
     # sent back from a worker, so their pickles are byte for byte what they always were. Same results as serial.
-    scores = joblib.Parallel(n_jobs=TRAIN_JOBS, return_as="generator")(
-        joblib.delayed(_as_declared)(specs[n], cross_val_score, model_pipeline(specs[n], e, config), X_train, y_train,
-                                     cv=folds, scoring=scoring) for n, e in chosen.items())
+    # From SERIAL_TRAINING_ROWS rows the cross-validations run here too, after the final fits: a worker would
+    # hold a copy of the rows, each fit several more. A fit function (fit = "<module>:<function>") is imported
+    # from the team's package in whichever process runs it.
+    package = team_functions.PACKAGE
+    jobs = 1 if len(X_train) >= SERIAL_TRAINING_ROWS else TRAIN_JOBS
+    scores = joblib.Parallel(n_jobs=jobs, return_as="generator")(
+        joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, folds, scoring,
+                                        config.seed, package) for n, e in chosen.items())
     try:
-        fitted = [_as_declared(specs[n], model_pipeline(specs[n], e, config).fit, X_train, y_train)
-                  for n, e in chosen.items()]
+        fits = [fitted(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, config.seed, package)
+                for n, e in chosen.items()]
+        scores = list(scores)
     except Exception:
         for _ in _ignoring_errors(scores):  # let the workers finish: left running, joblib warns they were cancelled
             pass
         raise
+    finally:
+        if jobs > 1:
+            stop_workers()
     trained = []
     scoring_started = time.perf_counter()
     scored_by_name = {name: _as_declared(specs[name], evaluation.evaluated, pipeline, X_test, y_test, config.task,
                                          config.seed, environment)
-                      for name, pipeline in zip(chosen, fitted)}
+                      for name, (pipeline, _) in zip(chosen, fits)}
     print(f"figures: the numbers of {len(chosen)} models on the {len(X_test)} held-out rows in "
           f"{time.perf_counter() - scoring_started:.2f} s", flush=True)
-    for (name, estimator), pipeline, cv in zip(chosen.items(), fitted, scores, strict=True):
+    for (name, estimator), (pipeline, recorded), cv in zip(chosen.items(), fits, scores, strict=True):
         spec = specs[name]
         scored = scored_by_name[name]
         metadata = {
@@ -124,12 +130,15 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
             # A factory's object may hold anything (its repr need not be stable): its table's keys say how it was made.
             "params": _jsonable(spec.resolved(config.seed) if spec.factory else estimator.get_params()),
             **({"factory": spec.factory} if spec.factory else {}),
+            **({FIT_KEY: {"function": spec.fit, "params": _jsonable(spec.fit_params), "recorded": recorded}}
+               if spec.fit else {}),
             **({team_code.METADATA_KEY: code} if code else {}),
             "metrics": {**_as_declared(spec, evaluate, pipeline, X_test, y_test, config.task),
-                        f"cv_{scoring}_mean": _round(cv.mean()), f"cv_{scoring}_std": _round(cv.std())},
+                        f"cv_{scoring}_mean": _round(cv.mean()), f"cv_{scoring}_std": _round(cv.std()),
+                        **metrics.declared_metrics(pipeline, X_test, y_test, config.task, config.metrics, name)},
             "task": config.task,
             **({"classes": [str(c) for c in pipeline.classes_]} if config.task == CLASSIFICATION else {}),
-            **({"class_metrics": scored["class_metrics"]} if "class_metrics" in scored else {}),
+            **({evaluation.PER_CLASS_KEY: scored[evaluation.PER_CLASS_KEY]} if evaluation.PER_CLASS_KEY in scored else {}),
             **({"target_units": config.target_units} if config.target_units is not None else {}),
             "input_schema": schema,
             "data": {"tag": config.tag, "source": published_source(dataset.source), "sha256": dataset.sha256,
@@ -143,6 +152,66 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
     return with_onnx(trained, X_test, config)
 
 
+def fitted(spec: model_specs.ModelSpec, estimator, X, y, seed: int,
+           package: str | None = None) -> tuple[object, dict | None]:
+    """``estimator`` fitted on the training rows ``X``, ``y``: by ``estimator.fit``, or by the table's fit
+    function (which never sees the held-out rows; imported from ``package``, the team's), with what that
+    function recorded (None without one)."""
+    if not spec.fit:
+        return _as_declared(spec, estimator.fit, X, y), None
+    function = model_specs.fit_function(spec, package=package)
+    where = f"[{spec.key()}] fit = {spec.fit!r}"
+    fix = f"fix it in {module_file(package, spec.fit.partition(':')[0])}"
+    try:
+        result = function(estimator, X, y, seed=seed, **spec.fit_params)
+    except Exception as exc:
+        raise TrainingError(f"{where} raised {one_line(exc)}; {fix}") from None
+    returned, recorded = result if isinstance(result, tuple) and len(result) == 2 else (result, {})
+    if not all(callable(getattr(returned, method, None)) for method in ("fit", "predict", "get_params")):
+        raise TrainingError(f"{where} returned {type(returned).__name__}, not the fitted estimator; return it "
+                            "(or the estimator and a dict of facts to record); " + fix)
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(returned)
+    except NotFittedError:
+        raise TrainingError(f"{where} returned an estimator that is not fitted; fit it on X and y, then return it; "
+                            + fix) from None
+    return returned, _recorded(recorded, where, fix)
+
+
+def _recorded(facts: object, where: str, fix: str) -> dict:
+    """What a fit function returned to record (``best_iteration``...): names and plain values only."""
+    if not isinstance(facts, dict):
+        raise TrainingError(f"{where} returned {type(facts).__name__} beside the estimator, not a dict of facts to "
+                            "record (e.g. {\"best_iteration\": model.best_iteration_}); " + fix)
+    plain = {}
+    for key, value in facts.items():
+        value = value.item() if isinstance(value, np.generic) else value
+        finite = not isinstance(value, float) or math.isfinite(value)
+        if not isinstance(key, str) or not (value is None or isinstance(value, (str, bool, int, float)) and finite):
+            raise TrainingError(f"{where} recorded {key!r} = {value!r}: record names with a finite number, text, "
+                                "true or false; " + fix)
+        plain[key] = value
+    return dict(sorted(plain.items()))
+
+
+def cross_validated(spec: model_specs.ModelSpec, estimator, X, y, folds, scoring: str, seed: int,
+                    package: str | None = None) -> np.ndarray:
+    """The cross-validated scores on the training rows, each fold fitted as the model is (its fit function too)."""
+    if not spec.fit:
+        return _as_declared(spec, cross_val_score, estimator, X, y, cv=folds, scoring=scoring)
+    from sklearn.metrics import get_scorer
+
+    scorer = get_scorer(scoring)
+    scores = []
+    for train_rows, test_rows in folds.split(X, y):
+        model, _ = fitted(spec, clone(estimator), X.iloc[train_rows], y.iloc[train_rows], seed, package)
+        scores.append(scorer(model, X.iloc[test_rows], y.iloc[test_rows]))
+    return np.array(scores)
+
+
 def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig) -> list[TrainedModel]:
     """Each model with its ONNX copy checked on the held-out rows, and the outcome in its metadata
     (nothing with [release] onnx = "off"); OnnxError when dataset.toml requires ONNX and one has none."""
@@ -152,6 +221,15 @@ def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig) -> list
                                         config.numeric_features, config.onnx, config.onnx_tolerance)
     return [dataclasses.replace(m, metadata={**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
                                 onnx=exported[m.name].model) for m in models]
+
+
+def stop_workers() -> None:
+    """Stop joblib's worker processes now. Left idle they live 300 s after their last task, or after this
+    process is killed, holding its stdout and stderr: whoever reads the release's output to its end (a CI
+    log, a test, ``make ... | tee``) waited five minutes after a release that was killed or failed."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
 
 
 def _ignoring_errors(results):
@@ -188,25 +266,15 @@ def split(dataset: Dataset, config: DatasetConfig) -> list:
     return train_test_split(X, y, test_size=config.test_size, random_state=config.seed, stratify=stratify)
 
 
-def evaluate(pipeline: Pipeline, X, y, task: str = CLASSIFICATION, only: tuple[str, ...] | None = None) -> dict[str, float]:
-    """The held-out metrics of ``task`` (or ``only`` those). A binary classification scores F1 and
-    ROC AUC for its last class; a multiclass one averages F1 over classes (macro) and ROC AUC one-vs-rest (macro)."""
-    predicted = pipeline.predict(X)
-    if task == REGRESSION:
-        scorers = {"r2": lambda: r2_score(y, predicted), "mae": lambda: mean_absolute_error(y, predicted),
-                   "rmse": lambda: root_mean_squared_error(y, predicted)}
-    else:
-        classes, probabilities = pipeline.classes_, pipeline.predict_proba(X)
-        binary = len(classes) == 2
-        scorers = {
-            "accuracy": lambda: accuracy_score(y, predicted),
-            "roc_auc": (lambda: roc_auc_score(y == classes[-1], probabilities[:, -1])) if binary else
-                       (lambda: roc_auc_score(y, probabilities, multi_class="ovr", average="macro", labels=classes)),
-            "f1": (lambda: f1_score(y, predicted, pos_label=classes[-1])) if binary else
-                  (lambda: f1_score(y, predicted, average="macro", labels=classes)),
-            "log_loss": lambda: log_loss(y, probabilities, labels=classes),
-        }
-    return {name: _round(scorers[name]()) for name in (only or scorers)}
+def evaluate(pipeline: Pipeline, X, y, task: str = CLASSIFICATION, only: tuple[str, ...] | None = None,
+             declared: tuple[metrics.Metric, ...] = (), model: str = "") -> dict[str, float]:
+    """The held-out metrics of ``task`` (or ``only`` those, which may name ``declared`` ones: the gate's)
+    of the model named ``model``."""
+    values = metrics.task_metrics(pipeline, X, y, task, only)
+    wanted = tuple(m for m in declared if only is None or m.name in only)
+    if wanted:
+        values.update(metrics.declared_metrics(pipeline, X, y, task, wanted, model))
+    return values
 
 
 def input_schema(X, config: DatasetConfig) -> dict:
@@ -272,13 +340,16 @@ def write_json(path: Path, document: dict) -> None:
 
 
 def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    """Each model's headline metrics, those of its task (the keys it has)."""
-    names = [key for shown in SHOWN_METRICS.values() for key, _ in shown
-             if any(key in values for values in metrics.values())]
+    """Each model's headline metrics, those of its task (the keys it has), then those of [evaluation] metrics."""
+    shown = [key for task in SHOWN_METRICS.values() for key, _ in task]
+    names = [key for key in shown if any(key in values for values in metrics.values())]
+    names += sorted({key for values in metrics.values() for key in values
+                     if key not in shown and not key.startswith("cv_")})
     width = max(24, *(len(model) + 2 for model in metrics))
-    lines = [f"{'model':<{width}}" + "".join(f"{n:>18}" for n in names)]
+    widths = [max(18, len(n) + 2) for n in names]
+    lines = [f"{'model':<{width}}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths))]
     for model, values in metrics.items():
-        lines.append(f"{model:<{width}}" + "".join(f"{values.get(n, float('nan')):>18.4f}" for n in names))
+        lines.append(f"{model:<{width}}" + "".join(f"{values.get(n, float('nan')):>{w}.4f}" for n, w in zip(names, widths)))
     return "\n".join(lines)
 
 

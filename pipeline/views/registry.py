@@ -27,6 +27,7 @@ from pipeline.errors import ConfigError, TrainingError, UnreadableRelease, Versi
 from pipeline.indexes.base import IndexClient, ServedFile
 
 BUMP_KIND, GROUPS, Snapshot, task_of = contract.BUMP_KIND, contract.GROUPS, contract.Snapshot, contract.task_of
+team_metrics, PER_CLASS_KEY = contract.team_metrics, contract.PER_CLASS_KEY
 diff, identical, required_bump = contract.diff, contract.identical, contract.required_bump
 MalformedBuild = errors.MalformedBuild
 ARCHIVE_ERRORS, check_build, read_build = published.ARCHIVE_ERRORS, published.check_build, published.read_build
@@ -237,6 +238,13 @@ def version_row(version: str, entry: Published, yanked: str | None) -> dict:
         "score_metrics": shown,
         "scores": {name: entry.snapshot.models[name].get("metrics", {}).get(metric) for name, metric in shown.items()},
         "accuracy": {name: meta.get("metrics", {}).get("accuracy") for name, meta in sorted(entry.snapshot.models.items())},
+        # [evaluation] metrics of each model, and the gate's metric as the release recorded it
+        "team_scores": {name: {key: meta["metrics"][key] for key in team_metrics(meta)}
+                        for name, meta in sorted(entry.snapshot.models.items())},
+        "gate_metric": (entry.snapshot.release.get("gate") or {}).get("metric"),
+        "metrics": {name: meta.get("metrics", {}) for name, meta in sorted(entry.snapshot.models.items())},
+        "per_class": {name: meta[PER_CLASS_KEY] for name, meta in sorted(entry.snapshot.models.items())
+                      if isinstance(meta.get(PER_CLASS_KEY), dict)},
         "bump": entry.snapshot.release.get("bump") or None,
     }
 
@@ -259,15 +267,18 @@ def versions_table(rows: list[dict]) -> str:
         return "no published versions (run make release)"
     models = sorted({name for row in rows for name in row["scores"]})
     metrics = {m: sorted({row["score_metrics"][m] for row in rows if m in row["scores"]}) for m in models}
-    header = (["version", "data", "uploaded", "wheel"] + [f"{m} {'|'.join(metrics[m])}" for m in models]
-              + ["status", "bump", "why"])
+    # the team's metrics ([evaluation] metrics) follow each model's own score, in one column
+    team = {m: sorted({k for row in rows for k in row.get("team_scores", {}).get(m, {})}) for m in models}
+    header = (["version", "data", "uploaded", "wheel"]
+              + [" ".join([f"{m} {'|'.join(metrics[m])}", *team[m]]) for m in models] + ["status", "bump", "why"])
     lines = []
     for row in rows:
         bump = row["bump"] or {}
         status = "; ".join(([] if row.get("yanked") is None else [f"yanked: {row['yanked'] or 'no reason given'}"])
                            + ([f"unreadable: {row['unreadable']}"] if row.get("unreadable") else [])) or "-"
-        scores = [_fmt(row["scores"].get(m)) if len(metrics[m]) == 1 or m not in row["scores"]
-                  else f"{row['score_metrics'][m]} {_fmt(row['scores'][m])}" for m in models]
+        scores = [" ".join([_fmt(row["scores"].get(m)) if len(metrics[m]) == 1 or m not in row["scores"]
+                            else f"{row['score_metrics'][m]} {_fmt(row['scores'][m])}",
+                            *(_fmt(row.get("team_scores", {}).get(m, {}).get(k)) for k in team[m])]) for m in models]
         lines.append([row["version"], row["data_tag"] or "-", _date(row["uploaded"]), _size(row["wheel_size"])]
                      + scores
                      + [status, bump.get("kind") or BUMP_KIND.get(bump.get("part"), "-"),
@@ -310,7 +321,42 @@ def diff_between(old: Snapshot, new: Snapshot) -> dict:
         "required_kind": BUMP_KIND.get(bump) if bump else None,
         "changes": {group: [c.text for c in changes if c.group == group] for group in GROUPS},
         "metrics": metrics,
+        "per_class": per_class_between(old, new),
+        "fit_recorded": {name: values for name in sorted(set(old.models) | set(new.models))
+                         if (values := _pairs(_recorded(old.models.get(name, {})), _recorded(new.models.get(name, {}))))},
     }
+
+
+def _recorded(metadata: dict) -> dict:
+    """What a model's fit function recorded (metadata fit.recorded: its best iteration...)."""
+    fit = metadata.get("fit")
+    recorded = fit.get("recorded") if isinstance(fit, dict) else None
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def _pairs(before: dict, after: dict) -> dict:
+    return {key: {"a": before.get(key), "b": after.get(key)} for key in sorted({*before, *after})}
+
+
+PER_CLASS_METRICS = ("precision", "recall", "f1", "support")
+
+
+def per_class_between(old: Snapshot, new: Snapshot) -> dict[str, dict[str, dict[str, dict]]]:
+    """Each classifier's precision, recall, F1 and support per class, in ``old`` and ``new``:
+    {model: {class: {metric: {"a": ..., "b": ...}}}} (a class one build lacks has None there)."""
+    report = {}
+    for name in sorted(set(old.models) | set(new.models)):
+        before, after = (_per_class(snapshot.models.get(name, {})) for snapshot in (old, new))
+        if before or after:
+            report[name] = {label: {metric: {"a": before.get(label, {}).get(metric), "b": after.get(label, {}).get(metric)}
+                                    for metric in PER_CLASS_METRICS}
+                            for label in sorted({*before, *after})}
+    return report
+
+
+def _per_class(metadata: dict) -> dict:
+    per_class = metadata.get(PER_CLASS_KEY)
+    return per_class if isinstance(per_class, dict) else {}
 
 
 def diff_text(report: dict) -> str:
@@ -334,7 +380,14 @@ def diff_text(report: dict) -> str:
         lines += ["", f"{group}:"] + [f"  {text}" for text in report["changes"][group] or ["(no change)"]]
     rows = [[model, metric, _fmt(values["a"]), _fmt(values["b"]), _change(values["a"], values["b"])]
             for model, metrics in report["metrics"].items() for metric, values in metrics.items()]
+    rows += [[model, f"fit: {key}", _fmt(values["a"]), _fmt(values["b"]), _change(values["a"], values["b"])]
+             for model, recorded in report.get("fit_recorded", {}).items() for key, values in recorded.items()]
     lines += ["", "metrics:", _indent(_table(["model", "metric", a, b, "change"], rows))]
+    per_class = [[model, label, metric, _fmt(values["a"]), _fmt(values["b"]), _change(values["a"], values["b"])]
+                 for model, labels in report.get("per_class", {}).items() for label, metrics in labels.items()
+                 for metric, values in metrics.items()]
+    if per_class:
+        lines += ["", "per class (held-out rows):", _indent(_table(["model", "class", "metric", a, b, "change"], per_class))]
     return "\n".join(lines)
 
 
@@ -354,6 +407,8 @@ def _fmt(value: object) -> str:
 
 
 def _change(before: object, after: object) -> str:
+    if isinstance(before, int) and isinstance(after, int) and not isinstance(before, bool):
+        return "=" if before == after else f"{after - before:+d}"
     if isinstance(before, (int, float)) and isinstance(after, (int, float)):
         return "=" if before == after else f"{after - before:+.4f}"
     return "(new)" if before is None else "(gone)" if after is None else ""

@@ -31,9 +31,12 @@ GROUPS = ("interface", "logic", "data", "environment", "metrics")
 BUMP_KIND = {"major": "release", "minor": "interface", "patch": "logic"}
 _BUMP_OF_GROUP = {"interface": "minor", "logic": "patch", "data": "patch", "environment": "patch"}
 # Metadata keys compared below; any other key that differs is a logic change (e.g. "preprocessing").
+# A classifier's precision, recall, F1 and support per class on the held-out rows: {label: {...}}
+# (pipeline/steps/evaluation.py computes them; the card, make diff and the registry pages show them).
+PER_CLASS_KEY = "per_class"
 _KNOWN_KEYS = {"name", "estimator", "params", "metrics", "classes", "input_schema", "data",
                "training_environment", "git", "task", "target_units", "factory", "package_code", "onnx",
-               "class_metrics"}
+               PER_CLASS_KEY, "fit"}
 _MISSING = object()
 # Metadata a build's models share (one dataset, one environment), compared when no model is in both builds.
 _BUILD_KEYS = ("input_schema", "target_units", "data", "training_environment", "package_code")
@@ -53,6 +56,19 @@ FIGURES = {
                    ("permutation_importance", "permutation importance")),
 }
 FIGURE_TITLES = {kind: title for shown in FIGURES.values() for kind, title in shown}
+
+
+def team_metrics(metadata: Mapping[str, Any]) -> list[str]:
+    """The held-out metrics a model records beyond its task's own: those of ``[evaluation] metrics``.
+
+    >>> team_metrics({"metrics": {"accuracy": 0.8, "cv_accuracy_std": 0.1, "f1_macro": 0.7, "metrics:cost": 3.0}})
+    ['f1_macro', 'metrics:cost']
+    """
+    metrics, task = metadata.get("metrics"), metadata.get("task", "classification")
+    if not isinstance(metrics, Mapping):
+        return []
+    own = {key for key, _ in SHOWN_METRICS.get(task if isinstance(task, str) else "", SHOWN_METRICS["classification"])}
+    return sorted(key for key in metrics if isinstance(key, str) and key not in own and not key.startswith("cv_"))
 
 
 def task_of(metadata: Mapping[str, Any]) -> str:
@@ -226,21 +242,22 @@ def _model_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[t
         if not (param in wrapping and _class_name(before) == _class_name(after)):
             yield "logic", f"{param} {_show(before)} -> {_show(after)}"
     yield from _onnx_changes(old.get("onnx"), new.get("onnx"))
+    yield from _fit_changes(old.get("fit"), new.get("fit"))
     for key in sorted((set(old) | set(new)) - _KNOWN_KEYS):
         if old.get(key, _MISSING) != new.get(key, _MISSING):
             yield "logic", f"{key} changed"
     for metric, before, after in _changed(old.get("metrics", {}), new.get("metrics", {})):
         change = f" ({after - before:+.4f})" if _number(before) and _number(after) else ""
         yield "metrics", f"{metric} {_show(before)} -> {_show(after)}{change}"
-    yield from _class_metric_changes(old.get("class_metrics", {}), new.get("class_metrics", {}))
+    yield from _per_class_changes(old.get(PER_CLASS_KEY, {}), new.get(PER_CLASS_KEY, {}))
 
 
-def _class_metric_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+def _per_class_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """One line for the classes whose precision, recall, F1 or support moved (the compare page shows the numbers).
 
-    >>> list(_class_metric_changes({"0": {"recall": 0.8}, "1": {"recall": 0.7}}, {"0": {"recall": 0.8}, "1": {"recall": 0.75}}))
+    >>> list(_per_class_changes({"0": {"recall": 0.8}, "1": {"recall": 0.7}}, {"0": {"recall": 0.8}, "1": {"recall": 0.75}}))
     [('metrics', "per-class metrics changed for class '1'")]
-    >>> list(_class_metric_changes({}, {"0": {"recall": 0.8}}))
+    >>> list(_per_class_changes({}, {"0": {"recall": 0.8}}))
     []
     """
     if not old or not new:
@@ -248,6 +265,29 @@ def _class_metric_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Ite
     changed = [label for label, _, _ in _changed(old, new)]
     if changed:
         yield "metrics", f"per-class metrics changed for class{'es' if len(changed) > 1 else ''} {_listed(changed)}"
+
+
+def _fit_changes(old: Any, new: Any) -> Iterator[tuple[str, str]]:
+    """A model's fit function (metadata "fit": function, params, recorded): the function and its keys are
+    logic; what it recorded (a best iteration) is a result, as metrics are.
+
+    >>> list(_fit_changes({"function": "training:fit", "params": {"stopping_rounds": 20}, "recorded": {"best_iteration": 80}},
+    ...                   {"function": "training:fit", "params": {"stopping_rounds": 50}, "recorded": {"best_iteration": 95}}))
+    [('logic', 'fit_stopping_rounds 20 -> 50'), ('metrics', 'fit recorded best_iteration 80 -> 95')]
+    >>> list(_fit_changes(None, {"function": "training:fit"}))
+    [('logic', 'fit function (none) -> training:fit')]
+    """
+    old, new = (value if isinstance(value, Mapping) else {} for value in (old, new))
+    if old.get("function") != new.get("function"):
+        yield "logic", f"fit function {_arrow(old, new, 'function')}"
+    for key, before, after in _changed(_mapping(old.get("params")), _mapping(new.get("params"))):
+        yield "logic", f"fit_{key} {_show(before)} -> {_show(after)}"
+    for key, before, after in _changed(_mapping(old.get("recorded")), _mapping(new.get("recorded"))):
+        yield "metrics", f"fit recorded {key} {_show(before)} -> {_show(after)}"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _onnx_changes(old: Any, new: Any) -> Iterator[tuple[str, str]]:

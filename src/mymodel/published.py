@@ -166,6 +166,12 @@ def _sha256(value: Any, path: str) -> None:
         raise _wrong(path, value, "a sha256 (64 hex digits)")
 
 
+def _scalar(value: Any, path: str) -> None:
+    """Text, true or false, or a number (as _number checks it)."""
+    if not isinstance(value, (str, bool)):
+        _number(value, path)
+
+
 def _anything(value: Any, path: str) -> None:
     pass
 
@@ -223,7 +229,6 @@ def _object(required: Iterable[str] = (), **fields: Check) -> Check:
 _COLUMN = _object(required=("name", "dtype"), name=_text, dtype=_text, allows_missing=_flag, categories=_list_of(_text))
 _METADATA = _object(
     name=_text, estimator=_text, params=_map_of(_anything), metrics=_map_of(_number), task=_text,
-    class_metrics=_map_of(_map_of(_number)),
     classes=_list_of(_text), target_units=_optional(_text),
     input_schema=_object(columns=_list_of(_COLUMN), unseen_categories=_optional(_text)),
     data=_object(sha256=_optional(_text), source=_optional(_text), tag=_optional(_text), target=_optional(_text),
@@ -231,6 +236,8 @@ _METADATA = _object(
     training_environment=_map_of(_optional(_text)),
     git=_object(commit=_optional(_text), dirty=_optional(_flag)),
     onnx=_object(required=("status",), status=_text, reason=_text, sha256=_sha256),
+    per_class=_map_of(_object(precision=_number, recall=_number, f1=_number, support=_count)),
+    fit=_object(function=_text, params=_map_of(_anything), recorded=_map_of(_optional(_scalar))),
 )
 _MANIFEST = _object(
     version=_text, data_tag=_optional(_text), requires=_map_of(_text), files=_map_of(_sha256), onnx=_map_of(_sha256),

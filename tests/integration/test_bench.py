@@ -17,9 +17,11 @@ pytestmark = pytest.mark.integration
 SECTIONS = ("## Configuration", "## Machine", "## Summary", "## /simple/titanic-survival/ latency, anonymous reads",
             "## Pinned install", "## Concurrent pinned installs", "## Authenticated reads", "## make release",
             "## Consumer", "## Versions: the cached simple page and the registry page",
-            "## A channel with 2,000 promotions", "## Training on big data",
+            "## A channel with 2,000 promotions", "## A fleet deploy: many clients downloading one wheel at once",
+            "## Training on big data",
             "## ONNX consumer: titanic-survival-onnx against titanic-survival (joblib)", "## A 20 MB model: release steps after training",
-            "## Resolver bytes with PEP 658 core metadata", "## A large data file as a data package", "## Notes")
+            "## Resolver bytes with PEP 658 core metadata", "## A 200,000-row Parquet source: data package and release",
+            "## Notes")
 
 
 def _digest(path):
@@ -98,6 +100,19 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
         assert f"| {figures['page']['median_ms']:.2f} |" in text and f"| {figures['promote_median_ms']:.2f} |" in text
     assert "| `POST /+promote` median at 2,000 promotions |" in text
 
+    fleets = data["fleet"]["fleets"]
+    assert [(entry["clients"], entry["megabytes"]) for entry in fleets] == [(3, 1.0), (12, 0.2)]
+    for entry in fleets:
+        for kind in ("nginx", "ours", "ours-auth"):
+            figures = entry[kind]
+            assert figures["failed"] == 0 and figures["errors"] == {}, (kind, figures)
+            assert _positive(figures["throughput_mb_s"]) and 0 < figures["p50_s"] <= figures["p99_s"], (kind, figures)
+        for kind in ("ours", "ours-auth"):
+            assert _positive(entry[kind]["throughput_ratio"]) and 20 < entry[kind]["rss_peak_mb"] < 2000
+            assert entry[kind]["rss_before_mb"] <= entry[kind]["rss_peak_mb"]
+            assert f"| {entry['clients']} x {entry['megabytes']:g} MB | ours, " in text
+    assert "| fleet 12 clients x 0.2 MB, private reads: throughput / nginx sendfile (medians) |" in text
+
     training = data["training"]
     assert training["rows"] == 20_000 and _positive(training["wall_s"])
     assert set(training["accuracy"]) == {"LogisticRegression", "HistGradientBoostingClassifier"}
@@ -124,13 +139,32 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
         assert resolver[tool]["wheel_bytes"] == 0  # PEP 658: resolving reads METADATA, never the wheel
 
     data_scale = data["data_scale"]
-    assert 5 <= data_scale["csv_mb"] < 8 and data_scale["rows"] > 50_000 and 0 < data_scale["build"]["wheel_mb"] < 5
-    for step in ("build", "upload", "verify"):
-        assert _positive(data_scale[step]["wall_s"]) and 20 < data_scale[step]["peak_rss_mb"] < 2000, step
-    assert 0 < data_scale["index"]["started_mb"] <= data_scale["index"]["after_mb"] < 2000
+    assert data_scale["rows"] == data_scale["frame"]["rows"] == 200_000 and data_scale["parquet_mb"] > 0
+    frame = data_scale["frame"]["frame_mb"]
+    assert 5 < frame < data_scale["frame"]["read_peak_mb"] < 2000
+    package, release = data_scale["data_package"], data_scale["release"]
+    assert _positive(package["wall_s"]) and frame < package["peak_rss_mb"] < 2000 and 0 < package["wheel_mb"] < 20
+    assert _positive(release["wall_s"]) and frame < release["peak_rss_mb"] < 4000 and 0 < release["data_wheel_mb"] < 20
+    for step in ("index", "train", "version", "data", "build", "upload", "verify"):
+        assert step in release["steps"], (step, release["steps"])
+    assert f"| data package: read, canonical sha256, Parquet file, wheel | {package['wall_s']:.1f} |" in text
 
     summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    # the header and the twenty-six targets (five of them the ONNX consumer's, two the figures', one the compare
-    # page's, two the channel history's)
-    assert summary.count("\n| ") == 27
+    # the header and the thirty-one targets (five of them the ONNX consumer's, two the figures', one the compare
+    # page's, two the 10,000,000-row data source's, two the channel history's, four the fleets')
+    assert summary.count("\n| ") == 32
     assert all(re.search(r"\| (met|MISSED|n/a)", line) for line in summary.splitlines()[4:] if line.startswith("| "))
+
+    # make bench BENCH_ARGS="--only fleet": that section measured again, the rest of the file as it was
+    alone = make(repo, "bench", env, f"BENCH_ARGS=--tiny --only fleet --output {output}", timeout=300)
+    assert f"wrote the fleet section into {output}" in alone.stdout
+    assert "fleet 3 clients x 1 MB, anonymous: throughput / nginx sendfile (medians)" in alone.stdout
+    again = output.read_text()
+    heading = "## A fleet deploy: many clients downloading one wheel at once"
+
+    def section(report: str) -> str:
+        start = report.index(heading)
+        return report[start:report.index("\n## ", start + len(heading))]
+
+    assert section(again) != section(text) and "| 12 x 0.2 MB | nginx, sendfile |" in section(again)
+    assert again.replace(section(again), "") == text.replace(section(text), "")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.steps.data_wheel import build_wheel, describe
+from pipeline.steps.data_wheel import build_wheel, describe, write_file
 from tests.helpers import (
-    VENV, assert_clean_error, consumer_env, edit_config, index_env, index_url, make, pipeline, run,
+    VENV, assert_clean_error, commit, consumer_env, edit_config, index_env, index_url, make, pipeline, run,
 )
 from tests.integration.test_untrusted_wheels import upload
 
@@ -29,6 +29,13 @@ DATA_WHEEL = "mymodel_data-{}-py3-none-any.whl"
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def frame_sha256(path: Path) -> str:
+    """The sha256 of the data in ``path`` as a release reads it: the canonical form of its frame."""
+    from pipeline.steps import frames, sources
+
+    return frames.frame_sha256(sources.read_source(str(path)))
 
 
 def data_wheels(env: dict[str, str]) -> list[str]:
@@ -64,20 +71,25 @@ def test_a_csv_release_publishes_its_data_package_and_the_models_pin_it(wine_rel
 
     with zipfile.ZipFile(served) as archive:
         facts = json.loads(archive.read("mymodel_data/metadata.json"))
-        assert archive.read("mymodel_data/data.csv") == csv.read_bytes()
-        assert archive.getinfo("mymodel_data/data.csv").compress_type == zipfile.ZIP_DEFLATED
-    frame = wine_release.frame
-    assert facts["sha256"] == sha256(csv) and facts["rows"] == len(frame) and facts["size"] == csv.stat().st_size
-    assert [c["name"] for c in facts["columns"]] == list(frame.columns)
+        parquet = archive.read("mymodel_data/data.parquet")
+        assert archive.getinfo("mymodel_data/data.parquet").compress_type == zipfile.ZIP_DEFLATED
+    import io
+
     import pandas as pd
 
-    assert facts["columns"] == [{"name": n, "type": str(t)} for n, t in pd.read_csv(csv).dtypes.items()]
+    frame = wine_release.frame
+    from_csv = pd.read_csv(csv)
+    pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(parquet)), from_csv)  # the frame, typed as read
+    assert facts["sha256"] == frame_sha256(csv) and facts["file_sha256"] == hashlib.sha256(parquet).hexdigest()
+    assert facts["rows"] == len(frame) and facts["size"] == len(parquet) and facts["file"] == "data.parquet"
+    assert [c["name"] for c in facts["columns"]] == list(frame.columns)
+    assert facts["columns"] == [{"name": n, "type": str(t)} for n, t in from_csv.dtypes.items()]
     # The file's name only: the release machine's path (an absolute source, here) is never published.
     assert (facts["source"], facts["target"], facts["tag"], facts["version"]) == ("wine.csv", "target", "wine", "1.0.0+wine")
 
     pinned = model_metadata(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl")["data"]["package"]
     assert pinned["requirement"] == "mymodel-data==1.0.0+wine" and pinned["sha256"] == sha256(served)
-    assert (pinned["rows"], pinned["columns"], pinned["size"]) == (len(frame), frame.shape[1], csv.stat().st_size)
+    assert (pinned["rows"], pinned["columns"], pinned["size"]) == (len(frame), frame.shape[1], len(parquet))
     with zipfile.ZipFile(repo / "dist/mymodel-1.1.1+wine-py3-none-any.whl") as archive:
         card = archive.read("mymodel-1.1.1+wine.dist-info/METADATA").decode()
     assert f"Data package: `pip install mymodel-data==1.0.0+wine` (wheel sha256 `{sha256(served)}`" in card
@@ -106,11 +118,14 @@ def test_the_data_package_installs_in_a_fresh_venv_and_reads_back(wine_release, 
          "mymodel-data==1.0.0+wine"], env=env)
     script = ("import hashlib, json, mymodel_data as d; f = d.frame(); "
               "print(json.dumps([len(f), list(f.columns), hashlib.sha256(d.path().read_bytes()).hexdigest(), "
-              "d.metadata()['tag'], f['target'].iloc[0]]))")
-    rows, columns, digest, tag, first = json.loads(run([venv / "bin/python", "-c", script], env=env).stdout)
+              "d.metadata()['tag'], f['target'].iloc[0], [str(t) for t in f.dtypes]]))")
+    rows, columns, digest, tag, first, types = json.loads(run([venv / "bin/python", "-c", script], env=env).stdout)
     frame = wine_release.frame
-    assert (rows, columns, digest, tag, first) == (len(frame), list(frame.columns), sha256(wine_release.csv), "wine",
+    with zipfile.ZipFile(Path(wine_release.env["INDEX_DIR"]) / DATA_WHEEL.format("1.0.0+wine")) as archive:
+        facts = json.loads(archive.read("mymodel_data/metadata.json"))
+    assert (rows, columns, digest, tag, first) == (len(frame), list(frame.columns), facts["file_sha256"], "wine",
                                                    frame["target"].iloc[0])
+    assert types == [c["type"] for c in facts["columns"]]  # frame() gives the dtypes the models were trained from
 
 
 def test_a_fresh_clone_without_the_data_verifies_from_the_data_package(wine_release, tmp_path):
@@ -182,7 +197,7 @@ def test_a_column_added_bumps_the_data_package_minor(data_clone, wine_release):
     trained = make(repo, "train", env, "DATA=mymodel-data==1.1.0+wine").stdout
     assert "data: mymodel-data==1.1.0+wine from" in trained
     metadata = json.loads((repo / "src/mymodel/models/LogisticRegression/metadata.json").read_text())
-    assert metadata["data"]["sha256"] == sha256(csv) and metadata["data"]["source"] == csv.name
+    assert metadata["data"]["sha256"] == frame_sha256(csv) and metadata["data"]["source"] == csv.name
     assert metadata["data"]["package"]["requirement"] == "mymodel-data==1.1.0+wine"
 
 
@@ -196,7 +211,7 @@ def test_publish_false_keeps_the_data_off_the_index_and_verify_asks_for_it(data_
     assert "released mymodel 1.1.4+wine" in out
     assert data_wheels(env) == [DATA_WHEEL.format(v) for v in ("1.0.0+wine", "1.1.0+wine")]
     data = model_metadata(repo / "dist/mymodel-1.1.4+wine-py3-none-any.whl")["data"]
-    assert "package" not in data and data["sha256"] == sha256(private)
+    assert "package" not in data and data["sha256"] == frame_sha256(private)
 
     # The published metadata names the private file, which is still here: verify never reads a path
     # from the index, only the clone's configured file (other data) or DATA_FILE.
@@ -206,8 +221,8 @@ def test_publish_false_keeps_the_data_off_the_index_and_verify_asks_for_it(data_
     given = make(repo, "verify", env, "VERSION=1.1.4+wine", f"DATA_FILE={private}").stdout
     assert "reproducible: the rebuilt wheel is byte-identical" in given
     wrong = make(repo, "verify", env, "VERSION=1.1.4+wine", f"DATA_FILE={wine_release.csv}", check=False)
-    assert_clean_error(wrong, f"the data read from {wine_release.csv} has sha256 {sha256(wine_release.csv)}, "
-                              f"1.1.4+wine was trained on {sha256(private)}")
+    assert_clean_error(wrong, f"the data read from {wine_release.csv} has sha256 {frame_sha256(wine_release.csv)}, "
+                              f"1.1.4+wine was trained on {frame_sha256(private)}")
 
 
 def test_a_data_package_the_clone_has_no_record_of_or_that_changed_is_refused(data_clone, wine_release, tmp_path):
@@ -240,11 +255,52 @@ def test_a_data_package_the_clone_has_no_record_of_or_that_changed_is_refused(da
                        "does not pin a version of mymodel-data")
 
 
+def test_a_csv_data_package_from_before_parquet_trains_a_release_that_verify_rebuilds(data_clone, wine_release, tmp_path):
+    """A data package published before the Parquet file: data.csv, whose sha256 metadata.json names. A release
+    trains on it ([dataset] source = "mymodel-data==X"), pins it, and a clone without the data rebuilds the
+    release from it byte for byte."""
+    from pipeline.steps import data_wheel
+
+    repo, env, _ = data_clone
+    csv = wine_release.csv
+    old = {"name": "mymodel-data", "file": "data.csv", "sha256": sha256(csv), "size": csv.stat().st_size,
+           "rows": len(wine_release.frame), "columns": [{"name": str(c), "type": "float64"} for c in wine_release.frame],
+           "source": str(csv), "target": "target", "tag": "wine", "version": "0.1.0+wine"}
+    wheel = data_wheel.build_wheel(csv, old, tmp_path)
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read("mymodel_data/data.csv") == csv.read_bytes()  # the file as it was read, as before
+    shutil.copy2(wheel, Path(env["INDEX_DIR"]) / wheel.name)
+    (repo / "releases/mymodel-data-0.1.0+wine.txt").write_text(f"mymodel-data==0.1.0+wine \\\n    --hash=sha256:{sha256(wheel)}\n")
+    edit_config(repo, 'source = "mymodel-data==1.1.0+wine"', 'source = "mymodel-data==0.1.0+wine"', committed=False)
+    commit(repo, "train on the CSV data package")
+    out = make(repo, "release", env).stdout
+    assert "data: mymodel-data==0.1.0+wine ([dataset] source): pinned, nothing to publish" in out, out
+    assert "released mymodel 1.1.6+wine" in out
+    data = model_metadata(repo / "dist/mymodel-1.1.6+wine-py3-none-any.whl")["data"]
+    assert data["package"]["requirement"] == "mymodel-data==0.1.0+wine" and data["sha256"] == frame_sha256(csv)
+
+    clone = team_clone(repo, tmp_path / "clone")
+    hidden = csv.with_name("wine.csv.hidden")
+    csv.rename(hidden)
+    try:
+        verified = make(clone, "verify", env, "VERSION=1.1.6+wine").stdout
+    finally:
+        hidden.rename(csv)
+    assert "data: mymodel-data==0.1.0+wine from" in verified
+    assert "reproducible: the rebuilt wheel is byte-identical to the published one" in verified
+
+
 def forged_data_wheel(frame, change, version: str, out: Path) -> Path:
     """A data wheel built as the pipeline builds one, of data nobody released: what anyone holding the upload
     credential can publish under any version."""
+    from pipeline.steps.data import Data
+    from pipeline.steps import frames, sources
+
     csv = changed_data(frame, out / f"forged-{version}.csv", change)
-    return build_wheel(csv, {**describe(csv, str(csv), "target", "wine"), "version": version}, out)
+    read = sources.read_source(str(csv))
+    data = Data(read, str(csv), frames.frame_sha256(read))
+    path, facts = write_file(data, describe(data, "target", "wine"), out)
+    return build_wheel(path, {**facts, "version": version}, out)
 
 
 def test_a_forged_unrecorded_data_wheel_changes_neither_the_data_version_nor_its_bump(wine_release, tmp_path):

@@ -16,6 +16,11 @@ from pipeline.steps.data import load_dataset
 from pipeline.steps.train import split
 from tests.helpers import assert_clean_error, commit, copy_repo, make
 from tests.unit.test_onnx_export import TEAM_MODULE
+
+
+HOW_TO_REGISTER = ("; register one in its module: def register_onnx_converters() calling "
+                   "skl2onnx.update_registered_converter (docs/onnx.md)")
+
 pytestmark = pytest.mark.integration
 
 
@@ -66,8 +71,8 @@ def test_onnx_required_with_a_model_that_cannot_convert_fails_cleanly_and_make_d
 
     refused = make(repo, "release", released.env, "BUMP=patch", check=False)
     assert_clean_error(refused, "Error: the model 'LogisticRegression' does not convert to ONNX (skl2onnx has no "
-                                "converter for mymodel.features.LogFare), and [release] onnx = \"required\" in "
-                                "dataset.toml; make the model convertible")
+                                f"converter for mymodel.features.LogFare{HOW_TO_REGISTER}), and [release] onnx = "
+                                "\"required\" in dataset.toml; make the model convertible")
     assert "onnx: LogisticRegression not converted: skl2onnx has no converter for mymodel.features.LogFare" \
         in refused.stdout
     assert sorted(p.name for p in packages.iterdir()) == before
@@ -77,8 +82,9 @@ def test_onnx_required_with_a_model_that_cannot_convert_fails_cleanly_and_make_d
     commit(repo, "ONNX optional")
     make(repo, "train", released.env)
     record = json.loads((repo / "src/mymodel/models/LogisticRegression/metadata.json").read_text())["onnx"]
-    assert record == {"status": "not converted", "reason": "skl2onnx has no converter for mymodel.features.LogFare"}
+    assert record == {"status": "not converted",
+                      "reason": f"skl2onnx has no converter for mymodel.features.LogFare{HOW_TO_REGISTER}"}
     assert not (repo / "src/mymodel/models/LogisticRegression" / onnx_export.ONNX_FILE).exists()
     diff = make(repo, "diff", released.env, "A=1.1.2+titanic").stdout
     assert ("LogisticRegression: ONNX converted -> not converted (skl2onnx has no converter for "
-            "mymodel.features.LogFare)") in diff, diff
+            f"mymodel.features.LogFare{HOW_TO_REGISTER})") in diff, diff

@@ -51,9 +51,9 @@ INSTALLED = ("import json, titanic_survival as m; print(json.dumps({'version': m
 
 def passengers_csv(path: Path) -> None:
     """A team's CSV: the Titanic passenger list's columns the tables name, as a file of its own."""
-    from pipeline.steps.data import _read_titanic
+    from pipeline.steps.sources import read_source
 
-    frame, _ = _read_titanic()
+    frame = read_source("openml-titanic")
     path.parent.mkdir(parents=True, exist_ok=True)
     frame[COLUMNS].to_csv(path, index=False)
 

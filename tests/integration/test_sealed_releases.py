@@ -102,7 +102,7 @@ def test_a_release_killed_between_any_two_uploads_leaves_nothing_installable_and
     other = copy_repo(tmp / "b", repo)  # another clone: no dist/.partial-*, no record of those releases
     listed = make(other, "versions", env).stdout
     for version in killed_versions:
-        assert re.search(rf"in progress: mymodel {re.escape(version)} \(.+\), uploaded \d+ s ago: served nowhere", listed)
+        assert re.search(rf"in progress: mymodel {re.escape(version)} \(.+\), uploaded \d+ (s|min) ago: served nowhere", listed)
     status, answer = post_form(env, "take-back", {"name": "mymodel", "version": killed_versions[0]}, credentials(env))
     assert status == 409 and "is not abandoned" in answer["error"]  # younger than the index's bound: left alone
 

@@ -101,6 +101,8 @@ def sdist(real: Path, version: str, out_dir: Path) -> Path:
 
 def upload(env: dict, *files: Path) -> None:
     """As the upload user, with twine, then sealed: what anyone holding the upload credentials can do."""
+    from packaging.utils import parse_sdist_filename, parse_wheel_filename
+
     from pipeline.indexes.base import version_of
     from tests.integration.test_index import seal
 
@@ -108,7 +110,9 @@ def upload(env: dict, *files: Path) -> None:
     run([PYTHON, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
          "--repository-url", index_url(env), *files],
         env={**os.environ, "TWINE_USERNAME": username, "TWINE_PASSWORD": password})
-    status, answer = seal(env, version_of(files[0].name), *files)
+    first = files[0].name
+    project = (parse_wheel_filename(first) if first.endswith(".whl") else parse_sdist_filename(first))[0]
+    status, answer = seal(env, version_of(first), *files, name=project)
     assert status == 200, answer
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import pytest
 from passlib.apache import HtpasswdFile
@@ -87,3 +89,29 @@ def test_the_package_page_shows_recent_entries_newest_first_and_escaped(db):
     assert "<script>" not in shown and "&lt;script&gt;" in shown and "&lt;b&gt;x.whl" in shown and "a &amp; b" in shown
     assert "f" * 13 not in shown  # the digest is shortened
     assert audit_html([]) == "" and "cannot be shown" in audit_html("locked")
+
+
+def test_a_fleet_bringing_one_credential_at_once_pays_for_one_bcrypt_check(db, monkeypatch):
+    """The credentials table's auther, as index/auth.py's for an htpasswd file: 20 requests arriving with
+    the same secret while its first check runs wait for that check (before: 20 bcrypt checks)."""
+    from index import access
+
+    secret = create(db, "fleet", "churn-model", "read")
+    auther = CredentialAuther(db)
+    release, calls, real = threading.Event(), [], access.matches
+
+    def slow_matches(password, digest):  # the first check still runs when the rest of the fleet arrives
+        calls.append(password)
+        release.wait(5)
+        return real(password, digest)
+
+    monkeypatch.setattr(access, "matches", slow_matches)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(auther("fleet", secret))) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert answers == [True] * 20 and len(calls) == 1

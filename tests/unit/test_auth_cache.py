@@ -1,5 +1,6 @@
 import os
 import threading
+import time
 
 import pytest
 from passlib.apache import HtpasswdFile
@@ -133,3 +134,41 @@ def test_a_removed_file_lets_nobody_in_until_it_is_back(tmp_path):
     assert not auther("alice", "s3cret") and not auther("alice", "s3cret")
     write(path, "alice", "s3cret")
     assert auther("alice", "s3cret")
+
+
+def test_a_fleet_bringing_one_credential_at_once_pays_for_one_check(tmp_path):
+    write(tmp_path / "htpasswd", "reader", "s3cret")
+    auther = CachedHtpasswdAuther(tmp_path / "htpasswd")
+    counter = CountingHtpasswd(auther)
+    release = threading.Event()
+    real = auther._file.check_password
+
+    def slow_check(user, password):  # the first check is still running when the rest of the fleet arrives
+        release.wait(5)
+        return real(user, password)
+
+    auther._file.check_password = slow_check
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(auther("reader", "s3cret"))) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)  # all of them arrived while the first check runs
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert answers == [True] * 20
+    assert counter.calls == 1
+
+
+def test_concurrent_wrong_credentials_are_each_checked_in_full(tmp_path):
+    write(tmp_path / "htpasswd", "reader", "s3cret")
+    auther = CachedHtpasswdAuther(tmp_path / "htpasswd")
+    counter = CountingHtpasswd(auther)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(auther("reader", "wrong"))) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [False] * 5
+    assert counter.calls == 5

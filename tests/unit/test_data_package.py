@@ -11,6 +11,7 @@ import threading
 import zipfile
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+import pandas as pd
 import pytest
 
 from index import credentials, uploads
@@ -18,45 +19,46 @@ from index.registry import views
 from index.server import make_app
 from pipeline.config import INDEX_READER, INDEX_USER, IndexSettings, load_dataset_config
 from pipeline.indexes.pypiserver import PypiserverClient
-from pipeline.steps import data_package, data_wheel
+from pipeline.steps import data_package, data_wheel, frames
+from pipeline.steps.data import Data
 from pipeline.steps.data_package import PublishedData
 from pipeline.steps.data_wheel import column_change
 from pipeline.errors import ConfigError, DataError
 
-CSV = "a,b,label\n1,x,yes\n2,y,no\n3,,yes\n4.5,z,no\n"
+FRAME = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.5], "b": ["x", "y", None, "z"], "label": ["yes", "no", "yes", "no"]})
 
 
-def facts(tmp_path, text: str = CSV) -> tuple:
-    path = tmp_path / "data.csv"
-    path.write_text(text)
-    return path, data_wheel.describe(path, "data/train.csv", "label", "tag")
+def facts(tmp_path, frame: pd.DataFrame = FRAME) -> tuple:
+    """The data package's file and metadata (without a version) of ``frame``."""
+    frame = frames.normalised(frame, "data/train.parquet")
+    data = Data(frame, "data/train.parquet", frames.frame_sha256(frame))
+    return data_wheel.write_file(data, data_wheel.describe(data, "label", "tag"), tmp_path)
 
 
-def test_the_facts_are_read_in_chunks_as_a_whole_read_would_type_them(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_wheel, "DATA_CHUNK_ROWS", 2)  # a: int64 in the first chunk, float64 in the second
+def test_the_facts_are_the_frames_its_sha256_the_one_the_models_record(tmp_path):
     path, described = facts(tmp_path)
-    assert described["rows"] == 4 and described["size"] == len(CSV)
-    assert described["sha256"] == hashlib.sha256(CSV.encode()).hexdigest()
-    assert [(c["name"], c["type"]) for c in described["columns"]][0] == ("a", "float64")
-    assert (described["source"], described["target"], described["tag"]) == ("data/train.csv", "label", "tag")
-
-
-def test_an_unreadable_data_file_is_a_data_error(tmp_path):
-    with pytest.raises(DataError, match="cannot be read for the data package"):
-        facts(tmp_path, 'a,b\n1,"unclosed\n')
+    assert described["rows"] == 4 and described["size"] == path.stat().st_size
+    assert described["sha256"] == frames.frame_sha256(frames.normalised(FRAME, "x"))
+    assert described["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() != described["sha256"]
+    assert [(c["name"], c["type"]) for c in described["columns"]] == [("a", "float64"), ("b", "str"), ("label", "str")]
+    assert (described["file"], described["format"], described["hash"]) == ("data.parquet", "parquet", "canonical-frame-v1")
+    # the file's name only: where the release machine keeps it is never published
+    assert (described["source"], described["target"], described["tag"]) == ("train.parquet", "label", "tag")
 
 
 def test_the_wheel_is_the_same_bytes_on_every_build_and_its_record_holds(tmp_path):
-    path, described = facts(tmp_path)
-    metadata = {**described, "version": "1.0.0+tag"}
     (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
+    path, described = facts(tmp_path / "one")
+    again, _ = facts(tmp_path / "two")
+    metadata = {**described, "version": "1.0.0+tag"}
     first = data_wheel.build_wheel(path, metadata, tmp_path / "one")
-    second = data_wheel.build_wheel(path, metadata, tmp_path / "two")
+    second = data_wheel.build_wheel(again, metadata, tmp_path / "two")
     assert first.name == "mymodel_data-1.0.0+tag-py3-none-any.whl"
     assert first.read_bytes() == second.read_bytes()
     with zipfile.ZipFile(first) as wheel:
         names = wheel.namelist()
-        assert sorted(names) == sorted(["mymodel_data/__init__.py", "mymodel_data/metadata.json", "mymodel_data/data.csv",
+        assert sorted(names) == sorted(["mymodel_data/__init__.py", "mymodel_data/metadata.json",
+                                        "mymodel_data/data.parquet",
                                         *(f"mymodel_data-1.0.0+tag.dist-info/{f}" for f in ("METADATA", "WHEEL", "RECORD"))])
         for line in wheel.read("mymodel_data-1.0.0+tag.dist-info/RECORD").decode().splitlines()[:-1]:
             name, digest, size = line.split(",")
@@ -64,15 +66,23 @@ def test_the_wheel_is_the_same_bytes_on_every_build_and_its_record_holds(tmp_pat
             expected = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
             assert (digest, int(size)) == (f"sha256={expected}", len(content))
         card = wheel.read("mymodel_data-1.0.0+tag.dist-info/METADATA").decode()
-        assert "Name: mymodel-data\nVersion: 1.0.0+tag\n" in card and "Requires-Dist: pandas>=2" in card
+        assert "Name: mymodel-data\nVersion: 1.0.0+tag\n" in card
+        assert "Requires-Dist: pandas>=3\nRequires-Dist: pyarrow>=17\n" in card
         assert json.loads(wheel.read("mymodel_data/metadata.json")) == metadata
+        assert wheel.read("mymodel_data/data.parquet") == path.read_bytes()
 
 
 def test_a_file_that_changes_while_it_is_packaged_is_refused(tmp_path):
     path, described = facts(tmp_path)
-    path.write_text(CSV + "5,w,yes\n")
+    frames.write_parquet(FRAME.iloc[:2], path)
     with pytest.raises(DataError, match="changed while the data package was built"):
         data_wheel.build_wheel(path, {**described, "version": "1.0.0+tag"}, tmp_path)
+
+
+def test_a_data_package_from_before_parquet_names_its_csv_file_and_its_sha256():
+    before = {"sha256": "c" * 64, "size": 10}  # metadata.json of a CSV data package: no file, no file_sha256
+    assert data_wheel.data_member(before) == "data.csv" and data_wheel.file_sha256(before) == "c" * 64
+    assert data_wheel.data_member({"file": "../../etc/passwd"}) is None
 
 
 def published(version: str, columns: list[tuple[str, str]] | None) -> PublishedData:
@@ -146,10 +156,11 @@ def test_a_data_number_the_index_burned_is_stepped_over(tmp_path):
         client.remove_version("1.0.1+wine", "mymodel-data")  # through the index: 1.0.1+wine is burned
         assert client.versions("mymodel-data") == ["1.0.0+wine"]
         assert data_package.used_numbers(client) == {"1.0.1+wine"}
-        config = dataclasses.replace(load_dataset_config(), source=str(path), tag="wine", target="label",
+        config = dataclasses.replace(load_dataset_config(), source="data/train.parquet", tag="wine", target="label",
                                      publish_data=True)
-        path.write_text(CSV + "5,w,yes\n")  # new data, same columns
-        planned = data_package.plan(client, config, str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+        grown = frames.normalised(pd.concat([FRAME, FRAME.iloc[[0]]], ignore_index=True), "data/train.parquet")
+        # new data, same columns
+        planned = data_package.plan(client, config, Data(grown, "data/train.parquet", frames.frame_sha256(grown)))
     assert planned.new and planned.version == "1.0.2+wine", planned.note
     assert "1.0.0+wine, 1.0.1+wine are taken on the index" in planned.note
 

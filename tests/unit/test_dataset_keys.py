@@ -25,7 +25,8 @@ def example_config() -> str:
     text = "".join(f"[{table}]\n" + "\n".join(lines) + "\n\n" for table, lines in tables.items())
     return text.replace('task = "regression"', 'task = "classification"').replace(
         'target_units = "progression points"\n', "").replace("max_increase = 1.0\n", "").replace(
-        "max_accuracy_drop = 0.01\n", "").replace("max_drop = 0.02\n", "max_drop = 0.02\n") + \
+        "max_accuracy_drop = 0.01\n", "").replace("max_drop = 0.02\n", "max_drop = 0.02\n").replace(
+        'lower_is_better = ["metrics:cost"]\n', "") + \
         '[models.Forest]\nestimator = "RandomForestClassifier"\ncalibrated = true\n'
 
 
@@ -40,6 +41,7 @@ def test_the_examples_of_the_reference_are_what_the_reader_accepts(tmp_path):
     assert (config.onnx, config.onnx_tolerance, config.publish_data) == ("required", 1e-4, False)
     assert config.numeric_features == tuple(parsed["dataset"]["numeric_features"])
     assert config.models[0].calibrated and config.models[0].estimator == "RandomForestClassifier"
+    assert [metric.name for metric in config.metrics] == parsed["evaluation"]["metrics"]
 
 
 def test_the_declared_defaults_are_the_readers(tmp_path):
@@ -50,7 +52,7 @@ def test_the_declared_defaults_are_the_readers(tmp_path):
     for table, name, value in (("training", "test_size", config.test_size), ("training", "seed", config.seed),
                                ("training", "cv_folds", config.cv_folds), ("dataset", "task", config.task),
                                ("dataset", "publish", config.publish_data), ("release", "onnx", config.onnx),
-                               ("release", "max_drop", config.gate.allowed)):
+                               ("release", "max_drop", config.gate.allowed), ("evaluation", "metrics", config.metrics)):
         assert dataset_keys.key(table, name).default == value, (table, name)
 
 

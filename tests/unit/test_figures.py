@@ -62,7 +62,7 @@ def test_a_multiclass_classification_records_every_class_one_vs_rest_and_per_cla
     model, X, y = classifier(["barbera", "barolo", "grignolino"])
     numbers = evaluation.evaluation(model, X, y, "classification", seed=0)
     assert list(numbers["curves"]) == ["barbera", "barolo", "grignolino"]
-    metrics = evaluation.class_metrics(model, X, y)
+    metrics = evaluation.per_class(model, X, y)
     assert set(metrics) == {"barbera", "barolo", "grignolino"}
     assert sum(m["support"] for m in metrics.values()) == len(X) and all(0 <= m["f1"] <= 1 for m in metrics.values())
 

@@ -17,6 +17,7 @@ LINK = "[x](http://evil.example)"
 HEADING = "# heading"
 HOSTILE = (LINK, HEADING, "a|b", "`tick` ``two``", "<b>bold</b>", "*em* _u_ &amp; \\")
 CARD_HEADINGS = ["h1", "h2", "h2"]  # the card's own: "# mymodel <version>", "## Models", "## Use"
+PER_CLASS_HEADING = "\n## Per class (held-out rows)\n"  # a classification's, after "## Models"
 
 
 class Rendered(HTMLParser):
@@ -36,7 +37,8 @@ class Rendered(HTMLParser):
 def assert_shown_as_text(card: str, *values: str) -> None:
     rendered = Rendered(card)
     assert "a" not in rendered.tags and "img" not in rendered.tags and "b" not in rendered.tags, rendered.tags
-    assert [t for t in rendered.tags if t in ("h1", "h2", "h3", "h4", "h5", "h6")] == CARD_HEADINGS
+    own = CARD_HEADINGS + (["h2"] if PER_CLASS_HEADING in card else [])
+    assert [t for t in rendered.tags if t in ("h1", "h2", "h3", "h4", "h5", "h6")] == own
     for value in values:
         assert value in rendered.text, (value, rendered.text)
 
@@ -66,6 +68,7 @@ def test_labels_and_column_names_of_a_csv_show_as_text_in_the_rendered_card(tmp_
     assert sorted(model.metadata["classes"]) == sorted(HOSTILE)
 
     card = model_card("1.1.1+t", {model.name: model.metadata})
+    assert PER_CLASS_HEADING in card  # the labels are in its table too
     assert_shown_as_text(card, *HOSTILE, target, csv.name, ", ".join(columns))
     assert str(folder) not in card and model.metadata["data"]["source"] == csv.name  # the file's name, not its path
 

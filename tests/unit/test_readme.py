@@ -166,6 +166,18 @@ def test_your_own_model_is_what_its_integration_test_runs():
     assert blocks == [("python", FEATURES_PY), ("toml", MODELS), ("", "\n".join(COMMANDS) + "\n")]
 
 
+def test_the_team_data_training_and_metrics_files_are_what_their_integration_test_releases():
+    """docs/own-model.md's Sources, Your metrics and Your own training show the files test_team_data writes
+    and releases."""
+    from tests.integration.test_team_data import BOOSTED_TOML, DATA_PY, METRICS_PY, METRICS_TOML, TRAINING_PY
+
+    text = page("own-model.md")
+    for heading, blocks in (("### Sources: Parquet, folders, globs, your loader", [("python", DATA_PY)]),
+                            ("### Your metrics", [("python", METRICS_PY), ("toml", METRICS_TOML)]),
+                            ("### Your own training: a fit function", [("python", TRAINING_PY), ("toml", BOOSTED_TOML)])):
+        assert fenced_blocks(section(text, heading)) == blocks, heading
+
+
 def test_every_page_is_in_the_navigation():
     pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md") if "generated" not in p.parts}
     assert pages == set(nav_pages())

@@ -44,11 +44,11 @@ def index(tmp_path):
     classes = {"0": {"precision": 0.8, "recall": 0.9, "f1": 0.85, "support": 15},
                "1": {"precision": 0.7, "recall": 0.5, "f1": 0.58, "support": 10}}
     release_files(index.packages, "1.1.0+titanic", {"LogReg": 0.78}, figures={"LogReg": {"roc": SVG}},
-                  class_metrics=classes)
+                  per_class=classes)
     better = {**classes, "1": {"precision": 0.75, "recall": 0.6, "f1": 0.67, "support": 10}}
     release_files(index.packages, "1.1.1+titanic", {"LogReg": 0.80, "SVC": 0.79}, card=CARD, notes=BASELINE,
                   figures={"LogReg": {"roc": SVG, "confusion_matrix": SVG}, "SVC": {"roc": SCRIPTED}},
-                  class_metrics=better)
+                  per_class=better)
     return index
 
 
@@ -125,6 +125,20 @@ def test_the_compare_page_puts_metrics_classes_contract_data_and_figures_side_by
     assert "1.1.0+titanic has no confusion matrix of LogReg." in page and "1.1.0+titanic has no ROC curve of SVC." in page
     for path in ("/registry/mymodel/compare/1.1.0+titanic/9.9.9/", "/registry/other/compare/1.1.0+titanic/1.1.1+titanic/"):
         assert index.get(path)[0] == 404, path
+
+
+def test_the_compare_page_reads_per_class_as_the_version_page_does_bounded_and_escaped(tmp_path):
+    """Both pages read a model's "per_class" through one reader: at most PER_CLASS_ROWS classes, every label escaped."""
+    from index.registry.views import PER_CLASS_ROWS
+
+    index = Index(tmp_path)
+    many = {f"<b>{i}</b>": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": i} for i in range(PER_CLASS_ROWS + 50)}
+    for version in ("1.1.0+titanic", "1.1.1+titanic"):
+        release_files(index.packages, version, {"LogReg": 0.8}, per_class=many)
+    page = index.get("/registry/mymodel/compare/1.1.0+titanic/1.1.1+titanic/")[2].decode()
+    table = page.split('id="compare-classes"', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr data-model") == PER_CLASS_ROWS and "<b>" not in page
+    assert '<td>&lt;b&gt;7&lt;/b&gt;</td>' in table and "&lt;b&gt;149&lt;/b&gt;" not in table
 
 
 def test_the_version_page_links_to_comparing_with_the_previous_version(index):

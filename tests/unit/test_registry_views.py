@@ -92,6 +92,31 @@ def test_a_version_page_says_how_to_install_mymodel_onnx_when_a_model_has_onnx()
     assert "mymodel-onnx" not in without
 
 
+def test_per_class_rows_are_escaped_and_bounded():
+    wine = release("1.1.1+wine", "classification", {**THREE_CLASSES, "f1_macro": 0.97, "metrics:<cost>": 3.0},
+                   ("SVC",), gate={"metric": "metrics:<cost>", "lower_is_better": True})
+    per_class = {f"<b>class {i}</b>": {"precision": 0.5, "recall": 0.25, "f1": 1 / 3, "support": i} for i in range(150)}
+    wine.facts.models["SVC"]["per_class"] = per_class
+    page = views.version_html("mymodel", wine, None, None, "u/", root="../../../")
+    table = page.split('id="per-class"', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r"<th>([^<]*)</th>", table) == ["model", "class", "precision", "recall", "F1", "support"]
+    assert table.count("<tr data-model") == views.PER_CLASS_ROWS == 100
+    assert '<td>&lt;b&gt;class 7&lt;/b&gt;</td><td class="num">0.5000</td><td class="num">0.2500</td>' \
+           '<td class="num">0.3333</td><td class="num">7</td>' in table
+    assert "SVC: 50 more classes not shown" in page and "<b>" not in page
+    metrics = page.split('id="metrics"', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r"<th>([^<]*)</th>", metrics)[-2:] == ["f1_macro", "metrics:&lt;cost&gt;"]
+    assert "The release gate compared metrics:&lt;cost&gt; with the previous version's (lower is better)" in page
+    assert 'data-metric="metrics:&lt;cost&gt;"' in views.registry_html("mymodel", [wine], "u/")
+
+
+def test_a_hostile_per_class_or_team_metric_breaks_nothing():
+    odd = release("1.1.1+odd", "classification", {**THREE_CLASSES, "x" * 500: 1.0}, ("M",))
+    odd.facts.models["M"]["per_class"] = {"a": "not an object", "b": {"precision": "<i>high</i>"}}
+    page = views.version_html("mymodel", odd, None, None, "u/", root="")
+    assert "x" * 500 not in page and "<i>" not in page and "&lt;i&gt;high&lt;/i&gt;" in page
+
+
 def test_a_package_page_shows_the_newest_versions_description_escaped():
     plain = release("1.1.2+titanic", "classification", THREE_CLASSES, ("SVC",))
     described = dataclasses.replace(plain, facts=dataclasses.replace(plain.facts, summary="Titanic <survival> models"))

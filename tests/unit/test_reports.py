@@ -58,6 +58,42 @@ def test_a_model_scored_by_accuracy_in_one_version_and_r2_in_another_names_the_m
     assert [r["scores"] for r in rows] == [{"Forest": 0.45}, {"Forest": 0.8}]
 
 
+def test_the_team_metrics_follow_each_models_score_and_json_has_every_metric_and_class():
+    per_class = {"0": {"precision": 0.8, "recall": 0.9, "f1": 0.85, "support": 203}}
+    newer = {"SVC": {**scored(metadata("SVC"), accuracy=0.82, f1_macro=0.79, **{"metrics:cost": 160.0}),
+                     "per_class": per_class}}
+    older = {"SVC": scored(metadata("SVC"), accuracy=0.81)}
+    rows = [row("1.1.2+titanic", newer), row("1.1.1+titanic", older)]
+    table = registry.versions_table(rows)
+    assert columns(table)[4] == "SVC accuracy f1_macro metrics:cost", table
+    assert "0.8200 0.7900 160.0000" in table.splitlines()[1] and "0.8100 - -" in table.splitlines()[2]
+    assert rows[0]["team_scores"] == {"SVC": {"f1_macro": 0.79, "metrics:cost": 160.0}}
+    assert rows[0]["per_class"] == {"SVC": per_class} and rows[1]["per_class"] == {}
+    assert rows[0]["metrics"]["SVC"]["metrics:cost"] == 160.0
+
+
+def test_make_diff_compares_every_class_of_each_classifier():
+    before = {**metadata("SVC"), "per_class": {"0": {"precision": 0.8, "recall": 0.9, "f1": 0.85, "support": 203},
+                                               "1": {"precision": 0.8, "recall": 0.6, "f1": 0.7, "support": 125}}}
+    after = {**metadata("SVC"), "per_class": {"0": {"precision": 0.82, "recall": 0.9, "f1": 0.86, "support": 203},
+                                              "2": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 3}}}
+    report = registry.diff_between(snapshot({"SVC": before}), snapshot({"SVC": after}, version="1.1.2+titanic"))
+    assert report["per_class"]["SVC"]["0"]["precision"] == {"a": 0.8, "b": 0.82}
+    assert report["per_class"]["SVC"]["2"]["support"] == {"a": None, "b": 3}
+    text = registry.diff_text(report)
+    per_class = text.split("per class (held-out rows):\n", 1)[1].splitlines()
+    assert per_class[0].split() == ["model", "class", "metric", "1.1.1+titanic", "1.1.2+titanic", "change"]
+    assert ["SVC", "0", "precision", "0.8000", "0.8200", "+0.0200"] in [line.split() for line in per_class]
+    assert ["SVC", "1", "recall", "0.6000", "-", "(gone)"] in [line.split() for line in per_class]
+    assert ["SVC", "2", "support", "-", "3", "(new)"] in [line.split() for line in per_class]
+    assert json.loads(json.dumps(report))["per_class"] == report["per_class"]
+    fitted = {**after, "fit": {"function": "training:fit", "params": {}, "recorded": {"best_iteration": 87}}}
+    report = registry.diff_between(snapshot({"SVC": after}), snapshot({"SVC": fitted}, version="1.1.2+titanic"))
+    assert report["fit_recorded"] == {"SVC": {"best_iteration": {"a": None, "b": 87}}}
+    assert ["SVC", "fit:", "best_iteration", "-", "87", "(new)"] in [line.split() for line in registry.diff_text(report).splitlines()]
+    assert "per class" not in registry.diff_text(registry.diff_between(snapshot(), snapshot(version="1.1.2+titanic")))
+
+
 def test_the_why_column_joins_the_recorded_reasons():
     table = registry.versions_table([row("1.1.2+titanic", {"SVC": metadata("SVC")}, ["no change; BUMP=patch requested"])])
     assert table.splitlines()[1].endswith("  logic  no change; BUMP=patch requested")

@@ -5,7 +5,6 @@ imports them as ``mymodel.<module>``, and these tests leave the repository's own
 """
 
 import importlib
-import textwrap
 import tomllib
 
 import numpy as np
@@ -36,18 +35,9 @@ def make_pipeline(numeric_features, categorical_features, seed, C=1.0):
 
 
 @pytest.fixture
-def package(tmp_path, monkeypatch):
-    """A real package on sys.path, standing in for src/mymodel: (its name, a function writing a module)."""
-    name = f"team_{tmp_path.name}"
-    folder = tmp_path / "src" / name
-    folder.mkdir(parents=True)
-    (folder / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path / "src"))
-
-    def write(module: str, code: str) -> None:
-        (folder / f"{module}.py").write_text(textwrap.dedent(code))
-
-    return name, write
+def package(team_package):
+    """(the stand-in package's name, a function writing one of its modules)."""
+    return team_package.name, team_package.write
 
 
 def checked(table: str, package: str, path="dataset.toml", task="classification"):
@@ -69,6 +59,21 @@ def test_an_import_path_estimator_is_built_with_its_hyperparameters_and_seed(tmp
     assert isinstance(built, LGBMClassifier)
     assert (built.n_estimators, built.random_state) == (20, config.seed)
     assert model_specs.libraries(config.models) == ("lightgbm",)  # recorded, then pinned at runtime
+
+
+def test_a_near_miss_of_a_named_parameter_is_refused_even_where_kwargs_would_take_it(tmp_path):
+    """One check for every estimator: a key get_params() lacks is taken when the constructor keeps it (LightGBM's
+    **kwargs keep any keyword) and it is no near miss of a named parameter; LightGBM's own parameter names and
+    aliases pass, whatever named parameter they resemble, and a class without **kwargs refuses any other key."""
+    message = refused(tmp_path, '[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\nn_estimator = 20\n')
+    assert "models.Boosted.n_estimator is not a parameter of lightgbm.LGBMClassifier" in message
+    assert "did you mean n_estimators?" in message and "num_leaves" in message  # the valid names: get_params()
+    aliases = {"lambda_l1": 0.5, "num_threads": 1, "max_leaves": 15, "colsample_bynode": 0.9, "verbosity": -1}
+    config = config_with(tmp_path, '[models.Boosted]\nestimator = "lightgbm.LGBMClassifier"\n'
+                         + "".join(f"{key} = {value}\n" for key, value in aliases.items()))
+    assert {key: estimators(config)["Boosted"].get_params()[key] for key in aliases} == aliases
+    assert "models.Logistic.verbosity is not a parameter of LogisticRegression" in \
+        refused(tmp_path, '[models.Logistic]\nestimator = "LogisticRegression"\nverbosity = 1\n')
 
 
 def test_an_import_path_estimators_unknown_parameter_is_named_with_a_close_match(tmp_path):
