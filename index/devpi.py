@@ -3,6 +3,13 @@
 For trying the pipeline against a replicated index: state under ``index/.state/devpi/``,
 generated owner-only credentials, only root may create users and indexes, and one
 non-volatile index ``mymodel/dev`` with no bases, so nothing public can shadow ``mymodel``.
+
+The embedded index's roles (index/access.py) mapped onto devpi (``DEVPI_TEAMS=churn,fraud``): the admin
+is devpi's root; each team gets its own index ``<team>/dev`` (no bases) and two users, ``<team>``
+(maintain) and ``<team>-ci`` (upload), both in its ``acl_upload``: the only write permission devpi
+has, which also deletes (devpi cannot give a CI upload without removal). Reads stay open (devpi has
+no read ACL without a plugin such as devpi-lockdown). A name is a team's by living in its index:
+another team's index may hold the same name, so consumers name the team's index URL.
 """
 
 from __future__ import annotations
@@ -195,6 +202,40 @@ def create_index(devpi: Devpi, creds: dict[str, str], name: str) -> str:
     return url
 
 
+def teams(raw: str | None) -> list[str]:
+    """DEVPI_TEAMS: team names, comma-separated.
+
+    >>> teams("churn, fraud"), teams(None)
+    (['churn', 'fraud'], [])
+    """
+    names = [name.strip() for name in (raw or "").split(",") if name.strip()]
+    for name in names:
+        if not valid_channel(name) or name in ("root", INDEX_USER):
+            raise IndexServerError(f"DEVPI_TEAMS names {name[:40]!r}: a team is lowercase letters, digits and hyphens "
+                                   f"(not root or {INDEX_USER}); e.g. DEVPI_TEAMS=churn,fraud")
+    return names
+
+
+def create_teams(devpi: Devpi, creds: dict[str, str], names: list[str]) -> dict[str, dict[str, str]]:
+    """Each team's users (``<team>`` maintain, ``<team>-ci`` upload) and index ``<team>/dev`` with both in
+    its acl_upload, made by root (an existing one is kept); their passwords, generated once, kept owner-only
+    in credentials.json."""
+    made = dict(creds.get("teams", {}))
+    root = login(devpi.primary, "root", creds["root_password"])
+    for team in names:
+        users = made.setdefault(team, {})
+        for user in (team, f"{team}-ci"):
+            if user not in users:
+                users[user] = secrets.token_urlsafe(24)
+            if not _answers(devpi.primary, f"/{user}"):
+                _call("PUT", f"{devpi.primary}/{user}", {"password": users[user], "email": ""}, root)
+        if not _answers(devpi.primary, f"/{team}/{INDEX_NAME}/+simple/"):  # made before: kept as it is
+            _call("PUT", f"{devpi.primary}/{team}/{INDEX_NAME}",
+                  {"bases": [], "volatile": False, "type": "stage", "acl_upload": [team, f"{team}-ci"]}, root)
+    write_private(devpi.state / CREDENTIALS_FILE, json.dumps({**creds, "teams": made}).encode())
+    return made
+
+
 def start(devpi: Devpi) -> None:
     creds = credentials(devpi.state)
     secret = devpi.state / SECRET_FILE
@@ -254,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"devpi: stopped {' and '.join(stopped)}" if stopped else "devpi: was not running")
             return 0
         start(devpi)
+        team_names = teams(env("DEVPI_TEAMS"))
+        if team_names:
+            create_teams(devpi, credentials(devpi.state), team_names)
     except IndexServerError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -264,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
           f"  make release INDEX_URL={devpi.index_url} INDEX_READ_URL={devpi.replica_simple_url}\n"
           f"install from the replica (the dependencies from your default index):\n"
           + install_from_replica(devpi.replica_simple_url, f"{args.package}==<version>"))
+    for team in team_names:
+        print(f"team {team}: index {devpi.primary}/{team}/{INDEX_NAME}/, users {team} (maintain) and {team}-ci "
+              f"(upload; devpi lets it remove too), passwords in {devpi.state / CREDENTIALS_FILE} under teams")
     return 0
 
 

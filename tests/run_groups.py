@@ -21,7 +21,7 @@ UNIT = "unit"
 OTHER = "other"
 GROUPS = {
     "index": ("test_index.py", "test_core_metadata.py", "test_simple_json.py", "test_page_cache.py", "test_yank.py",
-              "test_index_uploads.py", "test_index_resources.py", "test_reader.py", "test_untrusted_wheels.py", "test_index_port.py",
+              "test_index_uploads.py", "test_index_resources.py", "test_reader.py", "test_untrusted_wheels.py", "test_index_port.py", "test_teams.py",
               "test_scale.py", "test_devpi.py", "test_test_run.py", "test_bench.py", "test_fleet_path.py"),
     "releases": ("test_release.py", "test_faults.py", "test_sealed_releases.py", "test_concurrency.py", "test_versioning_rules.py",
                  "test_models_config.py", "test_reproducible_build.py", "test_data_tag.py", "test_team_models.py", "test_team_clone.py", "test_onnx.py", "test_targets.py", "test_own_model.py", "test_quick_start.py",

@@ -96,6 +96,32 @@ def test_make_devpi_keeps_generated_credentials_owner_only_and_starting_twice_is
     assert make(repo, "devpi", env).stdout == output  # the running pair is reused, nothing re-created
 
 
+def test_make_devpi_maps_teams_onto_users_indexes_and_acls(devpi, tmp_path):
+    """DEVPI_TEAMS: each team's CI user uploads to its own index and is refused on another team's."""
+    from tests.integration.test_index import real_wheel
+
+    repo, env, _ = devpi
+    started = make(repo, "devpi", {**env, "DEVPI_TEAMS": "churn,fraud"})
+    assert "team churn: index" in started.stdout and "churn-ci (upload" in started.stdout
+    state = Path(env.get("DEVPI_STATE") or repo / "index" / ".state" / "devpi")
+    creds = json.loads((state / "credentials.json").read_text())
+    assert stat.S_IMODE((state / "credentials.json").stat().st_mode) == 0o600
+    wheel = real_wheel(tmp_path, "1.0.0", project="churn_model")
+    primary = f"http://127.0.0.1:{env['DEVPI_PORT']}"
+
+    def twine(index: str, user: str) -> subprocess.CompletedProcess:
+        team = user.removesuffix("-ci")
+        secret = {**os.environ, "TWINE_USERNAME": user, "TWINE_PASSWORD": creds["teams"][team][user]}
+        return run([VENV / "bin" / "twine", "upload", "--non-interactive", "--disable-progress-bar", "--repository-url",
+                    f"{primary}/{index}/dev/", wheel], env=secret, check=False)
+
+    refused = twine("fraud", "churn-ci")
+    assert refused.returncode != 0 and "403" in refused.stdout + refused.stderr
+    assert twine("churn", "churn-ci").returncode == 0
+    page = run(["curl", "-sf", f"{primary}/churn/dev/+simple/churn-model/"], check=False).stdout
+    assert wheel.name in page  # reads are open
+
+
 def test_no_process_of_make_devpi_shows_a_password_on_its_command_line(devpi, devpi_command_lines):
     repo, _, _ = devpi
     creds = json.loads((repo / "index/.state/devpi/credentials.json").read_text())
