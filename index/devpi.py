@@ -2,7 +2,8 @@
 
 For trying the pipeline against a replicated index: state under ``index/.state/devpi/``,
 generated owner-only credentials, only root may create users and indexes, and one
-non-volatile index ``mymodel/dev`` with no bases, so nothing public can shadow ``mymodel``.
+non-volatile index ``mymodel/dev`` with no bases, so nothing public can shadow ``mymodel``, and
+its staging index ``mymodel/dev.staging``, where a release's files wait until its last one is there.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from index.settings import (INDEX_HOST, INDEX_START_TIMEOUT, INDEX_STATE_ROOT, I
 
 DEVPI_PORT, DEVPI_REPLICA_PORT = 3141, 3142
 INDEX_NAME = "dev"
+# <user>/<index>.staging: where a release's files wait until every one is there, then pushed to <user>/<index>
+# at once (pipeline/indexes/devpi.py); a dot, so no channel name (index/channels.py) is ever a staging index.
+STAGING_SUFFIX = ".staging"
 CHANNELS = ("prod",)  # channel indexes make devpi creates; make devpi-channel CHANNEL= adds one
 CREDENTIALS_FILE = "credentials.json"
 SECRET_FILE = "secret"
@@ -166,7 +170,7 @@ def login(server: str, user: str, password: str) -> str:
 
 
 def _ensure_index(devpi: Devpi, creds: dict[str, str]) -> None:
-    for name in (INDEX_NAME, *CHANNELS):
+    for name in (INDEX_NAME, INDEX_NAME + STAGING_SUFFIX, *CHANNELS):
         if not _answers(devpi.primary, f"/{INDEX_USER}/{name}/+simple/"):
             create_index(devpi, creds, name)
 

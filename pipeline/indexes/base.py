@@ -123,6 +123,17 @@ def version_of(filename: str) -> str | None:
         return None
 
 
+def project_of(filename: str) -> str:
+    """The (normalized) project name in a wheel or sdist file name.
+
+    >>> project_of("mymodel_onnx-1.1.1+titanic-py3-none-any.whl"), project_of("mymodel-1.1.1+titanic.tar.gz")
+    ('mymodel-onnx', 'mymodel')
+    """
+    if filename.endswith(".whl"):
+        return str(parse_wheel_filename(filename)[0])
+    return str(parse_sdist_filename(filename)[0])
+
+
 def _unwritable(served: ServedFile, target: Path, exc: OSError) -> PackageIndexError:
     # ours: _open would blame the index for it
     return PackageIndexError(f"cannot save the download of {served.filename} to {target} ({exc.strerror}); "
@@ -340,6 +351,11 @@ class IndexClient(abc.ABC):
         """Every version of ``project`` (default: the package and its siblings) whose number the index
         has seen used and does not serve: staged, taken back. An index that keeps no such records: []."""
         return []
+
+    @property
+    def upload_url(self) -> str:
+        """Where a release's files go before its ``seal``: the index itself, unless it stages them elsewhere (devpi)."""
+        return self.url
 
     def seal(self, version: str, files: dict[str, str]) -> None:
         """Serve the release ``version``'s uploaded ``files`` (name -> sha256), all at once. An index that

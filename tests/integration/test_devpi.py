@@ -121,6 +121,40 @@ def test_a_fault_mid_upload_takes_the_version_back_on_devpi_and_its_number_is_ne
     assert f"{FIRST} was used before (taken back on " in numbered.stderr and f"releasing {SECOND}" in numbered.stderr
 
 
+def test_a_release_killed_between_its_uploads_on_devpi_leaves_nothing_to_install_and_another_clone_takes_it_back(
+        devpi, tmp_path):
+    repo, env, _ = devpi
+    release_env, primary, replica = fresh_index(repo, env, "killed")
+    killed = make(copy_repo(tmp_path / "killed"), "release", {**release_env, "RELEASE_FAULT": "after-first-upload:sigkill"},
+                  check=False)
+    assert killed.returncode != 0, killed.stdout + killed.stderr
+    # the lone sdist waits on the staging index; the release index and its replica serve nothing of it
+    staging = primary.rstrip("/") + devpi_server.STAGING_SUFFIX + "/+simple/"
+    assert [name for name, _ in served_files(staging)] == [f"mymodel-{FIRST}.tar.gz"]
+    assert served_versions(primary + "+simple/") == served_versions(replica) == set()
+    uv, uv_env = PYTHON.parent / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
+    run([uv, "venv", "--quiet", "--python", PYTHON, tmp_path / "uv-venv"], env=uv_env)
+    for index in (primary + "+simple/", replica):
+        pip = run([PYTHON, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-cache-dir", "--index-url", index,
+                   "mymodel>=0"], env=consumer_env(), check=False)
+        assert pip.returncode != 0 and "No matching distribution found for mymodel" in pip.stderr, pip.stdout
+        uv_run = run([uv, "pip", "install", "--dry-run", "--no-deps", "--no-cache", "--python",
+                      tmp_path / "uv-venv/bin/python", "--index-url", index, "mymodel>=0"], env=uv_env, check=False)
+        assert uv_run.returncode != 0 and "mymodel" in uv_run.stderr, uv_run.stdout
+    other = copy_repo(tmp_path / "other")
+    assert (f"in progress: mymodel {FIRST} (mymodel-{FIRST}.tar.gz), uploaded"
+            in make(other, "versions", release_env).stdout)  # younger than the bound: left alone
+    released = make(other, "release", release_env, "INDEX_ABANDONED_AFTER=0").stdout
+    assert (f"abandoned: mymodel {FIRST} (mymodel-{FIRST}.tar.gz), uploaded" in released
+            and "taken back; its number is not used again" in released), released
+    assert f"released mymodel {SECOND}" in released
+    assert served_versions(primary + "+simple/") == {SECOND}
+    # staging keeps what it pushed (the claim a racing release meets); the abandoned sdist is gone
+    assert {version_of(name) for name, _ in served_files(staging)} == {SECOND}
+    registered = json.loads(run(["curl", "-sf", "-H", "Accept: application/json", f"{primary}mymodel"]).stdout)["result"]
+    assert registered[FIRST]["description"].startswith("taken back by make release on ")
+
+
 def test_yanking_on_devpi_is_refused_in_one_line(devpi):
     repo, env, _ = devpi
     assert_clean_error(make(repo, "yank", env, "INDEX=devpi", f"VERSION={FIRST}", "REASON=bad", check=False),
@@ -205,11 +239,12 @@ def install_as_printed_in_fresh_venvs(release_output: str, replica: str, tmp_pat
 
 
 def fresh_index(repo: Path, env: dict[str, str], name: str) -> tuple[dict[str, str], str, str]:
-    """A new, empty index on the module's devpi pair (restarted if a test stopped it): the
-    environment that releases to it as make devpi prints, its primary URL and replica simple URL."""
+    """A new, empty index on the module's devpi pair (restarted if a test stopped it), with its
+    staging index (make devpi makes both for mymodel/dev): the environment that releases to it as make devpi prints, its primary URL and replica simple URL."""
     make(repo, "devpi", env)
     state = repo / "index/.state/devpi"
     pair = devpi_server.Devpi(state, int(env["DEVPI_PORT"]), int(env["DEVPI_REPLICA_PORT"]))
+    devpi_server.create_index(pair, devpi_server.credentials(state), name + devpi_server.STAGING_SUFFIX)
     primary = devpi_server.create_index(pair, devpi_server.credentials(state), name)
     replica = f"{pair.replica}/mymodel/{name}/+simple/"
     return ({**env, "INDEX_URL": primary, "INDEX_READ_URL": replica,
