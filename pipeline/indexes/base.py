@@ -396,6 +396,10 @@ class IndexClient(abc.ABC):
         the caller read from the version's wheel, for an index that keeps no record itself (devpi); the
         embedded index reads it from the wheel it holds."""
 
+    def check_channel(self, channel: str, promotion: Promotion | None = None) -> None:
+        """Fail closed (PackageIndexError) unless ``channel`` serves exactly the files ``promotion`` (by default
+        its newest) pinned. The embedded index's views serve nothing else themselves: nothing to check."""
+
     @abc.abstractmethod
     def channel_histories(self, channel: str | None = None, page: int = 1,
                           limit: int | None = CHANNEL_PAGE) -> Histories:

@@ -26,8 +26,11 @@ release index. A promotion pushes the version there (devpi's ``push``) and then 
 every other version of the package from it (devpi keeps what was pushed before), so the
 channel index offers the promoted version only, a rolled-back one included. devpi keeps
 no record of who promoted when, and only root may change an index: the history (number,
-version, when, who, commit) is written into the channel index's record of the promoted
-version (its description), carried over at each promotion.
+version, when, who, commit, the sha256 of every file pushed) is written into the channel
+index's record of the promoted version (its description) and of the version ``0+channel.history``
+registered there without files (which no upload overwrites), carried over at each promotion.
+devpi serves whatever the channel index holds: ``check_channel`` (make channels, make consumer
+CHANNEL=, make promote) fails closed when it lists other files or sha256 than the newest promotion pinned.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ from pipeline.indexes.base import CHANNEL_PAGE, Histories, IndexClient, ServedFi
 # The first line of the description of a version in a channel index that carries the channel's history
 # (one JSON promotion a line after it): devpi keeps no record of its own, and its owner may not change an index.
 HISTORY_HEADING = "channel history, written by make promote"
+# A version registered without files in each channel index whose description carries the history too: an upload
+# to the channel index overwrites the description of the version it adds a file to, never this one.
+HISTORY_VERSION = "0+channel.history"
 # The description of a version whose files make release deleted: its number is burned.
 TAKEN_BACK = "taken back by make release on "
 
@@ -264,6 +270,13 @@ class DevpiClient(IndexClient):
                               {name: files for name, files in pins.items() if files})
         # the package and its <package>-* siblings (-onnx, -data) released at that version
         projects = [name for name in self.projects() if owned(name, project)]
+        for name in projects:  # a number re-used or a file replaced since it was pushed there: never re-pinned
+            held = {f.filename: f.sha256 for f in self._files_on(f"{channel_page}{name}/") if f.version == version}
+            if held and held != pins.get(name, {}):
+                raise PackageIndexError(
+                    f"the channel index {target} already holds {name} {version} with other files or bytes than "
+                    f"{self._release_index} serves ({', '.join(sorted(held))}): nobody promoted those; delete them "
+                    f"from {target} (DELETE {self.server}/{target}/{name}/{version}?force as the owner), then promote again")
         try:
             for name in projects:
                 released = any(f.version == version for f in self.files(name))
@@ -281,7 +294,34 @@ class DevpiClient(IndexClient):
                                     f"{exc.read(300).decode(errors='replace').strip()}); check the primary's log") from None
         files = [f for f in self.files(project) if f.version == version]
         self._wait_for_channel(channel, version, files, project)
+        self.check_channel(channel, promotion)
         return promotion
+
+    def check_channel(self, channel: str, promotion: Promotion | None = None) -> None:
+        """Fail closed unless the channel index (and its replica, with INDEX_READ_URL) lists exactly the files
+        and sha256 that ``promotion`` (by default the newest one it records) pinned: devpi serves whatever its
+        index holds, so a file replaced or a number re-used there since the promotion must stop every reader."""
+        target = self._channel_index(channel)
+        if promotion is None:
+            history = self._history(target, PACKAGE)
+            promotion = history[-1] if history else None
+        pages = dict.fromkeys([f"{self.server}/{target}/+simple/", self.channel_url(channel)])
+        for page in pages:
+            if promotion is None:
+                served = sorted({f.version for f in self._files_on(f"{page}{PACKAGE}/")})
+                if served:
+                    raise PackageIndexError(
+                        f"channel {channel} ({page}) serves {PACKAGE} {', '.join(served)} without a promotion record "
+                        f"(make promote writes one): nobody promoted these bytes through make promote; promote a "
+                        f"version (make promote VERSION=... CHANNEL={channel}) before anyone follows it")
+                continue
+            for name, pinned in sorted(promotion.files.items()):
+                served = {f.filename: f.sha256 or "" for f in self._files_on(f"{page}{name}/")}
+                if served != pinned:
+                    raise PackageIndexError(f"channel {channel} ({page}) {_difference(served, pinned)}, not what "
+                                            f"promotion {promotion.number} ({name} {promotion.version}) pinned: nobody "
+                                            "promoted these bytes; check the channel index, then promote a version "
+                                            f"again (make promote VERSION=... CHANNEL={channel})")
 
     def _history(self, index: str, project: str) -> list[Promotion]:
         """The promotions recorded in the channel index: the longest history among its versions' records."""
@@ -303,8 +343,10 @@ class DevpiClient(IndexClient):
         return max(found, key=len)
 
     def _record(self, index: str, project: str, version: str, history: list[Promotion], auth: str) -> None:
-        """Write the history into the channel index's record of ``version``."""
-        self._describe(index, project, version, HISTORY_HEADING + "\n" + "".join(p.line() for p in history), auth)
+        """Write the history into the channel index's record of ``version`` and of ``HISTORY_VERSION``."""
+        description = HISTORY_HEADING + "\n" + "".join(p.line() for p in history)
+        self._register(index, {"name": project, "version": HISTORY_VERSION}, description, auth)
+        self._describe(index, project, version, description, auth)
 
     def _describe(self, index: str, project: str, version: str, description: str, auth: str) -> None:
         """Set the description of ``version`` in ``index`` (devpi's register action overwrites a version's
@@ -354,8 +396,8 @@ class DevpiClient(IndexClient):
                                     "check INDEX_URL") from None
         histories = {}
         for name in sorted(indexes):
-            if name == release_index or name.endswith(STAGING_SUFFIX):
-                continue
+            if name == release_index or name.endswith(STAGING_SUFFIX) or name + STAGING_SUFFIX in indexes:
+                continue  # a release index (it has a staging index) or a staging index: no channel
             served = sorted({f.version for f in self._files_on(f"{self.server}/{user}/{name}/+simple/{PACKAGE}/")})
             if served:
                 histories[name] = self._history(f"{user}/{name}", PACKAGE) or [
@@ -379,3 +421,19 @@ def _logged(link: dict) -> datetime:
         except (TypeError, KeyError, ValueError):
             continue
     return max(moments, default=datetime.now(timezone.utc))
+
+
+def _difference(served: dict[str, str], pinned: dict[str, str]) -> str:
+    """The first way a channel's files (name -> sha256) differ from the pinned ones, as a clause.
+
+    >>> _difference({"a.whl": "1" * 64}, {"a.whl": "2" * 64})
+    'serves a.whl with sha256 1111111111111111..., promoted 2222222222222222...'
+    >>> _difference({}, {"a.whl": "2" * 64}), _difference({"a.whl": "2" * 64, "b.whl": "3"}, {"a.whl": "2" * 64})
+    ('no longer serves a.whl', 'serves b.whl')
+    """
+    for name in sorted(pinned):
+        if name not in served:
+            return f"no longer serves {name}"
+        if served[name] != pinned[name]:
+            return f"serves {name} with sha256 {served[name][:16]}..., promoted {pinned[name][:16]}..."
+    return f"serves {', '.join(sorted(set(served) - set(pinned)))}"

@@ -9,8 +9,12 @@ import re
 import signal
 import stat
 import subprocess
+import shutil
 import threading
 import time
+import urllib.parse
+import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -170,6 +174,26 @@ def test_a_replica_that_never_serves_the_release_fails_it_and_takes_it_back(devp
                        f"removed the partial {FIRST}")
     assert f"waiting up to 1 s for {dead_replica}mymodel/" in failed.stdout
     assert served_versions(primary + "+simple/") == set()
+
+
+def replace_served_file(index_url: str, wheel: Path, creds: dict[str, str], tmp_path: Path) -> None:
+    """As the index owner: delete ``wheel``'s file from the devpi index at ``index_url`` (its other files
+    and its record stay) and upload other bytes under the same name."""
+    page_url = f"{index_url}+simple/mymodel/"
+    page = json.loads(run(["curl", "-sf", "-H", "Accept: application/vnd.pypi.simple.v1+json", page_url]).stdout)
+    url = next(urllib.parse.urljoin(page_url, f["url"]) for f in page["files"] if f["filename"] == wheel.name)
+    server = index_url.split("/mymodel/")[0]
+    auth = devpi_server.login(server, creds["username"], creds["password"])
+    deleting = urllib.request.Request(url.partition("#")[0] + "?force", method="DELETE", headers={"X-Devpi-Auth": auth})
+    with urllib.request.urlopen(deleting, timeout=30) as answer:
+        assert answer.status == 200
+    forged = tmp_path / "forged" / wheel.name
+    forged.parent.mkdir()
+    shutil.copy(wheel, forged)
+    with zipfile.ZipFile(forged, "a") as archive:
+        archive.writestr("mymodel/forged.py", "print('nobody promoted this')\n")
+    run([PYTHON, "-m", "twine", "upload", "--disable-progress-bar", "--repository-url", index_url, forged],
+        env={**os.environ, "TWINE_USERNAME": creds["username"], "TWINE_PASSWORD": creds["password"]})
 
 
 def printed_release_command(devpi_output: str) -> list[str]:
@@ -388,3 +412,19 @@ def test_verify_lock_versions_diff_promote_and_the_gate_against_devpi(devpi, tmp
     assert "devpi channel index" in make(repo, "devpi-channel", env, "CHANNEL=canary").stdout
     assert "read back" in make(clone, "promote", release_env, f"VERSION={SECOND}", "CHANNEL=canary").stdout
     assert {version_of(name) for name, _ in served_files(replica.replace("/targets/", "/canary/"))} == {SECOND}
+
+    # prod's wheel replaced behind make promote's back (the owner may upload to the channel index): devpi serves
+    # it, so every reader of the channel fails closed against the sha256 the promotion pinned
+    creds = json.loads((repo / "index/.state/devpi/credentials.json").read_text())
+    replace_served_file(primary.replace("/targets/", "/prod/"), clone / f"dist/mymodel-{FIRST}-py3-none-any.whl",
+                        creds, tmp_path)
+    replaced = f"serves mymodel-{FIRST}-py3-none-any.whl with sha256 "
+    assert_clean_error(make(clone, "channels", release_env, check=False), f"channel prod (", replaced,
+                       f"not what promotion 3 (mymodel {FIRST}) pinned: nobody promoted these bytes")
+    assert_clean_error(make(clone, "consumer", release_env, "CLIENT=pip", "CHANNEL=prod", check=False), replaced)
+    assert_clean_error(make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=prod", check=False),
+                       f"the channel index mymodel/prod already holds mymodel {FIRST} with other files or bytes")
+    # promoting another version deletes the replaced one: the channel serves pinned bytes again
+    make(clone, "promote", release_env, f"VERSION={SECOND}", "CHANNEL=prod")
+    assert [line.split()[1:3] for line in make(clone, "channels", release_env).stdout.splitlines()
+            if line.startswith("prod ")][-1] == ["4", SECOND]
