@@ -50,7 +50,7 @@ from index.devpi import STAGING_SUFFIX
 from index.uploads import owned
 from pipeline.config import HTTP_TIMEOUT, PACKAGE
 from pipeline.errors import ConfigError, PackageIndexError
-from pipeline.indexes.base import CHANNEL_PAGE, Histories, IndexClient, ServedFile, UsedVersion, project_of
+from pipeline.indexes.base import CHANNEL_PAGE, Histories, IndexClient, UsedVersion, project_of
 
 
 # The first line of the description of a version in a channel index that carries the channel's history
@@ -292,8 +292,7 @@ class DevpiClient(IndexClient):
         except urllib.error.HTTPError as exc:
             raise PackageIndexError(f"devpi refused the promotion of {project} {version} to {target} (HTTP {exc.code}: "
                                     f"{exc.read(300).decode(errors='replace').strip()}); check the primary's log") from None
-        files = [f for f in self.files(project) if f.version == version]
-        self._wait_for_channel(channel, version, files, project)
+        self._wait_for_channel(channel, promotion)
         self.check_channel(channel, promotion)
         return promotion
 
@@ -364,15 +363,17 @@ class DevpiClient(IndexClient):
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
             response.read()
 
-    def _wait_for_channel(self, channel: str, version: str, files: list[ServedFile], project: str) -> None:
-        """Until the channel's readers (the replica with INDEX_READ_URL) serve exactly ``files``."""
+    def _wait_for_channel(self, channel: str, promotion: Promotion) -> None:
+        """Until the channel's readers (the replica with INDEX_READ_URL) serve exactly the files ``promotion``
+        pinned, of every project it pinned (the -onnx twin's deletion replicates apart from the package's)."""
         if not self.settings.read_url:
             return
         url = self.channel_url(channel)
-        expected = {f.filename: f.sha256 for f in files}
-        self._wait_until(lambda: {f.filename: f.sha256 for f in self._files_on(f"{url}{project}/")} == expected,
-                         f"{url}{project}/", f"{project} {version} alone")
-        print(f"read back {version} from {url}: the only version the channel serves", flush=True)
+        for project, pinned in sorted(promotion.files.items(), key=lambda item: item[0] != PACKAGE):
+            page = f"{url}{project}/"
+            self._wait_until(lambda page=page, pinned=pinned: {f.filename: f.sha256 or "" for f in self._files_on(page)}
+                             == pinned, page, f"{project} {promotion.version} alone")
+        print(f"read back {promotion.version} from {url}: the only version the channel serves", flush=True)
 
     def channel_histories(self, channel: str | None = None, page: int = 1,
                           limit: int | None = CHANNEL_PAGE) -> Histories:
