@@ -2,7 +2,8 @@
 
 For trying the pipeline against a replicated index: state under ``index/.state/devpi/``,
 generated owner-only credentials, only root may create users and indexes, and one
-non-volatile index ``mymodel/dev`` with no bases, so nothing public can shadow ``mymodel``.
+non-volatile index ``mymodel/dev`` with no bases, so nothing public can shadow ``mymodel``, and
+its staging index ``mymodel/dev.staging``, where a release's files wait until its last one is there.
 
 The embedded index's roles (index/access.py) mapped onto devpi (``DEVPI_TEAMS=churn,fraud``): the admin
 is devpi's root; each team gets its own index ``<team>/dev`` (no bases) and two users, ``<team>``
@@ -36,6 +37,9 @@ from index.settings import (INDEX_HOST, INDEX_START_TIMEOUT, INDEX_STATE_ROOT, I
 
 DEVPI_PORT, DEVPI_REPLICA_PORT = 3141, 3142
 INDEX_NAME = "dev"
+# <user>/<index>.staging: where a release's files wait until every one is there, then pushed to <user>/<index>
+# at once (pipeline/indexes/devpi.py); a dot, so no channel name (index/channels.py) is ever a staging index.
+STAGING_SUFFIX = ".staging"
 CHANNELS = ("prod",)  # channel indexes make devpi creates; make devpi-channel CHANNEL= adds one
 CREDENTIALS_FILE = "credentials.json"
 SECRET_FILE = "secret"
@@ -173,7 +177,7 @@ def login(server: str, user: str, password: str) -> str:
 
 
 def _ensure_index(devpi: Devpi, creds: dict[str, str]) -> None:
-    for name in (INDEX_NAME, *CHANNELS):
+    for name in (INDEX_NAME, INDEX_NAME + STAGING_SUFFIX, *CHANNELS):
         if not _answers(devpi.primary, f"/{INDEX_USER}/{name}/+simple/"):
             create_index(devpi, creds, name)
 
@@ -217,8 +221,8 @@ def teams(raw: str | None) -> list[str]:
 
 
 def create_teams(devpi: Devpi, creds: dict[str, str], names: list[str]) -> dict[str, dict[str, str]]:
-    """Each team's users (``<team>`` maintain, ``<team>-ci`` upload) and index ``<team>/dev`` with both in
-    its acl_upload, made by root (an existing one is kept); their passwords, generated once, kept owner-only
+    """Each team's users (``<team>`` maintain, ``<team>-ci`` upload) and indexes ``<team>/dev`` and its
+    staging index ``<team>/dev.staging`` with both in their acl_upload, made by root (an existing one is kept); their passwords, generated once, kept owner-only
     in credentials.json."""
     made = dict(creds.get("teams", {}))
     root = login(devpi.primary, "root", creds["root_password"])
@@ -229,9 +233,10 @@ def create_teams(devpi: Devpi, creds: dict[str, str], names: list[str]) -> dict[
                 users[user] = secrets.token_urlsafe(24)
             if not _answers(devpi.primary, f"/{user}"):
                 _call("PUT", f"{devpi.primary}/{user}", {"password": users[user], "email": ""}, root)
-        if not _answers(devpi.primary, f"/{team}/{INDEX_NAME}/+simple/"):  # made before: kept as it is
-            _call("PUT", f"{devpi.primary}/{team}/{INDEX_NAME}",
-                  {"bases": [], "volatile": False, "type": "stage", "acl_upload": [team, f"{team}-ci"]}, root)
+        for name in (INDEX_NAME, INDEX_NAME + STAGING_SUFFIX):  # its releases wait in the staging index
+            if not _answers(devpi.primary, f"/{team}/{name}/+simple/"):  # made before: kept as it is
+                _call("PUT", f"{devpi.primary}/{team}/{name}",
+                      {"bases": [], "volatile": False, "type": "stage", "acl_upload": [team, f"{team}-ci"]}, root)
     write_private(devpi.state / CREDENTIALS_FILE, json.dumps({**creds, "teams": made}).encode())
     return made
 
