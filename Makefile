@@ -28,7 +28,13 @@ DOCS_PORT ?= 8000
 #= B=                     the newer one (default: this clone's make train output)
 #= FORMAT=text            json: machine-readable output
 #= ONNX=0                 1: the <package>-onnx wheel's hash-locked requirement
-#= NAME=                  the package's new name, e.g. titanic-survival
+#= NAME=                  the package's new name, e.g. titanic-survival (make rename); a credential's (make credential)
+#= PACKAGES=              the packages a credential may act on, comma-separated (each with its -onnx, -data twins), or '*'
+#= ROLE=                  a credential's role: read, upload (publish) or maintain (also yank, unyank, promote, take back)
+#= REVOKE=                the credential make credential revokes
+#= ASSIGN=                a package make credential gives to the scope of credential NAME=
+#= LIST=0                 1: make credential lists the credentials
+#= PACKAGE=               make audit: only this package's entries (its -onnx and -data twins included)
 #= INDEX_PORT=8080        the local index's port, for every target that uses the index
 #= INDEX_DIR=index/packages   the folder of package files the local index serves
 #= INDEX_AUTH=            update (credentials to upload) or read (to read too); default: as the index runs, update to start one
@@ -48,6 +54,7 @@ DOCS_PORT ?= 8000
 #= INDEX=                 devpi: use the primary and replica of make devpi, with the credentials it generated
 #= DEVPI_PORT=3141        make devpi's primary port
 #= DEVPI_REPLICA_PORT=3142    make devpi's replica port
+#= DEVPI_TEAMS=            make devpi: teams (comma-separated), each with its index <team>/dev and users <team> and <team>-ci
 #= DEVPI_STATE=           make devpi's state folder (default: index/.state/devpi)
 #= DOCS_PORT=8000         the port of make docs-serve (on 127.0.0.1)
 #= BENCH_ARGS=            arguments of python -m benchmarks.run, e.g. --only fleet (one section), --versions 20 --size-mb 1
@@ -68,7 +75,7 @@ INDEX_READ_URL := $(or $(INDEX_READ_URL),http://127.0.0.1:$(or $(DEVPI_REPLICA_P
 INDEX_CREDENTIALS := $(or $(INDEX_CREDENTIALS),$(or $(DEVPI_STATE),$(CURDIR)/index/.state/devpi)/credentials.json)
 endif
 
-.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels consumer rename devpi devpi-stop devpi-channel docs docs-serve test unit integration bench clean
+.PHONY: help venv requirements train version released build index index-stop index-status upload release verify lock versions diff yank unyank promote channels consumer credential audit rename devpi devpi-stop devpi-channel docs docs-serve test unit integration bench clean
 
 help: ## list the targets and the variables they read
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -150,13 +157,19 @@ channels: $(READY) ## each channel's newest promotions: number, version, when, w
 consumer: $(READY) ## print what a consumer pastes for CLIENT=pip|uv|uv-project|poetry|pdm|pip-tools|pipx: index settings, pin, install, lock, rollback (VERSION= ROLLBACK= CHANNEL=)
 	@$(PY) -m pipeline consumer
 
+credential: $(READY) ## (the admin) create a credential: NAME= PACKAGES= ROLE=read|upload|maintain, its secret on the last line; REVOKE=NAME; ASSIGN=PACKAGE NAME=; LIST=1
+	@$(PY) -m pipeline credential
+
+audit: $(READY) ## print the index's audit log (PACKAGE= one package's) and whether its hash chain is intact
+	@$(PY) -m pipeline audit
+
 rename: $(READY) ## give the package another name (NAME=titanic-survival DESCRIPTION="..."): dataset.toml, src/<import name>/, pyproject.toml
 	@$(PY) -m pipeline rename
 
 # The package's name ([package] name in dataset.toml), read only by the recipes that use it.
 PACKAGE_NAME = $(shell $(PY) -c 'from pipeline.package.package_name import PACKAGE; print(PACKAGE)')
 
-devpi: $(READY) ## start a devpi-server primary and replica on 127.0.0.1:3141/3142 (DEVPI_PORT= DEVPI_REPLICA_PORT=)
+devpi: $(READY) ## start a devpi-server primary and replica on 127.0.0.1:3141/3142 (DEVPI_PORT= DEVPI_REPLICA_PORT=; DEVPI_TEAMS= a user pair and index per team)
 	@$(PY) -m index.devpi start --package $(PACKAGE_NAME)
 
 devpi-stop: $(READY) ## stop the devpi primary and replica of make devpi

@@ -42,27 +42,77 @@ def _signature(path: Path) -> tuple[int, ...] | None:
     return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
+class VerifiedPairs:
+    """The (user, password) pairs verified against the current credentials, as HMACs under a key made at
+    start-up, and the checks running now: a pair brought while that same pair is being checked waits for
+    the check instead of running bcrypt again. Its owner's ``lock`` guards it; ``forget`` when the
+    credentials change (a check still running then is answered but not remembered)."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+        self._key = secrets.token_bytes(32)
+        self._verified: set[bytes] = set()
+        self._checking: dict[bytes, threading.Event] = {}
+        self._generation = 0
+
+    def token(self, username: str, password: str) -> bytes:
+        return hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+
+    def forget(self) -> None:
+        """Every remembered pair dropped. Holds the lock."""
+        self._generation += 1
+        self._verified.clear()
+
+    def remembered(self, token: bytes) -> bool:
+        """Holds the lock."""
+        return token in self._verified
+
+    def check(self, token: bytes, current: t.Callable[[], t.Any], verify: t.Callable[[t.Any], bool]) -> bool:
+        """True if the pair is remembered, else if ``verify(found)`` says so; ``current()`` (called under the
+        lock) reloads the credentials if they changed and returns what ``verify`` needs, or a false value when
+        the user is unknown (then False at once)."""
+        while True:
+            with self.lock:
+                found = current()
+                if not found:
+                    return False
+                if token in self._verified:
+                    return True
+                running = self._checking.get(token)
+                if running is None:
+                    running = self._checking[token] = threading.Event()
+                    checked_against = self._generation
+                    break
+            # A fleet arriving at once with one credential: the pair is checked once while the others wait,
+            # then they find it remembered (or, if it was wrong or the credentials changed meanwhile, check it).
+            running.wait()
+        try:
+            if not verify(found):
+                return False
+            with self.lock:
+                if self._generation == checked_against:
+                    self._verified.add(token)
+            return True
+        finally:
+            with self.lock:
+                del self._checking[token]
+            running.set()
+
+
 class CachedHtpasswdAuther:
     def __init__(self, htpasswd: Path) -> None:
         self._path = htpasswd
         self._seen = _signature(htpasswd)
         self._file = HtpasswdFile(str(htpasswd))
-        self._key = secrets.token_bytes(32)
-        self._verified: set[bytes] = set()
-        self._checking: dict[bytes, threading.Event] = {}  # pairs being checked now: the same pair waits for it
-        self._generation = 0  # bumped on every reload of the file
         self._lock = threading.Lock()
-
-    def _token(self, username: str, password: str) -> bytes:
-        return hmac.new(self._key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+        self._pairs = VerifiedPairs(self._lock)
 
     def _reload_if_changed(self) -> bool:
         """Read the file again if it changed (the cache emptied); False while it is missing. Holds the lock."""
         seen = _signature(self._path)
         if seen != self._seen:
             self._seen = seen
-            self._generation += 1
-            self._verified.clear()
+            self._pairs.forget()
             if seen is not None:
                 self._file.load()
         return seen is not None
@@ -74,46 +124,23 @@ class CachedHtpasswdAuther:
 
     def remembered(self, username: str, password: str) -> bool:
         """Was this very pair verified against the current file (no bcrypt: cheap)?"""
-        token = self._token(username, password)
+        token = self._pairs.token(username, password)
         with self._lock:
-            return self._reload_if_changed() and token in self._verified
+            return self._reload_if_changed() and self._pairs.remembered(token)
 
     def __call__(self, username: str, password: str) -> bool:
-        token = self._token(username, password)
-        while True:
-            with self._lock:
-                if not self._reload_if_changed():  # removed: nobody is let in until it is back
-                    return False
-                if token in self._verified:
-                    return True
-                running = self._checking.get(token)
-                if running is None:
-                    running = self._checking[token] = threading.Event()
-                    checked_against = self._generation
-                    break
-            # A fleet arriving at once with one credential: the pair is checked once while the others wait,
-            # then they find it remembered (or, if it was wrong or the file changed meanwhile, check it in turn).
-            running.wait()
-        try:
-            if not self._file.check_password(username, password):
-                return False
-            with self._lock:
-                if self._generation == checked_against:
-                    self._verified.add(token)
-            return True
-        finally:
-            with self._lock:
-                del self._checking[token]
-            running.set()
+        # removed: nobody is let in until it is back
+        return self._pairs.check(self._pairs.token(username, password), self._reload_if_changed,
+                                 lambda _: self._file.check_password(username, password))
 
 
-def refuse_writes_by(read_only: t.Collection[str]) -> t.Callable[[], None]:
-    """A bottle ``before_request`` hook: the users in ``read_only`` may only GET and HEAD."""
+def refuse_writes_by(read_only: t.Callable[[str], bool]) -> t.Callable[[], None]:
+    """A bottle ``before_request`` hook: the users ``read_only`` says are may only GET and HEAD."""
     from pypiserver.bottle_wrapper import HTTPError, request
 
     def refuse() -> None:
         credentials = request.auth
-        if credentials and credentials[0] in read_only and request.method not in READ_METHODS:
-            raise HTTPError(403, f"{credentials[0]} is a read-only credential: use the upload credential "
-                                 "(credentials.json) to change the index")
+        if credentials and request.method not in READ_METHODS and read_only(credentials[0]):
+            raise HTTPError(403, f"{credentials[0]} is a read-only credential: use an upload credential "
+                                 "(credentials.json, or one make credential made) to change the index")
     return refuse

@@ -34,6 +34,7 @@ from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
 from pypiserver.pkg_helpers import normalize_pkgname_for_url
 
 from index import owned_package
+from index.enforce import authenticated_name
 from index.channels import CHANNEL_NAME_LIMIT, PAGE_SIZE, ChannelStore, Promotion, valid_channel
 from index.numbers import SEALED, STAGED, TAKEN_BACK, VersionStates, in_release, when
 from index.simple import PinBroken
@@ -204,7 +205,7 @@ class ChannelRoutes:
                 digest = self.simple.config.backend.digest(pkg) or ""
                 pins.setdefault(pkg.pkgname_norm, {})[Path(pkg.fn).name] = digest.removeprefix("sha256=")
             promotion = self.store.promote(channel, version, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                           request.auth[0] if request.auth else "anonymous", self.commit_of(wheel),
+                                           authenticated_name(), self.commit_of(wheel),
                                            request.forms.getunicode("note") or "", pins)
         except StateError as exc:
             return _json(500, {"error": str(exc)})

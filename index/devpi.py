@@ -2,7 +2,15 @@
 
 For trying the pipeline against a replicated index: state under ``index/.state/devpi/``,
 generated owner-only credentials, only root may create users and indexes, and one
-non-volatile index ``mymodel/dev`` with no bases, so nothing public can shadow ``mymodel``.
+non-volatile index ``mymodel/dev`` with no bases, so nothing public can shadow ``mymodel``, and
+its staging index ``mymodel/dev.staging``, where a release's files wait until its last one is there.
+
+The embedded index's roles (index/access.py) mapped onto devpi (``DEVPI_TEAMS=churn,fraud``): the admin
+is devpi's root; each team gets its own index ``<team>/dev`` (no bases) and two users, ``<team>``
+(maintain) and ``<team>-ci`` (upload), both in its ``acl_upload``: the only write permission devpi
+has, which also deletes (devpi cannot give a CI upload without removal). Reads stay open (devpi has
+no read ACL without a plugin such as devpi-lockdown). A name is a team's by living in its index:
+another team's index may hold the same name, so consumers name the team's index URL.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from index.settings import (INDEX_HOST, INDEX_START_TIMEOUT, INDEX_STATE_ROOT, I
 
 DEVPI_PORT, DEVPI_REPLICA_PORT = 3141, 3142
 INDEX_NAME = "dev"
+# <user>/<index>.staging: where a release's files wait until every one is there, then pushed to <user>/<index>
+# at once (pipeline/indexes/devpi.py); a dot, so no channel name (index/channels.py) is ever a staging index.
+STAGING_SUFFIX = ".staging"
 CHANNELS = ("prod",)  # channel indexes make devpi creates; make devpi-channel CHANNEL= adds one
 CREDENTIALS_FILE = "credentials.json"
 SECRET_FILE = "secret"
@@ -166,7 +177,7 @@ def login(server: str, user: str, password: str) -> str:
 
 
 def _ensure_index(devpi: Devpi, creds: dict[str, str]) -> None:
-    for name in (INDEX_NAME, *CHANNELS):
+    for name in (INDEX_NAME, INDEX_NAME + STAGING_SUFFIX, *CHANNELS):
         if not _answers(devpi.primary, f"/{INDEX_USER}/{name}/+simple/"):
             create_index(devpi, creds, name)
 
@@ -193,6 +204,41 @@ def create_index(devpi: Devpi, creds: dict[str, str], name: str) -> str:
     url = f"{devpi.primary}/{INDEX_USER}/{name}/"
     _call("PUT", url.rstrip("/"), {"bases": [], "volatile": False, "type": "stage"}, root)
     return url
+
+
+def teams(raw: str | None) -> list[str]:
+    """DEVPI_TEAMS: team names, comma-separated.
+
+    >>> teams("churn, fraud"), teams(None)
+    (['churn', 'fraud'], [])
+    """
+    names = [name.strip() for name in (raw or "").split(",") if name.strip()]
+    for name in names:
+        if not valid_channel(name) or name in ("root", INDEX_USER):
+            raise IndexServerError(f"DEVPI_TEAMS names {name[:40]!r}: a team is lowercase letters, digits and hyphens "
+                                   f"(not root or {INDEX_USER}); e.g. DEVPI_TEAMS=churn,fraud")
+    return names
+
+
+def create_teams(devpi: Devpi, creds: dict[str, str], names: list[str]) -> dict[str, dict[str, str]]:
+    """Each team's users (``<team>`` maintain, ``<team>-ci`` upload) and indexes ``<team>/dev`` and its
+    staging index ``<team>/dev.staging`` with both in their acl_upload, made by root (an existing one is kept); their passwords, generated once, kept owner-only
+    in credentials.json."""
+    made = dict(creds.get("teams", {}))
+    root = login(devpi.primary, "root", creds["root_password"])
+    for team in names:
+        users = made.setdefault(team, {})
+        for user in (team, f"{team}-ci"):
+            if user not in users:
+                users[user] = secrets.token_urlsafe(24)
+            if not _answers(devpi.primary, f"/{user}"):
+                _call("PUT", f"{devpi.primary}/{user}", {"password": users[user], "email": ""}, root)
+        for name in (INDEX_NAME, INDEX_NAME + STAGING_SUFFIX):  # its releases wait in the staging index
+            if not _answers(devpi.primary, f"/{team}/{name}/+simple/"):  # made before: kept as it is
+                _call("PUT", f"{devpi.primary}/{team}/{name}",
+                      {"bases": [], "volatile": False, "type": "stage", "acl_upload": [team, f"{team}-ci"]}, root)
+    write_private(devpi.state / CREDENTIALS_FILE, json.dumps({**creds, "teams": made}).encode())
+    return made
 
 
 def start(devpi: Devpi) -> None:
@@ -254,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"devpi: stopped {' and '.join(stopped)}" if stopped else "devpi: was not running")
             return 0
         start(devpi)
+        team_names = teams(env("DEVPI_TEAMS"))
+        if team_names:
+            create_teams(devpi, credentials(devpi.state), team_names)
     except IndexServerError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -264,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
           f"  make release INDEX_URL={devpi.index_url} INDEX_READ_URL={devpi.replica_simple_url}\n"
           f"install from the replica (the dependencies from your default index):\n"
           + install_from_replica(devpi.replica_simple_url, f"{args.package}==<version>"))
+    for team in team_names:
+        print(f"team {team}: index {devpi.primary}/{team}/{INDEX_NAME}/, users {team} (maintain) and {team}-ci "
+              f"(upload; devpi lets it remove too), passwords in {devpi.state / CREDENTIALS_FILE} under teams")
     return 0
 
 

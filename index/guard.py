@@ -59,11 +59,12 @@ class Forbidden(Error):
 class BodyGuard:
     """Decides on a request's headers whether its body may be read (see the module's docstring).
 
-    ``auther``: index/auth.py's CachedHtpasswdAuther (its cache is shared with the application's checks);
-    ``read_only``: users that may not send a body."""
+    ``auther``: index/access.py's CredentialAuther, or index/auth.py's CachedHtpasswdAuther without a state
+    folder (its cache is shared with the application's checks); ``read_only``: is this user one that may not
+    send a body?"""
 
-    def __init__(self, auther: t.Any, read_only: t.Collection[str], checkers: int = 2) -> None:
-        self.auther, self.read_only = auther, frozenset(read_only)
+    def __init__(self, auther: t.Any, read_only: t.Callable[[str], bool], checkers: int = 2) -> None:
+        self.auther, self.read_only = auther, read_only
         self._checks = ThreadPoolExecutor(max_workers=checkers, thread_name_prefix="credential-check")
 
     def verdict(self, headers: dict[str, str]) -> Error | Future | None:
@@ -72,7 +73,7 @@ class BodyGuard:
         if credentials is None:
             return Unauthorized(f"{READ_WITHOUT_BODY}; send it (Basic authentication)")
         username, password = credentials
-        if username in self.read_only:
+        if self.read_only(username):
             return Forbidden(f"{username} is a read-only credential; {READ_WITHOUT_BODY} (credentials.json)")
         if not self.auther.knows(username):
             return Forbidden(f"{READ_WITHOUT_BODY}; {username!r} is not a user of this index")

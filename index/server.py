@@ -41,9 +41,11 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     import pypiserver
     from pypiserver.config import Config
 
+    from index.access import CredentialAuther, adopt_htpasswd
+    from index.audit import AuditLog
     from index.auth import CachedHtpasswdAuther, refuse_writes_by
     from index.guard import BodyGuard
-    from index import channel_routes, docs as docs_routes, registry, release_routes, simple
+    from index import channel_routes, docs as docs_routes, enforce, registry, release_routes, simple
     from index.channels import CHANNELS_FOLDER, ChannelStore
     from index.digests import DigestCachingBackend, remove_stale_partials
     from index.metadata import MetadataCache
@@ -58,15 +60,20 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     # pypiserver.app(**settings) first builds a default config whose "auto" backend starts watchdog's observer
     # thread when watchdog is installed (MkDocs needs it): start from the plain folder backend instead, which
     # our own replaces below anyway.
-    auther = CachedHtpasswdAuther(htpasswd)
+    state_dir = state_dir or (digest_cache.parent if digest_cache else None)
+    db = StateDB(state_dir) if state_dir else None
+    if db is not None:  # credentials with roles and scopes (index/access.py), an older htpasswd adopted once
+        adopt_htpasswd(db, htpasswd, INDEX_READER)
+        auther: t.Any = CredentialAuther(db)
+        read_only: t.Callable[[str], bool] = auther.read_only
+    else:
+        auther, read_only = CachedHtpasswdAuther(htpasswd), {INDEX_READER}.__contains__
     settings = dict(roots=[root], password_file=str(htpasswd), authenticate=AUTH_ACTIONS[auth],
                     auther=auther, disable_fallback=not fallback, hash_algo="sha256",
                     overwrite=False)
     config = Config.from_args(["run", "--backend", "simple-dir"]).with_updates(**settings)
     app = pypiserver.setup_routes_from_config(pypiserver.app_from_config(config), config)
-    app.add_hook("before_request", refuse_writes_by({INDEX_READER}))
-    state_dir = state_dir or (digest_cache.parent if digest_cache else None)
-    db = StateDB(state_dir) if state_dir else None
+    app.add_hook("before_request", refuse_writes_by(read_only))
     states = VersionStates(db) if db else None
     backend = DigestCachingBackend(config, digest_cache, states)
     app.add_hook("after_request", backend.save)  # bottle hook: persist digests hashed by this request
@@ -80,12 +87,16 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
     if channels is not None:
         channels.copy_histories(state_dir / CHANNELS_FOLDER, lambda version: _pins(backend, version))
     channel_routes.install(app, routes, channels, states, lambda wheel: _built_from(facts, backend, wheel))
-    registry.install(app, yanks, state_dir, pages, channels=channels, records=routes.records, facts=facts)
+    audit = AuditLog(db) if db else None
+    registry.install(app, yanks, state_dir, pages, channels=channels, records=routes.records, facts=facts, audit=audit,
+                     hidden=states.hidden if states is not None else frozenset)
     if states is not None:
         release_routes.install(app, backend, states, pages.forget, abandoned_after)
     docs_routes.install(app, docs)
+    if db is not None:
+        enforce.install(app, auther, db, audit)
     config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
-    app.body_guard = BodyGuard(auther, {INDEX_READER})  # main() puts it in front of waitress's body reading
+    app.body_guard = BodyGuard(auther, read_only)  # main() puts it in front of waitress's body reading
     return app
 
 

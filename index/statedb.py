@@ -1,6 +1,7 @@
 """The index's own records in one SQLite file of its state folder (``index.sqlite3``): which
-versions of its package it stored, sealed and took back (index/numbers.py), and every
-channel's promotions (index/channels.py).
+versions of its package it stored, sealed and took back (index/numbers.py), every
+channel's promotions (index/channels.py), the credentials and the names teams own
+(index/access.py) and the audit log (index/audit.py).
 
 SQLite keeps them correct under several threads (waitress) and processes (gunicorn workers)
 serving one state folder: every change is one transaction (``BEGIN IMMEDIATE``: one writer
@@ -39,6 +40,16 @@ CREATE TABLE IF NOT EXISTS promoted_files (
     channel TEXT NOT NULL, number INTEGER NOT NULL, project TEXT NOT NULL, filename TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     PRIMARY KEY (channel, number, filename)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS credentials (
+    name TEXT PRIMARY KEY, hash TEXT NOT NULL, role TEXT NOT NULL, packages TEXT NOT NULL,
+    created REAL NOT NULL, revoked REAL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS owners (
+    package TEXT PRIMARY KEY, scope TEXT NOT NULL, claimed_by TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, address TEXT NOT NULL, action TEXT NOT NULL,
+    project TEXT NOT NULL, package TEXT NOT NULL, version TEXT NOT NULL, detail TEXT NOT NULL,
+    prev TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_by_package ON audit (package, seq);
 """
 
 
@@ -68,6 +79,8 @@ class StateDB:
             self.connection().executescript(SCHEMA)  # each statement idempotent: workers may race here
         except sqlite3.Error as exc:
             raise _failed(exc) from None
+        with contextlib.suppress(OSError):  # credential hashes and the audit log: owner-only, as SQLite's -wal follows
+            os.chmod(self.path, 0o600)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)

@@ -55,6 +55,18 @@ def main_parser() -> argparse.ArgumentParser:
                                sub.add_argument("--rollback", default=env("ROLLBACK"),
                                                 help="the earlier version a rollback pins (ROLLBACK); default: the "
                                                      "one this clone released before VERSION")),
+            "credential": lambda: (
+                sub.add_argument("--name", default=env("NAME"), help="the credential's name, e.g. ci-churn (NAME)"),
+                sub.add_argument("--packages", default=env("PACKAGES"),
+                                 help="the packages it may act on, comma-separated, or '*' (PACKAGES)"),
+                sub.add_argument("--role", default=env("ROLE"), help="read|upload|maintain (ROLE)"),
+                sub.add_argument("--revoke", default=env("REVOKE"), help="revoke this credential (REVOKE)"),
+                sub.add_argument("--assign", default=env("ASSIGN"),
+                                 help="give this package to NAME's scope (ASSIGN)"),
+                sub.add_argument("--list", action="store_true", default=env("LIST", "0") not in ("0", ""),
+                                 help="list the credentials (LIST=1)")),
+            "package-filter": lambda: sub.add_argument("--package", default=env("PACKAGE"),
+                                                       help="only this package's entries (PACKAGE)"),
             "index": lambda: (sub.add_argument("--port", default=None, help="(INDEX_PORT)"),
                               sub.add_argument("--dir", default=None, help="(INDEX_DIR)"),
                               sub.add_argument("--auth", default=None, help="update|read (INDEX_AUTH)")),
@@ -86,6 +98,9 @@ def main_parser() -> argparse.ArgumentParser:
     command("index", "start the local index (no-op when it runs)", "index")
     command("index-stop", "stop the local index", "index")
     command("index-status", "is the local index running?", "index")
+    command("credential", "the admin's command: create a credential with a role and scope, revoke one, assign a "
+            "package, list them", "credential", "index")
+    command("audit", "print the index's audit log and whether its hash chain is intact", "package-filter", "index")
     command("rename", "give the package another name: dataset.toml, src/<import name>/, pyproject.toml", "name")
     return parser
 

@@ -72,6 +72,10 @@ class RecordError(PipelineError):
     """The clone could not record a published version (dist/, releases/, version.py)."""
 
 
+class AuditChainBroken(PipelineError):
+    """The index's audit log no longer holds together: an entry was edited or removed."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM. Not a PipelineError: it stops whatever runs, then the
     command says what the interruption left behind (the message) and exits 128+signal.

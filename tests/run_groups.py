@@ -40,7 +40,8 @@ OTHER = "other"
 GROUPS = {
     "index": ("test_index.py", "test_core_metadata.py", "test_simple_json.py", "test_page_cache.py", "test_yank.py",
               "test_index_uploads.py", "test_index_resources.py", "test_reader.py", "test_untrusted_wheels.py",
-              "test_test_run.py", "test_test_groups.py", "test_index_port.py"),
+              "test_test_run.py", "test_test_groups.py", "test_index_port.py",
+              "test_teams.py"),
     "bench": ("test_bench.py", "test_fleet_path.py"),
     "devpi": ("test_devpi.py", "test_scale.py"),
     "releases": ("test_release.py", "test_release_cache.py", "test_sealed_releases.py", "test_reproducible_build.py", "test_data_tag.py"),

@@ -33,6 +33,7 @@ from index.registry import compare, figures, views  # noqa: E402
 from index.registry.facts import FactsCache  # noqa: E402
 from index.registry.releases import ModelPackage, Release, model_packages, releases  # noqa: E402
 from index.statedb import StateError  # noqa: E402
+from index.audit import RECENT, AuditLog  # noqa: E402
 from index.yanks import YankStore, canonical_version  # noqa: E402
 from packaging.utils import canonicalize_name  # noqa: E402
 
@@ -49,6 +50,8 @@ PACKAGES_KEY = "\x00model packages"
 # Where the package page's channels go: read on each request (a promotion is no change of the
 # index folder, and another worker may have made it), so never kept in the cached page.
 CHANNELS = "\x00channels\x00"
+# Where a package page's recent audit entries go (index/audit.py): read on each request, like the channels.
+AUDIT = "\x00audit\x00"
 
 
 def snapshot(release: Release) -> Snapshot:
@@ -63,8 +66,11 @@ class RegistryRoutes:
 
     def __init__(self, config: t.Any, yanks: YankStore | None, facts: FactsCache, pages: PageCache,
                  project: str | None = None, channels: ChannelStore | None = None,
-                 records: t.Callable[[], int | None] = lambda: None) -> None:
+                 records: t.Callable[[], int | None] = lambda: None, audit: AuditLog | None = None,
+                 hidden: t.Callable[[], frozenset[tuple[str, str]]] = frozenset) -> None:
         self.config = config
+        self.audit = audit  # the recent writes shown on a package's page
+        self.hidden = hidden  # (project, version) served nowhere yet (staged) or any more (taken back)
         self.records = records  # the version records' generation: a seal shows a version without a folder change
         self.channels = channels  # the promotions, shown on the package's page
         self.yanks = yanks
@@ -122,14 +128,31 @@ class RegistryRoutes:
                 return views.packages_html(found, ADDRESS).encode()
             project, listed = (found[0].project, found[0].releases) if found else (self.project, [])
             return views.registry_html(project, listed, ADDRESS, channels=CHANNELS if project == self.project else "",
-                                       metric=metric).encode()
-        return self._filled(self._kept_packages(f"registry page {metric or ''}", render), simple_url)
+                                       metric=metric, audit=AUDIT).encode()
+        project = found[0].project if len(found) == 1 else self.project
+        return self._filled(self._kept_packages(f"registry page {metric or ''}", render), simple_url, project)
 
-    def _filled(self, page: bytes, simple_url: str) -> bytes:
-        """A kept page with this request's address and the channels as they are now."""
+    def _filled(self, page: bytes, simple_url: str, project: str) -> bytes:
+        """A kept page with this request's address, the channels and ``project``'s recent audit entries as
+        they are now."""
         histories, totals = self._histories()
-        return page.replace(ADDRESS.encode(), views.e(simple_url).encode()).replace(
+        page = page.replace(ADDRESS.encode(), views.e(simple_url).encode()).replace(
             CHANNELS.encode(), views.channels_html(histories, simple_url, self.project, totals).encode())
+        if AUDIT.encode() not in page:
+            return page
+        return page.replace(AUDIT.encode(), views.audit_html(self._recent(project)).encode())
+
+    def _recent(self, project: str) -> list | str:
+        """``project``'s newest audit entries (its twins' too) of versions the index serves, or why they cannot
+        be read."""
+        if self.audit is None:
+            return []
+        try:
+            hidden = self.hidden()  # a release in progress shows nowhere, its audit entries neither
+            return [entry for entry in self.audit.entries(project, limit=RECENT)
+                    if (entry.project, entry.version) not in hidden]
+        except StateError as exc:
+            return str(exc)
 
     def _histories(self) -> tuple[dict[str, list] | str, dict[str, int]]:
         """Each channel's newest promotions and how many it has, or why they cannot be shown."""
@@ -155,8 +178,8 @@ class RegistryRoutes:
         metric = self._chart_metric(self.releases(project))
         page = self._kept(project, f"package page {metric or ''}", lambda releases: views.registry_html(
             project, releases, ADDRESS, root="../../", channels=CHANNELS if project == self.project else "",
-            metric=metric).encode())
-        return self._filled(page, simple_url)
+            metric=metric, audit=AUDIT).encode())
+        return self._filled(page, simple_url, project)
 
     def _release(self, project: str, version: str) -> tuple[list[Release], int]:
         """The complete versions of ``project`` (a model package, else 404) and the position of ``version`` (404)."""
@@ -212,7 +235,9 @@ class RegistryRoutes:
 
 def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages: PageCache,
             project: str | None = None, channels: ChannelStore | None = None,
-            records: t.Callable[[], int | None] = lambda: None, facts: FactsCache | None = None) -> RegistryRoutes:
+            records: t.Callable[[], int | None] = lambda: None, facts: FactsCache | None = None,
+            audit: AuditLog | None = None,
+            hidden: t.Callable[[], frozenset[tuple[str, str]]] = frozenset) -> RegistryRoutes:
     """Serve the registry pages on pypiserver's app: ``/`` replaces its welcome text."""
     from index.simple import protected
 
@@ -220,7 +245,7 @@ def install(app: Bottle, yanks: YankStore | None, state_dir: Path | None, pages:
     project = project or owned_package.name()
     folder = project.replace("-", "_")  # the package's folder in its wheels
     facts = facts or FactsCache(state_dir / FACTS_FOLDER if state_dir else None, folder)
-    routes = RegistryRoutes(config, yanks, facts, pages, project, channels, records)
+    routes = RegistryRoutes(config, yanks, facts, pages, project, channels, records, audit, hidden)
     app.route("/", "GET", protected(config, "list")(routes.registry_page))
     app.route("/registry/<project>/", "GET", protected(config, "list")(routes.package_page))
     app.route("/registry/<project>/<version>/", "GET", protected(config, "list")(routes.version_page))

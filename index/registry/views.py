@@ -253,10 +253,11 @@ def empty_html(project: str, simple_url: str, root: str = "") -> str:
 
 
 def registry_html(project: str, releases: list[Release], simple_url: str, root: str = "", channels: str = "",
-                  metric: str | None = None) -> str:
+                  metric: str | None = None, audit: str = "") -> str:
     """A package's page: chart, channels, then every version newest first. ``root``: the relative path
     from the page back to the index root ("" at ``/``); ``channels``: what goes where the channels are;
-    ``metric``: the one to chart (one of recorded_metrics), else those the release gate compared."""
+    ``metric``: the one to chart (one of recorded_metrics), else those the release gate compared; ``audit``:
+    what goes after the versions (the recent audit entries)."""
     if not releases:
         return empty_html(project, simple_url, root)
     models = _models(releases)
@@ -282,8 +283,30 @@ def registry_html(project: str, releases: list[Release], simple_url: str, root: 
             + _charts(releases, metric) + channels
             + '<h2>Versions</h2>\n<div class="scroll"><table id="versions">\n<thead><tr><th>version</th><th>data</th>'
             f"<th>date</th><th>bump</th><th>why</th><th>wheel</th>{head}<th>status</th><th>install</th></tr></thead>\n"
-            "<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>")
+            "<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>\n" + audit)
     return _page(f"{project} · registry", body, root)
+
+
+def _audit_detail(detail: dict) -> str:
+    shown = {key: value for key, value in sorted(detail.items()) if value not in (None, "")}
+    return "; ".join(f"{key} {str(value)[:12] + '…' if key == 'sha256' else value}" for key, value in shown.items())
+
+
+def audit_html(entries: list | str) -> str:
+    """The package's newest writes from the audit log (index.audit.Entry, oldest first), newest first, or
+    why they cannot be read."""
+    if isinstance(entries, str):
+        return f'<h2>Recent changes</h2>\n<p class="muted">The audit log cannot be shown: {e(entries)}</p>\n'
+    if not entries:
+        return ""
+    rows = "".join(f'<tr data-seq="{entry.seq}"><td class="num">{entry.seq}</td><td class="nowrap">{e(entry.at)}</td>'
+                   f"<td>{e(entry.who)}</td><td>{e(entry.action)}</td><td>{e(entry.project)}</td>"
+                   f'<td class="nowrap">{e(entry.version)}</td><td>{e(_audit_detail(entry.detail))}</td></tr>'
+                   for entry in reversed(entries))
+    return ('<h2>Recent changes</h2>\n<p class="muted">From the index\'s audit log (<code>make audit PACKAGE=...'
+            '</code> shows every entry and checks the hash chain).</p>\n<div class="scroll"><table id="audit"><thead>'
+            "<tr><th>#</th><th>when</th><th>by (credential)</th><th>action</th><th>project</th><th>version</th>"
+            f"<th>details</th></tr></thead>\n<tbody>{rows}</tbody></table></div>\n")
 
 
 def channel_url(simple_url: str, channel: str) -> str:

@@ -13,5 +13,9 @@ from pipeline.views import channels
 def main(args: argparse.Namespace) -> int:
     client = index_client(settings(args))
     page = channels.page_number(args.page)
-    print(channels.history_table(channels.history(client, args.channel, page, args.all), client, page))
+    histories = channels.history(client, args.channel, page, args.all)
+    for channel, promotions in histories.promotions.items():
+        if promotions:
+            client.check_channel(channel)  # one that serves bytes nobody promoted fails the listing (devpi)
+    print(channels.history_table(histories, client, page))
     return 0

@@ -30,6 +30,8 @@ def main(args: argparse.Namespace) -> int:
     if version:
         version = str(parse(version))
     rollback, notes = args.rollback, []
+    if channel:
+        index_client(chosen).check_channel(channel)  # no recipe for a channel that serves bytes nobody promoted
     if version and not channel:
         version, rollback, notes = _checked(index_client(chosen), version, bool(args.version), rollback)
     where = consumers.target(PACKAGE, chosen.simple_url, version, rollback, channel,

@@ -123,6 +123,17 @@ def version_of(filename: str) -> str | None:
         return None
 
 
+def project_of(filename: str) -> str:
+    """The (normalized) project name in a wheel or sdist file name.
+
+    >>> project_of("mymodel_onnx-1.1.1+titanic-py3-none-any.whl"), project_of("mymodel-1.1.1+titanic.tar.gz")
+    ('mymodel-onnx', 'mymodel')
+    """
+    if filename.endswith(".whl"):
+        return str(parse_wheel_filename(filename)[0])
+    return str(parse_sdist_filename(filename)[0])
+
+
 def _unwritable(served: ServedFile, target: Path, exc: OSError) -> PackageIndexError:
     # ours: _open would blame the index for it
     return PackageIndexError(f"cannot save the download of {served.filename} to {target} ({exc.strerror}); "
@@ -341,6 +352,11 @@ class IndexClient(abc.ABC):
         has seen used and does not serve: staged, taken back. An index that keeps no such records: []."""
         return []
 
+    @property
+    def upload_url(self) -> str:
+        """Where a release's files go before its ``seal``: the index itself, unless it stages them elsewhere (devpi)."""
+        return self.url
+
     def seal(self, version: str, files: dict[str, str]) -> None:
         """Serve the release ``version``'s uploaded ``files`` (name -> sha256), all at once. An index that
         serves each file as it arrives needs nothing."""
@@ -379,6 +395,10 @@ class IndexClient(abc.ABC):
         the commit the version was built from, the files it serves and ``note``. ``built_from``: the commit
         the caller read from the version's wheel, for an index that keeps no record itself (devpi); the
         embedded index reads it from the wheel it holds."""
+
+    def check_channel(self, channel: str, promotion: Promotion | None = None) -> None:
+        """Fail closed (PackageIndexError) unless ``channel`` serves exactly the files ``promotion`` (by default
+        its newest) pinned. The embedded index's views serve nothing else themselves: nothing to check."""
 
     @abc.abstractmethod
     def channel_histories(self, channel: str | None = None, page: int = 1,

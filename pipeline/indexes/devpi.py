@@ -3,13 +3,22 @@
 Same questions as the embedded index, devpi's answers: simple pages under ``+simple/``,
 a file it already held answered with HTTP 200 (not 409), and no yanking on private indexes.
 
+devpi serves each file as it arrives, so a release's files go to the staging index
+``<user>/<index>.staging`` first (bases=[], made by ``make devpi``; made by the owner where
+devpi lets owners create indexes) and its seal is devpi's push to ``<user>/<index>``: one
+request, one write transaction (one serial, replicas included), so consumers see every file of
+the version or none. The -onnx twin is pushed before the model package, whose arrival is the
+version's. Staging keeps what it pushed: a racing release's upload of a file it holds is
+answered "identical" (or 409) as on one index, so the first sdist up still owns the version.
+A version staged and not on the release index is a release in progress, abandoned once its last
+upload is older than INDEX_ABANDONED_AFTER: the next release of any clone takes it back.
+
 A number is used once here too, kept by the pipeline since devpi accepts a file name again
 after a forced delete: a version is taken back with ``DELETE <index>/<project>/<version>?force``
-as the index owner (a token from ``POST /+login``), then registered again without files, with
-"taken back by make release on <when>" as its description. Every registered version without files is a used number (``used_versions``),
-which no clone's release publishes again. devpi serves each file as it arrives: there is no
-seal, and a release killed between two uploads leaves a half version that pip can see until
-that clone's next release takes it back.
+as the index owner (a token from ``POST /+login``), on the release and the staging index, then
+registered again in the release index without files, with "taken back by make release on
+<when>" as its description. Every registered version without files is a used number
+(``used_versions``), which no clone's release publishes again.
 
 A channel is the devpi index ``<user>/<channel>`` (bases=[], made by root: ``make devpi``
 makes ``prod``, ``make devpi-channel CHANNEL=`` others), read from the replicas like the
@@ -17,8 +26,11 @@ release index. A promotion pushes the version there (devpi's ``push``) and then 
 every other version of the package from it (devpi keeps what was pushed before), so the
 channel index offers the promoted version only, a rolled-back one included. devpi keeps
 no record of who promoted when, and only root may change an index: the history (number,
-version, when, who, commit) is written into the channel index's record of the promoted
-version (its description), carried over at each promotion.
+version, when, who, commit, the sha256 of every file pushed) is written into the channel
+index's record of the promoted version (its description) and of the version ``0+channel.history``
+registered there without files (which no upload overwrites), carried over at each promotion.
+devpi serves whatever the channel index holds: ``check_channel`` (make channels, make consumer
+CHANNEL=, make promote) fails closed when it lists other files or sha256 than the newest promotion pinned.
 """
 
 from __future__ import annotations
@@ -30,16 +42,23 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 
+from packaging.utils import canonicalize_name
+
 from index.channels import Promotion, clean_field
+from index.control import abandoned_after
+from index.devpi import STAGING_SUFFIX
 from index.uploads import owned
 from pipeline.config import HTTP_TIMEOUT, PACKAGE
 from pipeline.errors import ConfigError, PackageIndexError
-from pipeline.indexes.base import CHANNEL_PAGE, Histories, IndexClient, ServedFile, UsedVersion
+from pipeline.indexes.base import CHANNEL_PAGE, Histories, IndexClient, UsedVersion, project_of
 
 
 # The first line of the description of a version in a channel index that carries the channel's history
 # (one JSON promotion a line after it): devpi keeps no record of its own, and its owner may not change an index.
 HISTORY_HEADING = "channel history, written by make promote"
+# A version registered without files in each channel index whose description carries the history too: an upload
+# to the channel index overwrites the description of the version it adds a file to, never this one.
+HISTORY_VERSION = "0+channel.history"
 # The description of a version whose files make release deleted: its number is burned.
 TAKEN_BACK = "taken back by make release on "
 
@@ -77,23 +96,76 @@ class DevpiClient(IndexClient):
         token = json.loads(answer)["result"]["password"]
         return base64.b64encode(f"{self.username}:{token}".encode()).decode()
 
+    @property
+    def _release_index(self) -> str:
+        """``<user>/<index>``"""
+        return "/".join(self._user_and_index)
+
+    @property
+    def _staging_index(self) -> str:
+        return self._release_index + STAGING_SUFFIX
+
+    @property
+    def upload_url(self) -> str:
+        """The staging index (created here when missing and devpi lets the owner create indexes)."""
+        staging = f"{self.server}/{self._staging_index}"
+        try:
+            self._devpi_call("GET", staging)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise PackageIndexError(f"devpi at {self.server} answered HTTP {exc.code} for {self._staging_index}; "
+                                        "check its log") from None
+            try:
+                self._devpi_call("PUT", staging, {"bases": [], "volatile": False, "type": "stage"}, self._login())
+            except urllib.error.HTTPError as refused:
+                raise PackageIndexError(
+                    f"devpi at {self.server} has no staging index {self._staging_index}, where a release's files wait "
+                    f"until every one is there, and may not create it (HTTP {refused.code}); create it as root "
+                    f"(make devpi adds it to a running pair) with bases [], then run make release again") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise PackageIndexError(f"the index at {self.url} is unreachable ({getattr(exc, 'reason', exc)}); "
+                                    "start it (make devpi) or check INDEX_URL") from None
+        return staging + "/"
+
+    def seal(self, version: str, files: dict[str, str]) -> None:
+        """devpi's push of each project's ``version`` from the staging index to the release index: one
+        transaction each, the model package last (its arrival is the version's)."""
+        auth = self._login()
+        projects = sorted({project_of(name) for name in files}, key=lambda name: name == canonicalize_name(PACKAGE))
+        for project in projects:
+            try:
+                self._devpi_call("POST", f"{self.server}/{self._staging_index}",
+                                 {"name": project, "version": version, "targetindex": self._release_index}, auth)
+            except urllib.error.HTTPError as exc:
+                why = exc.read(300).decode(errors="replace").strip()
+                raise PackageIndexError(
+                    f"devpi did not push {project} {version} from {self._staging_index} to {self._release_index} "
+                    f"(HTTP {exc.code}: {why}); " + ("another release published it first: run make release again"
+                                                     if exc.code == 409 else "check the primary's log")) from None
+            except (urllib.error.URLError, OSError) as exc:
+                raise PackageIndexError(f"the index at {self.url} went away while {version} was pushed to it "
+                                        f"({getattr(exc, 'reason', exc)}); start it and run make release again") from None
+
     def remove_version(self, version: str, project: str = PACKAGE) -> None:
-        """Delete every file of ``version`` (``?force``: the index is non-volatile), then register the version
-        again without files, marked taken back: devpi would take the same file names again, so the registered
-        version is what tells every clone the number is used."""
-        url = f"{self.url}{project}/{urllib.parse.quote(version)}"
+        """Delete every file of ``version`` (``?force``: the indexes are non-volatile) from the release and the
+        staging index, then register the version again in the release index without files, marked taken back:
+        devpi would take the same file names again, so the registered version tells every clone the number is used."""
         try:
             auth = self._login()
-            try:
-                versiondata = json.loads(self._devpi_call("GET", url)).get("result", {})
-            except urllib.error.HTTPError as exc:
-                if exc.code == 404:
-                    return
-                raise
-            self._devpi_call("DELETE", f"{url}?force", auth=auth)  # its files, and the version with its last one
-            taken = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            self._register(self.url.rstrip("/").removeprefix(self.server).strip("/"), versiondata,
-                           TAKEN_BACK + taken, auth)
+            metadata = None
+            for index in (self._release_index, self._staging_index):
+                url = f"{self.server}/{index}/{project}/{urllib.parse.quote(version)}"
+                try:
+                    found = json.loads(self._devpi_call("GET", url)).get("result", {})
+                except urllib.error.HTTPError as exc:
+                    if exc.code == 404:
+                        continue
+                    raise
+                metadata = metadata or found
+                self._devpi_call("DELETE", f"{url}?force", auth=auth)  # its files, and the version with its last one
+            if metadata is not None:
+                taken = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                self._register(self._release_index, metadata, TAKEN_BACK + taken, auth)
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise PackageIndexError(f"could not remove {project} {version} from {self.url} (HTTP {exc.code}); "
@@ -102,25 +174,50 @@ class DevpiClient(IndexClient):
             raise PackageIndexError(f"the index at {self.url} is unreachable ({getattr(exc, 'reason', exc)}); "
                                     f"remove {project} {version} once it answers") from None
 
+    def take_back_abandoned(self, version: str) -> list[str]:
+        removed = []
+        for project in (PACKAGE, f"{PACKAGE}-onnx"):
+            held = self.held(version, project)
+            if held:
+                self.remove_version(version, project)
+                removed += sorted(held)
+        return removed
+
+    def _registered(self, index: str, project: str) -> dict[str, dict]:
+        """Version -> devpi's record of it (its metadata and ``+links``) in ``index``."""
+        try:
+            versions = json.loads(self._devpi_call("GET", f"{self.server}/{index}/{project}")).get("result", {})
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return {}
+            raise PackageIndexError(f"devpi at {self.url} answered HTTP {exc.code} for {project}; check its log") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise PackageIndexError(f"the index at {self.url} is unreachable ({getattr(exc, 'reason', exc)}); "
+                                    "start it (make devpi) or check INDEX_URL") from None
+        return {v: data for v, data in versions.items() if isinstance(data, dict)} if isinstance(versions, dict) else {}
+
     def used_versions(self, project: str | None = None) -> list[UsedVersion]:
-        """Registered versions without files: taken back by a release (or registered and never uploaded)."""
+        """Registered versions without files on the release index (taken back by a release, or registered and
+        never uploaded), and versions on the staging index the release index does not hold (staged)."""
         found = []
+        bound, now = abandoned_after(), datetime.now(timezone.utc)
         for name in [project] if project else [PACKAGE, f"{PACKAGE}-onnx"]:
-            try:
-                versions = json.loads(self._devpi_call("GET", f"{self.url}{name}")).get("result", {})
-            except urllib.error.HTTPError as exc:
-                if exc.code == 404:
-                    continue
-                raise PackageIndexError(f"devpi at {self.url} answered HTTP {exc.code} for {name}; check its log") from None
-            except (urllib.error.URLError, OSError) as exc:
-                raise PackageIndexError(f"the index at {self.url} is unreachable ({getattr(exc, 'reason', exc)}); "
-                                        "start it (make devpi) or check INDEX_URL") from None
-            for version, data in versions.items() if isinstance(versions, dict) else ():
-                if not isinstance(data, dict) or any(link.get("rel") == "releasefile" for link in data.get("+links", [])):
+            released = self._registered(self._release_index, name)
+            for version, data in released.items():
+                if _release_files(data):
                     continue
                 description = str(data.get("description") or "")
                 when = description.removeprefix(TAKEN_BACK) if description.startswith(TAKEN_BACK) else "-"
                 found.append(UsedVersion(name, version, "taken back", when))
+            for version, data in self._registered(self._staging_index, name).items():
+                files = _release_files(data)
+                if not files or version in released:
+                    continue
+                stored = max((_logged(link) for link in data.get("+links", []) if link.get("rel") == "releasefile"),
+                             default=now)
+                age = max(0.0, (now - stored).total_seconds())
+                found.append(UsedVersion(name, version, "staged", stored.strftime("%Y-%m-%dT%H:%M:%SZ"), age,
+                                         age >= bound, files))
         return found
 
     def held_already(self, answer: str) -> bool:
@@ -173,6 +270,13 @@ class DevpiClient(IndexClient):
                               {name: files for name, files in pins.items() if files})
         # the package and its <package>-* siblings (-onnx, -data) released at that version
         projects = [name for name in self.projects() if owned(name, project)]
+        for name in projects:  # a number re-used or a file replaced since it was pushed there: never re-pinned
+            held = {f.filename: f.sha256 for f in self._files_on(f"{channel_page}{name}/") if f.version == version}
+            if held and held != pins.get(name, {}):
+                raise PackageIndexError(
+                    f"the channel index {target} already holds {name} {version} with other files or bytes than "
+                    f"{self._release_index} serves ({', '.join(sorted(held))}): nobody promoted those; delete them "
+                    f"from {target} (DELETE {self.server}/{target}/{name}/{version}?force as the owner), then promote again")
         try:
             for name in projects:
                 released = any(f.version == version for f in self.files(name))
@@ -188,9 +292,35 @@ class DevpiClient(IndexClient):
         except urllib.error.HTTPError as exc:
             raise PackageIndexError(f"devpi refused the promotion of {project} {version} to {target} (HTTP {exc.code}: "
                                     f"{exc.read(300).decode(errors='replace').strip()}); check the primary's log") from None
-        files = [f for f in self.files(project) if f.version == version]
-        self._wait_for_channel(channel, version, files, project)
+        self._wait_for_channel(channel, promotion)
+        self.check_channel(channel, promotion)
         return promotion
+
+    def check_channel(self, channel: str, promotion: Promotion | None = None) -> None:
+        """Fail closed unless the channel index (and its replica, with INDEX_READ_URL) lists exactly the files
+        and sha256 that ``promotion`` (by default the newest one it records) pinned: devpi serves whatever its
+        index holds, so a file replaced or a number re-used there since the promotion must stop every reader."""
+        target = self._channel_index(channel)
+        if promotion is None:
+            history = self._history(target, PACKAGE)
+            promotion = history[-1] if history else None
+        pages = dict.fromkeys([f"{self.server}/{target}/+simple/", self.channel_url(channel)])
+        for page in pages:
+            if promotion is None:
+                served = sorted({f.version for f in self._files_on(f"{page}{PACKAGE}/")})
+                if served:
+                    raise PackageIndexError(
+                        f"channel {channel} ({page}) serves {PACKAGE} {', '.join(served)} without a promotion record "
+                        f"(make promote writes one): nobody promoted these bytes through make promote; promote a "
+                        f"version (make promote VERSION=... CHANNEL={channel}) before anyone follows it")
+                continue
+            for name, pinned in sorted(promotion.files.items()):
+                served = {f.filename: f.sha256 or "" for f in self._files_on(f"{page}{name}/")}
+                if served != pinned:
+                    raise PackageIndexError(f"channel {channel} ({page}) {_difference(served, pinned)}, not what "
+                                            f"promotion {promotion.number} ({name} {promotion.version}) pinned: nobody "
+                                            "promoted these bytes; check the channel index, then promote a version "
+                                            f"again (make promote VERSION=... CHANNEL={channel})")
 
     def _history(self, index: str, project: str) -> list[Promotion]:
         """The promotions recorded in the channel index: the longest history among its versions' records."""
@@ -212,8 +342,10 @@ class DevpiClient(IndexClient):
         return max(found, key=len)
 
     def _record(self, index: str, project: str, version: str, history: list[Promotion], auth: str) -> None:
-        """Write the history into the channel index's record of ``version``."""
-        self._describe(index, project, version, HISTORY_HEADING + "\n" + "".join(p.line() for p in history), auth)
+        """Write the history into the channel index's record of ``version`` and of ``HISTORY_VERSION``."""
+        description = HISTORY_HEADING + "\n" + "".join(p.line() for p in history)
+        self._register(index, {"name": project, "version": HISTORY_VERSION}, description, auth)
+        self._describe(index, project, version, description, auth)
 
     def _describe(self, index: str, project: str, version: str, description: str, auth: str) -> None:
         """Set the description of ``version`` in ``index`` (devpi's register action overwrites a version's
@@ -231,15 +363,17 @@ class DevpiClient(IndexClient):
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
             response.read()
 
-    def _wait_for_channel(self, channel: str, version: str, files: list[ServedFile], project: str) -> None:
-        """Until the channel's readers (the replica with INDEX_READ_URL) serve exactly ``files``."""
+    def _wait_for_channel(self, channel: str, promotion: Promotion) -> None:
+        """Until the channel's readers (the replica with INDEX_READ_URL) serve exactly the files ``promotion``
+        pinned, of every project it pinned (the -onnx twin's deletion replicates apart from the package's)."""
         if not self.settings.read_url:
             return
         url = self.channel_url(channel)
-        expected = {f.filename: f.sha256 for f in files}
-        self._wait_until(lambda: {f.filename: f.sha256 for f in self._files_on(f"{url}{project}/")} == expected,
-                         f"{url}{project}/", f"{project} {version} alone")
-        print(f"read back {version} from {url}: the only version the channel serves", flush=True)
+        for project, pinned in sorted(promotion.files.items(), key=lambda item: item[0] != PACKAGE):
+            page = f"{url}{project}/"
+            self._wait_until(lambda page=page, pinned=pinned: {f.filename: f.sha256 or "" for f in self._files_on(page)}
+                             == pinned, page, f"{project} {promotion.version} alone")
+        print(f"read back {promotion.version} from {url}: the only version the channel serves", flush=True)
 
     def channel_histories(self, channel: str | None = None, page: int = 1,
                           limit: int | None = CHANNEL_PAGE) -> Histories:
@@ -263,10 +397,44 @@ class DevpiClient(IndexClient):
                                     "check INDEX_URL") from None
         histories = {}
         for name in sorted(indexes):
-            if name == release_index:
-                continue
+            if name == release_index or name.endswith(STAGING_SUFFIX) or name + STAGING_SUFFIX in indexes:
+                continue  # a release index (it has a staging index) or a staging index: no channel
             served = sorted({f.version for f in self._files_on(f"{self.server}/{user}/{name}/+simple/{PACKAGE}/")})
             if served:
                 histories[name] = self._history(f"{user}/{name}", PACKAGE) or [
                     Promotion(0, version, "-", "-", "-") for version in served]
         return histories
+
+
+def _release_files(data: dict) -> dict[str, str]:
+    """File name -> sha256 of the release files in devpi's record of a version."""
+    return {urllib.parse.unquote(str(link.get("href", "")).rsplit("/", 1)[-1]):
+            str((link.get("hashes") or {}).get("sha256") or str(link.get("hash_spec", "")).removeprefix("sha256="))
+            for link in data.get("+links", []) if isinstance(link, dict) and link.get("rel") == "releasefile"}
+
+
+def _logged(link: dict) -> datetime:
+    """When devpi stored a file (the newest ``when`` of its log: UTC year, month, day, hour, minute, second)."""
+    moments = []
+    for entry in link.get("log", []) if isinstance(link.get("log"), list) else []:
+        try:
+            moments.append(datetime(*entry["when"][:6], tzinfo=timezone.utc))
+        except (TypeError, KeyError, ValueError):
+            continue
+    return max(moments, default=datetime.now(timezone.utc))
+
+
+def _difference(served: dict[str, str], pinned: dict[str, str]) -> str:
+    """The first way a channel's files (name -> sha256) differ from the pinned ones, as a clause.
+
+    >>> _difference({"a.whl": "1" * 64}, {"a.whl": "2" * 64})
+    'serves a.whl with sha256 1111111111111111..., promoted 2222222222222222...'
+    >>> _difference({}, {"a.whl": "2" * 64}), _difference({"a.whl": "2" * 64, "b.whl": "3"}, {"a.whl": "2" * 64})
+    ('no longer serves a.whl', 'serves b.whl')
+    """
+    for name in sorted(pinned):
+        if name not in served:
+            return f"no longer serves {name}"
+        if served[name] != pinned[name]:
+            return f"serves {name} with sha256 {served[name][:16]}..., promoted {pinned[name][:16]}..."
+    return f"serves {', '.join(sorted(set(served) - set(pinned)))}"

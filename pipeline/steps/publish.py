@@ -43,7 +43,7 @@ def upload(client: IndexClient, built: Built, intent: Intent) -> None:
     import requests
     from twine.exceptions import TwineException
 
-    settings = upload_settings(client)
+    settings = upload_settings(client, client.upload_url)  # devpi: its staging index, until the seal
     faults.point("before-upload")
     for path in built.files:
         intent.starting(path.name)

@@ -13,14 +13,14 @@ if TYPE_CHECKING:
     from twine.settings import Settings
 
 
-def upload_settings(client: IndexClient) -> Settings:
-    """twine's settings for uploading to ``client``'s index with its credentials."""
+def upload_settings(client: IndexClient, url: str | None = None) -> Settings:
+    """twine's settings for uploading to ``client``'s index (or to ``url``) with its credentials."""
     from twine.settings import Settings
 
     if not (client.username and client.password):
         raise PackageIndexError(f"no upload credentials for {client.url}: start the index with make index "
                                 "(it creates them) or set INDEX_USERNAME and INDEX_PASSWORD")
-    return Settings(repository_url=client.url, username=client.username, password=client.password,
+    return Settings(repository_url=url or client.url, username=client.username, password=client.password,
                     non_interactive=True, disable_progress_bar=True)
 
 

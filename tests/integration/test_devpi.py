@@ -9,8 +9,12 @@ import re
 import signal
 import stat
 import subprocess
+import shutil
 import threading
 import time
+import urllib.parse
+import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -96,6 +100,33 @@ def test_make_devpi_keeps_generated_credentials_owner_only_and_starting_twice_is
     assert make(repo, "devpi", env).stdout == output  # the running pair is reused, nothing re-created
 
 
+def test_make_devpi_maps_teams_onto_users_indexes_and_acls(devpi, tmp_path):
+    """DEVPI_TEAMS: each team's CI user uploads to its own index and is refused on another team's."""
+    from tests.integration.test_index import real_wheel
+
+    repo, env, _ = devpi
+    started = make(repo, "devpi", {**env, "DEVPI_TEAMS": "churn,fraud"})
+    assert "team churn: index" in started.stdout and "churn-ci (upload" in started.stdout
+    state = Path(env.get("DEVPI_STATE") or repo / "index" / ".state" / "devpi")
+    creds = json.loads((state / "credentials.json").read_text())
+    assert stat.S_IMODE((state / "credentials.json").stat().st_mode) == 0o600
+    wheel = real_wheel(tmp_path, "1.0.0", project="churn_model")
+    primary = f"http://127.0.0.1:{env['DEVPI_PORT']}"
+
+    def twine(index: str, user: str, stage: str = "dev") -> subprocess.CompletedProcess:
+        team = user.removesuffix("-ci")
+        secret = {**os.environ, "TWINE_USERNAME": user, "TWINE_PASSWORD": creds["teams"][team][user]}
+        return run([VENV / "bin" / "twine", "upload", "--non-interactive", "--disable-progress-bar", "--repository-url",
+                    f"{primary}/{index}/{stage}/", wheel], env=secret, check=False)
+
+    for stage in ("dev", "dev.staging"):  # a team's release waits in its staging index, then is pushed
+        refused = twine("fraud", "churn-ci", stage)
+        assert refused.returncode != 0 and "403" in refused.stdout + refused.stderr
+        assert twine("churn", "churn-ci", stage).returncode == 0
+    page = run(["curl", "-sf", f"{primary}/churn/dev/+simple/churn-model/"], check=False).stdout
+    assert wheel.name in page  # reads are open
+
+
 def test_no_process_of_make_devpi_shows_a_password_on_its_command_line(devpi, devpi_command_lines):
     repo, _, _ = devpi
     creds = json.loads((repo / "index/.state/devpi/credentials.json").read_text())
@@ -121,6 +152,40 @@ def test_a_fault_mid_upload_takes_the_version_back_on_devpi_and_its_number_is_ne
     assert f"{FIRST} was used before (taken back on " in numbered.stderr and f"releasing {SECOND}" in numbered.stderr
 
 
+def test_a_release_killed_between_its_uploads_on_devpi_leaves_nothing_to_install_and_another_clone_takes_it_back(
+        devpi, tmp_path):
+    repo, env, _ = devpi
+    release_env, primary, replica = fresh_index(repo, env, "killed")
+    killed = make(copy_repo(tmp_path / "killed"), "release", {**release_env, "RELEASE_FAULT": "after-first-upload:sigkill"},
+                  check=False)
+    assert killed.returncode != 0, killed.stdout + killed.stderr
+    # the lone sdist waits on the staging index; the release index and its replica serve nothing of it
+    staging = primary.rstrip("/") + devpi_server.STAGING_SUFFIX + "/+simple/"
+    assert [name for name, _ in served_files(staging)] == [f"mymodel-{FIRST}.tar.gz"]
+    assert served_versions(primary + "+simple/") == served_versions(replica) == set()
+    uv, uv_env = PYTHON.parent / "uv", consumer_env(UV_PYTHON_DOWNLOADS="never")
+    run([uv, "venv", "--quiet", "--python", PYTHON, tmp_path / "uv-venv"], env=uv_env)
+    for index in (primary + "+simple/", replica):
+        pip = run([PYTHON, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-cache-dir", "--index-url", index,
+                   "mymodel>=0"], env=consumer_env(), check=False)
+        assert pip.returncode != 0 and "No matching distribution found for mymodel" in pip.stderr, pip.stdout
+        uv_run = run([uv, "pip", "install", "--dry-run", "--no-deps", "--no-cache", "--python",
+                      tmp_path / "uv-venv/bin/python", "--index-url", index, "mymodel>=0"], env=uv_env, check=False)
+        assert uv_run.returncode != 0 and "mymodel" in uv_run.stderr, uv_run.stdout
+    other = copy_repo(tmp_path / "other")
+    assert (f"in progress: mymodel {FIRST} (mymodel-{FIRST}.tar.gz), uploaded"
+            in make(other, "versions", release_env).stdout)  # younger than the bound: left alone
+    released = make(other, "release", release_env, "INDEX_ABANDONED_AFTER=0").stdout
+    assert (f"abandoned: mymodel {FIRST} (mymodel-{FIRST}.tar.gz), uploaded" in released
+            and "taken back; its number is not used again" in released), released
+    assert f"released mymodel {SECOND}" in released
+    assert served_versions(primary + "+simple/") == {SECOND}
+    # staging keeps what it pushed (the claim a racing release meets); the abandoned sdist is gone
+    assert {version_of(name) for name, _ in served_files(staging)} == {SECOND}
+    registered = json.loads(run(["curl", "-sf", "-H", "Accept: application/json", f"{primary}mymodel"]).stdout)["result"]
+    assert registered[FIRST]["description"].startswith("taken back by make release on ")
+
+
 def test_yanking_on_devpi_is_refused_in_one_line(devpi):
     repo, env, _ = devpi
     assert_clean_error(make(repo, "yank", env, "INDEX=devpi", f"VERSION={FIRST}", "REASON=bad", check=False),
@@ -136,6 +201,26 @@ def test_a_replica_that_never_serves_the_release_fails_it_and_takes_it_back(devp
                        f"removed the partial {FIRST}")
     assert f"waiting up to 1 s for {dead_replica}mymodel/" in failed.stdout
     assert served_versions(primary + "+simple/") == set()
+
+
+def replace_served_file(index_url: str, wheel: Path, creds: dict[str, str], tmp_path: Path) -> None:
+    """As the index owner: delete ``wheel``'s file from the devpi index at ``index_url`` (its other files
+    and its record stay) and upload other bytes under the same name."""
+    page_url = f"{index_url}+simple/mymodel/"
+    page = json.loads(run(["curl", "-sf", "-H", "Accept: application/vnd.pypi.simple.v1+json", page_url]).stdout)
+    url = next(urllib.parse.urljoin(page_url, f["url"]) for f in page["files"] if f["filename"] == wheel.name)
+    server = index_url.split("/mymodel/")[0]
+    auth = devpi_server.login(server, creds["username"], creds["password"])
+    deleting = urllib.request.Request(url.partition("#")[0] + "?force", method="DELETE", headers={"X-Devpi-Auth": auth})
+    with urllib.request.urlopen(deleting, timeout=30) as answer:
+        assert answer.status == 200
+    forged = tmp_path / "forged" / wheel.name
+    forged.parent.mkdir()
+    shutil.copy(wheel, forged)
+    with zipfile.ZipFile(forged, "a") as archive:
+        archive.writestr("mymodel/forged.py", "print('nobody promoted this')\n")
+    run([PYTHON, "-m", "twine", "upload", "--disable-progress-bar", "--repository-url", index_url, forged],
+        env={**os.environ, "TWINE_USERNAME": creds["username"], "TWINE_PASSWORD": creds["password"]})
 
 
 def printed_release_command(devpi_output: str) -> list[str]:
@@ -205,11 +290,12 @@ def install_as_printed_in_fresh_venvs(release_output: str, replica: str, tmp_pat
 
 
 def fresh_index(repo: Path, env: dict[str, str], name: str) -> tuple[dict[str, str], str, str]:
-    """A new, empty index on the module's devpi pair (restarted if a test stopped it): the
-    environment that releases to it as make devpi prints, its primary URL and replica simple URL."""
+    """A new, empty index on the module's devpi pair (restarted if a test stopped it), with its
+    staging index (make devpi makes both for mymodel/dev): the environment that releases to it as make devpi prints, its primary URL and replica simple URL."""
     make(repo, "devpi", env)
     state = repo / "index/.state/devpi"
     pair = devpi_server.Devpi(state, int(env["DEVPI_PORT"]), int(env["DEVPI_REPLICA_PORT"]))
+    devpi_server.create_index(pair, devpi_server.credentials(state), name + devpi_server.STAGING_SUFFIX)
     primary = devpi_server.create_index(pair, devpi_server.credentials(state), name)
     replica = f"{pair.replica}/mymodel/{name}/+simple/"
     return ({**env, "INDEX_URL": primary, "INDEX_READ_URL": replica,
@@ -353,3 +439,19 @@ def test_verify_lock_versions_diff_promote_and_the_gate_against_devpi(devpi, tmp
     assert "devpi channel index" in make(repo, "devpi-channel", env, "CHANNEL=canary").stdout
     assert "read back" in make(clone, "promote", release_env, f"VERSION={SECOND}", "CHANNEL=canary").stdout
     assert {version_of(name) for name, _ in served_files(replica.replace("/targets/", "/canary/"))} == {SECOND}
+
+    # prod's wheel replaced behind make promote's back (the owner may upload to the channel index): devpi serves
+    # it, so every reader of the channel fails closed against the sha256 the promotion pinned
+    creds = json.loads((repo / "index/.state/devpi/credentials.json").read_text())
+    replace_served_file(primary.replace("/targets/", "/prod/"), clone / f"dist/mymodel-{FIRST}-py3-none-any.whl",
+                        creds, tmp_path)
+    replaced = f"serves mymodel-{FIRST}-py3-none-any.whl with sha256 "
+    assert_clean_error(make(clone, "channels", release_env, check=False), f"channel prod (", replaced,
+                       f"not what promotion 3 (mymodel {FIRST}) pinned: nobody promoted these bytes")
+    assert_clean_error(make(clone, "consumer", release_env, "CLIENT=pip", "CHANNEL=prod", check=False), replaced)
+    assert_clean_error(make(clone, "promote", release_env, f"VERSION={FIRST}", "CHANNEL=prod", check=False),
+                       f"the channel index mymodel/prod already holds mymodel {FIRST} with other files or bytes")
+    # promoting another version deletes the replaced one: the channel serves pinned bytes again
+    make(clone, "promote", release_env, f"VERSION={SECOND}", "CHANNEL=prod")
+    assert [line.split()[1:3] for line in make(clone, "channels", release_env).stdout.splitlines()
+            if line.startswith("prod ")][-1] == ["4", SECOND]
