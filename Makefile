@@ -58,11 +58,14 @@ DOCS_PORT ?= 8000
 #= DEVPI_STATE=           make devpi's state folder (default: index/.state/devpi)
 #= DOCS_PORT=8000         the port of make docs-serve (on 127.0.0.1)
 #= BENCH_ARGS=            arguments of python -m benchmarks.run, e.g. --only fleet (one section), --versions 20 --size-mb 1
+#= RELEASE_CACHE=         the folder of the work a release keeps by its inputs' sha256 (default: .cache/release); off: none
+#= TEST_JOBS=4            how many groups of tests make test and make integration run side by side
 #= VENV=.venv             the virtual environment every target creates and uses
 #= PYTHON=python3         the Python that creates VENV
 
 # Make variables reach the pipeline as environment variables (empty = unset).
 export BUMP DATA DATA_FILE FORCE VERSION REASON CHANNEL NOTE PAGE ALL CLIENT ROLLBACK A B FORMAT ONNX INDEX_PORT INDEX_DIR INDEX_AUTH INDEX_URL INDEX_STATE INDEX_FALLBACK
+export RELEASE_CACHE
 export INDEX_KIND INDEX_READ_URL INDEX_READ_TIMEOUT INDEX_CHANNEL_TIMEOUT INDEX_ABANDONED_AFTER INDEX_CREDENTIALS DEVPI_PORT DEVPI_REPLICA_PORT DEVPI_STATE
 
 # INDEX=devpi: the primary and replica of make devpi, with the credentials it generated.
@@ -185,18 +188,18 @@ docs-serve: $(READY) ## serve the documentation on 127.0.0.1:8000 (DOCS_PORT=), 
 
 UNIT_TESTS ?= pipeline index $(dir $(wildcard src/*/__init__.py)) tests
 INTEGRATION_TESTS ?= tests
+TEST_JOBS ?= 4
 
-# Each group of tests says when it starts and how long it took; the integration run's
-# last lines give every group's time (the unit run's too, through the file).
-test: $(READY) ## run the unit tests, then the integration tests (real pypiserver, twine, pip, uv), in timed groups
-	@times=$$(mktemp); trap 'rm -f "$$times"' EXIT; export MYMODEL_TEST_TIMES="$$times"; \
-	$(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory integration
+# One pytest process per group (tests/run_groups.py), TEST_JOBS at a time; each group's output is
+# printed whole when it ends, then every group's time, the wall and CPU time, and pytest's closing line.
+test: $(READY) ## run the unit and integration tests (real pypiserver, twine, pip, uv): timed groups side by side (TEST_JOBS=4)
+	$(PY) -m tests.run_groups --jobs $(TEST_JOBS) --unit "$(UNIT_TESTS)" $(INTEGRATION_TESTS)
 
 unit: $(READY) ## run only the fast unit tests and doctests
 	$(PY) -m pytest -q -m "not integration" --doctest-modules $(UNIT_TESTS)
 
-integration: $(READY) ## run only the integration tests
-	$(PY) -m pytest -q -m integration --durations=15 $(INTEGRATION_TESTS)
+integration: $(READY) ## run only the integration tests, in timed groups side by side (TEST_JOBS=4)
+	$(PY) -m tests.run_groups --jobs $(TEST_JOBS) $(INTEGRATION_TESTS)
 
 bench: $(READY) ## benchmark the index against stock pypiserver and nginx, and the release; writes benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)

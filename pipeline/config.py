@@ -39,9 +39,6 @@ VERSION_FILE = PACKAGE_DIR / "version.py"
 DIST_DIR = REPO / "dist"
 RELEASES_DIR = REPO / "releases"
 RELEASE_LOCK = REPO / ".release.lock"
-# Work a warm release need not redo (evaluation numbers, figures), by digest (pipeline/steps/digest_cache.py);
-# WORK_CACHE_DIR= shares one between clones (entries are keyed by everything they depend on).
-WORK_CACHE_DIR = Path(env("WORK_CACHE_DIR") or REPO / ".cache" / "work")
 
 # The models when dataset.toml has no [models] tables, per task (the committed file spells out the first).
 DEFAULT_MODELS = (
@@ -91,6 +88,21 @@ TRAIN_JOBS = os.cpu_count() or 1  # worker processes for the cross-validations (
 # would hold its own copy of the rows, each fit several more (the preprocessing's, the estimator's own),
 # and the estimators use every core by themselves.
 SERIAL_TRAINING_ROWS = 1_000_000
+
+# What a release keeps keyed on its inputs' sha256 (pipeline/cache.py): each model's training, its ONNX
+# conversion, its evaluation numbers and its figures. RELEASE_CACHE=<folder> keeps it elsewhere (the test
+# clones share one), RELEASE_CACHE=off keeps none.
+RELEASE_CACHE_DIR = REPO / ".cache" / "release"
+RELEASE_CACHE_ENTRIES = 500  # per kind of work; the least recently used go first
+RELEASE_CACHE_BYTES = 1 << 30  # the most the stored files take (a larger model is trained every time)
+
+
+def release_cache_dir() -> Path | None:
+    """The release's cache folder (RELEASE_CACHE), None when it is off."""
+    setting = env("RELEASE_CACHE")
+    if setting is None:
+        return RELEASE_CACHE_DIR
+    return None if setting.lower() in ("off", "0", "no", "false") else Path(setting).resolve()
 
 
 @dataclass(frozen=True)
@@ -153,7 +165,7 @@ class DatasetConfig:
         return self.numeric_features + self.categorical_features
 
 
-def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> DatasetConfig:
+def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None, check: bool = True) -> DatasetConfig:
     """Read dataset.toml; a missing or malformed key is a ConfigError naming it.
 
     ``tag`` (DATA=) replaces [dataset] tag: the one data tag of a run, which training records
@@ -161,7 +173,9 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
     local label (a VersionError shows the canonical form).
 
     The [models] tables are checked by building each estimator (this imports
-    scikit-learn), so a bad one fails here, before any data is read or trained on.
+    scikit-learn), so a bad one fails here, before any data is read or trained on;
+    ``check=False`` leaves that to the caller (a release builds only the estimators it
+    trains: pipeline/steps/train_cache.py).
     """
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -209,8 +223,15 @@ def load_dataset_config(path: Path = DATASET_CONFIG, tag: str | None = None) -> 
                           "and below 1 (e.g. test_size = 0.25)")
     if config.cv_folds < 2:
         raise ConfigError(f"{path}: [training] cv_folds = {config.cv_folds!r} must be 2 or more (e.g. cv_folds = 5)")
-    model_specs.check(config.models, config.seed, path, config.task, config.numeric_features, config.categorical_features)
+    if check:
+        check_models(config, config.models)
     return config
+
+
+def check_models(config: DatasetConfig, specs: tuple[ModelSpec, ...]) -> None:
+    """Build each of ``specs`` as training will: a bad table is a ConfigError naming its key."""
+    model_specs.check(specs, config.seed, config.path, config.task, config.numeric_features,
+                      config.categorical_features)
 
 
 def _task(data: dict, path: Path) -> str:

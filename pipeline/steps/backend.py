@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 from pipeline.errors import BuildError
@@ -15,14 +16,15 @@ def run_backend(stage: Path, out_dir: Path, epoch: int, version: str, kinds: tup
     """pypa/build's API without isolation (what ``python -m build --no-isolation --sdist
     --wheel`` runs), in-process to spare a Python start-up; the backend output is kept quiet."""
     import build as pypa_build
-    from pyproject_hooks import quiet_subprocess_runner
 
     def runner(cmd, cwd=None, extra_environ=None):
-        quiet_subprocess_runner(cmd, cwd, {**(extra_environ or {}), "SOURCE_DATE_EPOCH": str(epoch)})
+        # pyproject_hooks' quiet runner, with a fixed umask in the backend's process only: setuptools writes
+        # WHEEL, entry_points.txt and top_level.txt with the umask's modes, and a fixed one keeps the wheel's
+        # bytes the same for every user; the release's own umask is left alone (builds may run side by side).
+        environ = {**os.environ, **(extra_environ or {}), "SOURCE_DATE_EPOCH": str(epoch)}
+        subprocess.run(cmd, cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=True,
+                       umask=BUILD_UMASK)
 
-    # setuptools writes WHEEL, entry_points.txt and top_level.txt with the umask's modes, and the
-    # backend subprocess inherits it: a fixed umask keeps the wheel's bytes the same for every user.
-    previous_umask = os.umask(BUILD_UMASK)
     try:
         builder = pypa_build.ProjectBuilder(stage, runner=runner)
         for kind in kinds:
@@ -34,8 +36,6 @@ def run_backend(stage: Path, out_dir: Path, epoch: int, version: str, kinds: tup
                          "run python -m build --no-isolation in a copy of the package to see why") from None
     except pypa_build.BuildException as exc:
         raise BuildError(f"cannot build {version}: {exc}") from None
-    finally:
-        os.umask(previous_umask)
 
 
 def normalise_modes(stage: Path) -> None:

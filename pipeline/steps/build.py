@@ -17,6 +17,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from pipeline.errors import BuildError, UnreadableRelease
 from pipeline.steps.requirements import runtime_requirements
 from pipeline.steps.team_code import METADATA_KEY as TEAM_CODE_KEY
 from pipeline.steps.team_code import PACKAGE_SOURCES, team_code
-from pipeline.steps.train import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
+from pipeline.steps.model_files import METADATA_FILE, METRICS_FILE, MODEL_FILE, write_json
 from pipeline.steps.versioning import parse, version_file_text
 
 SHOWN_METRICS, task_of = contract.SHOWN_METRICS, contract.task_of
@@ -175,7 +176,10 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     except OSError as exc:
         raise BuildError(f"cannot write the build to {out_dir} ({exc.strerror}); make dist/ a writable folder "
                          "with free space (rm -rf dist is safe: releases are on the index)") from None
-    with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-build-") as tmp:
+    # The -onnx twin builds beside the package (its backend in a process of its own, on the other core).
+    with ThreadPoolExecutor(max_workers=1) as side, tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-build-") as tmp:
+        twin = side.submit(onnx_package.build_twin, version, out_dir, models_dir, metadata, release_notes or {}, epoch,
+                           tag)
         stage = Path(tmp)
         _stage(stage, models_dir, names, modules)
         package = stage / "src" / IMPORT_NAME
@@ -202,14 +206,13 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         (stage / "requirements-runtime.txt").write_text("".join(f"{n}{s}\n" for n, s in requires.items()))
         normalise_modes(stage)
         run_backend(stage, out_dir, epoch, version)
-    built = Built(version, out_dir / sdist_name(version), out_dir / wheel_name(version))
-    for path in built.files:
-        if not path.is_file():
-            raise BuildError(f"python -m build did not write {path}; run it by hand to see why")
-    reproducible_sdist(built.sdist, epoch)
-    check_contents(built, names, modules, drawn)
-    twin = onnx_package.build_twin(version, out_dir, models_dir, metadata, release_notes or {}, epoch, tag)
-    return dataclasses.replace(built, twin=twin)
+        built = Built(version, out_dir / sdist_name(version), out_dir / wheel_name(version))
+        for path in built.files:
+            if not path.is_file():
+                raise BuildError(f"python -m build did not write {path}; run it by hand to see why")
+        reproducible_sdist(built.sdist, epoch)
+        check_contents(built, names, modules, drawn)
+        return dataclasses.replace(built, twin=twin.result())
 
 
 def _figures(models: Path, version: str, metadata: dict[str, dict], baselines: dict[str, dict | None]) -> dict:

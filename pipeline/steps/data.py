@@ -7,6 +7,7 @@ released before recorded a CSV file's sha256 instead; ``file_sha256`` is that, f
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import pandas as pd
 
 from pipeline.config import MAX_CLASSES_WITHOUT_TASK, REGRESSION, REPO, TITANIC_SOURCE, DatasetConfig
 from pipeline.errors import DataError
+from pipeline.steps.data_input import DataInput, fingerprint, published_source  # noqa: F401 (named here too)
 from pipeline.package.own_package import store
 from pipeline.steps import frames, sources
 
@@ -44,17 +46,6 @@ class Dataset:
         return len(self.frame)
 
 
-def published_source(source: str) -> str:
-    """What a release publishes of where its data came from: the built-in source's name, or a file's
-    name alone. A path (``/home/ana/data/mydata.csv``, a DATA_FILE written out in full) says where the
-    release machine keeps its files: the data's identity is its sha256, published beside this.
-
-    >>> published_source("/home/ana/data/mydata.csv"), published_source("data/wine.csv"), published_source("openml-titanic")
-    ('mydata.csv', 'wine.csv', 'openml-titanic')
-    """
-    return source if source == TITANIC_SOURCE else Path(source).name
-
-
 def load_dataset(config: DatasetConfig, data_file: str | Path | None = None) -> Dataset:
     """The configured dataset (or ``data_file``), checked for what training needs."""
     return checked(read_data(config, data_file), config)
@@ -67,6 +58,25 @@ def read_data(config: DatasetConfig, data_file: str | Path | None = None) -> Dat
     path = Path(source) if Path(source).is_absolute() else REPO / source
     single_csv = source != TITANIC_SOURCE and path.is_file() and not frames.is_parquet(path)
     return Data(frame, source, frames.frame_sha256(frame), store.sha256_file(path) if single_csv else None)
+
+
+def loaded_input(config: DatasetConfig, data_file: str | Path | None = None) -> DataInput:
+    """A team loader's rows (``[dataset] source = "<module>:<function>"``), read now and known by their frame's
+    sha256: nothing else tells what it returns."""
+    read = read_data(config, data_file)
+    return DataInput(str(data_file) if data_file else None, read.source, read.sha256, read)
+
+
+def read_input(data: DataInput, config: DatasetConfig) -> Data:
+    """The data a release fingerprinted, read (a team loader's rows were read then); a DataError when its
+    files are no longer those it fingerprinted."""
+    if data.read is not None:
+        return data.read
+    read = read_data(config, data.data_file)
+    again = fingerprint(config, data.data_file)
+    if again is None or again.sha256 != data.sha256:
+        raise DataError(f"data {read.source} changed while the release read it; run make release again")
+    return dataclasses.replace(read, source=data.source)
 
 
 def checked(data: Data, config: DatasetConfig) -> Dataset:

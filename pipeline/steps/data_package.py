@@ -29,9 +29,10 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
@@ -40,7 +41,7 @@ from pipeline.config import (
     DATA_FIRST_VERSION, DATA_IMPORT_NAME, DATA_JSON_LIMIT, DATA_PACKAGE, PACKAGE, RELEASES_DIR, TITANIC_SOURCE,
     DatasetConfig,
 )
-from pipeline.steps.data import Data, Dataset, checked, load_dataset, read_data
+from pipeline.steps.data_input import DataInput, fingerprint
 from pipeline.steps.data_wheel import (
     METADATA_MEMBER, PIN_KEY, build_wheel, column_change, data_member, describe, extract, file_sha256, parse_requirement,
     read_metadata, requirement, sha256_file, wheel_name, write_file,
@@ -49,6 +50,9 @@ from pipeline.errors import DataError, PackageIndexError, RecordError
 from pipeline.indexes.base import IndexClient, ServedFile
 from pipeline.views import registry
 from pipeline.views.registry import CACHE_FOLDER
+
+if TYPE_CHECKING:
+    from pipeline.steps.data import Data
 
 
 # --- a release's data --------------------------------------------------------------------------------------------
@@ -88,37 +92,56 @@ class PublishedData:
     served: ServedFile | None  # its wheel
 
 
-def release_data(client: IndexClient, config: DatasetConfig, data_file: str | None) -> tuple[Dataset, DataPlan | None]:
-    """A release's dataset and the data package its models pin: from the data file (DATA_FILE or
-    [dataset] source), or from a recorded data package ([dataset] source = "<package>-data==X")."""
+def known_input(config: DatasetConfig, data_file: str | None) -> DataInput | None:
+    """The data files' fingerprint before the index is reached; None for a data package source (its bytes
+    come from the index), a team loader (its rows are read in the train step), or a file that cannot be
+    read (release_input says why, in the train step)."""
+    if parse_requirement(data_file or config.source) is not None:
+        return None
+    try:
+        return fingerprint(config, data_file)
+    except (DataError, OSError):
+        return None
+
+
+def release_input(client: IndexClient, config: DatasetConfig, data_file: str | None,
+                  known: DataInput | None = None) -> tuple[DataInput, DataPlan | None]:
+    """A release's training data, by its bytes' sha256 (parsed only if a model is trained), from the data
+    file (DATA_FILE or [dataset] source; ``known``: fingerprinted already) or from a recorded data package
+    ([dataset] source = "<package>-data==X"), with the DataPlan that pins that package. A data file's
+    plan comes after training (``plan``), which reads and checks the file first."""
     wanted = parse_requirement(data_file or config.source)
     if wanted is None:
-        data = read_data(config, data_file)
-        dataset = checked(data, config)
-        return dataset, plan(client, config, data)
+        if known is None and (known := fingerprint(config, data_file)) is None:
+            from pipeline.steps.data import loaded_input  # a team loader: its rows are read to know them
+
+            known = loaded_input(config, data_file)
+        return known, None
     folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")  # the extracted file, till the release ends
     with recorded_package(client, wanted) as found:
         path = Path(folder.name) / found.path.name
         shutil.copyfile(found.path, path)
-    dataset = dataclasses.replace(load_dataset(config, path), source=str(found.metadata.get("source")))
+    data = DataInput(str(path), str(found.metadata.get("source")), sha256_file(path))
     note = f"data: {requirement(wanted)} ([dataset] source): pinned, nothing to publish"
-    return dataset, DataPlan({**found.metadata, "version": wanted}, None, found.pin["sha256"], False, note, folder)
+    return data, DataPlan({**found.metadata, "version": wanted}, None, found.pin["sha256"], False, note, folder)
 
 
-def plan(client: IndexClient, config: DatasetConfig, data: Data) -> DataPlan | None:
-    """The data package of a release trained on ``data``; None when the data is not published
-    ([dataset] publish = false, or the built-in Titanic copy). Its Parquet file is written only when
-    no data package this clone recorded holds the same frame."""
+def plan(client: IndexClient, config: DatasetConfig, source: str, sha256: str,
+         read: Callable[[], Data]) -> DataPlan | None:
+    """The data package of a release trained on the data of ``source`` whose frame has ``sha256``; None
+    when the data is not published ([dataset] publish = false, or the built-in Titanic copy). The data
+    is read (``read``) and its Parquet file written only when no data package this clone recorded holds
+    the same frame."""
     if not config.publish_data:
         print(f"data: not published as {DATA_PACKAGE} ([dataset] publish = false); the models record its sha256 only")
         return None
-    if data.source == TITANIC_SOURCE:
+    if source == TITANIC_SOURCE:
         print(f"data: {TITANIC_SOURCE} ships inside the pinned scikit-learn wheel; no data package")
         return None
     published = published_data(client)
     records = recorded_data(client, published)
     same = [found for found in published if found.metadata is not None and found.served is not None
-            and found.metadata.get("sha256") == data.sha256]
+            and found.metadata.get("sha256") == sha256]
     for found in same:  # a wheel this clone recorded: ours, nothing to read or build
         record = records.get(found.version)
         if record is not None and found.served.sha256 in record.sha256:
@@ -126,6 +149,7 @@ def plan(client: IndexClient, config: DatasetConfig, data: Data) -> DataPlan | N
                             _unchanged(found, f"checked against {record.where}"))
     folder = tempfile.TemporaryDirectory(prefix=f"{DATA_IMPORT_NAME}-")
     out = Path(folder.name)
+    data = read()
     path, facts = write_file(data, describe(data, config.target, config.tag), out)
     for found in same:  # published by another clone: ours too if our build of it gives its bytes
         # Its labels, to rebuild its wheel from our file; the version is the file name's, never the document's.
@@ -435,6 +459,8 @@ def verification_data(client: IndexClient, version: str, wheel_sha256: str | Non
         return
     source = config.source
     if source != TITANIC_SOURCE:
+        from pipeline.steps.data import read_data  # pandas: only to check the data file
+
         try:
             found = read_data(config)
             state = None if data.get("sha256") in (found.sha256, found.file_sha256) else "holds other data"

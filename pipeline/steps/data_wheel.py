@@ -25,8 +25,7 @@ from pipeline.config import (
 )
 from pipeline.errors import DataError
 from pipeline.package.own_package import store
-from pipeline.steps import frames
-from pipeline.steps.data import published_source
+from pipeline.steps.data_input import published_source
 
 HASH_BLOCK, sha256_file = store.HASH_BLOCK, store.sha256_file
 
@@ -73,6 +72,8 @@ def parse_requirement(text: str | None) -> str | None:
 def describe(data, target: str, tag: str) -> dict:
     """metadata.json of ``data`` (a pipeline.steps.data.Data) without its file and version: the sha256 of
     the frame's canonical form (the models' data sha256), rows, each column's name and pandas type."""
+    from pipeline.steps import frames  # pandas: only when a data package is written
+
     return {"name": DATA_PACKAGE, "file": DATA_MEMBER, "format": "parquet", "hash": frames.FORM.decode().strip(),
             "sha256": data.sha256, "rows": len(data.frame), "columns": frames.columns(data.frame),
             "source": published_source(data.source), "target": target, "tag": tag}
@@ -80,6 +81,8 @@ def describe(data, target: str, tag: str) -> dict:
 
 def write_file(data, facts: dict, folder: Path) -> tuple[Path, dict]:
     """The data file of ``facts`` (from ``describe``) in ``folder``, and the facts with its size and sha256."""
+    from pipeline.steps import frames
+
     path = folder / DATA_MEMBER
     frames.write_parquet(data.frame, path)
     return path, {**facts, "size": path.stat().st_size, "file_sha256": sha256_file(path)}

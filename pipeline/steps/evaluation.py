@@ -19,13 +19,12 @@ with the rest.
 from __future__ import annotations
 
 import json
-import pickle
 
 import numpy as np
 
 from pipeline.config import CLASSIFICATION, REGRESSION
 from pipeline.package.own_package import contract
-from pipeline.steps import digest_cache
+from pipeline import cache
 
 EVALUATION_FILE = "evaluation.json"
 FORMAT = 1
@@ -48,20 +47,16 @@ def evaluated(pipeline, X, y, task: str, seed: int, libraries: dict[str, str]) -
     a warm release scores no model twice."""
     import pandas as pd
 
-    rows = pd.util.hash_pandas_object(X, index=True).to_numpy().tobytes() + \
-        pd.util.hash_pandas_object(pd.Series(y), index=True).to_numpy().tobytes()
-    key = digest_cache.digest(CACHE_KIND, pickle.dumps(pipeline, protocol=5), rows, list(X.columns), task, seed,
-                              libraries, digest_cache.source_digest(__file__))
-    cached = digest_cache.read(CACHE_KIND, key)
-    if cached is not None:
-        try:
-            return json.loads(cached)
-        except ValueError:
-            pass  # a damaged entry: score again
+    key = cache.digest([CACHE_KIND, cache.pickle_sha256(pipeline), cache.rows_sha256(X),
+                        cache.rows_sha256(pd.Series(y).to_frame()), task, seed, libraries,
+                        cache.code("pipeline/steps/evaluation.py")])
+    kept = cache.recall(CACHE_KIND, key)
+    if kept is not None and isinstance(kept.document.get("evaluation"), dict):
+        return kept.document
     result = {"evaluation": evaluation(pipeline, X, y, task, seed)}
     if task != REGRESSION:
         result[PER_CLASS_KEY] = per_class(pipeline, X, y)
-    digest_cache.write(CACHE_KIND, key, json.dumps(result, sort_keys=True).encode())
+    cache.keep(CACHE_KIND, key, result)
     return result
 
 

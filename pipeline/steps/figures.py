@@ -8,8 +8,8 @@ fixed element ids (``svg.hashsalt``), text kept as SVG text (``svg.fonttype = "n
 so no glyph of this machine's fonts is embedded) laid out with the metrics of
 matplotlib's own DejaVu Sans, and text never read as mathtext (a label ``$x$`` is shown
 as written). Each figure is kept by the digest of its numbers, the library versions
-and this module's source (pipeline/steps/digest_cache.py): a warm release imports no
-matplotlib when nothing changed.
+and this module's source in the release cache (pipeline/cache.py): a warm release imports
+no matplotlib when nothing changed.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from pathlib import Path
 
 from pipeline.config import CLASSIFICATION
 from pipeline.package.own_package import contract
-from pipeline.steps import digest_cache
+from pipeline import cache
 from pipeline.steps.evaluation import EVALUATION_FILE
 
 FIGURES_FOLDER = "figures"
 KINDS = {task: tuple(kind for kind, _ in shown) for task, shown in contract.FIGURES.items()}
 TITLES = contract.FIGURE_TITLES
 BASELINE_KINDS = frozenset({"roc", "precision_recall", "calibration"})  # where the published baseline's curves go
-CACHE_KIND = "figures"
+CACHE_KIND = "figure"
+SVG = "figure.svg"  # the file of a figure's cache entry
 _drawn = {"count": 0}  # figures rendered (not taken from the cache) in this process
 # Fixed look, and nothing taken from the machine: matplotlib's bundled DejaVu Sans is found before any system copy.
 STYLE = {"svg.hashsalt": "evaluation-figures", "svg.fonttype": "none", "svg.id": None, "font.family": "DejaVu Sans",
@@ -82,13 +83,13 @@ def draw(kind: str, numbers: dict, context: dict) -> bytes:
     if kind not in BASELINE_KINDS:  # only the curves show the baseline and the version
         numbers = {k: v for k, v in numbers.items() if k != "baseline"}
         context = {k: v for k, v in context.items() if k != "version"}
-    key = digest_cache.digest(kind, TITLES[kind], numbers, context, _libraries(), digest_cache.source_digest(__file__))
-    cached = digest_cache.read(CACHE_KIND, key)
-    if cached is not None and cached.startswith(b"<?xml"):
-        return cached
+    key = cache.digest([kind, TITLES[kind], numbers, context, _libraries(), cache.sources_digest("pipeline/steps/figures.py")])
+    kept = cache.recall(CACHE_KIND, key)
+    if kept is not None and SVG in kept.files:
+        return kept.read(SVG)
     svg = render(kind, numbers, context)
     _drawn["count"] += 1
-    digest_cache.write(CACHE_KIND, key, svg)
+    cache.keep(CACHE_KIND, key, {"kind": kind}, {SVG: svg})
     return svg
 
 

@@ -24,17 +24,21 @@ import dataclasses
 import hashlib
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pipeline.package.own_package import contract, published as published_files
 from pipeline.views import registry
 from pipeline.steps import evaluation, release_records
 from pipeline.config import CLASSIFICATION, IMPORT_NAME, DatasetConfig
-from pipeline.steps.data import Dataset
 from pipeline.errors import GateError, PackageIndexError
 from pipeline.indexes.base import IndexClient, ServedFile
 from pipeline.steps.release_records import Record
-from pipeline.steps.train import MODEL_FILE, TrainedModel, evaluate, split
+from pipeline.steps.model_files import MODEL_FILE, TrainedModel
+
+if TYPE_CHECKING:
+    from pipeline.steps.data import Dataset
 
 Snapshot, task_of = contract.Snapshot, contract.task_of
 
@@ -92,14 +96,17 @@ def same_inputs(old: dict, new: dict) -> bool:
     return columns(old) == columns(new)
 
 
-def rescore(client: IndexClient, version: str, record: Record, models: list[TrainedModel], dataset: Dataset,
-            config: DatasetConfig) -> dict[str, tuple[float, float, int]]:
+def rescore(client: IndexClient, version: str, record: Record, models: list[TrainedModel],
+            load_data: Callable[[], Dataset], config: DatasetConfig) -> dict[str, tuple[float, float, int]]:
     """(published, new, rows) of the gated metric on the rows both versions held out, for
     ``models`` whose published twin used the same data with another split. The published
     wheel must be the one ``record`` names; its JSON files are read from those checked bytes."""
     if not models:
         return {}
+    from pipeline.steps.train import evaluate  # scikit-learn: only to score again
+
     metric = (config.gate.metric,)
+    dataset = load_data()
     scores = {}
     with recorded_wheel(client, version, record) as archive:
         manifest, released = registry.wheel_json(archive, version)
@@ -108,12 +115,14 @@ def rescore(client: IndexClient, version: str, record: Record, models: list[Trai
             before = _published_model(archive, manifest, model.name, version)
             scores[model.name] = tuple(
                 evaluate(fitted, X_common, y_common, config.task, metric, config.metrics, model.name)[config.gate.metric]
-                for fitted in (before, model.pipeline)) + (len(X_common),)
+                for fitted in (before, model.fitted())) + (len(X_common),)
     return scores
 
 
 def common_rows(dataset: Dataset, config: DatasetConfig, old: dict, version: str, name: str):
     """(X, y) of the new split's held-out rows that the published model's split (its metadata ``old``) held out too."""
+    from pipeline.steps.train import split  # scikit-learn: only to score again
+
     _, X_test, _, y_test = split(dataset, config)
     old_split = old.get("data", {}).get("split", {})
     if "seed" not in old_split or "test_size" not in old_split:
@@ -165,10 +174,11 @@ class Baseline:
         return f"figures: no baseline drawn ({self.not_drawn}) in {seconds:.2f} s"
 
 
-def baseline(client: IndexClient, version: str | None, models: list[TrainedModel], dataset: Dataset,
+def baseline(client: IndexClient, version: str | None, models: list[TrainedModel], load_data: Callable[[], Dataset],
              config: DatasetConfig) -> Baseline | None:
     """The curves of published ``version`` (the gate's baseline) for the new classifiers' figures;
-    None when there is nothing to draw them on (the first release, a regression)."""
+    None when there is nothing to draw them on (the first release, a regression). ``load_data`` gives
+    the dataset, read only when the published models are scored on the rows both splits held out."""
     if version is None or config.task != CLASSIFICATION:
         return None
     try:
@@ -189,13 +199,13 @@ def baseline(client: IndexClient, version: str | None, models: list[TrainedModel
     try:
         with recorded_wheel(client, version, record) as archive:
             manifest, _ = registry.wheel_json(archive, version)
-            return _baseline_curves(archive, manifest, version, drawn, old, dataset, config)
+            return _baseline_curves(archive, manifest, version, drawn, old, load_data, config)
     except PackageIndexError as exc:
         return Baseline(version, not_drawn=getattr(exc, "problem", str(exc)).split("; ")[0])
 
 
 def _baseline_curves(archive: zipfile.ZipFile, manifest: dict, version: str, models: list[TrainedModel],
-                     old: dict[str, dict], dataset: Dataset, config: DatasetConfig) -> Baseline:
+                     old: dict[str, dict], load_data: Callable[[], Dataset], config: DatasetConfig) -> Baseline:
     """On the same held-out rows, the curves the published version recorded (its evaluation.json);
     on the rows both splits held out, the curves of its unpickled models."""
     first = models[0]
@@ -203,7 +213,7 @@ def _baseline_curves(archive: zipfile.ZipFile, manifest: dict, version: str, mod
         recorded = {m.name: _recorded_curves(archive, m.name) for m in models}
         if all(curves is not None for curves in recorded.values()):
             return Baseline(version, first.metadata["data"]["split"]["test_rows"], recorded)
-    X, y = common_rows(dataset, config, old[first.name], version, first.name)
+    X, y = common_rows(load_data(), config, old[first.name], version, first.name)
     if y.nunique() < 2:
         return Baseline(version, not_drawn=f"the {len(y)} rows both splits held out hold one class only")
     published = {m.name: _published_model(archive, manifest, m.name, version) for m in models}
@@ -220,9 +230,10 @@ def _recorded_curves(archive: zipfile.ZipFile, name: str) -> dict | None:
     return document.get("curves") if document else None
 
 
-def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel], dataset: Dataset,
+def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel], load_data: Callable[[], Dataset],
             config: DatasetConfig) -> tuple[list[str], str]:
-    """Models whose gated metric got worse by more than allowed, and a side-by-side table of it."""
+    """Models whose gated metric got worse by more than allowed, and a side-by-side table of it
+    (``load_data`` gives the dataset, read only when the published models are scored again)."""
     new = {m.name: m.metadata for m in models}
     old = published.models
     failed, rule = [], config.gate
@@ -239,7 +250,7 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
                   "it (releases/, HEAD's git history), and a pickle from the index could run any code; each version is "
                   "gated on its own split")
         else:
-            on_common_rows = rescore(client, published.version, record, resplit, dataset, config)
+            on_common_rows = rescore(client, published.version, record, resplit, load_data, config)
     width = max(24, *(len(name) + 2 for name in set(new) | set(old)))  # the longest name fits
     lines = [f"{'model':<{width}}{'published':>10}{'new':>9}{'gated: published':>18}{'new':>9}{'change':>9}  compared on"]
     for name in sorted(set(new) | set(old)):
@@ -272,7 +283,7 @@ def compare(client: IndexClient, published: Snapshot, models: list[TrainedModel]
     return failed, "\n".join(lines)
 
 
-def check(client: IndexClient, baseline: str | None, models: list[TrainedModel], dataset: Dataset,
+def check(client: IndexClient, baseline: str | None, models: list[TrainedModel], load_data: Callable[[], Dataset],
           config: DatasetConfig, force: bool) -> dict:
     """Raise GateError on a drop unless forced; return what to record in the release notes."""
     if baseline is None:
@@ -280,7 +291,7 @@ def check(client: IndexClient, baseline: str | None, models: list[TrainedModel],
     rule = config.gate
     try:
         published = registry.published(client, baseline).snapshot
-        failed, table = compare(client, published, models, dataset, config)
+        failed, table = compare(client, published, models, load_data, config)
     except PackageIndexError as exc:
         if not force:
             raise

@@ -159,8 +159,10 @@ def libraries(specs: tuple[ModelSpec, ...]) -> tuple[str, ...]:
     besides scikit-learn: training records their versions and the build pins them at runtime."""
     import importlib.metadata
 
-    by_module = importlib.metadata.packages_distributions()
     tops = {spec.estimator.partition(".")[0] for spec in specs if spec.estimator not in ESTIMATORS and spec.estimator}
+    if not tops - set(BUILT_IN_LIBRARIES):
+        return ()  # reading every distribution's files takes a second: only for an import path
+    by_module = importlib.metadata.packages_distributions()
     return tuple(sorted({dist for top in tops - set(BUILT_IN_LIBRARIES) for dist in by_module.get(top, ())}))
 
 

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import cache as work_cache
+from pipeline.cache import Cache
 from pipeline.config import CLASSIFICATION, ONNX_OPSET, ONNX_POLICIES, ONNX_TOLERANCE, REGRESSION
 from pipeline.errors import BuildError, OnnxError
 from pipeline.steps import team_code
@@ -177,15 +179,36 @@ def session(model: bytes) -> Any:
 
 
 def exported_all(models: dict[str, Any], X: Any, task: str, numeric_features: tuple[str, ...],
-                 policy: str, tolerance: float | None = None, out=print) -> dict[str, Exported]:
+                 policy: str, tolerance: float | None = None, out=print, cache: Cache | None = None) -> dict[str, Exported]:
     """Every model's outcome (name -> fitted pipeline), one printed line each; with ``policy`` "required",
-    any model without ONNX stops the run (OnnxError) before anything is saved."""
+    any model without ONNX stops the run (OnnxError) before anything is saved. An outcome ``cache``
+    holds for the same pickle, rows, settings, libraries and code is taken from it (export_kept)."""
     if policy not in ONNX_POLICIES:
         raise ValueError(policy)
-    exported = {name: export(name, pipeline, X, task, numeric_features, tolerance)
-                for name, pipeline in models.items()}
-    for name, outcome in exported.items():
-        out(outcome.describe(name))
+    return settled({name: export_kept(name, pipeline, X, task, numeric_features, tolerance, cache)
+                    for name, pipeline in models.items()}, policy, out)
+
+
+def export_kept(name: str, pipeline: Any, X: Any, task: str, numeric_features: tuple[str, ...],
+                tolerance: float | None = None, cache: Cache | None = None) -> tuple[Exported, bool]:
+    """(the outcome, whether it came from ``cache``): kept there when converted and checked now."""
+    if cache is None:
+        return export(name, pipeline, X, task, numeric_features, tolerance), False
+    key = conversion_key(name, pipeline, X, task, numeric_features, tolerance)
+    found = cached_outcome(cache, key)
+    if found is not None:
+        return found, True
+    outcome = export(name, pipeline, X, task, numeric_features, tolerance)
+    remember_outcome(cache, key, outcome)
+    return outcome, False
+
+
+def settled(outcomes: dict[str, tuple[Exported, bool]], policy: str, out=print) -> dict[str, Exported]:
+    """Print each model's outcome (name -> (outcome, from the cache)); OnnxError when ``policy`` is "required"
+    and one has no ONNX copy."""
+    for name, (outcome, kept) in outcomes.items():
+        out(outcome.describe(name) + (f" {FROM_CACHE}" if kept else ""))
+    exported = {name: outcome for name, (outcome, _) in outcomes.items()}
     failed = [(name, outcome) for name, outcome in exported.items() if outcome.model is None]
     if policy == "required" and failed:
         name, outcome = failed[0]
@@ -370,3 +393,43 @@ def _register_onnxmltools(library: str) -> None:
                                 options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
     update_registered_converter(getattr(estimators, regressor), alias.format(regressor),
                                 calculate_linear_regressor_output_shapes, converter)
+
+
+# -- the outcomes kept by what decides them (pipeline/cache.py)
+
+CACHE_KIND = "onnx"
+# The pipeline's code a conversion and its check follow (with the package's): keep converter code in these files.
+CONVERSION_CODE = ("pipeline/steps/onnx_*.py", "pipeline/steps/model_specs.py", "pipeline/config.py")
+FROM_CACHE = "[the same pickle, rows and settings converted and checked before: from the cache]"
+
+
+def conversion_key(name: str, pipeline: Any, X: Any, task: str, numeric_features: tuple[str, ...],
+                   tolerance: float | None) -> str:
+    """What decides a model's outcome: its pickle, the held-out rows, the settings, every installed
+    library's version (the converters' among them) and the code that converts and checks: CONVERSION_CODE
+    and the package's modules (a team module may register a converter)."""
+    return work_cache.digest({
+        "work": CACHE_KIND, "name": name, "model": work_cache.pickle_sha256(pipeline),
+        "rows": work_cache.rows_sha256(X), "task": task,
+        "numeric_features": list(numeric_features), "tolerance": ONNX_TOLERANCE[task] if tolerance is None else tolerance,
+        "opset": ONNX_OPSET, "environment": work_cache.environment(), "code": work_cache.code(*CONVERSION_CODE)})
+
+
+def cached_outcome(cache: Cache, key: str) -> Exported | None:
+    entry = cache.get(CACHE_KIND, key)
+    if entry is None:
+        return None
+    record = entry.document.get("record")
+    if not isinstance(record, dict) or record.get("status") not in (CONVERTED, NOT_CONVERTED, DISAGREES):
+        return None
+    if record["status"] != CONVERTED:
+        return Exported(record)
+    try:
+        model = entry.read(ONNX_FILE) if ONNX_FILE in entry.files else None
+    except OSError:  # removed since (another run's pruning): converted again
+        return None
+    return Exported(record, model) if model and hashlib.sha256(model).hexdigest() == record.get("sha256") else None
+
+
+def remember_outcome(cache: Cache, key: str, outcome: Exported) -> None:
+    cache.put(CACHE_KIND, key, {"record": outcome.record}, {ONNX_FILE: outcome.model} if outcome.model else {})

@@ -26,7 +26,7 @@ from pipeline.package.onnx_names import TWIN, TWIN_IMPORT, twin_wheel_name
 from pipeline.package.own_package import onnx_external_data, store
 from pipeline.steps.backend import normalise_modes, run_backend
 from pipeline.steps.requirements import installed_version, requirement
-from pipeline.steps.train import METADATA_FILE, MODEL_FILE, write_json
+from pipeline.steps.model_files import METADATA_FILE, MODEL_FILE, write_json
 from pipeline.steps.versioning import version_file_text
 
 MANIFEST_FILE = "manifest.json"

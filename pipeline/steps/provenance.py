@@ -36,6 +36,11 @@ def git_dirty() -> bool | None:
     return None if status is None else bool(status)
 
 
+def git_state() -> dict:
+    """What a model's metadata records of the checkout it was trained in."""
+    return {"commit": git_commit(), "dirty": git_dirty()}
+
+
 def source_date_epoch() -> int:
     """The commit time: fixed timestamps make rebuilt wheels byte-identical."""
     stamp = git_output("log", "-1", "--format=%ct")

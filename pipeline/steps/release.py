@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import os
 import shutil
 import signal
@@ -19,15 +20,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pipeline.cache import open_release_cache
 from pipeline.package import onnx_names
 from pipeline.steps import build as build_step
-from pipeline.steps import (data_package, faults, gate, onnx_package, planning, provenance, publish, used_numbers,
-                            yanked_models)
+from pipeline.steps import (
+    data_package, faults, gate, onnx_package, planning, provenance, publish, train_cache, used_numbers, yanked_models,
+)
 from pipeline.views import registry
 from pipeline.config import (
-    DIST_DIR, IMPORT_NAME, MODELS_DIR, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, load_dataset_config, env,
+    DIST_DIR, IMPORT_NAME, MODELS_DIR, PACKAGE, RELEASE_LOCK, RELEASES_DIR, VERSION_FILE, IndexSettings, check_models,
+    load_dataset_config, env,
 )
-from pipeline.steps.data import load_dataset
 from pipeline.errors import (
     BuildError, DataError, Interrupted, LockBusyError, PackageIndexError, PipelineError, RecordError, UnreadableRelease,
 )
@@ -35,7 +38,7 @@ from pipeline.indexes.base import IndexClient, version_of
 from pipeline.indexes.connect import index_client
 from pipeline.steps.intent import Intent
 from pipeline.steps.release_records import lock_file
-from pipeline.steps.train import metrics_table, save, train
+from pipeline.steps.model_files import metrics_table, save
 from pipeline.steps.versioning import bump_part, parse, read_recorded, version_file_text
 
 PARTIAL_PREFIX = ".partial-"
@@ -313,14 +316,22 @@ def staging_folder(version: str) -> Iterator[Path]:
 
 def release(settings: IndexSettings, bump: str | None, tag: str | None, data_file: str | None,
             force: bool) -> str | None:
-    """Train, then publish the version the changes require; None when nothing changed."""
-    config = load_dataset_config(tag=tag)  # DATA= is what training records and the version carries
+    """Train, then publish the version the changes require; None when nothing changed.
+
+    Only the models whose inputs changed are trained (pipeline/steps/train_cache.py): the
+    others, and a release where nothing changed, are taken from the cache by their inputs' sha256."""
+    # DATA= is what training records and the version carries; the tables are built below, those to train only
+    config = load_dataset_config(tag=tag, check=False)
     tag = config.tag
     if bump:
         bump_part(bump)  # a bad BUMP fails before anything runs
+    cache = open_release_cache()
     steps = Steps()
     started = time.perf_counter()
     with release_lock():
+        known = data_package.known_input(config, data_file)
+        reuse = train_cache.Reuse.look_up(cache, config, known)
+        check_models(config, reuse.to_train(config))  # a bad table fails before anything runs
         with steps("index"):
             settings = ensure_index(settings)
             client = index_client(settings)
@@ -328,10 +339,17 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
             used_numbers.take_back_abandoned(client)
             faults.point("index")
         with steps("train"):
-            dataset, data = data_package.release_data(client, config, data_file)
-            models = train(dataset, config)
-            data_package.pin(models, data and data.pin)
+            data, pinned = data_package.release_input(client, config, data_file, known)
+            if known is None:  # a data package's bytes: known now (every table was built above)
+                reuse = train_cache.Reuse.look_up(cache, config, data)
+            models = reuse.train(data, config)
+            load_data = functools.partial(reuse.dataset, data, config)  # read only if the gate or the figures need it
+            frame_sha256 = models[0].metadata["data"]["sha256"]  # what every model recorded of the data read
+            data_plan = pinned if pinned is not None else data_package.plan(
+                client, config, data.source, frame_sha256, functools.partial(reuse.data, data, config))
+            data_package.pin(models, data_plan and data_plan.pin)
             save(models)
+            reuse.remember(models, MODELS_DIR)
             print(metrics_table({m.name: m.metadata["metrics"] for m in models}))
             faults.point("train")
         with steps("version"):
@@ -345,17 +363,17 @@ def release(settings: IndexSettings, bump: str | None, tag: str | None, data_fil
             yank_notes = yanked_models.check(client, force)
             faults.point("version")
         with steps("gate"):
-            notes = gate.check(client, plan.baseline, models, dataset, config, force)
+            notes = gate.check(client, plan.baseline, models, load_data, config, force)
             baseline_started = time.perf_counter()
-            baseline = gate.baseline(client, plan.baseline, models, dataset, config)
+            baseline = gate.baseline(client, plan.baseline, models, load_data, config)
             if baseline is not None:
                 print(baseline.describe(time.perf_counter() - baseline_started))
                 notes = {**notes, **baseline.notes}
             faults.point("gate")
         version = plan.version
-        if data is not None:
+        if data_plan is not None:
             with steps("data"):
-                data_package.publish(client, data)
+                data_package.publish(client, data_plan)
         with staging_folder(version) as staging:
             with steps("build"):
                 notes = {**plan.release_notes(), "gate": config.gate.recorded(), **notes, **yank_notes}
@@ -385,7 +403,11 @@ def _compare_twin(client: IndexClient, version: str, rebuilt: str | None) -> boo
 
 
 def reproduce(settings: IndexSettings, version: str, data_file: str | None) -> bool:
-    """Rebuild ``version`` from this checkout and compare its wheel with the index's."""
+    """Rebuild ``version`` from this checkout and compare its wheel with the index's: trained from
+    scratch (no model or conversion from the release cache), so a cache could not hide a difference."""
+    from pipeline.steps.data import load_dataset
+    from pipeline.steps.train import train
+
     client = index_client(settings)
     served = {f.filename: f for f in client.files() if f.version == version}
     wheel_name = build_step.wheel_name(version)

@@ -343,8 +343,24 @@ def _providers(module: str) -> list[str]:
 
 @functools.cache
 def _provided() -> dict[str, list[str]]:
-    """Top-level module -> distributions: read once per process (it reads every installed RECORD)."""
-    return importlib.metadata.packages_distributions()
+    """Top-level module -> distributions: read once per process (it reads every installed RECORD), and kept
+    in the release cache (pipeline/cache.py) by the installed distributions' names and versions."""
+    from pipeline import cache as work_cache
+
+    cache = work_cache.open_release_cache()
+    key = work_cache.digest({"work": PROVIDED_KIND, "environment": work_cache.environment()})
+    entry = cache.get(PROVIDED_KIND, key) if cache else None
+    provided = entry and entry.document.get("provided")
+    if isinstance(provided, dict) and all(isinstance(names, list) and all(isinstance(n, str) for n in names)
+                                          for names in provided.values()):
+        return provided
+    provided = importlib.metadata.packages_distributions()
+    if cache:
+        cache.put(PROVIDED_KIND, key, {"provided": provided})
+    return provided
+
+
+PROVIDED_KIND = "distributions"
 
 
 def requirement(distribution: str, version: str) -> str:

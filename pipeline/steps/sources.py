@@ -17,7 +17,6 @@ are read a column at a time (pipeline/steps/frames.py); CSV files are read whole
 from __future__ import annotations
 
 import contextlib
-import glob
 import gzip
 import importlib.resources
 from pathlib import Path
@@ -27,40 +26,16 @@ import pandas as pd
 from pipeline.config import REPO, TITANIC_SOURCE
 from pipeline.errors import DataError
 from pipeline.steps import frames
-from pipeline.steps.team_functions import is_reference, module_file, one_line, team_function
-
-TITANIC_PACKAGE = "sklearn.datasets.tests.data.openml.id_40945"
-TITANIC_FILE = "data-v1-dl-16826755.arff.gz"
-GLOB_CHARACTERS = "*?["
+from pipeline.steps.data_input import TITANIC_FILE, TITANIC_PACKAGE, no_titanic, source_files
+from pipeline.steps.team_functions import module_file, one_line, team_function
 
 
 def read_source(source: str, key: str = "[dataset] source") -> pd.DataFrame:
     """The data ``source`` names, as one DataFrame with a RangeIndex (``key``: where it was given)."""
     if source == TITANIC_SOURCE:
         return _read_titanic()
-    if is_reference(source) and not _path(source).exists():
-        return _load(source, key)
-    if any(c in source for c in GLOB_CHARACTERS) and not _path(source).exists():
-        files = sorted(Path(p) for p in glob.glob(str(_path(source)), recursive=True) if Path(p).is_file())
-        if not files:
-            raise DataError(f"{key} = {source!r} matches no file; check the pattern (relative to the repository: "
-                            f"{REPO})")
-        return _read_files(files, source)
-    path = _path(source)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (".parquet", ".pq", ".csv"))
-        if not files:
-            raise DataError(f"data folder {path} holds no .parquet or .csv file; put the data files there or check "
-                            f"{key}")
-        return _read_files(files, source)
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist; check DATA_FILE or [dataset] source in dataset.toml")
-    return _read_files([path], source)
-
-
-def _path(source: str) -> Path:
-    path = Path(source)
-    return path if path.is_absolute() else REPO / path
+    files = source_files(source, key)
+    return _load(source, key) if files is None else _read_files(files, source)
 
 
 def _read_files(files: list[Path], source: str) -> pd.DataFrame:
@@ -131,13 +106,7 @@ def _read_titanic() -> pd.DataFrame:
         resource = importlib.resources.files(TITANIC_PACKAGE) / TITANIC_FILE
         raw = resource.read_bytes()
     except (ModuleNotFoundError, FileNotFoundError):
-        import sklearn
-
-        raise DataError(
-            f"the offline Titanic copy ({TITANIC_PACKAGE}/{TITANIC_FILE}) is not in the installed "
-            f"scikit-learn {sklearn.__version__}; install the pinned one (make venv) or point the "
-            "pipeline at a CSV: make release DATA_FILE=path/to/titanic.csv"
-        ) from None
+        raise no_titanic() from None
     from sklearn.externals import _arff  # scikit-learn's own ARFF reader for its OpenML files
 
     arff = _arff.load(gzip.decompress(raw).decode("utf-8"))

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import shutil
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Collection
 
 import joblib
 import numpy as np
@@ -19,29 +16,27 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pipeline.steps import evaluation, metrics, model_specs, onnx_export, provenance, requirements, team_code
-from pipeline.package.own_package import contract
-from pipeline.config import (
-    CLASSIFICATION, IMPORT_NAME, MODELS_DIR, REGRESSION, SERIAL_TRAINING_ROWS, TRAIN_JOBS, DatasetConfig,
-)
+from pipeline.cache import Cache
+from pipeline.steps import evaluation, metrics, model_specs, onnx_export, provenance, team_code
+from pipeline.config import CLASSIFICATION, IMPORT_NAME, REGRESSION, SERIAL_TRAINING_ROWS, TRAIN_JOBS, DatasetConfig
 from pipeline.steps.data import Dataset, published_source
-from pipeline.errors import RequirementError, TrainingError
+from pipeline.errors import TrainingError
+# The models' files and their writing (model_files.py, without scikit-learn), named here as before.
+from pipeline.steps.model_files import (  # noqa: F401
+    METADATA_FILE, METRICS_FILE, MODEL_FILE, SHOWN_METRICS, TrainedModel, metrics_table, record_model_libraries, save,
+    write_json,
+)
 from pipeline.steps import team_functions
 from pipeline.steps.team_functions import module_file, one_line
 
-SHOWN_METRICS = contract.SHOWN_METRICS
-
-MODEL_FILE = "model.joblib"
-METADATA_FILE = "metadata.json"
-METRICS_FILE = "metrics.json"  # all models' metrics side by side, at the top of models/
 CV_SCORING = {CLASSIFICATION: "accuracy", REGRESSION: "r2"}  # recorded as cv_<scoring>_mean and _std
 FIT_KEY = "fit"  # metadata.json: {"function", "params", "recorded"} of a model fitted by the team's function
 
 
-def estimators(config: DatasetConfig) -> dict[str, object]:
-    """The models a release ships, by name: the [models.<Name>] tables of dataset.toml."""
+def estimators(config: DatasetConfig, only: Collection[str] | None = None) -> dict[str, object]:
+    """The models a release ships (or those named in ``only``), by name: the [models.<Name>] tables of dataset.toml."""
     return {spec.name: spec.build(config.seed, config.numeric_features, config.categorical_features)
-            for spec in config.models}
+            for spec in config.models if only is None or spec.name in only}
 
 
 def model_pipeline(spec: model_specs.ModelSpec, estimator: object, config: DatasetConfig) -> object:
@@ -66,29 +61,30 @@ def make_pipeline(estimator: object, config: DatasetConfig) -> Pipeline:
     return Pipeline([("preprocess", preprocess), ("model", clone(estimator))])
 
 
-@dataclass(frozen=True)
-class TrainedModel:
-    name: str
-    pipeline: Pipeline
-    metadata: dict
-    onnx: bytes | None = None  # model.onnx, when it converted and agrees with the pipeline (metadata["onnx"])
-    evaluation: dict | None = None  # evaluation.json: the numbers of its figures (pipeline/steps/evaluation.py)
+def run_facts(config: DatasetConfig) -> dict:
+    """What every model's metadata records of this run rather than of its fit: the libraries' versions,
+    the commit, and the team's modules (training and the cache both use it)."""
+    code = team_code.team_code()
+    return {"training_environment": provenance.library_versions(model_specs.libraries(config.models)),
+            "git": provenance.git_state(),
+            **({team_code.METADATA_KEY: code} if code else {})}
 
 
-def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
-    """Fit every estimator on the same split (stratified for a classification) and evaluate it."""
-    for warning in model_specs.large_data_warnings(config.models, dataset.rows):
+def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None = None,
+          cache: Cache | None = None) -> list[TrainedModel]:
+    """Fit every estimator (or the models named in ``only``) on the same split (stratified for a
+    classification) and evaluate it; ``cache``: where ONNX conversions are kept (pipeline/cache.py)."""
+    specs = {spec.name: spec for spec in config.models if only is None or spec.name in only}
+    for warning in model_specs.large_data_warnings(tuple(specs.values()), dataset.rows):
         print(warning, flush=True)
     X_train, X_test, y_train, y_test = split(dataset, config)
     folding = StratifiedKFold if config.task == CLASSIFICATION else KFold
     folds = folding(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     scoring = CV_SCORING[config.task]
     schema = input_schema(X_train, config)
-    environment = provenance.library_versions(model_specs.libraries(config.models))
-    commit, dirty = provenance.git_commit(), provenance.git_dirty()
-    code = team_code.team_code()
-    chosen = estimators(config)
-    specs = {spec.name: spec for spec in config.models}
+    facts = run_facts(config)
+    environment = facts["training_environment"]
+    chosen = estimators(config, specs)
     # The cross-validations run in worker processes (joblib's loky) while this process fits the final models,
     # one after another. Not on threads of one process: scikit-learn wraps the work it parallelises in
     # warnings.catch_warnings, which swaps the process's warning filters and is not thread-safe before Python
@@ -132,7 +128,6 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
             **({"factory": spec.factory} if spec.factory else {}),
             **({FIT_KEY: {"function": spec.fit, "params": _jsonable(spec.fit_params), "recorded": recorded}}
                if spec.fit else {}),
-            **({team_code.METADATA_KEY: code} if code else {}),
             "metrics": {**_as_declared(spec, evaluate, pipeline, X_test, y_test, config.task),
                         f"cv_{scoring}_mean": _round(cv.mean()), f"cv_{scoring}_std": _round(cv.std()),
                         **metrics.declared_metrics(pipeline, X_test, y_test, config.task, config.metrics, name)},
@@ -145,11 +140,10 @@ def train(dataset: Dataset, config: DatasetConfig) -> list[TrainedModel]:
                      "rows": dataset.rows, "target": dataset.target,
                      "split": {"test_size": config.test_size, "seed": config.seed,
                                "train_rows": len(X_train), "test_rows": len(X_test)}},
-            "training_environment": environment,
-            "git": {"commit": commit, "dirty": dirty},
+            **facts,
         }
         trained.append(TrainedModel(name, pipeline, metadata, evaluation=scored["evaluation"]))
-    return with_onnx(trained, X_test, config)
+    return with_onnx(trained, X_test, config, cache)
 
 
 def fitted(spec: model_specs.ModelSpec, estimator, X, y, seed: int,
@@ -212,13 +206,14 @@ def cross_validated(spec: model_specs.ModelSpec, estimator, X, y, folds, scoring
     return np.array(scores)
 
 
-def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig) -> list[TrainedModel]:
+def with_onnx(models: list[TrainedModel], X_test, config: DatasetConfig, cache: Cache | None = None) -> list[TrainedModel]:
     """Each model with its ONNX copy checked on the held-out rows, and the outcome in its metadata
-    (nothing with [release] onnx = "off"); OnnxError when dataset.toml requires ONNX and one has none."""
+    (nothing with [release] onnx = "off"); OnnxError when dataset.toml requires ONNX and one has none.
+    An outcome ``cache`` holds for the same pickle, rows and settings is not converted again."""
     if config.onnx == "off":
         return models
     exported = onnx_export.exported_all({m.name: m.pipeline for m in models}, X_test, config.task,
-                                        config.numeric_features, config.onnx, config.onnx_tolerance)
+                                        config.numeric_features, config.onnx, config.onnx_tolerance, cache=cache)
     return [dataclasses.replace(m, metadata={**m.metadata, onnx_export.METADATA_KEY: exported[m.name].record},
                                 onnx=exported[m.name].model) for m in models]
 
@@ -289,68 +284,6 @@ def input_schema(X, config: DatasetConfig) -> dict:
             entry["categories"] = sorted(str(v) for v in X[column].dropna().unique())
         columns.append(entry)
     return {"columns": columns, "unseen_categories": "ignore"}
-
-
-def save(models: list[TrainedModel], models_dir: Path = MODELS_DIR) -> Path:
-    """Write every model and its metadata, replacing the previous set only when all are written."""
-    if not models:
-        raise TrainingError("no model was trained; declare one in dataset.toml ([models.<Name>])")
-    staging = models_dir.with_name(models_dir.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for model in models:
-            folder = staging / model.name
-            folder.mkdir(parents=True)
-            # compress=3 keeps the RandomForest small; zlib output is deterministic.
-            joblib.dump(model.pipeline, folder / MODEL_FILE, compress=3)
-            if model.onnx is not None:
-                (folder / onnx_export.ONNX_FILE).write_bytes(model.onnx)
-            if model.evaluation is not None:
-                write_json(folder / evaluation.EVALUATION_FILE, model.evaluation)
-            record_model_libraries(model.metadata, folder / MODEL_FILE)
-            write_json(folder / METADATA_FILE, model.metadata)
-        write_json(staging / METRICS_FILE, {m.name: m.metadata["metrics"] for m in models})
-    except RequirementError:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise TrainingError(f"cannot save the trained models to {staging} ({exc.strerror}); "
-                            "free some space or make the checkout writable, then run again") from None
-    old = models_dir.with_name(models_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if models_dir.exists():
-        models_dir.rename(old)
-    staging.rename(models_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return models_dir
-
-
-def record_model_libraries(metadata: dict, path: Path) -> None:
-    """Add the version of every other distribution the saved pickle imports (a third-party estimator's,
-    e.g. lightgbm) to the model's training_environment: the build requires it in that version's range."""
-    environment = metadata["training_environment"]
-    needed = requirements.model_distributions(path, f"the model {metadata['name']!r}")
-    extra = {name: requirements.installed_version(name) for name in needed if name not in environment}
-    metadata["training_environment"] = {**environment, **extra}
-
-
-def write_json(path: Path, document: dict) -> None:
-    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    """Each model's headline metrics, those of its task (the keys it has), then those of [evaluation] metrics."""
-    shown = [key for task in SHOWN_METRICS.values() for key, _ in task]
-    names = [key for key in shown if any(key in values for values in metrics.values())]
-    names += sorted({key for values in metrics.values() for key in values
-                     if key not in shown and not key.startswith("cv_")})
-    width = max(24, *(len(model) + 2 for model in metrics))
-    widths = [max(18, len(n) + 2) for n in names]
-    lines = [f"{'model':<{width}}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths))]
-    for model, values in metrics.items():
-        lines.append(f"{model:<{width}}" + "".join(f"{values.get(n, float('nan')):>{w}.4f}" for n, w in zip(names, widths)))
-    return "\n".join(lines)
 
 
 def _round(value: float) -> float:

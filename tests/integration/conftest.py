@@ -26,19 +26,6 @@ class Released:
         return f"http://127.0.0.1:{self.env['INDEX_PORT']}/simple/"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def shared_work_cache(tmp_path_factory) -> t.Iterator[None]:
-    """One cache of evaluation numbers and figures (pipeline/steps/digest_cache.py) for every clone the tests
-    make: the same models trained in many clones are scored and drawn once. Tests of the cache itself, and
-    make bench, set their own."""
-    if "WORK_CACHE_DIR" in os.environ:
-        yield
-        return
-    os.environ["WORK_CACHE_DIR"] = str(tmp_path_factory.mktemp("work-cache"))
-    yield
-    os.environ.pop("WORK_CACHE_DIR", None)
-
-
 @pytest.fixture(scope="session")
 def released(tmp_path_factory) -> Released:
     tmp = tmp_path_factory.mktemp("released")

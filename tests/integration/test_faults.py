@@ -237,10 +237,13 @@ def test_a_clone_that_cannot_record_takes_the_release_back(unchanged):
 
 def test_a_release_killed_between_its_uploads_is_taken_back_by_the_next(unchanged):
     """SIGKILL (OOM, a cancelled CI job): no handler runs; the intent file written before
-    each upload lets the next release recognise the half-published version as its own."""
+    each upload lets the next release recognise the half-published version as its own. The killed
+    release trained (no cache): its cross-validation workers were ended with training, so nothing it
+    started holds its output open (they used to, for their 300 s idle timeout, and make waited)."""
     repo, env = unchanged
     before = snapshot(repo, env)
-    killed = make(repo, "release", {**env, "RELEASE_FAULT": "after-first-upload:sigkill"}, check=False)
+    killed = make(repo, "release", {**env, "RELEASE_FAULT": "after-first-upload:sigkill", "RELEASE_CACHE": "off"},
+                  check=False, timeout=280)  # under the workers' 300 s: a wait for them fails the test
     assert killed.returncode != 0 and "Killed" in killed.stderr
     assert sorted(snapshot(repo, env)["index"]) == sorted([*before["index"], "mymodel-1.1.2+titanic.tar.gz"])
     assert snapshot(repo, env)["version_file"] == before["version_file"]

@@ -92,12 +92,12 @@ def test_make_verify_rebuilds_the_binary_and_the_regression_wheel_byte_identical
                                                                                    tmp_path):
     for release, version in ((released, "1.1.2+titanic"), (diabetes_release, "1.1.1+diabetes")):
         # an empty cache: every number scored and every figure drawn again, in another process than the release's
-        env = {**release.env, "WORK_CACHE_DIR": str(tmp_path / version)}
+        env = {**release.env, "RELEASE_CACHE": str(tmp_path / version)}
         out = make(release.repo, "verify", env, f"VERSION={version}").stdout
         assert "reproducible: the rebuilt wheel is byte-identical to the published one" in out, out
         drawn = 15 if version.endswith("titanic") else 9
         assert f"figures: {drawn} SVG for 3 models ({drawn} drawn, 0 from the cache)" in out, out
-        assert len(list((tmp_path / version / "figures").iterdir())) == drawn  # kept where WORK_CACHE_DIR says
+        assert len(list((tmp_path / version / "entries" / "figure").iterdir())) == drawn  # kept where RELEASE_CACHE says
 
 
 def test_the_installed_model_card_shows_its_figures_from_the_package_files(released, pip_venv, chromium, tmp_path):

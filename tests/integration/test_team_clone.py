@@ -3,6 +3,7 @@ dist/ and the local index full of earlier builds, the clone's own index running.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -64,8 +65,11 @@ def test_the_suite_passes_in_a_clone_with_committed_releases_and_its_index_runni
         selected = ("INTEGRATION_TESTS=tests/integration/test_targets.py::test_step_by_step_targets "
                     "tests/integration/test_faults.py::test_bad_input_changes_nothing")
         result = make(repo, "test", env, "UNIT_TESTS=tests/unit pipeline src/mymodel", selected, timeout=1200)
-        summaries = [line for line in result.stdout.splitlines() if " passed" in line]
-        assert len(summaries) == 2 and not any("failed" in line or "error" in line for line in summaries), result.stdout
+        closing = result.stdout.splitlines()[-1]  # the groups' closing line: unit and the two integration tests
+        assert re.fullmatch(r"\d+ passed(, \d+ warnings?)? in .*", closing) and "failed: " not in result.stdout, \
+            result.stdout
+        for group in (r"unit: \d+", "targets: 1", r"faults: \d+"):  # each group's own footer, in its block
+            assert re.search(rf"^<== {group} ok in ", result.stdout, re.MULTILINE), result.stdout
         assert '"1.4.2+titanic"' in (repo / "src/mymodel/version.py").read_text()  # the clone's record untouched
     finally:
         pipeline(repo, env, "index-stop", check=False)

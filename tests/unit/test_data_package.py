@@ -160,7 +160,8 @@ def test_a_data_number_the_index_burned_is_stepped_over(tmp_path):
                                      publish_data=True)
         grown = frames.normalised(pd.concat([FRAME, FRAME.iloc[[0]]], ignore_index=True), "data/train.parquet")
         # new data, same columns
-        planned = data_package.plan(client, config, Data(grown, "data/train.parquet", frames.frame_sha256(grown)))
+        data = Data(grown, "data/train.parquet", frames.frame_sha256(grown))
+        planned = data_package.plan(client, config, data.source, data.sha256, lambda: data)
     assert planned.new and planned.version == "1.0.2+wine", planned.note
     assert "1.0.0+wine, 1.0.1+wine are taken on the index" in planned.note
 

@@ -14,7 +14,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from pipeline.package.own_package import errors, published
-from pipeline.steps import digest_cache, evaluation, figures
+from pipeline.steps import evaluation, figures
 from pipeline.steps.build import expected_wheel_files, model_card
 from tests.helpers import REPO
 from tests.registry_wheels import model_metadata
@@ -36,8 +36,8 @@ def classifier(labels: list[str], rows: int = 300):
 
 @pytest.fixture()
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(digest_cache, "WORK_CACHE_DIR", tmp_path / "cache")
-    return tmp_path / "cache"
+    monkeypatch.setenv("RELEASE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "entries"
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +136,7 @@ def test_labels_from_the_data_are_shown_as_written(binary):
 DRAW_FROM_CACHE = """
 import json, sys
 from pathlib import Path
-from pipeline.steps import digest_cache, figures
-digest_cache.WORK_CACHE_DIR = Path(sys.argv[1])
+from pipeline.steps import figures
 numbers, context = json.loads(sys.stdin.read())
 svg = figures.draw("roc", numbers, context)
 print(json.dumps(["matplotlib" in sys.modules, svg.decode()]))
@@ -146,7 +145,7 @@ print(json.dumps(["matplotlib" in sys.modules, svg.decode()]))
 
 def test_a_figure_drawn_before_is_read_from_the_cache_without_matplotlib(binary, cache):
     drawn = figures.draw("roc", binary, CONTEXT)
-    imported, again = json.loads(subprocess.run([sys.executable, "-c", DRAW_FROM_CACHE, str(cache)],
+    imported, again = json.loads(subprocess.run([sys.executable, "-c", DRAW_FROM_CACHE],
                                                 input=json.dumps([binary, CONTEXT]), text=True, capture_output=True,
                                                 cwd=REPO, check=True).stdout)
     assert again.encode() == drawn and not imported

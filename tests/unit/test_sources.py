@@ -99,3 +99,30 @@ def test_a_bad_source_is_one_line_naming_it(tmp_path, setup, source, message):
     with pytest.raises(DataError) as refused:
         sources.read_source(str(tmp_path / source))
     assert message.format(d=tmp_path) in str(refused.value)
+
+
+def test_a_release_knows_a_folder_or_glob_by_its_files_bytes_before_reading_it(tmp_path, package):
+    """The release cache's key (pipeline/steps/data_input.py): every file of the source, in order; a file
+    changed after that is refused when the data is read."""
+    from dataclasses import replace
+
+    from pipeline.config import load_dataset_config
+    from pipeline.steps.data import loaded_input, read_input
+    from pipeline.steps.data_input import fingerprint
+
+    config = replace(load_dataset_config(), target="survived", numeric_features=("age",), categorical_features=("sex",))
+    (tmp_path / "parts").mkdir()
+    ROWS.iloc[:2].to_csv(tmp_path / "parts/2026-01.csv", index=False)
+    ROWS.iloc[2:].to_csv(tmp_path / "parts/2026-02.csv", index=False)
+    folder = fingerprint(config, tmp_path / "parts")
+    assert folder.read is None and folder.sha256 == fingerprint(config, tmp_path / "parts/2026-0?.csv").sha256
+    (tmp_path / "parts/2026-02.csv").write_text("age,sex,survived\n40,male,1\n")
+    assert fingerprint(config, tmp_path / "parts").sha256 != folder.sha256
+    with pytest.raises(DataError, match="changed while the release read it; run make release again"):
+        read_input(folder, config)
+    package("data", "import pandas as pd\ndef load():\n    return pd.DataFrame({'age': [1.0, 2.0], 'sex': ['a', 'b'], "
+                    "'survived': [0, 1]})\n")
+    loader = replace(config, source="data:load")
+    assert fingerprint(loader) is None  # its rows are known only once read
+    known = loaded_input(loader)
+    assert known.read is not None and known.sha256 == known.read.sha256 and read_input(known, loader) is known.read
