@@ -32,11 +32,7 @@ import time
 import zipfile
 from pathlib import Path
 
-<<<<<<< HEAD
-from benchmarks import channel_history, data_scale, figures, model_scale, onnx_consumer, release_runs, synthetic
-=======
-from benchmarks import channel_history, data_scale, figures, fleet, model_scale, onnx_consumer, synthetic
->>>>>>> main
+from benchmarks import channel_history, data_scale, figures, fleet, model_scale, onnx_consumer, release_runs, synthetic
 from benchmarks.synthetic import MODULE, PROJECT
 from benchmarks.servers import (
     REPO, VENV_BIN, BenchError, Latency, Processes, basic_auth, clean_env, measure, request, start_server, timed_run,
@@ -82,20 +78,12 @@ DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, sto
                 stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
                 scale_versions=(100, 3000), train_rows=1_000_000, model_mb=1024, resolver_versions=3,
                 resolver_wheel_mb=20.0, data_rows=10_000_000, onnx_runs=10, channel_promotions=100_000, promote_runs=30,
-<<<<<<< HEAD
-                changed_runs=3, noop_runs=5)
+                changed_runs=3, noop_runs=5, fleet=("50x200", "200x200", "1000x5"), fleet_rounds=3)
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
             stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
             scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1,
-            data_rows=200_000, onnx_runs=3, channel_promotions=2_000, promote_runs=5, changed_runs=1, noop_runs=2)
-=======
-                fleet=("50x200", "200x200", "1000x5"), fleet_rounds=3)
-TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
-            stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
-            scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1,
-            data_rows=200_000, onnx_runs=3, channel_promotions=2_000, promote_runs=5,
+            data_rows=200_000, onnx_runs=3, channel_promotions=2_000, promote_runs=5, changed_runs=1, noop_runs=2,
             fleet=("3x1", "12x0.2"), fleet_rounds=1)
->>>>>>> main
 
 
 def say(text: str = "") -> None:
@@ -154,13 +142,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.small_size_mb is None:
         args.small_size_mb = args.size_mb / 10
     for key in ("versions", "requests", "stock_requests", "stock_auth_requests", "install_runs", "concurrency",
-<<<<<<< HEAD
                 "load_repeats", "cold_runs", "model_mb", "resolver_versions", "data_rows",
-                "channel_promotions", "promote_runs", "changed_runs", "noop_runs"):
-=======
-                "load_repeats", "cold_runs", "model_mb", "resolver_versions", "data_rows", "channel_promotions", "promote_runs",
-                "fleet_rounds"):
->>>>>>> main
+                "channel_promotions", "promote_runs", "changed_runs", "noop_runs", "fleet_rounds"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1")
     if args.size_mb <= 0 or args.small_size_mb <= 0 or args.budget <= 0 or args.resolver_wheel_mb <= 0 or args.data_rows <= 0:

@@ -64,3 +64,13 @@ def test_commands_are_one_module_each_with_main():
     subcommands = next(a for a in main_parser()._actions if a.dest == "command").choices
     for command in subcommands:
         assert callable(importlib.import_module(f"pipeline.commands.{command.replace('-', '_')}").main), command
+
+
+def test_no_committed_file_holds_a_merge_conflict_marker():
+    """A merge committed with its markers (benchmarks/run.py once) breaks whatever imports the file."""
+    import subprocess
+
+    root = PIPELINE.parent
+    found = subprocess.run(["git", "grep", "-n", "-E", "^(<{7} |>{7} |={7}$)", "--", ".", ":!*.png"],
+                           cwd=root, capture_output=True, text=True)
+    assert found.returncode == 1 and not found.stdout, found.stdout  # 1: git grep found nothing
