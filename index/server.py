@@ -94,7 +94,7 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
         release_routes.install(app, backend, states, pages.forget, abandoned_after)
     docs_routes.install(app, docs)
     if db is not None:
-        enforce.install(app, auther, db, audit)
+        enforce.install(app, auther, db, audit, backend.stored_sha256)
     config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
     app.body_guard = BodyGuard(auther, read_only)  # main() puts it in front of waitress's body reading
     return app
