@@ -23,8 +23,9 @@ from index.settings import (ABANDONED_AFTER, CHANNEL_TIMEOUT, CLEANUP_INTERVAL, 
 
 METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
-# waitress moves a response bigger than this from memory to a temporary file; the
-# simple page of a project with thousands of versions is a few MB and served often.
+# waitress moves a response bigger than this from memory to a temporary file; the registry
+# page or legacy JSON of a project with thousands of versions is a few MB (its kept simple
+# pages go out as files: index/simple.py's KeptPage).
 OUTBUF_OVERFLOW = 16 * 2**20
 
 
