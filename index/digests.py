@@ -18,6 +18,10 @@ version is listed nowhere (``get_all_packages``, which every page and download r
 while uploads, removals and seals see every file (``listed``); an upload of a burned or
 sealed version is refused, and a removal records the version as taken back.
 
+An upload is hashed as it is written, so its bytes are read once: the digest is kept for the
+stored file (when its size, mtime and inode are still those written) and the seal, the pages and
+the audit log (``stored_sha256``) take it from there instead of reading the file again.
+
 With a cache file, the digests also survive a restart: the file is read at
 start-up (entries are checked against the files like any other; a damaged
 file is ignored) and rewritten after a request that had to hash something. A
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -35,7 +40,7 @@ import threading
 import typing as t
 from pathlib import Path
 
-from pypiserver.backend import SimpleFileBackend, digest_file, write_file
+from pypiserver.backend import SimpleFileBackend, digest_file
 from pypiserver.bottle_wrapper import HTTPError
 from pypiserver.core import PkgFile
 
@@ -185,7 +190,7 @@ class DigestCachingBackend(SimpleFileBackend):
                 check_room(place, self._held())  # before copying the bytes: a refusal costs nothing
                 if self.states is not None:
                     self.states.check_upload(place.project, str(place.version))
-            write_file(stream, partial)
+            hashed, written = _write_hashed(stream, partial, self.hash_algo)
             problem = upload_problem(partial, filename)
             if problem:
                 raise HTTPError(400, problem)
@@ -208,8 +213,27 @@ class DigestCachingBackend(SimpleFileBackend):
             raise HTTPError(500, str(exc)) from None
         finally:
             partial.unlink(missing_ok=True)
-        self.digest(PkgFile(pkgname="", version="", fn=str(destination), root=str(self.roots[0]),
-                            relfn=filename))
+        if hashed is not None:
+            self._remember(destination, hashed, written)
+
+    def _remember(self, path: Path, digest: str, written: tuple[int, int, int]) -> None:
+        """Keep the digest computed while writing ``path``, if the file is still what was written (size,
+        mtime, inode: the link and the unlink of the partial file change only its ctime)."""
+        try:
+            signature = _signature(os.stat(path))
+        except FileNotFoundError:
+            return
+        if (signature[0], signature[1], signature[3]) == written:
+            with self._lock:
+                self._digests[str(path)] = (signature, digest)
+                self._dirty = True
+
+    def stored_sha256(self, filename: str) -> str | None:
+        """The sha256 (hex) of an uploaded file as stored: the one kept when it was written, unless the
+        file changed since; None when it is gone or the index hashes with another algorithm."""
+        digest = self.digest(PkgFile(pkgname="", version="", fn=str(self.roots[0] / filename), root=str(self.roots[0]),
+                                     relfn=filename))
+        return digest.removeprefix("sha256=") if digest and digest.startswith("sha256=") else None
 
     def _held(self) -> list[str]:
         return [Path(pkg.fn).name for pkg in self.listed()]
@@ -243,6 +267,25 @@ class DigestCachingBackend(SimpleFileBackend):
     def _forget(self, path: str) -> None:
         with self._lock:
             self._digests.pop(path, None)
+
+
+def _write_hashed(stream: t.BinaryIO, destination: Path, algorithm: str | None) -> tuple[str | None, tuple[int, int, int]]:
+    """pypiserver's ``write_file``, hashing the bytes as they pass: (``<algorithm>=<hex>`` or None without
+    an algorithm, the written file's (size, mtime_ns, inode))."""
+    digester = hashlib.new(algorithm) if algorithm else None
+    offset = stream.tell()
+    try:
+        with open(destination, "wb") as out:
+            for chunk in iter(lambda: stream.read(2**20), b""):
+                out.write(chunk)
+                if digester is not None:
+                    digester.update(chunk)
+            out.flush()
+            written = os.fstat(out.fileno())
+    finally:
+        stream.seek(offset)
+    digest = f"{algorithm}={digester.hexdigest()}" if digester is not None else None
+    return digest, (written.st_size, written.st_mtime_ns, written.st_ino)
 
 
 def remove_stale_partials(root: Path) -> None:

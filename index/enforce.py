@@ -6,7 +6,8 @@ is authenticated (the route's own check still answers 401/403 for a missing or w
 action and its project are read from the request (an upload's project from its file name: what
 the index will list it under, whatever the ``name`` field says) and index/access.py decides; a
 refusal is 403 with one line. A write that succeeded is appended to the audit log
-(index/audit.py) with the authenticated name and the socket's client address.
+(index/audit.py) with the authenticated name and the socket's client address; an upload with the
+stored file's sha256, which the backend computed while writing it (index/digests.py).
 """
 
 from __future__ import annotations
@@ -52,14 +53,21 @@ def _what(rule: str) -> tuple[str, str, str]:
     return ROUTES[rule], request.forms.get("name") or "", request.forms.get("version") or ""
 
 
-def _detail(action: str) -> dict:
+def _received_sha256(upload: t.Any) -> str:
+    digest = hashlib.sha256()
+    upload.file.seek(0)
+    for block in iter(lambda: upload.file.read(2**20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _detail(action: str, stored_sha256: t.Callable[[str], str | None]) -> dict:
     if action == "upload":
         upload = _upload_file()
-        digest = hashlib.sha256()
-        upload.file.seek(0)
-        for block in iter(lambda: upload.file.read(2**20), b""):
-            digest.update(block)
-        return {"file": upload.raw_filename, "sha256": digest.hexdigest()}
+        # The digest the backend kept while storing the file: its bytes are not read again. Only a file
+        # gone or changed since (or an index hashing with another algorithm) costs a second read.
+        digest = stored_sha256(upload.raw_filename) or _received_sha256(upload)
+        return {"file": upload.raw_filename, "sha256": digest}
     if action == "yank":
         return {"reason": request.forms.getunicode("reason")}
     if action == "promote":
@@ -67,7 +75,9 @@ def _detail(action: str) -> dict:
     return {}
 
 
-def install(app: Bottle, auther: CredentialAuther, db: StateDB, audit: AuditLog) -> None:
+def install(app: Bottle, auther: CredentialAuther, db: StateDB, audit: AuditLog,
+            stored_sha256: t.Callable[[str], str | None]) -> None:
+    """``stored_sha256``: an uploaded file's sha256 as the backend stored it (None: unknown)."""
     def guarded(rule: str, handler: t.Callable) -> t.Callable:
         @functools.wraps(handler)
         def checked(*args: t.Any, **kwargs: t.Any) -> t.Any:
@@ -84,7 +94,7 @@ def install(app: Bottle, auther: CredentialAuther, db: StateDB, audit: AuditLog)
             answer = handler(*args, **kwargs)
             if response.status_code < 400 and action in (*ROUTES.values(), *PYPISERVER_ACTIONS.values()):
                 audit.append(credential.name, request.environ.get("REMOTE_ADDR") or "unknown", action, project,
-                             version, _detail(action))
+                             version, _detail(action, stored_sha256))
             return answer
         return checked
 

@@ -23,8 +23,9 @@ from index.settings import (ABANDONED_AFTER, CHANNEL_TIMEOUT, CLEANUP_INTERVAL, 
 
 METADATA_FOLDER = "core-metadata"  # in the state folder: each wheel's METADATA by the wheel's sha256
 AUTH_ACTIONS = {"update": ["update"], "read": ["update", "download", "list"]}
-# waitress moves a response bigger than this from memory to a temporary file; the
-# simple page of a project with thousands of versions is a few MB and served often.
+# waitress moves a response bigger than this from memory to a temporary file; the registry
+# page or legacy JSON of a project with thousands of versions is a few MB (its kept simple
+# pages go out as files: index/simple.py's KeptPage).
 OUTBUF_OVERFLOW = 16 * 2**20
 
 
@@ -94,7 +95,7 @@ def make_app(root: Path, htpasswd: Path, auth: str = "update", fallback: bool = 
         release_routes.install(app, backend, states, pages.forget, abandoned_after)
     docs_routes.install(app, docs)
     if db is not None:
-        enforce.install(app, auther, db, audit)
+        enforce.install(app, auther, db, audit, backend.stored_sha256)
     config.backend = _ForgettingPages(backend, pages.forget)  # what pypiserver's handlers and our routes use
     app.body_guard = BodyGuard(auther, read_only)  # main() puts it in front of waitress's body reading
     return app

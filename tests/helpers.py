@@ -193,3 +193,21 @@ def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> 
     assert "Error:" in output, output
     for fragment in fragments:
         assert fragment in output, f"{fragment!r} not in:\n{output}"
+
+
+def multipart_form(fields: dict[str, str], file: tuple[str, bytes] | None = None) -> tuple[str, bytes]:
+    """A multipart/form-data body (no size limit in the index's form parser, unlike a URL-encoded one's
+    100 kB): (its Content-Type, its body); ``file``: the ``content`` field's (file name, bytes)."""
+    boundary = "mymodel-" + os.urandom(8).hex()
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                    for name, value in fields.items())
+    if file is not None:
+        body += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{file[0]}"\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n").encode() + file[1] + b"\r\n"
+    return f"multipart/form-data; boundary={boundary}", body + f"--{boundary}--\r\n".encode()
+
+
+def upload_form(filename: str, content: bytes) -> tuple[str, bytes]:
+    """The upload form twine sends: (its Content-Type, its body)."""
+    return multipart_form({":action": "file_upload", "name": "mymodel", "version": filename.split("-")[1]},
+                          (filename, content))

@@ -47,6 +47,9 @@ _METRIC_NAMES = {key: name for shown in METRICS.values() for key, name in shown}
 # The two a version's row on the index page shows for each model, by its task.
 ROW_METRICS = {"classification": ("accuracy", "roc_auc"), "regression": ("r2", "rmse")}
 PER_CLASS_ROWS = 100  # classes a version page lists per model
+# A yank reason, a promotion note or any other free text a writer sent, as the page shows it: the full
+# text stays in make audit (and a yank's on the simple page, which pip shows).
+SHOWN_TEXT = 300
 # Defence in depth for a value that escaped the escaping: the browser runs no script, loads nothing.
 # Images: the chart's data: URIs and this index's own figures (served with their own policy, figures.FIGURE_POLICY).
 CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
@@ -162,7 +165,7 @@ def package_href(project: str) -> str:
 def _status(release: Release) -> str:
     marks = []
     if release.yanked is not None:
-        reason = f' <span class="muted">{e(release.yanked)}</span>' if release.yanked else ""
+        reason = f' <span class="muted">{e(shortened(release.yanked))}</span>' if release.yanked else ""
         marks.append(f'<span class="badge yanked">yanked</span>{reason}')
     if release.facts.problem:
         marks.append(f'<span class="badge yanked">unreadable</span> <span class="muted">{e(release.facts.problem)}</span>')
@@ -287,9 +290,20 @@ def registry_html(project: str, releases: list[Release], simple_url: str, root: 
     return _page(f"{project} · registry", body, root)
 
 
+def shortened(text: str, limit: int = SHOWN_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when it was longer (cut before escaping, so no
+    entity is split).
+
+    >>> shortened("a" * 5, 3), shortened("abc", 3)
+    ('aaa…', 'abc')
+    """
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _audit_detail(detail: dict) -> str:
     shown = {key: value for key, value in sorted(detail.items()) if value not in (None, "")}
-    return "; ".join(f"{key} {str(value)[:12] + '…' if key == 'sha256' else value}" for key, value in shown.items())
+    return "; ".join(f"{key} {shortened(str(value), 12 if key == 'sha256' else SHOWN_TEXT)}"
+                     for key, value in shown.items())
 
 
 def audit_html(entries: list | str) -> str:

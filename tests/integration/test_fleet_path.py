@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,20 @@ def test_a_yanked_version_is_still_sent_to_an_exact_pin_and_its_page_says_yanked
     assert status == 200 and page.decode().count('data-yanked="bad split"') == 2  # its sdist and its wheel
     wheel = files["1.0.1+a"][1]
     assert_sent_by_sendfile(env, f"packages/{wheel.name}", reader, wheel)
+
+
+def test_a_kept_simple_page_goes_out_with_sendfile_whole_to_every_concurrent_reader(private_index):
+    """Before: a kept page was handed to waitress as bytes, copied into the connection's buffer and sent
+    from Python 16 KiB at a time; now from an in-memory file, each request with its own offset."""
+    env, files, reader = private_index
+    pid = server_pid(env)
+    for path in ("simple/mymodel/", "channels/prod/simple/mymodel/"):
+        assert_refused_without_bytes(env, path, None, 401)
+        first = get(url(env, path), reader)  # rendered and kept
+        before = sent_by_sendfile(pid)
+        status, page = get(url(env, path), reader)  # from the cache
+        assert status == 200 and page == first[1] and files["1.0.0+a"][1].name.encode() in page
+        assert sent_by_sendfile(pid) - before >= len(page), "the page did not go out with os.sendfile"
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: get(url(env, path), reader), range(48)))
+        assert answers == [(200, page)] * 48

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PYTHON, REPO, VENV, assert_clean_error, index_env, pipeline, run
+from tests.helpers import PYTHON, REPO, VENV, assert_clean_error, index_env, pipeline, run, upload_form
 
 pytestmark = pytest.mark.integration
 
@@ -324,17 +324,6 @@ def test_a_running_index_for_another_folder_is_not_reused(index, tmp_path):
     assert_clean_error(pipeline(REPO, other, "index", check=False), "make index-stop first",
                        f"runs with INDEX_DIR={Path(index['INDEX_DIR']).resolve()}, "
                        f"not the INDEX_DIR={(tmp_path / 'elsewhere').resolve()} asked for")
-
-
-def upload_form(filename: str, content: bytes) -> tuple[str, bytes]:
-    """The upload form twine sends: (its Content-Type, its body)."""
-    boundary = "mymodel-" + os.urandom(8).hex()
-    fields = [(":action", "file_upload"), ("name", "mymodel"), ("version", filename.split("-")[1])]
-    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-                    for name, value in fields)
-    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{filename}"\r\n'
-             "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
-    return f"multipart/form-data; boundary={boundary}", body
 
 
 def post_upload(env, filename: str, content: bytes, auth: tuple[str, str]) -> int:

@@ -6,8 +6,10 @@ and of its siblings, in HTML and PEP 691 JSON, or nothing when one of them is go
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
+import re
 import shutil
 import urllib.parse
 from pathlib import Path
@@ -20,6 +22,7 @@ from index.channels import CHANNELS_FOLDER, ChannelStore
 from index.server import make_app
 from index.statedb import STATE_FILE, StateDB, StateError
 from index.yanks import YANKS_FILE, YankStore
+from tests.helpers import multipart_form
 from tests.registry_wheels import release_files
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -39,11 +42,11 @@ class Index:
         self.app = make_app(self.packages, tmp / "htpasswd", state_dir=self.state)
 
     def call(self, method: str, path: str, accept: str = "text/html", form: dict | None = None,
-             auth: tuple[str, str] | None = None) -> tuple[int, dict[str, str], str]:
-        body = urllib.parse.urlencode(form or {}).encode()
+             auth: tuple[str, str] | None = None, multipart: bool = False) -> tuple[int, dict[str, str], str]:
+        content_type, body = (multipart_form(form or {}) if multipart else
+                              ("application/x-www-form-urlencoded", urllib.parse.urlencode(form or {}).encode()))
         environ = {"PATH_INFO": path, "REQUEST_METHOD": method, "HTTP_ACCEPT": accept,
-                   "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
-                   "wsgi.input": io.BytesIO(body)}
+                   "CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
         if auth:
             environ["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
         setup_testing_defaults(environ)
@@ -301,3 +304,35 @@ def test_the_registry_page_shows_each_channel_and_its_history_escaped(index):
     section = index.get("/registry/mymodel/")[1].split("<h2>Channels</h2>", 1)[1]
     assert section.count('data-channel="prod"') == 20 and "3 older promotions: <code>make channels CHANNEL=prod PAGE=2" in section
     assert "<h2>Channels</h2>" not in index.get("/registry/otherlib/")[1]
+
+
+def test_recent_changes_show_a_long_yank_reason_and_promotion_note_cut_and_escaped_and_make_audit_them_whole(index):
+    """Before: a 100 kB reason went onto the package page whole (escaped, bounded only by the request body)."""
+    from index.audit import AuditLog
+    from index.registry.views import SHOWN_TEXT
+    from pipeline.commands.audit import line
+
+    reason = "<script>alert(1)</script> & " + "<b>x</b>" * (100_000 // 8)
+    note = "<img src=x onerror=alert(1)> é " + "n" * 100_000  # (cgi splits a field's UTF-8 every 64 KiB: ASCII)
+    assert index.call("POST", "/+yank", form={"name": "mymodel", "version": OLD, "reason": reason}, auth=UPLOADER,
+                      multipart=True)[0] == 200
+    assert index.promote("prod", NEW)[0] == 200
+    assert index.call("POST", "/+promote", form={"channel": "prod", "name": "mymodel", "version": NEW, "note": note},
+                      auth=UPLOADER, multipart=True)[0] == 200
+    status, page = index.get("/registry/mymodel/")
+    assert status == 200 and len(page) < 100_000
+    changes = page.split("<h2>Recent changes</h2>", 1)[1].split("</table>", 1)[0]
+    details = dict(reversed(re.findall(r"<td>(yank|promote)</td>.*?<td>([^<]*)</td></tr>", changes)))  # the newest
+    yanked, promoted = details["yank"], details["promote"]
+    assert yanked.startswith("reason &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;x&lt;/b&gt;")
+    assert yanked.endswith("…") and "<script>" not in changes and "<b>" not in changes and "<img" not in changes
+    assert len(html.unescape(yanked)) == len("reason ") + SHOWN_TEXT + 1
+    assert promoted.startswith("channel prod; note &lt;img src=x onerror=alert(1)&gt; é nn") and promoted.endswith("n…")
+    assert len(html.unescape(promoted)) == len("channel prod; note ") + SHOWN_TEXT + 1
+    status_cell = page.split(f'data-version="{OLD}"', 1)[1].split("</tr>", 1)[0]  # the version's yank badge too
+    assert "&lt;script&gt;" in status_cell and "…" in status_cell and len(status_cell) < 5 * SHOWN_TEXT
+    # make audit prints them whole
+    entries = AuditLog(StateDB(index.state)).entries("mymodel")
+    assert [entry.detail.get("reason") for entry in entries if entry.action == "yank"] == [reason]
+    assert [entry.detail.get("note") for entry in entries if entry.action == "promote"][-1] == note
+    assert reason in line(next(entry for entry in entries if entry.action == "yank"))
