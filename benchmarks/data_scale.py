@@ -135,7 +135,8 @@ def data_steps(work: Path, rows: int, say) -> dict:
             f"({peak / frame_mb:.2f}x the frame; {grown:.0f} MB above the interpreter's "
             f"{result['data_package']['start_mb']:.0f} MB), wheel {result['data_package']['wheel_mb']:.0f} MB")
         pipeline(repo, env, "index")
-        wall, peak, printed = peak_rss_run([sys.executable, "-m", "pipeline", "release"], env, repo, base, timeout=7200)
+        wall, peak, printed = peak_rss_run([sys.executable, "-m", "pipeline", "release"], env, repo, base, timeout=7200,
+                                           tree=True)
         if "released" not in printed:
             raise BenchError(f"the release published nothing:\n{printed[-2000:]}")
         steps = {name: float(seconds) for name, seconds in STEP.findall(printed)}
