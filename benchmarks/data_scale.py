@@ -5,7 +5,9 @@ Three processes, as make release runs the steps: reading the source (the frame's
 pandas' own count); the data package alone (read, canonical sha256, the Parquet file a row group at
 a time, the wheel streamed: the steps ``make release`` runs before it trains); and ``make release``
 itself (read, hash, data package, training of one model, the gate, build, upload of the data package
-and the model package, verify), the index started beforehand in its own process.
+and the model package, verify), the index started beforehand in its own process. The release's peak is
+that of all its processes at once (its process tree's summed PSS, benchmarks/model_scale.py): training's
+worker processes and the build backend count with it.
 """
 
 from __future__ import annotations
@@ -179,7 +181,8 @@ def render(results: dict) -> list[str]:
             f"{frame['read_peak_mb']:.0f} | {frame['read_peak_mb'] / frame['frame_mb']:.2f}x |",
             f"| data package: read, canonical sha256, Parquet file, wheel | {package['wall_s']:.1f} | "
             f"{package['peak_rss_mb']:.0f} | {package['peak_rss_mb'] / frame['frame_mb']:.2f}x |",
-            f"| make release: the above, training, gate, build, upload, verify | {release['wall_s']:.1f} | "
+            f"| make release: the above, training, gate, build, upload, verify (all its processes at once) | "
+            f"{release['wall_s']:.1f} | "
             f"{release['peak_rss_mb']:.0f} | {release['peak_rss_mb'] / frame['frame_mb']:.2f}x |",
             "", f"The source: {data['parquet_mb']:.0f} MB of Parquet (benchmarks/data_scale.py), {data['rows']:,} "
             f"rows of 8 columns, measured {data['date']} (load average at the start "
