@@ -33,6 +33,34 @@ RSS_WRAPPER = ("import resource, subprocess, sys\n"
                "code = subprocess.run(sys.argv[2:], stdin=subprocess.DEVNULL).returncode\n"
                "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
                "sys.exit(code)\n")
+# The same for a command whose processes run side by side (a release: training, joblib's workers, the build
+# backend): every 0.1 s the proportional set size (PSS: a page shared by n processes counts 1/n in each) of
+# the command's process tree is summed; the report is that sum's peak, or the largest single process's peak
+# RSS when higher (a peak shorter than the sampling interval), in KB.
+TREE_RSS_WRAPPER = ("import os, resource, subprocess, sys, time\n"
+                    "def parents():\n"
+                    "    found = {}\n"
+                    "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+                    "        try:\n"
+                    "            found[int(pid)] = int(open(f'/proc/{pid}/stat').read().rpartition(')')[2].split()[1])\n"
+                    "        except (OSError, ValueError, IndexError):\n"
+                    "            pass\n"
+                    "    return found\n"
+                    "def pss(pid):\n"
+                    "    try:\n"
+                    "        return sum(int(l.split()[1]) for l in open(f'/proc/{pid}/smaps_rollup') if l.startswith('Pss:'))\n"
+                    "    except (OSError, ValueError):\n"
+                    "        return 0\n"
+                    "process, peak = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL), 0\n"
+                    "while process.poll() is None:\n"
+                    "    parent, tree = parents(), {process.pid}\n"
+                    "    while grown := {p for p, pp in parent.items() if pp in tree and p not in tree}:\n"
+                    "        tree |= grown\n"
+                    "    peak = max(peak, sum(map(pss, tree)))\n"
+                    "    time.sleep(0.1)\n"
+                    "single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+                    "open(sys.argv[1], 'w').write(str(max(peak, single)))\n"
+                    "sys.exit(process.returncode)\n")
 # The trained pipeline plus ``megabytes`` of float64 weights in 64 MB arrays: it predicts like the
 # trained model and weighs what a large model does; joblib keeps each array apart (mmap-able).
 ENLARGE = ("import sys, joblib, numpy\n"
@@ -63,11 +91,14 @@ def vm_hwm_mb(pid: int) -> float:
     raise BenchError(f"cannot read the peak memory of pid {pid} (/proc/{pid}/status); is it still running?")
 
 
-def peak_rss_run(command: list, env: dict, cwd: Path, scratch: Path, timeout: float = 1200) -> tuple[float, float, str]:
-    """Run ``command`` (which must succeed) under the wrapper: (wall s, peak RSS MB of its processes, output)."""
+def peak_rss_run(command: list, env: dict, cwd: Path, scratch: Path, timeout: float = 1200,
+                 tree: bool = False) -> tuple[float, float, str]:
+    """Run ``command`` (which must succeed) under the wrapper: (wall s, peak RSS MB of its processes, output);
+    ``tree``: of all its processes at once (TREE_RSS_WRAPPER), not of the largest one."""
     report = scratch / f".rss-{time.monotonic_ns()}"
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", RSS_WRAPPER, report, *map(str, command)], env=env, cwd=cwd,
+    wrapper = TREE_RSS_WRAPPER if tree else RSS_WRAPPER
+    result = subprocess.run([sys.executable, "-c", wrapper, report, *map(str, command)], env=env, cwd=cwd,
                             capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - started
     output = result.stdout + result.stderr

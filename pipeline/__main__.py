@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline.config import IMPORT_NAME, PACKAGE, env
+from pipeline.memory import return_freed_memory
 from pipeline.errors import IndexServerError, Interrupted, PipelineError
 from pipeline.package.package_name import check_configured
 from pipeline.views.consumers import CLIENTS
@@ -118,6 +119,7 @@ def _terminated(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = main_parser().parse_args(argv)
+    return_freed_memory()  # a big release's steps reuse what the ones before them freed
     # SIGTERM (a CI job cancelled, kill) unwinds like Ctrl-C, so a release takes back its upload.
     signal.signal(signal.SIGTERM, _terminated)
     # Ctrl-C too, even when the parent ignored SIGINT (a background job, some CI runners): a

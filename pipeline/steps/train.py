@@ -77,7 +77,10 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
     specs = {spec.name: spec for spec in config.models if only is None or spec.name in only}
     for warning in model_specs.large_data_warnings(tuple(specs.values()), dataset.rows):
         print(warning, flush=True)
+    recorded_data = {"tag": config.tag, "source": published_source(dataset.source), "sha256": dataset.sha256,
+                     "rows": dataset.rows, "target": dataset.target}
     X_train, X_test, y_train, y_test = split(dataset, config)
+    del dataset  # the split holds the rows now: the caller's frame goes unless the caller keeps it
     folding = StratifiedKFold if config.task == CLASSIFICATION else KFold
     folds = folding(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     scoring = CV_SCORING[config.task]
@@ -110,6 +113,8 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
     finally:
         if jobs > 1:
             stop_workers()
+    train_rows = len(X_train)
+    del X_train, y_train  # what the held-out scoring below adds comes on top of fewer rows
     trained = []
     scoring_started = time.perf_counter()
     scored_by_name = {name: _as_declared(specs[name], evaluation.evaluated, pipeline, X_test, y_test, config.task,
@@ -136,10 +141,8 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
             **({evaluation.PER_CLASS_KEY: scored[evaluation.PER_CLASS_KEY]} if evaluation.PER_CLASS_KEY in scored else {}),
             **({"target_units": config.target_units} if config.target_units is not None else {}),
             "input_schema": schema,
-            "data": {"tag": config.tag, "source": published_source(dataset.source), "sha256": dataset.sha256,
-                     "rows": dataset.rows, "target": dataset.target,
-                     "split": {"test_size": config.test_size, "seed": config.seed,
-                               "train_rows": len(X_train), "test_rows": len(X_test)}},
+            "data": {**recorded_data, "split": {"test_size": config.test_size, "seed": config.seed,
+                                                "train_rows": train_rows, "test_rows": len(X_test)}},
             **facts,
         }
         trained.append(TrainedModel(name, pipeline, metadata, evaluation=scored["evaluation"]))

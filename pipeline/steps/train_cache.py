@@ -104,10 +104,16 @@ class Reuse:
         return self._data
 
     def dataset(self, data: DataInput, config: DatasetConfig) -> Dataset:
-        """The data's features and target, checked for training."""
+        """The data's features and target, checked for training. The frame as read is let go then when its
+        files can be read again (not a team loader's rows): held through training beside the training
+        copy it was the largest part of a big release's memory; the data package, built after training,
+        reads the files again (read_input checks they are still those fingerprinted)."""
         from pipeline.steps.data import checked
 
-        return checked(self.data(data, config), config)
+        dataset = checked(self.data(data, config), config)
+        if data.read is None:
+            self._data = None
+        return dataset
 
     def remember(self, models: list[TrainedModel], models_dir: Path) -> None:
         """Keep the models trained in this run as ``save`` wrote them into ``models_dir``."""
