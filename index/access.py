@@ -123,8 +123,14 @@ class CredentialAuther:
             if self._seen is None or self._seen[1] != version:
                 self._credentials = _load(self.db)
                 self._pairs.forget()
-            self._seen = (generation, version)
+            self._seen = (generation, version)  # last: see _unchanged
         return self._credentials
+
+    def _unchanged(self) -> bool:
+        """Has nothing been committed to the records since the credentials were last read (asked without the
+        lock)? Any commit counts: the next request then looks at the credentials under the lock."""
+        seen = self._seen
+        return seen is not None and seen[0] == self.db.generation()
 
     def credential(self, username: str) -> Credential | None:
         with self._lock:
@@ -145,7 +151,7 @@ class CredentialAuther:
 
     def __call__(self, username: str, password: str) -> bool:
         return self._pairs.check(self._pairs.token(username, password), lambda: self._current().get(username),
-                                 lambda found: matches(password, found[1]))
+                                 lambda found: matches(password, found[1]), self._unchanged)
 
 
 def matches(secret: str, digest: bytes) -> bool:

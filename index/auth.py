@@ -67,10 +67,17 @@ class VerifiedPairs:
         """Holds the lock."""
         return token in self._verified
 
-    def check(self, token: bytes, current: t.Callable[[], t.Any], verify: t.Callable[[t.Any], bool]) -> bool:
+    def check(self, token: bytes, current: t.Callable[[], t.Any], verify: t.Callable[[t.Any], bool],
+              unchanged: t.Callable[[], bool] = lambda: False) -> bool:
         """True if the pair is remembered, else if ``verify(found)`` says so; ``current()`` (called under the
         lock) reloads the credentials if they changed and returns what ``verify`` needs, or a false value when
-        the user is unknown (then False at once)."""
+        the user is unknown (then False at once).
+
+        ``unchanged()``, asked without the lock, says whether the credentials are still those last loaded (its
+        owner forgets every pair before it records newer ones): a remembered pair is then let in without the
+        lock, which every request of a fleet with one credential would otherwise queue on."""
+        if token in self._verified and unchanged():
+            return True
         while True:
             with self.lock:
                 found = current()
@@ -111,8 +118,8 @@ class CachedHtpasswdAuther:
         """Read the file again if it changed (the cache emptied); False while it is missing. Holds the lock."""
         seen = _signature(self._path)
         if seen != self._seen:
+            self._pairs.forget()  # before the new signature is recorded: see _unchanged
             self._seen = seen
-            self._pairs.forget()
             if seen is not None:
                 self._file.load()
         return seen is not None
@@ -128,10 +135,14 @@ class CachedHtpasswdAuther:
         with self._lock:
             return self._reload_if_changed() and self._pairs.remembered(token)
 
+    def _unchanged(self) -> bool:
+        """Is the file the one last loaded (asked without the lock)?"""
+        return _signature(self._path) == self._seen
+
     def __call__(self, username: str, password: str) -> bool:
         # removed: nobody is let in until it is back
         return self._pairs.check(self._pairs.token(username, password), self._reload_if_changed,
-                                 lambda _: self._file.check_password(username, password))
+                                 lambda _: self._file.check_password(username, password), self._unchanged)
 
 
 def refuse_writes_by(read_only: t.Callable[[str], bool]) -> t.Callable[[], None]:

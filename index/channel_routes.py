@@ -120,7 +120,7 @@ class ChannelRoutes:
         """A file the channel's view lists (a pinned one only if it still has the promoted bytes)."""
         promotion = self._promoted(channel)
         wanted = filename.removesuffix(".metadata")
-        pkg = next((p for p in self.simple.config.backend.get_all_packages() if p.relfn_unix == wanted), None)
+        pkg = self.simple.served(wanted)
         if pkg is not None and owned(pkg.pkgname_norm) and in_release(pkg.pkgname_norm):
             pinned = promotion.pinned(pkg.pkgname_norm) or {}
             name = wanted.rsplit("/", 1)[-1]

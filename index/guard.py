@@ -140,16 +140,19 @@ class GuardedChannel(SendfileChannel):
     discard_until = 0.0
     lingering = False  # the answer is out and the sending side shut: dropping what still comes, then closing
 
+    # readable() and writable() are asked of every open connection on every turn of the event loop: waitress's
+    # own conditions are written out here rather than called through super().
     def readable(self) -> bool:
         request = self.request
-        if isinstance(request, GuardedParser) and request.pending is not None:
+        if request is not None and request.pending is not None:
             if not request.pending.done():
                 if not getattr(request.pending, "wakes", False):
                     request.pending.wakes = True  # the loop looks again as soon as the check ends
                     request.pending.add_done_callback(lambda _: self.server.pull_trigger())
                 return False
             self._settle(request)
-        return self.discard_left > 0 or super().readable()
+        return self.discard_left > 0 or not (self.will_close or self.close_when_flushed or self.total_outbufs_len
+                                             or len(self.requests) > self.adj.channel_request_lookahead)
 
     def received(self, data: bytes) -> bool:
         result = super().received(data)
@@ -191,7 +194,8 @@ class GuardedChannel(SendfileChannel):
 
     def writable(self) -> bool:
         # lingering: nothing more to send; will_close again (the server's idle check) closes it
-        return (not self.lingering or self.will_close) and super().writable()
+        return bool(self.total_outbufs_len or self.will_close or self.close_when_flushed) \
+            and (not self.lingering or self.will_close)
 
     def _settle(self, request: GuardedParser) -> None:
         try:

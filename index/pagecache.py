@@ -93,26 +93,39 @@ class PageCache:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._watch, self._watching, self._generation = watch, False, 0
+        self._reading = False  # a request is taking the watch's events and has not yet moved the generation
         self._forgotten = 0  # how many times forget() was called
 
     def _current_generation(self) -> int | None:
-        """A number that moves with every change of the folders; None without a working watch."""
+        """A number that moves with every change of the folders; None without a working watch.
+
+        A request that finds no event queued reads the generation without the lock: every download
+        asks, and eight threads queueing on one lock around a system call cost more than the call.
+        Events are taken only under the lock with ``_reading`` set until the generation has moved, so
+        a request that peeks an empty queue because another is taking the events waits for it."""
+        watch = self._watch
+        if watch is not None and self._watching and not watch.pending() and not self._reading:
+            return self._generation  # read after both checks: a generation moved meanwhile is seen
         with self._lock:
             if self._watch is None:
                 return None
-            changed, lost = self._watch.read()
-            if changed or lost or not self._watching:
-                self._generation += 1
-                # Folders made since are watched from now on; their files are in the next render.
-                # A root that is missing (moved aside, being restored) is looked for on every
-                # request until it is back: nothing is kept meanwhile.
-                try:
-                    self._watching = (all(os.path.isdir(root) for root in self._roots)
-                                      and self._watch.add(listed_folders(self._roots)))
-                except WatchUnavailable:  # the per-user watch limit: signatures from here on
-                    self._watch = None
-                    return None
-            return self._generation
+            self._reading = True
+            try:
+                changed, lost = self._watch.read()
+                if changed or lost or not self._watching:
+                    self._generation += 1
+                    # Folders made since are watched from now on; their files are in the next render.
+                    # A root that is missing (moved aside, being restored) is looked for on every
+                    # request until it is back: nothing is kept meanwhile.
+                    try:
+                        self._watching = (all(os.path.isdir(root) for root in self._roots)
+                                          and self._watch.add(listed_folders(self._roots)))
+                    except WatchUnavailable:  # the per-user watch limit: signatures from here on
+                        self._watch = None
+                        return None
+                return self._generation
+            finally:
+                self._reading = False
 
     def page(self, project: str, form: str, yanked: dict[str, str],
              render: t.Callable[[], tuple[list[str], Body | None]], records: int | None = None) -> Body | None:
@@ -123,8 +136,7 @@ class PageCache:
         generation = self._current_generation()
         forgotten = self._forgotten
         yanks = tuple(sorted(yanked.items())) + (() if records is None else ((_RECORDS, str(records)),))
-        with self._lock:
-            entry = self._entries.get(project)
+        entry = self._entries.get(project)  # one dictionary read: no lock needed
         if entry is not None and form in entry.bodies and entry.yanked == yanks and entry.generation == generation:
             current = entry.signature
             if current is None or Signature.of((p for p, _ in current.folders), (p for p, _ in current.files),

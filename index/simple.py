@@ -13,6 +13,11 @@ except a name the index owns (``index/uploads.py``): never redirected to the
 fallback index, so an unpromoted channel cannot be installed from elsewhere.
 pypiserver's legacy ``/<project>/json`` (which named a yanked version the newest
 and carried no digests) is replaced by a true one (``pages.legacy_json``).
+
+A download (``/packages/<file>``) finds its file in a map of every served file by name, kept like a
+page (index/pagecache.py: rebuilt after any change of the folder or of the version records, and
+after an upload or removal through this server), instead of pypiserver's listing of the whole folder
+on every request: one dictionary lookup per download, whatever the number of files.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from __future__ import annotations
 import functools
 import io
 import json
+import mimetypes
 import os
 import typing as t
 import weakref
 from pathlib import Path
 from urllib.parse import urljoin
 
-from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response
+from pypiserver.bottle_wrapper import Bottle, HTTPError, request, response, static_file
 from pypiserver.pkg_helpers import normalize_pkgname_for_url
 
 from index import pages
@@ -55,6 +61,9 @@ def protected(config: t.Any, action: str) -> t.Callable:
 
 def _original(app: Bottle, rule: str, method: str = "GET") -> t.Callable:
     return next(route.call for route in app.routes if route.rule == rule and route.method == method)
+
+
+FILES_KEY = "\x00files"  # the map of served files, kept beside the pages: no project name holds a NUL
 
 
 def _versions(packages: t.Iterable[t.Any]) -> list[str]:
@@ -104,18 +113,33 @@ class SimpleRoutes:
             return None
         return self.metadata.of(Path(pkg.fn), digest.removeprefix("sha256="))
 
+    def served(self, filename: str) -> t.Any | None:
+        """The file the index serves as ``/packages/<filename>`` (its path under the package folder), or None."""
+        return self.cache.page(FILES_KEY, "by-name", {}, self._by_name, self.records()).get(filename)
+
+    def _by_name(self) -> tuple[list[str], dict[str, t.Any]]:
+        by_name: dict[str, t.Any] = {}
+        for pkg in self.config.backend.get_all_packages():
+            by_name.setdefault(pkg.relfn_unix, pkg)  # pypiserver serves the first of two roots' same name
+        return [], by_name  # a file rewritten in place keeps its name: only the folders' changes matter
+
     def metadata_file(self, filename: str, fallback: t.Callable) -> t.Any:
-        """``<wheel>.metadata`` (PEP 658); any other file is pypiserver's to serve."""
+        """``<wheel>.metadata`` (PEP 658), or the file, as pypiserver serves it; ``fallback`` (pypiserver's
+        handler, which lists the folder) answers a name not in the map: its 404."""
         wheel = filename.removesuffix(".metadata")
+        pkg = self.served(wheel)
         if wheel != filename:
-            for pkg in self.config.backend.get_all_packages():
-                if pkg.relfn_unix == wheel:
-                    found = self.core_metadata(pkg)
-                    if found is None:
-                        break
-                    response.content_type = "application/octet-stream"
-                    return found.content
-        return fallback(filename)
+            found = self.core_metadata(pkg) if pkg is not None else None
+            if found is None:
+                return fallback(filename)
+            response.content_type = "application/octet-stream"
+            return found.content
+        if pkg is None:
+            return fallback(filename)
+        served = static_file(filename, root=pkg.root, mimetype=mimetypes.guess_type(filename)[0])
+        if self.config.cache_control:
+            served.set_header("Cache-Control", f"public, max-age={self.config.cache_control}")
+        return served
 
     def files(self, project: str, packages: list[t.Any]) -> list[pages.File]:
         yanked = self.yanks.reasons(project) if self.yanks else {}

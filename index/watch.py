@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import select
 import struct
 import typing as t
 
@@ -57,6 +58,12 @@ class FolderWatch:
                     raise WatchUnavailable(folder)
                 complete = False
         return complete
+
+    def pending(self) -> bool:
+        """Are events queued? Reads nothing (``read`` takes them)."""
+        poller = select.poll()  # one per call: a poll object must not be used by two threads at once
+        poller.register(self._descriptor, select.POLLIN)
+        return bool(poller.poll(0))
 
     def read(self) -> tuple[bool, bool]:
         """(did anything change, is a watched folder gone from its path) since the last call.

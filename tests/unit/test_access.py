@@ -115,3 +115,25 @@ def test_a_fleet_bringing_one_credential_at_once_pays_for_one_bcrypt_check(db, m
     for thread in threads:
         thread.join()
     assert answers == [True] * 20 and len(calls) == 1
+
+
+def test_a_remembered_check_skips_the_lock_until_anything_is_committed(db, tmp_path):
+    """A fleet with the reader's credential does not queue on the auther's lock; after a commit anywhere (a
+    revocation in another worker) the next request goes through it and is refused."""
+    secret = create(db, "fleet", "churn-model", "read")
+    auther = CredentialAuther(db)
+    assert auther("fleet", secret)
+    answers = []
+    with auther._lock:
+        asking = threading.Thread(target=lambda: answers.append(auther("fleet", secret)))
+        asking.start()
+        asking.join(2.0)
+        assert answers == [True]
+    revoke(StateDB(tmp_path / "state"), "fleet")
+    with auther._lock:
+        asking = threading.Thread(target=lambda: answers.append(auther("fleet", secret)))
+        asking.start()
+        asking.join(0.3)
+        assert answers == [True]  # waiting for the lock, to read the credentials again
+    asking.join(5.0)
+    assert answers == [True, False]

@@ -172,3 +172,27 @@ def test_concurrent_wrong_credentials_are_each_checked_in_full(tmp_path):
         thread.join()
     assert answers == [False] * 5
     assert counter.calls == 5
+
+
+def test_a_remembered_pair_is_let_in_without_the_lock_until_the_file_changes(tmp_path):
+    """A fleet with one credential does not queue on the auther's lock; a changed file still sends the
+    next request through it (and the old password is refused)."""
+    path = tmp_path / "htpasswd"
+    write(path, "alice", "old")
+    auther = CachedHtpasswdAuther(path)
+    assert auther("alice", "old")
+    held = []
+    with auther._lock:
+        asking = threading.Thread(target=lambda: held.append(auther("alice", "old")))
+        asking.start()
+        asking.join(2.0)
+        assert held == [True]  # answered while the lock was held: no lock taken
+    write(path, "alice", "new")
+    late = []
+    with auther._lock:
+        asking = threading.Thread(target=lambda: late.append(auther("alice", "old")))
+        asking.start()
+        asking.join(0.3)
+        assert late == []  # the file changed: this one waits for the lock, to reload
+    asking.join(5.0)
+    assert late == [False] and auther("alice", "new")

@@ -165,3 +165,28 @@ def test_forget_also_drops_a_page_whose_render_began_before_it(tmp_path, make_ca
 
     assert cache.page("p", "html", {}, render_then_forget) == "stale"
     assert cache.page("p", "html", {}, Renders(tmp_path)) == "a.whl=1"
+
+
+def test_with_a_watch_every_request_begun_after_a_change_sees_it_however_many_ask_at_once(tmp_path):
+    """Requests that find no event queued skip the lock (index/pagecache.py): one of many threads taking the
+    events must not let another serve the page from before the change."""
+    import threading
+
+    cache, render = PageCache([tmp_path], WINDOW_NS, FolderWatch.open()), Renders(tmp_path)
+    a = tmp_path / "a.whl"
+    for change in range(40):
+        a.write_text(str(change))
+        seen: list[str] = []
+        start = threading.Barrier(8)
+
+        def ask() -> None:
+            start.wait()
+            seen.append(cache.page("p", "html", {}, render))
+
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert seen == [f"a.whl={change}"] * 8, (change, seen)
+    assert render.count < 40 * 8  # kept between changes
