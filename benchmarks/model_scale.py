@@ -149,7 +149,7 @@ def prepare_models(repo: Path, env: dict, megabytes: int) -> Path:
     return big / "model.joblib"
 
 
-def release_steps(work: Path, megabytes: int, rows: list[dict], say) -> dict:
+def release_steps(work: Path, megabytes: int, rows: list[dict], say, memory_runs: int = 3) -> dict:
     """Sections 1-3: build and upload a package holding a ``megabytes`` MB model, the index's peak RSS,
     then the installed model's load memory."""
     from tests.helpers import VENV, copy_repo, index_env, pipeline
@@ -194,7 +194,7 @@ def release_steps(work: Path, megabytes: int, rows: list[dict], say) -> dict:
             f"{after_download:.0f} MB after a download of the wheel")
     finally:
         pipeline(repo, env, "index-stop", check=False)
-    result["load"] = load_memory(base, wheel, rows, say)
+    result["load"] = load_memory(base, wheel, rows, say, memory_runs)
     shutil.rmtree(base, ignore_errors=True)
     return result
 

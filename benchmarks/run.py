@@ -78,12 +78,12 @@ DEFAULTS = dict(versions=100, size_mb=20.0, small_size_mb=None, requests=50, sto
                 stock_auth_requests=5, install_runs=3, concurrency=16, load_repeats=30, cold_runs=5, budget=120.0,
                 scale_versions=(100, 3000), train_rows=1_000_000, model_mb=1024, resolver_versions=3,
                 resolver_wheel_mb=20.0, data_rows=10_000_000, onnx_runs=10, channel_promotions=100_000, promote_runs=30,
-                changed_runs=3, noop_runs=5, fleet=("50x200", "200x200", "1000x5"), fleet_rounds=3)
+                changed_runs=3, noop_runs=5, fleet=("50x200", "200x200", "1000x5"), fleet_rounds=3, memory_runs=3)
 TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requests=5,
             stock_auth_requests=3, install_runs=2, concurrency=16, load_repeats=5, cold_runs=2, budget=20.0,
             scale_versions=(5, 60), train_rows=20_000, model_mb=20, resolver_versions=3, resolver_wheel_mb=0.1,
-            data_rows=200_000, onnx_runs=3, channel_promotions=2_000, promote_runs=5, changed_runs=1, noop_runs=2,
-            fleet=("3x1", "12x0.2"), fleet_rounds=1)
+            data_rows=50_000, onnx_runs=3, channel_promotions=2_000, promote_runs=5, changed_runs=1, noop_runs=2,
+            fleet=("3x1", "12x0.2"), fleet_rounds=1, memory_runs=1)
 
 
 def say(text: str = "") -> None:
@@ -109,6 +109,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-rows", type=int, help=f"rows of the big training data (default {DEFAULTS['train_rows']:,})")
     parser.add_argument("--model-mb", type=int,
                         help=f"size of the large model built, uploaded and loaded (default {DEFAULTS['model_mb']})")
+    parser.add_argument("--memory-runs", type=int, help="fresh processes loading the large model, each way, for "
+                                                         f"the median peak RSS (default {DEFAULTS['memory_runs']})")
     parser.add_argument("--resolver-versions", type=int,
                         help=f"versions on the index the resolvers see (default {DEFAULTS['resolver_versions']})")
     parser.add_argument("--resolver-wheel-mb", type=float,
@@ -142,7 +144,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.small_size_mb is None:
         args.small_size_mb = args.size_mb / 10
     for key in ("versions", "requests", "stock_requests", "stock_auth_requests", "install_runs", "concurrency",
-                "load_repeats", "cold_runs", "model_mb", "resolver_versions", "data_rows",
+                "load_repeats", "cold_runs", "model_mb", "memory_runs", "resolver_versions", "data_rows",
                 "channel_promotions", "promote_runs", "changed_runs", "noop_runs", "fleet_rounds"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')} must be at least 1")
@@ -553,7 +555,8 @@ class Bench:
 
     # -- 10./11. a large model through make build and make upload, the index's memory, load memory
     def model_scale(self) -> None:
-        self.results["model_scale"] = model_scale.release_steps(self.work, self.args.model_mb, ROWS, say)
+        self.results["model_scale"] = model_scale.release_steps(self.work, self.args.model_mb, ROWS, say,
+                                                                 self.args.memory_runs)
 
     # -- 12. the bytes a resolver downloads, with PEP 658 core metadata
     def data_scale(self) -> None:

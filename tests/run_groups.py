@@ -12,7 +12,8 @@ servers and I/O, so more groups than cores pay. Each process writes to a file of
 a group's output is printed whole, in one piece, when the group ends, then a line with every
 group's time, the wall time and the CPU time, and last a closing line in pytest's words
 ("N passed, M failed in Xs") that sums the groups'. The releases of the test clones share
-one cache (RELEASE_CACHE, pipeline/cache.py) for the run. SIGINT ignored (a background job)
+one cache (RELEASE_CACHE, pipeline/cache.py) for the run, and each group's processes run with one OpenMP and one
+OpenBLAS thread (ONE_THREAD) unless the caller set a count. SIGINT ignored (a background job)
 stays ignored in every group; SIGTERM or Ctrl-C ends every group, and each group's own
 reaper (tests/reaper.py) stops what it started.
 """
@@ -48,22 +49,30 @@ GROUPS = {
     "faults": ("test_faults.py", "test_concurrency.py", "test_models_config.py", "test_make_venv.py"),
     "targets": ("test_targets.py", "test_team_models.py", "test_quick_start.py"),
     "clone": ("test_team_clone.py",),
-    "data": ("test_versioning_rules.py", "test_data_package.py", "test_team_data.py", "test_yanks_stay_decided.py"),
+    # data was the longest group (12 min of a 21-minute run): split where no session fixture is shared (a split
+    # that shares one, as clients' released and diabetes_release, pays for it again in each process)
+    "data": ("test_data_package.py", "test_team_data.py"),
+    "versions": ("test_versioning_rules.py", "test_yanks_stay_decided.py"),
     "onnx": ("test_onnx.py", "test_own_model.py"),
     "clients": ("test_contract.py", "test_tasks.py", "test_registry.py", "test_channels.py", "test_consumers.py", "test_onnx_package.py"),
     "browser": ("test_registry_page.py", "test_registry_browser.py", "test_many_packages.py", "test_docs_site.py", "test_figures.py"),
 }
-# Seconds each group took in a run of make test here (2026-12-07, after the merge of issues 27-31: four at a time,
-# the machine's load average 8-10 from other work): the order a clone without .cache/test-groups.json (CI) starts
-# them in, longest first. A group not here starts last.
-MEASURED = {"data": 1800, "clients": 1640, "releases": 1120, "devpi": 1040, "index": 1030, "clone": 1020,
-            "bench": 860, "faults": 740, "targets": 610, "onnx": 435, UNIT: 205, "browser": 180}
+# Seconds each group took in the fresh-clone CI run of make test here (2026-12-07 06:28, 20m53s, four at a time, its
+# groups' CPU time 38m25s), the groups changed since scaled by their CPU time measured alone (python -m tests.run_groups
+# on the group): clone 3m31s -> 1m30s, bench 2m44s -> 2m12s, data (5m41s) split into data 3m33s and versions 1m37s.
+# The order a clone without .cache/test-groups.json (CI) starts them in, longest first; a group not here starts last.
+MEASURED = {"clients": 823, "releases": 483, "data": 454, "index": 444, "devpi": 442, "faults": 328, "targets": 282,
+            "bench": 263, "onnx": 246, "versions": 207, UNIT: 194, "clone": 160, "browser": 121}
 GROUP_VARIABLE = "MYMODEL_TEST_GROUP"  # set by the runner in each group's process: its summary line is the runner's
 WORDS = {"passed": "ok"}
 ORDER = [UNIT, *GROUPS, OTHER]
 REPO = Path(__file__).resolve().parent.parent
 TIMES_FILE = REPO / ".cache" / "test-groups.json"  # each group's last wall time: the longest starts first
 DEFAULT_JOBS = 4
+# More groups than cores: an OpenMP or OpenBLAS pool in each process (HistGradientBoosting, numpy) spins while it
+# waits for cores the other groups hold. Measured here at load 12: a 3-fold cross-validation of a
+# HistGradientBoostingClassifier on 5,000 rows took 15-24 s CPU (55-125 s wall) with two threads, 1.6 s with one.
+ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 INTEGRATION_MARK = re.compile(r"^(?:pytestmark\s*=.*|@)pytest\.mark\.integration\b", re.MULTILINE)
 
 
@@ -285,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the groups first (run_side_by_side)
     scratch = Path(tempfile.mkdtemp(prefix="mymodel-test-groups-"))
     os.environ.setdefault("RELEASE_CACHE", str(scratch / "release-cache"))  # shared by the groups' test clones
+    for name in ONE_THREAD:  # a group's processes share the cores with the other groups' (ONE_THREAD)
+        os.environ.setdefault(name, "1")
     pytest_command = [sys.executable, "-m", "pytest", "-q"]
     groups = []
     if args.unit is not None:

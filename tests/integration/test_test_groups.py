@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import PYTHON, copy_repo
+from tests.run_groups import ONE_THREAD
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,8 @@ def note(name):
     started = time.time()
     time.sleep(float(os.environ["SLEEP"]))
     sigint = "ignored" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else "handled"
-    Path(os.environ["NOTES"], name).write_text(f"{started} {time.time()} {sigint}")
+    threads = ",".join(os.environ.get(v, "unset") for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
+    Path(os.environ["NOTES"], name).write_text(f"{started} {time.time()} {sigint} {threads}")
 '''
 INDEX = NOTED + '''
 def test_index_side():
@@ -64,19 +66,21 @@ def clone(tmp_path_factory) -> Path:
     return repo
 
 
-def run_groups(repo: Path, notes: Path, jobs: int) -> subprocess.CompletedProcess:
+def run_groups(repo: Path, notes: Path, jobs: int, **env: str) -> subprocess.CompletedProcess:
     notes.mkdir()
+    inherited = {k: v for k, v in os.environ.items() if k not in ONE_THREAD}  # as a shell without them set
     return subprocess.run([PYTHON, "-m", "tests.run_groups", "--jobs", str(jobs), "tests/integration/test_index.py",
                            "tests/integration/test_release.py"], cwd=repo, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "NOTES": str(notes), "SLEEP": "3"},
+                          env={**inherited, "NOTES": str(notes), "SLEEP": "3", **env},
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # a background job
 
 
-def spans(notes: Path) -> dict[str, tuple[float, float, str]]:
+def spans(notes: Path) -> dict[str, tuple[float, float, str, str]]:
+    """Each group's test: when it started and ended, its SIGINT handling, its OMP_NUM_THREADS,OPENBLAS_NUM_THREADS."""
     found = {}
     for group in ("index", "releases"):
-        start, end, sigint = (notes / group).read_text().split()
-        found[group] = (float(start), float(end), sigint)
+        start, end, sigint, threads = (notes / group).read_text().split()
+        found[group] = (float(start), float(end), sigint, threads)
     return found
 
 
@@ -100,18 +104,20 @@ def test_groups_run_side_by_side_and_each_output_is_printed_whole(clone, tmp_pat
     assert "failed: releases (their whole output is above)" in output
     assert re.fullmatch(r"1 failed, 2 passed in [\d.]+s \(0:\d\d:\d\d\)", output.splitlines()[-1]), output
     ran = spans(tmp_path / "notes")
-    assert max(start for start, _, _ in ran.values()) < min(end for _, end, _ in ran.values()), ran  # together
-    assert {sigint for _, _, sigint in ran.values()} == {"ignored"}  # a background job's groups ignore it
+    assert max(start for start, *_ in ran.values()) < min(end for _, end, *_ in ran.values()), ran  # together
+    assert {sigint for _, _, sigint, _ in ran.values()} == {"ignored"}  # a background job's groups ignore it
+    assert {threads for *_, threads in ran.values()} == {"1,1"}  # no OpenMP/OpenBLAS pool spinning beside the others
 
 
 def test_one_job_at_a_time_runs_the_groups_one_after_the_other_the_longest_first(clone, tmp_path):
     times = clone / ".cache" / "test-groups.json"
     times.parent.mkdir(exist_ok=True)
     times.write_text(json.dumps({"index": 10.0, "releases": 600.0}))  # the last run's: releases took longer
-    result = run_groups(clone, tmp_path / "notes", jobs=1)
+    result = run_groups(clone, tmp_path / "notes", jobs=1, OMP_NUM_THREADS="2")
     assert result.returncode == 1 and "2 groups, 1 at a time" in result.stdout
     ran = spans(tmp_path / "notes")
     assert ran["releases"][1] <= ran["index"][0]
+    assert {threads for *_, threads in ran.values()} == {"2,1"}  # a thread count set by the caller is kept
     assert json.loads(times.read_text())["releases"] < 600  # this run's time, for the next
 
 
