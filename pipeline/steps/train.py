@@ -18,7 +18,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline.cache import Cache
 from pipeline.steps import evaluation, metrics, model_specs, onnx_export, provenance, team_code
-from pipeline.config import CLASSIFICATION, IMPORT_NAME, REGRESSION, SERIAL_TRAINING_ROWS, TRAIN_JOBS, DatasetConfig
+from pipeline.config import (
+    CLASSIFICATION, CV_WORKERS_AFTER_S, IMPORT_NAME, REGRESSION, SERIAL_TRAINING_ROWS, TRAIN_JOBS, DatasetConfig,
+)
 from pipeline.steps.data import Dataset, published_source
 from pipeline.errors import TrainingError
 # The models' files and their writing (model_files.py, without scikit-learn), named here as before.
@@ -91,24 +93,33 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
     # 3.14; fits on two threads at once left the filters empty under load, and every later fit then warned that
     # sklearn.utils.parallel.delayed should be used with its Parallel. The final models are fitted here, not
     # sent back from a worker, so their pickles are byte for byte what they always were. Same results as serial.
-    # From SERIAL_TRAINING_ROWS rows the cross-validations run here too, after the final fits: a worker would
-    # hold a copy of the rows, each fit several more. A fit function (fit = "<module>:<function>") is imported
-    # from the team's package in whichever process runs it.
+    # The workers start only once the final fits have taken CV_WORKERS_AFTER_S of CPU: small models' folds run
+    # here, after the final fits, sooner than workers could start. From SERIAL_TRAINING_ROWS rows the
+    # cross-validations run here too: a worker would hold a copy of the rows, each fit several more. A fit
+    # function (fit = "<module>:<function>") is imported from the team's package in whichever process runs it.
     package = team_functions.PACKAGE
-    jobs = 1 if len(X_train) >= SERIAL_TRAINING_ROWS else TRAIN_JOBS
-    scores = joblib.Parallel(n_jobs=jobs, return_as="generator")(
-        joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, folds, scoring,
-                                        config.seed, package) for n, e in chosen.items())
+
+    def folds_of(names):
+        return (joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], chosen[n], config), X_train, y_train,
+                                                folds, scoring, config.seed, package) for n in names)
+
+    may_use_workers = len(X_train) < SERIAL_TRAINING_ROWS and TRAIN_JOBS > 1
+    workers, fits, fitting = None, [], 0.0  # the workers' results as they come; CPU seconds of the final fits
     try:
-        fits = [fitted(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, config.seed, package)
-                for n, e in chosen.items()]
-        scores = list(scores)
+        for name in chosen:
+            started = time.process_time()
+            fits.append(fitted(specs[name], model_pipeline(specs[name], chosen[name], config), X_train, y_train,
+                               config.seed, package))
+            fitting += time.process_time() - started
+            if workers is None and may_use_workers and fitting >= CV_WORKERS_AFTER_S:
+                workers = joblib.Parallel(n_jobs=TRAIN_JOBS, return_as="generator")(folds_of(chosen))
+        scores = list(workers if workers is not None else joblib.Parallel(n_jobs=1)(folds_of(chosen)))
     except Exception:
-        for _ in _ignoring_errors(scores):  # let the workers finish: left running, joblib warns they were cancelled
+        for _ in _ignoring_errors(workers or ()):  # let the workers finish: left running, joblib warns they were cancelled
             pass
         raise
     finally:
-        if jobs > 1:
+        if workers is not None:
             stop_workers()
     trained = []
     scoring_started = time.perf_counter()
