@@ -252,3 +252,44 @@ def test_the_cross_validations_start_workers_only_for_long_fits_and_below_a_mill
     monkeypatch.setattr(pipeline.steps.train, "SERIAL_TRAINING_ROWS", 900)  # as if 981 rows were a million
     train(dataset, chosen)
     assert processes() == here
+
+
+def test_training_on_small_data_runs_with_one_blas_thread_and_the_same_models(tmp_path, package, monkeypatch):
+    """Before: the BLAS's threads (two here) spun beside fits on Titanic-sized matrices (a LogisticRegression's
+    folds took 0.8 s of CPU, 0.2 s on one thread); the model's bytes are the same either way."""
+    write, folder = package
+    write("training", """
+        import json
+        from pathlib import Path
+
+        from threadpoolctl import threadpool_info
+
+        def fit(estimator, X, y, seed):
+            blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+            with Path(__file__).with_name("threads.txt").open("a") as out:
+                out.write(json.dumps(blas) + "\\n")
+            return estimator.fit(X, y)
+        """)
+    import json
+
+    from threadpoolctl import threadpool_info
+
+    import pipeline.steps.train
+    from pipeline.cache import pickle_sha256
+
+    default = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    chosen = config(tmp_path, LOGISTIC + 'fit = "training:fit"\n')
+    dataset = load_dataset(chosen)
+
+    def trained() -> tuple[str, set[int]]:
+        model = train(dataset, chosen)[0]
+        threads = {n for line in (folder / "threads.txt").read_text().splitlines() for n in json.loads(line)}
+        (folder / "threads.txt").unlink()
+        return pickle_sha256(model.pipeline), threads
+
+    small, threads = trained()
+    assert threads == {1}  # the final fit and every fold (all in this process: quick fits)
+    monkeypatch.setattr(pipeline.steps.train, "SINGLE_BLAS_THREAD_ROWS", 900)  # as if 1309 rows were many
+    large, threads = trained()
+    assert threads == set(default) and large == small
+    assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == default  # restored
