@@ -22,3 +22,18 @@ def test_the_release_command_imports_no_server_and_no_training_library_up_front(
     and passlib (~0.1 s of CPU in every release) for owned() alone."""
     loaded = subprocess.run([sys.executable, "-c", LOADED], cwd=REPO, capture_output=True, text=True, check=True)
     assert json.loads(loaded.stdout) == []
+
+
+READ_TITANIC = """
+import json, sys
+from pipeline.steps import sources
+frame = sources._read_titanic()
+print(json.dumps([len(frame), sorted(name for name in sys.modules if name.startswith("sklearn.datasets"))]))
+"""
+
+
+def test_reading_the_offline_titanic_copy_imports_no_dataset_module_of_scikit_learn():
+    """Before: importlib.resources.files() on the copy's package imported sklearn.datasets, which imports every
+    dataset module it has (a tenth of a second of a changed model's release)."""
+    read = subprocess.run([sys.executable, "-c", READ_TITANIC], cwd=REPO, capture_output=True, text=True, check=True)
+    assert json.loads(read.stdout) == [1309, []]
