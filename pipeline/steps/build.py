@@ -207,7 +207,7 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         (stage / "requirements-runtime.txt").write_text("".join(f"{n}{s}\n" for n, s in requires.items()))
         normalise_modes(stage)
         with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-sdist-") as copy:
-            shutil.copytree(stage, Path(copy) / "stage")
+            shutil.copytree(stage, Path(copy) / "stage", copy_function=_linked)  # the models' bytes once on disk
             sdist = side.submit(run_backend, Path(copy) / "stage", out_dir, epoch, version, ("sdist",))
             try:
                 run_backend(stage, out_dir, epoch, version, ("wheel",))
@@ -221,6 +221,15 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         reproducible_sdist(built.sdist, epoch)
         check_contents(built, names, modules, drawn)
         return dataclasses.replace(built, twin=twin.result())
+
+
+def _linked(source: str, target: str) -> None:
+    """``target`` as a hard link to ``source`` (the backends only read the staged files), a copy where the
+    file system cannot link."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _figures(models: Path, version: str, metadata: dict[str, dict], baselines: dict[str, dict | None]) -> dict:
