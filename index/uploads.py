@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonicalize_name,
                              parse_sdist_filename, parse_wheel_filename)
 from packaging.version import InvalidVersion, Version
-from pypiserver.pkg_helpers import guess_pkgname_and_version
 
 from index import owned_package
 
@@ -79,6 +78,10 @@ def slot(filename: str) -> Slot | None:
     if filename.startswith("."):
         raise UploadRefused(400, f"{filename} starts with '.': the index never lists such a file; "
                                  "upload it under its package's name")
+    # imported here: pypiserver's package imports its config and passlib (~0.2 s), which a release that
+    # only asks owned() (pipeline/indexes/devpi.py) never needs
+    from pypiserver.pkg_helpers import guess_pkgname_and_version
+
     listed = guess_pkgname_and_version(filename)  # the project pypiserver will list it under
     if listed is None or not owned(listed[0]):
         return None

@@ -88,6 +88,13 @@ TRAIN_JOBS = os.cpu_count() or 1  # worker processes for the cross-validations (
 # would hold its own copy of the rows, each fit several more (the preprocessing's, the estimator's own),
 # and the estimators use every core by themselves.
 SERIAL_TRAINING_ROWS = 1_000_000
+# The cross-validations start worker processes only once the final fits have taken this many CPU seconds:
+# the folds repeat each fit cv_folds times, and a worker costs about 1.5 CPU seconds before its first fold
+# (it imports scikit-learn, pandas and the pipeline again). Below it (Titanic's three models take ~0.4 s)
+# the folds run in this process, after the final fits, in less time than the workers take to start.
+CV_WORKERS_AFTER_S = 1.0
+# Below this many rows training runs with one BLAS thread (pipeline/steps/train.py: blas_threads).
+SINGLE_BLAS_THREAD_ROWS = 100_000
 
 # What a release keeps keyed on its inputs' sha256 (pipeline/cache.py): each model's training, its ONNX
 # conversion, its evaluation numbers and its figures. RELEASE_CACHE=<folder> keeps it elsewhere (the test

@@ -17,7 +17,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,8 +176,9 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
     except OSError as exc:
         raise BuildError(f"cannot write the build to {out_dir} ({exc.strerror}); make dist/ a writable folder "
                          "with free space (rm -rf dist is safe: releases are on the index)") from None
-    # The -onnx twin builds beside the package (its backend in a process of its own, on the other core).
-    with ThreadPoolExecutor(max_workers=1) as side, tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-build-") as tmp:
+    # The -onnx twin builds beside the package (its backend in a process of its own, on the other core), and so
+    # does the sdist, from a copy of the staged folder (each backend writes its egg-info into the folder it builds).
+    with ThreadPoolExecutor(max_workers=2) as side, tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-build-") as tmp:
         twin = side.submit(onnx_package.build_twin, version, out_dir, models_dir, metadata, release_notes or {}, epoch,
                            tag)
         stage = Path(tmp)
@@ -205,7 +206,14 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         (stage / CARD_FILE).write_text(card)
         (stage / "requirements-runtime.txt").write_text("".join(f"{n}{s}\n" for n, s in requires.items()))
         normalise_modes(stage)
-        run_backend(stage, out_dir, epoch, version)
+        with tempfile.TemporaryDirectory(prefix=f"{IMPORT_NAME}-sdist-") as copy:
+            shutil.copytree(stage, Path(copy) / "stage", copy_function=_linked)  # the models' bytes once on disk
+            sdist = side.submit(run_backend, Path(copy) / "stage", out_dir, epoch, version, ("sdist",))
+            try:
+                run_backend(stage, out_dir, epoch, version, ("wheel",))
+            finally:
+                wait([sdist])  # its folder goes when this block ends
+            sdist.result()
         built = Built(version, out_dir / sdist_name(version), out_dir / wheel_name(version))
         for path in built.files:
             if not path.is_file():
@@ -213,6 +221,15 @@ def build(version: str, out_dir: Path, models_dir: Path = MODELS_DIR, release_no
         reproducible_sdist(built.sdist, epoch)
         check_contents(built, names, modules, drawn)
         return dataclasses.replace(built, twin=twin.result())
+
+
+def _linked(source: str, target: str) -> None:
+    """``target`` as a hard link to ``source`` (the backends only read the staged files), a copy where the
+    file system cannot link."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _figures(models: Path, version: str, metadata: dict[str, dict], baselines: dict[str, dict | None]) -> dict:

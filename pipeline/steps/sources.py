@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import importlib.resources
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +25,7 @@ import pandas as pd
 from pipeline.config import REPO, TITANIC_SOURCE
 from pipeline.errors import DataError
 from pipeline.steps import frames
-from pipeline.steps.data_input import TITANIC_FILE, TITANIC_PACKAGE, no_titanic, source_files
+from pipeline.steps.data_input import source_files, titanic_path
 from pipeline.steps.team_functions import module_file, one_line, team_function
 
 
@@ -102,11 +101,7 @@ def _load(reference: str, key: str) -> pd.DataFrame:
 
 
 def _read_titanic() -> pd.DataFrame:
-    try:
-        resource = importlib.resources.files(TITANIC_PACKAGE) / TITANIC_FILE
-        raw = resource.read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError):
-        raise no_titanic() from None
+    raw = titanic_path().read_bytes()  # not importlib.resources: that imports sklearn.datasets and its every module
     from sklearn.externals import _arff  # scikit-learn's own ARFF reader for its OpenML files
 
     arff = _arff.load(gzip.decompress(raw).decode("utf-8"))

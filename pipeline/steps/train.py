@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -18,7 +19,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pipeline.cache import Cache
 from pipeline.steps import evaluation, metrics, model_specs, onnx_export, provenance, team_code
-from pipeline.config import CLASSIFICATION, IMPORT_NAME, REGRESSION, SERIAL_TRAINING_ROWS, TRAIN_JOBS, DatasetConfig
+from pipeline.config import (
+    CLASSIFICATION, CV_WORKERS_AFTER_S, IMPORT_NAME, REGRESSION, SERIAL_TRAINING_ROWS, SINGLE_BLAS_THREAD_ROWS,
+    TRAIN_JOBS, DatasetConfig,
+)
 from pipeline.steps.data import Dataset, published_source
 from pipeline.errors import TrainingError
 # The models' files and their writing (model_files.py, without scikit-learn), named here as before.
@@ -74,6 +78,23 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
           cache: Cache | None = None) -> list[TrainedModel]:
     """Fit every estimator (or the models named in ``only``) on the same split (stratified for a
     classification) and evaluate it; ``cache``: where ONNX conversions are kept (pipeline/cache.py)."""
+    with blas_threads(dataset.rows):
+        return _trained(dataset, config, only, cache)
+
+
+def blas_threads(rows: int) -> contextlib.AbstractContextManager:
+    """One BLAS thread below SINGLE_BLAS_THREAD_ROWS rows: on matrices this small the BLAS's other threads
+    spin more than they compute (a LogisticRegression's folds on Titanic: 0.8 s of CPU with two threads,
+    0.2 s with one), and the models' bytes are the same. The choice follows the rows alone, so a rebuild
+    (make verify) makes it as the release did."""
+    if rows >= SINGLE_BLAS_THREAD_ROWS:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _trained(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None, cache: Cache | None) -> list[TrainedModel]:
     specs = {spec.name: spec for spec in config.models if only is None or spec.name in only}
     for warning in model_specs.large_data_warnings(tuple(specs.values()), dataset.rows):
         print(warning, flush=True)
@@ -94,24 +115,33 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
     # 3.14; fits on two threads at once left the filters empty under load, and every later fit then warned that
     # sklearn.utils.parallel.delayed should be used with its Parallel. The final models are fitted here, not
     # sent back from a worker, so their pickles are byte for byte what they always were. Same results as serial.
-    # From SERIAL_TRAINING_ROWS rows the cross-validations run here too, after the final fits: a worker would
-    # hold a copy of the rows, each fit several more. A fit function (fit = "<module>:<function>") is imported
-    # from the team's package in whichever process runs it.
+    # The workers start only once the final fits have taken CV_WORKERS_AFTER_S of CPU: small models' folds run
+    # here, after the final fits, sooner than workers could start. From SERIAL_TRAINING_ROWS rows the
+    # cross-validations run here too: a worker would hold a copy of the rows, each fit several more. A fit
+    # function (fit = "<module>:<function>") is imported from the team's package in whichever process runs it.
     package = team_functions.PACKAGE
-    jobs = 1 if len(X_train) >= SERIAL_TRAINING_ROWS else TRAIN_JOBS
-    scores = joblib.Parallel(n_jobs=jobs, return_as="generator")(
-        joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, folds, scoring,
-                                        config.seed, package) for n, e in chosen.items())
+
+    def folds_of(names):
+        return (joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], chosen[n], config), X_train, y_train,
+                                                folds, scoring, config.seed, package) for n in names)
+
+    may_use_workers = len(X_train) < SERIAL_TRAINING_ROWS and TRAIN_JOBS > 1
+    workers, fits, fitting = None, [], 0.0  # the workers' results as they come; CPU seconds of the final fits
     try:
-        fits = [fitted(specs[n], model_pipeline(specs[n], e, config), X_train, y_train, config.seed, package)
-                for n, e in chosen.items()]
-        scores = list(scores)
+        for name in chosen:
+            started = time.process_time()
+            fits.append(fitted(specs[name], model_pipeline(specs[name], chosen[name], config), X_train, y_train,
+                               config.seed, package))
+            fitting += time.process_time() - started
+            if workers is None and may_use_workers and fitting >= CV_WORKERS_AFTER_S:
+                workers = joblib.Parallel(n_jobs=TRAIN_JOBS, return_as="generator")(folds_of(chosen))
+        scores = list(workers if workers is not None else joblib.Parallel(n_jobs=1)(folds_of(chosen)))
     except Exception:
-        for _ in _ignoring_errors(scores):  # let the workers finish: left running, joblib warns they were cancelled
+        for _ in _ignoring_errors(workers or ()):  # let the workers finish: left running, joblib warns they were cancelled
             pass
         raise
     finally:
-        if jobs > 1:
+        if workers is not None:
             stop_workers()
     train_rows = len(X_train)
     del X_train, y_train  # what the held-out scoring below adds comes on top of fewer rows

@@ -107,3 +107,18 @@ def test_a_cache_that_cannot_be_written_or_is_off_changes_only_the_time(clone, t
     assert trained_before(output) == [] and "note: the release cache" not in output
     assert "is up to date (models byte-identical)" in output
     assert sorted(clone.cache.rglob("*")) == before
+
+
+def test_the_same_models_released_again_draw_no_figure_and_rebuild_byte_identical(clone, tmp_path):
+    """A warm release (the same models, BUMP=patch). Before: every curve figure was drawn again in each one,
+    only because its legend names the new version and the baseline's."""
+    clone.release("BUMP=patch")  # the curves of the version before as the baseline
+    output = clone.release("BUMP=patch")
+    assert trained_before(output) == list(MODELS)
+    assert "figures: 10 SVG for 2 models (0 drawn, 10 from the cache)" in output, output
+    released = output.split("released mymodel ", 1)[1].split()[0]
+    # an empty cache: every figure drawn in another process, with the versions' names drawn as text
+    verified = make(clone.repo, "verify", {**clone.env, "RELEASE_CACHE": str(tmp_path / "empty")},
+                    f"VERSION={released}").stdout
+    assert "figures: 10 SVG for 2 models (10 drawn, 0 from the cache)" in verified, verified
+    assert "reproducible: the rebuilt wheel is byte-identical to the published one" in verified, verified

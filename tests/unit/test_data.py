@@ -109,8 +109,8 @@ def test_target_column_from_config(tmp_path):
 
 
 def test_titanic_missing_from_scikit_learn_says_how_to_use_a_csv(monkeypatch):
-    import pipeline.steps.sources
+    import pipeline.steps.data_input
 
-    monkeypatch.setattr(pipeline.steps.sources, "TITANIC_PACKAGE", "sklearn.datasets.tests.data.openml.id_0")
+    monkeypatch.setattr(pipeline.steps.data_input, "TITANIC_PACKAGE", "sklearn.datasets.tests.data.openml.id_0")
     with pytest.raises(DataError, match=r"not in the installed scikit-learn .*DATA_FILE=path/to/titanic.csv"):
         load_dataset(CONFIG)

@@ -156,6 +156,42 @@ def test_a_figure_drawn_before_is_read_from_the_cache_without_matplotlib(binary,
     assert len(list((cache / figures.CACHE_KIND).iterdir())) == before
 
 
+def test_the_next_release_of_the_same_models_draws_no_curve_figure_again_and_names_its_own_versions(binary, cache):
+    """A warm release: the same curves, the last release as the baseline; only the versions' names differ."""
+    def numbers_of(baseline: str) -> dict:
+        return {**binary, "baseline": {"version": baseline, "rows": 328, "curves": binary["curves"]}}
+
+    first = {kind: figures.draw(kind, numbers_of("1.1.1+titanic"), CONTEXT) for kind in figures.BASELINE_KINDS}
+    entries = len(list((cache / figures.CACHE_KIND).iterdir()))
+    drawn = figures._drawn["count"]
+    for new, old in (("1.1.3+titanic", "1.1.2+titanic"), ("17.40.9+titanic.2024.5", "16.1.10+titanic.2024.5"),
+                     ("1.1.10+titanic", "1.1.9+titanic")):
+        context = {**CONTEXT, "version": new}
+        for kind in figures.BASELINE_KINDS:
+            svg = figures.draw(kind, numbers_of(old), context)
+            # the bytes drawing these versions gives: the same layout, the versions' own names
+            assert svg == figures.render(kind, numbers_of(old), context), (kind, new)
+            assert f"{old}, on 328 rows".encode() in svg and new.encode() in svg
+            assert b"1.1.2+titanic" not in svg or old == "1.1.2+titanic"
+            if new == "1.1.3+titanic":  # the same digits' places as 1.1.2 against 1.1.1: all from the cache
+                assert figures._drawn["count"] == drawn
+    assert figures._drawn["count"] == drawn + 6  # versions with digits in other places draw again
+    assert len(list((cache / figures.CACHE_KIND).iterdir())) == entries + 6
+    assert first["roc"] == figures.render("roc", numbers_of("1.1.1+titanic"), CONTEXT)
+
+
+def test_a_label_that_looks_like_a_stand_in_is_drawn_with_the_versions(binary, cache):
+    """A class named like the digits' stand-in of a version is not overwritten with the version."""
+    numbers = {**binary, "classes": ["no", "0.0.0+titanic"], "curves": {"0.0.0+titanic": binary["curves"]["yes"]},
+               "baseline": {"version": "9.9.9+titanic", "rows": 10, "curves": {"0.0.0+titanic": binary["curves"]["yes"]}}}
+    context = {**CONTEXT, "version": "1.2.3+titanic"}
+    for kind in figures.BASELINE_KINDS:
+        assert figures.draw(kind, numbers, context) == figures.render(kind, numbers, context)
+    numbers["baseline"]["version"] = "<b>1.1.1</b>"  # a published file's text: escaped as matplotlib escapes it
+    svg = figures.draw("roc", numbers, context)
+    assert svg == figures.render("roc", numbers, context) and b"&lt;b&gt;1.1.1&lt;/b&gt;, on 10 rows" in svg
+
+
 def test_draw_all_writes_each_models_figures_and_lists_them(binary, tmp_path, cache, capsys):
     (tmp_path / "LogReg").mkdir()
     (tmp_path / "LogReg" / evaluation.EVALUATION_FILE).write_text(json.dumps(binary))

@@ -214,7 +214,10 @@ def test_split_rows_are_the_ones_train_test_split_holds_out():
     assert sorted(X_test.index) == sorted(expected)
 
 
-def test_from_a_million_training_rows_the_cross_validations_run_in_this_process(tmp_path, package, monkeypatch):
+def test_the_cross_validations_start_workers_only_for_long_fits_and_below_a_million_rows(tmp_path, package,
+                                                                                           monkeypatch):
+    """Before: every training started TRAIN_JOBS loky workers, each importing scikit-learn again (~1.5 s of CPU)
+    before folds that take a fraction of that here (a changed LogisticRegression's release waited 3 s on them)."""
     write, folder = package
     write("training", """
         import os
@@ -232,10 +235,61 @@ def test_from_a_million_training_rows_the_cross_validations_run_in_this_process(
     monkeypatch.setattr(pipeline.steps.train, "TRAIN_JOBS", 2)
     chosen = config(tmp_path, LOGISTIC + 'fit = "training:fit"\n')
     dataset = load_dataset(chosen)
-    train(dataset, chosen)
-    processes = (folder / "processes.txt").read_text().split()
-    assert len(processes) == 1 + chosen.cv_folds and processes.count(str(os.getpid())) == 1  # 981 rows: folds in workers
-    (folder / "processes.txt").unlink()
+
+    def processes() -> list[str]:
+        found = (folder / "processes.txt").read_text().split()
+        (folder / "processes.txt").unlink()
+        return found
+
+    here = [str(os.getpid())] * (1 + chosen.cv_folds)
+    quick = train(dataset, chosen)  # a fit of a few milliseconds: its folds here, no worker started
+    assert processes() == here
+    monkeypatch.setattr(pipeline.steps.train, "CV_WORKERS_AFTER_S", 0.0)  # as if the fit took long
+    slow = train(dataset, chosen)
+    found = processes()
+    assert len(found) == 1 + chosen.cv_folds and found.count(str(os.getpid())) == 1  # 981 rows: folds in workers
+    assert quick[0].metadata["metrics"] == slow[0].metadata["metrics"]  # the same scores wherever the folds ran
     monkeypatch.setattr(pipeline.steps.train, "SERIAL_TRAINING_ROWS", 900)  # as if 981 rows were a million
     train(dataset, chosen)
-    assert (folder / "processes.txt").read_text().split() == [str(os.getpid())] * (1 + chosen.cv_folds)
+    assert processes() == here
+
+
+def test_training_on_small_data_runs_with_one_blas_thread_and_the_same_models(tmp_path, package, monkeypatch):
+    """Before: the BLAS's threads (two here) spun beside fits on Titanic-sized matrices (a LogisticRegression's
+    folds took 0.8 s of CPU, 0.2 s on one thread); the model's bytes are the same either way."""
+    write, folder = package
+    write("training", """
+        import json
+        from pathlib import Path
+
+        from threadpoolctl import threadpool_info
+
+        def fit(estimator, X, y, seed):
+            blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+            with Path(__file__).with_name("threads.txt").open("a") as out:
+                out.write(json.dumps(blas) + "\\n")
+            return estimator.fit(X, y)
+        """)
+    import json
+
+    from threadpoolctl import threadpool_info
+
+    import pipeline.steps.train
+    from pipeline.cache import pickle_sha256
+
+    default = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    chosen = config(tmp_path, LOGISTIC + 'fit = "training:fit"\n')
+    dataset = load_dataset(chosen)
+
+    def trained() -> tuple[str, set[int]]:
+        model = train(dataset, chosen)[0]
+        threads = {n for line in (folder / "threads.txt").read_text().splitlines() for n in json.loads(line)}
+        (folder / "threads.txt").unlink()
+        return pickle_sha256(model.pipeline), threads
+
+    small, threads = trained()
+    assert threads == {1}  # the final fit and every fold (all in this process: quick fits)
+    monkeypatch.setattr(pipeline.steps.train, "SINGLE_BLAS_THREAD_ROWS", 900)  # as if 1309 rows were many
+    large, threads = trained()
+    assert threads == set(default) and large == small
+    assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == default  # restored

@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+import pipeline.steps.train
 from pipeline.config import DATASET_CONFIG, load_dataset_config
 from pipeline.steps.data import load_dataset
 from pipeline.steps.train import train
@@ -48,12 +49,14 @@ class RacingClassifier(ClassifierMixin, BaseEstimator):
         return self.model_.predict_proba(X)
 
 
-def test_fits_in_parallel_leave_the_trainings_warning_filters_as_they_were(tmp_path):
+def test_fits_in_parallel_leave_the_trainings_warning_filters_as_they_were(tmp_path, monkeypatch):
     text = DATASET_CONFIG.read_text(encoding="utf-8").split("\n[models.")[0]
     text = text.replace("cv_folds = 5", "cv_folds = 2").replace("[release]\n", '[release]\nonnx = "off"\n')
     tables = "".join(f'\n[models.{name}]\nestimator = "{__name__}.RacingClassifier"\n' for name in ("A", "B"))
     (tmp_path / "dataset.toml").write_text(text + tables, encoding="utf-8")
     config = load_dataset_config(tmp_path / "dataset.toml")
+    monkeypatch.setattr(pipeline.steps.train, "TRAIN_JOBS", 2)
+    monkeypatch.setattr(pipeline.steps.train, "CV_WORKERS_AFTER_S", 0.0)  # the folds in workers beside the fits
     before = list(warnings.filters)
     assert before, "pytest runs with warning filters"
     models = train(load_dataset(config), config)
@@ -77,7 +80,7 @@ def _worker_processes() -> list[str]:
     return [line for line in lines if "popen_loky_posix" in line]  # not its resource tracker: it ends with us
 
 
-def test_training_leaves_no_worker_process_holding_its_output(tmp_path):
+def test_training_leaves_no_worker_process_holding_its_output(tmp_path, monkeypatch):
     """Before: the cross-validations' loky workers stayed idle for 300 s after training, holding the
     release's stdout and stderr; a release killed or failed after training kept its output open that long
     (test_faults waited 339 s for each killed release)."""
@@ -86,6 +89,8 @@ def test_training_leaves_no_worker_process_holding_its_output(tmp_path):
     tables = "".join(f'\n[models.{name}]\nestimator = "sklearn.linear_model.LogisticRegression"\n' for name in "AB")
     (tmp_path / "dataset.toml").write_text(text + tables, encoding="utf-8")
     config = load_dataset_config(tmp_path / "dataset.toml")
+    monkeypatch.setattr(pipeline.steps.train, "TRAIN_JOBS", 2)
+    monkeypatch.setattr(pipeline.steps.train, "CV_WORKERS_AFTER_S", 0.0)  # workers for these quick fits too
     models = train(load_dataset(config), config)
     assert [m.name for m in models] == ["A", "B"]
     assert _worker_processes() == []
