@@ -78,8 +78,10 @@ def train(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None 
           cache: Cache | None = None) -> list[TrainedModel]:
     """Fit every estimator (or the models named in ``only``) on the same split (stratified for a
     classification) and evaluate it; ``cache``: where ONNX conversions are kept (pipeline/cache.py)."""
-    with blas_threads(dataset.rows):
-        return _trained(dataset, config, only, cache)
+    rows, handed = dataset.rows, [dataset]
+    del dataset  # _trained lets the rows as read go once they are split: this frame must not keep them
+    with blas_threads(rows):
+        return _trained(handed, config, only, cache)
 
 
 def blas_threads(rows: int) -> contextlib.AbstractContextManager:
@@ -94,7 +96,9 @@ def blas_threads(rows: int) -> contextlib.AbstractContextManager:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _trained(dataset: Dataset, config: DatasetConfig, only: Collection[str] | None, cache: Cache | None) -> list[TrainedModel]:
+def _trained(handed: list[Dataset], config: DatasetConfig, only: Collection[str] | None,
+             cache: Cache | None) -> list[TrainedModel]:
+    dataset = handed.pop()
     specs = {spec.name: spec for spec in config.models if only is None or spec.name in only}
     for warning in model_specs.large_data_warnings(tuple(specs.values()), dataset.rows):
         print(warning, flush=True)
