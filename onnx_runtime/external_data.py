@@ -12,6 +12,9 @@ by its wire format, following only the fields that can hold a tensor (onnx/onnx.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Container
+
 # Where a message of ONNX's protobuf holds messages that may hold tensors: field number -> their kind.
 HOLDS = {
     "model": {7: "graph", 20: "training", 25: "function"},  # ModelProto: graph, training_info, functions
@@ -28,6 +31,27 @@ DEPTH_LIMIT = 100  # nested messages followed (protobuf's own default recursion 
 VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
 
 
+def _skipping(kind: str) -> re.Pattern[bytes]:
+    """A run of fields that cannot hold a tensor in a message of ``kind``: numbers (varint, fixed32,
+    fixed64) under a one-byte key, of fields this walk does not follow. A tree ensemble keeps its
+    nodes in hundreds of thousands of unpacked numbers (AttributeProto's ints and floats); skipped in
+    one regular-expression match, not a Python loop per number, the check of a 1.5 MB forest takes
+    milliseconds, not a quarter of a second of a consumer's cold start. Anything else (a longer key, a
+    message, bytes that end early) is left to fields(), which reads and checks it as before."""
+    keys = {wire: bytes(field << 3 | wire for field in range(1, 16) if field not in HOLDS[kind])
+            for wire in (VARINT, FIXED64, FIXED32)}
+
+    def one_of(wire: int) -> bytes:
+        return b"[" + b"".join(re.escape(bytes([key])) for key in keys[wire]) + b"]"
+
+    return re.compile(b"(?:" + one_of(VARINT) + rb"[\x80-\xff]{0,9}[\x00-\x7f]|" + one_of(FIXED32) + rb".{4}|"
+                      + one_of(FIXED64) + rb".{8})+", re.DOTALL)
+
+
+# A tensor's own numbers are read (its data location is one), so tensors are walked field by field.
+SKIPPING = {kind: _skipping(kind) for kind in HOLDS if kind != "tensor"}
+
+
 class NotAModel(ValueError):
     """The bytes are not a protobuf message this walk can follow."""
 
@@ -41,7 +65,8 @@ def external_tensor(model: bytes) -> str | None:
         if depth > DEPTH_LIMIT:
             raise NotAModel(f"messages nested deeper than {DEPTH_LIMIT}")
         name, outside = "", False
-        for field, wire, value in fields(data):
+        follow = None if kind == "tensor" else HOLDS[kind]
+        for field, wire, value in fields(data, SKIPPING.get(kind), follow):
             if kind == "tensor":
                 if field == TENSOR_NAME and wire == LENGTH_DELIMITED:
                     name = bytes(value).decode("utf-8", "replace")
@@ -56,10 +81,17 @@ def external_tensor(model: bytes) -> str | None:
     return None
 
 
-def fields(data: memoryview):
-    """(field number, wire type, value) of each field of one message: an int, or a view of the bytes."""
+def fields(data: memoryview, skipping: re.Pattern[bytes] | None = None, follow: Container[int] | None = None):
+    """(field number, wire type, value) of each field of one message: an int, or a view of the bytes;
+    without the runs of fields ``skipping`` matches, and, if ``follow`` is given, only the fields it
+    names (every field is still read and checked: a tree ensemble's forty thousand node modes are
+    strings passed over here, one-byte keys and sizes read in place)."""
     position, end = 0, len(data)
     while position < end:
+        if skipping is not None and (run := skipping.match(data, position)):
+            position = run.end()
+            if position == end:
+                return
         key, position = _varint(data, position)
         field, wire = key >> 3, key & 7
         if wire == VARINT:
@@ -69,15 +101,20 @@ def fields(data: memoryview):
             value, position = data[position:position + size], position + size
         elif wire == LENGTH_DELIMITED:
             size, position = _varint(data, position)
-            value, position = data[position:position + size], position + size
+            value, position = None, position + size
+            if follow is None or field in follow:
+                value = data[position - size:position]
         else:
             raise NotAModel(f"wire type {wire} (groups are not ONNX)")
         if position > end or field == 0:
             raise NotAModel("a field runs past the end of its message")
-        yield field, wire, value
+        if follow is None or field in follow:
+            yield field, wire, value
 
 
 def _varint(data: memoryview, position: int) -> tuple[int, int]:
+    if position < len(data) and (byte := data[position]) < 0x80:  # most keys and sizes: one byte
+        return byte, position + 1
     result = shift = 0
     while True:
         if position >= len(data) or shift > 63:

@@ -89,3 +89,32 @@ def test_the_release_refuses_to_publish_a_model_with_external_data(tmp_path):
         onnx_package.build_twin("1.1.1+t", tmp_path / "dist", tmp_path, metadata, {}, 0, "t")
     assert "M/model.onnx keeps the tensor 'initializer' outside the file (ONNX external data)" in str(refused.value)
     assert not (tmp_path / "dist").exists()
+
+
+def test_a_tensor_after_a_forests_worth_of_numbers_and_strings_is_still_found():
+    """The runs of numbers and strings a tree ensemble keeps are passed over in bulk (the cold start of an
+    -onnx package): a tensor behind them, in the same node, is still read and its data location seen."""
+    forest = helper.make_node("TreeEnsembleClassifier", ["x"], ["y"], domain="ai.onnx.ml",
+                              nodes_featureids=list(range(20_000)), nodes_values=[0.5] * 20_000,
+                              nodes_modes=["BRANCH_LEQ", "LEAF"] * 10_000, big=[2 ** 62] * 100,
+                              value=numpy_helper.from_array(np.ones(3, np.float32), "behind_the_forest"))
+    graph = helper.make_graph([forest], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    forged = helper.make_model(graph)
+    assert external_data.external_tensor(forged.SerializeToString()) is None
+    tensor_named(forged, "behind_the_forest").data_location = TensorProto.EXTERNAL
+    assert external_data.external_tensor(forged.SerializeToString()) == "behind_the_forest"
+
+
+def message(field: int, payload: bytes) -> bytes:
+    """One length-delimited field (sizes below 128 here: one byte)."""
+    assert len(payload) < 0x80
+    return bytes([field << 3 | 2, len(payload)]) + payload
+
+
+@pytest.mark.parametrize("cut", [1, 2, 5])
+def test_a_run_of_numbers_cut_short_is_refused(cut):
+    attribute = helper.make_attribute("ints", [2 ** 40] * 10).SerializeToString()  # ints: one varint each
+    node = message(5, attribute[:-cut])  # NodeProto.attribute, its last number cut
+    with pytest.raises(external_data.NotAModel):
+        external_data.external_tensor(message(7, message(1, node)))  # ModelProto.graph, GraphProto.node
