@@ -1,4 +1,4 @@
-"""The evaluation figures a release ships: SVG drawn with scikit-learn's displays from evaluation.json.
+"""The evaluation figures a release ships: SVG drawn as scikit-learn's displays draw them, from evaluation.json.
 
 The build (pipeline/steps/build.py) calls ``draw_all`` on the staged models, for a release
 and for ``make verify`` alike, so both draw from the same numbers (each model's
@@ -214,41 +214,49 @@ def _positive(numbers: dict) -> str | None:
     return classes[-1] if len(classes) == 2 else None
 
 
-def _roc(axes, numbers: dict, context: dict) -> None:
-    from numpy import asarray
-    from sklearn.metrics import RocCurveDisplay
+def _positive_label(numbers: dict, word: str = "label") -> str:
+    """What scikit-learn's curve displays add to an axis label: the positive class, when there is one."""
+    positive = _positive(numbers)
+    return f" (Positive {word}: {positive})" if positive is not None else ""
 
+
+# The three curve kinds are drawn as scikit-learn's RocCurveDisplay, PrecisionRecallDisplay and
+# CalibrationDisplay draw them, with matplotlib alone: they are what a release of unchanged models draws
+# again (the baseline's curves moved), in a process that has not imported scikit-learn, whose import
+# is most of that release's drawing time. tests/unit/test_figures.py holds the bytes equal to the displays'.
+def _roc(axes, numbers: dict, context: dict) -> None:
     for position, (index, name, curves, baseline) in enumerate(_curves(numbers, context)):
         roc = curves["roc"]
-        display = RocCurveDisplay(fpr=asarray(roc["fpr"]), tpr=asarray(roc["tpr"]), roc_auc=roc["auc"], name=name,
-                                  pos_label=_positive(numbers))
-        display.plot(ax=axes, curve_kwargs=_style(index, baseline), plot_chance_level=position == 0)
+        axes.plot(roc["fpr"], roc["tpr"], label=f"{name} (AUC = {roc['auc']:0.2f})", **_style(index, baseline))
+        if position == 0:
+            axes.plot((0, 1), (0, 1), label="Chance level (AUC = 0.5)", color="k", linestyle="--")
+    shown = _positive_label(numbers)
+    axes.set(xlabel="False Positive Rate" + shown, xlim=(-0.01, 1.01), ylabel="True Positive Rate" + shown,
+             ylim=(-0.01, 1.01), aspect="equal")
     _unit_axes(axes)
     axes.legend(loc="lower right")
 
 
 def _precision_recall(axes, numbers: dict, context: dict) -> None:
-    from numpy import asarray
-    from sklearn.metrics import PrecisionRecallDisplay
-
     for index, name, curves, baseline in _curves(numbers, context):
         pr = curves["precision_recall"]
-        display = PrecisionRecallDisplay(asarray(pr["precision"]), asarray(pr["recall"]), name=name,
-                                         average_precision=pr["average_precision"], pos_label=_positive(numbers))
-        display.plot(ax=axes, curve_kwargs=_style(index, baseline))
+        axes.plot(pr["recall"], pr["precision"], label=f"{name} (AP = {pr['average_precision']:0.2f})",
+                  drawstyle="steps-post", **_style(index, baseline))
+    shown = _positive_label(numbers)
+    axes.set(xlabel="Recall" + shown, xlim=(-0.01, 1.01), ylabel="Precision" + shown, ylim=(-0.01, 1.01),
+             aspect="equal")
     _unit_axes(axes)
     axes.legend(loc="lower left")
 
 
 def _calibration(axes, numbers: dict, context: dict) -> None:
-    from numpy import asarray
-    from sklearn.calibration import CalibrationDisplay
-
+    axes.plot([0, 1], [0, 1], "k:", label="Perfectly calibrated")
     for index, name, curves, baseline in _curves(numbers, context):
         calibration = curves["calibration"]
-        display = CalibrationDisplay(asarray(calibration["prob_true"]), asarray(calibration["prob_pred"]), None,
-                                     pos_label=_positive(numbers))
-        display.plot(ax=axes, name=name, **_style(index, baseline), marker="o" if baseline else "s", markersize=3)
+        axes.plot(calibration["prob_pred"], calibration["prob_true"], label=name, **_style(index, baseline),
+                  marker="o" if baseline else "s", markersize=3)
+    shown = _positive_label(numbers, "class").lstrip()
+    axes.set(xlabel=f"Mean predicted probability {shown}", ylabel=f"Fraction of positives {shown}")
     _unit_axes(axes)
     axes.legend(loc="upper left")
 

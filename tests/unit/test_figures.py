@@ -156,6 +156,67 @@ def test_a_figure_drawn_before_is_read_from_the_cache_without_matplotlib(binary,
     assert len(list((cache / figures.CACHE_KIND).iterdir())) == before
 
 
+DRAW_CURVES = """
+import json, sys
+from pipeline.steps import figures
+numbers, context = json.loads(sys.stdin.read())
+svg = [figures.render(kind, numbers, context).decode() for kind in sorted(figures.BASELINE_KINDS)]
+print(json.dumps([sorted(name for name in sys.modules if name.split(".")[0] in ("sklearn", "scipy", "pandas")), svg]))
+"""
+
+
+def _drawn_by_scikit_learns_displays(kind: str, numbers: dict, context: dict) -> bytes:
+    """The curve figures as RocCurveDisplay, PrecisionRecallDisplay and CalibrationDisplay draw them."""
+    import io
+
+    import matplotlib
+    from matplotlib.figure import Figure
+    from numpy import asarray
+    from sklearn.calibration import CalibrationDisplay
+    from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
+
+    positive = figures._positive(numbers)
+    with matplotlib.rc_context(figures.STYLE):
+        figure = Figure()
+        axes = figure.subplots()
+        figure.subplots_adjust(**figures.MARGINS)
+        for position, (index, name, curves, baseline) in enumerate(figures._curves(numbers, context)):
+            style, shown = figures._style(index, baseline), curves[kind]
+            if kind == "roc":
+                RocCurveDisplay(fpr=asarray(shown["fpr"]), tpr=asarray(shown["tpr"]), roc_auc=shown["auc"], name=name,
+                                pos_label=positive).plot(ax=axes, curve_kwargs=style, plot_chance_level=position == 0)
+            elif kind == "precision_recall":
+                PrecisionRecallDisplay(asarray(shown["precision"]), asarray(shown["recall"]), name=name,
+                                       average_precision=shown["average_precision"], pos_label=positive).plot(
+                    ax=axes, curve_kwargs=style)
+            else:
+                CalibrationDisplay(asarray(shown["prob_true"]), asarray(shown["prob_pred"]), None,
+                                   pos_label=positive).plot(ax=axes, name=name, **style,
+                                                            marker="o" if baseline else "s", markersize=3)
+        figures._unit_axes(axes)
+        axes.legend(loc={"roc": "lower right", "precision_recall": "lower left", "calibration": "upper left"}[kind])
+        axes.set_title(f"{context['model']}: {figures.TITLES[kind]}")
+        out = io.BytesIO()
+        figure.savefig(out, format="svg", metadata={"Date": None})
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("labels", [["no", "yes"], ["x", "y", "z"]], ids=["binary", "three classes"])
+def test_the_curves_are_drawn_as_scikit_learns_displays_draw_them_without_importing_it(labels):
+    """A warm release redraws the curves only (the baseline moved), in a process without scikit-learn:
+    matplotlib alone draws them, byte for byte as the displays would, with no scikit-learn import."""
+    model, X, y = classifier(labels, rows=400)
+    numbers = evaluation.evaluation(model, X, y, "classification", seed=0)
+    numbers["baseline"] = {"version": "1.1.1+titanic", "rows": 400, "curves": numbers["curves"]}
+    for shown in (numbers, {k: v for k, v in numbers.items() if k != "baseline"}):
+        imported, drawn = json.loads(subprocess.run([sys.executable, "-c", DRAW_CURVES],
+                                                    input=json.dumps([shown, CONTEXT]), text=True,
+                                                    capture_output=True, cwd=REPO, check=True).stdout)
+        assert imported == []
+        for kind, svg in zip(sorted(figures.BASELINE_KINDS), drawn):
+            assert svg.encode() == _drawn_by_scikit_learns_displays(kind, shown, CONTEXT), kind
+
+
 def test_the_next_release_of_the_same_models_draws_no_curve_figure_again_and_names_its_own_versions(binary, cache):
     """A warm release: the same curves, the last release as the baseline; only the versions' names differ."""
     def numbers_of(baseline: str) -> dict:
