@@ -41,7 +41,7 @@ from index.numbers import VersionStates
 from index.pagecache import PageCache
 from index.uploads import owned
 from index.watch import FolderWatch
-from index.yanks import DamagedYankFile, YankStore, canonical_version
+from index.yanks import DamagedYankFile, YankStore, canonical_version, reason_too_long
 
 
 def protected(config: t.Any, action: str) -> t.Callable:
@@ -223,6 +223,9 @@ class SimpleRoutes:
         if version not in published:
             response.status = 404
             return json.dumps({"error": f"{project} {version} is not on this index", "versions": published})
+        if reason_too_long(reason):
+            response.status = 400
+            return json.dumps({"error": reason_too_long(reason)})
         try:
             if yanking and reason is None:
                 before = self.yanks.yank_keeping_reason(project, version)

@@ -21,6 +21,17 @@ from packaging.version import InvalidVersion, Version
 _log = logging.getLogger(__name__)  # unconfigured: warnings go to stderr, the index's server.log
 
 YANKS_FILE = "yanked.json"
+# Characters of a yank reason: every simple page, JSON page and the registry page carry it, so one
+# credential's long text would be sent with every resolver's request for the project.
+REASON_LIMIT = 1000
+
+
+def reason_too_long(reason: str | None) -> str | None:
+    """What is wrong with a yank reason over REASON_LIMIT, and what to do (None: nothing)."""
+    if reason is None or len(reason) <= REASON_LIMIT:
+        return None
+    return (f"a yank reason is at most {REASON_LIMIT} characters and this one has {len(reason)}: "
+            "give a shorter REASON=\"...\" (link to a longer write-up)")
 
 
 def canonical_version(version: str) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from index.yanks import reason_too_long
 from pipeline.commands.common import require_version, settings
+from pipeline.errors import PackageIndexError
 from pipeline.indexes.base import IndexClient
 from pipeline.indexes.connect import index_client
 from pipeline.package.onnx_names import TWIN
@@ -14,6 +16,8 @@ from pipeline.steps.versioning import parse
 
 def main(args: argparse.Namespace) -> int:
     require_version(args, '1.1.2+titanic REASON="why")')
+    if reason_too_long(args.reason):  # before any request: the index refuses it too
+        raise PackageIndexError(reason_too_long(args.reason))
     for answer in set_yanked(index_client(settings(args)), args.version, True, args.reason):
         print(_outcome(answer, args.reason))
         warn_if_none_installable(answer)

@@ -59,6 +59,8 @@ class PypiserverClient(IndexClient):
                 published = ", ".join(json.loads(answer).get("versions", [])) or "none"
                 raise PackageIndexError(f"{project} {version} is not published on {self.url} (published: {published}); "
                                         "pass one of those as VERSION=") from None
+            if exc.code == 400 and answer.startswith(b"{"):
+                raise PackageIndexError(f"the index at {self.url} refused it: {json.loads(answer).get('error')}") from None
             if exc.code == 500 and answer.startswith(b"{"):
                 raise PackageIndexError(f"the index at {self.url} could not record it: "
                                         f"{json.loads(answer).get('error')}") from None

@@ -3,6 +3,8 @@ version, an exact pin still installs it with the reason, and the yank survives a
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import sys
 import urllib.error
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from index.yanks import REASON_LIMIT
 from tests.helpers import VENV, assert_clean_error, consumer_env, make, pipeline, run
 
 pytestmark = pytest.mark.integration
@@ -115,6 +118,29 @@ def test_the_yank_route_needs_the_upload_credentials(released):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(wrong, timeout=30)
     assert refused.value.code == 403
+    assert yanked_links(released) == {}
+
+
+def test_a_yank_reason_over_the_limit_is_refused_by_make_yank_and_by_the_index(released):
+    """Every page of the project carries the reason: one past REASON_LIMIT characters is refused before any
+    request by make yank, and by the index itself for any other client holding the credential."""
+    version, too_long = released.versions[1], "r" * (REASON_LIMIT + 1)
+    result = make(released.repo, "yank", released.env, f"VERSION={version}", f"REASON={too_long}", check=False)
+    assert_clean_error(result, f"at most {REASON_LIMIT} characters", f"this one has {REASON_LIMIT + 1}", "REASON=")
+    creds = json.loads((Path(released.env["INDEX_STATE"]) / "credentials.json").read_text())
+    token = base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
+    form = urllib.parse.urlencode({"name": "mymodel", "version": version, "reason": too_long}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{released.env['INDEX_PORT']}/+yank", data=form,
+                                     headers={"Authorization": f"Basic {token}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400 and f"at most {REASON_LIMIT} characters" in json.loads(refused.value.read())["error"]
+    assert yanked_links(released) == {}
+    make(released.repo, "yank", released.env, f"VERSION={version}", f"REASON={too_long[:-1]}")  # at the limit
+    try:
+        assert set(yanked_links(released).values()) == {too_long[:-1]}
+    finally:
+        make(released.repo, "unyank", released.env, f"VERSION={version}")
     assert yanked_links(released) == {}
 
 
