@@ -12,6 +12,7 @@ by its wire format, following only the fields that can hold a tensor (onnx/onnx.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Container
 
@@ -31,6 +32,7 @@ DEPTH_LIMIT = 100  # nested messages followed (protobuf's own default recursion 
 VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
 
 
+@functools.cache  # compiled for the kinds a model has, when its first message of that kind is walked
 def _skipping(kind: str) -> re.Pattern[bytes]:
     r"""A run of fields that cannot hold a tensor in a message of ``kind``: numbers (varint, fixed32,
     fixed64) under a one-byte key, of fields this walk does not follow, and in an attribute strings
@@ -47,17 +49,13 @@ def _skipping(kind: str) -> re.Pattern[bytes]:
     def one_of(wire: int) -> bytes:
         return b"[" + b"".join(re.escape(bytes([key])) for key in keys[wire]) + b"]"
 
-    fields = [one_of(VARINT) + rb"[\x80-\xff]{0,9}+[\x00-\x7f]", one_of(FIXED32) + rb".{4}", one_of(FIXED64) + rb".{8}"]
+    patterns = [one_of(VARINT) + rb"[\x80-\xff]{0,9}+[\x00-\x7f]", one_of(FIXED32) + rb".{4}", one_of(FIXED64) + rb".{8}"]
     if kind == "attribute":
-        fields.append(one_of(LENGTH_DELIMITED) + b"(?:" + b"|".join(re.escape(bytes([size])) + b".{%d}" % size
-                                                                  for size in range(0x80)) + b")")
+        sized = b"|".join(re.escape(bytes([size])) + b".{%d}" % size for size in range(0x80))
+        patterns.append(one_of(LENGTH_DELIMITED) + b"(?:" + sized + b")")
     # Runs of one kind of field, each run possessive: a key decides its field's length, so there is one way
     # to match, and no backtracking state is kept for a forest's hundreds of thousands of fields.
-    return re.compile(b"(?>" + b"|".join(b"(?:" + field + b")++" for field in fields) + b")++", re.DOTALL)
-
-
-# A tensor's own numbers are read (its data location is one), so tensors are walked field by field.
-SKIPPING = {kind: _skipping(kind) for kind in HOLDS if kind != "tensor"}
+    return re.compile(b"(?>" + b"|".join(b"(?:" + field + b")++" for field in patterns) + b")++", re.DOTALL)
 
 
 class NotAModel(ValueError):
@@ -73,8 +71,9 @@ def external_tensor(model: bytes) -> str | None:
         if depth > DEPTH_LIMIT:
             raise NotAModel(f"messages nested deeper than {DEPTH_LIMIT}")
         name, outside = "", False
-        follow = None if kind == "tensor" else HOLDS[kind]
-        for field, wire, value in fields(data, SKIPPING.get(kind), follow):
+        # A tensor's own numbers are read (its data location is one), so tensors are walked field by field.
+        follow, skipping = (None, None) if kind == "tensor" else (HOLDS[kind], _skipping(kind))
+        for field, wire, value in fields(data, skipping, follow):
             if kind == "tensor":
                 if field == TENSOR_NAME and wire == LENGTH_DELIMITED:
                     name = bytes(value).decode("utf-8", "replace")
