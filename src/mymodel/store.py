@@ -76,9 +76,10 @@ def normalised_name(name: str) -> str:
 def metadata_version(dist_info: Path) -> str | None:
     r"""The ``Version`` header of a dist-info folder's METADATA (its headers only are read); None without one.
 
-    >>> import tempfile; folder = Path(tempfile.mkdtemp())
-    >>> _ = (folder / "METADATA").write_text("Metadata-Version: 2.4\nName: numpy\nversion:  2.4.6 \n\nVersion: 9\n")
-    >>> metadata_version(folder), metadata_version(folder / "gone")
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = Path(folder, "METADATA").write_text("Metadata-Version: 2.4\nName: numpy\nversion:  2.4.6 \n\nVersion: 9\n")
+    ...     metadata_version(Path(folder)), metadata_version(Path(folder, "gone"))
     ('2.4.6', None)
     """
     try:
@@ -109,13 +110,13 @@ def _recorded_hash(dist_info: Path, relative: str) -> tuple[str, str] | None:
     except (OSError, UnicodeDecodeError):
         return None
     wanted = f"{PACKAGE}/{relative}"
-    for row in csv.reader(record.splitlines()):
-        if len(row) >= 2 and row[1] and PurePosixPath(row[0]).as_posix() == wanted:
-            algorithm, _, value = row[1].partition("=")
-            try:
+    try:
+        for row in csv.reader(record.splitlines()):
+            if len(row) >= 2 and row[1] and PurePosixPath(row[0]).as_posix() == wanted:
+                algorithm, _, value = row[1].partition("=")
                 return algorithm, base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
-            except ValueError:
-                return None
+    except (csv.Error, ValueError):  # not CSV (a field over csv's limit), a hash that is not base64
+        return None
     return None
 
 
