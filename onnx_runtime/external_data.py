@@ -12,6 +12,7 @@ by its wire format, following only the fields that can hold a tensor (onnx/onnx.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Container
 
@@ -31,25 +32,30 @@ DEPTH_LIMIT = 100  # nested messages followed (protobuf's own default recursion 
 VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
 
 
+@functools.cache  # compiled for the kinds a model has, when its first message of that kind is walked
 def _skipping(kind: str) -> re.Pattern[bytes]:
-    """A run of fields that cannot hold a tensor in a message of ``kind``: numbers (varint, fixed32,
-    fixed64) under a one-byte key, of fields this walk does not follow. A tree ensemble keeps its
-    nodes in hundreds of thousands of unpacked numbers (AttributeProto's ints and floats); skipped in
-    one regular-expression match, not a Python loop per number, the check of a 1.5 MB forest takes
-    milliseconds, not a quarter of a second of a consumer's cold start. Anything else (a longer key, a
-    message, bytes that end early) is left to fields(), which reads and checks it as before."""
-    keys = {wire: bytes(field << 3 | wire for field in range(1, 16) if field not in HOLDS[kind])
-            for wire in (VARINT, FIXED64, FIXED32)}
+    r"""A run of fields that cannot hold a tensor in a message of ``kind``: numbers (varint, fixed32,
+    fixed64) under a one-byte key, of fields this walk does not follow, and in an attribute strings
+    shorter than 128 bytes too. A tree ensemble keeps its nodes in hundreds of thousands of unpacked
+    numbers (AttributeProto's ints and floats) and tens of thousands of strings (its node modes);
+    skipped in one regular-expression match, not a Python loop per field, the check of a 1.5 MB forest
+    takes milliseconds, not a fifth of a consumer's cold start. (A string's bytes are matched by one
+    alternative per one-byte size, ``\x04.{4}``: compiled for attributes only, where such runs are.)
+    Anything else (a longer key, a message, a longer string, bytes that end early) is left to fields(),
+    which reads and checks it as before."""
+    wires = (VARINT, FIXED64, FIXED32, LENGTH_DELIMITED)
+    keys = {wire: bytes(field << 3 | wire for field in range(1, 16) if field not in HOLDS[kind]) for wire in wires}
 
     def one_of(wire: int) -> bytes:
         return b"[" + b"".join(re.escape(bytes([key])) for key in keys[wire]) + b"]"
 
-    return re.compile(b"(?:" + one_of(VARINT) + rb"[\x80-\xff]{0,9}[\x00-\x7f]|" + one_of(FIXED32) + rb".{4}|"
-                      + one_of(FIXED64) + rb".{8})+", re.DOTALL)
-
-
-# A tensor's own numbers are read (its data location is one), so tensors are walked field by field.
-SKIPPING = {kind: _skipping(kind) for kind in HOLDS if kind != "tensor"}
+    patterns = [one_of(VARINT) + rb"[\x80-\xff]{0,9}+[\x00-\x7f]", one_of(FIXED32) + rb".{4}", one_of(FIXED64) + rb".{8}"]
+    if kind == "attribute":
+        sized = b"|".join(re.escape(bytes([size])) + b".{%d}" % size for size in range(0x80))
+        patterns.append(one_of(LENGTH_DELIMITED) + b"(?:" + sized + b")")
+    # Runs of one kind of field, each run possessive: a key decides its field's length, so there is one way
+    # to match, and no backtracking state is kept for a forest's hundreds of thousands of fields.
+    return re.compile(b"(?>" + b"|".join(b"(?:" + field + b")++" for field in patterns) + b")++", re.DOTALL)
 
 
 class NotAModel(ValueError):
@@ -65,8 +71,9 @@ def external_tensor(model: bytes) -> str | None:
         if depth > DEPTH_LIMIT:
             raise NotAModel(f"messages nested deeper than {DEPTH_LIMIT}")
         name, outside = "", False
-        follow = None if kind == "tensor" else HOLDS[kind]
-        for field, wire, value in fields(data, SKIPPING.get(kind), follow):
+        # A tensor's own numbers are read (its data location is one), so tensors are walked field by field.
+        follow, skipping = (None, None) if kind == "tensor" else (HOLDS[kind], _skipping(kind))
+        for field, wire, value in fields(data, skipping, follow):
             if kind == "tensor":
                 if field == TENSOR_NAME and wire == LENGTH_DELIMITED:
                     name = bytes(value).decode("utf-8", "replace")

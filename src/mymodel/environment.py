@@ -8,9 +8,11 @@ Requires-Dist); ``load`` and ``python -m <package> validate`` check every one.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
+import os
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import store
 from .errors import EnvironmentMismatchError, IntegrityError
@@ -35,11 +37,45 @@ class Check:
 
 @functools.cache
 def installed_version(library: str) -> str | None:
-    """Read once per process: importlib.metadata re-reads the metadata files on every call."""
+    """The installed version of the distribution ``library``, as importlib.metadata.version gives it: read
+    from the first ``<name>-<version>.dist-info`` for it on sys.path, that folder's METADATA headers only.
+    importlib.metadata itself (whose import alone was a tenth of the -onnx package's cold start) answers
+    where the layout is not that plain: no such folder, several, an egg or a zip on the way. Read once per
+    process."""
+    dist_info = _plain_dist_info(library)
+    if dist_info is not None:
+        version = store.metadata_version(dist_info)
+        if version is not None:
+            return version
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(library)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def _plain_dist_info(library: str) -> Path | None:
+    """The one dist-info folder importlib.metadata would find first for ``library`` (the same name matching,
+    the same sys.path order); None where it might find something else first."""
+    wanted = store.normalised_name(library)
+    for entry in sys.path:
+        folder = entry or "."
+        if not os.path.isdir(folder):
+            if os.path.exists(folder):
+                return None  # a zip (or an egg file) on sys.path: importlib.metadata looks inside it
+            continue
+        if folder.lower().endswith(".egg"):
+            return None
+        try:
+            children = os.listdir(folder)
+        except OSError:
+            continue
+        found = [child for child in children if child.lower().endswith((".dist-info", ".egg-info", ".egg"))
+                 and store.normalised_name(child.rpartition(".")[0].partition("-")[0]) == wanted]
+        if found:
+            return Path(folder, found[0]) if len(found) == 1 and found[0].lower().endswith(".dist-info") else None
+    return None
 
 
 def checks() -> list[Check]:

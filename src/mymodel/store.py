@@ -6,21 +6,23 @@ manifest must match the sha256 the installer wrote to RECORD; every model file m
 match the manifest. A source checkout (no such dist-info: models from ``make train``) has
 no manifest and nothing to check against.
 
-Reads with importlib.resources and importlib.metadata only; imports neither
-scikit-learn nor joblib.
+Reads the package's own folder where it is on disk (importlib.resources where it is not, a
+zip), and the installer's RECORD and METADATA files directly: importing importlib.metadata
+was a tenth of the -onnx package's cold import + predict, importlib.resources (with the
+zipfile and tempfile modules its first files() call imports) another 4-8 ms. Imports
+neither scikit-learn nor joblib.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import csv
 import functools
 import hashlib
-import importlib.metadata
 import json
 import re
-from importlib.resources import files
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterator
 
 from .errors import IntegrityError, UnknownModelError
@@ -36,28 +38,26 @@ HASH_BLOCK = 1 << 20  # hashes read files in blocks: memory stays flat whatever 
 
 
 def _models():
+    """The packaged models/ folder: a Path where the package is on disk (installed from a wheel, or a checkout),
+    else what importlib.resources makes of it (a package imported from a zip)."""
+    if _ON_DISK:
+        return PACKAGE_DIR / "models"
+    from importlib.resources import files
+
     return files(PACKAGE) / "models"
 
 
+_ON_DISK = Path(__file__).is_file()
+
+
 @functools.cache
-def installed_distribution() -> importlib.metadata.Distribution | None:
-    """The distribution whose RECORD lists this very package folder, or None (a source checkout).
+def installed_distribution() -> Path | None:
+    """The ``<name>-<version>.dist-info`` folder of the installed copy, or None (a source checkout).
 
-    Cached: RECORD is read and parsed once per process.
+    It is the folder beside this package (in site-packages), where installers write it, whatever is
+    left in it: with RECORD, WHEEL or METADATA deleted it still marks an installed copy, else deleting
+    those files would turn the integrity check off. Cached: looked up once per process.
     """
-    for distribution in importlib.metadata.distributions(name=PACKAGE):
-        for entry in distribution.files or ():
-            if entry.as_posix() == f"{PACKAGE}/__init__.py" and \
-                    Path(distribution.locate_file(entry)).resolve().parent == PACKAGE_DIR:
-                return distribution
-    # RECORD, WHEEL or METADATA deleted: the dist-info folder itself still marks an installed copy,
-    # else deleting those files would turn the integrity check off.
-    folder = _dist_info_beside_package()
-    return None if folder is None else importlib.metadata.PathDistribution(folder)
-
-
-def _dist_info_beside_package() -> Path | None:
-    """A ``<name>-<version>.dist-info`` folder next to this package (in site-packages), whatever is left in it."""
     for folder in sorted(PACKAGE_DIR.parent.glob("*.dist-info")):
         if folder.is_dir() and _name_and_version(folder)[0] == DISTRIBUTION:
             return folder
@@ -71,23 +71,62 @@ def _name_and_version(dist_info: Path) -> tuple[str, str]:
     (('mymodel', '1.1.2+titanic'), ('mymodel-prod', '3'))
     """
     name, _, version = dist_info.name.removesuffix(".dist-info").rpartition("-")
-    return re.sub(r"[-_.]+", "-", name).lower(), version
+    return normalised_name(name), version
+
+
+def normalised_name(name: str) -> str:
+    """A project's name as installers and importlib.metadata compare them (PEP 503).
+
+    >>> normalised_name("Scikit_Learn"), normalised_name("zope.interface")
+    ('scikit-learn', 'zope-interface')
+    """
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def metadata_version(dist_info: Path) -> str | None:
+    r"""The ``Version`` header of a dist-info folder's METADATA (its headers only are read); None without one.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = Path(folder, "METADATA").write_text("Metadata-Version: 2.4\nName: numpy\nversion:  2.4.6 \n\nVersion: 9\n")
+    ...     metadata_version(Path(folder)), metadata_version(Path(folder, "gone"))
+    ('2.4.6', None)
+    """
+    try:
+        with open(dist_info / "METADATA", encoding="utf-8") as headers:
+            for line in headers:
+                if not line.strip():  # the headers end at the first blank line
+                    return None
+                name, colon, value = line.partition(":")
+                if colon and name.strip().lower() == "version":
+                    return value.strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def reinstall_hint() -> str:
-    distribution = installed_distribution()
-    if distribution is None:
+    dist_info = installed_distribution()
+    if dist_info is None:
         return "run make train in the source checkout"
-    version = distribution.version or _name_and_version(_dist_info_beside_package())[1]  # METADATA deleted
+    version = metadata_version(dist_info) or _name_and_version(dist_info)[1]  # METADATA deleted
     return f"reinstall: pip install --force-reinstall {DISTRIBUTION}=={version}"
 
 
-def _recorded_hash(distribution: importlib.metadata.Distribution, relative: str) -> tuple[str, str] | None:
-    """(algorithm, hex digest) the installer recorded for ``<package>/<relative>``."""
-    for entry in distribution.files or ():
-        if entry.as_posix() == f"{PACKAGE}/{relative}" and entry.hash is not None:
-            value = entry.hash.value + "=" * (-len(entry.hash.value) % 4)
-            return entry.hash.mode, base64.urlsafe_b64decode(value).hex()
+def _recorded_hash(dist_info: Path, relative: str) -> tuple[str, str] | None:
+    """(algorithm, hex digest) the installer recorded in RECORD for ``<package>/<relative>``."""
+    try:
+        record = (dist_info / "RECORD").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    wanted = f"{PACKAGE}/{relative}"
+    try:
+        for row in csv.reader(record.splitlines()):
+            if len(row) >= 2 and row[1] and PurePosixPath(row[0]).as_posix() == wanted:
+                algorithm, _, value = row[1].partition("=")
+                return algorithm, base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
+    except (csv.Error, ValueError):  # not CSV (a field over csv's limit), a hash that is not base64
+        return None
     return None
 
 

@@ -198,3 +198,54 @@ def test_an_onnx_model_with_external_data_is_refused_at_load(released, onnx_venv
     finally:
         for path, content in originals.items():
             path.write_bytes(content)
+
+
+ROW = {"pclass": 1, "sex": "female", "age": 29, "sibsp": 0, "parch": 0, "fare": 211.3, "embarked": "S"}
+
+
+def installed_twin(released, onnx_venv) -> Path:
+    """``mymodel-onnx`` of the last release installed into the session's venv; its package folder."""
+    install_onnx(onnx_venv, released.env, released.versions[-1])
+    return Path(run([onnx_venv, "-c", "import mymodel_onnx, os; print(os.path.dirname(mymodel_onnx.__file__))"],
+                    env=consumer_env()).stdout.strip())
+
+
+def test_a_cold_predict_imports_no_importlib_metadata_and_its_session_does_not_spin(released, onnx_venv, tmp_path):
+    """What the cold import + predict leaves out (its cost): importlib.metadata and the email parser it
+    imports (the versions and RECORD are read from the dist-info files), importlib.resources (the package
+    is on disk), onnxruntime's spinning threads."""
+    installed_twin(released, onnx_venv)
+    code = ("import sys, mymodel_onnx\n"
+            f"name = mymodel_onnx.list_models()[0]; answer = mymodel_onnx.predict(name, {ROW!r})\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('importlib.metadata', 'importlib.resources', 'email'))))\n"
+            "options = mymodel_onnx.load(name).get_session_options()\n"
+            "print(options.get_session_config_entry('session.intra_op.allow_spinning'), answer[0]['prediction'])")
+    lines = run([onnx_venv, "-c", code], env=consumer_env(), cwd=tmp_path).stdout.splitlines()
+    assert lines[0] == "[]"
+    assert lines[1].split()[0] == "0" and lines[1].split()[1] in ("0", "1")
+
+
+def test_installed_numpy_and_onnxruntime_out_of_the_recorded_range_are_refused(released, onnx_venv, tmp_path):
+    """The manifest's ranges (RECORD agreeing) against the versions the dist-info folders give."""
+    package = installed_twin(released, onnx_venv)
+    manifest = package / "models" / "manifest.json"
+    record = next(package.parent.glob(f"mymodel_onnx-{released.versions[-1]}.dist-info")) / "RECORD"
+    originals = {path: path.read_bytes() for path in (manifest, record)}
+    installed = json.loads(run([onnx_venv, "-c", "import numpy, onnxruntime, json; "
+                                "print(json.dumps([numpy.__version__, onnxruntime.__version__]))"],
+                               env=consumer_env()).stdout)
+    try:
+        document = json.loads(originals[manifest])
+        document["requires"] = {"numpy": ">=1.26,<1.27", "onnxruntime": ">=1.31,<1.32"}
+        manifest.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        _record_line(record, "mymodel_onnx/models/manifest.json", manifest.read_bytes())
+        refused = run([onnx_venv, "-m", "mymodel_onnx", "predict", "--model", "LogisticRegression", "--input", "-"],
+                      env=consumer_env(), cwd=tmp_path, input=json.dumps(ROW), check=False)
+        assert_clean_error(refused, f"need numpy>=1.26,<1.27, but {installed[0]} is installed",
+                           f"need onnxruntime>=1.31,<1.32, but {installed[1]} is installed")
+        code = ("import mymodel_onnx\ntry:\n    mymodel_onnx.load('LogisticRegression')\n"
+                "except mymodel_onnx.EnvironmentMismatchError as exc:\n    print('refused', exc)")
+        assert run([onnx_venv, "-c", code], env=consumer_env(), cwd=tmp_path).stdout.startswith("refused these models")
+    finally:
+        for path, content in originals.items():
+            path.write_bytes(content)

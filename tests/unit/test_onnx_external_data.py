@@ -118,3 +118,25 @@ def test_a_run_of_numbers_cut_short_is_refused(cut):
     node = message(5, attribute[:-cut])  # NodeProto.attribute, its last number cut
     with pytest.raises(external_data.NotAModel):
         external_data.external_tensor(message(7, message(1, node)))  # ModelProto.graph, GraphProto.node
+
+
+def test_a_forests_strings_are_passed_over_in_bulk(monkeypatch):
+    """Twenty thousand node modes (AttributeProto.strings) cost the walk a handful of Python steps, not two
+    varints each: the cold start of an -onnx package with a forest (a quarter of it before)."""
+    forest = helper.make_node("TreeEnsembleClassifier", ["x"], ["y"], domain="ai.onnx.ml",
+                              nodes_modes=["BRANCH_LEQ", "LEAF"] * 10_000, classlabels_strings=["x" * 200, "y"])
+    graph = helper.make_graph([forest], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    steps = []
+    counted = external_data._varint
+    monkeypatch.setattr(external_data, "_varint", lambda data, position: steps.append(position) or counted(data, position))
+    assert external_data.external_tensor(helper.make_model(graph).SerializeToString()) is None
+    assert len(steps) < 100
+
+
+@pytest.mark.parametrize("cut", [1, 5, 11])
+def test_a_run_of_strings_cut_short_is_refused(cut):
+    attribute = helper.make_attribute("modes", ["BRANCH_LEQ", "LEAF"] * 6).SerializeToString()
+    node = message(5, attribute[:-cut])  # NodeProto.attribute, cut in its type (last, 3 bytes) or its strings
+    with pytest.raises(external_data.NotAModel):
+        external_data.external_tensor(message(7, message(1, node)))

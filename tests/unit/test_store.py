@@ -4,6 +4,7 @@ it does have is one clear error line."""
 import json
 import os
 import shutil
+import zipfile
 
 import pytest
 
@@ -75,3 +76,57 @@ def test_another_projects_dist_info_beside_the_package_is_no_installed_copy(chec
     (checkout.parent / "mymodel_prod-3.dist-info").mkdir()
     out = mymodel(checkout, "-c", "import mymodel; print(mymodel.load('Tiny'))")
     assert out.stdout.split() == ["{'fitted':", "True}"]
+
+
+def installed_with_record(checkout, manifest_line) -> None:
+    """The checkout as site-packages after an install: its manifest, and a dist-info whose RECORD has ``manifest_line``
+    (a function of the manifest's bytes) for it."""
+    import base64
+    import hashlib
+
+    manifest = json.dumps({"files": {"Tiny/metadata.json": hashlib.sha256(json.dumps(METADATA).encode()).hexdigest(),
+                                     "Tiny/model.joblib": hashlib.sha256((checkout / "models/Tiny/model.joblib").read_bytes()).hexdigest()},
+                           "requires": {}, "release": {}}).encode()
+    (checkout / "models" / "manifest.json").write_bytes(manifest)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(manifest).digest()).rstrip(b"=").decode()
+    dist_info = checkout.parent / "mymodel-1.1.2+titanic.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: mymodel\nVersion: 1.1.2+titanic\n\n")
+    (dist_info / "RECORD").write_text(f"mymodel/__init__.py,,\n{manifest_line(digest, len(manifest))}\n"
+                                      "mymodel-1.1.2+titanic.dist-info/RECORD,,\n")
+
+
+def test_an_installed_copy_whose_record_has_the_manifests_hash_loads(checkout):
+    installed_with_record(checkout, lambda digest, size: f"mymodel/./models/manifest.json,sha256={digest},{size}")
+    assert mymodel(checkout, "-c", "import mymodel; print(mymodel.load('Tiny'))").stdout.split() == ["{'fitted':", "True}"]
+
+
+@pytest.mark.parametrize("line", [
+    "mymodel/models/manifest.json,sha256=not*base64,10",
+    "mymodel/models/manifest.json,sha256=\"" + "A" * 200_000 + "\",10",  # a field over csv's limit
+    "mymodel/models/other.json,sha256=AAAA,10",
+], ids=["not-base64", "over-csv-limit", "not-listed"])
+def test_a_record_without_a_usable_hash_for_the_manifest_is_one_error_line(checkout, line):
+    installed_with_record(checkout, lambda digest, size: line)
+    result = mymodel(checkout, "-m", "mymodel", "info", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "has no usable hash in the installed package's RECORD" in result.stderr
+    assert "pip install --force-reinstall mymodel==1.1.2+titanic" in result.stderr
+
+
+def test_a_package_on_disk_reads_its_folder_and_one_in_a_zip_reads_through_importlib_resources(checkout, tmp_path):
+    """On disk the store reads its folder as a Path (importing importlib.resources was 4-8 ms of the -onnx
+    package's cold start); imported from a zip, through importlib.resources as before."""
+    code = "import sys, mymodel; print(mymodel.list_models(), 'importlib.resources' in sys.modules)"
+    assert mymodel(checkout, "-c", code).stdout.split() == ["['Tiny']", "False"]
+    archive = tmp_path / "packages.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        for path in sorted(checkout.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                packed.write(path, path.relative_to(checkout.parent).as_posix())
+    shutil.rmtree(checkout)
+    code = ("import mymodel\nassert '.zip' in mymodel.__file__\n"
+            "print(mymodel.list_models(), mymodel.metadata('Tiny')['name'], mymodel.load('Tiny'))")
+    out = run([PYTHON, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(archive)}).stdout
+    assert out.split() == ["['Tiny']", "Tiny", "{'fitted':", "True}"]
