@@ -6,11 +6,9 @@ manifest must match the sha256 the installer wrote to RECORD; every model file m
 match the manifest. A source checkout (no such dist-info: models from ``make train``) has
 no manifest and nothing to check against.
 
-Reads the package's own folder where it is on disk (importlib.resources where it is not, a
-zip), and the installer's RECORD and METADATA files directly: importing importlib.metadata
-was a tenth of the -onnx package's cold import + predict, importlib.resources (with the
-zipfile and tempfile modules its first files() call imports) another 4-8 ms. Imports
-neither scikit-learn nor joblib.
+Reads with importlib.resources, and the installer's RECORD and METADATA files directly, not
+through importlib.metadata (importing it alone was a tenth of the -onnx package's cold
+import + predict); imports neither scikit-learn nor joblib.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ import functools
 import hashlib
 import json
 import re
+from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterator
 
@@ -38,16 +37,7 @@ HASH_BLOCK = 1 << 20  # hashes read files in blocks: memory stays flat whatever 
 
 
 def _models():
-    """The packaged models/ folder: a Path where the package is on disk (installed from a wheel, or a checkout),
-    else what importlib.resources makes of it (a package imported from a zip)."""
-    if _ON_DISK:
-        return PACKAGE_DIR / "models"
-    from importlib.resources import files
-
     return files(PACKAGE) / "models"
-
-
-_ON_DISK = Path(__file__).is_file()
 
 
 @functools.cache

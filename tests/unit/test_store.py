@@ -4,7 +4,6 @@ it does have is one clear error line."""
 import json
 import os
 import shutil
-import zipfile
 
 import pytest
 
@@ -113,20 +112,3 @@ def test_a_record_without_a_usable_hash_for_the_manifest_is_one_error_line(check
     assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "has no usable hash in the installed package's RECORD" in result.stderr
     assert "pip install --force-reinstall mymodel==1.1.2+titanic" in result.stderr
-
-
-def test_a_package_on_disk_reads_its_folder_and_one_in_a_zip_reads_through_importlib_resources(checkout, tmp_path):
-    """On disk the store reads its folder as a Path (importing importlib.resources was 4-8 ms of the -onnx
-    package's cold start); imported from a zip, through importlib.resources as before."""
-    code = "import sys, mymodel; print(mymodel.list_models(), 'importlib.resources' in sys.modules)"
-    assert mymodel(checkout, "-c", code).stdout.split() == ["['Tiny']", "False"]
-    archive = tmp_path / "packages.zip"
-    with zipfile.ZipFile(archive, "w") as packed:
-        for path in sorted(checkout.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                packed.write(path, path.relative_to(checkout.parent).as_posix())
-    shutil.rmtree(checkout)
-    code = ("import mymodel\nassert '.zip' in mymodel.__file__\n"
-            "print(mymodel.list_models(), mymodel.metadata('Tiny')['name'], mymodel.load('Tiny'))")
-    out = run([PYTHON, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(archive)}).stdout
-    assert out.split() == ["['Tiny']", "Tiny", "{'fitted':", "True}"]
