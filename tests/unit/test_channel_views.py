@@ -307,12 +307,15 @@ def test_the_registry_page_shows_each_channel_and_its_history_escaped(index):
 
 
 def test_recent_changes_show_a_long_yank_reason_and_promotion_note_cut_and_escaped_and_make_audit_them_whole(index):
-    """Before: a 100 kB reason went onto the package page whole (escaped, bounded only by the request body)."""
+    """Before: a 100 kB note went onto the package page whole (escaped, bounded only by the request body); a yank
+    reason, at most REASON_LIMIT characters since, is cut on the page too."""
     from index.audit import AuditLog
     from index.registry.views import SHOWN_TEXT
+    from index.yanks import REASON_LIMIT
     from pipeline.commands.audit import line
 
-    reason = "<script>alert(1)</script> & " + "<b>x</b>" * (100_000 // 8)
+    reason = "<script>alert(1)</script> & " + "<b>x</b>" * ((REASON_LIMIT - 30) // 8)
+    assert SHOWN_TEXT < len(reason) <= REASON_LIMIT
     note = "<img src=x onerror=alert(1)> é " + "n" * 100_000  # (cgi splits a field's UTF-8 every 64 KiB: ASCII)
     assert index.call("POST", "/+yank", form={"name": "mymodel", "version": OLD, "reason": reason}, auth=UPLOADER,
                       multipart=True)[0] == 200
