@@ -123,23 +123,34 @@ def _trained(handed: list[Dataset], config: DatasetConfig, only: Collection[str]
     # here, after the final fits, sooner than workers could start. From SERIAL_TRAINING_ROWS rows the
     # cross-validations run here too: a worker would hold a copy of the rows, each fit several more. A fit
     # function (fit = "<module>:<function>") is imported from the team's package in whichever process runs it.
+    # Without workers (from SERIAL_TRAINING_ROWS rows, or one core) the folds run first, each fold's rows let go
+    # once preprocessed, and the last final fit takes the training rows and lets them go before its estimator fits
+    # (fit_letting_go): a big release's peak was the rows held beside their transformed copy and the estimator's.
     package = team_functions.PACKAGE
+    train_rows = len(X_train)
+    may_use_workers = train_rows < SERIAL_TRAINING_ROWS and TRAIN_JOBS > 1
+    handed = [X_train]
+    del X_train
 
     def folds_of(names):
-        return (joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], chosen[n], config), X_train, y_train,
-                                                folds, scoring, config.seed, package) for n in names)
+        return (joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], chosen[n], config), handed[0],
+                                                y_train, folds, scoring, config.seed, package,
+                                                letting_go=not may_use_workers) for n in names)
 
-    may_use_workers = len(X_train) < SERIAL_TRAINING_ROWS and TRAIN_JOBS > 1
-    workers, fits, fitting = None, [], 0.0  # the workers' results as they come; CPU seconds of the final fits
+    workers, fits, fitting, scores = None, [], 0.0, None  # the workers' results as they come; CPU s of the final fits
     try:
-        for name in chosen:
+        if not may_use_workers:
+            scores = list(joblib.Parallel(n_jobs=1)(folds_of(chosen)))
+        for number, name in enumerate(chosen, start=1):
             started = time.process_time()
-            fits.append(fitted(specs[name], model_pipeline(specs[name], chosen[name], config), X_train, y_train,
+            rows = handed if scores is not None and number == len(chosen) else handed[0]
+            fits.append(fitted(specs[name], model_pipeline(specs[name], chosen[name], config), rows, y_train,
                                config.seed, package))
             fitting += time.process_time() - started
             if workers is None and may_use_workers and fitting >= CV_WORKERS_AFTER_S:
                 workers = joblib.Parallel(n_jobs=TRAIN_JOBS, return_as="generator")(folds_of(chosen))
-        scores = list(workers if workers is not None else joblib.Parallel(n_jobs=1)(folds_of(chosen)))
+        if scores is None:
+            scores = list(workers if workers is not None else joblib.Parallel(n_jobs=1)(folds_of(chosen)))
     except Exception:
         for _ in _ignoring_errors(workers or ()):  # let the workers finish: left running, joblib warns they were cancelled
             pass
@@ -147,8 +158,8 @@ def _trained(handed: list[Dataset], config: DatasetConfig, only: Collection[str]
     finally:
         if workers is not None:
             stop_workers()
-    train_rows = len(X_train)
-    del X_train, y_train  # what the held-out scoring below adds comes on top of fewer rows
+    handed.clear()
+    del y_train  # what the held-out scoring below adds comes on top of fewer rows
     trained = []
     scoring_started = time.perf_counter()
     scored_by_name = {name: _as_declared(specs[name], evaluation.evaluated, pipeline, X_test, y_test, config.task,
@@ -187,9 +198,12 @@ def fitted(spec: model_specs.ModelSpec, estimator, X, y, seed: int,
            package: str | None = None) -> tuple[object, dict | None]:
     """``estimator`` fitted on the training rows ``X``, ``y``: by ``estimator.fit``, or by the table's fit
     function (which never sees the held-out rows; imported from ``package``, the team's), with what that
-    function recorded (None without one)."""
+    function recorded (None without one). ``X`` may come in a one-item list, handed over: emptied here, the
+    rows go as soon as the fit no longer needs them (fit_letting_go)."""
     if not spec.fit:
-        return _as_declared(spec, estimator.fit, X, y), None
+        fit = fit_letting_go if isinstance(X, list) and not spec.factory else _fit
+        return _as_declared(spec, fit, estimator, X if fit is fit_letting_go else _taken(X), y), None
+    X = _taken(X)
     function = model_specs.fit_function(spec, package=package)
     where = f"[{spec.key()}] fit = {spec.fit!r}"
     fix = f"fix it in {module_file(package, spec.fit.partition(':')[0])}"
@@ -212,6 +226,29 @@ def fitted(spec: model_specs.ModelSpec, estimator, X, y, seed: int,
     return returned, _recorded(recorded, where, fix)
 
 
+def fit_letting_go(pipeline: Pipeline, handed: list, y) -> Pipeline:
+    """``pipeline.fit(X, y)`` of a Pipeline make_pipeline built, ``X`` handed over in a one-item list and let
+    go once the preprocessing has transformed it: Pipeline.fit keeps its ``X`` until the last step is fitted,
+    beside the transformed rows and whatever the estimator copies of them (HistGradientBoosting's early
+    stopping splits off its own validation rows). The same steps fitted in the same order on the same
+    rows: the fitted object is Pipeline.fit's, byte for byte (tests/unit/test_memory.py)."""
+    X = handed.pop()
+    pipeline.steps = list(pipeline.steps)  # as Pipeline.fit: the steps' list is the fitted object's own
+    for _, transformer in pipeline.steps[:-1]:
+        X = transformer.fit_transform(X, y)
+    pipeline.steps[-1][1].fit(X, y)
+    return pipeline
+
+
+def _fit(estimator, X, y):
+    return estimator.fit(X, y)
+
+
+def _taken(X):
+    """The rows of ``X`` (or of the one-item list handing them over, which is emptied)."""
+    return X.pop() if isinstance(X, list) else X
+
+
 def _recorded(facts: object, where: str, fix: str) -> dict:
     """What a fit function returned to record (``best_iteration``...): names and plain values only."""
     if not isinstance(facts, dict):
@@ -229,17 +266,19 @@ def _recorded(facts: object, where: str, fix: str) -> dict:
 
 
 def cross_validated(spec: model_specs.ModelSpec, estimator, X, y, folds, scoring: str, seed: int,
-                    package: str | None = None) -> np.ndarray:
-    """The cross-validated scores on the training rows, each fold fitted as the model is (its fit function too)."""
-    if not spec.fit:
+                    package: str | None = None, letting_go: bool = False) -> np.ndarray:
+    """The cross-validated scores on the training rows, each fold fitted as the model is (its fit function too).
+    ``letting_go``: each fold's rows are let go once preprocessed and its held-out rows are taken only then
+    (cross_val_score holds both through the fit); the same scores, and a failing fold stops the run."""
+    if not (spec.fit or letting_go):
         return _as_declared(spec, cross_val_score, estimator, X, y, cv=folds, scoring=scoring)
     from sklearn.metrics import get_scorer
 
     scorer = get_scorer(scoring)
     scores = []
     for train_rows, test_rows in folds.split(X, y):
-        model, _ = fitted(spec, clone(estimator), X.iloc[train_rows], y.iloc[train_rows], seed, package)
-        scores.append(scorer(model, X.iloc[test_rows], y.iloc[test_rows]))
+        model, _ = fitted(spec, clone(estimator), [X.iloc[train_rows]], y.iloc[train_rows], seed, package)
+        scores.append(_as_declared(spec, scorer, model, X.iloc[test_rows], y.iloc[test_rows]))
     return np.array(scores)
 
 

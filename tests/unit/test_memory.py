@@ -4,8 +4,10 @@ every process of the release at once (benchmarks/model_scale.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
 import subprocess
 import sys
 import weakref
@@ -14,7 +16,7 @@ import pytest
 
 from benchmarks.model_scale import peak_rss_run
 from pipeline.config import DEFAULT_MODELS, load_dataset_config
-from pipeline.steps import train
+from pipeline.steps import model_specs, train
 from pipeline.steps.data import load_dataset
 from pipeline.steps.data_input import fingerprint
 from pipeline.steps.train_cache import Reuse
@@ -133,3 +135,81 @@ def test_the_bench_wrapper_still_reports_a_failed_command(command, tmp_path):
 
     with pytest.raises(BenchError, match="exited 3"):
         peak_rss_run(command, dict(os.environ), REPO, tmp_path, tree=True)
+
+
+HGB = model_specs.ModelSpec("Boosted", "HistGradientBoostingClassifier", {"max_iter": 5, "random_state": "seed"})
+WITH_HGB = dataclasses.replace(TITANIC, models=(*TITANIC.models, HGB))
+
+
+@pytest.fixture(scope="module")
+def titanic_split():
+    return train.split(load_dataset(TITANIC), TITANIC)
+
+
+@pytest.mark.parametrize("spec", WITH_HGB.models, ids=lambda spec: spec.name)
+def test_a_fit_that_lets_the_rows_go_fits_what_pipeline_fit_fits_byte_for_byte(spec, titanic_split):
+    X_train, _, y_train, _ = titanic_split
+    estimator = spec.build(WITH_HGB.seed)
+    handed = [X_train.copy()]
+    lean = train.fit_letting_go(train.make_pipeline(estimator, WITH_HGB), handed, y_train)
+    assert handed == []
+    assert pickle.dumps(lean) == pickle.dumps(train.make_pipeline(estimator, WITH_HGB).fit(X_train, y_train))
+
+
+def test_the_rows_handed_over_are_gone_before_the_estimator_fits(titanic_split):
+    X_train, _, y_train, _ = titanic_split
+    pipeline = train.make_pipeline(HGB.build(0), WITH_HGB)
+    handed = [X_train.copy()]
+    held = weakref.ref(handed[0])
+    estimator, seen = pipeline.steps[-1][1], []
+    fit = estimator.fit
+
+    def fit_while_watching(X, y):
+        seen.append(held() is None)
+        return fit(X, y)
+
+    estimator.fit = fit_while_watching
+    train.fit_letting_go(pipeline, handed, y_train)
+    assert seen == [True]
+
+
+@pytest.mark.parametrize("spec", [TITANIC.models[0], HGB], ids=lambda spec: spec.name)
+def test_folds_that_let_their_rows_go_score_as_cross_val_score(spec, titanic_split):
+    from sklearn.model_selection import StratifiedKFold
+
+    X_train, _, y_train, _ = titanic_split
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+    scores = {letting_go: train.cross_validated(spec, train.make_pipeline(spec.build(0), WITH_HGB), X_train, y_train,
+                                                folds, "accuracy", 0, letting_go=letting_go)
+              for letting_go in (False, True)}
+    assert scores[True].tolist() == scores[False].tolist()
+
+
+def test_without_workers_the_folds_run_first_and_the_last_fit_takes_the_training_rows(monkeypatch):
+    events, held = [], []
+    fitted, cross_validated = train.fitted, train.cross_validated
+
+    def fitted_while_watching(spec, estimator, X, *args, **kwargs):
+        held.append(weakref.ref(X[0] if isinstance(X, list) else X))
+        result = fitted(spec, estimator, X, *args, **kwargs)
+        events.append(("fit", isinstance(X, list), held[-1]() is None))
+        return result
+
+    def cross_validated_watched(*args, **kwargs):
+        events.append(("folds", kwargs["letting_go"]))
+        return cross_validated(*args, **kwargs)
+
+    names = [spec.name for spec in TITANIC.models[:2]]
+    by_default = train.train(load_dataset(TITANIC), TITANIC, only=names)
+    monkeypatch.setattr(train, "SERIAL_TRAINING_ROWS", 0)
+    monkeypatch.setattr(train, "fitted", fitted_while_watching)
+    monkeypatch.setattr(train, "cross_validated", cross_validated_watched)
+    serial = train.train(load_dataset(TITANIC), TITANIC, only=names)
+    # the folds' own fits come in lists too: only the final fits are counted here
+    finals = [event for event in events if event[0] == "fit"][-2:]
+    assert [event for event in events if event[0] == "folds"] == [("folds", True)] * 2
+    assert events.index(("folds", True)) < events.index(finals[0])
+    assert finals == [("fit", False, False), ("fit", True, True)]  # the last one took the rows and let them go
+    for before, now in zip(by_default, serial, strict=True):
+        assert pickle.dumps(now.pipeline) == pickle.dumps(before.pipeline)
+        assert now.metadata["metrics"] == before.metadata["metrics"]
