@@ -123,19 +123,21 @@ def _trained(handed: list[Dataset], config: DatasetConfig, only: Collection[str]
     # here, after the final fits, sooner than workers could start. From SERIAL_TRAINING_ROWS rows the
     # cross-validations run here too: a worker would hold a copy of the rows, each fit several more. A fit
     # function (fit = "<module>:<function>") is imported from the team's package in whichever process runs it.
-    # Without workers (from SERIAL_TRAINING_ROWS rows, or one core) the folds run first, each fold's rows let go
-    # once preprocessed, and the last final fit takes the training rows and lets them go before its estimator fits
-    # (fit_letting_go): a big release's peak was the rows held beside their transformed copy and the estimator's.
+    # Without workers (from SERIAL_TRAINING_ROWS rows, or one core) the folds run first, and the last final fit
+    # takes the training rows and lets them go before its estimator fits (fit_letting_go); from SERIAL_TRAINING_ROWS
+    # each fold's rows go too (cross_validated): a big release's peak was the rows held beside their
+    # transformed copy and the estimator's.
     package = team_functions.PACKAGE
     train_rows = len(X_train)
     may_use_workers = train_rows < SERIAL_TRAINING_ROWS and TRAIN_JOBS > 1
+    folds_letting_go = train_rows >= SERIAL_TRAINING_ROWS
     handed = [X_train]
     del X_train
 
     def folds_of(names):
         return (joblib.delayed(cross_validated)(specs[n], model_pipeline(specs[n], chosen[n], config), handed[0],
                                                 y_train, folds, scoring, config.seed, package,
-                                                letting_go=not may_use_workers) for n in names)
+                                                letting_go=folds_letting_go) for n in names)
 
     workers, fits, fitting, scores = None, [], 0.0, None  # the workers' results as they come; CPU s of the final fits
     try:
