@@ -86,6 +86,32 @@ TINY = dict(versions=5, size_mb=0.1, small_size_mb=0.01, requests=10, stock_requ
             fleet=("3x1", "12x0.2"), fleet_rounds=1, memory_runs=1)
 
 
+# The bench's folder at its fullest: the synthetic project, and the large model's build and upload (the
+# model, its wheel and sdist, the sdist's uncompressed rewrite, the index's stored files and the uploads in
+# flight): 11.7 GB was taken for a 1,024 MB model. Full, the index answered the upload HTTP 500.
+MODEL_DISK_FACTOR = 12
+DISK_MARGIN_MB = 2048
+
+
+def space_needed_mb(args: argparse.Namespace) -> float:
+    """MB the whole bench needs free in its folder's file system at its fullest.
+
+    >>> round(space_needed_mb(argparse.Namespace(versions=100, size_mb=20.0, small_size_mb=2.0, model_mb=1024)))
+    18736
+    """
+    return args.versions * 2 * (args.size_mb + args.small_size_mb) + MODEL_DISK_FACTOR * args.model_mb + DISK_MARGIN_MB
+
+
+def check_space(folder: Path, needed_mb: float) -> None:
+    """Refuse to start a bench that would fill ``folder``'s file system half-way through."""
+    free_mb = shutil.disk_usage(folder).free / 2**20
+    if free_mb < needed_mb:
+        raise BenchError(f"make bench needs about {needed_mb / 1024:.0f} GB free in {folder} at its fullest (the "
+                         f"large model's build and upload take about {MODEL_DISK_FACTOR}x its size) and "
+                         f"{free_mb / 1024:.1f} GB are free there: free some space, or point it at a larger disk "
+                         'with BENCH_ARGS="--workdir <folder>", or measure a smaller model with --model-mb')
+
+
 def say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -863,6 +889,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
     processes = Processes()
+    if args.only is None:
+        try:
+            check_space(Path(args.workdir or tempfile.gettempdir()), space_needed_mb(args))
+        except BenchError as exc:
+            say(f"Error: {exc}")
+            return 1
     work = Path(tempfile.mkdtemp(prefix=f"{PROJECT}-bench-", dir=args.workdir))
     try:
         info = machine()
