@@ -109,7 +109,7 @@ def check_space(folder: Path, needed_mb: float) -> None:
         raise BenchError(f"make bench needs about {needed_mb / 1024:.0f} GB free in {folder} at its fullest (the "
                          f"large model's build and upload take about {MODEL_DISK_FACTOR}x its size) and "
                          f"{free_mb / 1024:.1f} GB are free there: free some space, or point it at a larger disk "
-                         'with BENCH_ARGS="--workdir <folder>", or measure a smaller model with --model-mb')
+                         'with BENCH_ARGS="--workdir <folder>", or measure a smaller model with BENCH_ARGS="--model-mb <MB>"')
 
 
 def say(text: str = "") -> None:

@@ -223,9 +223,10 @@ class SimpleRoutes:
         if version not in published:
             response.status = 404
             return json.dumps({"error": f"{project} {version} is not on this index", "versions": published})
-        if reason_too_long(reason):
+        problem = reason_too_long(reason)
+        if problem:
             response.status = 400
-            return json.dumps({"error": reason_too_long(reason)})
+            return json.dumps({"error": problem})
         try:
             if yanking and reason is None:
                 before = self.yanks.yank_keeping_reason(project, version)

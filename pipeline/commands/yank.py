@@ -16,8 +16,9 @@ from pipeline.steps.versioning import parse
 
 def main(args: argparse.Namespace) -> int:
     require_version(args, '1.1.2+titanic REASON="why")')
-    if reason_too_long(args.reason):  # before any request: the index refuses it too
-        raise PackageIndexError(reason_too_long(args.reason))
+    problem = reason_too_long(args.reason)
+    if problem:  # before any request: the index refuses it too
+        raise PackageIndexError(problem)
     for answer in set_yanked(index_client(settings(args)), args.version, True, args.reason):
         print(_outcome(answer, args.reason))
         warn_if_none_installable(answer)
